@@ -1,0 +1,172 @@
+"""The engine's child process: a warm Python with dbt imported, running one invocation at a time.
+
+It reads requests from a pipe, runs ``dbtRunner().invoke`` with the process cwd at the project (so
+relative DuckDB paths in profiles resolve there), converts dbt's result objects into
+``DbtResult`` dicts and sends them back. Nothing here parses log text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from tools.engine.results import DbtError, DbtResult, ErrorKind, NodeResult, NodeTiming, Preview
+
+LOCK_MARKERS = ("Could not set lock on file", "Conflicting lock is held")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime | date) else None
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def classify(exc: BaseException | str) -> ErrorKind:
+    """Which kind of failure this is; the parent maps kinds to error channels."""
+    text = str(exc)
+    if any(marker in text for marker in LOCK_MARKERS):
+        return "locked"
+    if isinstance(exc, str):
+        return "runtime"
+    from dbt_common.exceptions import CompilationError, DbtConfigError, DbtDatabaseError, DbtInternalError
+
+    from dbt.exceptions import ParsingError
+
+    if isinstance(exc, CompilationError | ParsingError):
+        return "compilation"
+    if isinstance(exc, DbtConfigError):
+        return "configuration"
+    if isinstance(exc, DbtDatabaseError):
+        return "database"
+    if isinstance(exc, DbtInternalError):
+        return "internal"
+    return "runtime"
+
+
+def _node_result(item: Any) -> NodeResult:
+    node = item.node
+    adapter_response = getattr(item, "adapter_response", None) or {}
+    extra: dict[str, Any] = {}
+    for attr in ("max_loaded_at", "snapshotted_at"):
+        if getattr(item, attr, None) is not None:
+            extra[attr] = _iso(getattr(item, attr))
+    if getattr(item, "age", None) is not None:
+        extra["age_s"] = float(item.age)
+    return NodeResult(
+        unique_id=node.unique_id,
+        name=node.name,
+        resource_type=str(node.resource_type),
+        status=str(item.status),
+        message=str(item.message) if item.message is not None else None,
+        failures=getattr(item, "failures", None),
+        execution_time=float(getattr(item, "execution_time", 0.0) or 0.0),
+        timing=[
+            NodeTiming(name=t.name, started_at=_iso(t.started_at), completed_at=_iso(t.completed_at))
+            for t in getattr(item, "timing", []) or []
+        ],
+        original_file_path=getattr(node, "original_file_path", None),
+        compiled_sql=getattr(node, "compiled_code", None),
+        relation=getattr(node, "relation_name", None),
+        rows_affected=adapter_response.get("rows_affected") if isinstance(adapter_response, dict) else None,
+        extra=extra,
+    )
+
+
+def _preview(items: list[Any]) -> Preview | None:
+    # dbt show also runs the selection's tests' SQL; the preview is the first model-like node's table.
+    for item in items:
+        table = getattr(item, "agate_table", None)
+        if table is None or str(getattr(item.node, "resource_type", "")) == "test":
+            continue
+        return Preview(
+            node=item.node.unique_id,
+            columns=[str(c) for c in table.column_names],
+            rows=[[_json_value(v) for v in row] for row in table.rows],
+        )
+    return None
+
+
+def to_result(command: str, args: list[str], res: Any, elapsed: float) -> DbtResult:
+    result = DbtResult(command=command, args=args, success=bool(res.success), elapsed_s=elapsed)
+    if res.exception is not None:
+        exc = res.exception
+        result.error = DbtError(kind=classify(exc), type=type(exc).__name__, message=str(exc).strip())
+        return result
+    payload = res.result
+    items = list(getattr(payload, "results", None) or [])
+    if isinstance(payload, list):  # dbt ls
+        result.listed = [str(x) for x in payload]
+    elif items and hasattr(items[0], "node"):
+        result.nodes = [_node_result(item) for item in items if getattr(item, "node", None) is not None]
+        if command == "show":
+            result.preview = _preview(items)
+    if not result.success and result.error is None:
+        locked = [n for n in result.nodes if n.message and classify(n.message) == "locked"]
+        if locked:
+            result.error = DbtError(kind="locked", type="DatabaseLocked", message=locked[0].message or "")
+        elif command == "debug":
+            result.error = DbtError(
+                kind="configuration", type="DebugFailed", message="dbt debug reported a failing check"
+            )
+    return result
+
+
+def serve(project_dir: str) -> None:
+    """Child main loop: one JSON request per line on stdin, one JSON result per line back.
+
+    A request is ``{"command": ..., "args": [...]}``; end of input ends the loop. dbt prints progress
+    to stdout, so the protocol uses a private copy of the original stdout and fd 1 goes to /dev/null.
+    """
+    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.chdir(project_dir)
+    os.environ.update(
+        {
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DO_NOT_TRACK": "1",
+            "DBT_VERSION_CHECK": "false",
+            "DBT_USE_COLORS": "false",
+            "DBT_PARTIAL_PARSE": "true",
+        }
+    )
+    from dbt.cli.main import dbtRunner
+
+    def reply(payload: dict[str, Any]) -> None:
+        protocol.write(json.dumps(payload) + "\n")
+        protocol.flush()
+
+    reply({"ready": True, "pid": os.getpid()})
+    for line in sys.stdin:
+        request = json.loads(line)
+        command, args = request["command"], request["args"]
+        started = time.perf_counter()
+        try:
+            res = dbtRunner().invoke(args)
+            result = to_result(command, args, res, time.perf_counter() - started)
+        except Exception as exc:  # report anything; the parent decides what it means
+            result = DbtResult(
+                command=command,
+                args=args,
+                success=False,
+                elapsed_s=time.perf_counter() - started,
+                error=DbtError(kind=classify(exc), type=type(exc).__name__, message=str(exc)),
+            )
+        reply(result.model_dump(mode="json"))
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

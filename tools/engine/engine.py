@@ -1,0 +1,229 @@
+"""DbtEngine: dbt in-process in one long-lived child process per project and target.
+
+Why a child process: dbt's in-process API is ~20x faster than the CLI once warm, but two
+invocations in threads of one process break each other (BRIEF §7), and a hung invocation cannot be
+cancelled inside a thread. A child gives us the warm API, one invocation at a time, and a kill
+switch: a call past its timeout kills the child and the next call starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from tools.engine.commands import DbtCall, build_args
+from tools.engine.results import DbtResult
+from tools.errors import (
+    ConfigurationError,
+    DbtCompilationError,
+    EmptySelection,
+    EngineCrashed,
+    EngineTimeout,
+    WarehouseLocked,
+)
+from tools.logs import get_logger, redact
+
+log = get_logger("ae.engine")
+
+#: the child imports dbt (~1.5-3 s); allow a slow machine before calling it a crash
+STARTUP_TIMEOUT_S = 60.0
+
+
+class DbtEngine:
+    """Runs dbt commands for one project and target. Thread-safe: calls are serialised."""
+
+    def __init__(
+        self,
+        project_dir: Path,
+        *,
+        target: str | None = None,
+        profiles_dir: Path | None = None,
+        target_path: str | None = None,
+        timeout_s: float = 300.0,
+    ) -> None:
+        self.project_dir = project_dir.resolve()
+        if not (self.project_dir / "dbt_project.yml").is_file():
+            raise ConfigurationError(
+                f"{self.project_dir} is not a dbt project (no dbt_project.yml)",
+                hint="pass --project pointing at the folder that holds dbt_project.yml",
+            )
+        self.target = target
+        self.profiles_dir = (profiles_dir or self.project_dir).resolve()
+        self.target_path = target_path
+        self.timeout_s = timeout_s
+        self.restarts = 0
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+        self._restarted_pending = False
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the child now (it imports dbt, ~2 s) instead of on the first call."""
+        with self._lock:
+            self._ensure_started()
+
+    def _ensure_started(self) -> subprocess.Popen[str]:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        if self._proc is not None:  # it died since the last call
+            self._discard_child()
+            self._restarted_pending = True
+        log_dir = self.project_dir / ".ae" / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with open(log_dir / f"engine-{self.target or 'default'}.log", "a", encoding="utf-8") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tools.engine.child", str(self.project_dir)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        try:
+            _read_line(proc, STARTUP_TIMEOUT_S)
+        except (TimeoutError, EOFError) as exc:
+            proc.kill()
+            proc.wait()
+            raise EngineCrashed(
+                f"the dbt engine did not start (see {log_dir}/): {exc}",
+                hint="run `ae doctor` to check the dbt install",
+            ) from exc
+        self._proc = proc
+        log.info("engine_started", project=str(self.project_dir), target=self.target, pid=proc.pid)
+        return proc
+
+    def _discard_child(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
+
+    def close(self) -> None:
+        """Stop the child politely (end of input), killing it if it does not stop."""
+        with self._lock:
+            proc = self._proc
+            if proc is not None and proc.poll() is None and proc.stdin is not None:
+                try:
+                    proc.stdin.close()
+                    proc.wait(timeout=5)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            self._discard_child()
+
+    def __enter__(self) -> DbtEngine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    # --- calls ------------------------------------------------------------------------------------
+
+    def _base_args(self) -> list[str]:
+        args = ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir)]
+        if self.target:
+            args += ["--target", self.target]
+        if self.target_path:
+            args += ["--target-path", self.target_path]
+        return args
+
+    def invoke(self, call: DbtCall, *, timeout_s: float | None = None) -> DbtResult:
+        """Run one dbt command and return its typed result.
+
+        Raises the error classes of tools.errors: ``WarehouseLocked``/``EngineCrashed``/``EngineTimeout``
+        (transient, retried by the policy layer), ``DbtCompilationError``/``EmptySelection`` (the caller
+        can fix them), ``ConfigurationError`` (profile or project broken). A run in which some nodes
+        fail is not an exception: it returns ``success=False`` with the failing nodes.
+        """
+        command_args = build_args(call)
+        args = [*command_args, *self._base_args()]
+        limit = timeout_s if timeout_s is not None else self.timeout_s
+        with self._lock:
+            proc = self._ensure_started()
+            started = time.perf_counter()
+            try:
+                assert proc.stdin is not None
+                proc.stdin.write(json.dumps({"command": call.command, "args": args}) + "\n")
+                proc.stdin.flush()
+                payload = json.loads(_read_line(proc, limit))
+            except TimeoutError as exc:
+                self._fail_child()
+                log.warning("engine_timeout_killed", command=call.command, timeout_s=limit)
+                raise EngineTimeout(
+                    f"dbt {call.command} ran past its {limit:g}s timeout; the engine was killed "
+                    "and a fresh one will serve the next call"
+                ) from exc
+            except (EOFError, OSError) as exc:
+                code = proc.poll()
+                self._fail_child()
+                raise EngineCrashed(f"the dbt engine died during dbt {call.command} (exit code {code})") from exc
+            result = DbtResult.model_validate(payload)
+            result.args = command_args  # paths of this machine stay out of reports
+            result.engine_restarted, self._restarted_pending = self._restarted_pending, False
+            log.info(
+                "dbt_call",
+                command=call.command,
+                success=result.success,
+                nodes=len(result.nodes),
+                seconds=round(time.perf_counter() - started, 3),
+            )
+        return self._check(call, result)
+
+    def _fail_child(self) -> None:
+        self._discard_child()
+        self.restarts += 1
+        self._restarted_pending = True
+
+    @staticmethod
+    def _check(call: DbtCall, result: DbtResult) -> DbtResult:
+        error = result.error
+        if error is not None:
+            message = redact(error.message)
+            if error.kind == "locked":
+                raise WarehouseLocked(f"dbt {call.command}: {message}")
+            if error.kind == "compilation":
+                raise DbtCompilationError(f"dbt {call.command}: {message}")
+            if error.kind == "configuration":
+                raise ConfigurationError(f"dbt {call.command}: {message}")
+        if (
+            call.needs_nonempty_selection()
+            and error is None
+            and not result.nodes
+            and not result.listed
+            and result.preview is None
+        ):
+            raise EmptySelection(f"dbt {call.command}: the selection {' '.join(call.select)!r} matched no nodes")
+        return result
+
+    def run(self, command: str, **options: Any) -> DbtResult:
+        """Convenience: ``engine.run("compile", select=["stg_orders"])``."""
+        return self.invoke(DbtCall(command=command, **options))  # type: ignore[arg-type]
+
+
+def _read_line(proc: subprocess.Popen[str], timeout_s: float) -> str:
+    """One protocol line from the child, or TimeoutError / EOFError."""
+    stdout: IO[str] | None = proc.stdout
+    assert stdout is not None
+    ready, _, _ = select.select([stdout], [], [], timeout_s)
+    if not ready:
+        raise TimeoutError(f"no answer within {timeout_s:g}s")
+    line = stdout.readline()
+    if not line:
+        raise EOFError("the engine process exited")
+    return line

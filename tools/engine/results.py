@@ -1,0 +1,82 @@
+"""Typed results of dbt invocations, built from dbt's own result objects (never from log text).
+
+These cross the process boundary between the engine child and the parent as plain dicts
+(``model_dump``), so everything here is JSON-able.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+ErrorKind = Literal["compilation", "configuration", "locked", "database", "runtime", "internal"]
+
+
+class NodeTiming(BaseModel):
+    name: str
+    started_at: str | None = None
+    completed_at: str | None = None
+
+
+class NodeResult(BaseModel):
+    """One node's outcome: a model built, a test run, a seed loaded, a source checked..."""
+
+    unique_id: str
+    name: str
+    resource_type: str
+    status: str  # success | error | skipped | pass | fail | warn | runtime error ...
+    message: str | None = None
+    failures: int | None = None
+    execution_time: float = 0.0
+    timing: list[NodeTiming] = Field(default_factory=list)
+    original_file_path: str | None = None
+    compiled_sql: str | None = None
+    relation: str | None = None
+    rows_affected: int | None = None
+    #: command-specific details (freshness: max_loaded_at, age_s...)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in {"success", "pass", "warn"}
+
+
+class DbtError(BaseModel):
+    kind: ErrorKind
+    type: str
+    message: str
+
+
+class Preview(BaseModel):
+    """Rows returned by ``dbt show``."""
+
+    node: str | None = None
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+class DbtResult(BaseModel):
+    command: str
+    args: list[str]
+    success: bool
+    nodes: list[NodeResult] = Field(default_factory=list)
+    listed: list[str] = Field(default_factory=list)
+    preview: Preview | None = None
+    error: DbtError | None = None
+    elapsed_s: float = 0.0
+    #: True when this call ran on a freshly started engine after a crash or timeout kill
+    engine_restarted: bool = False
+
+    @property
+    def failed_nodes(self) -> list[NodeResult]:
+        return [n for n in self.nodes if not n.ok and n.status != "skipped"]
+
+    def summary(self) -> str:
+        if self.error:
+            return f"dbt {self.command} failed: {self.error.message}"
+        counts: dict[str, int] = {}
+        for node in self.nodes:
+            counts[node.status] = counts.get(node.status, 0) + 1
+        detail = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to report"
+        return f"dbt {self.command}: {'ok' if self.success else 'FAILED'} ({detail}) in {self.elapsed_s:.2f}s"

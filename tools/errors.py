@@ -1,0 +1,116 @@
+"""Error classes, each saying which channel it belongs to.
+
+Three channels (BRIEF §8):
+- ``retry``: a transient infrastructure fault; the policy layer retries it with backoff and the
+  circuit breaker counts it.
+- ``model``: something the caller (usually the LLM) can fix, e.g. a compile error or a bad selector;
+  it goes back as a tool error and is never retried.
+- ``raise``: an infrastructure or configuration fault that retrying will not fix; it stops the run
+  with a clear message.
+
+Anything that is not an ``AeError`` (TypeError, KeyError, ...) is a programmer error: never retried,
+never shown to the model as its fault.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+
+class Channel(StrEnum):
+    RETRY = "retry"
+    MODEL = "model"
+    RAISE = "raise"
+
+
+class AeError(Exception):
+    """Base of every error ae raises on purpose."""
+
+    channel: ClassVar[Channel] = Channel.RAISE
+    #: what the person or model should do about it, shown after the message
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        if hint:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+# --- retry channel: transient faults --------------------------------------------------------------
+
+
+class TransientError(AeError):
+    channel = Channel.RETRY
+
+
+class WarehouseLocked(TransientError):
+    hint = "another process holds the DuckDB file for writing; it is retried with backoff"
+
+
+class EngineCrashed(TransientError):
+    hint = "the dbt engine process died; a fresh one is started on the next call"
+
+
+class EngineTimeout(TransientError):
+    hint = "the call ran past its timeout; the engine was killed and a fresh one started"
+
+
+class ConnectionFault(TransientError):
+    hint = "the warehouse or service did not answer; it is retried with backoff"
+
+
+# --- model channel: fixable by the caller ---------------------------------------------------------
+
+
+class ModelFixableError(AeError):
+    channel = Channel.MODEL
+
+
+class InvalidArguments(ModelFixableError):
+    """Arguments to a tool or dbt command were rejected before anything ran."""
+
+
+class EmptySelection(ModelFixableError):
+    hint = "check the node names with the ls or list_files tools; a selection must match something"
+
+
+class DbtCompilationError(ModelFixableError):
+    """dbt could not parse or compile the project (Jinja, YAML or SQL error in a file)."""
+
+
+class UnknownNode(ModelFixableError):
+    pass
+
+
+class PathRefused(ModelFixableError):
+    hint = "paths must stay inside the dbt project and may not name the warehouse file"
+
+
+class ReadOnlyViolation(ModelFixableError):
+    hint = "this tool only runs one read-only statement (SELECT, WITH, DESCRIBE, SHOW, EXPLAIN ...)"
+
+
+class QueryError(ModelFixableError):
+    """The warehouse rejected a SQL statement (syntax error, unknown column...)."""
+
+
+# --- raise channel: stop with a clear message -----------------------------------------------------
+
+
+class ConfigurationError(AeError):
+    channel = Channel.RAISE
+
+
+class CircuitOpen(AeError):
+    channel = Channel.RAISE
+    hint = "too many consecutive transient failures; calls fail fast until the cool-down ends"
+
+
+def channel_of(exc: BaseException) -> Channel | None:
+    """The channel of an error, or None for a programmer error (never retried)."""
+    return exc.channel if isinstance(exc, AeError) else None

@@ -1,0 +1,107 @@
+"""Structured logging with secret redaction.
+
+JSON lines when stderr is not a terminal (CI, workers, pipes); a readable console otherwise.
+Every event passes ``redact`` so API keys and passwords never reach a log, and the same function
+is used for error messages and anything written to disk (reports, run records).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "***"
+
+_known_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+# Patterns for secrets that we may not have been told about explicitly.
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Anthropic / OpenAI style keys
+    (re.compile(r"sk-(?:ant-)?[A-Za-z0-9_\-]{8,}"), REDACTED),
+    # user:password@ in URLs (postgresql://u:p@host/db)
+    (re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]+:)[^@\s]+@"), rf"\g<scheme>{REDACTED}@"),
+    # key: value / key=value for secret-looking keys (profiles.yml, env dumps, headers)
+    (
+        re.compile(
+            r"(?P<key>\b(?:password|passwd|pass|secret|token|api[_-]?key|x-api-key|authorization)"
+            r"\b[\"']?\s*[:=]\s*[\"']?)(?P<val>[^\s\"',}]+)",
+            re.IGNORECASE,
+        ),
+        rf"\g<key>{REDACTED}",
+    ),
+)
+
+_SECRET_KEYS = re.compile(r"(password|passwd|secret|token|api[_-]?key|authorization)", re.IGNORECASE)
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value (e.g. the configured API key) so it is redacted wherever it appears."""
+    if value and len(value) >= 4:
+        with _secrets_lock:
+            _known_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Remove secrets from free text."""
+    with _secrets_lock:
+        secrets = sorted(_known_secrets, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_value(value: Any, key: str = "") -> Any:
+    """Redact secrets inside nested data (dicts, lists, strings) before logging or writing it."""
+    if key and _SECRET_KEYS.search(key) and isinstance(value, str | bytes) and value:
+        return REDACTED
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {k: redact_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(v) for v in value]
+    return value
+
+
+def _redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    return {k: redact_value(v, k) for k, v in event_dict.items()}
+
+
+def configure_logging(*, json: bool | None = None, level: str = "INFO", stream: Any = None) -> None:
+    """Configure structlog once for the process.
+
+    ``json=None`` picks JSON lines unless the stream is a terminal.
+    """
+    out = stream if stream is not None else sys.stderr
+    use_json = (not out.isatty()) if json is None else json
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)
