@@ -132,7 +132,7 @@ class Resilience:
             retry=retry_if_exception(_is_transient),
             stop=stop_after_attempt(self.retry.attempts),
             wait=wait_exponential_jitter(
-                initial=self.retry.initial_wait, max=self.retry.max_wait, jitter=self.retry.jitter
+                multiplier=self.retry.initial_wait, max=self.retry.max_wait, jitter=self.retry.jitter
             ),
             before_sleep=before_sleep,
             reraise=True,

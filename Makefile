@@ -1,0 +1,44 @@
+# ae — common tasks. Every target sets itself up from the lock file on a fresh machine.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= demo
+
+.PHONY: setup test lint fmt demo bench clean help
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(VENV)/.synced  ## create .venv from uv.lock (dev tools included)
+
+test: setup  ## run the test suite (Postgres tests run when 127.0.0.1:5432 answers)
+	$(BIN)/pytest
+
+lint: setup  ## ruff + mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: setup  ## format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+demo: setup  ## build the bundled example end to end with no API key
+	$(BIN)/ae demo --dir $(DEMO_DIR) --force
+
+bench: setup  ## engine vs dbt CLI latency on the generated example
+	$(BIN)/python -m evals.bench_engine
+
+clean:  ## remove generated files (not the venv)
+	rm -rf $(DEMO_DIR) bench-out eval-out .pytest_cache .mypy_cache .ruff_cache

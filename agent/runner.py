@@ -1,0 +1,147 @@
+"""Running requests through the graph: one Session per project and target, many runs per session.
+
+The session owns the warm dbt engine, the run store and the checkpointer, so consecutive requests
+(a chat, the demo's sequence, a worker's queue) pay dbt's start-up once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from langgraph.types import Command
+
+from agent.settings import Settings
+from agent.store import RunStore, open_checkpointer
+from graph.build import build_graph
+from graph.context import RunContext
+from graph.plan_spec import Describer, Planner
+from graph.progress import Emit, silent
+from graph.report import RunReport
+from tools.changeset import Changeset
+from tools.context import ToolContext
+from tools.engine import DbtEngine
+from tools.errors import ConfigurationError
+from tools.lint import LintConfig
+from tools.paths import ProjectPaths
+from tools.profiles import read_target
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    status: str  # success | failed | refused | invalid | awaiting_approval
+    reason: str
+    report_dir: Path | None
+    #: what the interrupt asks, when status is awaiting_approval
+    question: dict[str, Any] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"
+
+    def report(self) -> RunReport | None:
+        if self.report_dir is None or not (self.report_dir / "report.json").exists():
+            return None
+        return RunReport.model_validate_json((self.report_dir / "report.json").read_text(encoding="utf-8"))
+
+
+class Session:
+    """Runs requests against one project and target. Use as a context manager."""
+
+    def __init__(self, settings: Settings, *, target: str | None = None, emit: Emit = silent,
+                 interrupt_after: list[str] | None = None) -> None:
+        """``interrupt_after`` stops runs after those phases (resumable with ``resume``)."""
+        self.settings = settings
+        self.target = target or settings.target or read_target(settings.project_dir).target
+        self.protected = settings.is_protected(self.target)
+        self.emit = emit
+        self.paths = ProjectPaths.for_project(settings.project_dir)
+        self.lint = LintConfig.from_mapping(settings.lint)
+        self._stack = ExitStack()
+        self.engine = DbtEngine(settings.project_dir, target=self.target, timeout_s=settings.engine_timeout_s)
+        self.store = RunStore(settings.store_url, settings.state_dir)
+        self.policy = settings.resilience()
+        self._checkpointer: Any = None
+        self._graph: Any = None
+        self._interrupt_after = interrupt_after
+
+    def __enter__(self) -> Session:
+        self._stack.callback(self.engine.close)
+        self._stack.callback(self.store.close)
+        self._checkpointer = self._stack.enter_context(open_checkpointer(self.settings.store_url, self.settings.state_dir))
+        self._graph = build_graph(self._checkpointer, interrupt_after=self._interrupt_after)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stack.close()
+
+    def _context(self, run_id: str, planner: Planner, describer: Describer | None, approved: bool) -> RunContext:
+        tools = ToolContext(paths=self.paths, target=self.target, changeset=Changeset(), policy=self.policy,
+                            engine=self.engine)
+        return RunContext(
+            run_id=run_id,
+            run_dir=self.settings.state_dir / "runs" / run_id,
+            tools=tools,
+            engine=self.engine,
+            planner=planner,
+            describer=describer,
+            protected=self.protected,
+            approved=approved,
+            max_repairs=self.settings.max_repairs,
+            lint=self.lint,
+            emit=self.emit,
+        )
+
+    def run(self, request: str, *, planner: Planner, describer: Describer | None = None,
+            approved: bool = False, run_id: str | None = None) -> RunOutcome:
+        """Start a new run (or continue ``run_id`` if it was interrupted) and carry it as far as it goes."""
+        run_id = run_id or new_run_id()
+        record = self.store.get(run_id)
+        config = {"configurable": {"thread_id": run_id}}
+        ctx = self._context(run_id, planner, describer, approved)
+        if record is None:
+            self.store.create(run_id=run_id, request=request, project_dir=self.settings.project_dir,
+                              target=self.target, planner=planner.name)
+            payload: Any = {"request": request, "run_id": run_id, "status": "running"}
+        else:
+            payload = None  # resume from the last checkpoint
+        return self._drive(run_id, payload, config, ctx)
+
+    def resume(self, run_id: str, *, planner: Planner, describer: Describer | None = None,
+               approval: bool | None = None) -> RunOutcome:
+        """Continue a stopped or interrupted run from its checkpoint (``approval`` answers an interrupt)."""
+        record = self.store.get(run_id)
+        if record is None:
+            raise ConfigurationError(f"no run {run_id!r} in the store", hint="`ae runs` lists recent runs")
+        config = {"configurable": {"thread_id": run_id}}
+        ctx = self._context(run_id, planner, describer, approved=bool(approval))
+        payload: Any = Command(resume=approval) if approval is not None else None
+        return self._drive(run_id, payload, config, ctx)
+
+    def _drive(self, run_id: str, payload: Any, config: dict[str, Any], ctx: RunContext) -> RunOutcome:
+        result = self._graph.invoke(payload, config, context=ctx, durability="sync")
+        snapshot = self._graph.get_state(config)
+        interrupts = [i for task in snapshot.tasks for i in task.interrupts]
+        if interrupts:
+            question = interrupts[0].value
+            self.store.finish(run_id, status="awaiting_approval", reason=str(question.get("question", "")),
+                              report_dir=None)
+            return RunOutcome(run_id, "awaiting_approval", str(question.get("question", "")), None, question,
+                              dict(result))
+        if snapshot.next:  # stopped by interrupt_after (tests) or a budget: resumable
+            return RunOutcome(run_id, "paused", f"paused before {', '.join(snapshot.next)}", None, None, dict(result))
+        status = result.get("status", "failed")
+        report_dir = Path(result["report_dir"]) if result.get("report_dir") else None
+        self.store.finish(run_id, status=status, reason=result.get("reason", ""),
+                          report_dir=str(report_dir) if report_dir else None)
+        return RunOutcome(run_id, status, result.get("reason", ""), report_dir, None, dict(result))

@@ -1,0 +1,103 @@
+"""`make bench`: dbt through the warm engine vs. the dbt CLI as a subprocess, side by side.
+
+Four operations on the generated example project — compile one model, run one model, test one
+model, a 5-row show preview — each repeated; the median latency of each path and their ratio are
+printed. The last line is ``engine_vs_cli_speedup_median: <number>`` (median of the four ratios).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tools.engine import DbtCall, DbtEngine
+from tools.example_project import create_example_project
+
+STAGING_SQL = """\
+select
+    id as customer_id,
+    name as customer_name,
+    created_at
+from {{ source('raw', 'customers') }}
+"""
+
+STAGING_YML = """\
+version: 2
+models:
+  - name: bench_customers
+    description: Customers, renamed.
+    columns:
+      - name: customer_id
+        description: Primary key.
+        data_tests: [unique, not_null]
+"""
+
+OPERATIONS: dict[str, DbtCall] = {
+    "compile one model": DbtCall(command="compile", select=["bench_customers"]),
+    "run one model": DbtCall(command="run", select=["bench_customers"]),
+    "test one model": DbtCall(command="test", select=["bench_customers"]),
+    "show 5 rows": DbtCall(command="show", select=["bench_customers"], limit=5),
+}
+
+
+def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def _cli_runner(project: Path, call: DbtCall) -> Callable[[], object]:
+    from tools.engine.commands import build_args
+
+    dbt = shutil.which("dbt", path=str(Path(sys.executable).parent)) or "dbt"
+    argv = [dbt, *build_args(call), "--project-dir", str(project), "--profiles-dir", str(project)]
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+
+    def run() -> object:
+        return subprocess.run(argv, cwd=project, env=env, check=True, capture_output=True)
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.bench_engine", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5, help="calls per operation and path (default 5)")
+    parser.add_argument("--scale", type=int, default=1, help="example warehouse scale (default 1)")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="ae-bench-") as tmp:
+        project = create_example_project(Path(tmp) / "jaffle_shop", scale=args.scale, seed=42)
+        (project / "models" / "staging" / "bench_customers.sql").write_text(STAGING_SQL)
+        (project / "models" / "staging" / "_bench.yml").write_text(STAGING_YML)
+        print(f"project: {project} (scale {args.scale}), {args.repeat} calls per operation and path")
+        rows: list[tuple[str, float, float]] = []
+        with DbtEngine(project) as engine:
+            engine.invoke(DbtCall(command="run", select=["bench_customers"]))  # warm up, build the table
+            for name, call in OPERATIONS.items():
+                engine_s = _median_seconds(lambda call=call: engine.invoke(call), args.repeat)  # type: ignore[misc]
+                cli_s = _median_seconds(_cli_runner(project, call), args.repeat)
+                rows.append((name, engine_s, cli_s))
+                print(f"  measured {name}", file=sys.stderr)
+
+    print(f"\n{'operation':<20} {'engine (s)':>11} {'cli (s)':>9} {'speedup':>8}")
+    ratios = []
+    for name, engine_s, cli_s in rows:
+        ratios.append(cli_s / engine_s)
+        print(f"{name:<20} {engine_s:>11.3f} {cli_s:>9.3f} {cli_s / engine_s:>7.1f}x")
+    print(f"engine_vs_cli_speedup_median: {statistics.median(ratios):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The whole state machine, wired in one place: plan -> validate -> execute -> verify -> document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from graph.context import RunContext
+from graph.phases.document import document
+from graph.phases.execute import execute
+from graph.phases.finish import finish
+from graph.phases.plan import plan
+from graph.phases.validate import validate
+from graph.phases.verify import verify
+from graph.routing import after_execute, after_plan, after_validate, after_verify
+from graph.state import RunState
+
+
+def build_graph(checkpointer: Any = None, *, interrupt_after: list[str] | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+    builder = StateGraph(RunState, context_schema=RunContext)
+    builder.add_node("plan", plan)
+    builder.add_node("validate", validate)
+    builder.add_node("execute", execute)
+    builder.add_node("verify", verify)
+    builder.add_node("document", document)
+    builder.add_node("finish", finish)
+    builder.add_edge(START, "plan")
+    builder.add_conditional_edges("plan", after_plan)
+    builder.add_conditional_edges("validate", after_validate)
+    builder.add_conditional_edges("execute", after_execute)
+    builder.add_conditional_edges("verify", after_verify)
+    builder.add_edge("document", "finish")
+    builder.add_edge("finish", END)
+    return builder.compile(checkpointer=checkpointer, interrupt_after=interrupt_after)

@@ -1,0 +1,102 @@
+"""The figures a run reports (BRIEF §6): build, tests, schema compliance, documentation, incrementals."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from graph.nodes import project_nodes
+from tools.engine import DbtResult
+from tools.errors import AeError
+from tools.warehouse import describe_relation
+
+
+class Figures(BaseModel):
+    models_built: int = 0
+    models_failed: int = 0
+    build_seconds_mean: float | None = None
+    build_seconds_p95: float | None = None
+    tests_passed: int = 0
+    tests_failed: int = 0
+    tests_warned: int = 0
+    #: passed (warn counts as passed) / tests run; None when no test ran
+    test_pass_rate: float | None = None
+    rows_per_model: dict[str, int] = Field(default_factory=dict)
+    #: project models that declare their columns in YAML / project models
+    schema_compliance: float | None = None
+    #: project models described, with every declared column described / project models
+    documentation_coverage: float | None = None
+    incremental_models_ratio: float | None = None
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def build_figures(results: list[DbtResult]) -> dict[str, Any]:
+    models = [n for r in results for n in r.nodes if n.resource_type == "model"]
+    times = [n.execution_time for n in models if n.ok]
+    return {
+        "models_built": sum(1 for n in models if n.ok),
+        "models_failed": sum(1 for n in models if not n.ok and n.status != "skipped"),
+        "build_seconds_mean": round(statistics.fmean(times), 4) if times else None,
+        "build_seconds_p95": round(_p95(times), 4) if times else None,
+    }
+
+
+def test_figures(result: DbtResult | None) -> dict[str, Any]:
+    tests = [n for n in (result.nodes if result else []) if n.resource_type == "test"]
+    passed = sum(1 for n in tests if n.status == "pass")
+    warned = sum(1 for n in tests if n.status == "warn")
+    failed = sum(1 for n in tests if n.status in {"fail", "error"})
+    return {
+        "tests_passed": passed,
+        "tests_failed": failed,
+        "tests_warned": warned,
+        "test_pass_rate": _ratio(passed + warned, passed + warned + failed),
+    }
+
+
+def project_figures(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    models = [n for n in project_nodes(manifest).values() if n.get("resource_type") == "model"]
+    with_columns = [m for m in models if m.get("columns")]
+    documented = [
+        m
+        for m in models
+        if (m.get("description") or "").strip()
+        and m.get("columns")
+        and all((c.get("description") or "").strip() for c in m["columns"].values())
+    ]
+    incremental = [m for m in models if m.get("config", {}).get("materialized") == "incremental"]
+    return {
+        "schema_compliance": _ratio(len(with_columns), len(models)),
+        "documentation_coverage": _ratio(len(documented), len(models)),
+        "incremental_models_ratio": _ratio(len(incremental), len(models)),
+    }
+
+
+def row_counts(db_path: Path | None, manifest: Mapping[str, Any], unique_ids: list[str]) -> dict[str, int]:
+    """Rows in each built model's relation (DuckDB targets; other warehouses are skipped)."""
+    if db_path is None:
+        return {}
+    counts: dict[str, int] = {}
+    nodes = manifest.get("nodes", {})
+    for uid in unique_ids:
+        node = nodes.get(uid)
+        if not node or node.get("resource_type") != "model" or node.get("config", {}).get("materialized") == "ephemeral":
+            continue
+        try:
+            described = describe_relation(db_path, f"{node['schema']}.{node.get('alias') or node['name']}")
+        except AeError:
+            continue
+        counts[node["name"]] = described.row_count
+    return counts

@@ -1,0 +1,53 @@
+"""Which dbt nodes a changeset touches, read from the parsed manifest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+BUILDABLE = ("model", "seed", "snapshot")
+
+
+def _patch_file(node: Mapping[str, Any]) -> str | None:
+    # patch_path looks like "jaffle_shop://models/staging/_stg.yml"
+    patch = node.get("patch_path")
+    return patch.split("://", 1)[1] if isinstance(patch, str) and "://" in patch else None
+
+
+def project_nodes(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The root project's models, seeds and snapshots (not those of installed packages)."""
+    project = manifest.get("metadata", {}).get("project_name")
+    return {
+        uid: node
+        for uid, node in manifest.get("nodes", {}).items()
+        if node.get("resource_type") in BUILDABLE and (project is None or node.get("package_name") == project)
+    }
+
+
+def touched_nodes(manifest: Mapping[str, Any], paths: Iterable[str]) -> list[str]:
+    """Unique ids of buildable nodes defined by, or documented/tested in, the given files."""
+    wanted = set(paths)
+    touched = [
+        uid
+        for uid, node in project_nodes(manifest).items()
+        if node.get("original_file_path") in wanted or _patch_file(node) in wanted
+    ]
+    # a test file or YAML test touching a model also touches the tested model
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") == "test" and node.get("original_file_path") in wanted:
+            touched += [d for d in node.get("depends_on", {}).get("nodes", []) if d.split(".")[0] in BUILDABLE]
+    return sorted(set(touched))
+
+
+def names(manifest: Mapping[str, Any], unique_ids: Iterable[str]) -> list[str]:
+    nodes = manifest.get("nodes", {})
+    return [nodes[uid]["name"] for uid in unique_ids if uid in nodes]
+
+
+def incremental_models(manifest: Mapping[str, Any], unique_ids: Iterable[str]) -> list[str]:
+    nodes = manifest.get("nodes", {})
+    return [
+        uid
+        for uid in unique_ids
+        if uid in nodes and nodes[uid].get("config", {}).get("materialized") == "incremental"
+    ]

@@ -1,0 +1,72 @@
+"""Document: describe what changed in schema YAML, then dbt docs generate.
+
+Descriptions come from the run's describer (Claude when it plans, profiling and names otherwise)
+for changed models whose description or column descriptions are missing. Their edits are applied
+like any changeset and recorded with the run's, so a rollback would undo them too.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from graph.context import RunContext
+from graph.plan_spec import PlanSpec
+from graph.state import RunState
+from graph.transaction import apply_journaled, merge_applied
+from tools.changeset import AppliedChangeset
+from tools.engine import DbtCall
+from tools.errors import AeError
+from tools.lineage import load_manifest
+
+
+def undocumented(manifest: dict[str, Any], unique_ids: list[str]) -> list[str]:
+    """Changed models lacking a description, declared columns, or a column description."""
+    nodes = manifest.get("nodes", {})
+    missing = []
+    for uid in unique_ids:
+        node = nodes.get(uid)
+        if not node or node.get("resource_type") != "model":
+            continue
+        columns = node.get("columns") or {}
+        if (
+            not (node.get("description") or "").strip()
+            or not columns
+            or any(not (c.get("description") or "").strip() for c in columns.values())
+        ):
+            missing.append(uid)
+    return missing
+
+
+def document(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    spec = PlanSpec.model_validate(state["plan"])
+    if not spec.document:
+        return {"documentation": {"skipped": True}}
+    ctx.progress("document", "describing changes and generating docs", kind="phase")
+    started = time.perf_counter()
+    manifest = load_manifest(ctx.project_dir / "target" / "manifest.json")
+    missing = undocumented(manifest, state.get("changed_nodes", []))
+    update: dict[str, Any] = {}
+    described: list[str] = []
+    if missing and ctx.describer is not None:
+        changeset = ctx.describer.describe(manifest, missing, ctx.tools)
+        if not changeset.is_empty:
+            before = AppliedChangeset.model_validate(state["applied"]) if state.get("applied") else None
+            after = apply_journaled(changeset, ctx.tools.paths, ctx.run_dir / "document")
+            merged = merge_applied(before, after) if before else after
+            (ctx.run_dir / "applied.json").write_text(merged.model_dump_json(), encoding="utf-8")
+            update["applied"] = merged.model_dump(mode="json")
+            update["diff"] = state.get("diff", "") + changeset.diff(ctx.tools.paths)
+            described = [uid.split(".")[-1] for uid in missing]
+            ctx.dbt("document", DbtCall(command="parse"))
+    docs_path = None
+    try:
+        ctx.dbt("document", DbtCall(command="docs generate"))
+        docs_path = str(ctx.project_dir / "target" / "index.html")
+    except AeError as exc:  # docs are a convenience: report, do not fail the run for them
+        ctx.progress("document", f"dbt docs generate failed: {exc}", ok=False)
+    ctx.progress("document", f"described {len(described)} model(s)", ok=True, duration_s=time.perf_counter() - started)
+    return {**update, "documentation": {"described": described, "still_missing": [], "docs_index": docs_path}}

@@ -1,0 +1,96 @@
+"""Execute: build what changed and what depends on it (or the plan's explicit dbt operations).
+
+A protected target pauses for approval first (a LangGraph interrupt): the chat asks the person;
+``ae run`` passes approval up front with ``--yes``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from graph.context import RunContext
+from graph.nodes import BUILDABLE
+from graph.phases.outcome import fail_or_repair
+from graph.plan_spec import Feedback, Operation, PlanSpec
+from graph.state import RunState
+from graph.transaction import rollback_journaled
+from tools.engine import DbtCall, DbtResult
+from tools.errors import ModelFixableError
+
+
+def default_operations(changed_nodes: list[str]) -> list[Operation]:
+    """Build the touched models, seeds and snapshots and everything downstream of them (no tests)."""
+    if not changed_nodes:
+        return []
+    selection = sorted({f"{uid.split('.')[-1]}+" for uid in changed_nodes})
+    return [Operation(command="build", select=selection)]
+
+
+def _call(op: Operation) -> DbtCall:
+    return DbtCall(
+        command=op.command,
+        select=op.select,
+        full_refresh=op.full_refresh,
+        store_failures=op.store_failures,
+        vars=op.vars,
+        macro=op.macro,
+        macro_args=op.macro_args,
+        # Execute builds; tests belong to Verify
+        resource_types=list(BUILDABLE) if op.command == "build" else [],
+    )
+
+
+def _approved(ctx: RunContext, spec: PlanSpec) -> bool:
+    if not ctx.protected or ctx.approved:
+        return True
+    answer = interrupt(
+        {
+            "question": f"Target {ctx.target!r} is protected. Build these changes on it?",
+            "summary": spec.summary,
+            "operations": [op.model_dump(exclude_defaults=True) for op in spec.operations or []],
+        }
+    )
+    return answer is True or (isinstance(answer, str) and answer.strip().lower() in {"y", "yes", "approve"})
+
+
+def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    spec = PlanSpec.model_validate(state["plan"])
+    ops = spec.operations if spec.operations is not None else default_operations(state.get("changed_nodes", []))
+    ctx.progress("execute", f"{len(ops)} dbt operation(s) on target {ctx.target}", kind="phase")
+    if not _approved(ctx, spec):
+        rollback_journaled(state.get("applied"), ctx.run_dir)
+        reason = f"not approved: target {ctx.target!r} is protected; nothing was built and the changes were undone"
+        ctx.progress("execute", reason, ok=False)
+        return {"status": "refused", "reason": reason, "applied": None}
+    started = time.perf_counter()
+    results: list[DbtResult] = []
+    errors: list[str] = []
+    for op in ops:
+        try:
+            result = ctx.dbt("execute", _call(op))
+        except ModelFixableError as exc:
+            errors.append(str(exc))
+            break
+        results.append(result)
+        errors += [f"{n.name}: {n.message}" for n in result.failed_nodes]
+        if result.error is not None:
+            errors.append(result.error.message)
+        if errors:
+            break
+    execution = {
+        "ok": not errors,
+        "results": [r.model_dump(mode="json", exclude={"preview"}) for r in results],
+        "errors": errors,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if errors:
+        ctx.progress("execute", errors[0], ok=False)
+        return {"execution": execution, **fail_or_repair(ctx, state, None, Feedback(phase="execute", errors=errors))}
+    built = sum(1 for r in results for n in r.nodes if n.ok)
+    ctx.progress("execute", f"{built} node(s) built", ok=True, duration_s=time.perf_counter() - started)
+    return {"execution": execution, "needs_repair": False}

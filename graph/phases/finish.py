@@ -1,0 +1,35 @@
+"""The last node of every run: settle the status, make sure a failed run left nothing, write the report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from graph.context import RunContext
+from graph.report import build_report, write_report
+from graph.state import RunState
+from graph.transaction import rollback_journaled
+
+
+def finish(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    status = state.get("status", "running")
+    update: dict[str, Any] = {}
+    if status == "running":
+        status = "success"
+    elif rollback_journaled(state.get("applied"), ctx.run_dir):
+        ctx.progress("finish", "rolled the changeset back; the project is as it was")
+        update["applied"] = None
+    final: RunState = {**state, **update, "status": status}  # type: ignore[typeddict-item]
+    report = build_report(
+        final,
+        planner=ctx.planner.name,
+        target=ctx.target,
+        calls=ctx.journal_calls(),
+        stats=ctx.tools.policy.stats,
+        llm_usage=ctx.llm_usage,
+    )
+    write_report(report, ctx.run_dir)
+    ctx.progress("finish", f"{status}: report in {ctx.run_dir}", ok=status == "success", kind="phase")
+    return {**update, "status": status, "report_dir": str(ctx.run_dir)}

@@ -1,0 +1,47 @@
+"""Plan: turn the request (plus feedback from a failed visit) into a PlanSpec. Never writes to disk."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from graph.context import RunContext
+from graph.plan_spec import Feedback, PlanRequest, PlanSpec
+from graph.state import RunState
+from tools.changeset import Changeset
+from tools.errors import AeError, Channel
+
+
+def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    attempt = state.get("attempt", 0) + 1
+    feedback = [Feedback.model_validate(f) for f in state.get("feedback", [])]
+    previous = PlanSpec.model_validate(state["plan"]) if state.get("plan") else None
+    ctx.progress("plan", f"planning with the {ctx.planner.name} planner (visit {attempt})", kind="phase")
+    started = time.perf_counter()
+    # Edits go into a fresh changeset seeded with the previous plan's, so a repair visit refines it.
+    ctx.tools.changeset = previous.changeset.model_copy(deep=True) if previous else Changeset()
+    request = PlanRequest(request=state["request"], attempt=attempt, feedback=feedback, previous=previous)
+    try:
+        spec = ctx.planner.plan(request, ctx.tools)
+    except AeError as exc:
+        # The planner could not take the request (unknown command, bad arguments, LLM unavailable):
+        # nothing was applied, so the run ends here with the reason.
+        status = "invalid" if exc.channel == Channel.MODEL else "failed"
+        ctx.progress("plan", str(exc), ok=False, duration_s=time.perf_counter() - started)
+        return {"attempt": attempt, "status": status, "reason": str(exc)}
+    changes = len(spec.changeset.changes)
+    ctx.progress(
+        "plan",
+        f"{spec.summary} ({changes} file change{'s' if changes != 1 else ''})",
+        ok=True,
+        duration_s=time.perf_counter() - started,
+    )
+    return {
+        "attempt": attempt,
+        "plan": spec.model_dump(mode="json"),
+        "diff": spec.changeset.diff(ctx.tools.paths),
+        "status": "running",
+    }

@@ -1,0 +1,132 @@
+"""Verify: run the tests of what was built, compute the figures, and prove incrementals right.
+
+For each incremental model that was built, its table is fingerprinted (row count plus an
+order-independent sum of row hashes), rebuilt with --full-refresh on the same data, and
+fingerprinted again: any difference fails the run.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from graph.context import RunContext
+from graph.figures import Figures, build_figures, project_figures, row_counts, test_figures
+from graph.phases.outcome import fail_or_repair
+from graph.plan_spec import Feedback, PlanSpec
+from graph.state import RunState
+from tools.engine import DbtCall, DbtResult
+from tools.errors import AeError, EmptySelection
+from tools.lineage import load_manifest
+from tools.profiles import read_target
+from tools.warehouse import run_readonly_query
+
+SAMPLE_ROWS = 5
+
+
+def _built_results(state: RunState) -> list[DbtResult]:
+    return [DbtResult.model_validate(r) for r in state.get("execution", {}).get("results", [])]
+
+
+def _test_selection(spec: PlanSpec, state: RunState, built: list[DbtResult]) -> list[str]:
+    if spec.verify_select is not None:
+        return spec.verify_select
+    names = {n.name for r in built for n in r.nodes if n.resource_type in {"model", "seed", "snapshot"}}
+    names |= {uid.split(".")[-1] for uid in state.get("changed_nodes", [])}
+    return sorted(names)
+
+
+def _sample_failures(ctx: RunContext, result: DbtResult) -> list[dict[str, Any]]:
+    failing = []
+    for node in result.failed_nodes:
+        sample: list[Any] = []
+        if node.compiled_sql:
+            try:
+                shown = ctx.dbt("verify", DbtCall(command="show", inline=node.compiled_sql, limit=SAMPLE_ROWS))
+                if shown.preview:
+                    sample = [dict(zip(shown.preview.columns, row, strict=False)) for row in shown.preview.rows]
+            except AeError:
+                sample = []
+        failing.append({"name": node.name, "message": node.message, "failures": node.failures, "sample_rows": sample})
+    return failing
+
+
+def _fingerprint(db_path: Path, relation: str) -> tuple[int, str]:
+    result = run_readonly_query(
+        db_path, f"select count(*) as n, coalesce(sum(hash(t)::hugeint), 0) as h from {relation} t", limit=1
+    )
+    n, h = result.rows[0]
+    return int(str(n)), str(h)
+
+
+def _check_incrementals(ctx: RunContext, db_path: Path | None, manifest: dict[str, Any],
+                        built: list[DbtResult]) -> list[dict[str, Any]]:
+    checks: list[dict[str, Any]] = []
+    if db_path is None:
+        return checks
+    nodes = manifest.get("nodes", {})
+    for result in built:
+        for node in result.nodes:
+            config = nodes.get(node.unique_id, {}).get("config", {})
+            if not node.ok or config.get("materialized") != "incremental" or not node.relation:
+                continue
+            before = _fingerprint(db_path, node.relation)
+            ctx.dbt("verify", DbtCall(command="run", select=[node.name], full_refresh=True))
+            after = _fingerprint(db_path, node.relation)
+            checks.append(
+                {"model": node.name, "incremental": list(before), "full_refresh": list(after), "matches": before == after}
+            )
+            ctx.progress(
+                "verify",
+                f"{node.name}: incremental {'matches' if before == after else 'DIFFERS FROM'} full refresh "
+                f"({before[0]} vs {after[0]} rows)",
+                ok=before == after,
+            )
+    return checks
+
+
+def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    spec = PlanSpec.model_validate(state["plan"])
+    built = _built_results(state)
+    selection = _test_selection(spec, state, built)
+    ctx.progress("verify", f"testing {', '.join(selection) or 'nothing'}", kind="phase")
+    started = time.perf_counter()
+    tested: DbtResult | None = None
+    if selection:
+        try:
+            tested = ctx.dbt("verify", DbtCall(command="test", select=selection, store_failures=spec.store_failures))
+        except EmptySelection:
+            ctx.progress("verify", "no tests are defined for this selection")
+    manifest_path = ctx.project_dir / "target" / "manifest.json"
+    manifest = load_manifest(manifest_path) if manifest_path.exists() else {}
+    target = read_target(ctx.project_dir, ctx.target)
+    built_ids = [n.unique_id for r in built for n in r.nodes if n.ok]
+    incrementals = _check_incrementals(ctx, target.path, manifest, built)
+    figures = Figures(
+        **build_figures(built),
+        **test_figures(tested),
+        **project_figures(manifest),
+        rows_per_model=row_counts(target.path, manifest, built_ids),
+    )
+    failing = _sample_failures(ctx, tested) if tested else []
+    mismatched = [c["model"] for c in incrementals if not c["matches"]]
+    verification = {
+        "ok": not failing and not mismatched,
+        "figures": figures.model_dump(),
+        "failing_tests": failing,
+        "incremental_checks": incrementals,
+        "tests": [n.model_dump(include={"name", "status", "message", "failures"}) for n in (tested.nodes if tested else [])],
+    }
+    took = time.perf_counter() - started
+    if failing or mismatched:
+        errors = [f"incremental model {m} differs from its full refresh" for m in mismatched]
+        ctx.progress("verify", f"{len(failing)} failing test(s), {len(mismatched)} incremental mismatch(es)",
+                     ok=False, duration_s=took)
+        feedback = Feedback(phase="verify", errors=errors, failing_tests=failing)
+        return {"verification": verification, **fail_or_repair(ctx, state, None, feedback)}
+    ctx.progress("verify", f"{figures.tests_passed} test(s) passed", ok=True, duration_s=took)
+    return {"verification": verification, "needs_repair": False}

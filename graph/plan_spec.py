@@ -1,0 +1,86 @@
+"""What Plan produces and what planners must implement.
+
+Both planners — the deterministic command planner and the Claude planner — return a ``PlanSpec``:
+a changeset (files to create/modify/delete, never written by Plan itself) plus the dbt operations
+Execute should run and what Verify should check.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from tools.changeset import Changeset
+from tools.context import ToolContext
+
+ExecCommand = Literal[
+    "build", "run", "test", "seed", "snapshot", "compile", "docs generate", "source freshness", "debug", "run-operation"
+]
+
+
+class Operation(BaseModel):
+    """One dbt invocation Execute performs, in order."""
+
+    command: ExecCommand
+    select: list[str] = Field(default_factory=list)
+    full_refresh: bool = False
+    store_failures: bool = False
+    vars: dict[str, Any] = Field(default_factory=dict)
+    macro: str | None = None
+    macro_args: dict[str, Any] = Field(default_factory=dict)
+
+
+class PlanSpec(BaseModel):
+    summary: str
+    changeset: Changeset = Field(default_factory=Changeset)
+    #: dbt operations for Execute; None means "build what the changeset touched and its children"
+    operations: list[Operation] | None = None
+    #: test selection for Verify; None means "the tests of what was built", [] means no tests
+    verify_select: list[str] | None = None
+    store_failures: bool = False
+    #: an answer for the person (lineage, compiled SQL, debug output), shown in the summary/report
+    answer: str | None = None
+    #: whether Document should describe new models/columns and run dbt docs generate
+    document: bool = True
+
+
+class Feedback(BaseModel):
+    """Why a Validate or Verify visit failed, for the next Plan visit."""
+
+    phase: Literal["validate", "execute", "verify"]
+    errors: list[str] = Field(default_factory=list)
+    failing_tests: list[dict[str, Any]] = Field(default_factory=list)
+
+    def render(self) -> str:
+        lines = [f"{self.phase} failed:"]
+        lines += [f"- {e}" for e in self.errors]
+        for test in self.failing_tests:
+            lines.append(f"- test {test.get('name')}: {test.get('message')}")
+            for row in test.get("sample_rows", [])[:5]:
+                lines.append(f"    sample row: {row}")
+        return "\n".join(lines)
+
+
+class PlanRequest(BaseModel):
+    request: str
+    attempt: int = 1
+    feedback: list[Feedback] = Field(default_factory=list)
+    previous: PlanSpec | None = None
+
+
+class Planner(Protocol):
+    """Turns a request into a PlanSpec. Raises ``InvalidArguments`` for a request it cannot take."""
+
+    name: str
+    #: whether another Plan visit with feedback can produce a different plan (an LLM can; the
+    #: deterministic command planner would repeat itself, so its runs fail at the first failure)
+    can_repair: bool
+
+    def plan(self, request: PlanRequest, tools: ToolContext) -> PlanSpec: ...
+
+
+class Describer(Protocol):
+    """Writes descriptions for models (and their columns) that lack them, as a changeset."""
+
+    def describe(self, manifest: dict[str, Any], unique_ids: list[str], tools: ToolContext) -> Changeset: ...

@@ -1,0 +1,33 @@
+"""Progress events a run emits as it goes (one line each on a terminal, JSON for programs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+EventKind = Literal["phase", "tool", "info", "warning"]
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    kind: EventKind
+    phase: str
+    message: str
+    ok: bool | None = None
+    duration_s: float | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def line(self) -> str:
+        mark = {True: "ok", False: "FAIL", None: ".."}[self.ok]
+        took = f" ({self.duration_s:.2f}s)" if self.duration_s is not None else ""
+        prefix = "==" if self.kind == "phase" else "  "
+        return f"{prefix} [{self.phase:<8}] {mark:<4} {self.message}{took}"
+
+
+Emit = Callable[[ProgressEvent], None]
+
+
+def silent(_event: ProgressEvent) -> None:
+    """An Emit that drops events (tests, library use)."""

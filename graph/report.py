@@ -1,0 +1,130 @@
+"""The run report: one JSON document for programs and a Markdown page for people."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from graph.state import RunState
+from tools.context import ToolCallRecord
+from tools.logs import redact, redact_value
+from tools.resilience import CallStats
+
+
+class RunReport(BaseModel):
+    run_id: str
+    request: str
+    planner: str
+    target: str
+    status: str
+    reason: str = ""
+    finished_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    plan_visits: int = 0
+    plan: dict[str, Any] = Field(default_factory=dict)
+    answer: str | None = None
+    diff: str = ""
+    feedback: list[dict[str, Any]] = Field(default_factory=list)
+    validation: dict[str, Any] = Field(default_factory=dict)
+    execution: dict[str, Any] = Field(default_factory=dict)
+    verification: dict[str, Any] = Field(default_factory=dict)
+    documentation: dict[str, Any] = Field(default_factory=dict)
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    resilience: dict[str, int] = Field(default_factory=dict)
+    llm_usage: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        figures: dict[str, Any] = self.verification.get("figures", {})
+        return figures
+
+
+def build_report(state: RunState, *, planner: str, target: str, calls: list[ToolCallRecord],
+                 stats: CallStats, llm_usage: dict[str, Any]) -> RunReport:
+    plan = state.get("plan") or {}
+    return RunReport(
+        run_id=state.get("run_id", ""),
+        request=state.get("request", ""),
+        planner=planner,
+        target=target,
+        status=state.get("status", "failed"),
+        reason=state.get("reason", ""),
+        plan_visits=state.get("attempt", 0),
+        plan={k: v for k, v in plan.items() if k != "changeset"},
+        answer=plan.get("answer"),
+        diff=state.get("diff", ""),
+        feedback=state.get("feedback", []),
+        validation=state.get("validation", {}),
+        execution=state.get("execution", {}),
+        verification=state.get("verification", {}),
+        documentation=state.get("documentation", {}),
+        tool_calls=calls,
+        resilience={"retries": stats.retries, "breaker_trips": stats.breaker_trips, "fast_failures": stats.fast_failures},
+        llm_usage=llm_usage,
+    )
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "—" if value is None else str(value)
+
+
+def render_markdown(report: RunReport) -> str:
+    lines = [
+        f"# ae run {report.run_id}",
+        "",
+        f"- **request**: `{report.request}`",
+        f"- **status**: {report.status}" + (f" — {report.reason}" if report.reason else ""),
+        f"- **planner**: {report.planner}, **target**: {report.target}, **plan visits**: {report.plan_visits}",
+        f"- **finished**: {report.finished_at.isoformat(timespec='seconds')}",
+    ]
+    if report.plan.get("summary"):
+        lines += ["", "## Plan", "", str(report.plan["summary"])]
+    if report.answer:
+        lines += ["", "## Answer", "", "```", report.answer, "```"]
+    if report.diff:
+        lines += ["", "## Diff", "", "```diff", report.diff.rstrip(), "```"]
+    for item in report.feedback:
+        lines += ["", f"## Feedback from {item.get('phase')}", ""]
+        lines += [f"- {e}" for e in item.get("errors", [])]
+        lines += [f"- failing test `{t.get('name')}`: {t.get('message')}" for t in item.get("failing_tests", [])]
+    lint = report.validation.get("lint") or []
+    if lint:
+        lines += ["", "## Lint", ""]
+        lines += [f"- `{f['path']}:{f['line']}` {f['rule_id']} {f['severity']}: {f['message']}" for f in lint]
+    if report.figures:
+        lines += ["", "## Figures", "", "| figure | value |", "|---|---|"]
+        for key, value in report.figures.items():
+            if key != "rows_per_model":
+                lines.append(f"| {key} | {_fmt(value)} |")
+        rows = report.figures.get("rows_per_model") or {}
+        if rows:
+            lines += ["", "| model | rows |", "|---|---|"] + [f"| {k} | {v} |" for k, v in sorted(rows.items())]
+    checks = report.verification.get("incremental_checks") or []
+    if checks:
+        lines += ["", "## Incremental vs full refresh", ""]
+        lines += [f"- {c['model']}: {'matches' if c['matches'] else 'DIFFERS'}" for c in checks]
+    tests = report.verification.get("tests") or []
+    if tests:
+        lines += ["", "## Tests", "", "| test | status | failures |", "|---|---|---|"]
+        lines += [f"| {t['name']} | {t['status']} | {_fmt(t.get('failures'))} |" for t in tests]
+    lines += ["", "## Tool calls", "", "| # | tool | ok | seconds | retries | error |", "|---|---|---|---|---|---|"]
+    for i, call in enumerate(report.tool_calls, 1):
+        error = (call.error or "").replace("|", "\\|").replace("\n", " ")[:160]
+        lines.append(f"| {i} | {call.name} | {'yes' if call.ok else 'no'} | {call.duration_s:.3f} | {call.retries} | {error} |")
+    lines += ["", f"Retries: {report.resilience.get('retries', 0)}, breaker trips: {report.resilience.get('breaker_trips', 0)}"]
+    if report.llm_usage:
+        lines += ["", "## LLM usage", ""] + [f"- {k}: {_fmt(v)}" for k, v in report.llm_usage.items()]
+    return redact("\n".join(lines) + "\n")
+
+
+def write_report(report: RunReport, run_dir: Path) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = redact_value(json.loads(report.model_dump_json()))
+    (run_dir / "report.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    return run_dir

@@ -1,0 +1,39 @@
+"""The state a run carries from phase to phase (checkpointed after every step).
+
+Only data lives here — JSON-able, so a killed run resumes from its checkpoint. The engine, planner
+and other live objects of a run are in ``graph.context.RunContext``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+Status = Literal["running", "success", "failed", "refused", "invalid"]
+PHASES = ("plan", "validate", "execute", "verify", "document")
+
+
+class RunState(TypedDict, total=False):
+    request: str
+    run_id: str
+    #: Plan visits so far (1 on the first plan)
+    attempt: int
+    #: graph.plan_spec.PlanSpec, dumped
+    plan: dict[str, Any]
+    #: graph.plan_spec.Feedback items from failed Validate/Verify visits, oldest first
+    feedback: list[dict[str, Any]]
+    #: tools.changeset.AppliedChangeset of the plan on disk now, dumped; None when nothing is applied
+    applied: dict[str, Any] | None
+    #: unified diff of everything this run changed (kept after rollback, for the report)
+    diff: str
+    #: unique ids of the nodes the changeset defines or touches
+    changed_nodes: list[str]
+    validation: dict[str, Any]
+    execution: dict[str, Any]
+    verification: dict[str, Any]
+    documentation: dict[str, Any]
+    #: set by a failed Validate/Execute/Verify visit that has repair attempts left: go back to Plan
+    needs_repair: bool
+    status: Status
+    #: why the run ended the way it did, for a person
+    reason: str
+    report_dir: str

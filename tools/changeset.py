@@ -1,0 +1,288 @@
+"""The changeset: file operations recorded during Plan, applied (and undone) transactionally later.
+
+Plan never writes to disk. Its edit tools record into a ``Changeset``, and every read goes through
+``Changeset.view`` so the planner sees its own pending edits. Validate then calls ``apply``, which
+keeps the exact prior bytes and mode of every path it touches in an ``AppliedChangeset``; that
+record is a pydantic model, so it can be stored with the run and used to roll back even after the
+process restarts (``model_dump_json`` / ``model_validate_json``).
+
+Text is UTF-8 and written exactly as given: no newline translation, so CRLF files stay CRLF.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from tools.errors import InvalidArguments
+from tools.logs import get_logger
+from tools.paths import ProjectPaths
+
+log = get_logger("ae.changeset")
+
+_NEW_FILE_MODE = 0o666  # narrowed by the process umask, like any newly created file
+
+
+class FileChange(BaseModel):
+    """One pending operation; ``op`` says what it does relative to the disk when it was recorded."""
+
+    op: Literal["create", "modify", "delete"]
+    path: str = Field(description="relative to the project root, POSIX separators")
+    content: str | None = None
+
+
+class Changeset(BaseModel):
+    """At most one change per path, in the order paths were first touched."""
+
+    changes: list[FileChange] = Field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes
+
+    def touched_paths(self) -> list[str]:
+        return [change.path for change in self.changes]
+
+    def pending(self, path: str) -> FileChange | None:
+        """The recorded change for a normalised relative path, if any."""
+        return next((change for change in self.changes if change.path == path), None)
+
+    # --- recording ---------------------------------------------------------------------------
+
+    def write_file(self, paths: ProjectPaths, path: str, content: str) -> FileChange | None:
+        """Record ``content`` as the file's full text. None when that is exactly what is on disk."""
+        rel = paths.normalise(path)
+        _refuse_directory(paths, rel)
+        return self._record(paths, rel, content)
+
+    def edit_file(self, paths: ProjectPaths, path: str, old: str, new: str) -> FileChange | None:
+        """Replace the one occurrence of ``old`` with ``new`` in the file as this changeset sees it."""
+        rel = paths.normalise(path)
+        if not old:
+            raise InvalidArguments("`old` is empty; give the exact text to replace")
+        if old == new:
+            raise InvalidArguments("`old` and `new` are identical; there is nothing to change")
+        current = self.view(paths, rel)
+        if current is None:
+            raise InvalidArguments(f"cannot edit {rel!r}: no such file", hint="use write_file to create it")
+        matches = current.count(old)
+        if matches != 1:
+            where = "does not occur" if matches == 0 else f"occurs {matches} times"
+            raise InvalidArguments(
+                f"the text to replace {where} in {rel!r}; it must occur exactly once",
+                hint="copy it exactly from read_file and include enough surrounding lines to be unique",
+            )
+        return self._record(paths, rel, current.replace(old, new, 1))
+
+    def delete_file(self, paths: ProjectPaths, path: str) -> FileChange | None:
+        rel = paths.normalise(path)
+        if self.view(paths, rel) is None:
+            raise InvalidArguments(f"cannot delete {rel!r}: no such file")
+        return self._record(paths, rel, None)
+
+    def _record(self, paths: ProjectPaths, rel: str, content: str | None) -> FileChange | None:
+        # The op is decided against the disk, so a write that restores the original text simply
+        # drops the pending change and the diff never shows no-op entries.
+        on_disk = _disk_bytes(paths, rel)
+        wanted = None if content is None else content.encode("utf-8")
+        change: FileChange | None
+        if wanted == on_disk:
+            change = None
+        elif content is None:
+            change = FileChange(op="delete", path=rel)
+        else:
+            change = FileChange(op="create" if on_disk is None else "modify", path=rel, content=content)
+        index = next((i for i, c in enumerate(self.changes) if c.path == rel), None)
+        if index is None and change is not None:
+            self.changes.append(change)
+        elif index is not None and change is None:
+            del self.changes[index]
+        elif index is not None and change is not None:
+            self.changes[index] = change
+        return change
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def view(self, paths: ProjectPaths, path: str) -> str | None:
+        """The text the file will have once applied (pending changes win over disk); None if absent."""
+        rel = paths.normalise(path)
+        change = self.pending(rel)
+        if change is not None:
+            return change.content
+        _refuse_directory(paths, rel)
+        data = _disk_bytes(paths, rel)
+        if data is None:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidArguments(f"{rel!r} is not a UTF-8 text file") from exc
+
+    def diff(self, paths: ProjectPaths, path: str | None = None) -> str:
+        """A unified diff against the disk with git-style headers (all changes, or one path)."""
+        wanted = None if path is None else paths.normalise(path)
+        changes = [c for c in self.changes if wanted is None or c.path == wanted]
+        return "".join(_file_diff(paths, change) for change in changes)
+
+    def is_applied(self, paths: ProjectPaths) -> bool:
+        """True when the disk already holds this changeset's result (so a resumed run must not reapply)."""
+        return all(
+            _disk_bytes(paths, c.path) == (None if c.content is None else c.content.encode("utf-8"))
+            for c in self.changes
+        )
+
+    # --- applying ----------------------------------------------------------------------------
+
+    def apply(self, paths: ProjectPaths) -> AppliedChangeset:
+        """Write every change to disk, or none: a failure midway rolls back and re-raises."""
+        applied = AppliedChangeset(root=str(paths.root))
+        try:
+            for change in self.changes:
+                target = paths.resolve(change.path, must_exist=False)
+                applied.priors.append(PriorFile.capture(change.path, target))
+                if change.content is None:
+                    target.unlink(missing_ok=True)
+                    continue
+                for created in _create_parents(target.parent):
+                    applied.created_dirs.append(paths.relative(created))
+                _atomic_write(target, change.content.encode("utf-8"), mode=None)
+        except BaseException:
+            log.warning("changeset_apply_failed", written=len(applied.priors), total=len(self.changes))
+            applied.rollback()
+            raise
+        log.info("changeset_applied", paths=self.touched_paths())
+        return applied
+
+
+class PriorFile(BaseModel):
+    """A path exactly as it was before apply: its bytes and mode, or that it did not exist."""
+
+    path: str
+    existed: bool
+    content_b64: str | None = None
+    mode: int | None = None
+
+    @classmethod
+    def capture(cls, rel: str, target: Path) -> PriorFile:
+        if not target.is_file():
+            return cls(path=rel, existed=False)
+        return cls(
+            path=rel,
+            existed=True,
+            content_b64=base64.b64encode(target.read_bytes()).decode("ascii"),
+            mode=target.stat().st_mode & 0o7777,
+        )
+
+    def restore(self, root: Path) -> None:
+        target = root / self.path
+        if self.existed:
+            assert self.content_b64 is not None  # set whenever existed is True
+            _atomic_write(target, base64.b64decode(self.content_b64), mode=self.mode)
+        elif target.is_file() or target.is_symlink():
+            target.unlink()
+
+
+class AppliedChangeset(BaseModel):
+    """What ``apply`` replaced, enough to undo it byte for byte, also from another process."""
+
+    root: str
+    priors: list[PriorFile] = Field(default_factory=list)
+    #: directories apply created, parents before children
+    created_dirs: list[str] = Field(default_factory=list)
+
+    def rollback(self) -> None:
+        """Put every touched path back as it was. Safe to run twice (e.g. after a crash midway)."""
+        root = Path(self.root)
+        for prior in reversed(self.priors):
+            prior.restore(root)
+        for rel in reversed(self.created_dirs):
+            directory = root / rel
+            if not directory.is_dir():
+                continue
+            try:
+                directory.rmdir()
+            except OSError:
+                # Something else put files there since apply; leaving them beats deleting them.
+                log.warning("rollback_kept_directory", path=rel, reason="not empty")
+        log.info("changeset_rolled_back", paths=[p.path for p in self.priors])
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _disk_bytes(paths: ProjectPaths, rel: str) -> bytes | None:
+    target = paths.root / rel
+    return target.read_bytes() if target.is_file() else None
+
+
+def _refuse_directory(paths: ProjectPaths, rel: str) -> None:
+    if (paths.root / rel).is_dir():
+        raise InvalidArguments(f"{rel!r} is a directory, not a file")
+
+
+def _create_parents(directory: Path) -> Iterator[Path]:
+    """Create ``directory`` and its missing ancestors, outermost first, yielding each once made.
+
+    A generator so the caller has recorded every directory made before a later ``mkdir`` fails.
+    """
+    missing: list[Path] = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir()
+        yield path
+
+
+def _atomic_write(target: Path, data: bytes, *, mode: int | None) -> None:
+    """Write via a temporary file in the same directory and ``os.replace``: readers never see half a file.
+
+    ``mode=None`` keeps the mode of the file being replaced, or gives a new file the umask default.
+    """
+    if mode is None and target.is_file():
+        mode = target.stat().st_mode & 0o7777
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.ae-tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _NEW_FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _file_diff(paths: ProjectPaths, change: FileChange) -> str:
+    old_bytes = _disk_bytes(paths, change.path)
+    old = "" if old_bytes is None else old_bytes.decode("utf-8", errors="replace")
+    hunks = difflib.unified_diff(
+        _diff_lines(old),
+        _diff_lines(change.content or ""),
+        fromfile="/dev/null" if old_bytes is None else f"a/{change.path}",
+        tofile="/dev/null" if change.content is None else f"b/{change.path}",
+    )
+    return f"diff --git a/{change.path} b/{change.path}\n" + "".join(hunks)
+
+
+def _diff_lines(text: str) -> list[str]:
+    # Split on "\n" only (str.splitlines also splits on form feeds and other separators, which
+    # would produce a diff that does not apply); a CRLF line keeps its "\r".
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    if not lines[-1]:
+        lines.pop()
+    else:
+        # git's marker, so the diff still applies and shows the missing final newline.
+        lines[-1] += "\n\\ No newline at end of file\n"
+    return lines

@@ -1,0 +1,220 @@
+"""File tools for the planner: explore the dbt project and record edits into the changeset.
+
+Reads see the project as the changeset would leave it (pending edits win over disk); writes only
+record into ``ctx.changeset`` and never touch the disk; Validate applies the changeset later.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from tools.changeset import FileChange
+from tools.context import ToolContext
+from tools.errors import InvalidArguments, PathRefused
+from tools.paths import PROTECTED_DIRS
+from tools.registry import tool
+
+# dbt's build output, logs and installed packages: noise for the planner, and not its to edit.
+_GENERATED_TOP_DIRS = frozenset({"target", "logs", "dbt_packages"})
+_DIFF_PREVIEW_LINES = 60
+_VERBS = {"create": "created", "modify": "modified", "delete": "deleted"}
+
+
+class FileListing(BaseModel):
+    files: list[str]
+    #: how many files matched before ``limit`` cut the list
+    total: int
+    truncated: bool
+
+
+class FileExcerpt(BaseModel):
+    path: str
+    total_lines: int
+    #: 1-based numbers of the first and last line shown
+    first_line: int
+    last_line: int
+    #: True when the text comes from a pending change rather than the disk
+    pending: bool
+    text: str
+
+
+@tool(read_only=True, family="files")
+def list_files(
+    ctx: ToolContext, pattern: str = "**/*", limit: Annotated[int, Field(ge=1, le=5000)] = 500
+) -> FileListing:
+    """List the project's files whose relative path matches a glob, as the pending changeset leaves
+    them. Build output (target/, logs/, dbt_packages/) and the warehouse file are never listed.
+
+    Args:
+        pattern: Glob matched against the whole path relative to the project root: `*` stays within
+            one directory, `**/` spans any number, e.g. `models/**/*.sql` or `**/*.yml`.
+        limit: The most paths to return; the result says how many matched in total.
+    """
+    matcher = _glob_regex(pattern)
+    found = {rel for rel in _disk_files(ctx) if matcher.fullmatch(rel)}
+    for change in ctx.changeset.changes:
+        if change.op == "delete":
+            found.discard(change.path)
+        elif _listable(change.path) and matcher.fullmatch(change.path):
+            found.add(change.path)
+    ordered = sorted(found)
+    return FileListing(files=ordered[:limit], total=len(ordered), truncated=len(ordered) > limit)
+
+
+@tool(read_only=True, family="files")
+def read_file(
+    ctx: ToolContext,
+    path: str,
+    offset: Annotated[int, Field(ge=0)] = 0,
+    limit: Annotated[int, Field(ge=1, le=5000)] = 400,
+) -> FileExcerpt:
+    """Read a text file of the project as the pending changeset would leave it, with line numbers.
+
+    Args:
+        path: File path relative to the project root, e.g. `models/staging/stg_orders.sql`.
+        offset: Number of lines to skip from the start (0 reads from the first line).
+        limit: The most lines to return.
+    """
+    rel = ctx.paths.normalise(path)
+    content = ctx.changeset.view(ctx.paths, rel)
+    if content is None:
+        raise InvalidArguments(f"no file at {rel!r}", hint="use list_files to see what exists")
+    lines = _split_lines(content)
+    if offset and offset >= len(lines):
+        raise InvalidArguments(f"offset {offset} is past the end of {rel!r}, which has {len(lines)} lines")
+    shown = lines[offset : offset + limit]
+    return FileExcerpt(
+        path=rel,
+        total_lines=len(lines),
+        first_line=offset + 1,
+        last_line=offset + len(shown),
+        pending=ctx.changeset.pending(rel) is not None,
+        text="".join(f"{offset + i + 1:>6}\t{line}\n" for i, line in enumerate(shown)),
+    )
+
+
+@tool(read_only=False, family="files")
+def write_file(ctx: ToolContext, path: str, content: str) -> str:
+    """Create a file or replace its whole content (recorded in the changeset, applied in Validate).
+
+    Args:
+        path: File path relative to the project root; missing directories are created on apply.
+        content: The complete new text of the file.
+    """
+    change = ctx.changeset.write_file(ctx.paths, path, content)
+    return _summarise(ctx, path, change)
+
+
+@tool(read_only=False, family="files")
+def edit_file(ctx: ToolContext, path: str, old: str, new: str) -> str:
+    """Replace one exact, unique piece of text in a file (recorded in the changeset).
+
+    Args:
+        path: File path relative to the project root.
+        old: The exact text to replace, including whitespace; it must occur exactly once in the file.
+        new: The text to put in its place.
+    """
+    change = ctx.changeset.edit_file(ctx.paths, path, old, new)
+    return _summarise(ctx, path, change)
+
+
+@tool(read_only=False, family="files")
+def delete_file(ctx: ToolContext, path: str) -> str:
+    """Delete a file (recorded in the changeset, applied in Validate).
+
+    Args:
+        path: File path relative to the project root.
+    """
+    change = ctx.changeset.delete_file(ctx.paths, path)
+    return _summarise(ctx, path, change)
+
+
+@tool(read_only=True, family="files")
+def show_changeset(ctx: ToolContext) -> str:
+    """Show every pending file change as a unified diff against the files on disk."""
+    return ctx.changeset.diff(ctx.paths) or "no pending changes"
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _summarise(ctx: ToolContext, path: str, change: FileChange | None) -> str:
+    if change is None:
+        rel = ctx.paths.normalise(path)
+        return f"no change: {rel} on disk already has this content, so nothing is pending for it"
+    diff_lines = ctx.changeset.diff(ctx.paths, change.path).splitlines()
+    preview = "\n".join(diff_lines[:_DIFF_PREVIEW_LINES])
+    if len(diff_lines) > _DIFF_PREVIEW_LINES:
+        preview += f"\n... {len(diff_lines) - _DIFF_PREVIEW_LINES} more diff lines (show_changeset shows all)"
+    return f"{_VERBS[change.op]} {change.path} (pending in the changeset)\n{preview}"
+
+
+def _disk_files(ctx: ToolContext) -> list[str]:
+    files = []
+    for directory, subdirs, names in os.walk(ctx.paths.root):
+        rel_dir = os.path.relpath(directory, ctx.paths.root)
+        # Prune in place so os.walk never descends into excluded trees (target/ can be large).
+        subdirs[:] = [d for d in subdirs if _listable(d if rel_dir == "." else f"{rel_dir}/{d}")]
+        for name in names:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if _listable(rel) and _inside_project(ctx, rel):
+                files.append(rel)
+    return files
+
+
+def _listable(rel: str) -> bool:
+    parts = rel.split("/")
+    return parts[0] not in _GENERATED_TOP_DIRS and not PROTECTED_DIRS.intersection(parts)
+
+
+def _inside_project(ctx: ToolContext, rel: str) -> bool:
+    # The same checks the tools apply on read: drops the warehouse and symlinks that leave the root.
+    try:
+        ctx.paths.resolve(rel, must_exist=False)
+    except PathRefused:
+        return False
+    return True
+
+
+def _split_lines(content: str) -> list[str]:
+    # Split on "\n" only, like the changeset's diff, so line numbers agree between the two.
+    lines = content.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Translate a path glob (`*`, `?`, `[...]`, `**/`) into a regex; `*` never crosses a `/`."""
+    pattern = pattern.removeprefix("./")
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and (end := pattern.find("]", i + 2)) != -1:
+            body = pattern[i + 1 : end].replace("\\", "\\\\")
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            elif body.startswith("^"):
+                body = "\\" + body
+            out.append(f"[{body}]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))

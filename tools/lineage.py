@@ -1,0 +1,232 @@
+"""Lineage of a dbt node from ``manifest.json``: what it reads from and what reads from it.
+
+The manifest's ``parent_map``/``child_map`` already hold the DAG (models, seeds, snapshots,
+sources, exposures, metrics ...); this walks them breadth-first to a depth in each direction.
+Data tests hang off every tested model and would drown the picture, so they are left out unless
+asked for.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from tools.errors import ConfigurationError, InvalidArguments, UnknownNode
+
+# manifest sections whose entries can appear in parent_map/child_map
+_NODE_SECTIONS = (
+    "nodes",
+    "sources",
+    "exposures",
+    "metrics",
+    "semantic_models",
+    "saved_queries",
+    "unit_tests",
+    "functions",
+)
+_TEST_TYPES = frozenset({"test", "unit_test"})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class LineageNode(_Frozen):
+    unique_id: str
+    #: the name a person uses: ``stg_orders``, or ``raw.orders`` for a source table
+    name: str
+    resource_type: str
+    #: hops from the focus node (0 for the node itself)
+    distance: int
+
+
+class LineageEdge(_Frozen):
+    parent: str
+    child: str
+
+
+class Lineage(_Frozen):
+    node: LineageNode
+    upstream: list[LineageNode]
+    downstream: list[LineageNode]
+    edges: list[LineageEdge]
+    upstream_depth: int
+    downstream_depth: int
+
+    def render_text(self) -> str:
+        """The lineage as an indented tree, parents above (``<-``) and children below (``->``)."""
+        nodes = {n.unique_id: n for n in [self.node, *self.upstream, *self.downstream]}
+        parents: dict[str, list[str]] = {}
+        children: dict[str, list[str]] = {}
+        for edge in self.edges:
+            parents.setdefault(edge.child, []).append(edge.parent)
+            children.setdefault(edge.parent, []).append(edge.child)
+        lines = [f"{self.node.name}  [{self.node.resource_type}: {self.node.unique_id}]"]
+        for title, depth, links, arrow in (
+            ("upstream", self.upstream_depth, parents, "<-"),
+            ("downstream", self.downstream_depth, children, "->"),
+        ):
+            lines.append(f"{title} (depth {depth}):")
+            lines += _render_tree(self.node.unique_id, links, nodes, arrow) or ["  (none)"]
+        return "\n".join(lines)
+
+
+def _render_tree(
+    root: str, links: dict[str, list[str]], nodes: dict[str, LineageNode], arrow: str
+) -> list[str]:
+    lines: list[str] = []
+    expanded: set[str] = set()
+
+    def branch(node_id: str, level: int) -> None:
+        for linked in sorted(links.get(node_id, []), key=lambda uid: nodes[uid].name):
+            node = nodes[linked]
+            # a DAG reaches some nodes by several paths: show each once in full, later mentions short
+            repeat = linked in expanded
+            suffix = "  (see above)" if repeat and links.get(linked) else ""
+            lines.append(f"{'  ' * level}{arrow} {node.name}  [{node.resource_type}]{suffix}")
+            if not repeat:
+                expanded.add(linked)
+                branch(linked, level + 1)
+
+    branch(root, 1)
+    return lines
+
+
+# --- manifest access ------------------------------------------------------------------------------
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    """Read a dbt ``manifest.json``."""
+    if not path.is_file():
+        raise ConfigurationError(
+            f"dbt manifest {path} not found", hint="run dbt parse first (it writes target/manifest.json)"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigurationError(
+            f"dbt manifest {path} is unreadable: {exc}", hint="run dbt parse again to rewrite it"
+        ) from exc
+    if not isinstance(manifest, dict) or "parent_map" not in manifest:
+        raise ConfigurationError(f"{path} is not a dbt manifest (no parent_map)", hint="run dbt parse first")
+    return manifest
+
+
+def _entries(manifest: Mapping[str, Any]) -> dict[str, LineageNode]:
+    """Every node the maps may mention, with its display name (distance filled in later)."""
+    entries: dict[str, LineageNode] = {}
+    for section in _NODE_SECTIONS:
+        for unique_id, info in (manifest.get(section) or {}).items():
+            name = str(info.get("name", unique_id.rsplit(".", 1)[-1]))
+            if info.get("resource_type") == "source":
+                name = f"{info['source_name']}.{name}"
+            entries[unique_id] = LineageNode(
+                unique_id=unique_id,
+                name=name,
+                resource_type=str(info.get("resource_type", unique_id.split(".", 1)[0])),
+                distance=0,
+            )
+    # a resource type newer than this code still shows up, named from its unique id
+    for unique_id in manifest.get("parent_map") or {}:
+        if unique_id not in entries:
+            resource_type, *_, name = unique_id.split(".")
+            entries[unique_id] = LineageNode(
+                unique_id=unique_id, name=name, resource_type=resource_type, distance=0
+            )
+    return entries
+
+
+def _resolve(node: str, entries: dict[str, LineageNode]) -> LineageNode:
+    if node in entries:
+        return entries[node]
+    matches = [entry for entry in entries.values() if entry.name == node]
+    if not matches:
+        # a bare table name still finds a source table when nothing else has that name
+        matches = [
+            entry
+            for entry in entries.values()
+            if entry.resource_type == "source" and entry.name.split(".", 1)[1] == node
+        ]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        ids = ", ".join(sorted(entry.unique_id for entry in matches))
+        raise UnknownNode(f"{node!r} is ambiguous: it names {ids}", hint="pass one of these unique ids")
+    known = sorted({entry.name for entry in entries.values()} | set(entries))
+    close = difflib.get_close_matches(node, known, n=5, cutoff=0.6)
+    suggestion = f" Close matches: {', '.join(close)}." if close else ""
+    raise UnknownNode(
+        f"no node named {node!r} in the manifest.{suggestion}",
+        hint="give a unique id (model.pkg.name), a model/seed/snapshot/exposure name or source_name.table",
+    )
+
+
+def _walk(
+    start: str,
+    graph: Mapping[str, list[str]],
+    depth: int,
+    keep: set[str],
+    upstream: bool,
+) -> tuple[dict[str, int], list[LineageEdge]]:
+    """Breadth-first: the shortest distance to each reachable node within ``depth``, and the edges."""
+    distances: dict[str, int] = {}
+    edges: list[LineageEdge] = []
+    queue = deque([(start, 0)])
+    while queue:
+        current, distance = queue.popleft()
+        if distance == depth:
+            continue
+        for neighbour in graph.get(current, []):
+            if neighbour not in keep:
+                continue
+            edges.append(
+                LineageEdge(parent=neighbour, child=current)
+                if upstream
+                else LineageEdge(parent=current, child=neighbour)
+            )
+            if neighbour != start and neighbour not in distances:
+                distances[neighbour] = distance + 1
+                queue.append((neighbour, distance + 1))
+    return distances, edges
+
+
+def lineage(
+    manifest: Mapping[str, Any] | Path,
+    node: str,
+    *,
+    upstream: int = 1,
+    downstream: int = 1,
+    include_tests: bool = False,
+) -> Lineage:
+    """Nodes up to ``upstream`` hops above and ``downstream`` hops below ``node``, with the edges.
+
+    ``node`` is a unique id (``model.jaffle_shop.stg_orders``), a name (``stg_orders``) or
+    ``source_name.table`` for a source table.
+    """
+    if upstream < 0 or downstream < 0:
+        raise InvalidArguments(f"depths must not be negative (upstream={upstream}, downstream={downstream})")
+    data = load_manifest(manifest) if isinstance(manifest, Path) else manifest
+    entries = _entries(data)
+    focus = _resolve(node, entries)
+    keep = {uid for uid, entry in entries.items() if include_tests or entry.resource_type not in _TEST_TYPES}
+    up, up_edges = _walk(focus.unique_id, data.get("parent_map") or {}, upstream, keep, upstream=True)
+    down, down_edges = _walk(focus.unique_id, data.get("child_map") or {}, downstream, keep, upstream=False)
+
+    def at_distance(found: dict[str, int]) -> list[LineageNode]:
+        ordered = sorted(found.items(), key=lambda item: (item[1], entries[item[0]].name))
+        return [entries[uid].model_copy(update={"distance": dist}) for uid, dist in ordered]
+
+    return Lineage(
+        node=focus,
+        upstream=at_distance(up),
+        downstream=at_distance(down),
+        edges=up_edges + down_edges,
+        upstream_depth=upstream,
+        downstream_depth=downstream,
+    )
