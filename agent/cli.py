@@ -30,7 +30,11 @@ examples:
 
 def _add_project(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--project", type=Path, default=None, metavar="DIR", help="the dbt project (default: current directory)"
+        "--project",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the dbt project (default: current directory)",
     )
     parser.add_argument("--target", default=None, metavar="T", help="dbt target (default: the profile's)")
 
@@ -44,7 +48,10 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ae", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="ae",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
     parser.add_argument("--log-json", action="store_true", help="JSON log lines even on a terminal")

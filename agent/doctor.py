@@ -89,7 +89,9 @@ def check_store(settings: Settings) -> Check:
 
 def check_llm(settings: Settings) -> Check:
     if not settings.api_key:
-        return Check("llm", True, "no ANTHROPIC_API_KEY: /commands work offline, free-form requests need a key")
+        return Check(
+            "llm", True, "no ANTHROPIC_API_KEY: /commands work offline, free-form requests need a key"
+        )
     from agent.llm.anthropic_client import AnthropicClient
     from agent.llm.base import LLMRequest
 

@@ -58,8 +58,14 @@ class RunOutcome:
 class Session:
     """Runs requests against one project and target. Use as a context manager."""
 
-    def __init__(self, settings: Settings, *, target: str | None = None, emit: Emit = silent,
-                 interrupt_after: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        target: str | None = None,
+        emit: Emit = silent,
+        interrupt_after: list[str] | None = None,
+    ) -> None:
         """``interrupt_after`` stops runs after those phases (resumable with ``resume``)."""
         self.settings = settings
         self.target = target or settings.target or read_target(settings.project_dir).target
@@ -78,16 +84,25 @@ class Session:
     def __enter__(self) -> Session:
         self._stack.callback(self.engine.close)
         self._stack.callback(self.store.close)
-        self._checkpointer = self._stack.enter_context(open_checkpointer(self.settings.store_url, self.settings.state_dir))
+        self._checkpointer = self._stack.enter_context(
+            open_checkpointer(self.settings.store_url, self.settings.state_dir)
+        )
         self._graph = build_graph(self._checkpointer, interrupt_after=self._interrupt_after)
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._stack.close()
 
-    def _context(self, run_id: str, planner: Planner, describer: Describer | None, approved: bool) -> RunContext:
-        tools = ToolContext(paths=self.paths, target=self.target, changeset=Changeset(), policy=self.policy,
-                            engine=self.engine)
+    def _context(
+        self, run_id: str, planner: Planner, describer: Describer | None, approved: bool
+    ) -> RunContext:
+        tools = ToolContext(
+            paths=self.paths,
+            target=self.target,
+            changeset=Changeset(),
+            policy=self.policy,
+            engine=self.engine,
+        )
         return RunContext(
             run_id=run_id,
             run_dir=self.settings.state_dir / "runs" / run_id,
@@ -102,23 +117,41 @@ class Session:
             emit=self.emit,
         )
 
-    def run(self, request: str, *, planner: Planner, describer: Describer | None = None,
-            approved: bool = False, run_id: str | None = None) -> RunOutcome:
+    def run(
+        self,
+        request: str,
+        *,
+        planner: Planner,
+        describer: Describer | None = None,
+        approved: bool = False,
+        run_id: str | None = None,
+    ) -> RunOutcome:
         """Start a new run (or continue ``run_id`` if it was interrupted) and carry it as far as it goes."""
         run_id = run_id or new_run_id()
         record = self.store.get(run_id)
         config = {"configurable": {"thread_id": run_id}}
         ctx = self._context(run_id, planner, describer, approved)
         if record is None:
-            self.store.create(run_id=run_id, request=request, project_dir=self.settings.project_dir,
-                              target=self.target, planner=planner.name)
+            self.store.create(
+                run_id=run_id,
+                request=request,
+                project_dir=self.settings.project_dir,
+                target=self.target,
+                planner=planner.name,
+            )
             payload: Any = {"request": request, "run_id": run_id, "status": "running"}
         else:
             payload = None  # resume from the last checkpoint
         return self._drive(run_id, payload, config, ctx)
 
-    def resume(self, run_id: str, *, planner: Planner, describer: Describer | None = None,
-               approval: bool | None = None) -> RunOutcome:
+    def resume(
+        self,
+        run_id: str,
+        *,
+        planner: Planner,
+        describer: Describer | None = None,
+        approval: bool | None = None,
+    ) -> RunOutcome:
         """Continue a stopped or interrupted run from its checkpoint (``approval`` answers an interrupt)."""
         record = self.store.get(run_id)
         if record is None:
@@ -134,14 +167,22 @@ class Session:
         interrupts = [i for task in snapshot.tasks for i in task.interrupts]
         if interrupts:
             question = interrupts[0].value
-            self.store.finish(run_id, status="awaiting_approval", reason=str(question.get("question", "")),
-                              report_dir=None)
-            return RunOutcome(run_id, "awaiting_approval", str(question.get("question", "")), None, question,
-                              dict(result))
+            self.store.finish(
+                run_id, status="awaiting_approval", reason=str(question.get("question", "")), report_dir=None
+            )
+            return RunOutcome(
+                run_id, "awaiting_approval", str(question.get("question", "")), None, question, dict(result)
+            )
         if snapshot.next:  # stopped by interrupt_after (tests) or a budget: resumable
-            return RunOutcome(run_id, "paused", f"paused before {', '.join(snapshot.next)}", None, None, dict(result))
+            return RunOutcome(
+                run_id, "paused", f"paused before {', '.join(snapshot.next)}", None, None, dict(result)
+            )
         status = result.get("status", "failed")
         report_dir = Path(result["report_dir"]) if result.get("report_dir") else None
-        self.store.finish(run_id, status=status, reason=result.get("reason", ""),
-                          report_dir=str(report_dir) if report_dir else None)
+        self.store.finish(
+            run_id,
+            status=status,
+            reason=result.get("reason", ""),
+            report_dir=str(report_dir) if report_dir else None,
+        )
         return RunOutcome(run_id, status, result.get("reason", ""), report_dir, None, dict(result))

@@ -33,7 +33,8 @@ class Settings(BaseSettings):
 
     # --- the LLM --------------------------------------------------------------------------------------
     anthropic_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("anthropic_api_key", "ANTHROPIC_API_KEY", "AE_ANTHROPIC_API_KEY")
+        default=None,
+        validation_alias=AliasChoices("anthropic_api_key", "ANTHROPIC_API_KEY", "AE_ANTHROPIC_API_KEY"),
     )
     anthropic_base_url: str | None = Field(
         default=None,

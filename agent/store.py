@@ -41,7 +41,7 @@ def is_postgres(url: str | None) -> bool:
 def _sqlalchemy_url(url: str) -> str:
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -66,7 +66,9 @@ class RunRecord:
 class RunStore:
     def __init__(self, url: str | None, state_dir: Path) -> None:
         if url and not is_postgres(url) and not url.startswith("sqlite:"):
-            raise ConfigurationError(f"unsupported store URL {url!r}", hint="use postgresql://... or leave it unset")
+            raise ConfigurationError(
+                f"unsupported store URL {url!r}", hint="use postgresql://... or leave it unset"
+            )
         if not url:
             state_dir.mkdir(parents=True, exist_ok=True)
             url = f"sqlite:///{state_dir / 'ae.sqlite'}"
@@ -79,8 +81,15 @@ class RunStore:
         with self.engine.begin() as conn:
             conn.execute(
                 runs.insert().values(
-                    run_id=run_id, request=request, project_dir=str(project_dir), target=target,
-                    planner=planner, status="running", reason="", created_at=now, updated_at=now,
+                    run_id=run_id,
+                    request=request,
+                    project_dir=str(project_dir),
+                    target=target,
+                    planner=planner,
+                    status="running",
+                    reason="",
+                    created_at=now,
+                    updated_at=now,
                 )
             )
 
@@ -99,7 +108,9 @@ class RunStore:
 
     def recent(self, limit: int = 20) -> list[RunRecord]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)).mappings().all()
+            rows = (
+                conn.execute(sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)).mappings().all()
+            )
         return [RunRecord(**row) for row in rows]
 
     def close(self) -> None:
@@ -123,8 +134,8 @@ def open_checkpointer(url: str | None, state_dir: Path) -> Iterator[Any]:
     state_dir.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(state_dir / "checkpoints.sqlite", check_same_thread=False)
     try:
-        saver = SqliteSaver(conn)
-        saver.setup()
-        yield saver
+        sqlite_saver = SqliteSaver(conn)
+        sqlite_saver.setup()
+        yield sqlite_saver
     finally:
         conn.close()

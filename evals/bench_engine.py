@@ -71,7 +71,9 @@ def _cli_runner(project: Path, call: DbtCall) -> Callable[[], object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.bench_engine", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.bench_engine", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--repeat", type=int, default=5, help="calls per operation and path (default 5)")
     parser.add_argument("--scale", type=int, default=1, help="example warehouse scale (default 1)")
     args = parser.parse_args(argv)

@@ -18,7 +18,9 @@ from graph.routing import after_execute, after_plan, after_validate, after_verif
 from graph.state import RunState
 
 
-def build_graph(checkpointer: Any = None, *, interrupt_after: list[str] | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+def build_graph(
+    checkpointer: Any = None, *, interrupt_after: list[str] | None = None
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     builder = StateGraph(RunState, context_schema=RunContext)
     builder.add_node("plan", plan)
     builder.add_node("validate", validate)

@@ -45,8 +45,15 @@ class RunContext:
     def target(self) -> str:
         return self.tools.target
 
-    def progress(self, phase: str, message: str, *, ok: bool | None = None, kind: str = "info",
-                 duration_s: float | None = None) -> None:
+    def progress(
+        self,
+        phase: str,
+        message: str,
+        *,
+        ok: bool | None = None,
+        kind: str = "info",
+        duration_s: float | None = None,
+    ) -> None:
         self.emit(ProgressEvent(kind=kind, phase=phase, message=message, ok=ok, duration_s=duration_s))  # type: ignore[arg-type]
 
     def record_call(self, record: ToolCallRecord) -> None:
@@ -64,18 +71,37 @@ class RunContext:
         retries_before = self.tools.policy.stats.retries
         self.progress(phase, label, kind="tool")
         try:
-            result = self.tools.policy.call("dbt", self.target, lambda: self.engine.invoke(call), op=call.command)
+            result = self.tools.policy.call(
+                "dbt", self.target, lambda: self.engine.invoke(call), op=call.command
+            )
         except AeError as exc:
-            self._record_dbt(call, started_at, started, retries_before, ok=False, error=str(exc), channel=exc.channel)
-            self.progress(phase, f"{label}: {exc}", ok=False, kind="tool", duration_s=time.perf_counter() - started)
+            self._record_dbt(
+                call, started_at, started, retries_before, ok=False, error=str(exc), channel=exc.channel
+            )
+            self.progress(
+                phase, f"{label}: {exc}", ok=False, kind="tool", duration_s=time.perf_counter() - started
+            )
             raise
         error = None if result.success else result.summary()
-        self._record_dbt(call, started_at, started, retries_before, ok=result.success, error=error, channel=None)
-        self.progress(phase, result.summary(), ok=result.success, kind="tool", duration_s=time.perf_counter() - started)
+        self._record_dbt(
+            call, started_at, started, retries_before, ok=result.success, error=error, channel=None
+        )
+        self.progress(
+            phase, result.summary(), ok=result.success, kind="tool", duration_s=time.perf_counter() - started
+        )
         return result
 
-    def _record_dbt(self, call: DbtCall, started_at: datetime, started: float, retries_before: int, *,
-                    ok: bool, error: str | None, channel: str | None) -> None:
+    def _record_dbt(
+        self,
+        call: DbtCall,
+        started_at: datetime,
+        started: float,
+        retries_before: int,
+        *,
+        ok: bool,
+        error: str | None,
+        channel: str | None,
+    ) -> None:
         arguments: dict[str, Any] = redact_value(call.model_dump(exclude_defaults=True))
         self.record_call(
             ToolCallRecord(
@@ -95,4 +121,6 @@ class RunContext:
         path = self.run_dir / "calls.jsonl"
         if not path.exists():
             return list(self.tools.calls)
-        return [ToolCallRecord.model_validate(json.loads(line)) for line in path.read_text().splitlines() if line]
+        return [
+            ToolCallRecord.model_validate(json.loads(line)) for line in path.read_text().splitlines() if line
+        ]

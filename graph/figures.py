@@ -92,7 +92,11 @@ def row_counts(db_path: Path | None, manifest: Mapping[str, Any], unique_ids: li
     nodes = manifest.get("nodes", {})
     for uid in unique_ids:
         node = nodes.get(uid)
-        if not node or node.get("resource_type") != "model" or node.get("config", {}).get("materialized") == "ephemeral":
+        if (
+            not node
+            or node.get("resource_type") != "model"
+            or node.get("config", {}).get("materialized") == "ephemeral"
+        ):
             continue
         try:
             described = describe_relation(db_path, f"{node['schema']}.{node.get('alias') or node['name']}")

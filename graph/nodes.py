@@ -35,7 +35,9 @@ def touched_nodes(manifest: Mapping[str, Any], paths: Iterable[str]) -> list[str
     # a test file or YAML test touching a model also touches the tested model
     for node in manifest.get("nodes", {}).values():
         if node.get("resource_type") == "test" and node.get("original_file_path") in wanted:
-            touched += [d for d in node.get("depends_on", {}).get("nodes", []) if d.split(".")[0] in BUILDABLE]
+            touched += [
+                d for d in node.get("depends_on", {}).get("nodes", []) if d.split(".")[0] in BUILDABLE
+            ]
     return sorted(set(touched))
 
 

@@ -15,7 +15,16 @@ from tools.changeset import Changeset
 from tools.context import ToolContext
 
 ExecCommand = Literal[
-    "build", "run", "test", "seed", "snapshot", "compile", "docs generate", "source freshness", "debug", "run-operation"
+    "build",
+    "run",
+    "test",
+    "seed",
+    "snapshot",
+    "compile",
+    "docs generate",
+    "source freshness",
+    "debug",
+    "run-operation",
 ]
 
 

@@ -42,8 +42,15 @@ class RunReport(BaseModel):
         return figures
 
 
-def build_report(state: RunState, *, planner: str, target: str, calls: list[ToolCallRecord],
-                 stats: CallStats, llm_usage: dict[str, Any]) -> RunReport:
+def build_report(
+    state: RunState,
+    *,
+    planner: str,
+    target: str,
+    calls: list[ToolCallRecord],
+    stats: CallStats,
+    llm_usage: dict[str, Any],
+) -> RunReport:
     plan = state.get("plan") or {}
     return RunReport(
         run_id=state.get("run_id", ""),
@@ -62,7 +69,11 @@ def build_report(state: RunState, *, planner: str, target: str, calls: list[Tool
         verification=state.get("verification", {}),
         documentation=state.get("documentation", {}),
         tool_calls=calls,
-        resilience={"retries": stats.retries, "breaker_trips": stats.breaker_trips, "fast_failures": stats.fast_failures},
+        resilience={
+            "retries": stats.retries,
+            "breaker_trips": stats.breaker_trips,
+            "fast_failures": stats.fast_failures,
+        },
         llm_usage=llm_usage,
     )
 
@@ -79,7 +90,8 @@ def render_markdown(report: RunReport) -> str:
         "",
         f"- **request**: `{report.request}`",
         f"- **status**: {report.status}" + (f" — {report.reason}" if report.reason else ""),
-        f"- **planner**: {report.planner}, **target**: {report.target}, **plan visits**: {report.plan_visits}",
+        f"- **planner**: {report.planner}, **target**: {report.target}",
+        f"- **plan visits**: {report.plan_visits}",
         f"- **finished**: {report.finished_at.isoformat(timespec='seconds')}",
     ]
     if report.plan.get("summary"):
@@ -91,7 +103,9 @@ def render_markdown(report: RunReport) -> str:
     for item in report.feedback:
         lines += ["", f"## Feedback from {item.get('phase')}", ""]
         lines += [f"- {e}" for e in item.get("errors", [])]
-        lines += [f"- failing test `{t.get('name')}`: {t.get('message')}" for t in item.get("failing_tests", [])]
+        lines += [
+            f"- failing test `{t.get('name')}`: {t.get('message')}" for t in item.get("failing_tests", [])
+        ]
     lint = report.validation.get("lint") or []
     if lint:
         lines += ["", "## Lint", ""]
@@ -103,7 +117,9 @@ def render_markdown(report: RunReport) -> str:
                 lines.append(f"| {key} | {_fmt(value)} |")
         rows = report.figures.get("rows_per_model") or {}
         if rows:
-            lines += ["", "| model | rows |", "|---|---|"] + [f"| {k} | {v} |" for k, v in sorted(rows.items())]
+            lines += ["", "| model | rows |", "|---|---|"] + [
+                f"| {k} | {v} |" for k, v in sorted(rows.items())
+            ]
     checks = report.verification.get("incremental_checks") or []
     if checks:
         lines += ["", "## Incremental vs full refresh", ""]
@@ -112,11 +128,19 @@ def render_markdown(report: RunReport) -> str:
     if tests:
         lines += ["", "## Tests", "", "| test | status | failures |", "|---|---|---|"]
         lines += [f"| {t['name']} | {t['status']} | {_fmt(t.get('failures'))} |" for t in tests]
-    lines += ["", "## Tool calls", "", "| # | tool | ok | seconds | retries | error |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Tool calls",
+        "",
+        "| # | tool | ok | seconds | retries | error |",
+        "|---|---|---|---|---|---|",
+    ]
     for i, call in enumerate(report.tool_calls, 1):
         error = (call.error or "").replace("|", "\\|").replace("\n", " ")[:160]
-        lines.append(f"| {i} | {call.name} | {'yes' if call.ok else 'no'} | {call.duration_s:.3f} | {call.retries} | {error} |")
-    lines += ["", f"Retries: {report.resilience.get('retries', 0)}, breaker trips: {report.resilience.get('breaker_trips', 0)}"]
+        ok = "yes" if call.ok else "no"
+        lines.append(f"| {i} | {call.name} | {ok} | {call.duration_s:.3f} | {call.retries} | {error} |")
+    stats = report.resilience
+    lines += ["", f"Retries: {stats.get('retries', 0)}, breaker trips: {stats.get('breaker_trips', 0)}"]
     if report.llm_usage:
         lines += ["", "## LLM usage", ""] + [f"- {k}: {_fmt(v)}" for k, v in report.llm_usage.items()]
     return redact("\n".join(lines) + "\n")

@@ -26,7 +26,9 @@ def apply_journaled(changeset: Changeset, paths: ProjectPaths, run_dir: Path) ->
     run_dir.mkdir(parents=True, exist_ok=True)
     priors = AppliedChangeset(
         root=str(paths.root),
-        priors=[PriorFile.capture(c.path, paths.resolve(c.path, must_exist=False)) for c in changeset.changes],
+        priors=[
+            PriorFile.capture(c.path, paths.resolve(c.path, must_exist=False)) for c in changeset.changes
+        ],
     )
     journal.write_text(priors.model_dump_json(), encoding="utf-8")
     applied = changeset.apply(paths)

@@ -65,5 +65,8 @@ def write_tiny_project(root: Path) -> Path:
     )
     with duckdb.connect(str(root / "tiny.duckdb")) as con:
         con.execute("create schema raw")
-        con.execute("create table raw.people as select * from (values (1, 'ann', 30), (2, 'bob', 40), (3, 'cy', 9)) t(id, name, age)")
+        con.execute(
+            "create table raw.people as "
+            "select * from (values (1, 'ann', 30), (2, 'bob', 40), (3, 'cy', 9)) t(id, name, age)"
+        )
     return root

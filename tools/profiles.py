@@ -31,18 +31,24 @@ def _render_env(value: Any) -> Any:
     return _ENV_VAR.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), value)
 
 
-def read_target(project_dir: Path, target: str | None = None, profiles_dir: Path | None = None) -> ProfileTarget:
+def read_target(
+    project_dir: Path, target: str | None = None, profiles_dir: Path | None = None
+) -> ProfileTarget:
     """The profile target dbt would use for this project (env_var() defaults are honoured)."""
     project_file = project_dir / "dbt_project.yml"
     if not project_file.is_file():
-        raise ConfigurationError(f"{project_dir} has no dbt_project.yml", hint="point --project at a dbt project")
+        raise ConfigurationError(
+            f"{project_dir} has no dbt_project.yml", hint="point --project at a dbt project"
+        )
     project = yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}
     profile_name = project.get("profile")
     profiles_file = (profiles_dir or project_dir) / "profiles.yml"
     if not profiles_file.is_file():
         profiles_file = Path.home() / ".dbt" / "profiles.yml"
     if not profiles_file.is_file():
-        raise ConfigurationError(f"no profiles.yml in {project_dir} or ~/.dbt", hint="create one for the project")
+        raise ConfigurationError(
+            f"no profiles.yml in {project_dir} or ~/.dbt", hint="create one for the project"
+        )
     profiles = yaml.safe_load(profiles_file.read_text(encoding="utf-8")) or {}
     if profile_name not in profiles:
         raise ConfigurationError(f"profile {profile_name!r} is not in {profiles_file}")

@@ -51,7 +51,7 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TransientError)
 
 
-class _LogTransitions(pybreaker.CircuitBreakerListener):  # type: ignore[misc]
+class _LogTransitions(pybreaker.CircuitBreakerListener):
     def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
         log.warning(
             "breaker_state_change",
@@ -105,7 +105,7 @@ class Resilience:
 
         def guarded() -> T:
             try:
-                return breaker.call(fn)  # type: ignore[no-any-return]
+                return breaker.call(fn)
             except pybreaker.CircuitBreakerError as exc:
                 self.stats.fast_failures += 1
                 raise CircuitOpen(
@@ -140,7 +140,7 @@ class Resilience:
         return retrying(guarded)
 
 
-class _CountTrips(pybreaker.CircuitBreakerListener):  # type: ignore[misc]
+class _CountTrips(pybreaker.CircuitBreakerListener):
     def __init__(self, stats: CallStats) -> None:
         self._stats = stats
 

@@ -68,5 +68,7 @@ def document(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         docs_path = str(ctx.project_dir / "target" / "index.html")
     except AeError as exc:  # docs are a convenience: report, do not fail the run for them
         ctx.progress("document", f"dbt docs generate failed: {exc}", ok=False)
-    ctx.progress("document", f"described {len(described)} model(s)", ok=True, duration_s=time.perf_counter() - started)
+    ctx.progress(
+        "document", f"described {len(described)} model(s)", ok=True, duration_s=time.perf_counter() - started
+    )
     return {**update, "documentation": {"described": described, "still_missing": [], "docs_index": docs_path}}

@@ -60,11 +60,15 @@ def _approved(ctx: RunContext, spec: PlanSpec) -> bool:
 def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     spec = PlanSpec.model_validate(state["plan"])
-    ops = spec.operations if spec.operations is not None else default_operations(state.get("changed_nodes", []))
+    ops = (
+        spec.operations if spec.operations is not None else default_operations(state.get("changed_nodes", []))
+    )
     ctx.progress("execute", f"{len(ops)} dbt operation(s) on target {ctx.target}", kind="phase")
     if not _approved(ctx, spec):
         rollback_journaled(state.get("applied"), ctx.run_dir)
-        reason = f"not approved: target {ctx.target!r} is protected; nothing was built and the changes were undone"
+        reason = (
+            f"not approved: target {ctx.target!r} is protected; nothing was built and the changes were undone"
+        )
         ctx.progress("execute", reason, ok=False)
         return {"status": "refused", "reason": reason, "applied": None}
     started = time.perf_counter()
@@ -90,7 +94,10 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     }
     if errors:
         ctx.progress("execute", errors[0], ok=False)
-        return {"execution": execution, **fail_or_repair(ctx, state, None, Feedback(phase="execute", errors=errors))}
+        return {
+            "execution": execution,
+            **fail_or_repair(ctx, state, None, Feedback(phase="execute", errors=errors)),
+        }
     built = sum(1 for r in results for n in r.nodes if n.ok)
     ctx.progress("execute", f"{built} node(s) built", ok=True, duration_s=time.perf_counter() - started)
     return {"execution": execution, "needs_repair": False}

@@ -10,8 +10,9 @@ from graph.state import RunState
 from graph.transaction import rollback_journaled
 
 
-def fail_or_repair(ctx: RunContext, state: RunState, applied: dict[str, Any] | None,
-                   feedback: Feedback) -> dict[str, Any]:
+def fail_or_repair(
+    ctx: RunContext, state: RunState, applied: dict[str, Any] | None, feedback: Feedback
+) -> dict[str, Any]:
     """Undo the changeset; go back to Plan with feedback while repairs remain, else end failed."""
     if rollback_journaled(applied or state.get("applied"), ctx.run_dir):
         ctx.progress(feedback.phase, "rolled the changeset back; the project is as it was")
@@ -21,7 +22,11 @@ def fail_or_repair(ctx: RunContext, state: RunState, applied: dict[str, Any] | N
     if ctx.planner.can_repair and attempt <= ctx.max_repairs:
         ctx.progress(feedback.phase, f"sending feedback to Plan (repair {attempt} of {ctx.max_repairs})")
         return {**update, "needs_repair": True}
-    why = "no repair attempts left" if ctx.planner.can_repair else f"the {ctx.planner.name} planner cannot repair"
+    why = (
+        "no repair attempts left"
+        if ctx.planner.can_repair
+        else f"the {ctx.planner.name} planner cannot repair"
+    )
     first = (feedback.errors or [t.get("name", "") for t in feedback.failing_tests] or ["unknown"])[0]
     return {
         **update,

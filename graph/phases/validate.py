@@ -73,5 +73,7 @@ def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             "validation": validation,
             **fail_or_repair(ctx, state, applied, Feedback(phase="validate", errors=errors)),
         }
-    ctx.progress("validate", f"{len(changed)} changed node(s) compile and pass lint", ok=True, duration_s=took)
+    ctx.progress(
+        "validate", f"{len(changed)} changed node(s) compile and pass lint", ok=True, duration_s=took
+    )
     return {"validation": validation, "applied": applied, "changed_nodes": changed, "needs_repair": False}

@@ -45,12 +45,18 @@ def _sample_failures(ctx: RunContext, result: DbtResult) -> list[dict[str, Any]]
         sample: list[Any] = []
         if node.compiled_sql:
             try:
-                shown = ctx.dbt("verify", DbtCall(command="show", inline=node.compiled_sql, limit=SAMPLE_ROWS))
+                shown = ctx.dbt(
+                    "verify", DbtCall(command="show", inline=node.compiled_sql, limit=SAMPLE_ROWS)
+                )
                 if shown.preview:
-                    sample = [dict(zip(shown.preview.columns, row, strict=False)) for row in shown.preview.rows]
+                    sample = [
+                        dict(zip(shown.preview.columns, row, strict=False)) for row in shown.preview.rows
+                    ]
             except AeError:
                 sample = []
-        failing.append({"name": node.name, "message": node.message, "failures": node.failures, "sample_rows": sample})
+        failing.append(
+            {"name": node.name, "message": node.message, "failures": node.failures, "sample_rows": sample}
+        )
     return failing
 
 
@@ -62,8 +68,9 @@ def _fingerprint(db_path: Path, relation: str) -> tuple[int, str]:
     return int(str(n)), str(h)
 
 
-def _check_incrementals(ctx: RunContext, db_path: Path | None, manifest: dict[str, Any],
-                        built: list[DbtResult]) -> list[dict[str, Any]]:
+def _check_incrementals(
+    ctx: RunContext, db_path: Path | None, manifest: dict[str, Any], built: list[DbtResult]
+) -> list[dict[str, Any]]:
     checks: list[dict[str, Any]] = []
     if db_path is None:
         return checks
@@ -77,7 +84,12 @@ def _check_incrementals(ctx: RunContext, db_path: Path | None, manifest: dict[st
             ctx.dbt("verify", DbtCall(command="run", select=[node.name], full_refresh=True))
             after = _fingerprint(db_path, node.relation)
             checks.append(
-                {"model": node.name, "incremental": list(before), "full_refresh": list(after), "matches": before == after}
+                {
+                    "model": node.name,
+                    "incremental": list(before),
+                    "full_refresh": list(after),
+                    "matches": before == after,
+                }
             )
             ctx.progress(
                 "verify",
@@ -98,7 +110,9 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     tested: DbtResult | None = None
     if selection:
         try:
-            tested = ctx.dbt("verify", DbtCall(command="test", select=selection, store_failures=spec.store_failures))
+            tested = ctx.dbt(
+                "verify", DbtCall(command="test", select=selection, store_failures=spec.store_failures)
+            )
         except EmptySelection:
             ctx.progress("verify", "no tests are defined for this selection")
     manifest_path = ctx.project_dir / "target" / "manifest.json"
@@ -119,13 +133,20 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         "figures": figures.model_dump(),
         "failing_tests": failing,
         "incremental_checks": incrementals,
-        "tests": [n.model_dump(include={"name", "status", "message", "failures"}) for n in (tested.nodes if tested else [])],
+        "tests": [
+            n.model_dump(include={"name", "status", "message", "failures"})
+            for n in (tested.nodes if tested else [])
+        ],
     }
     took = time.perf_counter() - started
     if failing or mismatched:
         errors = [f"incremental model {m} differs from its full refresh" for m in mismatched]
-        ctx.progress("verify", f"{len(failing)} failing test(s), {len(mismatched)} incremental mismatch(es)",
-                     ok=False, duration_s=took)
+        ctx.progress(
+            "verify",
+            f"{len(failing)} failing test(s), {len(mismatched)} incremental mismatch(es)",
+            ok=False,
+            duration_s=took,
+        )
         feedback = Feedback(phase="verify", errors=errors, failing_tests=failing)
         return {"verification": verification, **fail_or_repair(ctx, state, None, feedback)}
     ctx.progress("verify", f"{figures.tests_passed} test(s) passed", ok=True, duration_s=took)

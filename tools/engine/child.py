@@ -41,9 +41,8 @@ def classify(exc: BaseException | str) -> ErrorKind:
         return "locked"
     if isinstance(exc, str):
         return "runtime"
-    from dbt_common.exceptions import CompilationError, DbtConfigError, DbtDatabaseError, DbtInternalError
-
     from dbt.exceptions import ParsingError
+    from dbt_common.exceptions import CompilationError, DbtConfigError, DbtDatabaseError, DbtInternalError
 
     if isinstance(exc, CompilationError | ParsingError):
         return "compilation"

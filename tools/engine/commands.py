@@ -34,7 +34,9 @@ Command = Literal[
 COMMANDS: tuple[str, ...] = Command.__args__  # type: ignore[attr-defined]
 
 #: commands whose selection must match at least one node
-SELECTING = frozenset({"compile", "run", "test", "build", "seed", "snapshot", "ls", "show", "source freshness"})
+SELECTING = frozenset(
+    {"compile", "run", "test", "build", "seed", "snapshot", "ls", "show", "source freshness"}
+)
 
 _SELECTOR_TOKEN = re.compile(r"^[A-Za-z0-9_.*:+@/,\-]+$")
 _MACRO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")

@@ -172,7 +172,9 @@ class DbtEngine:
             except (EOFError, OSError) as exc:
                 code = proc.poll()
                 self._fail_child()
-                raise EngineCrashed(f"the dbt engine died during dbt {call.command} (exit code {code})") from exc
+                raise EngineCrashed(
+                    f"the dbt engine died during dbt {call.command} (exit code {code})"
+                ) from exc
             result = DbtResult.model_validate(payload)
             result.args = command_args  # paths of this machine stay out of reports
             result.engine_restarted, self._restarted_pending = self._restarted_pending, False
@@ -208,7 +210,9 @@ class DbtEngine:
             and not result.listed
             and result.preview is None
         ):
-            raise EmptySelection(f"dbt {call.command}: the selection {' '.join(call.select)!r} matched no nodes")
+            raise EmptySelection(
+                f"dbt {call.command}: the selection {' '.join(call.select)!r} matched no nodes"
+            )
         return result
 
     def run(self, command: str, **options: Any) -> DbtResult:
