@@ -21,8 +21,21 @@ Every request goes Plan -> Validate -> Execute -> Verify -> Document against a r
 Structured /commands run with no API key; free-form requests use Claude when ANTHROPIC_API_KEY is set.
 """
 
+RUN_DESCRIPTION = """\
+Carry one request through Plan -> Validate -> Execute -> Verify -> Document.
+
+Exit codes: 0 success, 1 failed (rolled back), 2 bad request, 3 refused (protected target
+without --yes), 4 paused (resume with --resume RUN_ID).
+
+examples:
+  ae run "/help"
+  ae run "/dbt-model --name stg_orders --type staging" --project demo/jaffle_shop
+  ae run "/dbt-run --select fct_orders" --target prod --yes
+"""
+
 EPILOG = """\
 examples:
+  ae run "/dbt-model --name stg_orders --type staging" --project demo/jaffle_shop
   ae demo --dir /tmp/ae-demo               build the bundled example end to end (no key needed)
   ae doctor --project examples/jaffle_shop check dbt, the profile, the warehouse, the store, the key
 """
@@ -46,6 +59,32 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor(load_settings(args.project, target=args.target))
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from agent.run_command import run_request
+
+    return run_request(
+        args.request,
+        project=args.project,
+        target=args.target,
+        yes=args.yes,
+        as_json=args.json,
+        planner_choice=args.planner,
+        resume=args.resume,
+    )
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from agent.demo import render_summary, run_demo
+    from agent.run_command import progress_printer
+
+    directory = args.dir.expanduser().resolve()
+    summary = run_demo(
+        directory, scale=args.scale, seed=args.seed, force=args.force, emit=progress_printer(sys.stderr)
+    )
+    print(render_summary(summary, directory))
+    return EXIT_OK if summary.status == "success" else EXIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ae",
@@ -64,6 +103,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_project(doctor)
     doctor.set_defaults(handler=_cmd_doctor)
+
+    run = sub.add_parser(
+        "run",
+        help="carry one request through plan, validate, execute, verify, document",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=RUN_DESCRIPTION,
+    )
+    run.add_argument("request", help='a /command (try "/help") or, with ANTHROPIC_API_KEY set, free text')
+    _add_project(run)
+    run.add_argument("--yes", action="store_true", help="approve building on a protected target (prod)")
+    run.add_argument("--json", action="store_true", help="print the run report as JSON instead of a summary")
+    run.add_argument(
+        "--planner",
+        choices=["auto", "command", "claude"],
+        default="auto",
+        help="auto (default): /commands use the command planner, free text uses Claude",
+    )
+    run.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run from its checkpoint")
+    run.set_defaults(handler=_cmd_run)
+
+    demo = sub.add_parser(
+        "demo",
+        help="generate the example warehouse and build a complete project on it (no API key)",
+        description="Generates the bundled Jaffle Shop example, builds sources, staging, marts, an incremental "
+        "model, a snapshot, tests, an exposure and docs, advances time, runs again, and writes "
+        "<dir>/demo-summary.json.",
+    )
+    demo.add_argument("--dir", type=Path, default=Path("demo"), help="working directory (default ./demo)")
+    demo.add_argument("--scale", type=int, default=1, help="warehouse size: 1 = 200 customers, 2,000 orders")
+    demo.add_argument("--seed", type=int, default=42, help="random seed of the generated data (default 42)")
+    demo.add_argument("--force", action="store_true", help="replace an earlier demo in --dir")
+    demo.set_defaults(handler=_cmd_demo)
     return parser
 
 

@@ -110,7 +110,6 @@ def check_llm(settings: Settings) -> Check:
                 messages=[{"role": "user", "content": "ping"}],
                 tools=[],
                 max_tokens=1,
-                temperature=0.0,
                 model=settings.model,
                 cache_prefix=False,
             )

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from agent.llm.pricing import DEFAULT_MODEL
 from tools.errors import ConfigurationError
 from tools.logs import register_secret
+from tools.faults import FaultInjector
 from tools.resilience import BreakerPolicy, Resilience, RetryPolicy
 
 PROJECT_CONFIG_FILE = "ae.yml"
@@ -42,7 +43,8 @@ class Settings(BaseSettings):
     )
     model: str = DEFAULT_MODEL
     max_tokens: int = 8192
-    temperature: float = 0.0
+    #: None leaves sampling to the model (current Claude models reject a non-default temperature)
+    temperature: float | None = None
     llm_timeout_s: float = 120.0
 
     # --- budgets per run ---------------------------------------------------------------------------
@@ -103,6 +105,7 @@ class Settings(BaseSettings):
                 max_wait=self.retry_max_wait_s,
             ),
             breaker=BreakerPolicy(fail_max=self.breaker_fail_max, reset_timeout=self.breaker_reset_s),
+            faults=FaultInjector(self.fault_rate, self.fault_seed) if self.fault_rate > 0 else None,
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,8 +33,6 @@ class RunContext:
     max_repairs: int = 3
     lint: LintConfig = field(default_factory=LintConfig)
     emit: Emit = silent
-    #: token usage and cost of LLM calls in this run (filled by the Claude planner)
-    llm_usage: dict[str, Any] = field(default_factory=dict)
 
     @property
     def project_dir(self) -> Path:
@@ -55,13 +52,6 @@ class RunContext:
         duration_s: float | None = None,
     ) -> None:
         self.emit(ProgressEvent(kind=kind, phase=phase, message=message, ok=ok, duration_s=duration_s))  # type: ignore[arg-type]
-
-    def record_call(self, record: ToolCallRecord) -> None:
-        """Keep a tool call for the report, in memory and in the run's journal (survives a restart)."""
-        self.tools.calls.append(record)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / "calls.jsonl", "a", encoding="utf-8") as journal:
-            journal.write(record.model_dump_json() + "\n")
 
     def dbt(self, phase: str, call: DbtCall) -> DbtResult:
         """One dbt invocation through the policy layer, timed, recorded and shown as progress."""
@@ -103,7 +93,7 @@ class RunContext:
         channel: str | None,
     ) -> None:
         arguments: dict[str, Any] = redact_value(call.model_dump(exclude_defaults=True))
-        self.record_call(
+        self.tools.record(
             ToolCallRecord(
                 name=f"dbt_{call.command.replace(' ', '_').replace('-', '_')}",
                 arguments=arguments,
@@ -115,12 +105,3 @@ class RunContext:
                 started_at=started_at,
             )
         )
-
-    def journal_calls(self) -> list[ToolCallRecord]:
-        """Every call of this run, including those made before a restart."""
-        path = self.run_dir / "calls.jsonl"
-        if not path.exists():
-            return list(self.tools.calls)
-        return [
-            ToolCallRecord.model_validate(json.loads(line)) for line in path.read_text().splitlines() if line
-        ]

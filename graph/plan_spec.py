@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from tools.changeset import Changeset
 from tools.context import ToolContext
+from tools.errors import AeError
 
 ExecCommand = Literal[
     "build",
@@ -52,6 +53,16 @@ class PlanSpec(BaseModel):
     answer: str | None = None
     #: whether Document should describe new models/columns and run dbt docs generate
     document: bool = True
+    #: tokens and cost spent producing this plan (LLM planners); summed over visits in the report
+    llm_usage: dict[str, float] = Field(default_factory=dict)
+
+
+class PlanningFailed(AeError):
+    """The planner gave up (budget spent, model refused, LLM unreachable); carries what it spent."""
+
+    def __init__(self, message: str, *, usage: dict[str, float] | None = None, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.usage = usage or {}
 
 
 class Feedback(BaseModel):

@@ -33,6 +33,8 @@ class RunState(TypedDict, total=False):
     documentation: dict[str, Any]
     #: set by a failed Validate/Execute/Verify visit that has repair attempts left: go back to Plan
     needs_repair: bool
+    #: tokens and cost of every LLM call of the run, summed (graph.usage.add_usage)
+    llm_usage: dict[str, float]
     status: Status
     #: why the run ended the way it did, for a person
     reason: str

@@ -18,6 +18,7 @@ from tools.errors import (
     EmptySelection,
     EngineTimeout,
     InvalidArguments,
+    TransientError,
     WarehouseLocked,
 )
 from tools.resilience import BreakerPolicy, Resilience, RetryPolicy
@@ -181,3 +182,28 @@ def test_breaker_opens_fails_fast_and_closes_after_success(engine: DbtEngine, pr
     policy.call("dbt", "dev", build)
     assert policy.breaker_state("dbt", "dev") == "closed"
     assert policy.stats.breaker_trips == 1
+
+
+def test_injected_faults_are_reproducible_and_retried(engine: DbtEngine) -> None:
+    from tools.faults import FaultInjector
+
+    def injected_pattern(seed: int) -> list[bool]:
+        injector = FaultInjector(0.3, seed)
+        pattern = []
+        for _ in range(40):
+            try:
+                injector.maybe_fail("dbt")
+                pattern.append(False)
+            except TransientError:
+                pattern.append(True)
+        return pattern
+
+    assert injected_pattern(7) == injected_pattern(7)
+    assert injected_pattern(7) != injected_pattern(8)
+    assert 4 <= sum(injected_pattern(7)) <= 20
+    policy = Resilience(retry=RetryPolicy(attempts=6, initial_wait=0.001, max_wait=0.002),
+                        faults=FaultInjector(0.5, seed=3))
+    for _ in range(4):
+        assert policy.call("dbt", "dev", lambda: engine.run("compile", select=["adults"])).success
+    assert policy.faults is not None and policy.faults.injected > 0
+    assert policy.stats.retries == policy.faults.injected

@@ -46,6 +46,8 @@ class AeError(Exception):
 
 class TransientError(AeError):
     channel = Channel.RETRY
+    #: seconds the other side asked us to wait before retrying (e.g. an HTTP retry-after header)
+    retry_after: float | None = None
 
 
 class WarehouseLocked(TransientError):

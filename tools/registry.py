@@ -36,7 +36,7 @@ log = get_logger("ae.tools")
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: modules whose import registers the built-in tools; add a module here when it defines tools
-BUILTIN_TOOL_MODULES: tuple[str, ...] = ("tools.file_tools",)
+BUILTIN_TOOL_MODULES: tuple[str, ...] = ("tools.file_tools", "tools.dbt_tools", "tools.warehouse_tools")
 
 # Errors on these channels are handed back to the model as a failed tool call instead of raised.
 _RETURNED_CHANNELS = frozenset({Channel.MODEL, Channel.RETRY})
@@ -315,7 +315,7 @@ def _describe_validation_error(spec: ToolSpec, exc: ValidationError) -> str:
 
 
 def _record(ctx: ToolContext, outcome: ToolOutcome, arguments: dict[str, Any], started_at: datetime) -> None:
-    ctx.calls.append(
+    ctx.record(
         ToolCallRecord(
             name=outcome.name,
             arguments=redact_value(arguments),

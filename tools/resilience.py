@@ -27,6 +27,7 @@ from tenacity import (
 )
 
 from tools.errors import CircuitOpen, TransientError
+from tools.faults import FaultInjector
 from tools.logs import get_logger
 
 T = TypeVar("T")
@@ -39,6 +40,8 @@ class RetryPolicy:
     initial_wait: float = 0.5
     max_wait: float = 8.0
     jitter: float = 0.5
+    #: the longest retry-after we honour; a server asking for more fails the call instead of stalling
+    max_retry_after: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class Resilience:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     stats: CallStats = field(default_factory=CallStats)
+    #: benchmark fault injection: transient faults before some attempts (None in normal use)
+    faults: FaultInjector | None = None
     _breakers: dict[tuple[str, str], pybreaker.CircuitBreaker] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -103,9 +108,14 @@ class Resilience:
         """Run ``fn`` under the retry policy and the (family, target) breaker."""
         breaker = self.breaker_for(family, target)
 
+        def attempt() -> T:
+            if self.faults is not None:
+                self.faults.maybe_fail(family)
+            return fn()
+
         def guarded() -> T:
             try:
-                return breaker.call(fn)
+                return breaker.call(attempt)
             except pybreaker.CircuitBreakerError as exc:
                 self.stats.fast_failures += 1
                 raise CircuitOpen(
@@ -128,12 +138,21 @@ class Resilience:
                 error_type=type(exc).__name__,
             )
 
+        backoff = wait_exponential_jitter(
+            multiplier=self.retry.initial_wait, max=self.retry.max_wait, jitter=self.retry.jitter
+        )
+
+        def wait(state: RetryCallState) -> float:
+            # Honour the server's retry-after when it asks for longer than our own backoff.
+            exc = state.outcome.exception() if state.outcome else None
+            asked = exc.retry_after if isinstance(exc, TransientError) else None
+            computed = float(backoff(state))
+            return max(computed, min(asked, self.retry.max_retry_after)) if asked else computed
+
         retrying = Retrying(
             retry=retry_if_exception(_is_transient),
             stop=stop_after_attempt(self.retry.attempts),
-            wait=wait_exponential_jitter(
-                multiplier=self.retry.initial_wait, max=self.retry.max_wait, jitter=self.retry.jitter
-            ),
+            wait=wait,
             before_sleep=before_sleep,
             reraise=True,
         )

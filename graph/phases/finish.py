@@ -26,9 +26,9 @@ def finish(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         final,
         planner=ctx.planner.name,
         target=ctx.target,
-        calls=ctx.journal_calls(),
+        calls=ctx.tools.journaled_calls(),
         stats=ctx.tools.policy.stats,
-        llm_usage=ctx.llm_usage,
+        llm_usage=final.get("llm_usage", {}),
     )
     write_report(report, ctx.run_dir)
     ctx.progress("finish", f"{status}: report in {ctx.run_dir}", ok=status == "success", kind="phase")

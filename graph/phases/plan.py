@@ -8,8 +8,9 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from graph.context import RunContext
-from graph.plan_spec import Feedback, PlanRequest, PlanSpec
+from graph.plan_spec import Feedback, PlanningFailed, PlanRequest, PlanSpec
 from graph.state import RunState
+from graph.usage import add_usage
 from tools.changeset import Changeset
 from tools.errors import AeError, Channel
 
@@ -24,14 +25,16 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     # Edits go into a fresh changeset seeded with the previous plan's, so a repair visit refines it.
     ctx.tools.changeset = previous.changeset.model_copy(deep=True) if previous else Changeset()
     request = PlanRequest(request=state["request"], attempt=attempt, feedback=feedback, previous=previous)
+    spent = state.get("llm_usage", {})
     try:
         spec = ctx.planner.plan(request, ctx.tools)
     except AeError as exc:
-        # The planner could not take the request (unknown command, bad arguments, LLM unavailable):
-        # nothing was applied, so the run ends here with the reason.
+        # The planner could not take the request (unknown command, bad arguments, LLM unavailable,
+        # budget spent): nothing was applied, so the run ends here with the reason.
         status = "invalid" if exc.channel == Channel.MODEL else "failed"
         ctx.progress("plan", str(exc), ok=False, duration_s=time.perf_counter() - started)
-        return {"attempt": attempt, "status": status, "reason": str(exc)}
+        usage = add_usage(spent, exc.usage) if isinstance(exc, PlanningFailed) else spent
+        return {"attempt": attempt, "status": status, "reason": str(exc), "llm_usage": usage}
     changes = len(spec.changeset.changes)
     ctx.progress(
         "plan",
@@ -44,4 +47,5 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         "plan": spec.model_dump(mode="json"),
         "diff": spec.changeset.diff(ctx.tools.paths),
         "status": "running",
+        "llm_usage": add_usage(spent, spec.llm_usage),
     }

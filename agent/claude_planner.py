@@ -1,0 +1,77 @@
+"""The Claude planner: a tool loop over the read-only exploration tools and the changeset edit tools."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import prompts
+from agent.llm.base import LLMClient
+from agent.loop import Budgets, ToolLoop
+from agent.settings import Settings
+from graph.plan_spec import PlanRequest, PlanSpec
+from tools.context import ToolContext
+from tools.registry import ToolSpec, all_tools
+
+
+def planning_tools(spec: ToolSpec) -> bool:
+    """Plan may explore (read-only tools) and record edits (the file tools write only the changeset)."""
+    return spec.read_only or spec.family == "files"
+
+
+def _first_message(request: PlanRequest, tools: ToolContext) -> str:
+    if request.attempt == 1 or not request.feedback:
+        return request.request
+    previous = request.previous.summary if request.previous else "(none)"
+    feedback = "\n\n".join(f.render() for f in request.feedback[-2:])
+    return (
+        f"Request: {request.request}\n\nYour previous plan: {previous}\n\n"
+        f"Pending changeset (not on disk):\n{tools.changeset.diff(tools.paths) or '(empty)'}\n\n"
+        + prompts.render_repair(feedback)
+    )
+
+
+@dataclass
+class ClaudePlanner:
+    loop: ToolLoop
+    name: str = "claude"
+    can_repair: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: LLMClient | None = None) -> ClaudePlanner:
+        if client is None:
+            from agent.llm.anthropic_client import AnthropicClient
+
+            client = AnthropicClient(
+                api_key=settings.api_key or "",
+                model=settings.model,
+                base_url=settings.anthropic_base_url,
+                timeout_s=settings.llm_timeout_s,
+            )
+        loop = ToolLoop(
+            client=client,
+            model=settings.model,
+            system=prompts.load("system"),
+            tools=all_tools(planning_tools),
+            describe=lambda spec: prompts.tool_description(spec.name),
+            submit_description=prompts.load("submit_plan"),
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+            budgets=Budgets(
+                max_steps=settings.max_steps,
+                max_tokens=settings.max_run_tokens,
+                max_cost_usd=settings.max_cost_usd,
+                max_wall_s=settings.max_wall_s,
+            ),
+            endpoint=settings.anthropic_base_url or "anthropic",
+        )
+        return cls(loop=loop)
+
+    def plan(self, request: PlanRequest, tools: ToolContext) -> PlanSpec:
+        submitted, usage = self.loop.run(tools, _first_message(request, tools))
+        return PlanSpec(
+            summary=submitted.summary,
+            changeset=tools.changeset,
+            verify_select=submitted.verify_select,
+            answer=submitted.answer,
+            llm_usage=usage,
+        )

@@ -1,0 +1,268 @@
+"""Every structured command: its flags, an example, and notes a person needs before running it."""
+
+from __future__ import annotations
+
+from agent.commands.spec import TARGET_OPTION, CommandSpec, OptionSpec
+
+MODEL_TYPES = ("staging", "intermediate", "fact", "dimension")
+MATERIALIZATIONS = ("view", "table", "incremental", "ephemeral")
+INCREMENTAL_STRATEGIES = ("merge", "append", "delete+insert")
+SNAPSHOT_STRATEGIES = ("timestamp", "check")
+QUALITY_TESTS = ("not_null", "unique", "relationships", "accepted_values")
+EXPOSURE_TYPES = ("dashboard", "notebook", "analysis", "ml", "application")
+MATURITIES = ("low", "medium", "high")
+
+
+def _command(name: str, summary: str, example: str, *options: OptionSpec, notes: str = "") -> CommandSpec:
+    return CommandSpec(name, summary, (*options, TARGET_OPTION), example, notes)
+
+
+_SELECT = OptionSpec(
+    "select",
+    "dbt node selection, e.g. stg_orders+, tag:daily, path:models/marts",
+    kind="selector",
+    metavar="SELECTION",
+)
+
+_SPECS = (
+    _command(
+        "dbt-run",
+        "Run models (dbt run) for a selection",
+        "/dbt-run --select stg_orders+ --full-refresh",
+        _SELECT,
+        OptionSpec("full-refresh", "rebuild incremental models from scratch", kind="bool"),
+        OptionSpec(
+            "vars", "project variables as JSON/YAML, e.g. '{\"days\": 7}'", kind="mapping", metavar="JSON"
+        ),
+        notes="Without --select every model runs. Tests are not run; use /dbt-test for them.",
+    ),
+    _command(
+        "dbt-test",
+        "Run data tests for a selection",
+        "/dbt-test --select fct_orders --store-failures",
+        OptionSpec(
+            "select",
+            "dbt node selection whose tests run (default: every test)",
+            kind="selector",
+            metavar="SELECTION",
+            default="fqn:*",
+        ),
+        OptionSpec("store-failures", "keep failing rows in audit tables", kind="bool"),
+    ),
+    _command(
+        "dbt-model",
+        "Create a model from the data: staging, intermediate, fact or dimension",
+        "/dbt-model --name fct_orders --type fact --materialization incremental",
+        OptionSpec(
+            "name", "model name, e.g. stg_orders, dim_customers, fct_orders", required=True, metavar="NAME"
+        ),
+        OptionSpec("type", "layer of the model", kind="choice", required=True, choices=MODEL_TYPES),
+        OptionSpec(
+            "materialization",
+            "how dbt builds it (default: view for staging and intermediate, table for facts and dimensions)",
+            kind="choice",
+            choices=MATERIALIZATIONS,
+        ),
+        OptionSpec(
+            "partition-by",
+            "partition column (or 'date'/'month' of the main timestamp) for adapters "
+            "that partition; DuckDB ignores it",
+            metavar="COLUMN",
+        ),
+        OptionSpec(
+            "source",
+            "staging only: the source table, as source_name.table (default: from the name)",
+            metavar="SOURCE.TABLE",
+        ),
+        OptionSpec(
+            "from", "non-staging only: the model it is built on (default: from the name)", metavar="MODEL"
+        ),
+        OptionSpec(
+            "description", "model description (default: written from what it is built of)", metavar="TEXT"
+        ),
+        notes=(
+            "Staging reads one source table: explicit columns, renamed (id -> <entity>_id) and cast, no joins.\n"
+            "Facts and dimensions read refs only: the base model, attributes of the models it references\n"
+            "(foreign keys proven on the data) and aggregates of the models that reference it. Keys,\n"
+            "incremental filters and tests are chosen from profiles of the data; the models it reads must\n"
+            "be built first."
+        ),
+    ),
+    _command(
+        "incremental-model",
+        "Create an incremental model with a key and a new-rows filter from the data",
+        "/incremental-model --name fct_orders --unique-key order_id --strategy merge",
+        OptionSpec("name", "model name, e.g. fct_orders", required=True, metavar="NAME"),
+        OptionSpec(
+            "unique-key",
+            "column that identifies a row; must be unique in the data",
+            required=True,
+            metavar="COLUMN",
+        ),
+        OptionSpec(
+            "strategy", "how new rows land", kind="choice", choices=INCREMENTAL_STRATEGIES, default="merge"
+        ),
+        OptionSpec(
+            "partition", "partition column (or 'date'/'month') for adapters that partition", metavar="COLUMN"
+        ),
+        OptionSpec("from", "the model it is built on (default: from the name)", metavar="MODEL"),
+        OptionSpec("description", "model description", metavar="TEXT"),
+    ),
+    _command(
+        "dbt-snapshot",
+        "Create an SCD type 2 snapshot of a source table or model",
+        "/dbt-snapshot --source-table raw.customers --unique-key id --strategy timestamp --updated-at updated_at",
+        OptionSpec(
+            "source-table",
+            "what to snapshot: source_name.table (or schema.table), or a model name",
+            required=True,
+            metavar="SCHEMA.TABLE",
+        ),
+        OptionSpec(
+            "unique-key",
+            "column that identifies a row (default: the key found in the data)",
+            metavar="COLUMN",
+        ),
+        OptionSpec(
+            "strategy",
+            "timestamp when an updated_at-like column exists (default), else check",
+            kind="choice",
+            choices=SNAPSHOT_STRATEGIES,
+        ),
+        OptionSpec(
+            "updated-at",
+            "timestamp strategy: the last-change column (default: found in the data)",
+            metavar="COLUMN",
+        ),
+        OptionSpec(
+            "check-cols",
+            "check strategy: columns to compare (default: every non-key column)",
+            kind="list",
+            metavar="A,B",
+        ),
+        OptionSpec("name", "snapshot name (default: <table>_snapshot)", metavar="NAME"),
+    ),
+    _command(
+        "dbt-seed",
+        "Load a CSV in the project as a seed, with documented columns and key tests",
+        "/dbt-seed --file seeds/country_codes.csv",
+        OptionSpec("file", "CSV file inside the project's seed paths", required=True, metavar="PATH"),
+    ),
+    _command(
+        "dbt-macro",
+        "Create a documented macro skeleton with the given parameters",
+        '/dbt-macro --name cents_to_dollars --parameters "column_name, scale"',
+        OptionSpec("name", "macro name", required=True, metavar="NAME"),
+        OptionSpec(
+            "parameters", "comma-separated parameter names", kind="list", required=True, metavar='"A, B"'
+        ),
+        OptionSpec("description", "what the macro does", metavar="TEXT"),
+    ),
+    _command(
+        "dbt-source",
+        "Declare source tables (one, a list, or * for a whole schema) with freshness",
+        '/dbt-source --schema raw --table "*" --freshness "warn_after: {count: 12, period: hour}"',
+        OptionSpec("database", "warehouse database (default: the target's)", metavar="DATABASE"),
+        OptionSpec("schema", "warehouse schema holding the tables", required=True, metavar="SCHEMA"),
+        OptionSpec(
+            "table",
+            "table name, a comma-separated list, or * for every table of the schema",
+            required=True,
+            metavar="TABLE",
+        ),
+        OptionSpec(
+            "freshness",
+            'e.g. "warn_after: {count: 12, period: hour}, error_after: {count: 1, period: day}"',
+            metavar="SPEC",
+        ),
+        OptionSpec(
+            "loaded-at-field",
+            "column holding each row's load/update time (default: found in the data)",
+            metavar="COLUMN",
+        ),
+        OptionSpec(
+            "source-name",
+            "name of the source in dbt (default: the one declaring the schema, or the schema name)",
+            metavar="NAME",
+        ),
+        notes="Freshness needs a timestamp column; tables without one are declared without freshness.",
+    ),
+    _command(
+        "data-quality-test",
+        "Add the data tests a built model's data supports",
+        '/data-quality-test --model fct_orders --tests "not_null,unique,relationships,accepted_values"',
+        OptionSpec("model", "a built model", required=True, metavar="MODEL"),
+        OptionSpec(
+            "tests",
+            "which kinds to consider",
+            kind="list",
+            metavar=",".join(QUALITY_TESTS),
+            default=list(QUALITY_TESTS),
+        ),
+        notes=(
+            "unique only for id-like columns that are unique; accepted_values only for low-cardinality text;\n"
+            "relationships only where every value has a parent in another model; not_null where no value is null."
+        ),
+    ),
+    _command(
+        "dbt-compile",
+        "Compile a selection to SQL without running it",
+        "/dbt-compile --select fct_orders --show-compiled-sql",
+        OptionSpec("select", "dbt node selection", kind="selector", required=True, metavar="SELECTION"),
+        OptionSpec("show-compiled-sql", "include the compiled SQL in the answer", kind="bool"),
+    ),
+    _command(
+        "dbt-debug",
+        "Check the dbt installation, profile and warehouse connection",
+        "/dbt-debug --target dev",
+        OptionSpec("profile", "profile name; must be the one dbt_project.yml names", metavar="PROFILE"),
+    ),
+    _command(
+        "model-lineage",
+        "Show what a model reads from and what reads from it",
+        "/model-lineage --model fct_orders --upstream 2 --downstream 1",
+        OptionSpec(
+            "model", "model, seed, snapshot, exposure or source_name.table", required=True, metavar="NODE"
+        ),
+        OptionSpec("upstream", "levels of parents to show", kind="int", metavar="N", default=1),
+        OptionSpec("downstream", "levels of children to show", kind="int", metavar="N", default=1),
+    ),
+    _command(
+        "dbt-docs",
+        "Generate the documentation site (target/index.html)",
+        "/dbt-docs --generate",
+        OptionSpec("generate", "generate the docs (the default)", kind="bool", default=True),
+        OptionSpec(
+            "serve", "ae does not run a web server; the answer says how to open the docs", kind="bool"
+        ),
+        OptionSpec(
+            "port", "port for `dbt docs serve` if you serve them yourself", kind="int", metavar="PORT"
+        ),
+    ),
+    _command(
+        "exposure-define",
+        "Declare a dashboard, notebook or application that uses models",
+        '/exposure-define --name revenue_dashboard --type dashboard --depends-on "fct_orders,dim_customers"',
+        OptionSpec("name", "exposure name", required=True, metavar="NAME"),
+        OptionSpec("type", "kind of consumer", kind="choice", required=True, choices=EXPOSURE_TYPES),
+        OptionSpec("depends-on", "models it reads", kind="list", required=True, metavar="A,B"),
+        OptionSpec("owner-name", "owner's name (default: 'Analytics Engineering')", metavar="NAME"),
+        OptionSpec("owner-email", "owner's email", metavar="EMAIL"),
+        OptionSpec("url", "where it lives", metavar="URL"),
+        OptionSpec("description", "what it shows", metavar="TEXT"),
+        OptionSpec("maturity", "how settled it is", kind="choice", choices=MATURITIES),
+    ),
+    _command(
+        "dbt-package",
+        "Add a local dbt package to packages.yml (this machine is offline)",
+        "/dbt-package --name my_utils --local packages/my_utils",
+        OptionSpec("name", "package name", required=True, metavar="NAME"),
+        OptionSpec(
+            "version", "version wanted (checked against a local package's dbt_project.yml)", metavar="V"
+        ),
+        OptionSpec("local", "path to the package folder (relative to the project)", metavar="PATH"),
+        notes="Hub and git packages need the network, which this machine does not have.",
+    ),
+)
+
+COMMANDS: dict[str, CommandSpec] = {spec.name: spec for spec in _SPECS}

@@ -1,0 +1,333 @@
+"""Facts, dimensions and intermediate models, designed from the data of the models they read.
+
+A mart is its base model (one row per base key), plus attributes of the models the base references
+(foreign keys proven on the data, joined many-to-one on the parent's key, so no row is duplicated),
+plus summaries of the models that reference the base (counts, first/last event times, sums,
+aggregated to one row per key before the join). It reads ``ref()``s only and lists every column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.commands.column_facts import (
+    ColumnFacts,
+    ForeignKey,
+    facts_from_profile,
+    is_numeric_type,
+    is_timestamp_type,
+)
+from agent.commands.model_files import (
+    ModelRequest,
+    choose_key,
+    incremental_filter,
+    partition_choice,
+    write_model,
+)
+from agent.commands.naming import bare_name, entity_of, is_id_like, plural, singular
+from agent.commands.project import Node, ProjectView, layer_of
+from tools.codegen import (
+    Aggregate,
+    ChildSummary,
+    MartSpec,
+    ModelConfig,
+    ParentJoin,
+    SelectColumn,
+    mart_sql,
+)
+from tools.errors import InvalidArguments, QueryError
+from tools.profiling import ColumnProfile, ForeignKeyMatch, RelationProfile
+
+_KIND_PHRASE = {"fact": "Fact table of", "dimension": "Dimension of", "intermediate": "Intermediate model of"}
+
+
+@dataclass(frozen=True)
+class _Input:
+    """A model the mart reads, with its relation's profile."""
+
+    node: Node
+    relation: str
+    profile: RelationProfile
+
+    @property
+    def name(self) -> str:
+        return str(self.node["name"])
+
+    def described(self, column: str) -> str | None:
+        return ((self.node.get("columns") or {}).get(column) or {}).get("description") or None
+
+
+def _read(view: ProjectView, node: Node) -> _Input:
+    relation = view.relation_of(node)
+    return _Input(node=node, relation=relation, profile=view.profile(relation))
+
+
+# --- choosing the base ----------------------------------------------------------------------------
+
+
+def _match_rank(candidate: str, wanted: str) -> int | None:
+    """0: same entity (orders/orders); 1: the wanted name ends with it (order_items/items); 2: starts."""
+    have = singular(bare_name(candidate))
+    tokens = wanted.split("_")
+    if have == singular(wanted):
+        return 0
+    if have in {singular("_".join(tokens[i:])) for i in range(1, len(tokens))}:
+        return 1
+    if have in {singular("_".join(tokens[:i])) for i in range(1, len(tokens))}:
+        return 2
+    return None
+
+
+def _base_node(view: ProjectView, request: ModelRequest) -> Node:
+    purpose = f"{request.name} is built on it"
+    if request.base is not None:
+        return view.built_model(request.base, purpose=purpose)
+    wanted = bare_name(request.name)
+    ranked = sorted(
+        (rank, layer_of(node) != "staging", name)
+        for name, node in view.models.items()
+        if name != request.name
+        and layer_of(node) in {"staging", "intermediate"}
+        and (rank := _match_rank(name, wanted)) is not None
+    )
+    if not ranked:
+        guess = f"stg_{plural(singular(wanted.split('_')[-1]))}"
+        raise InvalidArguments(
+            f"{request.name} needs a staging model to build on and none matches {wanted!r}",
+            hint=f"create it first (/dbt-model --name {guess} --type staging) or pass --from MODEL",
+        )
+    best = [entry for entry in ranked if entry[:2] == ranked[0][:2]]
+    if len(best) > 1:
+        names = ", ".join(entry[2] for entry in best)
+        raise InvalidArguments(f"{request.name} could be built on {names}", hint="choose one with --from MODEL")
+    return view.built_model(ranked[0][2], purpose=purpose)
+
+
+# --- references ---------------------------------------------------------------------------------------
+
+
+def _reference(
+    view: ProjectView, child: _Input, match: ForeignKeyMatch, parent: Node, exclude: str
+) -> ForeignKey:
+    """Where a relationships test should point: a built mart of the parent's entity when the data
+    matches it too (dim_customers before stg_customers), else the parent model itself."""
+    for mart in view.marts_for_entity(entity_of(str(parent["name"]))):
+        if mart["name"] == exclude:
+            continue
+        try:
+            found = view.foreign_key(child.relation, match.child_column, view.relation_of(mart), match.parent_column)
+        except (InvalidArguments, QueryError):
+            continue  # the mart has no such column or an incomparable type: not a target
+        if found.is_foreign_key:
+            return ForeignKey(str(mart["name"]), match.parent_column)
+    return ForeignKey(str(parent["name"]), match.parent_column)
+
+
+def _references(
+    view: ProjectView, child: _Input, pool: dict[str, Node], exclude: str
+) -> tuple[dict[str, tuple[ForeignKeyMatch, Node]], dict[str, ForeignKey]]:
+    """The child's columns that reference pool models (proven on the data): the match and its target."""
+    by_qualified = {view.qualified_name(node): node for node in pool.values() if node["name"] != child.name}
+    matches = view.suggest_foreign_keys(child.relation, [view.relation_of(n) for n in by_qualified.values()])
+    chosen: dict[str, tuple[ForeignKeyMatch, Node]] = {}
+    for match in sorted(matches, key=lambda m: (m.child_column, m.parent_relation)):
+        parent = by_qualified.get(match.parent_relation.lower())
+        if parent is not None and match.child_column not in chosen:
+            chosen[match.child_column] = (match, parent)
+    targets = {column: _reference(view, child, match, parent, exclude) for column, (match, parent) in chosen.items()}
+    return chosen, targets
+
+
+# --- the design -----------------------------------------------------------------------------------------
+
+
+class _Design:
+    """Collects the mart's columns in output order, keeping names unique."""
+
+    def __init__(self, entity: str) -> None:
+        self.entity = entity
+        self.facts: list[ColumnFacts] = []
+        self.ctes: set[str] = set()
+
+    @property
+    def names(self) -> set[str]:
+        return {f.name for f in self.facts}
+
+    def alias(self, column: str, owner_entity: str) -> str | None:
+        """``column``, or ``<owner>_<column>`` when taken; None when both are."""
+        for candidate in (column, f"{owner_entity}_{column}"):
+            if candidate not in self.names:
+                return candidate
+        return None
+
+    def cte(self, wanted: str) -> str:
+        name, n = wanted, 2
+        while name in self.ctes or name == "final":
+            name, n = f"{wanted}_{n}", n + 1
+        self.ctes.add(name)
+        return name
+
+
+def _parent_join(
+    view: ProjectView, design: _Design, base: _Input, match: ForeignKeyMatch, parent: _Input,
+    pool: dict[str, Node], exclude: str,
+) -> ParentJoin:
+    parent_entity = entity_of(parent.name)
+    parent_columns = parent.profile.columns
+    # a parent that references others is an event (orders): its measures would repeat per base row and
+    # be summed wrongly, so only descriptive columns come along; a pure lookup (products) gives all.
+    event_like = any(is_id_like(c.name) and c.name != match.parent_column for c in parent_columns)
+    skipped = {match.parent_column, *parent.profile.updated_at_candidates}
+    _, targets = _references(view, parent, pool, exclude)
+    fk_nulls = next(c.nulls for c in base.profile.columns if c.name == match.child_column)
+    selected: list[SelectColumn] = []
+    for column in parent_columns:
+        if column.name in skipped or (event_like and is_numeric_type(column.type) and not is_id_like(column.name)):
+            continue
+        alias = design.alias(column.name, parent_entity)
+        if alias is None:
+            continue
+        selected.append(SelectColumn(column.name, alias))
+        design.facts.append(
+            facts_from_profile(
+                column,
+                name=alias,
+                may_gain_nulls=fk_nulls > 0,
+                foreign_key=targets.get(column.name),
+                description=parent.described(column.name),
+            )
+        )
+    return ParentJoin(
+        cte=design.cte(plural(parent_entity)),
+        model=parent.name,
+        key=match.parent_column,
+        foreign_key=match.child_column,
+        columns=tuple(selected),
+    )
+
+
+def _child_summary(
+    view: ProjectView, design: _Design, base: _Input, key: str, child: _Input, match: ForeignKeyMatch
+) -> ChildSummary:
+    child_entity = entity_of(child.name)
+    children = plural(child_entity)
+    # every base row has at least one child: first/last values are then never null
+    covered = view.foreign_key(base.relation, key, child.relation, match.child_column).is_foreign_key
+    aggregates: list[Aggregate] = []
+
+    def add(aggregate: Aggregate, column_type: str, never_null: bool, description: str) -> None:
+        alias = design.alias(aggregate.alias, child_entity)
+        if alias is None:
+            return
+        aggregates.append(Aggregate(aggregate.expression, alias, aggregate.default))
+        design.facts.append(
+            ColumnFacts(
+                name=alias, type=column_type, never_null=never_null,
+                is_measure_aggregate=aggregate.default is not None, description=description,
+            )
+        )
+
+    add(Aggregate("count(*)", f"{child_entity}_count", "0"), "BIGINT", True,
+        f"Number of {children} of the {design.entity} (rows of {child.name}); 0 when it has none.")
+    skipped = {match.child_column, *child.profile.updated_at_candidates}
+    for column in child.profile.columns:
+        if column.name in skipped or is_id_like(column.name):
+            continue
+        if is_timestamp_type(column.type):
+            never_null = covered and column.nulls == 0
+            when_none = "" if never_null else "; null when it has none"
+            for fn, word in (("min", "first"), ("max", "last")):
+                add(Aggregate(f"{fn}({column.name})", f"{word}_{column.name}"), column.type, never_null,
+                    f"{word.capitalize()} {column.name} among the {design.entity}'s {children} "
+                    f"({child.name}){when_none}.")
+        elif is_numeric_type(column.type):
+            add(Aggregate(f"sum({column.name})", f"total_{column.name}", "0"), column.type, True,
+                f"Sum of {column.name} over the {design.entity}'s {children} ({child.name}); 0 when it has none.")
+    return ChildSummary(
+        cte=design.cte(f"{children}_per_{design.entity}"),
+        model=child.name,
+        foreign_key=match.child_column,
+        aggregates=tuple(aggregates),
+    )
+
+
+def _event_time(profile: RelationProfile) -> str | None:
+    events = [c for c in profile.timestamp_columns if c not in profile.updated_at_candidates]
+    return (events or profile.timestamp_columns or [None])[0]
+
+
+def _column(profile: RelationProfile, name: str) -> ColumnProfile:
+    return next(c for c in profile.columns if c.name == name)
+
+
+def plan_mart(view: ProjectView, request: ModelRequest) -> list[str]:
+    base = _read(view, _base_node(view, request))
+    identity = {c.name: c.name for c in base.profile.columns}
+    key = choose_key(base.profile, request.unique_key, identity)
+    entity = entity_of(base.name)
+    design = _Design(entity)
+    base_cte = design.cte(plural(entity))
+    pool = {n: node for n, node in view.upstream_candidates(exclude=request.name).items() if n != base.name}
+    parent_matches, base_targets = _references(view, base, pool, request.name)
+    for column in base.profile.columns:
+        design.facts.append(
+            facts_from_profile(
+                column, is_key=column.name == key, foreign_key=base_targets.get(column.name),
+                description=base.described(column.name),
+            )
+        )
+    answer = [f"{request.name}: one row per {entity} of {base.name} ({base.profile.row_count} rows), key {key} "
+              "(unique and not null in the data)."]
+    # partition/derived columns are decided now so their names are taken before joined columns
+    event_time = _event_time(base.profile)
+    partition, derived = partition_choice(request.partition, list(identity), event_time)
+    derived_columns: tuple[SelectColumn, ...] = ()
+    if derived is not None and event_time is not None:
+        expression, alias, grain = derived
+        derived_columns = (SelectColumn(expression, alias),)
+        design.facts.append(
+            ColumnFacts(name=alias, type="DATE", never_null=_column(base.profile, event_time).nulls == 0,
+                        description=f"The {grain} of {event_time} (the {entity}'s partition).")
+        )
+    parents: list[ParentJoin] = []
+    for column, (match, parent_node) in parent_matches.items():
+        if column == key:
+            continue
+        parents.append(_parent_join(view, design, base, match, _read(view, parent_node), pool, request.name))
+        answer.append(f"joins {match.parent_relation.rsplit('.', 1)[-1]} on {column} = {match.parent_column} "
+                      f"(all {match.child_values} non-null values match)")
+    parent_models = {p.model for p in parents}
+    children: list[ChildSummary] = []
+    for name, node in pool.items():
+        if name in parent_models:
+            continue
+        links = [m for m in view.suggest_foreign_keys(view.relation_of(node), [base.relation]) if m.parent_column == key]
+        if links:
+            summary = _child_summary(view, design, base, key, _read(view, node), links[0])
+            children.append(summary)
+            answer.append(f"summarises {name} per {key}: {', '.join(a.alias for a in summary.aggregates)}")
+    config = ModelConfig(materialized=request.materialization, partition_by=(partition,) if partition else ())
+    incremental = None
+    if request.materialization == "incremental":
+        incremental = incremental_filter(base.profile, identity, request.strategy)
+        config = ModelConfig(materialized="incremental", unique_key=key, incremental_strategy=request.strategy,
+                             partition_by=config.partition_by)
+        answer.append(f"incremental: unique_key {key}, strategy {request.strategy}, new rows by {incremental.column}")
+    if partition:
+        answer.append(f"partition_by {partition}: used by adapters that partition tables (BigQuery, Spark, "
+                      "Databricks, DuckLake); DuckDB ignores it for ordinary tables")
+    spec = MartSpec(
+        base_model=base.name, base_cte=base_cte, base_columns=tuple(identity), key=key,
+        config=config, parents=tuple(parents), children=tuple(children), derived=derived_columns,
+        incremental=incremental,
+    )
+    description = (
+        f"{_KIND_PHRASE[request.model_type]} {plural(entity)}: one row per {entity} of {base.name} (key {key})"
+        + (f", with attributes of {', '.join(p.model for p in parents)}" if parents else "")
+        + (f", summarising {', '.join(c.model for c in children)}" if children else "")
+        + "."
+        + (f" Incremental ({request.strategy} on {key}); new rows found by {incremental.column}." if incremental else "")
+    )
+    files = write_model(view, request, mart_sql(spec), description, design.facts, entity)
+    answer.append(f"files: {files.sql}, {files.yml}")
+    return answer

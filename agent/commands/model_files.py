@@ -1,0 +1,161 @@
+"""What every generated model shares: its request, where its files go, how its YAML is written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agent.commands.column_facts import ColumnFacts, generated_tests
+from agent.commands.descriptions import column_description
+from agent.commands.project import ProjectView
+from tools.codegen import ColumnDoc, IncrementalFilter, TestSpec, column_entry, merge_column_tests, resource_entry
+from tools.errors import InvalidArguments
+from tools.profiling import RelationProfile
+
+ModelType = Literal["staging", "intermediate", "fact", "dimension"]
+Materialization = Literal["view", "table", "incremental", "ephemeral"]
+Strategy = Literal["merge", "append", "delete+insert"]
+
+FOLDERS: dict[str, str] = {"staging": "staging", "intermediate": "intermediate", "fact": "marts", "dimension": "marts"}
+DEFAULT_MATERIALIZATION: dict[str, Materialization] = {
+    "staging": "view",
+    "intermediate": "view",
+    "fact": "table",
+    "dimension": "table",
+}
+_TIME_GRAINS = {"date": "date", "day": "date", "month": "month", "year": "year"}
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    name: str
+    model_type: ModelType
+    materialization: Materialization
+    strategy: Strategy = "merge"
+    partition: str | None = None
+    #: staging: ``source_name.table``
+    source: str | None = None
+    #: other layers: the model it is built on
+    base: str | None = None
+    unique_key: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    sql: str
+    yml: str
+
+
+def model_files(view: ProjectView, name: str, model_type: ModelType) -> ModelFiles:
+    """Where the model's SQL and YAML go: where they are now when it exists, else the layer's folder."""
+    node = view.models.get(name)
+    if node is not None:
+        sql = str(node["original_file_path"])
+        return ModelFiles(sql=sql, yml=view.properties_path(node, sql.removesuffix(".sql") + ".yml"))
+    folder = FOLDERS[model_type]
+    return ModelFiles(sql=f"models/{folder}/{name}.sql", yml=f"models/{folder}/{name}.yml")
+
+
+def write_model(
+    view: ProjectView,
+    request: ModelRequest,
+    sql: str,
+    description: str,
+    facts: Sequence[ColumnFacts],
+    entity: str,
+) -> ModelFiles:
+    """Record the model's SQL and its YAML entry; descriptions and tests already there are kept."""
+    changeset = view.tools.changeset
+    files = model_files(view, request.name, request.model_type)
+    changeset.write_file(view.paths, files.sql, sql)
+    existing = view.existing_entry(changeset, files.yml, "models", request.name) or {}
+    old_columns = {str(c.get("name")): c for c in existing.get("columns") or [] if isinstance(c, dict)}
+    columns = []
+    for fact in facts:
+        old = old_columns.get(fact.name, {})
+        tests: list[TestSpec] = merge_column_tests(old.get("data_tests") or old.get("tests") or [], generated_tests(fact))
+        doc = ColumnDoc(fact.name, str(old.get("description") or column_description(fact, entity)), tuple(tests))
+        columns.append({**{k: v for k, v in old.items() if k != "tests"}, **column_entry(doc)})
+    extra: dict[str, Any] = {k: v for k, v in existing.items() if k not in {"name", "description", "columns"}}
+    entry = resource_entry(request.name, request.description or description, extra=extra)
+    entry["columns"] = columns
+    view.write_entry(changeset, files.yml, "models", entry)
+    return files
+
+
+def incremental_filter(
+    profile: RelationProfile, renamed: dict[str, str], strategy: Strategy
+) -> IncrementalFilter:
+    """The new-rows filter on the base's last-change time (or event time) found in the data.
+
+    ``renamed`` maps the base relation's column names to the model's output names.
+    """
+    candidates = profile.updated_at_candidates or profile.timestamp_columns
+    if not candidates:
+        raise InvalidArguments(
+            f"{profile.relation.qualified_name} has no timestamp column, so an incremental model cannot tell "
+            "new rows from old ones",
+            hint="use --materialization table, or add an updated_at column upstream",
+        )
+    column = candidates[0]
+    kind = "last-change time" if profile.updated_at_candidates else "event time"
+    operator: Literal[">", ">="] = ">" if strategy == "append" else ">="
+    reason = (
+        f"on incremental runs read only rows whose {kind} ({column}) is at or after the newest already loaded; "
+        f"re-read rows replace their old versions by unique_key ({strategy})"
+        if operator == ">="
+        else f"on incremental runs append only rows whose {kind} ({column}) is after the newest already loaded"
+    )
+    return IncrementalFilter(column=column, this_column=renamed.get(column, column), operator=operator, reason=reason)
+
+
+def partition_choice(
+    partition: str | None, output_columns: Sequence[str], event_time: str | None
+) -> tuple[str | None, tuple[str, str, str] | None]:
+    """(partition column, derived column (expression, alias, grain) to add for a time grain)."""
+    if partition is None:
+        return None, None
+    if partition in output_columns:
+        return partition, None
+    grain = _TIME_GRAINS.get(partition.lower())
+    if grain is not None and event_time is not None:
+        stem = event_time.removesuffix("_at")
+        alias = f"{stem}_{grain}"
+        expression = f"cast({event_time} as date)" if grain == "date" else f"date_trunc('{grain}', {event_time})"
+        return alias, (expression, alias, grain)
+    raise InvalidArguments(
+        f"cannot partition by {partition!r}: it is not an output column"
+        + (f" and there is no timestamp to take its {partition}" if grain else ""),
+        hint=f"name an output column ({', '.join(output_columns)}) or a grain: date, month, year",
+    )
+
+
+def choose_key(profile: RelationProfile, requested: str | None, renamed: dict[str, str]) -> str:
+    """The base relation's column that keys the model: the requested one if the data proves it, else
+    the best key candidate. ``renamed`` maps relation columns to output names (requests use either)."""
+    candidates = ", ".join(renamed.get(c, c) for c in profile.key_candidates) or "none"
+    where = profile.relation.qualified_name
+    if requested is None:
+        if not profile.key_candidates:
+            raise InvalidArguments(
+                f"no column of {where} is unique and never null, so the model has no key to test or merge on",
+                hint="add a key upstream (a surrogate key over the grain columns)",
+            )
+        return profile.key_candidates[0]
+    by_output = {out: raw for raw, out in renamed.items()}
+    raw = by_output.get(requested, requested if requested in renamed else None)
+    column = next((c for c in profile.columns if c.name == raw), None)
+    if column is None:
+        raise InvalidArguments(
+            f"--unique-key {requested!r} is not a column of {where}",
+            hint=f"key candidates in the data: {candidates}",
+        )
+    if not column.is_unique:
+        raise InvalidArguments(
+            f"--unique-key {requested!r} does not identify rows of {where}: {column.distinct} distinct values "
+            f"and {column.nulls} nulls in {column.rows} rows",
+            hint=f"key candidates in the data: {candidates}",
+        )
+    return column.name

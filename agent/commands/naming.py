@@ -1,0 +1,119 @@
+"""Names: entities from model names, singular/plural, staging renames, readable column phrases.
+
+Names only ever order or phrase what the data decided; they never decide keys or tests on their own.
+"""
+
+from __future__ import annotations
+
+import re
+
+_LAYER_PREFIX = re.compile(r"^(?:stg|base|int|fct|fact|dim)_")
+_ID_LIKE = re.compile(r"^(id|key|sku|uuid|guid|code)$|_(id|key|sku|uuid|guid|code|pk)$", re.IGNORECASE)
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+# words DuckDB will not take as a bare column name
+_RESERVED = frozenset(
+    {
+        "all",
+        "and",
+        "as",
+        "by",
+        "case",
+        "default",
+        "desc",
+        "end",
+        "from",
+        "group",
+        "having",
+        "in",
+        "limit",
+        "not",
+        "null",
+        "or",
+        "order",
+        "select",
+        "table",
+        "to",
+        "union",
+        "user",
+        "when",
+        "where",
+        "with",
+    }
+)
+# columns so generic that joined models would collide on them: prefixed with the entity in staging
+_GENERIC_COLUMNS = frozenset({"name", "type", "description", "title", "label", "category"})
+_TIMESTAMP_VERBS = {"created": "created", "updated": "last updated", "modified": "last modified"}
+
+
+def singular(word: str) -> str:
+    if word.endswith("ies") and len(word) > 3:
+        return word[:-3] + "y"
+    if word.endswith(("ses", "xes", "ches", "shes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def plural(word: str) -> str:
+    if word.endswith("y") and len(word) > 1 and word[-2] not in "aeiou":
+        return word[:-1] + "ies"
+    if word.endswith(("s", "x", "ch", "sh")):
+        return word + "es"
+    return word + "s"
+
+
+def bare_name(model_name: str) -> str:
+    """stg_shop__customers -> customers; fct_orders -> orders; daily_events -> daily_events."""
+    return _LAYER_PREFIX.sub("", model_name.lower()).rsplit("__", 1)[-1]
+
+
+def entity_of(name: str) -> str:
+    """The singular entity a model or table is about: stg_orders -> order, supplies -> supply."""
+    return singular(bare_name(name))
+
+
+def is_id_like(column: str) -> bool:
+    return bool(_ID_LIKE.search(column))
+
+
+def is_identifier(name: str) -> bool:
+    return bool(_IDENTIFIER.match(name))
+
+
+def quote_if_needed(column: str) -> str:
+    if is_identifier(column) and column not in _RESERVED:
+        return column
+    return '"' + column.replace('"', '""') + '"'
+
+
+def snake_case(name: str) -> str:
+    cleaned = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+    return cleaned if cleaned and not cleaned[0].isdigit() else f"col_{cleaned}"
+
+
+def staging_column_name(column: str, entity: str, column_type: str, taken: set[str]) -> str:
+    """The clean name a staging model gives a raw column (id -> order_id, name -> customer_name...)."""
+    clean = snake_case(column)
+    if clean == "id" or clean in _GENERIC_COLUMNS:
+        renamed = f"{entity}_{clean}"
+    elif column_type.upper() == "BOOLEAN" and not clean.startswith(("is_", "has_", "was_", "can_")):
+        renamed = f"is_{clean}"
+    elif clean in _RESERVED:
+        renamed = f"{entity}_{clean}"
+    else:
+        renamed = clean
+    # never rename onto another raw column's name: keep the clean original instead
+    return clean if renamed != clean and renamed in taken else renamed
+
+
+def phrase(column: str) -> str:
+    """customer_id -> customer id; tax_paid -> tax paid."""
+    return column.replace("_", " ").strip()
+
+
+def timestamp_phrase(column: str, entity: str) -> str:
+    """ordered_at -> "When the order was ordered"; updated_at -> "When the order was last updated"."""
+    stem = column.lower().removesuffix("_at").removesuffix("_date").removesuffix("_time")
+    verb = _TIMESTAMP_VERBS.get(stem, stem.replace("_", " "))
+    return f"When the {entity} was {verb}"

@@ -1,0 +1,244 @@
+"""What the command planner knows about the project: the parsed manifest and the warehouse's data.
+
+One ``ProjectView`` per plan. The manifest comes from a real ``dbt parse`` (through the policy
+layer) and the data from read-only profiling of built relations, so every choice a command makes
+rests on the project and the warehouse as they are now. Nothing here writes to disk.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
+
+from agent.commands.naming import entity_of
+from tools.changeset import Changeset
+from tools.codegen import PropertyKind, dump_yaml, find_entry, load_yaml_mapping, upsert_entry
+from tools.context import ToolContext
+from tools.errors import ConfigurationError, InvalidArguments, UnknownNode
+from tools.lineage import load_manifest
+from tools.profiles import read_target
+from tools.profiling import (
+    ForeignKeyMatch,
+    RelationProfile,
+    foreign_key_matches,
+    profile_relation,
+    suggest_foreign_keys,
+)
+from tools.warehouse import RelationRef, list_relations, parse_relation_name
+
+T = TypeVar("T")
+Node = Mapping[str, Any]
+
+
+def close_matches(word: str, candidates: list[str]) -> str:
+    found = difflib.get_close_matches(word, candidates, n=3, cutoff=0.5)
+    return f" Did you mean {', '.join(found)}?" if found else ""
+
+
+def layer_of(node: Node) -> str:
+    """staging / intermediate / marts / other, from the folder or the name prefix (as the lint does)."""
+    folders = PurePosixPath(str(node.get("original_file_path") or "")).parts[:-1]
+    name = str(node.get("name", ""))
+    if "staging" in folders or name.startswith("stg_"):
+        return "staging"
+    if "intermediate" in folders or name.startswith("int_"):
+        return "intermediate"
+    if "marts" in folders or name.startswith(("fct_", "dim_")):
+        return "marts"
+    return "other"
+
+
+def _relation_key(database: str, schema: str, name: str) -> tuple[str, str, str]:
+    return (database.lower(), schema.lower(), name.lower())
+
+
+class ProjectView:
+    def __init__(self, tools: ToolContext) -> None:
+        self.tools = tools
+        self.paths = tools.paths
+        self.root = tools.paths.root
+
+    # --- access through the policy layer ------------------------------------------------------------
+
+    def _warehouse(self, fn: Callable[[], T]) -> T:
+        return self.tools.policy.call("warehouse", self.tools.target, fn)
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        """The manifest of the project as it is on disk now (a fresh ``dbt parse``)."""
+        engine = self.tools.engine
+        if engine is None:
+            raise ConfigurationError("the command planner needs a dbt engine to read the project")
+        self.tools.policy.call("dbt", self.tools.target, lambda: engine.run("parse"), op="parse")
+        target_path = getattr(engine, "target_path", None) or "target"
+        return load_manifest(self.root / target_path / "manifest.json")
+
+    @cached_property
+    def db_path(self) -> Path:
+        target = read_target(self.root, self.tools.target)
+        if target.path is None:
+            raise ConfigurationError(
+                f"target {target.target!r} is a {target.type} warehouse; the command planner profiles data "
+                "in DuckDB targets only"
+            )
+        return target.path
+
+    @cached_property
+    def _existing_relations(self) -> dict[tuple[str, str, str], RelationRef]:
+        refs = self._warehouse(lambda: list_relations(self.db_path))
+        return {_relation_key(r.database, r.schema_name, r.name): r for r in refs}
+
+    def relations_in_schema(self, schema: str, database: str | None = None) -> list[RelationRef]:
+        return [
+            ref
+            for key, ref in self._existing_relations.items()
+            if key[1] == schema.lower() and (database is None or key[0] == database.lower())
+        ]
+
+    @cached_property
+    def default_database(self) -> str:
+        return self.db_path.stem
+
+    def profile(self, relation: str) -> RelationProfile:
+        return self._warehouse(lambda: profile_relation(self.db_path, relation))
+
+    def suggest_foreign_keys(self, relation: str, parents: list[str]) -> list[ForeignKeyMatch]:
+        if not parents:
+            return []
+        return self._warehouse(lambda: suggest_foreign_keys(self.db_path, relation, parents))
+
+    def foreign_key(self, child: str, column: str, parent: str, parent_column: str) -> ForeignKeyMatch:
+        return self._warehouse(
+            lambda: foreign_key_matches(self.db_path, child, column, parent, parent_column)
+        )
+
+    # --- nodes ---------------------------------------------------------------------------------------
+
+    @property
+    def project_name(self) -> str:
+        return str(self.manifest.get("metadata", {}).get("project_name", ""))
+
+    def _own(self, section: str, resource_type: str) -> dict[str, Node]:
+        return {
+            str(node["name"]): node
+            for node in (self.manifest.get(section) or {}).values()
+            if node.get("resource_type") == resource_type and node.get("package_name") == self.project_name
+        }
+
+    @cached_property
+    def models(self) -> dict[str, Node]:
+        return self._own("nodes", "model")
+
+    @cached_property
+    def snapshots(self) -> dict[str, Node]:
+        return self._own("nodes", "snapshot")
+
+    @cached_property
+    def seeds(self) -> dict[str, Node]:
+        return self._own("nodes", "seed")
+
+    @cached_property
+    def sources(self) -> list[Node]:
+        return list((self.manifest.get("sources") or {}).values())
+
+    def model(self, name: str, *, create_hint: str) -> Node:
+        """The model named ``name``, or an error with close matches and how to create it."""
+        if name in self.models:
+            return self.models[name]
+        raise UnknownNode(
+            f"no model named {name!r} in the project.{close_matches(name, sorted(self.models))}",
+            hint=create_hint,
+        )
+
+    def relation_of(self, node: Node) -> str:
+        relation = node.get("relation_name")
+        if not relation:
+            raise InvalidArguments(
+                f"{node.get('name')} is {node.get('config', {}).get('materialized', 'ephemeral')} and has no "
+                "relation in the warehouse to read"
+            )
+        return str(relation)
+
+    def qualified_name(self, node: Node) -> str:
+        """``database.schema.name`` in lower case, as profiling reports relations (for matching them)."""
+        database, schema, name = parse_relation_name(self.relation_of(node))
+        return ".".join(_relation_key(database or self.default_database, schema, name))
+
+    def is_built(self, node: Node) -> bool:
+        if not node.get("relation_name"):
+            return False
+        database, schema, name = parse_relation_name(str(node["relation_name"]))
+        return _relation_key(database or self.default_database, schema, name) in self._existing_relations
+
+    def built_model(self, name: str, *, purpose: str) -> Node:
+        """A model that exists and is built; otherwise an error naming the command that fixes it."""
+        create = f"/dbt-model --name {name} --type {_guess_type(name)}"
+        node = self.model(name, create_hint=f"create it first: {create}")
+        if not self.is_built(node):
+            raise InvalidArguments(
+                f"model {name} is not built yet, and {purpose} reads its data",
+                hint=f"build it first: /dbt-run --select {name}",
+            )
+        return node
+
+    def upstream_candidates(self, exclude: str) -> dict[str, Node]:
+        """Built staging and intermediate models: what marts join and aggregate."""
+        return {
+            name: node
+            for name, node in sorted(self.models.items())
+            if name != exclude and layer_of(node) in {"staging", "intermediate"} and self.is_built(node)
+        }
+
+    def marts_for_entity(self, entity: str) -> list[Node]:
+        """Built mart models about an entity (dim_customers for customer), dimensions first."""
+        found = [
+            node
+            for name, node in self.models.items()
+            if layer_of(node) == "marts" and entity_of(name) == entity and self.is_built(node)
+        ]
+        return sorted(found, key=lambda n: (not str(n["name"]).startswith("dim_"), str(n["name"])))
+
+    def source_table(self, source_name: str, table: str) -> Node | None:
+        return next(
+            (s for s in self.sources if s.get("source_name") == source_name and s.get("name") == table), None
+        )
+
+    def sources_named(self, table: str) -> list[Node]:
+        return [s for s in self.sources if str(s.get("name", "")).lower() == table.lower()]
+
+    # --- properties files ------------------------------------------------------------------------------
+
+    def read_text(self, changeset: Changeset, path: str) -> str | None:
+        return changeset.view(self.paths, path)
+
+    def properties_path(self, node: Node | None, default: str) -> str:
+        """The YAML that documents a node now (its patch file), else ``default``."""
+        patch = node.get("patch_path") if node else None
+        if isinstance(patch, str) and "://" in patch:
+            return patch.split("://", 1)[1]
+        return default
+
+    def existing_entry(
+        self, changeset: Changeset, path: str, kind: PropertyKind, name: str
+    ) -> dict[str, Any] | None:
+        return find_entry(load_yaml_mapping(self.read_text(changeset, path), path), kind, name)
+
+    def write_entry(
+        self, changeset: Changeset, path: str, kind: PropertyKind, entry: Mapping[str, Any]
+    ) -> None:
+        """Put ``entry`` into the properties file at ``path``, keeping the file's other entries."""
+        document = load_yaml_mapping(self.read_text(changeset, path), path)
+        changeset.write_file(self.paths, path, dump_yaml(upsert_entry(document, kind, entry)))
+
+
+def _guess_type(name: str) -> str:
+    if name.startswith("stg_"):
+        return "staging"
+    if name.startswith("dim_"):
+        return "dimension"
+    if name.startswith("int_"):
+        return "intermediate"
+    return "fact"

@@ -1,0 +1,247 @@
+"""`ae demo`: the whole loop on the bundled example, offline, with a summary people and programs read.
+
+It generates the example warehouse, builds a complete project through the command planner (sources
+with freshness, staging for every raw table, dimensions, facts — one incremental —, a snapshot,
+profiled tests, an exposure, docs), then advances time and runs again so the incremental model and
+the snapshot pick up the change.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.commands.describer import HeuristicDescriber
+from agent.commands.planner import CommandPlanner
+from agent.runner import RunOutcome, Session
+from agent.settings import load_settings
+from graph.figures import project_figures
+from graph.progress import Emit
+from tools.errors import AeError, ConfigurationError
+from tools.example_project import create_example_project, warehouse_path
+from tools.jaffle_data import advance_time
+from tools.lineage import load_manifest
+from tools.lint import lint_project
+from tools.warehouse import run_readonly_query
+
+BUILD_STEPS: tuple[str, ...] = (
+    '/dbt-source --database jaffle_shop --schema raw --table "*" --source-name raw '
+    '--freshness "warn_after: {count: 12, period: hour}"',
+    "/dbt-model --name stg_customers --type staging",
+    "/dbt-model --name stg_orders --type staging",
+    "/dbt-model --name stg_items --type staging",
+    "/dbt-model --name stg_products --type staging",
+    "/dbt-model --name stg_stores --type staging",
+    "/dbt-model --name stg_supplies --type staging",
+    "/dbt-model --name dim_customers --type dimension --materialization table",
+    "/dbt-model --name dim_products --type dimension --materialization table",
+    "/incremental-model --name fct_orders --unique-key order_id --strategy merge --from stg_orders",
+    "/dbt-model --name fct_order_items --type fact --materialization table",
+    "/dbt-snapshot --source-table raw.customers --unique-key id --strategy timestamp --updated-at updated_at",
+    '/data-quality-test --model fct_orders --tests "not_null,unique,relationships,accepted_values"',
+    '/exposure-define --name revenue_dashboard --type dashboard --depends-on "fct_orders,dim_customers"',
+)
+AFTER_ADVANCE_STEPS: tuple[str, ...] = (
+    "/dbt-run --select fct_orders",
+    "/dbt-snapshot --source-table raw.customers --unique-key id --strategy timestamp --updated-at updated_at",
+    "/dbt-test --select path:models",
+    "/dbt-docs --generate",
+)
+
+
+@dataclass
+class DemoSummary:
+    status: str
+    project_dir: str
+    models_built: int = 0
+    tests_passed: int = 0
+    tests_failed: int = 0
+    data_quality: float | None = None
+    documentation_coverage: float | None = None
+    schema_compliance: float | None = None
+    incremental_models_ratio: float | None = None
+    incremental_matches_full_refresh: bool = False
+    snapshot_history_rows: int = 0
+    lint_errors: int = 0
+    lint_warnings: int = 0
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    docs_index: str | None = None
+    wall_seconds: float = 0.0
+
+
+def _prepare(directory: Path, force: bool, scale: int, seed: int) -> Path:
+    project = directory / "jaffle_shop"
+    if directory.exists() and any(directory.iterdir()):
+        ours = (directory / "demo-summary.json").exists() or project.exists()
+        if not force or not ours:
+            raise ConfigurationError(
+                f"{directory} is not empty",
+                hint="pass --force to replace an earlier demo there, or choose another --dir",
+            )
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    return create_example_project(project, scale=scale, seed=seed)
+
+
+def _snapshot_history_rows(db: Path) -> int:
+    """Closed versions in the snapshot: rows whose dbt_valid_to was set when a change arrived."""
+    result = run_readonly_query(
+        db,
+        "select count(*) from information_schema.columns c "
+        "where c.column_name = 'dbt_valid_to' and c.table_schema = 'snapshots'",
+        limit=1,
+    )
+    if not result.rows or not result.rows[0][0]:
+        return 0
+    tables = run_readonly_query(
+        db,
+        "select table_name from information_schema.columns "
+        "where column_name = 'dbt_valid_to' and table_schema = 'snapshots'",
+        limit=50,
+    )
+    total = 0
+    for (table,) in tables.rows:
+        counted = run_readonly_query(
+            db, f'select count(*) from snapshots."{table}" where dbt_valid_to is not null', limit=1
+        )
+        total += int(str(counted.rows[0][0]))
+    return total
+
+
+def run_demo(
+    directory: Path,
+    *,
+    scale: int = 1,
+    seed: int = 42,
+    force: bool = False,
+    emit: Emit,
+    say: Callable[[str], None] = print,
+) -> DemoSummary:
+    started = time.perf_counter()
+    directory = directory.expanduser().resolve()
+    project = _prepare(directory, force, scale, seed)
+    say(f"example project generated at {project} (scale {scale}, seed {seed})")
+    settings = load_settings(project)
+    summary = DemoSummary(status="running", project_dir=str(project))
+    outcomes: list[RunOutcome] = []
+    with Session(settings, emit=emit) as session:
+
+        def run(step: str) -> RunOutcome:
+            say(f"\n$ ae run '{step}'")
+            outcome = session.run(step, planner=CommandPlanner(), describer=HeuristicDescriber())
+            outcomes.append(outcome)
+            summary.runs.append(
+                {
+                    "request": step,
+                    "status": outcome.status,
+                    "run_id": outcome.run_id,
+                    "reason": outcome.reason,
+                }
+            )
+            if not outcome.ok:
+                raise DemoStepFailed(step, outcome)
+            return outcome
+
+        try:
+            for step in BUILD_STEPS:
+                run(step)
+            advanced = advance_time(warehouse_path(project), days=7, seed=seed)
+            say(
+                f"\nadvanced time: {advanced.orders_added} new orders, {advanced.orders_updated} orders "
+                f"and {advanced.customers_updated} customers changed"
+            )
+            results = [run(step) for step in AFTER_ADVANCE_STEPS]
+        except DemoStepFailed:
+            summary.status = "failed"
+            summary.wall_seconds = round(time.perf_counter() - started, 1)
+            _write(directory, summary)
+            raise
+    incremental_run, test_run = results[0].report(), results[2].report()
+    checks = incremental_run.verification.get("incremental_checks", []) if incremental_run else []
+    test_figures = test_run.figures if test_run else {}
+    manifest = load_manifest(project / "target" / "manifest.json")
+    lint = lint_project(manifest, project)
+    figures = project_figures(manifest)
+    built = {
+        node["name"]
+        for outcome in outcomes
+        if (report := outcome.report()) is not None
+        for result in report.execution.get("results", [])
+        for node in result.get("nodes", [])
+        if node["resource_type"] == "model" and node["status"] == "success"
+    }
+    summary.models_built = len(built)
+    summary.tests_passed = int(test_figures.get("tests_passed", 0))
+    summary.tests_failed = int(test_figures.get("tests_failed", 0))
+    summary.data_quality = test_figures.get("test_pass_rate")
+    summary.documentation_coverage = figures["documentation_coverage"]
+    summary.schema_compliance = figures["schema_compliance"]
+    summary.incremental_models_ratio = figures["incremental_models_ratio"]
+    summary.incremental_matches_full_refresh = bool(checks) and all(c["matches"] for c in checks)
+    summary.snapshot_history_rows = _snapshot_history_rows(warehouse_path(project))
+    summary.lint_errors = len(lint.errors)
+    summary.lint_warnings = len(lint.warnings)
+    summary.docs_index = str(project / "target" / "index.html")
+    summary.wall_seconds = round(time.perf_counter() - started, 1)
+    summary.status = "success" if _passes(summary) else "failed"
+    _write(directory, summary)
+    return summary
+
+
+def _passes(summary: DemoSummary) -> bool:
+    return (
+        summary.tests_failed == 0
+        and summary.data_quality == 1.0
+        and summary.documentation_coverage == 1.0
+        and summary.schema_compliance == 1.0
+        and summary.incremental_matches_full_refresh
+        and summary.snapshot_history_rows > 0
+        and summary.lint_errors == 0
+    )
+
+
+def _write(directory: Path, summary: DemoSummary) -> None:
+    data = {k: v for k, v in summary.__dict__.items()}
+    (directory / "demo-summary.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def render_summary(summary: DemoSummary, directory: Path) -> str:
+    rows = [
+        ("status", summary.status),
+        ("models built", summary.models_built),
+        ("tests passed / failed", f"{summary.tests_passed} / {summary.tests_failed}"),
+        ("data quality (test pass rate)", summary.data_quality),
+        ("documentation coverage", summary.documentation_coverage),
+        ("schema compliance", summary.schema_compliance),
+        ("incremental models ratio", summary.incremental_models_ratio),
+        ("incremental = full refresh", summary.incremental_matches_full_refresh),
+        ("snapshot history rows", summary.snapshot_history_rows),
+        ("lint errors / warnings", f"{summary.lint_errors} / {summary.lint_warnings}"),
+        ("wall time (s)", summary.wall_seconds),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = ["", "demo summary", "-" * (width + 24)]
+    lines += [f"{name:<{width}}  {value}" for name, value in rows]
+    lines += [
+        "",
+        f"docs:     {summary.docs_index}",
+        f"reports:  {Path(summary.project_dir) / '.ae' / 'runs'}",
+        f"summary:  {directory / 'demo-summary.json'}",
+    ]
+    return "\n".join(lines)
+
+
+class DemoStepFailed(AeError):
+    def __init__(self, step: str, outcome: RunOutcome) -> None:
+        report = outcome.report_dir / "report.md" if outcome.report_dir else None
+        super().__init__(
+            f"demo step failed: {step}: {outcome.status}: {outcome.reason}",
+            hint=f"see {report}" if report else "",
+        )
+        self.step = step
+        self.outcome = outcome

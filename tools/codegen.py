@@ -1,0 +1,457 @@
+"""Text generators for dbt files: typed inputs in, SQL or YAML text out. No I/O, no decisions.
+
+What to generate (which columns, keys, joins and tests) is decided elsewhere, from the data; this
+module only renders those decisions in one consistent style: lower-case SQL with one CTE per input
+and an explicit final column list, and block-style YAML with ``version: 2`` first and dbt 1.11
+test syntax (``arguments:`` under a generic test).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+
+from tools.errors import InvalidArguments
+
+#: a generic data test as dbt's YAML writes it: ``"unique"`` or ``{"relationships": {...}}``
+TestSpec = str | dict[str, Any]
+PropertyKind = Literal["models", "seeds", "snapshots", "sources", "macros", "exposures"]
+
+_INDENT = "    "
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# --- YAML ---------------------------------------------------------------------------------------------
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """SafeDumper that indents list items under their key, as dbt's docs and most projects do."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def dump_yaml(document: Mapping[str, Any]) -> str:
+    """Block-style YAML, keys in insertion order, a blank line between top-level sections."""
+    sections = [
+        yaml.dump(
+            {key: value},
+            Dumper=_BlockDumper,
+            sort_keys=False,
+            default_flow_style=False,
+            allow_unicode=True,
+            width=110,
+        )
+        for key, value in document.items()
+    ]
+    return "\n".join(sections)
+
+
+def load_yaml_mapping(text: str | None, where: str) -> dict[str, Any]:
+    """The mapping a properties/config YAML holds ({} for a missing or empty file)."""
+    if text is None or not text.strip():
+        return {}
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidArguments(f"{where} is not valid YAML: {exc}", hint="fix the file first") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise InvalidArguments(f"{where} does not hold a YAML mapping at the top level")
+    return loaded
+
+
+def accepted_values_test(values: Sequence[Any]) -> dict[str, Any]:
+    return {"accepted_values": {"arguments": {"values": list(values)}}}
+
+
+def relationships_test(to_model: str, field_name: str) -> dict[str, Any]:
+    return {"relationships": {"arguments": {"to": f"ref('{to_model}')", "field": field_name}}}
+
+
+def test_name(test: TestSpec) -> str:
+    """``unique`` for ``"unique"`` and for ``{"unique": {...}}``."""
+    return test if isinstance(test, str) else next(iter(test), "")
+
+
+@dataclass(frozen=True)
+class ColumnDoc:
+    name: str
+    description: str
+    tests: tuple[TestSpec, ...] = ()
+
+
+def column_entry(column: ColumnDoc) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": column.name, "description": column.description}
+    if column.tests:
+        entry["data_tests"] = list(column.tests)
+    return entry
+
+
+def resource_entry(
+    name: str,
+    description: str,
+    columns: Sequence[ColumnDoc] = (),
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One entry of a properties file (a model, seed or snapshot): name, description, extras, columns."""
+    entry: dict[str, Any] = {"name": name, "description": description}
+    entry.update(extra or {})
+    if columns:
+        entry["columns"] = [column_entry(c) for c in columns]
+    return entry
+
+
+def upsert_entry(document: Mapping[str, Any], kind: PropertyKind, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a properties document with ``entry`` replacing the same-named one (or appended)."""
+    updated: dict[str, Any] = {"version": 2, **document}
+    entries = [dict(e) for e in updated.get(kind) or [] if isinstance(e, Mapping)]
+    index = next((i for i, e in enumerate(entries) if e.get("name") == entry["name"]), None)
+    if index is None:
+        entries.append(dict(entry))
+    else:
+        entries[index] = dict(entry)
+    updated[kind] = entries
+    return updated
+
+
+def find_entry(document: Mapping[str, Any], kind: PropertyKind, name: str) -> dict[str, Any] | None:
+    for entry in document.get(kind) or []:
+        if isinstance(entry, Mapping) and entry.get("name") == name:
+            return dict(entry)
+    return None
+
+
+def merge_column_tests(existing: Sequence[TestSpec], wanted: Sequence[TestSpec]) -> list[TestSpec]:
+    """``existing`` plus each wanted test whose kind it does not have yet (existing ones win)."""
+    merged = list(existing)
+    have = {test_name(t) for t in existing}
+    for test in wanted:
+        if test_name(test) not in have:
+            merged.append(test)
+            have.add(test_name(test))
+    return merged
+
+
+# --- SQL ------------------------------------------------------------------------------------------------
+
+
+def _literal(value: str | bool | Sequence[str]) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "[" + ", ".join(_literal(v) for v in value) + "]"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    materialized: Literal["view", "table", "incremental", "ephemeral"]
+    unique_key: str | None = None
+    incremental_strategy: str | None = None
+    #: column names; DuckDB applies them only to DuckLake tables and ignores them otherwise
+    partition_by: tuple[str, ...] = ()
+    on_schema_change: str | None = None
+
+
+def config_block(config: ModelConfig) -> str:
+    settings: list[tuple[str, str | bool | Sequence[str]]] = [("materialized", config.materialized)]
+    if config.unique_key:
+        settings.append(("unique_key", config.unique_key))
+    if config.incremental_strategy:
+        settings.append(("incremental_strategy", config.incremental_strategy))
+    if config.on_schema_change:
+        settings.append(("on_schema_change", config.on_schema_change))
+    if config.partition_by:
+        settings.append(("partition_by", list(config.partition_by)))
+    if len(settings) == 1:
+        return f"{{{{ config(materialized={_literal(config.materialized)}) }}}}\n"
+    lines = [f"{_INDENT}{key}={_literal(value)}" for key, value in settings]
+    return "{{\n  config(\n" + ",\n".join(f"  {line}" for line in lines) + "\n  )\n}}\n"
+
+
+@dataclass(frozen=True)
+class SelectColumn:
+    """``expression as alias``; the alias is dropped when the expression already names the column."""
+
+    expression: str
+    alias: str
+
+    def render(self) -> str:
+        bare = self.expression.rsplit(".", 1)[-1]
+        return self.expression if bare == self.alias else f"{self.expression} as {self.alias}"
+
+
+@dataclass(frozen=True)
+class IncrementalFilter:
+    """``where <column> <op> (select max(<this_column>) from {{ this }})`` inside is_incremental()."""
+
+    column: str
+    this_column: str
+    #: ">=" re-reads the newest rows again, which a merge/delete+insert on the key absorbs;
+    #: ">" for append, where re-read rows would be duplicated
+    operator: Literal[">", ">="]
+    reason: str
+
+
+def _incremental_filter_lines(incremental: IncrementalFilter, indent: str) -> list[str]:
+    return [
+        f"{indent}{{% if is_incremental() %}}",
+        f"{indent}-- {incremental.reason}",
+        f"{indent}where {incremental.column} {incremental.operator} "
+        f"(select max({incremental.this_column}) from {{{{ this }}}})",
+        f"{indent}{{% endif %}}",
+    ]
+
+
+def _select_list(columns: Sequence[str], indent: str) -> str:
+    return ",\n".join(f"{indent}{c}" for c in columns)
+
+
+def staging_sql(
+    source_name: str,
+    table: str,
+    columns: Sequence[SelectColumn],
+    config: ModelConfig,
+    incremental: IncrementalFilter | None = None,
+) -> str:
+    """One source table, its columns renamed and cast, nothing joined."""
+    if not columns:
+        raise InvalidArguments(f"source {source_name}.{table} has no columns to select")
+    lines = [config_block(config), "select", _select_list([c.render() for c in columns], _INDENT)]
+    lines.append(f"from {{{{ source({_literal(source_name)}, {_literal(table)}) }}}}")
+    if incremental is not None:
+        lines += _incremental_filter_lines(incremental, "")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class ParentJoin:
+    """A many-to-one join from the base to a parent on the parent's key."""
+
+    cte: str
+    model: str
+    key: str
+    foreign_key: str
+    columns: tuple[SelectColumn, ...]
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    expression: str
+    alias: str
+    #: the value for base rows with no children (``0`` for counts and sums); None keeps NULL
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class ChildSummary:
+    """Children of the base aggregated to one row per base key, then left-joined."""
+
+    cte: str
+    model: str
+    foreign_key: str
+    aggregates: tuple[Aggregate, ...]
+
+
+@dataclass(frozen=True)
+class MartSpec:
+    base_model: str
+    base_cte: str
+    base_columns: tuple[str, ...]
+    key: str
+    config: ModelConfig
+    parents: tuple[ParentJoin, ...] = ()
+    children: tuple[ChildSummary, ...] = ()
+    #: expressions over base columns (e.g. a date to partition by), added after the base columns
+    derived: tuple[SelectColumn, ...] = ()
+    incremental: IncrementalFilter | None = None
+
+
+def _cte(name: str, body: list[str]) -> str:
+    inner = "\n".join(f"{_INDENT}{line}" if line else "" for line in body)
+    return f"{name} as (\n\n{inner}\n\n)"
+
+
+def mart_output_columns(spec: MartSpec) -> list[str]:
+    names = list(spec.base_columns) + [d.alias for d in spec.derived]
+    names += [c.alias for p in spec.parents for c in p.columns]
+    names += [a.alias for s in spec.children for a in s.aggregates]
+    return names
+
+
+def mart_sql(spec: MartSpec) -> str:
+    """A fact/dimension/intermediate model: refs only, joins through CTEs, explicit columns."""
+    names = mart_output_columns(spec)
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InvalidArguments(f"the model would have duplicate columns: {', '.join(duplicates)}")
+    for name in names:
+        if not _IDENTIFIER.match(name):
+            raise InvalidArguments(f"column name {name!r} is not a plain identifier")
+    ctes: list[str] = []
+    base_selects = [*spec.base_columns, *(d.render() for d in spec.derived)]
+    base_body = [
+        "select",
+        _select_list(base_selects, _INDENT),
+        f"from {{{{ ref({_literal(spec.base_model)}) }}}}",
+    ]
+    if spec.incremental is not None:
+        base_body += _incremental_filter_lines(spec.incremental, "")
+    ctes.append(_cte(spec.base_cte, base_body))
+    for parent in spec.parents:
+        parent_columns = [parent.key] + [c.expression for c in parent.columns if c.expression != parent.key]
+        ctes.append(
+            _cte(
+                parent.cte,
+                [
+                    "select",
+                    _select_list(parent_columns, _INDENT),
+                    f"from {{{{ ref({_literal(parent.model)}) }}}}",
+                ],
+            )
+        )
+    for child in spec.children:
+        selects = [child.foreign_key] + [f"{a.expression} as {a.alias}" for a in child.aggregates]
+        ctes.append(
+            _cte(
+                child.cte,
+                [
+                    "select",
+                    _select_list(selects, _INDENT),
+                    f"from {{{{ ref({_literal(child.model)}) }}}}",
+                    f"group by {child.foreign_key}",
+                ],
+            )
+        )
+    final_columns = [f"{spec.base_cte}.{c}" for c in [*spec.base_columns, *(d.alias for d in spec.derived)]]
+    for parent in spec.parents:
+        final_columns += [
+            SelectColumn(f"{parent.cte}.{c.expression}", c.alias).render() for c in parent.columns
+        ]
+    for child in spec.children:
+        for agg in child.aggregates:
+            value = f"{child.cte}.{agg.alias}"
+            final_columns.append(
+                f"coalesce({value}, {agg.default}) as {agg.alias}" if agg.default is not None else value
+            )
+    final_body = ["select", _select_list(final_columns, _INDENT), f"from {spec.base_cte}"]
+    for parent in spec.parents:
+        final_body.append(
+            f"left join {parent.cte} on {spec.base_cte}.{parent.foreign_key} = {parent.cte}.{parent.key}"
+        )
+    for child in spec.children:
+        final_body.append(
+            f"left join {child.cte} on {spec.base_cte}.{spec.key} = {child.cte}.{child.foreign_key}"
+        )
+    ctes.append(_cte("final", final_body))
+    return (
+        config_block(spec.config)
+        + "\nwith "
+        + ",\n\n".join(ctes)
+        + "\n\nselect\n"
+        + _select_list(names, _INDENT)
+        + "\nfrom final\n"
+    )
+
+
+# --- snapshots, macros, seeds, exposures, packages -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SnapshotSpec:
+    name: str
+    #: ``source('raw', 'orders')`` or ``ref('stg_orders')``
+    relation: str
+    description: str
+    unique_key: str
+    strategy: Literal["timestamp", "check"]
+    updated_at: str | None = None
+    check_cols: tuple[str, ...] = ()
+    schema: str = "snapshots"
+    columns: tuple[ColumnDoc, ...] = ()
+
+
+def snapshot_yaml(spec: SnapshotSpec) -> str:
+    """A dbt >= 1.9 YAML snapshot definition (no SQL file needed)."""
+    config: dict[str, Any] = {"schema": spec.schema, "unique_key": spec.unique_key, "strategy": spec.strategy}
+    if spec.strategy == "timestamp":
+        if not spec.updated_at:
+            raise InvalidArguments("a timestamp snapshot needs an updated_at column")
+        config["updated_at"] = spec.updated_at
+    else:
+        if not spec.check_cols:
+            raise InvalidArguments("a check snapshot needs at least one column to compare")
+        config["check_cols"] = list(spec.check_cols)
+    entry = resource_entry(
+        spec.name, spec.description, spec.columns, extra={"relation": spec.relation, "config": config}
+    )
+    return dump_yaml({"snapshots": [entry]})
+
+
+@dataclass(frozen=True)
+class MacroArgument:
+    name: str
+    description: str
+
+
+def macro_sql(name: str, arguments: Sequence[MacroArgument], description: str) -> str:
+    """A macro that compiles as generated: it renders its arguments joined by ", " until filled in."""
+    params = ", ".join(a.name for a in arguments)
+    joined = "[" + ", ".join(a.name for a in arguments) + "] | join(', ')" if arguments else "''"
+    return (
+        f"{{% macro {name}({params}) -%}}\n"
+        f"{{#- {description}\n"
+        "    Generated template: replace the body below with the macro's SQL. As generated it returns its\n"
+        "    arguments joined by ', ', so calls compile (and show what they pass) while you fill it in. -#}\n"
+        f"{_INDENT}{{{{ return({joined}) }}}}\n"
+        "{%- endmacro %}\n"
+    )
+
+
+def macro_yaml(name: str, description: str, arguments: Sequence[MacroArgument]) -> str:
+    entry = {
+        "name": name,
+        "description": description,
+        "arguments": [{"name": a.name, "description": a.description} for a in arguments],
+    }
+    return dump_yaml({"macros": [entry]})
+
+
+@dataclass(frozen=True)
+class ExposureSpec:
+    name: str
+    type: Literal["dashboard", "notebook", "analysis", "ml", "application"]
+    depends_on: tuple[str, ...]
+    description: str
+    owner_name: str | None = None
+    owner_email: str | None = None
+    url: str | None = None
+    maturity: Literal["low", "medium", "high"] | None = None
+
+
+def exposure_entry(spec: ExposureSpec) -> dict[str, Any]:
+    owner = {k: v for k, v in (("name", spec.owner_name), ("email", spec.owner_email)) if v}
+    entry: dict[str, Any] = {"name": spec.name, "type": spec.type, "description": spec.description}
+    if spec.maturity:
+        entry["maturity"] = spec.maturity
+    if spec.url:
+        entry["url"] = spec.url
+    entry["owner"] = owner
+    entry["depends_on"] = [f"ref('{model}')" for model in spec.depends_on]
+    return entry
+
+
+def add_local_package(document: Mapping[str, Any], local_path: str) -> tuple[dict[str, Any], bool]:
+    """``packages.yml`` with a ``local:`` entry for the path; False when it was already listed."""
+    packages = [dict(p) for p in document.get("packages") or [] if isinstance(p, Mapping)]
+    if any(p.get("local") == local_path for p in packages):
+        return dict(document), False
+    packages.append({"local": local_path})
+    return {**document, "packages": packages}, True
