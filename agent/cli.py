@@ -126,9 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="generate the example warehouse and build a complete project on it (no API key)",
-        description="Generates the bundled Jaffle Shop example, builds sources, staging, marts, an incremental "
-        "model, a snapshot, tests, an exposure and docs, advances time, runs again, and writes "
-        "<dir>/demo-summary.json.",
+        description="Generates the bundled Jaffle Shop example, builds sources, staging, marts, an "
+        "incremental model, a snapshot, tests, an exposure and docs, advances time, runs again, "
+        "and writes <dir>/demo-summary.json.",
     )
     demo.add_argument("--dir", type=Path, default=Path("demo"), help="working directory (default ./demo)")
     demo.add_argument("--scale", type=int, default=1, help="warehouse size: 1 = 200 customers, 2,000 orders")

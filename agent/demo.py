@@ -27,7 +27,7 @@ from tools.example_project import create_example_project, warehouse_path
 from tools.jaffle_data import advance_time
 from tools.lineage import load_manifest
 from tools.lint import lint_project
-from tools.warehouse import run_readonly_query
+from tools.warehouse import quote_identifier, run_readonly_query
 
 BUILD_STEPS: tuple[str, ...] = (
     '/dbt-source --database jaffle_shop --schema raw --table "*" --source-name raw '
@@ -89,25 +89,18 @@ def _prepare(directory: Path, force: bool, scale: int, seed: int) -> Path:
 
 
 def _snapshot_history_rows(db: Path) -> int:
-    """Closed versions in the snapshot: rows whose dbt_valid_to was set when a change arrived."""
-    result = run_readonly_query(
-        db,
-        "select count(*) from information_schema.columns c "
-        "where c.column_name = 'dbt_valid_to' and c.table_schema = 'snapshots'",
-        limit=1,
-    )
-    if not result.rows or not result.rows[0][0]:
-        return 0
+    """Closed versions in the snapshots: rows whose dbt_valid_to was set when a change arrived."""
     tables = run_readonly_query(
         db,
-        "select table_name from information_schema.columns "
-        "where column_name = 'dbt_valid_to' and table_schema = 'snapshots'",
-        limit=50,
+        "select distinct table_schema, table_name from information_schema.columns "
+        "where column_name = 'dbt_valid_to'",
+        limit=100,
     )
     total = 0
-    for (table,) in tables.rows:
+    for schema, table in tables.rows:
+        relation = f"{quote_identifier(str(schema))}.{quote_identifier(str(table))}"
         counted = run_readonly_query(
-            db, f'select count(*) from snapshots."{table}" where dbt_valid_to is not null', limit=1
+            db, f"select count(*) from {relation} where dbt_valid_to is not null", limit=1
         )
         total += int(str(counted.rows[0][0]))
     return total

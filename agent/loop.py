@@ -124,11 +124,12 @@ class ToolLoop:
     endpoint: str = "anthropic"
 
     def tool_params(self) -> list[dict[str, Any]]:
+        """Tools in a fixed order (by name), submit_plan last: the cached prefix must not move."""
+        specs = sorted(self.tools, key=lambda spec: spec.name)
         params = [
-            {"name": s.name, "description": self.describe(s), "input_schema": s.input_schema}
-            for s in self.tools
+            {"name": s.name, "description": self.describe(s), "input_schema": s.input_schema} for s in specs
         ]
-        return [*sorted(params, key=lambda p: p["name"]), _submit_plan_tool(self.submit_description)]
+        return [*params, _submit_plan_tool(self.submit_description)]
 
     def run(self, ctx: ToolContext, first_message: str) -> tuple[SubmittedPlan, dict[str, float]]:
         meter = UsageMeter(model=self.model)

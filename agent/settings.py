@@ -15,8 +15,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from agent.llm.pricing import DEFAULT_MODEL
 from tools.errors import ConfigurationError
-from tools.logs import register_secret
 from tools.faults import FaultInjector
+from tools.logs import register_secret
 from tools.resilience import BreakerPolicy, Resilience, RetryPolicy
 
 PROJECT_CONFIG_FILE = "ae.yml"

@@ -1,0 +1,49 @@
+"""The planner's prompts as Markdown files beside this module, and a tiny loader for them.
+
+``system.md`` is the system prompt, ``repair.md`` the message of a repair visit (a ``str.format``
+template with one ``{feedback}`` field), ``submit_plan.md`` the description of the tool that ends
+planning, and ``tools/<name>.md`` one description per registered tool. The texts are read once per
+process: the system prompt and tool descriptions are a cached prefix of every request, so they must
+stay byte-stable.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+from tools.errors import ConfigurationError
+
+PROMPTS_DIR = Path(__file__).resolve().parent
+TOOL_DESCRIPTIONS_DIR = PROMPTS_DIR / "tools"
+
+# a prompt name is a relative path without a suffix: "system", "tools/read_file"
+_PROMPT_NAME = re.compile(r"[a-z0-9_]+(?:/[a-z0-9_]+)*")
+
+
+@cache
+def load(name: str) -> str:
+    """The text of ``prompts/<name>.md``; a missing or unnamed prompt is a ConfigurationError."""
+    if not _PROMPT_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"{name!r} is not a prompt name",
+            hint="use lowercase words and slashes without a suffix, e.g. 'system' or 'tools/read_file'",
+        )
+    path = PROMPTS_DIR / f"{name}.md"
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"prompt file {path} is missing", hint=f"add {path.name} under {path.parent}"
+        ) from None
+
+
+def tool_description(name: str) -> str:
+    """The description the model reads for the registered tool ``name`` (``prompts/tools/<name>.md``)."""
+    return load(f"tools/{name}")
+
+
+def render_repair(feedback: str) -> str:
+    """The repair-visit message with the failed phase's feedback in place."""
+    return load("repair").format(feedback=feedback)

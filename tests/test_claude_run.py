@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from agent.cli import main
-from tests.fake_anthropic import FakeAnthropic, Step, overloaded, rate_limited, tool_use, token_usage
+from tests.fake_anthropic import FakeAnthropic, Step, overloaded, rate_limited, token_usage, tool_use
 from tests.test_graph import fingerprint
 from tools.example_project import create_example_project
 
@@ -76,8 +76,12 @@ PLAN_STEPS: list[Step] = [
     tool_use("write_file", {"path": "models/staging/stg_orders.yml", "content": STG_ORDERS_YML}, id="t4"),
     tool_use("write_file", {"path": "models/marts/fct_orders.sql", "content": FCT_SQL}, id="t5"),
     tool_use("write_file", {"path": "models/marts/fct_orders.yml", "content": FCT_YML}, id="t6"),
-    tool_use("submit_plan", {"summary": "stg_orders and fct_orders with tests"}, id="t7",
-             usage=token_usage(100, 20, cache_read=80)),
+    tool_use(
+        "submit_plan",
+        {"summary": "stg_orders and fct_orders with tests"},
+        id="t7",
+        usage=token_usage(100, 20, cache_read=80),
+    ),
 ]
 REQUEST = "add a staging model for orders and an orders fact with tests"
 
@@ -94,7 +98,9 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AE_RETRY_ATTEMPTS", "4")
 
 
-def run_cli(monkeypatch: pytest.MonkeyPatch, base_url: str, project: Path, *extra: str) -> tuple[int, str, str]:
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, base_url: str, project: Path, *extra: str
+) -> tuple[int, str, str]:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key-000")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", base_url)
     out, err = io.StringIO(), io.StringIO()
@@ -104,7 +110,9 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, base_url: str, project: Path, *extr
     return code, out.getvalue(), err.getvalue()
 
 
-def with_faults(steps: list[Step], fault: Callable[[int], Step | None]) -> Callable[[dict[str, Any], int], Step]:
+def with_faults(
+    steps: list[Step], fault: Callable[[int], Step | None]
+) -> Callable[[dict[str, Any], int], Step]:
     served = 0
 
     def script(_body: dict[str, Any], index: int) -> Step:
@@ -130,7 +138,14 @@ def test_free_form_request_goes_through_all_five_phases(
     assert report["status"] == "success"
     assert report["planner"] == "claude"
     names = [c["name"] for c in report["tool_calls"]]
-    for expected in ("list_files", "describe_warehouse_relation", "write_file", "dbt_parse", "dbt_build", "dbt_test"):
+    for expected in (
+        "list_files",
+        "describe_warehouse_relation",
+        "write_file",
+        "dbt_parse",
+        "dbt_build",
+        "dbt_test",
+    ):
         assert expected in names
     assert report["llm_usage"]["llm_calls"] == 7
     assert report["llm_usage"]["cache_read_tokens"] == 80

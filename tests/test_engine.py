@@ -201,8 +201,9 @@ def test_injected_faults_are_reproducible_and_retried(engine: DbtEngine) -> None
     assert injected_pattern(7) == injected_pattern(7)
     assert injected_pattern(7) != injected_pattern(8)
     assert 4 <= sum(injected_pattern(7)) <= 20
-    policy = Resilience(retry=RetryPolicy(attempts=6, initial_wait=0.001, max_wait=0.002),
-                        faults=FaultInjector(0.5, seed=3))
+    policy = Resilience(
+        retry=RetryPolicy(attempts=6, initial_wait=0.001, max_wait=0.002), faults=FaultInjector(0.5, seed=3)
+    )
     for _ in range(4):
         assert policy.call("dbt", "dev", lambda: engine.run("compile", select=["adults"])).success
     assert policy.faults is not None and policy.faults.injected > 0

@@ -25,8 +25,11 @@ def ctx(tmp_path: Path) -> ToolContext:
     (tmp_path / "dbt_project.yml").write_text("name: p\nprofile: p\n")
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "a.sql").write_text("select 1 as id\n")
-    return ToolContext(paths=ProjectPaths.for_project(tmp_path), target="dev",
-                       policy=Resilience(retry=RetryPolicy(attempts=2, initial_wait=0.001, max_wait=0.002)))
+    return ToolContext(
+        paths=ProjectPaths.for_project(tmp_path),
+        target="dev",
+        policy=Resilience(retry=RetryPolicy(attempts=2, initial_wait=0.001, max_wait=0.002)),
+    )
 
 
 def make_loop(client: ScriptedClient, budgets: Budgets | None = None) -> ToolLoop:
@@ -97,7 +100,10 @@ def test_max_tokens_inside_a_tool_call_is_not_run(ctx: ToolContext) -> None:
 def test_max_tokens_in_text_asks_to_continue(ctx: ToolContext) -> None:
     client = ScriptedClient([text_response("Let me think", stop_reason="max_tokens"), submit()])
     make_loop(client).run(ctx, "q")
-    assert client.requests[1].messages[-1] == {"role": "user", "content": "Your answer was cut off at max_tokens. Continue."}
+    assert client.requests[1].messages[-1] == {
+        "role": "user",
+        "content": "Your answer was cut off at max_tokens. Continue.",
+    }
 
 
 def test_pause_turn_is_sent_back_to_continue(ctx: ToolContext) -> None:
@@ -107,7 +113,9 @@ def test_pause_turn_is_sent_back_to_continue(ctx: ToolContext) -> None:
 
 
 def test_end_turn_without_a_plan_is_nudged_once_then_taken_as_the_answer(ctx: ToolContext) -> None:
-    client = ScriptedClient([text_response("stg_orders feeds fct_orders"), text_response("stg_orders feeds fct_orders")])
+    client = ScriptedClient(
+        [text_response("stg_orders feeds fct_orders"), text_response("stg_orders feeds fct_orders")]
+    )
     submitted, _ = make_loop(client).run(ctx, "what feeds fct_orders?")
     assert "submit_plan" in client.requests[1].messages[-1]["content"]
     assert submitted.answer == "stg_orders feeds fct_orders"
@@ -117,11 +125,15 @@ def test_refusal_and_context_overflow_stop_the_run(ctx: ToolContext) -> None:
     with pytest.raises(PlanningFailed, match="declined"):
         make_loop(ScriptedClient([text_response("no", stop_reason="refusal")])).run(ctx, "q")
     with pytest.raises(PlanningFailed, match="context window"):
-        make_loop(ScriptedClient([text_response("", stop_reason="model_context_window_exceeded")])).run(ctx, "q")
+        make_loop(ScriptedClient([text_response("", stop_reason="model_context_window_exceeded")])).run(
+            ctx, "q"
+        )
 
 
 def test_step_and_token_budgets_end_the_loop_with_usage(ctx: ToolContext) -> None:
-    looping = ScriptedClient(lambda _req, _i: tool_use_response("list_files", {}, usage=Usage(input_tokens=10)))
+    looping = ScriptedClient(
+        lambda _req, _i: tool_use_response("list_files", {}, usage=Usage(input_tokens=10))
+    )
     with pytest.raises(PlanningFailed, match="max_steps") as steps:
         make_loop(looping, Budgets(max_steps=3)).run(ctx, "q")
     assert steps.value.usage["llm_calls"] == 3
@@ -135,7 +147,9 @@ def test_read_only_calls_of_one_response_are_all_answered_in_order(ctx: ToolCont
             TextBlock(text="looking"),
             ToolUseBlock(id="a", name="read_file", input={"path": "models/a.sql"}),
             ToolUseBlock(id="b", name="list_files", input={}),
-            ToolUseBlock(id="c", name="write_file", input={"path": "models/d.sql", "content": "select 4 as id\n"}),
+            ToolUseBlock(
+                id="c", name="write_file", input={"path": "models/d.sql", "content": "select 4 as id\n"}
+            ),
             ToolUseBlock(id="d", name="read_file", input={"path": "models/d.sql"}),
         ],
         stop_reason="tool_use",

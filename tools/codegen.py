@@ -9,6 +9,7 @@ test syntax (``arguments:`` under a generic test).
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,6 +34,19 @@ class _BlockDumper(yaml.SafeDumper):
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
+
+    def ignore_aliases(self, data: Any) -> bool:
+        # a value used twice (one freshness rule for many tables) is written out twice, not as &id001
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # multi-line text (a folded description read from a file) stays a readable block
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _represent_str)
 
 
 def dump_yaml(document: Mapping[str, Any]) -> str:
@@ -74,7 +88,7 @@ def relationships_test(to_model: str, field_name: str) -> dict[str, Any]:
     return {"relationships": {"arguments": {"to": f"ref('{to_model}')", "field": field_name}}}
 
 
-def test_name(test: TestSpec) -> str:
+def test_kind(test: TestSpec) -> str:
     """``unique`` for ``"unique"`` and for ``{"unique": {...}}``."""
     return test if isinstance(test, str) else next(iter(test), "")
 
@@ -131,20 +145,18 @@ def find_entry(document: Mapping[str, Any], kind: PropertyKind, name: str) -> di
 def merge_column_tests(existing: Sequence[TestSpec], wanted: Sequence[TestSpec]) -> list[TestSpec]:
     """``existing`` plus each wanted test whose kind it does not have yet (existing ones win)."""
     merged = list(existing)
-    have = {test_name(t) for t in existing}
+    have = {test_kind(t) for t in existing}
     for test in wanted:
-        if test_name(test) not in have:
+        if test_kind(test) not in have:
             merged.append(test)
-            have.add(test_name(test))
+            have.add(test_kind(test))
     return merged
 
 
 # --- SQL ------------------------------------------------------------------------------------------------
 
 
-def _literal(value: str | bool | Sequence[str]) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
+def _literal(value: str | Sequence[str]) -> str:
     if isinstance(value, str):
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     return "[" + ", ".join(_literal(v) for v in value) + "]"
@@ -157,17 +169,14 @@ class ModelConfig:
     incremental_strategy: str | None = None
     #: column names; DuckDB applies them only to DuckLake tables and ignores them otherwise
     partition_by: tuple[str, ...] = ()
-    on_schema_change: str | None = None
 
 
 def config_block(config: ModelConfig) -> str:
-    settings: list[tuple[str, str | bool | Sequence[str]]] = [("materialized", config.materialized)]
+    settings: list[tuple[str, str | Sequence[str]]] = [("materialized", config.materialized)]
     if config.unique_key:
         settings.append(("unique_key", config.unique_key))
     if config.incremental_strategy:
         settings.append(("incremental_strategy", config.incremental_strategy))
-    if config.on_schema_change:
-        settings.append(("on_schema_change", config.on_schema_change))
     if config.partition_by:
         settings.append(("partition_by", list(config.partition_by)))
     if len(settings) == 1:
@@ -200,13 +209,13 @@ class IncrementalFilter:
     reason: str
 
 
-def _incremental_filter_lines(incremental: IncrementalFilter, indent: str) -> list[str]:
+def _incremental_filter_lines(incremental: IncrementalFilter) -> list[str]:
     return [
-        f"{indent}{{% if is_incremental() %}}",
-        f"{indent}-- {incremental.reason}",
-        f"{indent}where {incremental.column} {incremental.operator} "
+        "{% if is_incremental() %}",
+        *(f"-- {line}" for line in textwrap.wrap(incremental.reason, width=90)),
+        f"where {incremental.column} {incremental.operator} "
         f"(select max({incremental.this_column}) from {{{{ this }}}})",
-        f"{indent}{{% endif %}}",
+        "{% endif %}",
     ]
 
 
@@ -227,7 +236,7 @@ def staging_sql(
     lines = [config_block(config), "select", _select_list([c.render() for c in columns], _INDENT)]
     lines.append(f"from {{{{ source({_literal(source_name)}, {_literal(table)}) }}}}")
     if incremental is not None:
-        lines += _incremental_filter_lines(incremental, "")
+        lines += _incremental_filter_lines(incremental)
     return "\n".join(lines) + "\n"
 
 
@@ -275,7 +284,8 @@ class MartSpec:
 
 
 def _cte(name: str, body: list[str]) -> str:
-    inner = "\n".join(f"{_INDENT}{line}" if line else "" for line in body)
+    lines = "\n".join(body).split("\n")
+    inner = "\n".join(f"{_INDENT}{line}" if line else "" for line in lines)
     return f"{name} as (\n\n{inner}\n\n)"
 
 
@@ -303,7 +313,7 @@ def mart_sql(spec: MartSpec) -> str:
         f"from {{{{ ref({_literal(spec.base_model)}) }}}}",
     ]
     if spec.incremental is not None:
-        base_body += _incremental_filter_lines(spec.incremental, "")
+        base_body += _incremental_filter_lines(spec.incremental)
     ctes.append(_cte(spec.base_cte, base_body))
     for parent in spec.parents:
         parent_columns = [parent.key] + [c.expression for c in parent.columns if c.expression != parent.key]

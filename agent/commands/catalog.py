@@ -81,7 +81,8 @@ _SPECS = (
             "description", "model description (default: written from what it is built of)", metavar="TEXT"
         ),
         notes=(
-            "Staging reads one source table: explicit columns, renamed (id -> <entity>_id) and cast, no joins.\n"
+            "Staging reads one source table: explicit columns, renamed (id -> <entity>_id) and cast,\n"
+            "no joins. "
             "Facts and dimensions read refs only: the base model, attributes of the models it references\n"
             "(foreign keys proven on the data) and aggregates of the models that reference it. Keys,\n"
             "incremental filters and tests are chosen from profiles of the data; the models it reads must\n"
@@ -111,7 +112,8 @@ _SPECS = (
     _command(
         "dbt-snapshot",
         "Create an SCD type 2 snapshot of a source table or model",
-        "/dbt-snapshot --source-table raw.customers --unique-key id --strategy timestamp --updated-at updated_at",
+        "/dbt-snapshot --source-table raw.customers --unique-key id --strategy timestamp "
+        "--updated-at updated_at",
         OptionSpec(
             "source-table",
             "what to snapshot: source_name.table (or schema.table), or a model name",
@@ -200,8 +202,9 @@ _SPECS = (
             default=list(QUALITY_TESTS),
         ),
         notes=(
-            "unique only for id-like columns that are unique; accepted_values only for low-cardinality text;\n"
-            "relationships only where every value has a parent in another model; not_null where no value is null."
+            "unique only for id-like columns that are unique; accepted_values only for low-cardinality\n"
+            "text; relationships only where every value has a parent in another model; not_null where\n"
+            "no value is null."
         ),
     ),
     _command(

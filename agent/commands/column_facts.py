@@ -8,7 +8,7 @@ matters (a key, a reference, a category, an event time).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pydantic import JsonValue
 
@@ -17,8 +17,23 @@ from tools.codegen import TestSpec, accepted_values_test, relationships_test
 from tools.profiling import ColumnProfile
 
 _TEXT_TYPES = ("VARCHAR", "TEXT", "STRING", "CHAR")
-_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "DECIMAL", "DOUBLE", "FLOAT", "REAL",
-                  "NUMERIC", "UINTEGER", "UBIGINT", "USMALLINT", "UTINYINT", "INT")
+_NUMERIC_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "DECIMAL",
+    "DOUBLE",
+    "FLOAT",
+    "REAL",
+    "NUMERIC",
+    "UINTEGER",
+    "UBIGINT",
+    "USMALLINT",
+    "UTINYINT",
+    "INT",
+)
 
 
 def is_text_type(column_type: str) -> bool:
@@ -90,10 +105,6 @@ def facts_from_profile(
         foreign_key=foreign_key,
         description=description,
     )
-
-
-def with_description(facts: ColumnFacts, description: str) -> ColumnFacts:
-    return replace(facts, description=description)
 
 
 def generated_tests(facts: ColumnFacts) -> list[TestSpec]:

@@ -39,3 +39,16 @@ def column_description(facts: ColumnFacts, entity: str) -> str:
     if facts.type.upper() == "BOOLEAN":
         return f"Whether the {entity} is {phrase(name.removeprefix('is_').removeprefix('has_'))}."
     return f"{phrase(name).capitalize()} of the {entity}."
+
+
+def model_description(name: str, layer: str, entity: str, key: str | None, upstream: list[str]) -> str:
+    """A model-level description from its layer, grain (the key the data proves) and inputs."""
+    if name.startswith("dim_"):
+        kind = "Dimension"
+    elif name.startswith("fct_"):
+        kind = "Fact table"
+    else:
+        kind = {"staging": "Staging model", "intermediate": "Intermediate model"}.get(layer, "Model")
+    grain = f"one row per {entity}" + (f" (key {key}, unique and not null in the data)" if key else "")
+    inputs = f"; built from {', '.join(upstream)}" if upstream else ""
+    return f"{kind} {name}: {grain}{inputs}."

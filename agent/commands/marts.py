@@ -99,42 +99,60 @@ def _base_node(view: ProjectView, request: ModelRequest) -> Node:
     best = [entry for entry in ranked if entry[:2] == ranked[0][:2]]
     if len(best) > 1:
         names = ", ".join(entry[2] for entry in best)
-        raise InvalidArguments(f"{request.name} could be built on {names}", hint="choose one with --from MODEL")
+        raise InvalidArguments(
+            f"{request.name} could be built on {names}", hint="choose one with --from MODEL"
+        )
     return view.built_model(ranked[0][2], purpose=purpose)
 
 
 # --- references ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Owner:
+    """The model being designed: never a reference target of its own; a mart's tests point at marts."""
+
+    name: str
+    is_mart: bool
+
+
 def _reference(
-    view: ProjectView, child: _Input, match: ForeignKeyMatch, parent: Node, exclude: str
+    view: ProjectView, child: _Input, match: ForeignKeyMatch, parent: _Input, owner: _Owner
 ) -> ForeignKey:
-    """Where a relationships test should point: a built mart of the parent's entity when the data
-    matches it too (dim_customers before stg_customers), else the parent model itself."""
-    for mart in view.marts_for_entity(entity_of(str(parent["name"]))):
-        if mart["name"] == exclude:
+    """Where a relationships test should point: for a mart, a built mart of the parent's entity when
+    the data matches it too (dim_customers before stg_customers); else the parent model itself."""
+    marts = view.marts_for_entity(entity_of(parent.name)) if owner.is_mart else []
+    for mart in marts:
+        if mart["name"] == owner.name:
             continue
         try:
-            found = view.foreign_key(child.relation, match.child_column, view.relation_of(mart), match.parent_column)
+            found = view.foreign_key(
+                child.relation, match.child_column, view.relation_of(mart), match.parent_column
+            )
         except (InvalidArguments, QueryError):
             continue  # the mart has no such column or an incomparable type: not a target
         if found.is_foreign_key:
             return ForeignKey(str(mart["name"]), match.parent_column)
-    return ForeignKey(str(parent["name"]), match.parent_column)
+    return ForeignKey(parent.name, match.parent_column)
 
 
 def _references(
-    view: ProjectView, child: _Input, pool: dict[str, Node], exclude: str
-) -> tuple[dict[str, tuple[ForeignKeyMatch, Node]], dict[str, ForeignKey]]:
-    """The child's columns that reference pool models (proven on the data): the match and its target."""
-    by_qualified = {view.qualified_name(node): node for node in pool.values() if node["name"] != child.name}
-    matches = view.suggest_foreign_keys(child.relation, [view.relation_of(n) for n in by_qualified.values()])
-    chosen: dict[str, tuple[ForeignKeyMatch, Node]] = {}
+    view: ProjectView, child: _Input, pool: dict[str, _Input], owner: _Owner
+) -> tuple[dict[str, tuple[ForeignKeyMatch, _Input]], dict[str, ForeignKey]]:
+    """The child's id-like columns that reference pool models (proven on the data): match and target.
+
+    Only identifier columns count: a timestamp can be unique and match another table's by accident.
+    """
+    by_qualified = {view.qualified_name(i.node): i for i in pool.values() if i.name != child.name}
+    matches = view.suggest_foreign_keys(child.relation, [i.relation for i in by_qualified.values()])
+    chosen: dict[str, tuple[ForeignKeyMatch, _Input]] = {}
     for match in sorted(matches, key=lambda m: (m.child_column, m.parent_relation)):
         parent = by_qualified.get(match.parent_relation.lower())
-        if parent is not None and match.child_column not in chosen:
+        if parent is not None and is_id_like(match.child_column) and match.child_column not in chosen:
             chosen[match.child_column] = (match, parent)
-    targets = {column: _reference(view, child, match, parent, exclude) for column, (match, parent) in chosen.items()}
+    targets = {
+        column: _reference(view, child, match, parent, owner) for column, (match, parent) in chosen.items()
+    }
     return chosen, targets
 
 
@@ -169,8 +187,14 @@ class _Design:
 
 
 def _parent_join(
-    view: ProjectView, design: _Design, base: _Input, match: ForeignKeyMatch, parent: _Input,
-    pool: dict[str, Node], exclude: str,
+    view: ProjectView,
+    design: _Design,
+    base: _Input,
+    *,
+    match: ForeignKeyMatch,
+    parent: _Input,
+    pool: dict[str, _Input],
+    owner: _Owner,
 ) -> ParentJoin:
     parent_entity = entity_of(parent.name)
     parent_columns = parent.profile.columns
@@ -178,13 +202,17 @@ def _parent_join(
     # be summed wrongly, so only descriptive columns come along; a pure lookup (products) gives all.
     event_like = any(is_id_like(c.name) and c.name != match.parent_column for c in parent_columns)
     skipped = {match.parent_column, *parent.profile.updated_at_candidates}
-    _, targets = _references(view, parent, pool, exclude)
+    _, targets = _references(view, parent, pool, owner)
     fk_nulls = next(c.nulls for c in base.profile.columns if c.name == match.child_column)
     selected: list[SelectColumn] = []
     for column in parent_columns:
-        if column.name in skipped or (event_like and is_numeric_type(column.type) and not is_id_like(column.name)):
+        if column.name in skipped or (
+            event_like and is_numeric_type(column.type) and not is_id_like(column.name)
+        ):
             continue
-        alias = design.alias(column.name, parent_entity)
+        # created_at of a customer becomes customer_created_at; customer_name and ids keep their names
+        own = is_id_like(column.name) or parent_entity in column.name
+        alias = design.alias(column.name if own else f"{parent_entity}_{column.name}", parent_entity)
         if alias is None:
             continue
         selected.append(SelectColumn(column.name, alias))
@@ -207,7 +235,7 @@ def _parent_join(
 
 
 def _child_summary(
-    view: ProjectView, design: _Design, base: _Input, key: str, child: _Input, match: ForeignKeyMatch
+    view: ProjectView, design: _Design, base: _Input, *, key: str, child: _Input, match: ForeignKeyMatch
 ) -> ChildSummary:
     child_entity = entity_of(child.name)
     children = plural(child_entity)
@@ -222,13 +250,20 @@ def _child_summary(
         aggregates.append(Aggregate(aggregate.expression, alias, aggregate.default))
         design.facts.append(
             ColumnFacts(
-                name=alias, type=column_type, never_null=never_null,
-                is_measure_aggregate=aggregate.default is not None, description=description,
+                name=alias,
+                type=column_type,
+                never_null=never_null,
+                is_measure_aggregate=aggregate.default is not None,
+                description=description,
             )
         )
 
-    add(Aggregate("count(*)", f"{child_entity}_count", "0"), "BIGINT", True,
-        f"Number of {children} of the {design.entity} (rows of {child.name}); 0 when it has none.")
+    add(
+        Aggregate("count(*)", f"{child_entity}_count", "0"),
+        "BIGINT",
+        True,
+        f"Number of {children} of the {design.entity} (rows of {child.name}); 0 when it has none.",
+    )
     skipped = {match.child_column, *child.profile.updated_at_candidates}
     for column in child.profile.columns:
         if column.name in skipped or is_id_like(column.name):
@@ -237,12 +272,21 @@ def _child_summary(
             never_null = covered and column.nulls == 0
             when_none = "" if never_null else "; null when it has none"
             for fn, word in (("min", "first"), ("max", "last")):
-                add(Aggregate(f"{fn}({column.name})", f"{word}_{column.name}"), column.type, never_null,
+                add(
+                    Aggregate(f"{fn}({column.name})", f"{word}_{column.name}"),
+                    column.type,
+                    never_null,
                     f"{word.capitalize()} {column.name} among the {design.entity}'s {children} "
-                    f"({child.name}){when_none}.")
+                    f"({child.name}){when_none}.",
+                )
         elif is_numeric_type(column.type):
-            add(Aggregate(f"sum({column.name})", f"total_{column.name}", "0"), column.type, True,
-                f"Sum of {column.name} over the {design.entity}'s {children} ({child.name}); 0 when it has none.")
+            add(
+                Aggregate(f"sum({column.name})", f"total_{column.name}", "0"),
+                column.type,
+                True,
+                f"Sum of {column.name} over the {design.entity}'s {children} ({child.name}); "
+                "0 when it has none.",
+            )
     return ChildSummary(
         cte=design.cte(f"{children}_per_{design.entity}"),
         model=child.name,
@@ -251,9 +295,24 @@ def _child_summary(
     )
 
 
+def _distinct_grains(inputs: list[_Input], base_key: str) -> dict[str, _Input]:
+    """One model per grain (its key column), staging first: int_orders_enriched and stg_orders are both
+    orders, and joining or summarising both would count orders twice. The base's grain is excluded."""
+    seen = {base_key}
+    kept: dict[str, _Input] = {}
+    for model in sorted(inputs, key=lambda i: (layer_of(i.node) != "staging", i.name)):
+        grain = model.profile.key_candidates[0] if model.profile.key_candidates else None
+        if grain is None or grain not in seen:
+            kept[model.name] = model
+        if grain is not None:
+            seen.add(grain)
+    return kept
+
+
 def _event_time(profile: RelationProfile) -> str | None:
     events = [c for c in profile.timestamp_columns if c not in profile.updated_at_candidates]
-    return (events or profile.timestamp_columns or [None])[0]
+    ranked = events or profile.timestamp_columns
+    return ranked[0] if ranked else None
 
 
 def _column(profile: RelationProfile, name: str) -> ColumnProfile:
@@ -267,17 +326,23 @@ def plan_mart(view: ProjectView, request: ModelRequest) -> list[str]:
     entity = entity_of(base.name)
     design = _Design(entity)
     base_cte = design.cte(plural(entity))
-    pool = {n: node for n, node in view.upstream_candidates(exclude=request.name).items() if n != base.name}
-    parent_matches, base_targets = _references(view, base, pool, request.name)
-    for column in base.profile.columns:
+    candidates = [_read(view, node) for node in view.upstream_candidates(exclude=request.name).values()]
+    pool = _distinct_grains([c for c in candidates if c.name != base.name], key)
+    owner = _Owner(request.name, is_mart=request.model_type in {"fact", "dimension"})
+    parent_matches, base_targets = _references(view, base, pool, owner)
+    for base_column in base.profile.columns:
         design.facts.append(
             facts_from_profile(
-                column, is_key=column.name == key, foreign_key=base_targets.get(column.name),
-                description=base.described(column.name),
+                base_column,
+                is_key=base_column.name == key,
+                foreign_key=base_targets.get(base_column.name),
+                description=base.described(base_column.name),
             )
         )
-    answer = [f"{request.name}: one row per {entity} of {base.name} ({base.profile.row_count} rows), key {key} "
-              "(unique and not null in the data)."]
+    answer = [
+        f"{request.name}: one row per {entity} of {base.name} ({base.profile.row_count} rows), key {key} "
+        "(unique and not null in the data)."
+    ]
     # partition/derived columns are decided now so their names are taken before joined columns
     event_time = _event_time(base.profile)
     partition, derived = partition_choice(request.partition, list(identity), event_time)
@@ -286,48 +351,89 @@ def plan_mart(view: ProjectView, request: ModelRequest) -> list[str]:
         expression, alias, grain = derived
         derived_columns = (SelectColumn(expression, alias),)
         design.facts.append(
-            ColumnFacts(name=alias, type="DATE", never_null=_column(base.profile, event_time).nulls == 0,
-                        description=f"The {grain} of {event_time} (the {entity}'s partition).")
+            ColumnFacts(
+                name=alias,
+                type="DATE",
+                never_null=_column(base.profile, event_time).nulls == 0,
+                description=f"The {grain} of {event_time} (the {entity}'s partition).",
+            )
+        )
+    # An incremental model re-reads only rows whose own timestamp moved, so attributes joined from
+    # parents (a customer's email) or aggregates of children would go stale in rows it does not
+    # re-read, and the table would drift from a full refresh: it keeps the foreign keys instead.
+    incremental_model = request.materialization == "incremental"
+    if incremental_model and (parent_matches or pool):
+        answer.append(
+            "incremental: parent attributes and child aggregates are left to the dimensions (joined "
+            "values would go stale in rows the incremental filter does not re-read)"
         )
     parents: list[ParentJoin] = []
-    for column, (match, parent_node) in parent_matches.items():
-        if column == key:
+    for column, (match, parent) in parent_matches.items():
+        if column == key or incremental_model:
             continue
-        parents.append(_parent_join(view, design, base, match, _read(view, parent_node), pool, request.name))
-        answer.append(f"joins {match.parent_relation.rsplit('.', 1)[-1]} on {column} = {match.parent_column} "
-                      f"(all {match.child_values} non-null values match)")
+        parents.append(_parent_join(view, design, base, match=match, parent=parent, pool=pool, owner=owner))
+        answer.append(
+            f"joins {match.parent_relation.rsplit('.', 1)[-1]} on {column} = {match.parent_column} "
+            f"(all {match.child_values} non-null values match)"
+        )
     parent_models = {p.model for p in parents}
     children: list[ChildSummary] = []
-    for name, node in pool.items():
-        if name in parent_models:
+    for name, child in pool.items():
+        if name in parent_models or incremental_model:
             continue
-        links = [m for m in view.suggest_foreign_keys(view.relation_of(node), [base.relation]) if m.parent_column == key]
-        if links:
-            summary = _child_summary(view, design, base, key, _read(view, node), links[0])
+        links = [
+            m
+            for m in view.suggest_foreign_keys(child.relation, [base.relation])
+            if m.parent_column == key and is_id_like(m.child_column)
+        ]
+        # a child keyed by the same column is the same entity again (1:1), not a set of children
+        if links and links[0].child_column not in child.profile.key_candidates:
+            summary = _child_summary(view, design, base, key=key, child=child, match=links[0])
             children.append(summary)
             answer.append(f"summarises {name} per {key}: {', '.join(a.alias for a in summary.aggregates)}")
     config = ModelConfig(materialized=request.materialization, partition_by=(partition,) if partition else ())
     incremental = None
     if request.materialization == "incremental":
         incremental = incremental_filter(base.profile, identity, request.strategy)
-        config = ModelConfig(materialized="incremental", unique_key=key, incremental_strategy=request.strategy,
-                             partition_by=config.partition_by)
-        answer.append(f"incremental: unique_key {key}, strategy {request.strategy}, new rows by {incremental.column}")
+        config = ModelConfig(
+            materialized="incremental",
+            unique_key=key,
+            incremental_strategy=request.strategy,
+            partition_by=config.partition_by,
+        )
+        answer.append(
+            f"incremental: unique_key {key}, strategy {request.strategy}, new rows by {incremental.column}"
+        )
     if partition:
-        answer.append(f"partition_by {partition}: used by adapters that partition tables (BigQuery, Spark, "
-                      "Databricks, DuckLake); DuckDB ignores it for ordinary tables")
+        answer.append(
+            f"partition_by {partition}: used by adapters that partition tables (BigQuery, Spark, "
+            "Databricks, DuckLake); DuckDB ignores it for ordinary tables"
+        )
     spec = MartSpec(
-        base_model=base.name, base_cte=base_cte, base_columns=tuple(identity), key=key,
-        config=config, parents=tuple(parents), children=tuple(children), derived=derived_columns,
+        base_model=base.name,
+        base_cte=base_cte,
+        base_columns=tuple(identity),
+        key=key,
+        config=config,
+        parents=tuple(parents),
+        children=tuple(children),
+        derived=derived_columns,
         incremental=incremental,
     )
     description = (
-        f"{_KIND_PHRASE[request.model_type]} {plural(entity)}: one row per {entity} of {base.name} (key {key})"
+        f"{_KIND_PHRASE[request.model_type]} {plural(entity)}: "
+        f"one row per {entity} of {base.name} (key {key})"
         + (f", with attributes of {', '.join(p.model for p in parents)}" if parents else "")
         + (f", summarising {', '.join(c.model for c in children)}" if children else "")
         + "."
-        + (f" Incremental ({request.strategy} on {key}); new rows found by {incremental.column}." if incremental else "")
+        + (
+            f" Incremental ({request.strategy} on {key}); new rows found by {incremental.column}."
+            if incremental
+            else ""
+        )
     )
-    files = write_model(view, request, mart_sql(spec), description, design.facts, entity)
+    files = write_model(
+        view, request, mart_sql(spec), description=description, facts=design.facts, entity=entity
+    )
     answer.append(f"files: {files.sql}, {files.yml}")
     return answer

@@ -9,7 +9,14 @@ from typing import Any, Literal
 from agent.commands.column_facts import ColumnFacts, generated_tests
 from agent.commands.descriptions import column_description
 from agent.commands.project import ProjectView
-from tools.codegen import ColumnDoc, IncrementalFilter, TestSpec, column_entry, merge_column_tests, resource_entry
+from tools.codegen import (
+    ColumnDoc,
+    IncrementalFilter,
+    TestSpec,
+    column_entry,
+    merge_column_tests,
+    resource_entry,
+)
 from tools.errors import InvalidArguments
 from tools.profiling import RelationProfile
 
@@ -17,7 +24,12 @@ ModelType = Literal["staging", "intermediate", "fact", "dimension"]
 Materialization = Literal["view", "table", "incremental", "ephemeral"]
 Strategy = Literal["merge", "append", "delete+insert"]
 
-FOLDERS: dict[str, str] = {"staging": "staging", "intermediate": "intermediate", "fact": "marts", "dimension": "marts"}
+FOLDERS: dict[str, str] = {
+    "staging": "staging",
+    "intermediate": "intermediate",
+    "fact": "marts",
+    "dimension": "marts",
+}
 DEFAULT_MATERIALIZATION: dict[str, Materialization] = {
     "staging": "view",
     "intermediate": "view",
@@ -58,29 +70,53 @@ def model_files(view: ProjectView, name: str, model_type: ModelType) -> ModelFil
     return ModelFiles(sql=f"models/{folder}/{name}.sql", yml=f"models/{folder}/{name}.yml")
 
 
-def write_model(
-    view: ProjectView,
-    request: ModelRequest,
-    sql: str,
+def documented_entry(
+    existing: dict[str, Any] | None,
+    name: str,
     description: str,
     facts: Sequence[ColumnFacts],
     entity: str,
-) -> ModelFiles:
-    """Record the model's SQL and its YAML entry; descriptions and tests already there are kept."""
-    changeset = view.tools.changeset
-    files = model_files(view, request.name, request.model_type)
-    changeset.write_file(view.paths, files.sql, sql)
-    existing = view.existing_entry(changeset, files.yml, "models", request.name) or {}
+    *,
+    add_tests: bool = True,
+) -> dict[str, Any]:
+    """A properties entry for ``facts`` (in that column order) that keeps what a person wrote:
+    existing descriptions win, existing tests stay (new kinds are added), other keys are kept."""
+    existing = existing or {}
     old_columns = {str(c.get("name")): c for c in existing.get("columns") or [] if isinstance(c, dict)}
     columns = []
     for fact in facts:
         old = old_columns.get(fact.name, {})
-        tests: list[TestSpec] = merge_column_tests(old.get("data_tests") or old.get("tests") or [], generated_tests(fact))
-        doc = ColumnDoc(fact.name, str(old.get("description") or column_description(fact, entity)), tuple(tests))
-        columns.append({**{k: v for k, v in old.items() if k != "tests"}, **column_entry(doc)})
-    extra: dict[str, Any] = {k: v for k, v in existing.items() if k not in {"name", "description", "columns"}}
-    entry = resource_entry(request.name, request.description or description, extra=extra)
+        kept: list[TestSpec] = list(old.get("data_tests") or old.get("tests") or [])
+        tests = merge_column_tests(kept, generated_tests(fact)) if add_tests else kept
+        doc = ColumnDoc(
+            fact.name, str(old.get("description") or column_description(fact, entity)), tuple(tests)
+        )
+        columns.append(
+            {**{k: v for k, v in old.items() if k not in {"tests", "data_tests"}}, **column_entry(doc)}
+        )
+    extra = {k: v for k, v in existing.items() if k not in {"name", "description", "columns"}}
+    entry = resource_entry(name, str(existing.get("description") or "").strip() or description, extra=extra)
     entry["columns"] = columns
+    return entry
+
+
+def write_model(
+    view: ProjectView,
+    request: ModelRequest,
+    sql: str,
+    *,
+    description: str,
+    facts: Sequence[ColumnFacts],
+    entity: str,
+) -> ModelFiles:
+    """Record the model's SQL and its YAML entry (see ``documented_entry`` for what is kept)."""
+    changeset = view.tools.changeset
+    files = model_files(view, request.name, request.model_type)
+    changeset.write_file(view.paths, files.sql, sql)
+    existing = view.existing_entry(changeset, files.yml, "models", request.name)
+    entry = documented_entry(existing, request.name, description, facts, entity)
+    if request.description:
+        entry["description"] = request.description
     view.write_entry(changeset, files.yml, "models", entry)
     return files
 
@@ -103,12 +139,16 @@ def incremental_filter(
     kind = "last-change time" if profile.updated_at_candidates else "event time"
     operator: Literal[">", ">="] = ">" if strategy == "append" else ">="
     reason = (
-        f"on incremental runs read only rows whose {kind} ({column}) is at or after the newest already loaded; "
+        f"on incremental runs read only rows whose {kind} ({column}) is at or after the newest "
+        "already loaded; "
         f"re-read rows replace their old versions by unique_key ({strategy})"
         if operator == ">="
-        else f"on incremental runs append only rows whose {kind} ({column}) is after the newest already loaded"
+        else f"on incremental runs append only rows whose {kind} ({column}) is after the newest "
+        "already loaded"
     )
-    return IncrementalFilter(column=column, this_column=renamed.get(column, column), operator=operator, reason=reason)
+    return IncrementalFilter(
+        column=column, this_column=renamed.get(column, column), operator=operator, reason=reason
+    )
 
 
 def partition_choice(
@@ -123,7 +163,9 @@ def partition_choice(
     if grain is not None and event_time is not None:
         stem = event_time.removesuffix("_at")
         alias = f"{stem}_{grain}"
-        expression = f"cast({event_time} as date)" if grain == "date" else f"date_trunc('{grain}', {event_time})"
+        expression = (
+            f"cast({event_time} as date)" if grain == "date" else f"date_trunc('{grain}', {event_time})"
+        )
         return alias, (expression, alias, grain)
     raise InvalidArguments(
         f"cannot partition by {partition!r}: it is not an output column"
@@ -154,7 +196,8 @@ def choose_key(profile: RelationProfile, requested: str | None, renamed: dict[st
         )
     if not column.is_unique:
         raise InvalidArguments(
-            f"--unique-key {requested!r} does not identify rows of {where}: {column.distinct} distinct values "
+            f"--unique-key {requested!r} does not identify rows of {where}: "
+            f"{column.distinct} distinct values "
             f"and {column.nulls} nulls in {column.rows} rows",
             hint=f"key candidates in the data: {candidates}",
         )

@@ -45,6 +45,14 @@ _GENERIC_COLUMNS = frozenset({"name", "type", "description", "title", "label", "
 _TIMESTAMP_VERBS = {"created": "created", "updated": "last updated", "modified": "last modified"}
 
 
+_TYPE_BY_PREFIX = {"stg_": "staging", "int_": "intermediate", "dim_": "dimension", "fct_": "fact"}
+
+
+def model_type_of(name: str) -> str:
+    """The /dbt-model --type a name's prefix implies (fact when it has none)."""
+    return next((kind for prefix, kind in _TYPE_BY_PREFIX.items() if name.startswith(prefix)), "fact")
+
+
 def singular(word: str) -> str:
     if word.endswith("ies") and len(word) > 3:
         return word[:-3] + "y"
@@ -117,3 +125,10 @@ def timestamp_phrase(column: str, entity: str) -> str:
     stem = column.lower().removesuffix("_at").removesuffix("_date").removesuffix("_time")
     verb = _TIMESTAMP_VERBS.get(stem, stem.replace("_", " "))
     return f"When the {entity} was {verb}"
+
+
+def grain_entity(model_name: str, key: str | None) -> str:
+    """What one row is about: the key says it best (order_id -> order), else the model's name."""
+    if key is not None and key.lower().endswith("_id") and len(key) > 3:
+        return key.lower().removesuffix("_id")
+    return entity_of(model_name)

@@ -75,9 +75,9 @@ def usage_error(spec: CommandSpec, problem: str) -> InvalidArguments:
     )
 
 
-def _close(word: str, candidates: Sequence[str]) -> str:
-    matches = difflib.get_close_matches(word, list(candidates), n=3, cutoff=0.5)
-    return f" Did you mean {' or '.join(matches)}?" if matches else ""
+def _close(word: str, candidates: Sequence[str], prefix: str = "") -> str:
+    matches = difflib.get_close_matches(word, list(candidates), n=3, cutoff=0.7)
+    return f" Did you mean {' or '.join(prefix + m for m in matches)}?" if matches else ""
 
 
 # --- parsing --------------------------------------------------------------------------------------------
@@ -89,7 +89,7 @@ def _find_spec(name: str) -> CommandSpec:
         return commands[name]
     known = ", ".join(f"/{n}" for n in commands)
     raise InvalidArguments(
-        f"unknown command /{name}.{_close(name, list(commands)).replace('Did you mean ', 'Did you mean /')}\n"
+        f"unknown command /{name}.{_close(name, list(commands), '/')}\n"
         f"commands: {known}\n(/help lists them with one line each)"
     )
 
@@ -117,7 +117,8 @@ def _convert(spec: CommandSpec, option: OptionSpec, raw: str) -> Any:
         if raw not in option.choices:
             raise usage_error(
                 spec,
-                f"{flag} must be one of {', '.join(option.choices)}, not {raw!r}.{_close(raw, option.choices)}",
+                f"{flag} must be one of {', '.join(option.choices)}, "
+                f"not {raw!r}.{_close(raw, option.choices)}",
             )
         return raw
     if option.kind == "list":
@@ -186,13 +187,11 @@ def parse_command(text: str) -> ParsedCommand:
         option = spec.option(flag)
         if option is None:
             flags = [o.flag for o in spec.options]
-            raise usage_error(
-                spec, f"unknown flag --{flag}.{_close(flag, flags).replace('mean ', 'mean --')}"
-            )
+            raise usage_error(spec, f"unknown flag --{flag}.{_close(flag, flags, '--')}")
         if option.flag in options:
             raise usage_error(spec, f"--{flag} is given twice; give it once")
         if has_inline:
-            raw: str | None = inline
+            raw = inline
         elif option.kind == "bool":
             following = rest[index].lower() if index < len(rest) else ""
             raw = rest[index] if following in _TRUE | _FALSE else "true"

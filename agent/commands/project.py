@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from agent.commands.naming import entity_of
+from agent.commands.naming import entity_of, model_type_of
 from tools.changeset import Changeset
 from tools.codegen import PropertyKind, dump_yaml, find_entry, load_yaml_mapping, upsert_entry
 from tools.context import ToolContext
@@ -34,8 +34,9 @@ Node = Mapping[str, Any]
 
 
 def close_matches(word: str, candidates: list[str]) -> str:
+    """`` (did you mean a, b?)`` for the candidates closest to ``word``, or nothing."""
     found = difflib.get_close_matches(word, candidates, n=3, cutoff=0.5)
-    return f" Did you mean {', '.join(found)}?" if found else ""
+    return f" (did you mean {', '.join(found)}?)" if found else ""
 
 
 def layer_of(node: Node) -> str:
@@ -56,29 +57,35 @@ def _relation_key(database: str, schema: str, name: str) -> tuple[str, str, str]
 
 
 class ProjectView:
-    def __init__(self, tools: ToolContext) -> None:
+    """``manifest``: a manifest already parsed from the project as it is now (else one is parsed)."""
+
+    def __init__(self, tools: ToolContext, manifest: dict[str, Any] | None = None) -> None:
         self.tools = tools
         self.paths = tools.paths
         self.root = tools.paths.root
+        self._manifest = manifest
 
     # --- access through the policy layer ------------------------------------------------------------
 
     def _warehouse(self, fn: Callable[[], T]) -> T:
         return self.tools.policy.call("warehouse", self.tools.target, fn)
 
-    @cached_property
+    @property
     def manifest(self) -> dict[str, Any]:
-        """The manifest of the project as it is on disk now (a fresh ``dbt parse``)."""
-        engine = self.tools.engine
-        if engine is None:
-            raise ConfigurationError("the command planner needs a dbt engine to read the project")
-        self.tools.policy.call("dbt", self.tools.target, lambda: engine.run("parse"), op="parse")
-        target_path = getattr(engine, "target_path", None) or "target"
-        return load_manifest(self.root / target_path / "manifest.json")
+        """The manifest of the project as it is on disk now (a fresh ``dbt parse`` on first use)."""
+        if self._manifest is None:
+            engine = self.tools.engine
+            if engine is None:
+                raise ConfigurationError("the command planner needs a dbt engine to read the project")
+            self.tools.policy.call("dbt", self.tools.target, lambda: engine.run("parse"), op="parse")
+            target_path = getattr(engine, "target_path", None) or "target"
+            self._manifest = load_manifest(self.root / target_path / "manifest.json")
+        return self._manifest
 
     @cached_property
     def db_path(self) -> Path:
-        target = read_target(self.root, self.tools.target)
+        profiles_dir = getattr(self.tools.engine, "profiles_dir", None)
+        target = read_target(self.root, self.tools.target, profiles_dir)
         if target.path is None:
             raise ConfigurationError(
                 f"target {target.target!r} is a {target.type} warehouse; the command planner profiles data "
@@ -90,6 +97,9 @@ class ProjectView:
     def _existing_relations(self) -> dict[tuple[str, str, str], RelationRef]:
         refs = self._warehouse(lambda: list_relations(self.db_path))
         return {_relation_key(r.database, r.schema_name, r.name): r for r in refs}
+
+    def schemas(self) -> list[str]:
+        return sorted({ref.schema_name for ref in self._existing_relations.values()})
 
     def relations_in_schema(self, schema: str, database: str | None = None) -> list[RelationRef]:
         return [
@@ -149,7 +159,7 @@ class ProjectView:
         if name in self.models:
             return self.models[name]
         raise UnknownNode(
-            f"no model named {name!r} in the project.{close_matches(name, sorted(self.models))}",
+            f"no model named {name!r} in the project{close_matches(name, sorted(self.models))}",
             hint=create_hint,
         )
 
@@ -175,7 +185,7 @@ class ProjectView:
 
     def built_model(self, name: str, *, purpose: str) -> Node:
         """A model that exists and is built; otherwise an error naming the command that fixes it."""
-        create = f"/dbt-model --name {name} --type {_guess_type(name)}"
+        create = f"/dbt-model --name {name} --type {model_type_of(name)}"
         node = self.model(name, create_hint=f"create it first: {create}")
         if not self.is_built(node):
             raise InvalidArguments(
@@ -232,13 +242,3 @@ class ProjectView:
         """Put ``entry`` into the properties file at ``path``, keeping the file's other entries."""
         document = load_yaml_mapping(self.read_text(changeset, path), path)
         changeset.write_file(self.paths, path, dump_yaml(upsert_entry(document, kind, entry)))
-
-
-def _guess_type(name: str) -> str:
-    if name.startswith("stg_"):
-        return "staging"
-    if name.startswith("dim_"):
-        return "dimension"
-    if name.startswith("int_"):
-        return "intermediate"
-    return "fact"

@@ -17,7 +17,8 @@ def _source_node(view: ProjectView, request: ModelRequest) -> Node:
         node = view.source_table(source_name, table) if dot else None
         if node is None:
             raise InvalidArguments(
-                f"--source {request.source!r} is not a declared source table.{close_matches(request.source, declared)}",
+                f"--source {request.source!r} is not a declared source table"
+                f"{close_matches(request.source, declared)}",
                 hint=f"declared: {', '.join(declared) or 'none'}; declare more with /dbt-source",
             )
         return node
@@ -27,9 +28,12 @@ def _source_node(view: ProjectView, request: ModelRequest) -> Node:
         return found[0]
     if len(found) > 1:
         names = ", ".join(f"{s['source_name']}.{s['name']}" for s in found)
-        raise InvalidArguments(f"several sources have a table {table!r} ({names})", hint="pick one with --source")
+        raise InvalidArguments(
+            f"several sources have a table {table!r} ({names})", hint="pick one with --source"
+        )
     raise InvalidArguments(
-        f"no declared source has a table {table!r} to stage as {request.name}.{close_matches(table, declared)}",
+        f"no declared source has a table {table!r} to stage as {request.name}"
+        f"{close_matches(table, declared)}",
         hint=f"pass --source source_name.table, or declare it: /dbt-source --schema <schema> --table {table}",
     )
 
@@ -39,7 +43,8 @@ def plan_staging(view: ProjectView, request: ModelRequest) -> list[str]:
     source_name, table = str(source["source_name"]), str(source["name"])
     if not view.is_built(source):
         raise InvalidArguments(
-            f"source table {source_name}.{table} ({source.get('relation_name')}) does not exist in the warehouse"
+            f"source table {source_name}.{table} ({source.get('relation_name')}) "
+            "does not exist in the warehouse"
         )
     profile = view.profile(view.relation_of(source))
     entity = entity_of(table)
@@ -47,7 +52,8 @@ def plan_staging(view: ProjectView, request: ModelRequest) -> list[str]:
     renamed = {c.name: staging_column_name(c.name, entity, c.type, taken) for c in profile.columns}
     key = choose_key(profile, request.unique_key, renamed)
     select = [
-        SelectColumn(f"cast({quote_if_needed(c.name)} as {c.type.lower()})", renamed[c.name]) for c in profile.columns
+        SelectColumn(f"cast({quote_if_needed(c.name)} as {c.type.lower()})", renamed[c.name])
+        for c in profile.columns
     ]
     described = source.get("columns") or {}
     facts = [
@@ -61,7 +67,8 @@ def plan_staging(view: ProjectView, request: ModelRequest) -> list[str]:
     ]
     answer = [
         f"{request.name}: staging over source {source_name}.{table} ({profile.row_count} rows), "
-        f"{len(select)} columns listed and cast, no joins; key {renamed[key]} (unique and not null in the data)."
+        f"{len(select)} columns listed and cast, no joins; "
+        f"key {renamed[key]} (unique and not null in the data)."
     ]
     renames = [f"{old} -> {new}" for old, new in renamed.items() if old != new]
     if renames:
@@ -73,13 +80,15 @@ def plan_staging(view: ProjectView, request: ModelRequest) -> list[str]:
         config = ModelConfig(
             materialized="incremental", unique_key=renamed[key], incremental_strategy=request.strategy
         )
-        answer.append(f"incremental: unique_key {renamed[key]}, {request.strategy}, new rows by {incremental.column}")
+        answer.append(
+            f"incremental: unique_key {renamed[key]}, {request.strategy}, new rows by {incremental.column}"
+        )
     sql = staging_sql(source_name, table, select, config, incremental)
     source_text = str(source.get("description") or "").strip()
     description = (
         f"Staging model for source {source_name}.{table}: one row per {entity} (key {renamed[key]}), columns "
         f"renamed and cast, no joins." + (f" Source: {source_text}" if source_text else "")
     )
-    files = write_model(view, request, sql, description, facts, entity)
+    files = write_model(view, request, sql, description=description, facts=facts, entity=entity)
     answer.append(f"files: {files.sql}, {files.yml}")
     return answer

@@ -1,0 +1,139 @@
+"""Commands that run dbt on what exists: run, test, compile, debug, docs, lineage. They write nothing."""
+
+from __future__ import annotations
+
+import yaml
+
+from agent.commands.parser import ParsedCommand
+from agent.commands.project import ProjectView
+from agent.commands.selection import check_selection
+from graph.plan_spec import Operation, PlanSpec
+from tools.engine import DbtResult
+from tools.errors import ConfigurationError, InvalidArguments
+from tools.lineage import lineage
+
+_MAX_SQL_SHOWN = 4000
+
+
+def dbt_run(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
+    selection = cmd.text("select")
+    select = check_selection(view, selection) if selection else []
+    op = Operation(
+        command="run", select=select, full_refresh=cmd.boolean("full-refresh"), vars=cmd.mapping("vars")
+    )
+    shown = f" --select {selection}" if selection else " (all models)"
+    return PlanSpec(
+        summary=f"dbt run{shown}" + (" --full-refresh" if op.full_refresh else ""),
+        operations=[op],
+        verify_select=[],
+        document=False,
+    )
+
+
+def dbt_test(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
+    selection = cmd.required_text("select")
+    select = check_selection(view, selection)
+    store = cmd.boolean("store-failures")
+    answer = (
+        "failing rows are kept in audit tables (schema <target schema>_dbt_test__audit)" if store else None
+    )
+    return PlanSpec(
+        summary=f"dbt test --select {selection}" + (" --store-failures" if store else ""),
+        operations=[],
+        verify_select=select,
+        store_failures=store,
+        answer=answer,
+        document=False,
+    )
+
+
+def _compiled_sql(result: DbtResult) -> str:
+    parts = []
+    for node in result.nodes:
+        if node.compiled_sql is None or node.resource_type == "test":
+            continue
+        sql = node.compiled_sql.strip()
+        if len(sql) > _MAX_SQL_SHOWN:
+            sql = sql[:_MAX_SQL_SHOWN] + f"\n-- ... {len(sql) - _MAX_SQL_SHOWN} more characters in the file"
+        parts.append(f"-- {node.name} ({node.original_file_path})\n{sql}")
+    return "\n\n".join(parts) or "(the selection compiled to no SQL: it holds no models)"
+
+
+def dbt_compile(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
+    selection = cmd.required_text("select")
+    select = check_selection(view, selection)
+    where = f"target/compiled/{view.project_name}/ (one .sql per node, same paths as in the project)"
+    answer = f"Compiled SQL is written to {where}."
+    if cmd.boolean("show-compiled-sql"):
+        engine = view.tools.engine
+        if engine is None:
+            raise ConfigurationError("--show-compiled-sql needs the dbt engine")
+        compiled = view.tools.policy.call(
+            "dbt", view.tools.target, lambda: engine.run("compile", select=select), op="compile"
+        )
+        answer += "\n\n" + _compiled_sql(compiled)
+    return PlanSpec(
+        summary=f"dbt compile --select {selection}",
+        operations=[Operation(command="compile", select=select)],
+        verify_select=[],
+        answer=answer,
+        document=False,
+    )
+
+
+def _project_profile(view: ProjectView) -> str:
+    project = yaml.safe_load((view.root / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+    return str(project.get("profile", ""))
+
+
+def dbt_debug(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
+    profile = cmd.text("profile")
+    expected = _project_profile(view)
+    if profile is not None and profile != expected:
+        raise InvalidArguments(
+            f"--profile {profile!r}: this project uses the profile {expected!r} named in dbt_project.yml",
+            hint="pick the connection with --target instead",
+        )
+    return PlanSpec(
+        summary=f"dbt debug (profile {expected}, target {view.tools.target})",
+        operations=[Operation(command="debug")],
+        verify_select=[],
+        answer=f"dbt debug checks dbt_project.yml, profiles.yml (profile {expected}, target "
+        f"{view.tools.target}) and the warehouse connection; the run fails if any check fails.",
+        document=False,
+    )
+
+
+def dbt_docs(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
+    if not cmd.boolean("generate") and not cmd.boolean("serve"):
+        raise InvalidArguments("/dbt-docs --generate false with no --serve leaves nothing to do")
+    index = view.root / "target" / "index.html"
+    answer = f"The docs site is {index}: a single self-contained file, open it in a browser."
+    if cmd.boolean("serve"):
+        port = cmd.integer("port") or 8080
+        answer += (
+            f"\nae does not run web servers, so --serve was not done; to serve the docs yourself run "
+            f"`dbt docs serve --port {port}` in {view.root}."
+        )
+    return PlanSpec(
+        summary="dbt docs generate",
+        operations=[Operation(command="docs generate")],
+        verify_select=[],
+        answer=answer,
+        document=False,
+    )
+
+
+def model_lineage(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
+    node = cmd.required_text("model")
+    found = lineage(
+        view.manifest, node, upstream=cmd.integer("upstream") or 0, downstream=cmd.integer("downstream") or 0
+    )
+    return PlanSpec(
+        summary=f"lineage of {found.node.name} "
+        f"({len(found.upstream)} upstream, {len(found.downstream)} downstream)",
+        operations=[],
+        verify_select=[],
+        answer=found.render_text(),
+        document=False,
+    )

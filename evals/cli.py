@@ -1,0 +1,118 @@
+"""`ae eval`: the flags, and what the command prints and returns (the lead wires it into agent/cli.py).
+
+Exit codes: 0 every threshold met (or no regression in compare mode), 1 a threshold missed (or a
+regression), 2 bad arguments or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from evals.agents import AGENTS
+from tools.errors import AeError
+
+DEFAULT_OUT = Path("eval-out")
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--suite", default="core", help="task suite under evals/tasks/ (default: core)")
+    parser.add_argument("--agent", choices=AGENTS, default="command", help="who plans (default: command)")
+    parser.add_argument(
+        "--tasks", help="task ids to run: fnmatch patterns, comma-separated (e.g. 'staging_*,dq_*')"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per task (default: 1)")
+    parser.add_argument(
+        "--faults", type=float, default=0.0, help="fraction of tool/LLM calls failed on purpose (0-1)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed for fault injection (per task derived from it)"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="parallel worker processes (default: 2)")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("OLD.json", "NEW.json"),
+        help="compare two results files instead of running; exits 1 on regressions",
+    )
+
+
+def _compare(old: Path, new: Path) -> int:
+    from evals.compare import compare
+    from evals.report import load_results
+
+    comparison = compare(load_results(old), load_results(new))
+    print(comparison.render())
+    return 1 if comparison.regressions else 0
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from tools.errors import InvalidArguments
+
+    if not 0.0 <= args.faults <= 1.0:
+        raise InvalidArguments(f"--faults must be within [0, 1], got {args.faults}")
+    if args.repeat < 1 or args.workers < 1:
+        raise InvalidArguments("--repeat and --workers must be at least 1")
+    if args.agent == "claude":
+        from agent.settings import load_settings
+        from evals.agents import require_claude
+
+        require_claude(load_settings())
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Run the suite (or compare two results files); print the totals and which thresholds were missed."""
+    try:
+        if args.compare:
+            return _compare(*args.compare)
+        _validate(args)
+        from evals.graders import missed_thresholds
+        from evals.report import write_results
+        from evals.runner import RunConfig, run_suite, select_tasks
+        from evals.task import load_suite
+
+        tasks = select_tasks(load_suite(args.suite), args.tasks)
+        config = RunConfig(
+            suite=args.suite,
+            agent=args.agent,
+            tasks=args.tasks,
+            repeat=args.repeat,
+            faults=args.faults,
+            seed=args.seed,
+            workers=args.workers,
+        )
+        out = args.out.expanduser().resolve()
+        results = run_suite(tasks, config, out)
+        paths = write_results(results, out)
+    except AeError as exc:
+        print(f"ae eval: {exc}", file=sys.stderr)
+        return 2
+    t = results.totals
+    print(
+        f"{t.passed}/{t.runs} passed  success {_fmt(t.success)}  data_quality {_fmt(t.data_quality)}  "
+        f"query_performance {_fmt(t.query_performance)}  reliability {_fmt(t.reliability)}"
+    )
+    print(f"report: {paths['markdown']}  {paths['html']}  {paths['json']}")
+    missed = missed_thresholds(t)
+    for line in missed:
+        print(f"threshold missed: {line}", file=sys.stderr)
+    return 1 if missed else 0
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ae eval", description="score an agent on a benchmark suite")
+    configure_parser(parser)
+    return run_eval(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

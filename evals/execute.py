@@ -1,0 +1,245 @@
+"""One task run, start to finish, in one process: set up, run the agent, run the checks, time builds.
+
+Order: create the project and run setup; copy it for the reference solution (when the task needs
+one) and apply the reference there; fingerprint; run the agent (with fault injection); fingerprint
+again; run the ``after`` steps in both copies; check; then time the task's model builds in both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import traceback
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.runner import RunOutcome, Session
+from agent.settings import load_settings
+from evals.agents import make_agent
+from evals.checks import Copy, RunFacts, run_checks
+from evals.graders import TaskResult, clean_terminal, data_quality, query_performance
+from evals.task import Task
+from evals.workspace import (
+    copy_project,
+    create_project,
+    file_digests,
+    grading_engine,
+    raw_fingerprint,
+    run_steps,
+)
+from graph.plan_spec import Describer, Planner
+from tools.engine import DbtCall
+from tools.errors import AeError
+from tools.example_project import warehouse_path
+
+#: builds per side for query_performance (the median is used)
+BUILDS = 3
+
+
+@dataclass(frozen=True)
+class Job:
+    task: Task
+    agent: str
+    repeat: int
+    work_dir: Path
+    fault_rate: float = 0.0
+    seed: int = 0
+
+    @property
+    def fault_seed(self) -> int:
+        """Per task and repeat, derived from the run's seed: the same seed replays the same faults."""
+        digest = hashlib.sha256(f"{self.seed}:{self.task.id}:{self.repeat}".encode()).hexdigest()
+        return int(digest[:8], 16)
+
+    @property
+    def root(self) -> Path:
+        return self.work_dir / self.agent / f"{self.task.id}-r{self.repeat}"
+
+
+def command_target(request: str) -> str | None:
+    """The --target a /command names (None for free text or a line that does not parse)."""
+    if not request.lstrip().startswith("/"):
+        return None
+    from agent.commands.parser import parse_command
+
+    try:
+        return parse_command(request).target
+    except AeError:
+        return None
+
+
+@dataclass
+class AgentRun:
+    status: str
+    reason: str
+    answer: str
+    has_report: bool
+    report_dir: str | None
+    retries: int
+    faults_injected: int
+    seconds: float
+
+
+def _finish(
+    session: Session, outcome: RunOutcome, job: Job, planner: Planner, describer: Describer | None
+) -> RunOutcome:
+    # an unapproved protected target interrupts for approval; the harness answers no, like a person would
+    if outcome.status == "awaiting_approval" and not job.task.approve:
+        return session.resume(outcome.run_id, planner=planner, describer=describer, approval=False)
+    return outcome
+
+
+def run_agent(job: Job, project_dir: Path, *, agent: str, fault_rate: float) -> AgentRun:
+    task = job.task
+    started = time.perf_counter()
+    settings = load_settings(project_dir, fault_rate=fault_rate or None, fault_seed=job.fault_seed)
+    planner, describer = make_agent(agent, task, settings)
+    with Session(settings, target=task.target or command_target(task.request)) as session:
+        outcome = session.run(task.request, planner=planner, describer=describer, approved=task.approve)
+        outcome = _finish(session, outcome, job, planner, describer)
+        injected = session.policy.faults.injected if session.policy.faults is not None else 0
+    report = outcome.report()
+    return AgentRun(
+        status=outcome.status,
+        reason=outcome.reason,
+        answer=(report.answer or "") if report else "",
+        has_report=report is not None,
+        report_dir=str(outcome.report_dir) if outcome.report_dir else None,
+        retries=int(report.resilience.get("retries", 0)) if report else 0,
+        faults_injected=injected,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _build_seconds(copy: Copy, models: list[str]) -> float | None:
+    """Seconds dbt spent building the task's models (sum of node times), None when a build failed."""
+    try:
+        result = copy.engine.invoke(DbtCall(command="run", select=models))
+    except AeError:
+        return None
+    if not result.success:
+        return None
+    return sum(n.execution_time for n in result.nodes if n.name in models)
+
+
+def _raw_code(copy: Copy, model: str) -> str | None:
+    for node in (copy.manifest.get("nodes") or {}).values():
+        if node.get("resource_type") == "model" and node.get("name") == model:
+            return str(node.get("raw_code"))
+    return None
+
+
+def measure_performance(task: Task, agent: Copy, reference: Copy) -> float | None:
+    """min(1, reference/agent build time): 1.0 outright when the agent's SQL is the reference's."""
+    models = task.models
+    if not models:
+        return None
+    codes = [(_raw_code(agent, m), _raw_code(reference, m)) for m in models]
+    if any(a is None for a, _ in codes):
+        return 0.0
+    if all(a == r for a, r in codes):
+        return 1.0  # the same SQL on the same data builds the same plan: timing it would only add noise
+    agent_s: list[float] = []
+    reference_s: list[float] = []
+    for _ in range(BUILDS):  # interleaved so a slow moment of the machine hits both sides
+        ref_time, agent_time = _build_seconds(reference, models), _build_seconds(agent, models)
+        if agent_time is None:
+            return 0.0
+        if ref_time is None:
+            return None
+        reference_s.append(ref_time)
+        agent_s.append(agent_time)
+    return query_performance(reference_s, agent_s)
+
+
+def _needs_reference(task: Task) -> bool:
+    return bool(task.models) or any(g.reference for g in task.checks.gold)
+
+
+def run_task(job: Job) -> TaskResult:
+    """Run one task for one agent; never raises (a harness error is a failed, unclean result)."""
+    started = time.perf_counter()
+    task = job.task
+    base = TaskResult(
+        task_id=task.id,
+        category=task.category,
+        agent=job.agent,
+        repeat=job.repeat,
+        is_command=task.is_command,
+        status="error",
+        passed=False,
+        reliability=0.0,
+        duration_s=0.0,
+        fault_seed=job.fault_seed if job.fault_rate else None,
+    )
+    try:
+        return _run(job, base, started)
+    except Exception as exc:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return base.model_copy(update={"error": detail, "duration_s": time.perf_counter() - started})
+
+
+def _run(job: Job, base: TaskResult, started: float) -> TaskResult:
+    task = job.task
+    agent_dir = create_project(job.root / "agent" / task.project.name, task.project)
+    target = task.target or command_target(task.request)
+    with ExitStack() as stack:
+        # The profile sets keep_open: false, so an idle engine holds no lock on the warehouse: the
+        # setup engine stays up through the agent's run and grades afterwards (one dbt start saved).
+        setup_engine = stack.enter_context(grading_engine(agent_dir))
+        run_steps(task.setup, agent_dir, setup_engine)
+        reference: Copy | None = None
+        reference_error = None
+        if _needs_reference(task):
+            ref_dir = copy_project(agent_dir, job.root / "reference" / task.project.name)
+            ref_run = run_agent(job, ref_dir, agent="oracle", fault_rate=0.0)
+            if ref_run.status not in task.checks.expect_status:
+                reference_error = f"the reference solution ended {ref_run.status}: {ref_run.reason}"
+            reference = Copy(ref_dir, stack.enter_context(grading_engine(ref_dir, target)))
+        files_before, raw_before = file_digests(agent_dir), raw_fingerprint(warehouse_path(agent_dir))
+        try:
+            run = run_agent(job, agent_dir, agent=job.agent, fault_rate=job.fault_rate)
+        except Exception as exc:
+            run = AgentRun("crashed", f"{type(exc).__name__}: {exc}", "", False, None, 0, 0, 0.0)
+        files_after, raw_after = file_digests(agent_dir), raw_fingerprint(warehouse_path(agent_dir))
+        grader = setup_engine if target is None else stack.enter_context(grading_engine(agent_dir, target))
+        agent = Copy(agent_dir, grader)
+        after_error = None
+        for copy in (agent, reference):
+            if copy is not None and task.after:
+                try:
+                    run_steps(task.after, copy.project_dir, copy.engine)
+                except AeError as exc:
+                    after_error = after_error or f"{copy.project_dir.parent.name}: {exc}"
+        agent.reparse()
+        if reference is not None:  # its files did not change since the oracle's run parsed them
+            reference.load_manifest()
+        facts = RunFacts(
+            run.status, run.answer, files_before, files_after, raw_before, raw_after, after_error
+        )
+        checks = run_checks(task, facts, agent, reference)
+        performance = (
+            measure_performance(task, agent, reference)
+            if reference is not None and run.status == "success"
+            else (0.0 if task.models else None)
+        )
+    unchanged = files_before == files_after and raw_before == raw_after
+    clean = clean_terminal(run.status, project_unchanged=unchanged, has_report=run.has_report)
+    return base.model_copy(
+        update={
+            "status": run.status,
+            "reason": run.reason[:500],
+            "passed": all(c.passed for c in checks) and reference_error is None,
+            "checks": checks,
+            "data_quality": data_quality(checks),
+            "query_performance": performance,
+            "reliability": 1.0 if clean else 0.0,
+            "duration_s": time.perf_counter() - started,
+            "agent_s": run.seconds,
+            "faults_injected": run.faults_injected,
+            "retries": run.retries,
+            "error": reference_error,
+            "report_dir": run.report_dir,
+        }
+    )

@@ -1,0 +1,140 @@
+"""A task's isolated copies: the project it starts from, its setup steps, and fingerprints of its state.
+
+Each task run gets its own folder (project + warehouse file), so runs in parallel processes never
+share a DuckDB file or a dbt target path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from agent.settings import load_settings
+from evals.agents import copy_fixture
+from evals.task import ProjectSpec, Step
+from tools.engine import DbtCall, DbtEngine
+from tools.errors import AeError
+from tools.example_project import create_example_project, warehouse_path
+from tools.jaffle_data import advance_time
+from tools.warehouse import quote_identifier, readonly_connection
+
+#: build output and run state: not part of what an agent "changed"
+_NOT_PROJECT_FILES = frozenset({".ae", "target", "logs", "dbt_packages"})
+RAW_SCHEMA = "raw"
+
+
+class StepFailed(AeError):
+    """A setup or after step did not work: the task (not the agent) is broken."""
+
+
+def create_project(dest: Path, spec: ProjectSpec) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    return create_example_project(dest, scale=spec.scale, seed=spec.seed)
+
+
+@contextmanager
+def grading_engine(project_dir: Path, target: str | None = None) -> Iterator[DbtEngine]:
+    """A dbt engine for setup and grading (no faults, no agent)."""
+    engine = DbtEngine(project_dir, target=target)
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def run_steps(steps: Sequence[Step], project_dir: Path, engine: DbtEngine) -> None:
+    """Setup/after steps, in order; raises StepFailed naming the step that did not work."""
+    for index, step in enumerate(steps, 1):
+        try:
+            _run_step(step, project_dir, engine)
+        except StepFailed as exc:
+            raise StepFailed(f"step {index} ({_describe(step)}): {exc.message}") from exc
+        except AeError as exc:
+            raise StepFailed(f"step {index} ({_describe(step)}): {exc}") from exc
+
+
+def _describe(step: Step) -> str:
+    return ", ".join(f"{k}={v!r}"[:80] for k, v in step.model_dump(exclude_none=True).items())
+
+
+def _run_step(step: Step, project_dir: Path, engine: DbtEngine) -> None:
+    if step.fixture is not None:
+        copy_fixture(step.fixture, project_dir)
+    for rel, content in (step.files or {}).items():
+        target = project_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+    for rel in step.delete or []:
+        (project_dir / rel).unlink(missing_ok=True)
+    if step.advance_time is not None:
+        advance_time(warehouse_path(project_dir), days=step.advance_time.days, seed=step.advance_time.seed)
+    if step.dbt is not None:
+        result = engine.invoke(
+            DbtCall(command=step.dbt.command, select=step.dbt.select, full_refresh=step.dbt.full_refresh)
+        )
+        if not result.success:
+            raise StepFailed(
+                result.summary() + "".join(f"; {n.name}: {n.message}" for n in result.failed_nodes)
+            )
+    if step.command is not None:
+        _run_command(step.command, project_dir)
+
+
+def _run_command(request: str, project_dir: Path) -> None:
+    from agent.commands.describer import HeuristicDescriber
+    from agent.commands.planner import CommandPlanner
+    from agent.runner import Session
+
+    with Session(load_settings(project_dir)) as session:
+        outcome = session.run(request, planner=CommandPlanner(), describer=HeuristicDescriber())
+    if not outcome.ok:
+        raise StepFailed(f"{request}: {outcome.status}: {outcome.reason}")
+
+
+def copy_project(source: Path, dest: Path) -> Path:
+    """A second isolated copy (project + warehouse), without build output or run state."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(*_NOT_PROJECT_FILES))
+    return dest
+
+
+def file_digests(project_dir: Path) -> dict[str, str]:
+    """sha256 of every project file (not the warehouse, build output or run state)."""
+    digests = {}
+    for path in sorted(project_dir.rglob("*")):
+        rel = path.relative_to(project_dir)
+        if (
+            not path.is_file()
+            or rel.parts[0] in _NOT_PROJECT_FILES
+            or path.name.startswith(warehouse_path(project_dir).name)
+        ):
+            continue
+        digests[rel.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+
+
+def raw_fingerprint(db_path: Path) -> dict[str, tuple[int, str]]:
+    """Row count and an order-independent hash of every raw table."""
+    with readonly_connection(db_path) as con:
+        tables = [
+            str(row[0])
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = ? order by 1",
+                [RAW_SCHEMA],
+            ).fetchall()
+        ]
+        prints = {}
+        for table in tables:
+            relation = f"{RAW_SCHEMA}.{quote_identifier(table)}"
+            row = con.execute(
+                f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from {relation} t"
+            ).fetchall()[0]
+            prints[table] = (int(row[0]), str(row[1]))
+    return prints

@@ -1,0 +1,244 @@
+"""The pure SQL/YAML generators: shapes dbt and the lint rely on, without running dbt."""
+
+from __future__ import annotations
+
+import jinja2
+import pytest
+import sqlglot
+import yaml
+from sqlglot import exp
+
+from tools.codegen import (
+    Aggregate,
+    ChildSummary,
+    ColumnDoc,
+    IncrementalFilter,
+    MacroArgument,
+    MartSpec,
+    ModelConfig,
+    ParentJoin,
+    SelectColumn,
+    SnapshotSpec,
+    TestSpec,
+    accepted_values_test,
+    add_local_package,
+    dump_yaml,
+    load_yaml_mapping,
+    macro_sql,
+    macro_yaml,
+    mart_output_columns,
+    mart_sql,
+    merge_column_tests,
+    relationships_test,
+    resource_entry,
+    snapshot_yaml,
+    staging_sql,
+    upsert_entry,
+)
+from tools.errors import InvalidArguments
+
+
+def select_names(sql: str) -> list[str]:
+    parsed = sqlglot.parse_one(sql, read="duckdb")
+    assert isinstance(parsed, exp.Query)
+    return parsed.named_selects
+
+
+def render(sql: str, *, incremental: bool = False) -> str:
+    """The model's Jinja rendered as dbt would, with refs and sources as plain relation names."""
+    return (
+        jinja2.Environment()
+        .from_string(sql)
+        .render(
+            config=lambda **_: "",
+            ref=lambda model: model,
+            source=lambda source, table: f"{source}.{table}",
+            is_incremental=lambda: incremental,
+            this="analytics.this_model",
+        )
+    )
+
+
+ORDERS = MartSpec(
+    base_model="stg_orders",
+    base_cte="orders",
+    base_columns=("order_id", "customer_id", "ordered_at", "updated_at"),
+    key="order_id",
+    config=ModelConfig(materialized="incremental", unique_key="order_id", incremental_strategy="merge"),
+    parents=(
+        ParentJoin(
+            cte="customers",
+            model="stg_customers",
+            key="customer_id",
+            foreign_key="customer_id",
+            columns=(
+                SelectColumn("customer_name", "customer_name"),
+                SelectColumn("created_at", "customer_created_at"),
+            ),
+        ),
+    ),
+    children=(
+        ChildSummary(
+            cte="items_per_order",
+            model="stg_items",
+            foreign_key="order_id",
+            aggregates=(
+                Aggregate("count(*)", "item_count", "0"),
+                Aggregate("max(added_at)", "last_added_at"),
+            ),
+        ),
+    ),
+    derived=(SelectColumn("cast(ordered_at as date)", "ordered_date"),),
+    incremental=IncrementalFilter("updated_at", "updated_at", ">=", "rows changed since the last run"),
+)
+
+
+def test_mart_sql_reads_refs_joins_through_ctes_and_lists_every_column() -> None:
+    sql = mart_sql(ORDERS)
+    assert "select *" not in sql.lower() and "source(" not in sql
+    assert "left join customers on orders.customer_id = customers.customer_id" in sql
+    assert "left join items_per_order on orders.order_id = items_per_order.order_id" in sql
+    assert "coalesce(items_per_order.item_count, 0) as item_count" in sql
+    assert "items_per_order.last_added_at" in sql and "coalesce(items_per_order.last_added_at" not in sql
+    assert "customers.created_at as customer_created_at" in sql
+    assert "unique_key='order_id'" in sql and "incremental_strategy='merge'" in sql
+    assert "{% if is_incremental() %}" in sql
+    assert "where updated_at >= (select max(updated_at) from {{ this }})" in sql
+    assert select_names(render(sql)) == mart_output_columns(ORDERS)
+    incremental = render(sql, incremental=True)
+    assert "where updated_at >= (select max(updated_at) from analytics.this_model)" in incremental
+    assert select_names(incremental) == mart_output_columns(ORDERS)
+    assert mart_output_columns(ORDERS) == [
+        "order_id", "customer_id", "ordered_at", "updated_at", "ordered_date",
+        "customer_name", "customer_created_at", "item_count", "last_added_at",
+    ]  # fmt: skip
+
+
+def test_mart_sql_refuses_duplicate_output_columns() -> None:
+    clash = MartSpec(
+        base_model="stg_orders",
+        base_cte="orders",
+        base_columns=("order_id", "status"),
+        key="order_id",
+        config=ModelConfig(materialized="table"),
+        derived=(SelectColumn("upper(status)", "status"),),
+    )
+    with pytest.raises(InvalidArguments, match="duplicate columns: status"):
+        mart_sql(clash)
+
+
+def test_staging_sql_casts_renames_and_never_joins() -> None:
+    columns = [
+        SelectColumn("cast(id as integer)", "order_id"),
+        SelectColumn("cast(status as varchar)", "status"),
+    ]
+    sql = staging_sql("raw", "orders", columns, ModelConfig(materialized="view"))
+    assert sql.startswith("{{ config(materialized='view') }}\n")
+    assert "cast(id as integer) as order_id" in sql and "cast(status as varchar) as status" in sql
+    assert "{{ source('raw', 'orders') }}" in sql and "join" not in sql
+    assert select_names(render(sql)) == ["order_id", "status"]
+    with pytest.raises(InvalidArguments):
+        staging_sql("raw", "orders", [], ModelConfig(materialized="view"))
+
+
+def test_config_block_lists_partitions_as_columns_for_duckdb() -> None:
+    block = mart_sql(
+        MartSpec(
+            base_model="stg_x",
+            base_cte="xs",
+            base_columns=("x_id",),
+            key="x_id",
+            config=ModelConfig(materialized="table", partition_by=("x_date",)),
+        )
+    )
+    # dbt-duckdb accepts a string or a list of column names (a BigQuery-style dict is a compile error)
+    assert "partition_by=['x_date']" in block
+
+
+def test_yaml_is_block_style_without_aliases_and_keeps_multiline_text() -> None:
+    shared = {"warn_after": {"count": 12, "period": "hour"}}
+    text = dump_yaml(
+        {
+            "version": 2,
+            "sources": [
+                {"name": "raw", "description": "first line\nsecond line\n", "tables": [
+                    {"name": "a", "config": {"freshness": shared}},
+                    {"name": "b", "config": {"freshness": shared}},
+                ]},
+            ],
+        }
+    )  # fmt: skip
+    assert "&id" not in text and "*id" not in text
+    assert text.startswith("version: 2\n\nsources:\n  - name: raw\n")
+    assert "description: |\n      first line\n      second line\n" in text
+    assert yaml.safe_load(text)["sources"][0]["tables"][1]["config"]["freshness"] == shared
+
+
+def test_upsert_replaces_the_named_entry_and_keeps_the_others() -> None:
+    document = load_yaml_mapping("models:\n  - name: a\n    description: old\n  - name: b\n", "x.yml")
+    updated = upsert_entry(
+        document, "models", resource_entry("a", "new", [ColumnDoc("id", "the key", ("unique",))])
+    )
+    assert updated["version"] == 2
+    assert [m["name"] for m in updated["models"]] == ["a", "b"]
+    assert updated["models"][0] == {
+        "name": "a",
+        "description": "new",
+        "columns": [{"name": "id", "description": "the key", "data_tests": ["unique"]}],
+    }
+    assert [m["name"] for m in upsert_entry(document, "models", {"name": "c"})["models"]] == ["a", "b", "c"]
+    with pytest.raises(InvalidArguments, match="not valid YAML"):
+        load_yaml_mapping("models: [", "bad.yml")
+
+
+def test_tests_use_dbt_1_11_arguments_and_merge_without_duplicates() -> None:
+    assert accepted_values_test(["a", "b"]) == {"accepted_values": {"arguments": {"values": ["a", "b"]}}}
+    assert relationships_test("dim_customers", "customer_id") == {
+        "relationships": {"arguments": {"to": "ref('dim_customers')", "field": "customer_id"}}
+    }
+    existing: list[TestSpec] = ["not_null", {"accepted_values": {"arguments": {"values": ["x"]}}}]
+    merged = merge_column_tests(existing, ["unique", "not_null", accepted_values_test(["y"])])
+    assert merged == [*existing, "unique"]
+
+
+def test_snapshot_yaml_by_strategy() -> None:
+    spec = SnapshotSpec(
+        name="customers_snapshot",
+        relation="source('raw', 'customers')",
+        description="history",
+        unique_key="id",
+        strategy="timestamp",
+        updated_at="updated_at",
+    )
+    entry = yaml.safe_load(snapshot_yaml(spec))["snapshots"][0]
+    assert entry["relation"] == "source('raw', 'customers')"
+    assert entry["config"] == {
+        "schema": "snapshots",
+        "unique_key": "id",
+        "strategy": "timestamp",
+        "updated_at": "updated_at",
+    }
+    check = yaml.safe_load(
+        snapshot_yaml(SnapshotSpec(**{**spec.__dict__, "strategy": "check", "check_cols": ("a",)}))
+    )
+    assert check["snapshots"][0]["config"]["check_cols"] == ["a"]
+    with pytest.raises(InvalidArguments, match="needs at least one column"):
+        snapshot_yaml(SnapshotSpec(**{**spec.__dict__, "strategy": "check"}))
+
+
+def test_macro_skeleton_renders_its_arguments() -> None:
+    arguments = [MacroArgument("column_name", "the column"), MacroArgument("scale", "digits")]
+    sql = macro_sql("cents_to_dollars", arguments, "Cents to dollars.")
+    env = jinja2.Environment(extensions=["jinja2.ext.do"])
+    template = env.from_string(sql + "{{ cents_to_dollars('amount', 2) }}")
+    # dbt's return() raises to hand back its value; here it is stood in by an identity function
+    assert template.render(**{"return": lambda value: value}).strip() == "amount, 2"
+    documented = yaml.safe_load(macro_yaml("cents_to_dollars", "Cents to dollars.", arguments))["macros"][0]
+    assert [a["name"] for a in documented["arguments"]] == ["column_name", "scale"]
+
+
+def test_local_packages_are_added_once() -> None:
+    document, added = add_local_package({}, "packages/my_utils")
+    assert added and document == {"packages": [{"local": "packages/my_utils"}]}
+    again, added_again = add_local_package(document, "packages/my_utils")
+    assert not added_again and again == document
