@@ -29,7 +29,7 @@ def choose_planner(
         raise InvalidArguments(
             "free-form requests need Claude, and no ANTHROPIC_API_KEY is set. "
             "These structured commands work offline:\n" + command_help(None),
-            hint='set ANTHROPIC_API_KEY, or use one of the /commands above (try `ae run "/help"`)',
+            hint="set ANTHROPIC_API_KEY to plan free text with Claude",
         )
     from agent.claude_planner import ClaudePlanner
 

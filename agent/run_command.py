@@ -71,9 +71,11 @@ def run_request(
     as_json: bool,
     planner_choice: PlannerChoice,
     resume: str | None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     settings = load_settings(project)
     if is_command(request):
         from agent.commands.parser import HelpRequested, parse_command

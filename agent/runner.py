@@ -96,18 +96,19 @@ class Session:
     def _context(
         self, run_id: str, planner: Planner, describer: Describer | None, approved: bool
     ) -> RunContext:
+        run_dir = self.settings.state_dir / "runs" / run_id
         tools = ToolContext(
             paths=self.paths,
             target=self.target,
             changeset=Changeset(),
             policy=self.policy,
             engine=self.engine,
+            journal=run_dir / "calls.jsonl",
         )
         return RunContext(
             run_id=run_id,
-            run_dir=self.settings.state_dir / "runs" / run_id,
+            run_dir=run_dir,
             tools=tools,
-            engine=self.engine,
             planner=planner,
             describer=describer,
             protected=self.protected,

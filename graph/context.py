@@ -12,7 +12,7 @@ from graph.plan_spec import Describer, Planner
 from graph.progress import Emit, ProgressEvent, silent
 from tools.context import ToolCallRecord, ToolContext
 from tools.engine import DbtCall, DbtEngine, DbtResult
-from tools.errors import AeError
+from tools.errors import AeError, ConfigurationError
 from tools.lint import LintConfig
 from tools.logs import redact_value
 
@@ -22,7 +22,6 @@ class RunContext:
     run_id: str
     run_dir: Path
     tools: ToolContext
-    engine: DbtEngine
     planner: Planner
     #: the target needs approval before Execute (prod, production, or as configured)
     protected: bool = False
@@ -41,6 +40,12 @@ class RunContext:
     @property
     def target(self) -> str:
         return self.tools.target
+
+    @property
+    def engine(self) -> DbtEngine:
+        if self.tools.engine is None:
+            raise ConfigurationError("a run needs a dbt engine in its tool context")
+        return self.tools.engine
 
     def progress(
         self,

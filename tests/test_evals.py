@@ -209,6 +209,7 @@ def oracle_run(tmp_path_factory: pytest.TempPathFactory) -> Results:
     return load_results(out / "results.json")
 
 
+@pytest.mark.slow
 def test_oracle_scores_one_on_every_figure(oracle_run: Results) -> None:
     t = oracle_run.totals
     failing = {r.task_id: [c for c in r.checks if not c.passed] for r in oracle_run.results if not r.passed}
@@ -219,6 +220,7 @@ def test_oracle_scores_one_on_every_figure(oracle_run: Results) -> None:
     assert all(r.report_dir and (Path(r.report_dir) / "report.json").is_file() for r in oracle_run.results)
 
 
+@pytest.mark.slow
 def test_oracle_report_files_are_written(oracle_run: Results, tmp_path: Path) -> None:
     paths = write_results(oracle_run, tmp_path)
     data = json.loads(paths["json"].read_text(encoding="utf-8"))
@@ -226,6 +228,7 @@ def test_oracle_report_files_are_written(oracle_run: Results, tmp_path: Path) ->
     assert "All thresholds met" in paths["markdown"].read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_noop_and_command_agents_on_real_tasks(suite: list[Task], tmp_path: Path) -> None:
     by_id = {t.id: t for t in suite}
     jobs = [Job(task=by_id[i], agent="noop", repeat=0, work_dir=tmp_path) for i in REAL_SUBSET]

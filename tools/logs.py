@@ -76,12 +76,26 @@ def _redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str
     return {k: redact_value(v, k) for k, v in event_dict.items()}
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of writing (not when logging was set up),
+    so a replaced or captured stderr never leaves the logger holding a closed stream."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(*, json: bool | None = None, level: str = "INFO", stream: Any = None) -> None:
     """Configure structlog once for the process.
 
     ``json=None`` picks JSON lines unless the stream is a terminal.
     """
-    out = stream if stream is not None else sys.stderr
+    out = stream if stream is not None else _CurrentStderr()
     use_json = (not out.isatty()) if json is None else json
     renderer: Any = (
         structlog.processors.JSONRenderer()

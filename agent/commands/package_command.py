@@ -54,10 +54,7 @@ def dbt_package(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     status = (
         f"added {entry_path} to {PACKAGES_FILE}" if added else f"{entry_path} is already in {PACKAGES_FILE}"
     )
-    answer = [
-        f"{status}. Run `dbt deps` in {view.root} to install it (ae's engine does not run deps; until then "
-        "dbt refuses to parse the project)."
-    ]
+    answer = [f"{status}; Validate installs it with dbt deps (local packages need no network)."]
     answer += [f"note: {n}" for n in notes]
     return PlanSpec(
         summary=f"add local package {name}",

@@ -22,6 +22,7 @@ from tools.errors import ModelFixableError
 from tools.lineage import load_manifest
 from tools.lint import lint_project
 
+PACKAGE_FILES = frozenset({"packages.yml", "dependencies.yml"})
 COMPILED_BY = frozenset({"run", "build", "test", "compile", "seed", "snapshot"})
 
 
@@ -46,6 +47,9 @@ def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     lint_findings: list[dict[str, Any]] = []
     changed: list[str] = []
     try:
+        if PACKAGE_FILES & set(spec.changeset.touched_paths()):
+            # dbt refuses to parse until the declared packages are installed (offline: local ones)
+            ctx.dbt("validate", DbtCall(command="deps"))
         ctx.dbt("validate", DbtCall(command="parse"))
         manifest = load_manifest(ctx.project_dir / "target" / "manifest.json")
         touched = spec.changeset.touched_paths()

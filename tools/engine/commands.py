@@ -30,6 +30,7 @@ Command = Literal[
     "debug",
     "retry",
     "run-operation",
+    "deps",
 ]
 COMMANDS: tuple[str, ...] = Command.__args__  # type: ignore[attr-defined]
 
@@ -86,7 +87,7 @@ def build_args(call: DbtCall) -> list[str]:
     args = call.command.split()
     select = _tokens(call.select, "--select")
     exclude = _tokens(call.exclude, "--exclude")
-    if call.command in {"parse", "debug", "retry"} and (select or exclude):
+    if call.command in {"parse", "debug", "retry", "deps"} and (select or exclude):
         raise InvalidArguments(f"dbt {call.command} takes no selection")
     if call.command == "run-operation":
         if not call.macro or not _MACRO_NAME.match(call.macro):

@@ -39,7 +39,8 @@ class NodeResult(BaseModel):
 
     @property
     def ok(self) -> bool:
-        return self.status in {"success", "pass", "warn"}
+        # no-op: exposures and other nodes a build visits without running anything
+        return self.status in {"success", "pass", "warn", "no-op"}
 
 
 class DbtError(BaseModel):
