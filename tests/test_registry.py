@@ -383,3 +383,47 @@ def test_plan_style_read_only_phase_cannot_call_writing_file_tools(project_ctx: 
     refused = invoke(project_ctx, "write_file", {"path": "a.sql", "content": "x"}, allowed=is_read_only)
     assert not refused.ok and refused.error is not None and "not allowed in this phase" in refused.error
     assert project_ctx.changeset.is_empty
+
+
+# The one list of tools ae offers. A tool added or removed without updating this list (and its
+# description in prompts/tools/) fails here on purpose.
+EXPECTED_TOOLS = {
+    "files": (["list_files", "read_file", "show_changeset"], ["write_file", "edit_file", "delete_file"]),
+    "dbt": (
+        ["dbt_parse", "dbt_compile", "dbt_ls", "dbt_show", "dbt_debug", "dbt_source_freshness"],
+        [
+            "dbt_run",
+            "dbt_build",
+            "dbt_test",
+            "dbt_seed",
+            "dbt_snapshot",
+            "dbt_docs_generate",
+            "dbt_retry",
+            "dbt_run_operation",
+        ],
+    ),
+    "warehouse": (
+        [
+            "list_warehouse_relations",
+            "describe_warehouse_relation",
+            "profile_columns",
+            "check_foreign_key",
+            "run_query",
+        ],
+        [],
+    ),
+    "manifest": (["model_lineage"], []),
+}
+
+
+def test_the_registry_holds_exactly_the_expected_tools_with_their_read_only_marks() -> None:
+    from tools.registry import all_tools
+
+    registered = {(s.family, s.name, s.read_only) for s in all_tools()}
+    expected = {
+        (family, name, read_only)
+        for family, (reads, writes) in EXPECTED_TOOLS.items()
+        for read_only, names in ((True, reads), (False, writes))
+        for name in names
+    }
+    assert registered == expected

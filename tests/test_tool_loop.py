@@ -161,3 +161,22 @@ def test_read_only_calls_of_one_response_are_all_answered_in_order(ctx: ToolCont
     results = client.requests[1].messages[-1]["content"]
     assert [r["tool_use_id"] for r in results] == ["a", "b", "c", "d"]
     assert "select 4 as id" in results[3]["content"]  # the read after the write sees it
+
+
+def test_an_unreachable_model_api_opens_the_breaker_and_fails_fast(ctx: ToolContext) -> None:
+    from agent.llm.base import LLMUnavailable
+    from tools.resilience import BreakerPolicy
+
+    def down(_request: object, _index: int) -> LLMResponse:
+        raise LLMUnavailable("connection refused", status=None)
+
+    ctx.policy = Resilience(
+        retry=RetryPolicy(attempts=2, initial_wait=0.001, max_wait=0.002),
+        breaker=BreakerPolicy(fail_max=2, reset_timeout=60),
+    )
+    client = ScriptedClient(down)
+    with pytest.raises(PlanningFailed, match="connection refused"):
+        make_loop(client).run(ctx, "q")
+    with pytest.raises(PlanningFailed, match="circuit for llm"):
+        make_loop(client).run(ctx, "q")
+    assert client.calls == 2  # the second run never reached the API
