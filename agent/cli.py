@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from evals.cli import configure_parser as configure_eval_parser
 from tools.errors import AeError
 from tools.logs import configure_logging, redact
 
@@ -73,6 +74,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from agent.chat import chat
+    from agent.settings import load_settings
+
+    settings = load_settings(args.project)
+    return chat(
+        settings, target=args.target, conversation_id=args.conversation, out=sys.stdout, err=sys.stderr
+    )
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from evals.cli import run_eval
+
+    return run_eval(args)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from agent.demo import render_summary, run_demo
     from agent.run_command import progress_printer
@@ -122,6 +139,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run from its checkpoint")
     run.set_defaults(handler=_cmd_run)
+
+    chat = sub.add_parser(
+        "chat",
+        help="a REPL: each line is a request; asks before protected targets; /undo the last change",
+        description="Each line goes through the five phases with progress shown. /undo reverts the "
+        "files of the last successful request, /history lists them, /quit leaves.",
+    )
+    _add_project(chat)
+    chat.add_argument("--conversation", metavar="ID", help="continue an earlier conversation")
+    chat.set_defaults(handler=_cmd_chat)
+
+    evaluate = sub.add_parser(
+        "eval",
+        help="score an agent on the benchmark suite (data quality, query performance, reliability)",
+        description="Runs each task in an isolated copy of the example project, in parallel processes, "
+        "and writes results.json, report.md and report.html. Exits 1 when a threshold is missed "
+        "(data quality 0.98, query performance 0.95, reliability 0.99, success 0.95).",
+    )
+    configure_eval_parser(evaluate)
+    evaluate.set_defaults(handler=_cmd_eval)
 
     demo = sub.add_parser(
         "demo",

@@ -22,6 +22,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tasks", help="task ids to run: fnmatch patterns, comma-separated (e.g. 'staging_*,dq_*')"
     )
+    parser.add_argument(
+        "--commands-only",
+        action="store_true",
+        help="only the tasks whose request is a /command (what the command planner can express)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per task (default: 1)")
     parser.add_argument(
         "--faults", type=float, default=0.0, help="fraction of tool/LLM calls failed on purpose (0-1)"
@@ -77,6 +82,8 @@ def run_eval(args: argparse.Namespace) -> int:
         from evals.task import load_suite
 
         tasks = select_tasks(load_suite(args.suite), args.tasks)
+        if args.commands_only:
+            tasks = [task for task in tasks if task.request.lstrip().startswith("/")]
         config = RunConfig(
             suite=args.suite,
             agent=args.agent,

@@ -21,6 +21,9 @@ from graph.transaction import rollback_journaled
 from tools.engine import DbtCall, DbtResult
 from tools.errors import ModelFixableError
 
+#: freshness statuses that describe the data rather than a failure of the run
+STALE = frozenset({"warn", "error"})
+
 
 def default_operations(changed_nodes: list[str]) -> list[Operation]:
     """Build the touched models, seeds and snapshots and everything downstream of them (no tests)."""
@@ -42,6 +45,20 @@ def _call(op: Operation) -> DbtCall:
         # Execute builds; tests belong to Verify
         resource_types=list(BUILDABLE) if op.command == "build" else [],
     )
+
+
+def _failures(ctx: RunContext, result: DbtResult) -> list[str]:
+    """What in a result fails the run. Stale sources do not: a freshness check that finds old data
+    did its job (the data is late, the change is fine), so it is reported, not rolled back."""
+    if result.error is not None:
+        return [result.error.message]
+    if result.command != "source freshness":
+        return [f"{n.name}: {n.message}" for n in result.failed_nodes]
+    for node in result.nodes:
+        if node.status in STALE:
+            loaded = node.extra.get("max_loaded_at", "unknown")
+            ctx.progress("execute", f"source {node.name} is stale ({node.status}): last loaded {loaded}")
+    return [f"{n.name}: {n.message}" for n in result.failed_nodes if n.status not in STALE]
 
 
 def _approved(ctx: RunContext, spec: PlanSpec) -> bool:
@@ -81,9 +98,7 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             errors.append(str(exc))
             break
         results.append(result)
-        errors += [f"{n.name}: {n.message}" for n in result.failed_nodes]
-        if result.error is not None:
-            errors.append(result.error.message)
+        errors += _failures(ctx, result)
         if errors:
             break
     execution = {

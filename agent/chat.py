@@ -1,0 +1,155 @@
+"""`ae chat`: a REPL for model development — each line is a request carried through the five phases.
+
+It streams what each phase does, asks before building on a protected target, can undo the last
+change (``/undo``), and keeps the conversation under ``.ae/conversations/<id>.json`` so
+``ae chat --conversation ID`` picks it up again.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from agent.planners import choose_planner
+from agent.run_command import progress_printer, render_summary
+from agent.runner import RunOutcome, Session
+from agent.settings import Settings
+from graph.transaction import rollback_journaled
+from tools.errors import AeError, ConfigurationError
+
+HELP = """\
+Type a request: a /command (see /help) or, with ANTHROPIC_API_KEY set, plain text.
+  /undo      undo the files changed by the last successful request (tables already built stay)
+  /history   the requests of this conversation
+  /quit      leave (the conversation id is printed so you can come back)
+"""
+
+
+@dataclass
+class Turn:
+    request: str
+    run_id: str
+    status: str
+    undone: bool = False
+
+
+@dataclass
+class Conversation:
+    id: str
+    turns: list[Turn] = field(default_factory=list)
+
+    @staticmethod
+    def path(state_dir: Path, conversation_id: str) -> Path:
+        return state_dir / "conversations" / f"{conversation_id}.json"
+
+    @classmethod
+    def load(cls, state_dir: Path, conversation_id: str) -> Conversation:
+        path = cls.path(state_dir, conversation_id)
+        if not path.exists():
+            raise ConfigurationError(f"no conversation {conversation_id!r} in {path.parent}")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(id=data["id"], turns=[Turn(**t) for t in data["turns"]])
+
+    def save(self, state_dir: Path) -> None:
+        path = self.path(state_dir, self.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"id": self.id, "turns": [asdict(t) for t in self.turns]}, indent=2))
+
+
+def _ask(prompt: str, read: Callable[[str], str]) -> bool:
+    try:
+        return read(prompt).strip().lower() in {"y", "yes"}
+    except EOFError:
+        return False
+
+
+def chat(
+    settings: Settings,
+    *,
+    target: str | None,
+    conversation_id: str | None,
+    read: Callable[[str], str] = input,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    conversation = (
+        Conversation.load(settings.state_dir, conversation_id)
+        if conversation_id
+        else Conversation(id=secrets.token_hex(4))
+    )
+    with Session(settings, target=target, emit=progress_printer(err)) as session:
+        print(
+            f"ae chat — project {settings.project_dir}, target {session.target}, "
+            f"conversation {conversation.id}. /help for help.",
+            file=out,
+        )
+        for turn in conversation.turns:
+            print(f"  earlier: {turn.request} -> {turn.status}{' (undone)' if turn.undone else ''}", file=out)
+        while True:
+            try:
+                line = read("ae> ").strip()
+            except EOFError:
+                break
+            if not line:
+                continue
+            if line in {"/quit", "/exit"}:
+                break
+            if line == "/help":
+                print(HELP, file=out)
+                line = "/help"  # and the commands' own list below
+            if line == "/history":
+                for i, turn in enumerate(conversation.turns, 1):
+                    print(
+                        f"{i}. {turn.request} -> {turn.status}{' (undone)' if turn.undone else ''}", file=out
+                    )
+                continue
+            if line == "/undo":
+                print(_undo(settings, conversation), file=out)
+                conversation.save(settings.state_dir)
+                continue
+            try:
+                outcome = _run(session, settings, line, read)
+            except AeError as exc:
+                print(f"error: {exc}", file=out)
+                continue
+            if outcome is None:
+                continue
+            conversation.turns.append(Turn(request=line, run_id=outcome.run_id, status=outcome.status))
+            conversation.save(settings.state_dir)
+            print(render_summary(outcome), file=out)
+    print(f"bye — resume with: ae chat --conversation {conversation.id}", file=out)
+    return 0
+
+
+def _run(session: Session, settings: Settings, line: str, read: Callable[[str], str]) -> RunOutcome | None:
+    if line.startswith("/"):
+        from agent.commands.parser import HelpRequested, parse_command
+
+        try:
+            parse_command(line)
+        except HelpRequested as help_text:
+            print(str(help_text))
+            return None
+    planner, describer = choose_planner(settings, line)
+    outcome = session.run(line, planner=planner, describer=describer)
+    if outcome.status == "awaiting_approval":
+        question = outcome.question or {}
+        approved = _ask(f"{question.get('question', 'Approve?')} [y/N] ", read)
+        outcome = session.resume(outcome.run_id, planner=planner, describer=describer, approval=approved)
+    return outcome
+
+
+def _undo(settings: Settings, conversation: Conversation) -> str:
+    for turn in reversed(conversation.turns):
+        if turn.undone or turn.status != "success":
+            continue
+        if rollback_journaled(None, settings.state_dir / "runs" / turn.run_id):
+            turn.undone = True
+            return f"undid the files of: {turn.request} (tables it built stay until the next build)"
+        turn.undone = True
+        return f"{turn.request} changed no files; nothing to undo"
+    return "nothing to undo"

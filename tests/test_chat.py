@@ -1,0 +1,77 @@
+"""`ae chat` driven line by line: progress, approval on a protected target, undo, resume by id."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.chat import Conversation, chat
+from agent.settings import load_settings
+from tools.example_project import create_example_project
+
+
+def lines(*answers: str) -> Callable[[str], str]:
+    queue: Iterator[str] = iter(answers)
+
+    def read(_prompt: str) -> str:
+        try:
+            return next(queue)
+        except StopIteration:
+            raise EOFError from None
+
+    return read
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return create_example_project(tmp_path_factory.mktemp("chat") / "shop")
+
+
+def test_a_chat_builds_undoes_and_resumes(project: Path) -> None:
+    settings = load_settings(project)
+    out, err = io.StringIO(), io.StringIO()
+    chat(
+        settings,
+        target=None,
+        conversation_id=None,
+        read=lines("/dbt-model --name stg_customers --type staging", "/history", "/undo", "/quit"),
+        out=out,
+        err=err,
+    )
+    text = out.getvalue()
+    assert "status: success" in text
+    assert "undid the files of: /dbt-model --name stg_customers" in text
+    assert not (project / "models" / "staging" / "stg_customers.sql").exists()
+    assert "[execute ]" in err.getvalue()
+    conversation_id = text.rsplit("ae chat --conversation ", 1)[1].strip()
+    saved = Conversation.load(settings.state_dir, conversation_id)
+    assert [(t.status, t.undone) for t in saved.turns] == [("success", True)]
+    resumed = io.StringIO()
+    chat(
+        settings,
+        target=None,
+        conversation_id=conversation_id,
+        read=lines("/undo"),
+        out=resumed,
+        err=io.StringIO(),
+    )
+    assert "earlier: /dbt-model --name stg_customers --type staging -> success (undone)" in resumed.getvalue()
+    assert "nothing to undo" in resumed.getvalue()
+
+
+def test_a_protected_target_asks_and_a_no_changes_nothing(project: Path) -> None:
+    settings = load_settings(project)
+    out = io.StringIO()
+    chat(
+        settings,
+        target="prod",
+        conversation_id=None,
+        read=lines("/dbt-model --name stg_stores --type staging", "n"),
+        out=out,
+        err=io.StringIO(),
+    )
+    assert "status: refused" in out.getvalue()
+    assert not (project / "models" / "staging" / "stg_stores.sql").exists()
