@@ -16,10 +16,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from tools.engine import DbtCall, DbtEngine
 from tools.example_project import create_example_project
+from tools.logs import configure_logging
 
 STAGING_SQL = """\
 select
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="calls per operation and path (default 5)")
     parser.add_argument("--scale", type=int, default=1, help="example warehouse scale (default 1)")
     args = parser.parse_args(argv)
+    configure_logging(level="WARNING")
 
     with tempfile.TemporaryDirectory(prefix="ae-bench-") as tmp:
         project = create_example_project(Path(tmp) / "jaffle_shop", scale=args.scale, seed=42)
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         with DbtEngine(project) as engine:
             engine.invoke(DbtCall(command="run", select=["bench_customers"]))  # warm up, build the table
             for name, call in OPERATIONS.items():
-                engine_s = _median_seconds(lambda call=call: engine.invoke(call), args.repeat)  # type: ignore[misc]
+                engine_s = _median_seconds(partial(engine.invoke, call), args.repeat)
                 cli_s = _median_seconds(_cli_runner(project, call), args.repeat)
                 rows.append((name, engine_s, cli_s))
                 print(f"  measured {name}", file=sys.stderr)

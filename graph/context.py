@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from graph.plan_spec import Describer, Planner
-from graph.progress import Emit, ProgressEvent, silent
+from graph.progress import Emit, EventKind, ProgressEvent, silent
 from tools.context import ToolCallRecord, ToolContext
 from tools.engine import DbtCall, DbtEngine, DbtResult
 from tools.errors import AeError, ConfigurationError
@@ -53,10 +53,10 @@ class RunContext:
         message: str,
         *,
         ok: bool | None = None,
-        kind: str = "info",
+        kind: EventKind = "info",
         duration_s: float | None = None,
     ) -> None:
-        self.emit(ProgressEvent(kind=kind, phase=phase, message=message, ok=ok, duration_s=duration_s))  # type: ignore[arg-type]
+        self.emit(ProgressEvent(kind=kind, phase=phase, message=message, ok=ok, duration_s=duration_s))
 
     def dbt(self, phase: str, call: DbtCall) -> DbtResult:
         """One dbt invocation through the policy layer, timed, recorded and shown as progress."""

@@ -21,7 +21,9 @@ def finish(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     elif rollback_journaled(state.get("applied"), ctx.run_dir):
         ctx.progress("finish", "rolled the changeset back; the project is as it was")
         update["applied"] = None
-    final: RunState = {**state, **update, "status": status}  # type: ignore[typeddict-item]
+    final: RunState = {**state, "status": status}
+    if "applied" in update:
+        final["applied"] = None
     report = build_report(
         final,
         planner=ctx.planner.name,

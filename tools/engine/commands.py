@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -32,7 +32,7 @@ Command = Literal[
     "run-operation",
     "deps",
 ]
-COMMANDS: tuple[str, ...] = Command.__args__  # type: ignore[attr-defined]
+COMMANDS: tuple[str, ...] = get_args(Command)
 
 #: commands whose selection must match at least one node
 SELECTING = frozenset(
