@@ -101,7 +101,9 @@ def render_markdown(results: Results) -> str:
 
 def _hbars(title: str, rows: Sequence[tuple[str, float, str]], maximum: float, unit: str = "") -> str:
     """A horizontal bar chart: (label, value, colour) per row."""
-    label_w, bar_w, pad = 190, 360, 6
+    # wide enough for the longest label at ~7 px a character (task ids run long)
+    label_w = max(120, 10 + 7 * max((len(label) for label, _, _ in rows), default=0))
+    bar_w, pad = 360, 6
     height = len(rows) * (_BAR_H + pad) + 30
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 90}" height="{height}" '
