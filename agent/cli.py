@@ -38,7 +38,7 @@ EPILOG = """\
 examples:
   ae run "/dbt-model --name stg_orders --type staging" --project demo/jaffle_shop
   ae demo --dir /tmp/ae-demo               build the bundled example end to end (no key needed)
-  ae doctor --project examples/jaffle_shop check dbt, the profile, the warehouse, the store, the key
+  ae doctor --project demo/jaffle_shop     check dbt, the profile, the warehouse, the store, the key
 """
 
 

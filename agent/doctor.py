@@ -39,6 +39,13 @@ def check_dbt() -> Check:
 
 def check_profile(settings: Settings) -> Check:
     try:
+        target = read_target(settings.project_dir, settings.target)
+    except AeError as exc:
+        return Check("connection", False, str(exc))
+    if target.path is not None and not target.path.exists():
+        # dbt debug would create an empty DuckDB file there and report success
+        return Check("connection", False, f"not checked: {target.path} does not exist; generate it first")
+    try:
         with DbtEngine(settings.project_dir, target=settings.target, timeout_s=120) as engine:
             result = engine.run("debug")
     except AeError as exc:
@@ -56,7 +63,12 @@ def check_warehouse_lock(settings: Settings) -> Check:
     if target.path is None:
         return Check("warehouse", True, f"{target.type} target {target.target} (no local file to check)")
     if not target.path.exists():
-        return Check("warehouse", False, f"{target.path} does not exist; generate or point the profile at it")
+        return Check(
+            "warehouse",
+            False,
+            f"{target.path} does not exist; point the profile at your warehouse, or for the example run "
+            f"`python -m tools.jaffle_data generate --db {target.path}`",
+        )
     try:
         with readonly_connection(target.path):
             pass
