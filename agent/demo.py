@@ -161,12 +161,10 @@ def run_demo(
     lint = lint_project(manifest, project)
     figures = project_figures(manifest)
     built = {
-        node["name"]
+        name
         for outcome in outcomes
         if (report := outcome.report()) is not None
-        for result in report.execution.get("results", [])
-        for node in result.get("nodes", [])
-        if node["resource_type"] == "model" and node["status"] == "success"
+        for name in report.models_built()
     }
     summary.models_built = len(built)
     summary.tests_passed = int(test_figures.get("tests_passed", 0))

@@ -29,13 +29,7 @@ def render_summary(outcome: RunOutcome) -> str:
     lines = [f"status: {outcome.status}" + (f" — {outcome.reason}" if outcome.reason else "")]
     if report is not None:
         figures = report.figures
-        built = sum(
-            1
-            for result in report.execution.get("results", [])
-            for node in result.get("nodes", [])
-            if node["resource_type"] == "model" and node["status"] == "success"
-        )
-        lines.append(f"models built: {built}")
+        lines.append(f"models built: {len(report.models_built())}")
         if figures:
             lines.append(
                 f"tests: {figures.get('tests_passed', 0)} passed, {figures.get('tests_failed', 0)} failed"

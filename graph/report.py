@@ -36,6 +36,15 @@ class RunReport(BaseModel):
     resilience: dict[str, int] = Field(default_factory=dict)
     llm_usage: dict[str, Any] = Field(default_factory=dict)
 
+    def models_built(self) -> list[str]:
+        """Names of the models Execute built successfully in this run."""
+        return [
+            node["name"]
+            for result in self.execution.get("results", [])
+            for node in result.get("nodes", [])
+            if node["resource_type"] == "model" and node["status"] == "success"
+        ]
+
     @property
     def figures(self) -> dict[str, Any]:
         figures: dict[str, Any] = self.verification.get("figures", {})
