@@ -394,3 +394,13 @@ def test_describer_documents_a_hand_written_model_from_its_data(journey: Journey
             applied.rollback()
     finally:
         (journey.project / "models" / "int_order_totals.sql").unlink()
+
+
+def test_the_planner_records_each_dbt_and_warehouse_call_for_the_report(journey: Journey) -> None:
+    tools = journey.tools()
+    CommandPlanner().plan(PlanRequest(request="/data-quality-test --model stg_orders"), tools)
+    called = [c.name for c in tools.calls]
+    assert called[0] == "dbt_parse"
+    assert "profile_columns" in called
+    profiled = next(c for c in tools.calls if c.name == "profile_columns")
+    assert profiled.ok and profiled.arguments == {"relation": '"jaffle_shop"."main"."stg_orders"'}

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from tools.changeset import Changeset
-from tools.engine import DbtEngine
+from tools.engine import DbtCall, DbtEngine, DbtResult
+from tools.errors import Channel, ConfigurationError, channel_of
+from tools.logs import get_logger, redact, redact_value
 from tools.paths import ProjectPaths
 from tools.resilience import Resilience
+
+T = TypeVar("T")
+log = get_logger("ae.tools")
 
 
 class ToolCallRecord(BaseModel):
@@ -27,6 +35,26 @@ class ToolCallRecord(BaseModel):
     duration_s: float
     retries: int = 0
     started_at: datetime
+
+
+@dataclass
+class CallInProgress:
+    """A call timed by ``ToolContext.recorded``: ``fail`` marks it failed; ``record`` exists once it ends."""
+
+    name: str
+    arguments: dict[str, Any]
+    error: str | None = None
+    channel: str | None = None
+    ended: ToolCallRecord | None = field(default=None, repr=False)
+
+    def fail(self, error: str, channel: str | None = None) -> None:
+        self.error, self.channel = error, channel
+
+    @property
+    def record(self) -> ToolCallRecord:
+        if self.ended is None:
+            raise RuntimeError(f"the call {self.name!r} is still running")
+        return self.ended
 
 
 @dataclass
@@ -53,9 +81,75 @@ class ToolContext:
             with open(self.journal, "a", encoding="utf-8") as out:
                 out.write(call.model_dump_json() + "\n")
 
+    @contextmanager
+    def recorded(self, name: str, arguments: Mapping[str, Any] | None = None) -> Iterator[CallInProgress]:
+        """Time the block and record it as one tool call: failed if it raises or calls ``fail``."""
+        call = CallInProgress(name=name, arguments=redact_value(dict(arguments or {})))
+        started_at, start = datetime.now(UTC), time.perf_counter()
+        retries_before = self.policy.stats.retries
+        try:
+            yield call
+        except Exception as exc:
+            channel = channel_of(exc)
+            # a programmer error is named by its type: its message alone rarely says what broke
+            call.fail(
+                redact(str(exc) if channel else f"{type(exc).__name__}: {exc}"),
+                channel.value if channel else None,
+            )
+            raise
+        finally:
+            call.ended = ToolCallRecord(
+                name=name,
+                arguments=call.arguments,
+                ok=call.error is None,
+                error=call.error,
+                channel=call.channel,
+                duration_s=round(time.perf_counter() - start, 4),
+                retries=self.policy.stats.retries - retries_before,
+                started_at=started_at,
+            )
+            self.record(call.ended)
+            _log_call(call.ended, self.target)
+
+    def call(
+        self, family: str, name: str, fn: Callable[[], T], arguments: Mapping[str, Any] | None = None
+    ) -> T:
+        """Run ``fn`` under the policy for ``family`` on this target, recorded as the tool call ``name``."""
+        with self.recorded(name, arguments):
+            return self.policy.call(family, self.target, fn, op=name)
+
+    def dbt(self, call: DbtCall) -> DbtResult:
+        """One dbt invocation under the policy, recorded as ``dbt_<command>`` (failed when dbt says so)."""
+        engine = self.engine
+        if engine is None:
+            raise ConfigurationError("this tool context has no dbt engine")
+        name = "dbt_" + call.command.replace(" ", "_").replace("-", "_")
+        with self.recorded(name, call.model_dump(exclude_defaults=True)) as recording:
+            result = self.policy.call("dbt", self.target, lambda: engine.invoke(call), op=call.command)
+            if not result.success:
+                recording.fail(result.summary())
+        return result
+
     def journaled_calls(self) -> list[ToolCallRecord]:
         """Every call of the run, including those recorded by an earlier process."""
         if self.journal is None or not self.journal.exists():
             return list(self.calls)
         lines = self.journal.read_text(encoding="utf-8").splitlines()
         return [ToolCallRecord.model_validate_json(line) for line in lines if line]
+
+
+def _log_call(record: ToolCallRecord, target: str) -> None:
+    if record.ok or record.channel == Channel.MODEL:
+        level = "info"
+    else:
+        level = "warning" if record.channel == Channel.RETRY else "error"
+    getattr(log, level)(
+        "tool_call",
+        tool=record.name,
+        target=target,
+        ok=record.ok,
+        channel=record.channel,
+        error=record.error,
+        duration_s=record.duration_s,
+        retries=record.retries,
+    )

@@ -18,10 +18,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -29,7 +27,7 @@ from pydantic_core import to_jsonable_python
 
 from tools.context import ToolCallRecord, ToolContext
 from tools.errors import Channel, InvalidArguments, channel_of
-from tools.logs import get_logger, redact, redact_value
+from tools.logs import get_logger
 
 log = get_logger("ae.tools")
 
@@ -65,6 +63,18 @@ class ToolOutcome(BaseModel):
     channel: str | None = None
     duration_s: float
     retries: int = 0
+
+    @classmethod
+    def of(cls, record: ToolCallRecord, output: Any = None) -> ToolOutcome:
+        return cls(
+            name=record.name,
+            ok=record.ok,
+            output=output,
+            error=record.error,
+            channel=record.channel,
+            duration_s=record.duration_s,
+            retries=record.retries,
+        )
 
 
 def is_read_only(spec: ToolSpec) -> bool:
@@ -117,35 +127,14 @@ class ToolRegistry:
     ) -> ToolOutcome:
         """Run one tool call; see the module docstring for which errors return and which raise."""
         arguments = dict(arguments or {})
-        started_at = datetime.now(UTC)
-        start = time.perf_counter()
-        retries_before = ctx.policy.stats.retries
         try:
-            output = self._run(ctx, name, arguments, allowed)
+            with ctx.recorded(name, arguments) as call:
+                output = self._run(ctx, name, arguments, allowed)
         except Exception as exc:
-            channel = channel_of(exc)
-            error = redact(str(exc) if channel else f"{type(exc).__name__}: {exc}")
-            outcome = ToolOutcome(
-                name=name,
-                ok=False,
-                error=error,
-                channel=channel.value if channel else None,
-                duration_s=time.perf_counter() - start,
-                retries=ctx.policy.stats.retries - retries_before,
-            )
-            _record(ctx, outcome, arguments, started_at)
-            if channel in _RETURNED_CHANNELS:
-                return outcome
+            if channel_of(exc) in _RETURNED_CHANNELS:
+                return ToolOutcome.of(call.record)
             raise
-        outcome = ToolOutcome(
-            name=name,
-            ok=True,
-            output=output,
-            duration_s=time.perf_counter() - start,
-            retries=ctx.policy.stats.retries - retries_before,
-        )
-        _record(ctx, outcome, arguments, started_at)
-        return outcome
+        return ToolOutcome.of(call.record, output)
 
     def _run(
         self,
@@ -311,35 +300,6 @@ def _describe_validation_error(spec: ToolSpec, exc: ValidationError) -> str:
     return (
         f"invalid arguments for tool {spec.name!r}: {'; '.join(problems)}. "
         f"Its parameters are: {expected or 'none'}"
-    )
-
-
-def _record(ctx: ToolContext, outcome: ToolOutcome, arguments: dict[str, Any], started_at: datetime) -> None:
-    ctx.record(
-        ToolCallRecord(
-            name=outcome.name,
-            arguments=redact_value(arguments),
-            ok=outcome.ok,
-            error=outcome.error,
-            channel=outcome.channel,
-            duration_s=outcome.duration_s,
-            retries=outcome.retries,
-            started_at=started_at,
-        )
-    )
-    if outcome.ok or outcome.channel == Channel.MODEL:
-        level = "info"
-    else:
-        level = "warning" if outcome.channel == Channel.RETRY else "error"
-    getattr(log, level)(
-        "tool_call",
-        tool=outcome.name,
-        target=ctx.target,
-        ok=outcome.ok,
-        channel=outcome.channel,
-        error=outcome.error,
-        duration_s=round(outcome.duration_s, 4),
-        retries=outcome.retries,
     )
 
 

@@ -8,8 +8,8 @@ from agent.commands.parser import ParsedCommand
 from agent.commands.project import ProjectView
 from agent.commands.selection import check_selection
 from graph.plan_spec import Operation, PlanSpec
-from tools.engine import DbtResult
-from tools.errors import ConfigurationError, InvalidArguments
+from tools.engine import DbtCall, DbtResult
+from tools.errors import InvalidArguments
 from tools.lineage import lineage
 
 _MAX_SQL_SHOWN = 4000
@@ -65,12 +65,7 @@ def dbt_compile(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     where = f"target/compiled/{view.project_name}/ (one .sql per node, same paths as in the project)"
     answer = f"Compiled SQL is written to {where}."
     if cmd.boolean("show-compiled-sql"):
-        engine = view.tools.engine
-        if engine is None:
-            raise ConfigurationError("--show-compiled-sql needs the dbt engine")
-        compiled = view.tools.policy.call(
-            "dbt", view.tools.target, lambda: engine.run("compile", select=select), op="compile"
-        )
+        compiled = view.tools.dbt(DbtCall(command="compile", select=select))
         answer += "\n\n" + _compiled_sql(compiled)
     return PlanSpec(
         summary=f"dbt compile --select {selection}",

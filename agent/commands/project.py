@@ -17,6 +17,7 @@ from agent.commands.naming import entity_of, model_type_of
 from tools.changeset import Changeset
 from tools.codegen import PropertyKind, dump_yaml, find_entry, load_yaml_mapping, upsert_entry
 from tools.context import ToolContext
+from tools.engine import DbtCall
 from tools.errors import ConfigurationError, InvalidArguments, UnknownNode
 from tools.lineage import load_manifest
 from tools.profiles import read_target
@@ -67,18 +68,15 @@ class ProjectView:
 
     # --- access through the policy layer ------------------------------------------------------------
 
-    def _warehouse(self, fn: Callable[[], T]) -> T:
-        return self.tools.policy.call("warehouse", self.tools.target, fn)
+    def _warehouse(self, name: str, fn: Callable[[], T], **arguments: Any) -> T:
+        return self.tools.call("warehouse", name, fn, arguments)
 
     @property
     def manifest(self) -> dict[str, Any]:
         """The manifest of the project as it is on disk now (a fresh ``dbt parse`` on first use)."""
         if self._manifest is None:
-            engine = self.tools.engine
-            if engine is None:
-                raise ConfigurationError("the command planner needs a dbt engine to read the project")
-            self.tools.policy.call("dbt", self.tools.target, lambda: engine.run("parse"), op="parse")
-            target_path = getattr(engine, "target_path", None) or "target"
+            self.tools.dbt(DbtCall(command="parse"))
+            target_path = getattr(self.tools.engine, "target_path", None) or "target"
             self._manifest = load_manifest(self.root / target_path / "manifest.json")
         return self._manifest
 
@@ -95,7 +93,7 @@ class ProjectView:
 
     @cached_property
     def _existing_relations(self) -> dict[tuple[str, str, str], RelationRef]:
-        refs = self._warehouse(lambda: list_relations(self.db_path))
+        refs = self._warehouse("list_warehouse_relations", lambda: list_relations(self.db_path))
         return {_relation_key(r.database, r.schema_name, r.name): r for r in refs}
 
     def schemas(self) -> list[str]:
@@ -113,16 +111,28 @@ class ProjectView:
         return self.db_path.stem
 
     def profile(self, relation: str) -> RelationProfile:
-        return self._warehouse(lambda: profile_relation(self.db_path, relation))
+        return self._warehouse(
+            "profile_columns", lambda: profile_relation(self.db_path, relation), relation=relation
+        )
 
     def suggest_foreign_keys(self, relation: str, parents: list[str]) -> list[ForeignKeyMatch]:
         if not parents:
             return []
-        return self._warehouse(lambda: suggest_foreign_keys(self.db_path, relation, parents))
+        return self._warehouse(
+            "suggest_foreign_keys",
+            lambda: suggest_foreign_keys(self.db_path, relation, parents),
+            relation=relation,
+            parents=parents,
+        )
 
     def foreign_key(self, child: str, column: str, parent: str, parent_column: str) -> ForeignKeyMatch:
         return self._warehouse(
-            lambda: foreign_key_matches(self.db_path, child, column, parent, parent_column)
+            "check_foreign_key",
+            lambda: foreign_key_matches(self.db_path, child, column, parent, parent_column),
+            child=child,
+            column=column,
+            parent=parent,
+            parent_column=parent_column,
         )
 
     # --- nodes ---------------------------------------------------------------------------------------
