@@ -114,6 +114,7 @@ class Session:
             protected=self.protected,
             approved=approved,
             max_repairs=self.settings.max_repairs,
+            phase_restarts=self.settings.phase_restarts,
             lint=self.lint,
             emit=self.emit,
         )

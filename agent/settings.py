@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     retry_attempts: int = 4
     retry_initial_wait_s: float = 0.5
     retry_max_wait_s: float = 8.0
+    phase_restarts: int = Field(
+        default=1, ge=0, description="Times a phase starts over when a transient fault outlasts its retries"
+    )
     breaker_fail_max: int = 5
     breaker_reset_s: float = 30.0
     #: fraction of tool calls failed on purpose with a transient fault (evals' fault injection)

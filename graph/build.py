@@ -11,6 +11,7 @@ from graph.context import RunContext
 from graph.phases.document import document
 from graph.phases.execute import execute
 from graph.phases.finish import finish
+from graph.phases.guard import guarded
 from graph.phases.plan import plan
 from graph.phases.validate import validate
 from graph.phases.verify import verify
@@ -22,11 +23,11 @@ def build_graph(
     checkpointer: Any = None, *, interrupt_after: list[str] | None = None
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     builder = StateGraph(RunState, context_schema=RunContext)
-    builder.add_node("plan", plan)
-    builder.add_node("validate", validate)
-    builder.add_node("execute", execute)
-    builder.add_node("verify", verify)
-    builder.add_node("document", document)
+    builder.add_node("plan", guarded("plan", plan))
+    builder.add_node("validate", guarded("validate", validate))
+    builder.add_node("execute", guarded("execute", execute))
+    builder.add_node("verify", guarded("verify", verify))
+    builder.add_node("document", guarded("document", document))
     builder.add_node("finish", finish)
     builder.add_edge(START, "plan")
     builder.add_conditional_edges("plan", after_plan)

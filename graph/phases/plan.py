@@ -12,7 +12,7 @@ from graph.plan_spec import Feedback, PlanningFailed, PlanRequest, PlanSpec
 from graph.state import RunState
 from graph.usage import add_usage
 from tools.changeset import Changeset
-from tools.errors import AeError, Channel
+from tools.errors import AeError, Channel, TransientError
 
 
 def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -28,6 +28,8 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     spent = state.get("llm_usage", {})
     try:
         spec = ctx.planner.plan(request, ctx.tools)
+    except TransientError:
+        raise  # the phase guard repeats Plan: a lasting infrastructure fault is not the request's fault
     except AeError as exc:
         # The planner could not take the request (unknown command, bad arguments, LLM unavailable,
         # budget spent): nothing was applied, so the run ends here with the reason.
