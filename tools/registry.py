@@ -66,15 +66,8 @@ class ToolOutcome(BaseModel):
 
     @classmethod
     def of(cls, record: ToolCallRecord, output: Any = None) -> ToolOutcome:
-        return cls(
-            name=record.name,
-            ok=record.ok,
-            output=output,
-            error=record.error,
-            channel=record.channel,
-            duration_s=record.duration_s,
-            retries=record.retries,
-        )
+        shared = record.model_dump(include={"name", "ok", "error", "channel", "duration_s", "retries"})
+        return cls(output=output, **shared)
 
 
 def is_read_only(spec: ToolSpec) -> bool:
