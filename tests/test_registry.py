@@ -251,9 +251,13 @@ def test_an_open_circuit_stops_the_run(registry: ToolRegistry, ctx: ToolContext)
 
     registry.tool(read_only=True, family="warehouse")(locked)
 
+    # each call fails after its retries and comes back to the model; the second opens the circuit
+    for _ in range(2):
+        gave_up = registry.invoke(ctx, "locked", {})
+        assert not gave_up.ok and gave_up.channel == "retry"
     with pytest.raises(CircuitOpen, match="circuit for warehouse on target 'dev' is open"):
         registry.invoke(ctx, "locked", {})
-    assert ctx.calls[-1].channel == "raise"
+    assert ctx.calls[-1].channel == "raise" and ctx.calls[-1].retries == 0
 
 
 def test_a_phase_can_restrict_calls_to_read_only_tools(registry: ToolRegistry, ctx: ToolContext) -> None:

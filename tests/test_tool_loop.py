@@ -175,8 +175,12 @@ def test_an_unreachable_model_api_opens_the_breaker_and_fails_fast(ctx: ToolCont
         breaker=BreakerPolicy(fail_max=2, reset_timeout=60),
     )
     client = ScriptedClient(down)
-    with pytest.raises(PlanningFailed, match="connection refused"):
-        make_loop(client).run(ctx, "q")
+    # two runs whose model call failed despite its retries open the circuit...
+    for _ in range(2):
+        with pytest.raises(PlanningFailed, match="connection refused"):
+            make_loop(client).run(ctx, "q")
+    assert client.calls == 4
+    # ...so the third fails fast without reaching the API
     with pytest.raises(PlanningFailed, match="circuit for llm"):
         make_loop(client).run(ctx, "q")
-    assert client.calls == 2  # the second run never reached the API
+    assert client.calls == 4

@@ -2,12 +2,11 @@
 
 - Retries use tenacity with exponential backoff and jitter, and only for errors on the ``retry``
   channel (``TransientError``). Model-fixable and programmer errors pass straight through.
-- One circuit breaker per (tool family, target), from pybreaker: it counts consecutive transient
-  failures, opens after ``fail_max``, fails fast with ``CircuitOpen`` while open, lets one trial
-  call through after ``reset_timeout`` (half-open) and closes when that call succeeds.
-
-pybreaker was chosen over a hand-written breaker because it already has exactly these states, an
-``exclude`` predicate (so non-transient errors never count) and listeners for logging transitions.
+- One circuit breaker per (tool family, target) (tools/breaker.py): it counts consecutive calls
+  that failed with a transient fault after their retries, opens after ``fail_max``, fails fast
+  with ``CircuitOpen`` while open, lets one trial call through after ``reset_timeout``
+  (half-open) and closes when that call succeeds. Any other outcome shows the service answered,
+  so it counts as a success.
 """
 
 from __future__ import annotations
@@ -15,9 +14,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import pybreaker
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -26,6 +24,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from tools.breaker import CircuitBreaker
 from tools.errors import CircuitOpen, TransientError
 from tools.faults import FaultInjector
 from tools.logs import get_logger
@@ -54,16 +53,6 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TransientError)
 
 
-class _LogTransitions(pybreaker.CircuitBreakerListener):
-    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
-        log.warning(
-            "breaker_state_change",
-            breaker=cb.name,
-            old=getattr(old_state, "name", str(old_state)),
-            new=getattr(new_state, "name", str(new_state)),
-        )
-
-
 @dataclass
 class CallStats:
     """Counters a run report shows: how often the policy had to step in."""
@@ -82,47 +71,42 @@ class Resilience:
     stats: CallStats = field(default_factory=CallStats)
     #: benchmark fault injection: transient faults before some attempts (None in normal use)
     faults: FaultInjector | None = None
-    _breakers: dict[tuple[str, str], pybreaker.CircuitBreaker] = field(default_factory=dict, repr=False)
+    _breakers: dict[tuple[str, str], CircuitBreaker] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def breaker_for(self, family: str, target: str) -> pybreaker.CircuitBreaker:
+    def breaker_for(self, family: str, target: str) -> CircuitBreaker:
         key = (family, target)
         with self._lock:
             if key not in self._breakers:
-                self._breakers[key] = pybreaker.CircuitBreaker(
+                self._breakers[key] = CircuitBreaker(
+                    f"{family}:{target}",
                     fail_max=self.breaker.fail_max,
                     reset_timeout=self.breaker.reset_timeout,
-                    # Only transient faults count against the circuit.
-                    exclude=[lambda e: not _is_transient(e)],
-                    listeners=[_LogTransitions(), _CountTrips(self.stats)],
-                    name=f"{family}:{target}",
-                    # On the tripping call, surface the real fault rather than a generic error.
-                    throw_new_error_on_trip=False,
+                    on_trip=self._count_trip,
                 )
             return self._breakers[key]
 
+    def _count_trip(self) -> None:
+        self.stats.breaker_trips += 1
+
     def breaker_state(self, family: str, target: str) -> str:
-        return str(self.breaker_for(family, target).current_state)
+        return self.breaker_for(family, target).state.value
 
     def call(self, family: str, target: str, fn: Callable[[], T], *, op: str = "") -> T:
-        """Run ``fn`` under the retry policy and the (family, target) breaker."""
+        """Run ``fn`` under the retry policy, if the (family, target) circuit lets it through."""
         breaker = self.breaker_for(family, target)
+        if not breaker.allow():
+            self.stats.fast_failures += 1
+            raise CircuitOpen(
+                f"circuit for {family} on target {target!r} is open after "
+                f"{self.breaker.fail_max} consecutive calls failed despite retries; "
+                f"retry in up to {self.breaker.reset_timeout:g}s"
+            )
 
         def attempt() -> T:
             if self.faults is not None:
                 self.faults.maybe_fail(family)
             return fn()
-
-        def guarded() -> T:
-            try:
-                return breaker.call(attempt)
-            except pybreaker.CircuitBreakerError as exc:
-                self.stats.fast_failures += 1
-                raise CircuitOpen(
-                    f"circuit for {family} on target {target!r} is open after "
-                    f"{self.breaker.fail_max} consecutive transient failures; "
-                    f"retry in up to {self.breaker.reset_timeout:g}s"
-                ) from exc
 
         def before_sleep(state: RetryCallState) -> None:
             self.stats.retries += 1
@@ -156,13 +140,13 @@ class Resilience:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return retrying(guarded)
-
-
-class _CountTrips(pybreaker.CircuitBreakerListener):
-    def __init__(self, stats: CallStats) -> None:
-        self._stats = stats
-
-    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
-        if getattr(new_state, "name", "") == pybreaker.STATE_OPEN:
-            self._stats.breaker_trips += 1
+        try:
+            result = retrying(attempt)
+        except TransientError:
+            breaker.failed()
+            raise
+        except Exception:
+            breaker.succeeded()  # the service answered; the error is the caller's or ours
+            raise
+        breaker.succeeded()
+        return result
