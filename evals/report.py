@@ -7,7 +7,7 @@ and renders the same in any browser (or a headless one in CI).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 
@@ -99,8 +99,14 @@ def render_markdown(results: Results) -> str:
 # --- html + svg ---------------------------------------------------------------------------------------
 
 
-def _hbars(title: str, rows: Sequence[tuple[str, float, str]], maximum: float, unit: str = "") -> str:
-    """A horizontal bar chart: (label, value, colour) per row."""
+def _hbars(
+    title: str,
+    rows: Sequence[tuple[str, float, str]],
+    maximum: float,
+    unit: str = "",
+    marks: Mapping[str, float] | None = None,
+) -> str:
+    """A horizontal bar chart: (label, value, colour) per row; ``marks`` draws a tick per label."""
     # wide enough for the longest label at ~7 px a character (task ids run long)
     label_w = max(120, 10 + 7 * max((len(label) for label, _, _ in rows), default=0))
     bar_w, pad = 360, 6
@@ -118,19 +124,30 @@ def _hbars(title: str, rows: Sequence[tuple[str, float, str]], maximum: float, u
             f'<rect x="{label_w}" y="{y}" width="{width:.1f}" height="{_BAR_H}" fill="{colour}"/>',
             f'<text x="{label_w + width + 4:.1f}" y="{y + 13}">{value:.2f}{unit}</text>',
         ]
+        if marks and label in marks:
+            x = label_w + bar_w * marks[label] / maximum
+            parts.append(_mark(x, y - 3, y + _BAR_H + 3))
     parts.append("</svg>")
     return "\n".join(parts)
 
 
-def _histogram(title: str, values: Sequence[float], bins: int = 10) -> str:
-    """Counts of a [0, 1] figure in equal bins (1.0 lands in the last bin)."""
+def _mark(x: float, top: float, bottom: float) -> str:
+    """A threshold: a dark dashed vertical line."""
+    return (
+        f'<line x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{bottom:.1f}" '
+        'stroke="#222" stroke-width="2" stroke-dasharray="4 2"/>'
+    )
+
+
+def _histogram(title: str, values: Sequence[float], threshold: float | None = None, bins: int = 20) -> str:
+    """Counts of a [0, 1] figure in equal bins (1.0 lands in the last bin), the threshold dashed."""
     counts = [0] * bins
     for v in values:
         counts[min(bins - 1, max(0, int(v * bins)))] += 1
     top = max(counts) or 1
     width, height, bar = 420, 160, 420 // bins
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 20}" height="{height + 50}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 40}" height="{height + 50}" '
         f'role="img" aria-label="{escape(title)}">',
         f'<text x="0" y="14" font-weight="bold">{escape(title)} (n={len(values)})</text>',
     ]
@@ -141,11 +158,18 @@ def _histogram(title: str, values: Sequence[float], bins: int = 10) -> str:
             f'<rect x="{x}" y="{24 + height - h:.1f}" width="{bar - 2}" height="{h:.1f}" fill="{_NEUTRAL}"/>',
             f'<text x="{x + bar / 2 - 4:.1f}" y="{20 + height - h:.1f}" font-size="10">{count or ""}</text>',
         ]
+    # (position on the axis, label, row below the bars): the threshold's label sits a row above the
+    # axis labels so it never overlaps the "1" beside it
+    ticks = [(0.0, "0", 40), (0.5, "0.5", 40), (1.0, "1", 40)]
+    if threshold is not None:
+        parts.append(_mark(10 + bar * bins * threshold, 24, 24 + height))
+        ticks.append((threshold, f"threshold {threshold:g}", 28))
     parts += [
-        f'<text x="10" y="{height + 40}" font-size="11">0</text>',
-        f'<text x="{width - 4}" y="{height + 40}" font-size="11">1</text>',
-        "</svg>",
+        f'<text x="{10 + bar * bins * at:.1f}" y="{height + row}" font-size="11" '
+        f'text-anchor="middle">{escape(label)}</text>'
+        for at, label, row in ticks
     ]
+    parts.append("</svg>")
     return "\n".join(parts)
 
 
@@ -168,16 +192,21 @@ def render_html(results: Results) -> str:
         for r in results.results
     ]
     charts = [
-        _hbars("Figures vs thresholds", figures, 1.0),
+        _hbars("Figures vs thresholds (dashed)", figures, 1.0, marks=THRESHOLDS),
         _hbars("Pass rate per category", categories, 1.0),
         _histogram(
-            "data_quality per task", [r.data_quality for r in results.results if r.data_quality is not None]
+            "data_quality per task",
+            [r.data_quality for r in results.results if r.data_quality is not None],
+            THRESHOLDS["data_quality"],
         ),
         _histogram(
             "query_performance per task",
             [r.query_performance for r in results.results if r.query_performance is not None],
+            THRESHOLDS["query_performance"],
         ),
-        _histogram("reliability per run", [r.reliability for r in results.results]),
+        _histogram(
+            "reliability per run", [r.reliability for r in results.results], THRESHOLDS["reliability"]
+        ),
         _hbars("Duration per task (s)", durations, max((d for _, d, _ in durations), default=1.0), " s"),
     ]
     markdown = escape(render_markdown(results))
