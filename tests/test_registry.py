@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -431,3 +432,37 @@ def test_the_registry_holds_exactly_the_expected_tools_with_their_read_only_mark
         for name in names
     }
     assert registered == expected
+
+
+def test_each_recorded_call_counts_only_its_own_retries(tmp_path: Path) -> None:
+    policy = Resilience(retry=RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.002))
+    context = ToolContext(paths=ProjectPaths.for_project(tmp_path), target="dev", policy=policy)
+    both_started = threading.Barrier(2, timeout=5)
+    retried = threading.Event()
+    attempts: list[int] = []
+
+    def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            both_started.wait()
+            raise WarehouseLocked("Could not set lock on file")
+        retried.set()
+        return "ok"
+
+    def steady() -> str:
+        # runs from before the other call's retry until after it
+        both_started.wait()
+        retried.wait(timeout=5)
+        return "ok"
+
+    threads = [
+        threading.Thread(target=context.call, args=("warehouse", name, fn))
+        for name, fn in (("flaky", flaky), ("steady", steady))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    retries = {record.name: record.retries for record in context.calls}
+    assert retries == {"flaky": 1, "steady": 0}
+    assert policy.stats.retries == 1

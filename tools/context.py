@@ -86,7 +86,7 @@ class ToolContext:
         """Time the block and record it as one tool call: failed if it raises or calls ``fail``."""
         call = CallInProgress(name=name, arguments=redact_value(dict(arguments or {})))
         started_at, start = datetime.now(UTC), time.perf_counter()
-        retries_before = self.policy.stats.retries
+        retries_before = self.policy.retries_on_this_thread()
         try:
             yield call
         except Exception as exc:
@@ -105,7 +105,7 @@ class ToolContext:
                 error=call.error,
                 channel=call.channel,
                 duration_s=round(time.perf_counter() - start, 4),
-                retries=self.policy.stats.retries - retries_before,
+                retries=self.policy.retries_on_this_thread() - retries_before,
                 started_at=started_at,
             )
             self.record(call.ended)

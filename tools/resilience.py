@@ -73,6 +73,12 @@ class Resilience:
     faults: FaultInjector | None = None
     _breakers: dict[tuple[str, str], CircuitBreaker] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # retries made by calls on each thread: a recorded call reads its own count even while the tool
+    # loop runs other calls concurrently (the shared ``stats`` would mix theirs in)
+    _thread: threading.local = field(default_factory=threading.local, repr=False)
+
+    def retries_on_this_thread(self) -> int:
+        return int(getattr(self._thread, "retries", 0))
 
     def breaker_for(self, family: str, target: str) -> CircuitBreaker:
         key = (family, target)
@@ -109,7 +115,9 @@ class Resilience:
             return fn()
 
         def before_sleep(state: RetryCallState) -> None:
-            self.stats.retries += 1
+            with self._lock:
+                self.stats.retries += 1
+            self._thread.retries = self.retries_on_this_thread() + 1
             exc = state.outcome.exception() if state.outcome else None
             log.warning(
                 "retrying",
