@@ -18,7 +18,13 @@ from agent.runner import RunOutcome, Session
 from agent.settings import load_settings
 from evals.agents import make_agent
 from evals.checks import Copy, RunFacts, run_checks
-from evals.graders import TaskResult, clean_terminal, data_quality, query_performance
+from evals.graders import (
+    TaskResult,
+    clean_terminal,
+    data_quality,
+    median_build,
+    query_performance,
+)
 from evals.task import Task
 from evals.workspace import (
     copy_project,
@@ -130,33 +136,48 @@ def _raw_code(copy: Copy, model: str) -> str | None:
     return None
 
 
-def measure_performance(task: Task, agent: Copy, reference: Copy) -> float | None:
+@dataclass(frozen=True)
+class Performance:
+    """The query_performance figure and the median build seconds it was computed from."""
+
+    figure: float | None
+    reference_s: float | None = None
+    agent_s: float | None = None
+
+
+def measure_performance(task: Task, agent: Copy, reference: Copy) -> Performance:
     """min(1, reference/agent build time): 1.0 outright when the agent's SQL is the reference's."""
     models = task.models
     if not models:
-        return None
+        return Performance(None)
     codes = [(_raw_code(agent, m), _raw_code(reference, m)) for m in models]
     if any(a is None for a, _ in codes):
-        return 0.0
+        return Performance(0.0)
     if all(a == r for a, r in codes):
-        return 1.0  # the same SQL on the same data builds the same plan: timing it would only add noise
+        # the same SQL on the same data builds the same plan: timing it would only add noise
+        return Performance(1.0)
     # one untimed build per side first: the first build after the run pays for cold file caches
     # and a fresh catalog, which would land on whichever side happens to go first
     if _build_seconds(reference, models) is None:
-        return None
+        return Performance(None)
     if _build_seconds(agent, models) is None:
-        return 0.0
-    agent_s: list[float] = []
-    reference_s: list[float] = []
-    for _ in range(BUILDS):  # interleaved so a slow moment of the machine hits both sides
-        ref_time, agent_time = _build_seconds(reference, models), _build_seconds(agent, models)
-        if agent_time is None:
-            return 0.0
-        if ref_time is None:
-            return None
-        reference_s.append(ref_time)
-        agent_s.append(agent_time)
-    return query_performance(reference_s, agent_s)
+        return Performance(0.0)
+    timings: dict[str, list[float]] = {"reference": [], "agent": []}
+    sides = {"reference": reference, "agent": agent}
+    for build in range(BUILDS):
+        # interleaved so a slow moment of the machine hits both sides, and the order alternates
+        # so neither side is always the one built right after the other
+        order = ("reference", "agent") if build % 2 == 0 else ("agent", "reference")
+        for side in order:
+            seconds = _build_seconds(sides[side], models)
+            if seconds is None:
+                return Performance(0.0 if side == "agent" else None)
+            timings[side].append(seconds)
+    return Performance(
+        query_performance(timings["reference"], timings["agent"]),
+        reference_s=median_build(timings["reference"]),
+        agent_s=median_build(timings["agent"]),
+    )
 
 
 def _needs_reference(task: Task) -> bool:
@@ -228,7 +249,7 @@ def _run(job: Job, base: TaskResult, started: float) -> TaskResult:
         performance = (
             measure_performance(task, agent, reference)
             if reference is not None and run.status == "success"
-            else (0.0 if task.models else None)
+            else Performance(0.0 if task.models else None)
         )
     unchanged = files_before == files_after and raw_before == raw_after
     clean = clean_terminal(run.status, project_unchanged=unchanged, has_report=run.has_report)
@@ -239,7 +260,9 @@ def _run(job: Job, base: TaskResult, started: float) -> TaskResult:
             "passed": all(c.passed for c in checks) and reference_error is None,
             "checks": checks,
             "data_quality": data_quality(checks),
-            "query_performance": performance,
+            "query_performance": performance.figure,
+            "reference_build_s": performance.reference_s,
+            "agent_build_s": performance.agent_s,
             "reliability": 1.0 if clean else 0.0,
             "duration_s": time.perf_counter() - started,
             "agent_s": run.seconds,

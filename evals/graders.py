@@ -152,6 +152,9 @@ class TaskResult(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
     data_quality: float | None = None
     query_performance: float | None = None
+    #: median seconds dbt spent building the task's models, per side, when they were timed
+    reference_build_s: float | None = None
+    agent_build_s: float | None = None
     reliability: float
     duration_s: float
     agent_s: float = 0.0

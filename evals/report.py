@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 
+from evals.execute import BUILDS
 from evals.graders import FIGURES, THRESHOLDS, TaskResult, Totals, missed_thresholds
 from evals.runner import Results
 
@@ -93,7 +94,36 @@ def render_markdown(results: Results) -> str:
             f"{_fmt(r.data_quality)} | {_fmt(r.query_performance)} | {r.reliability:.0f} | "
             f"{r.duration_s:.0f} | {_failed_checks(r)} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _slower_builds(results)) + "\n"
+
+
+def _slower_builds(results: Results) -> list[str]:
+    """The runs whose build was slower than the reference's, with the medians behind the figure."""
+    slower = [
+        r
+        for r in results.results
+        if r.query_performance is not None
+        and r.query_performance < 1.0
+        and r.reference_build_s is not None
+        and r.agent_build_s is not None
+    ]
+    if not slower:
+        return []
+    lines = [
+        "",
+        "## Builds slower than the reference",
+        "",
+        f"Median seconds dbt spent building the task's models, of {BUILDS} interleaved builds per side.",
+        "",
+        "| task | QP | reference s | agent s |",
+        "|---|---|---|---|",
+    ]
+    for r in sorted(slower, key=lambda r: r.query_performance or 0.0):
+        lines.append(
+            f"| {r.task_id}{f' #{r.repeat}' if results.config.repeat > 1 else ''} | "
+            f"{_fmt(r.query_performance)} | {r.reference_build_s:.3f} | {r.agent_build_s:.3f} |"
+        )
+    return lines
 
 
 # --- html + svg ---------------------------------------------------------------------------------------

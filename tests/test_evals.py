@@ -22,7 +22,7 @@ from evals.graders import (
     query_performance,
     totals,
 )
-from evals.report import load_results, render_html, write_results
+from evals.report import load_results, render_html, render_markdown, write_results
 from evals.runner import Results, RunConfig, run_jobs, select_tasks
 from evals.task import REQUIRED_CATEGORIES, Task, load_suite
 
@@ -196,6 +196,15 @@ def test_html_report_is_self_contained_with_svg_charts() -> None:
     assert "<script" not in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
+def test_the_markdown_report_shows_the_build_times_behind_a_slower_query_performance() -> None:
+    slow = _result("slow", True, qp=0.8).model_copy(update={"reference_build_s": 0.08, "agent_build_s": 0.1})
+    markdown = render_markdown(_results(_result("same", True), slow))
+    section = markdown.split("## Builds slower than the reference", 1)[1]
+    assert "| slow | 0.800 | 0.080 | 0.100 |" in section
+    assert "| same |" not in section
+    assert "## Builds slower" not in render_markdown(_results(_result("same", True)))
+
+
 # --- a small real run --------------------------------------------------------------------------------
 
 
@@ -246,3 +255,9 @@ def test_noop_and_command_agents_on_real_tasks(suite: list[Task], tmp_path: Path
     }
     assert failing == {}, failing
     assert Counter(r.status for r in command) == Counter({"success": 1, "invalid": 1})
+    built = next(r for r in command if r.status == "success")
+    # the planner's staging SQL is not the reference's text, so both sides were built and timed
+    assert built.reference_build_s and built.agent_build_s and built.query_performance
+    assert built.query_performance == pytest.approx(
+        query_performance([built.reference_build_s], [built.agent_build_s])
+    )
