@@ -23,6 +23,11 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def _run_label(result: TaskResult, repeats: int) -> str:
+    """The task id, with the repeat number when the run repeated tasks."""
+    return f"{result.task_id} #{result.repeat}" if repeats > 1 else result.task_id
+
+
 def write_results(results: Results, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -89,7 +94,7 @@ def render_markdown(results: Results) -> str:
     ]
     for r in results.results:
         lines.append(
-            f"| {r.task_id}{f' #{r.repeat}' if c.repeat > 1 else ''} | {r.category} | "
+            f"| {_run_label(r, c.repeat)} | {r.category} | "
             f"{'yes' if r.is_command else 'no'} | {r.status} | {'✔' if r.passed else '✘'} | "
             f"{_fmt(r.data_quality)} | {_fmt(r.query_performance)} | {r.reliability:.0f} | "
             f"{r.duration_s:.0f} | {_failed_checks(r)} |"
@@ -120,7 +125,7 @@ def _slower_builds(results: Results) -> list[str]:
     ]
     for r in sorted(slower, key=lambda r: r.query_performance or 0.0):
         lines.append(
-            f"| {r.task_id}{f' #{r.repeat}' if results.config.repeat > 1 else ''} | "
+            f"| {_run_label(r, results.config.repeat)} | "
             f"{_fmt(r.query_performance)} | {r.reference_build_s:.3f} | {r.agent_build_s:.3f} |"
         )
     return lines
@@ -215,7 +220,7 @@ def render_html(results: Results) -> str:
     ]
     durations = [
         (
-            f"{r.task_id}{f' #{r.repeat}' if results.config.repeat > 1 else ''}",
+            _run_label(r, results.config.repeat),
             r.duration_s,
             _PASS if r.passed else _FAIL,
         )
