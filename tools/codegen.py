@@ -169,18 +169,26 @@ class ModelConfig:
     incremental_strategy: str | None = None
     #: column names; DuckDB applies them only to DuckLake tables and ignores them otherwise
     partition_by: tuple[str, ...] = ()
+    #: what dbt_project.yml already gives the model's folder: not repeated in the model's config()
+    inherited: str | None = None
 
 
 def config_block(config: ModelConfig) -> str:
-    settings: list[tuple[str, str | Sequence[str]]] = [("materialized", config.materialized)]
+    """The model's ``{{ config(...) }}`` line, or nothing when the project's config already says it all."""
+    settings: list[tuple[str, str | Sequence[str]]] = []
+    if config.materialized != config.inherited:
+        settings.append(("materialized", config.materialized))
     if config.unique_key:
         settings.append(("unique_key", config.unique_key))
     if config.incremental_strategy:
         settings.append(("incremental_strategy", config.incremental_strategy))
     if config.partition_by:
         settings.append(("partition_by", list(config.partition_by)))
+    if not settings:
+        return ""
     if len(settings) == 1:
-        return f"{{{{ config(materialized={_literal(config.materialized)}) }}}}\n"
+        key, value = settings[0]
+        return f"{{{{ config({key}={_literal(value)}) }}}}\n"
     lines = [f"{_INDENT}{key}={_literal(value)}" for key, value in settings]
     return "{{\n  config(\n" + ",\n".join(f"  {line}" for line in lines) + "\n  )\n}}\n"
 
@@ -233,7 +241,8 @@ def staging_sql(
     """One source table, its columns renamed and cast, nothing joined."""
     if not columns:
         raise InvalidArguments(f"source {source_name}.{table} has no columns to select")
-    lines = [config_block(config), "select", _select_list([c.render() for c in columns], _INDENT)]
+    header = config_block(config)
+    lines = [*([header] if header else []), "select", _select_list([c.render() for c in columns], _INDENT)]
     lines.append(f"from {{{{ source({_literal(source_name)}, {_literal(table)}) }}}}")
     if incremental is not None:
         lines += _incremental_filter_lines(incremental)
@@ -361,9 +370,10 @@ def mart_sql(spec: MartSpec) -> str:
             f"left join {child.cte} on {spec.base_cte}.{spec.key} = {child.cte}.{child.foreign_key}"
         )
     ctes.append(_cte("final", final_body))
+    header = config_block(spec.config)
     return (
-        config_block(spec.config)
-        + "\nwith "
+        (header + "\n" if header else "")
+        + "with "
         + ",\n\n".join(ctes)
         + "\n\nselect\n"
         + _select_list(names, _INDENT)
