@@ -32,6 +32,7 @@ from tools.codegen import (
     relationships_test,
     resource_entry,
     snapshot_yaml,
+    RawInput,
     staging_sql,
     upsert_entry,
 )
@@ -132,13 +133,27 @@ def test_staging_sql_casts_renames_and_never_joins() -> None:
         SelectColumn("cast(id as integer)", "order_id"),
         SelectColumn("cast(status as varchar)", "status"),
     ]
-    sql = staging_sql("raw", "orders", columns, ModelConfig(materialized="view"))
+    sql = staging_sql(RawInput("orders", "raw"), columns, ModelConfig(materialized="view"))
     assert sql.startswith("{{ config(materialized='view') }}\n")
     assert "cast(id as integer) as order_id" in sql and "cast(status as varchar) as status" in sql
     assert "{{ source('raw', 'orders') }}" in sql and "join" not in sql
     assert select_names(render(sql)) == ["order_id", "status"]
     with pytest.raises(InvalidArguments):
-        staging_sql("raw", "orders", [], ModelConfig(materialized="view"))
+        staging_sql(RawInput("orders", "raw"), [], ModelConfig(materialized="view"))
+
+
+def test_staging_from_a_seed_refs_it_and_repeats_no_project_config() -> None:
+    columns = [SelectColumn("cast(id as integer)", "order_id")]
+    inherited = ModelConfig(materialized="view", inherited="view")
+    sql = staging_sql(RawInput("raw_orders"), columns, inherited)
+    assert sql.startswith("select\n") and "from {{ ref('raw_orders') }}" in sql
+    # a different materialization than the folder's is still written, and so is anything beyond it
+    assert staging_sql(RawInput("raw_orders"), columns, ModelConfig("table", inherited="view")).startswith(
+        "{{ config(materialized='table') }}\n"
+    )
+    incremental = ModelConfig("incremental", unique_key="order_id", inherited="incremental")
+    assert "unique_key='order_id'" in staging_sql(RawInput("raw_orders"), columns, incremental)
+    assert "materialized" not in staging_sql(RawInput("raw_orders"), columns, incremental)
 
 
 def test_config_block_lists_partitions_as_columns_for_duckdb() -> None:

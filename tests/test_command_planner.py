@@ -320,7 +320,7 @@ def test_answers_for_commands_that_change_nothing(journey: Journey) -> None:
         ("/dbt-model --name fct_events --type fact", InvalidArguments,
          "/dbt-model --name stg_events --type staging"),
         ("/dbt-model --name stg_events --type staging", InvalidArguments,
-         "no declared source has a table 'events'"),
+         "no declared source table or seed named 'events'"),
         ("/incremental-model --name fct_orders --unique-key customer_id", InvalidArguments,
          "does not identify rows"),
         ("/dbt-snapshot --source-table raw.users", InvalidArguments,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import yaml
-
 from agent.commands.parser import ParsedCommand
 from agent.commands.project import ProjectView
 from agent.commands.selection import check_selection
@@ -76,14 +74,9 @@ def dbt_compile(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     )
 
 
-def _project_profile(view: ProjectView) -> str:
-    project = yaml.safe_load((view.root / "dbt_project.yml").read_text(encoding="utf-8")) or {}
-    return str(project.get("profile", ""))
-
-
 def dbt_debug(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     profile = cmd.text("profile")
-    expected = _project_profile(view)
+    expected = str(view.dbt_project.get("profile", ""))
     if profile is not None and profile != expected:
         raise InvalidArguments(
             f"--profile {profile!r}: this project uses the profile {expected!r} named in dbt_project.yml",

@@ -13,9 +13,10 @@ from agent.commands.column_facts import ColumnFacts, facts_from_profile
 from agent.commands.descriptions import model_description
 from agent.commands.model_files import documented_entry
 from agent.commands.naming import grain_entity
-from agent.commands.project import Node, ProjectView, layer_of
+from agent.commands.project import Node, ProjectView
 from tools.changeset import Changeset
 from tools.context import ToolContext
+from tools.layers import layer_of
 from tools.profiling import RelationProfile
 
 

@@ -25,17 +25,17 @@ from agent.commands.model_files import (
     write_model,
 )
 from agent.commands.naming import bare_name, entity_of, is_id_like, plural, singular
-from agent.commands.project import Node, ProjectView, layer_of
+from agent.commands.project import Node, ProjectView
 from tools.codegen import (
     Aggregate,
     ChildSummary,
     MartSpec,
-    ModelConfig,
     ParentJoin,
     SelectColumn,
     mart_sql,
 )
 from tools.errors import InvalidArguments, QueryError
+from tools.layers import layer_of
 from tools.profiling import ColumnProfile, ForeignKeyMatch, RelationProfile
 
 _KIND_PHRASE = {"fact": "Fact table of", "dimension": "Dimension of", "intermediate": "Intermediate model of"}
@@ -319,11 +319,32 @@ def _column(profile: RelationProfile, name: str) -> ColumnProfile:
     return next(c for c in profile.columns if c.name == name)
 
 
+def _refuse_duplicate(view: ProjectView, request: ModelRequest, entity: str, key: str) -> None:
+    """A fact or dimension at the grain of a model the project already has (customers for
+    dim_customers: one row per customer_id) would be a second copy of it: say so instead."""
+    if request.model_type not in {"fact", "dimension"}:
+        return
+    for name, node in sorted(view.models.items()):
+        if name == request.name or layer_of(node) in {"staging", "intermediate"} or entity_of(name) != entity:
+            continue
+        keyed = key in view.unique_columns(node) or (
+            view.is_built(node) and key in _read(view, node).profile.key_candidates
+        )
+        if keyed:
+            path = node["original_file_path"]
+            raise InvalidArguments(
+                f"{name} ({path}) already has one row per {entity} (key {key}); {request.name} would "
+                "duplicate it",
+                hint=f"extend {name} instead, or build {request.name} at another grain (--from MODEL)",
+            )
+
+
 def plan_mart(view: ProjectView, request: ModelRequest) -> list[str]:
     base = _read(view, _base_node(view, request))
     identity = {c.name: c.name for c in base.profile.columns}
     key = choose_key(base.profile, request.unique_key, identity)
     entity = entity_of(base.name)
+    _refuse_duplicate(view, request, entity, key)
     design = _Design(entity)
     base_cte = design.cte(plural(entity))
     candidates = [_read(view, node) for node in view.upstream_candidates(exclude=request.name).values()]
@@ -391,15 +412,12 @@ def plan_mart(view: ProjectView, request: ModelRequest) -> list[str]:
             summary = _child_summary(view, design, base, key=key, child=child, match=links[0])
             children.append(summary)
             answer.append(f"summarises {name} per {key}: {', '.join(a.alias for a in summary.aggregates)}")
-    config = ModelConfig(materialized=request.materialization, partition_by=(partition,) if partition else ())
+    config = request.config(partition_by=(partition,) if partition else ())
     incremental = None
     if request.materialization == "incremental":
         incremental = incremental_filter(base.profile, identity, request.strategy)
-        config = ModelConfig(
-            materialized="incremental",
-            unique_key=key,
-            incremental_strategy=request.strategy,
-            partition_by=config.partition_by,
+        config = request.config(
+            unique_key=key, incremental_strategy=request.strategy, partition_by=config.partition_by
         )
         answer.append(
             f"incremental: unique_key {key}, strategy {request.strategy}, new rows by {incremental.column}"

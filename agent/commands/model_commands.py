@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import cast
 
 from agent.commands.marts import plan_mart
@@ -11,6 +12,8 @@ from agent.commands.model_files import (
     ModelRequest,
     ModelType,
     Strategy,
+    configured_materialization,
+    model_files,
 )
 from agent.commands.naming import is_identifier, model_type_of
 from agent.commands.parser import ParsedCommand
@@ -29,7 +32,21 @@ def _checked_name(name: str) -> str:
     return name
 
 
-def _plan(view: ProjectView, request: ModelRequest) -> PlanSpec:
+def _resolved(view: ProjectView, request: ModelRequest, given: Materialization | None) -> ModelRequest:
+    """The request with its materialization settled: what was asked, else what dbt_project.yml gives the
+    model's folder, else the layer's default; and what the project config already says, so the model
+    does not repeat it."""
+    configured = configured_materialization(view, model_files(view, request.name, request.model_type))
+    materialization = given or cast(Materialization | None, configured)
+    return replace(
+        request,
+        materialization=materialization or DEFAULT_MATERIALIZATION[request.model_type],
+        inherited_materialization=configured,
+    )
+
+
+def _plan(view: ProjectView, request: ModelRequest, given: Materialization | None) -> PlanSpec:
+    request = _resolved(view, request, given)
     if request.model_type == "staging":
         if request.base is not None:
             raise InvalidArguments("--from is for models built on other models; staging reads a --source")
@@ -49,19 +66,17 @@ def _plan(view: ProjectView, request: ModelRequest) -> PlanSpec:
 
 def dbt_model(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     model_type = cast(ModelType, cmd.required_text("type"))
-    materialization = cast(
-        Materialization, cmd.text("materialization") or DEFAULT_MATERIALIZATION[model_type]
-    )
+    given = cast(Materialization | None, cmd.text("materialization"))
     request = ModelRequest(
         name=_checked_name(cmd.required_text("name")),
         model_type=model_type,
-        materialization=materialization,
+        materialization=given or DEFAULT_MATERIALIZATION[model_type],
         partition=cmd.text("partition-by"),
         source=cmd.text("source"),
         base=cmd.text("from"),
         description=cmd.text("description"),
     )
-    return _plan(view, request)
+    return _plan(view, request, given)
 
 
 def incremental_model(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
@@ -78,4 +93,4 @@ def incremental_model(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
         unique_key=cmd.required_text("unique-key"),
         description=cmd.text("description"),
     )
-    return _plan(view, request)
+    return _plan(view, request, "incremental")

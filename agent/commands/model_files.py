@@ -12,19 +12,21 @@ from agent.commands.project import ProjectView
 from tools.codegen import (
     ColumnDoc,
     IncrementalFilter,
+    ModelConfig,
     TestSpec,
     column_entry,
     merge_column_tests,
     resource_entry,
 )
 from tools.errors import InvalidArguments
+from tools.layers import Layer
 from tools.profiling import RelationProfile
 
 ModelType = Literal["staging", "intermediate", "fact", "dimension"]
 Materialization = Literal["view", "table", "incremental", "ephemeral"]
 Strategy = Literal["merge", "append", "delete+insert"]
 
-FOLDERS: dict[str, str] = {
+LAYERS: dict[ModelType, Layer] = {
     "staging": "staging",
     "intermediate": "intermediate",
     "fact": "marts",
@@ -52,6 +54,13 @@ class ModelRequest:
     base: str | None = None
     unique_key: str | None = None
     description: str | None = None
+    #: the materialization dbt_project.yml gives the model's folder (not repeated in its config())
+    inherited_materialization: str | None = None
+
+    def config(self, **settings: Any) -> ModelConfig:
+        return ModelConfig(
+            materialized=self.materialization, inherited=self.inherited_materialization, **settings
+        )
 
 
 @dataclass(frozen=True)
@@ -61,13 +70,20 @@ class ModelFiles:
 
 
 def model_files(view: ProjectView, name: str, model_type: ModelType) -> ModelFiles:
-    """Where the model's SQL and YAML go: where they are now when it exists, else the layer's folder."""
+    """Where the model's SQL and YAML go: where they are now when it exists, else where the project
+    keeps that layer, documented the way that folder is (see ``Conventions``)."""
     node = view.models.get(name)
     if node is not None:
         sql = str(node["original_file_path"])
         return ModelFiles(sql=sql, yml=view.properties_path(node, sql.removesuffix(".sql") + ".yml"))
-    folder = FOLDERS[model_type]
-    return ModelFiles(sql=f"models/{folder}/{name}.sql", yml=f"models/{folder}/{name}.yml")
+    folder = view.conventions.folder_for(LAYERS[model_type])
+    return ModelFiles(sql=f"{folder}/{name}.sql", yml=view.conventions.properties_file_for(folder, name))
+
+
+def configured_materialization(view: ProjectView, files: ModelFiles) -> str | None:
+    """What dbt_project.yml already makes of a model at ``files.sql`` (None: it says nothing)."""
+    model_paths = [str(p) for p in view.dbt_project.get("model-paths") or ["models"]]
+    return view.conventions.configured_materialization(files.sql, model_paths)
 
 
 def documented_entry(

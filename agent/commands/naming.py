@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-_LAYER_PREFIX = re.compile(r"^(?:stg|base|int|fct|fact|dim)_")
+_LAYER_PREFIX = re.compile(r"^(?:raw|stg|base|int|fct|fact|dim)_")
 _ID_LIKE = re.compile(r"^(id|key|sku|uuid|guid|code)$|_(id|key|sku|uuid|guid|code|pk)$", re.IGNORECASE)
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # words DuckDB will not take as a bare column name
@@ -72,7 +72,7 @@ def plural(word: str) -> str:
 
 
 def bare_name(model_name: str) -> str:
-    """stg_shop__customers -> customers; fct_orders -> orders; daily_events -> daily_events."""
+    """stg_shop__customers -> customers; fct_orders -> orders; raw_orders (a seed) -> orders."""
     return _LAYER_PREFIX.sub("", model_name.lower()).rsplit("__", 1)[-1]
 
 
@@ -121,10 +121,19 @@ def phrase(column: str) -> str:
 
 
 def timestamp_phrase(column: str, entity: str) -> str:
-    """ordered_at -> "When the order was ordered"; updated_at -> "When the order was last updated"."""
-    stem = column.lower().removesuffix("_at").removesuffix("_date").removesuffix("_time")
-    verb = _TIMESTAMP_VERBS.get(stem, stem.replace("_", " "))
-    return f"When the {entity} was {verb}"
+    """ordered_at -> "When the order was ordered"; updated_at -> "When the order was last updated";
+    order_date -> "Date of the order"; first_order_date -> "First order date of the customer".
+
+    Only a past participle reads as "when it was ...": a noun stem (order_date) does not.
+    """
+    lowered = column.lower()
+    stem = lowered.removesuffix("_at").removesuffix("_date").removesuffix("_time")
+    if stem in _TIMESTAMP_VERBS or stem.endswith("ed"):
+        return f"When the {entity} was {_TIMESTAMP_VERBS.get(stem, phrase(stem))}"
+    kind = "Time" if lowered.endswith(("_at", "_time")) else "Date"
+    if stem == entity or stem in {"", "event"}:
+        return f"{kind} of the {entity}"
+    return f"{phrase(stem).capitalize()} {kind.lower()} of the {entity}"
 
 
 def grain_entity(model_name: str, key: str | None) -> str:

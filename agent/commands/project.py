@@ -10,15 +10,17 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, TypeVar
 
+from agent.commands.conventions import Conventions
 from agent.commands.naming import entity_of, model_type_of
 from tools.changeset import Changeset
 from tools.codegen import PropertyKind, dump_yaml, find_entry, load_yaml_mapping, upsert_entry
 from tools.context import ToolContext
 from tools.engine import DbtCall
 from tools.errors import ConfigurationError, InvalidArguments, UnknownNode
+from tools.layers import layer_of
 from tools.lineage import load_manifest
 from tools.profiles import read_target
 from tools.profiling import (
@@ -38,19 +40,6 @@ def close_matches(word: str, candidates: list[str]) -> str:
     """`` (did you mean a, b?)`` for the candidates closest to ``word``, or nothing."""
     found = difflib.get_close_matches(word, candidates, n=3, cutoff=0.5)
     return f" (did you mean {', '.join(found)}?)" if found else ""
-
-
-def layer_of(node: Node) -> str:
-    """staging / intermediate / marts / other, from the folder or the name prefix (as the lint does)."""
-    folders = PurePosixPath(str(node.get("original_file_path") or "")).parts[:-1]
-    name = str(node.get("name", ""))
-    if "staging" in folders or name.startswith("stg_"):
-        return "staging"
-    if "intermediate" in folders or name.startswith("int_"):
-        return "intermediate"
-    if "marts" in folders or name.startswith(("fct_", "dim_")):
-        return "marts"
-    return "other"
 
 
 def _relation_key(database: str, schema: str, name: str) -> tuple[str, str, str]:
@@ -79,6 +68,16 @@ class ProjectView:
             target_path = getattr(self.tools.engine, "target_path", None) or "target"
             self._manifest = load_manifest(self.root / target_path / "manifest.json")
         return self._manifest
+
+    @cached_property
+    def dbt_project(self) -> dict[str, Any]:
+        """``dbt_project.yml`` as data (dbt parsed it already, so it is valid YAML)."""
+        path = self.root / "dbt_project.yml"
+        return load_yaml_mapping(path.read_text(encoding="utf-8"), "dbt_project.yml")
+
+    @cached_property
+    def conventions(self) -> Conventions:
+        return Conventions.read(self.models.values(), self.dbt_project, self.project_name)
 
     @cached_property
     def db_path(self) -> Path:
@@ -220,6 +219,31 @@ class ProjectView:
             if layer_of(node) == "marts" and entity_of(name) == entity and self.is_built(node)
         ]
         return sorted(found, key=lambda n: (not str(n["name"]).startswith("dim_"), str(n["name"])))
+
+    def unique_columns(self, node: Node) -> set[str]:
+        """Columns of ``node`` that a ``unique`` test in the project covers."""
+        uid = node.get("unique_id")
+        return {
+            str(test.get("column_name"))
+            for test in (self.manifest.get("nodes") or {}).values()
+            if test.get("resource_type") == "test"
+            and test.get("attached_node") == uid
+            and (test.get("test_metadata") or {}).get("name") == "unique"
+            and test.get("column_name")
+        }
+
+    def descendants(self, node: Node) -> set[str]:
+        """Names of the models built, directly or not, from ``node`` (its ``+`` selection, minus itself)."""
+        children: Mapping[str, list[str]] = self.manifest.get("child_map") or {}
+        seen: set[str] = set()
+        frontier = [str(node.get("unique_id"))]
+        while frontier:  # iterative: real projects have deep chains
+            for child in children.get(frontier.pop(), []):
+                if child not in seen:
+                    seen.add(child)
+                    frontier.append(child)
+        nodes = self.manifest.get("nodes") or {}
+        return {str(nodes[uid]["name"]) for uid in seen if uid in nodes and uid.startswith("model.")}
 
     def source_table(self, source_name: str, table: str) -> Node | None:
         return next(

@@ -11,9 +11,10 @@ from agent.commands.descriptions import model_description
 from agent.commands.model_files import documented_entry
 from agent.commands.naming import grain_entity, is_id_like
 from agent.commands.parser import ParsedCommand, usage_error
-from agent.commands.project import Node, ProjectView, layer_of
+from agent.commands.project import Node, ProjectView
 from graph.plan_spec import PlanSpec
 from tools.codegen import TestSpec, accepted_values_test, merge_column_tests, relationships_test, test_kind
+from tools.layers import layer_of
 from tools.profiling import ColumnProfile, ForeignKeyMatch, RelationProfile
 
 
@@ -30,10 +31,13 @@ def _target_rank(model: Node, target: Node) -> tuple[int, str]:
 
 
 def _foreign_keys(view: ProjectView, model: Node, relation: str) -> dict[str, ForeignKey]:
+    # a relationships test points upstream (or across): never at a model built from this one, whose
+    # rows come from it (stg_orders.customer_id -> customers would test the data against itself)
+    downstream = view.descendants(model)
     others = {
         view.qualified_name(node): node
         for name, node in view.models.items()
-        if name != model["name"] and view.is_built(node)
+        if name != model["name"] and name not in downstream and view.is_built(node)
     }
     matches: dict[str, list[tuple[ForeignKeyMatch, Node]]] = defaultdict(list)
     for match in view.suggest_foreign_keys(relation, [view.relation_of(n) for n in others.values()]):

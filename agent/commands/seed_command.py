@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 import duckdb
-import yaml
 
 from agent.commands.column_facts import facts_from_profile
 from agent.commands.model_files import documented_entry
@@ -16,11 +15,6 @@ from agent.commands.project import ProjectView
 from graph.plan_spec import Operation, PlanSpec
 from tools.errors import InvalidArguments
 from tools.profiling import RelationProfile, profile_relation
-
-
-def _seed_paths(root: Path) -> list[str]:
-    project = yaml.safe_load((root / "dbt_project.yml").read_text(encoding="utf-8")) or {}
-    return [str(p).strip("/") for p in project.get("seed-paths") or ["seeds"]]
 
 
 def profile_csv(csv_path: Path, name: str) -> RelationProfile:
@@ -41,7 +35,7 @@ def dbt_seed(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     given = cmd.required_text("file")
     csv_path = view.paths.resolve(given, must_exist=True)
     rel = view.paths.relative(csv_path)
-    seed_paths = _seed_paths(view.root)
+    seed_paths = [str(p).strip("/") for p in view.dbt_project.get("seed-paths") or ["seeds"]]
     if not csv_path.is_file() or csv_path.suffix.lower() != ".csv":
         raise InvalidArguments(f"{rel!r} is not a .csv file", hint="dbt seeds are CSV files")
     if not any(PurePosixPath(rel).is_relative_to(p) for p in seed_paths):

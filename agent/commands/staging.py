@@ -1,4 +1,5 @@
-"""Staging models: one source table, every column listed, renamed and cast, no joins."""
+"""Staging models: one raw table (a source table or a seed), every column listed, renamed and cast,
+no joins."""
 
 from __future__ import annotations
 
@@ -6,48 +7,63 @@ from agent.commands.column_facts import facts_from_profile
 from agent.commands.model_files import ModelRequest, choose_key, incremental_filter, write_model
 from agent.commands.naming import bare_name, entity_of, plural, quote_if_needed, staging_column_name
 from agent.commands.project import Node, ProjectView, close_matches
-from tools.codegen import ModelConfig, SelectColumn, staging_sql
+from tools.codegen import RawInput, SelectColumn, staging_sql
 from tools.errors import InvalidArguments
 
 
-def _source_node(view: ProjectView, request: ModelRequest) -> Node:
-    declared = sorted(f"{s['source_name']}.{s['name']}" for s in view.sources)
+def _raw_input(node: Node) -> RawInput:
+    if node.get("resource_type") == "seed":
+        return RawInput(str(node["name"]))
+    return RawInput(str(node["name"]), str(node["source_name"]))
+
+
+def _declared(view: ProjectView) -> list[str]:
+    return sorted(f"{s['source_name']}.{s['name']}" for s in view.sources) + sorted(view.seeds)
+
+
+def _raw_node(view: ProjectView, request: ModelRequest) -> Node:
+    """The source table or seed the staging model reads: the one named by --source, else the one
+    whose name matches the model's (stg_orders: a source table orders, or a seed raw_orders)."""
+    declared = _declared(view)
+    listed = f"sources and seeds: {', '.join(declared) or 'none'}"
     if request.source is not None:
         source_name, dot, table = request.source.partition(".")
-        node = view.source_table(source_name, table) if dot else None
+        node = view.source_table(source_name, table) if dot else view.seeds.get(request.source)
         if node is None:
             raise InvalidArguments(
-                f"--source {request.source!r} is not a declared source table"
+                f"--source {request.source!r} is neither a declared source table (source.table) nor a seed"
                 f"{close_matches(request.source, declared)}",
-                hint=f"declared: {', '.join(declared) or 'none'}; declare more with /dbt-source",
+                hint=f"{listed}; declare a source with /dbt-source or load a seed with /dbt-seed",
             )
         return node
     table = bare_name(request.name)
-    found = view.sources_named(table) or view.sources_named(plural(table))
+    names = {table, plural(table)}
+    found = [*view.sources_named(table), *view.sources_named(plural(table))]
+    found += [view.seeds[n] for n in sorted(view.seeds) if n in names | {f"raw_{n}" for n in names}]
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
-        names = ", ".join(f"{s['source_name']}.{s['name']}" for s in found)
         raise InvalidArguments(
-            f"several sources have a table {table!r} ({names})", hint="pick one with --source"
+            f"several raw tables could be {table!r}: {', '.join(_raw_input(n).label for n in found)}",
+            hint="pick one with --source (source.table, or a seed's name)",
         )
     raise InvalidArguments(
-        f"no declared source has a table {table!r} to stage as {request.name}"
+        f"no declared source table or seed named {table!r} to stage as {request.name}"
         f"{close_matches(table, declared)}",
-        hint=f"pass --source source_name.table, or declare it: /dbt-source --schema <schema> --table {table}",
+        hint=f"pass --source (source.table or a seed); {listed}",
     )
 
 
 def plan_staging(view: ProjectView, request: ModelRequest) -> list[str]:
-    source = _source_node(view, request)
-    source_name, table = str(source["source_name"]), str(source["name"])
+    source = _raw_node(view, request)
+    reads = _raw_input(source)
     if not view.is_built(source):
+        load = f"; load it first: /dbt-run --select {reads.name}" if reads.source is None else ""
         raise InvalidArguments(
-            f"source table {source_name}.{table} ({source.get('relation_name')}) "
-            "does not exist in the warehouse"
+            f"{reads.label} ({source.get('relation_name')}) does not exist in the warehouse{load}"
         )
     profile = view.profile(view.relation_of(source))
-    entity = entity_of(table)
+    entity = entity_of(reads.name)
     taken = {c.name.lower() for c in profile.columns}
     renamed = {c.name: staging_column_name(c.name, entity, c.type, taken) for c in profile.columns}
     key = choose_key(profile, request.unique_key, renamed)
@@ -66,7 +82,7 @@ def plan_staging(view: ProjectView, request: ModelRequest) -> list[str]:
         for column in profile.columns
     ]
     answer = [
-        f"{request.name}: staging over source {source_name}.{table} ({profile.row_count} rows), "
+        f"{request.name}: staging over {reads.label} ({profile.row_count} rows), "
         f"{len(select)} columns listed and cast, no joins; "
         f"key {renamed[key]} (unique and not null in the data)."
     ]
@@ -74,19 +90,17 @@ def plan_staging(view: ProjectView, request: ModelRequest) -> list[str]:
     if renames:
         answer.append(f"renamed: {', '.join(renames)}")
     incremental = None
-    config = ModelConfig(materialized=request.materialization)
+    config = request.config()
     if request.materialization == "incremental":
         incremental = incremental_filter(profile, renamed, request.strategy)
-        config = ModelConfig(
-            materialized="incremental", unique_key=renamed[key], incremental_strategy=request.strategy
-        )
+        config = request.config(unique_key=renamed[key], incremental_strategy=request.strategy)
         answer.append(
             f"incremental: unique_key {renamed[key]}, {request.strategy}, new rows by {incremental.column}"
         )
-    sql = staging_sql(source_name, table, select, config, incremental)
+    sql = staging_sql(reads, select, config, incremental)
     source_text = str(source.get("description") or "").strip()
     description = (
-        f"Staging model for source {source_name}.{table}: one row per {entity} (key {renamed[key]}), columns "
+        f"Staging model for {reads.label}: one row per {entity} (key {renamed[key]}), columns "
         f"renamed and cast, no joins." + (f" Source: {source_text}" if source_text else "")
     )
     files = write_model(view, request, sql, description=description, facts=facts, entity=entity)

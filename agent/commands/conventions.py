@@ -1,0 +1,118 @@
+"""How this project lays out its models, read before anything is written so new files follow it.
+
+Real projects differ from ae's own defaults (BRIEF §10): marts at the ``models/`` root, one
+``schema.yml`` per folder instead of one YAML per model, materializations set per folder in
+``dbt_project.yml``. A generated model goes where the project keeps that layer, is documented in the
+file the project uses for that folder, and repeats no config the project already gives it. ae's own
+layout (``models/<layer>/<name>.sql`` + ``<name>.yml``) is only the fallback for a project that shows
+no habit yet.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from tools.layers import Layer, layer_of
+
+#: ae's folder for a layer when the project has no model of that layer yet
+DEFAULT_FOLDERS: dict[Layer, str] = {
+    "staging": "models/staging",
+    "intermediate": "models/intermediate",
+    "marts": "models/marts",
+}
+
+Node = Mapping[str, Any]
+
+
+def _folder(node: Node) -> str:
+    return str(PurePosixPath(str(node.get("original_file_path", ""))).parent)
+
+
+def _patch_path(node: Node) -> str | None:
+    patch = node.get("patch_path")
+    return patch.split("://", 1)[1] if isinstance(patch, str) and "://" in patch else None
+
+
+def _most_common(values: Iterable[str]) -> str | None:
+    counted = Counter(values).most_common()
+    # ties go to the alphabetically first, so the choice does not depend on manifest order
+    return min((v for v, n in counted if n == counted[0][1]), default=None) if counted else None
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """The project's habits, read from its parsed models and ``dbt_project.yml``."""
+
+    models: tuple[Node, ...]
+    #: the ``models:`` block of dbt_project.yml for this project (folder -> config, nested)
+    project_models_config: Mapping[str, Any]
+
+    @classmethod
+    def read(
+        cls, models: Iterable[Node], dbt_project: Mapping[str, Any], project_name: str
+    ) -> Conventions:
+        block = (dbt_project.get("models") or {}).get(project_name) or {}
+        return cls(tuple(models), block if isinstance(block, Mapping) else {})
+
+    # --- where files go -----------------------------------------------------------------------------
+
+    def folder_for(self, layer: Layer) -> str:
+        """Where the project keeps models of ``layer``; for marts, where its non-staging models live
+        when it has no recognisable marts (jaffle_shop keeps customers.sql at the models/ root)."""
+        own = [_folder(n) for n in self.models if layer_of(n) == layer]
+        if layer == "staging":
+            own = [f for f in own if PurePosixPath(f).name != "base"]
+        if not own and layer == "marts":
+            own = [_folder(n) for n in self.models if layer_of(n) == "other"]
+        return _most_common(own) or DEFAULT_FOLDERS[layer]
+
+    def properties_file_for(self, folder: str, name: str) -> str:
+        """The YAML that should document a new model ``name`` in ``folder``.
+
+        A file that already documents several models of that folder is the folder's file; models
+        each with their own file mean one file per model; a folder with no documented model follows
+        the project's majority habit.
+        """
+        here = [p for n in self.models if _folder(n) == folder and (p := _patch_path(n))]
+        shared = [p for p, count in Counter(here).items() if count > 1]
+        if shared:
+            return _most_common(p for p in here if p in shared) or shared[0]
+        if here:
+            return f"{folder}/{name}.yml"
+        everywhere = Counter(p for n in self.models if (p := _patch_path(n)))
+        shared_names = [PurePosixPath(p).name for p, count in everywhere.items() if count > 1]
+        single = sum(1 for count in everywhere.values() if count == 1)
+        if shared_names and len(shared_names) >= single:
+            return f"{folder}/{_most_common(shared_names)}"
+        return f"{folder}/{name}.yml"
+
+    # --- configs dbt_project.yml already sets ---------------------------------------------------------
+
+    def configured_materialization(self, sql_path: str, model_paths: Iterable[str]) -> str | None:
+        """The materialization dbt_project.yml gives a model at ``sql_path``, None when it sets none.
+
+        dbt applies the ``models: <project>:`` block by folder, the deepest setting winning; keys
+        starting with ``+`` are configs, and so is ``materialized`` without it.
+        """
+        parts = PurePosixPath(sql_path).parts
+        for root in model_paths:
+            root_parts = PurePosixPath(root.strip("/")).parts
+            if parts[: len(root_parts)] == root_parts:
+                parts = parts[len(root_parts) :]
+                break
+        found: str | None = None
+        level: Mapping[str, Any] = self.project_models_config
+        for folder in ("", *parts[:-1]):
+            if folder:
+                nested = level.get(folder)
+                if not isinstance(nested, Mapping):
+                    break
+                level = nested
+            value = level.get("+materialized", level.get("materialized"))
+            if isinstance(value, str):
+                found = value
+        return found
