@@ -231,19 +231,36 @@ def _select_list(columns: Sequence[str], indent: str) -> str:
     return ",\n".join(f"{indent}{c}" for c in columns)
 
 
+@dataclass(frozen=True)
+class RawInput:
+    """What a staging model reads: a declared source table, or a seed (``source`` is None)."""
+
+    name: str
+    source: str | None = None
+
+    @property
+    def call(self) -> str:
+        if self.source is None:
+            return f"{{{{ ref({_literal(self.name)}) }}}}"
+        return f"{{{{ source({_literal(self.source)}, {_literal(self.name)}) }}}}"
+
+    @property
+    def label(self) -> str:
+        return f"seed {self.name}" if self.source is None else f"source {self.source}.{self.name}"
+
+
 def staging_sql(
-    source_name: str,
-    table: str,
+    reads: RawInput,
     columns: Sequence[SelectColumn],
     config: ModelConfig,
     incremental: IncrementalFilter | None = None,
 ) -> str:
-    """One source table, its columns renamed and cast, nothing joined."""
+    """One raw table (source or seed), its columns renamed and cast, nothing joined."""
     if not columns:
-        raise InvalidArguments(f"source {source_name}.{table} has no columns to select")
+        raise InvalidArguments(f"{reads.label} has no columns to select")
     header = config_block(config)
     lines = [*([header] if header else []), "select", _select_list([c.render() for c in columns], _INDENT)]
-    lines.append(f"from {{{{ source({_literal(source_name)}, {_literal(table)}) }}}}")
+    lines.append(f"from {reads.call}")
     if incremental is not None:
         lines += _incremental_filter_lines(incremental)
     return "\n".join(lines) + "\n"
