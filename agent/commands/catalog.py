@@ -59,7 +59,8 @@ _SPECS = (
         OptionSpec("type", "layer of the model", kind="choice", required=True, choices=MODEL_TYPES),
         OptionSpec(
             "materialization",
-            "how dbt builds it (default: view for staging and intermediate, table for facts and dimensions)",
+            "how dbt builds it (default: what dbt_project.yml sets for the model's folder, else view for "
+            "staging and intermediate, table for facts and dimensions)",
             kind="choice",
             choices=MATERIALIZATIONS,
         ),
@@ -71,8 +72,9 @@ _SPECS = (
         ),
         OptionSpec(
             "source",
-            "staging only: the source table, as source_name.table (default: from the name)",
-            metavar="SOURCE.TABLE",
+            "staging only: the source table (source_name.table) or seed it reads (default: the source "
+            "table or seed named like the model, e.g. orders or raw_orders for stg_orders)",
+            metavar="SOURCE.TABLE|SEED",
         ),
         OptionSpec(
             "from", "non-staging only: the model it is built on (default: from the name)", metavar="MODEL"
@@ -81,8 +83,9 @@ _SPECS = (
             "description", "model description (default: written from what it is built of)", metavar="TEXT"
         ),
         notes=(
-            "Staging reads one source table: explicit columns, renamed (id -> <entity>_id) and cast,\n"
-            "no joins. "
+            "Staging reads one source table or seed: explicit columns, renamed (id -> <entity>_id) and\n"
+            "cast, no joins. Files go where the project keeps that layer, documented in the YAML file the\n"
+            "folder already uses; a fact or dimension at the grain of an existing model is refused.\n"
             "Facts and dimensions read refs only: the base model, attributes of the models it references\n"
             "(foreign keys proven on the data) and aggregates of the models that reference it. Keys,\n"
             "incremental filters and tests are chosen from profiles of the data; the models it reads must\n"

@@ -52,9 +52,7 @@ class Conventions:
     project_models_config: Mapping[str, Any]
 
     @classmethod
-    def read(
-        cls, models: Iterable[Node], dbt_project: Mapping[str, Any], project_name: str
-    ) -> Conventions:
+    def read(cls, models: Iterable[Node], dbt_project: Mapping[str, Any], project_name: str) -> Conventions:
         block = (dbt_project.get("models") or {}).get(project_name) or {}
         return cls(tuple(models), block if isinstance(block, Mapping) else {})
 
