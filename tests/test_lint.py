@@ -2,8 +2,9 @@
 
 Two projects, each built once per module: a "good" one that must lint clean, and a "bad" one with
 one violating model per rule (each otherwise clean, so the exact set of rule ids per model can be
-asserted). Each is linted twice: from the `dbt parse` manifest (raw SQL only) and from the
-`dbt compile` manifest (compiled SQL present).
+asserted) plus models in layouts real projects use that must stay clean (base models, seeds as raw
+inputs, a coded status decoded in staging). Each is linted twice: from the `dbt parse` manifest
+(raw SQL only) and from the `dbt compile` manifest (compiled SQL present).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from tools.errors import ConfigurationError
-from tools.lint import RULES, LintConfig, LintFinding, LintReport, lint_project
+from tools.lint import RULES, LintConfig, LintFinding, LintReport, documents_its_output, lint_project
 
 PROJECT_YML = """\
 name: shop
@@ -157,6 +158,7 @@ GOOD_MART_YAML = [
 
 ORDER_ID_AND_DATE = {"order_id": "Order key.", "ordered_at": "Order date."}
 FROM_ORDERS = "from {{ ref('stg_orders') }}"
+SEED_CSV = "id,name\n1,Main street\n"
 INCREMENTAL_FILTER = """\
 {% if is_incremental() %}
 where ordered_at > (select max(ordered_at) from {{ this }})
@@ -290,6 +292,53 @@ BAD_MODELS: dict[str, tuple[str, str, dict[str, Any]]] = {
             config={"meta": {"ae_lint_disable": ["AE012"]}},
         ),
     ),
+    "fct_from_seed": (
+        "marts",
+        "select id as store_id\nfrom {{ ref('raw_stores') }}\n",
+        model_entry("fct_from_seed", {"store_id": "Store key."}, key="store_id"),
+    ),
+    "base_from_ref": (
+        "staging/base",
+        f"select order_id\n{FROM_ORDERS}\n",
+        model_entry("base_from_ref", {"order_id": "Order key."}, key="order_id"),
+    ),
+    # documents order_total, which `select * from final` (expanded through the CTE) does not output
+    "int_missing_column": (
+        "intermediate",
+        f"with final as (\n    select order_id, ordered_at\n    {FROM_ORDERS}\n)\nselect * from final\n",
+        model_entry(
+            "int_missing_column", {**ORDER_ID_AND_DATE, "order_total": "Order total."}, key="order_id"
+        ),
+    ),
+    "fct_undocumented_output": (
+        "marts",
+        f"select order_id, ordered_at, order_status\n{FROM_ORDERS}\n",
+        model_entry("fct_undocumented_output", ORDER_ID_AND_DATE, key="order_id"),
+    ),
+    # layouts of real projects that must lint clean: a base model reading a source, staging reading a
+    # base model and a seed, and a coded status decoded in staging
+    "base_orders": (
+        "staging/base",
+        "select id as order_id, status\nfrom {{ source('raw', 'orders') }}\n",
+        model_entry("base_orders", {"order_id": "Order key.", "status": "Status code."}, key="order_id"),
+    ),
+    "stg_from_base": (
+        "staging",
+        "select order_id, status as order_code\nfrom {{ ref('base_orders') }}\n",
+        model_entry("stg_from_base", {"order_id": "Order key.", "order_code": "Code."}, key="order_id"),
+    ),
+    "stg_stores": (
+        "staging",
+        "select id as store_id, name as store_name\nfrom {{ ref('raw_stores') }}\n",
+        model_entry("stg_stores", {"store_id": "Store key.", "store_name": "Name."}, key="store_id"),
+    ),
+    "stg_decoded": (
+        "staging",
+        "select\n    id as order_id,\n"
+        "    case when status = 'R' then 'returned' when status = 'F' then 'fulfilled' else status end\n"
+        "        as order_status\nfrom {{ source('raw', 'orders') }}\n",
+        model_entry("stg_decoded", {"order_id": "Order key.", "order_status": "Status."}, key="order_id"),
+    ),
 }
 
 # model -> rule ids expected from the parse manifest and from the compile manifest
@@ -315,6 +364,14 @@ BAD_EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "fct_broken": (set(), {"AE013"}),
     "fct_dates_allowed_in_sql": (set(), set()),
     "fct_status_allowed_in_yaml": (set(), set()),
+    "fct_from_seed": ({"AE010"}, {"AE010"}),
+    "base_from_ref": ({"AE008"}, {"AE008"}),
+    "int_missing_column": ({"AE014"}, {"AE014"}),
+    "fct_undocumented_output": ({"AE014"}, {"AE014"}),
+    "base_orders": (set(), set()),
+    "stg_from_base": (set(), set()),
+    "stg_stores": (set(), set()),
+    "stg_decoded": (set(), set()),
 }
 
 
@@ -343,6 +400,7 @@ def write_project(root: Path, sql: Mapping[str, tuple[str, str]], yaml_files: Ma
             }
         ),
         "tests/generic/unique_combination_of_columns.sql": GENERIC_KEY_TEST,
+        "seeds/raw_stores.csv": SEED_CSV,
     }
     files.update({f"models/{folder}/{name}.sql": text for name, (folder, text) in sql.items()})
     files.update({path: yaml.safe_dump(doc, sort_keys=False) for path, doc in yaml_files.items()})
@@ -392,7 +450,8 @@ def bad(tmp_path_factory: pytest.TempPathFactory, dbt_env: None) -> LintedProjec
     sql, yaml_files = staging_files()
     sql.update({name: (folder, text) for name, (folder, text, _) in BAD_MODELS.items()})
     for folder, _, entry in BAD_MODELS.values():
-        doc = yaml_files.setdefault(f"models/{folder}/_{folder}.yml", {"version": 2, "models": []})
+        layer = folder.split("/")[0]  # base models are documented in the staging YAML
+        doc = yaml_files.setdefault(f"models/{layer}/_{layer}.yml", {"version": 2, "models": []})
         doc["models"].append(entry)
     write_project(root, sql, yaml_files)
     return parse_and_compile(root)
@@ -420,7 +479,7 @@ MODES = ["parsed", "compiled"]
 
 
 def test_rule_catalogue_lists_every_rule_with_its_default_severity() -> None:
-    assert list(RULES) == [f"AE{n:03d}" for n in range(1, 14)]
+    assert list(RULES) == [f"AE{n:03d}" for n in range(1, 15)]
     assert {rule_id for rule_id, info in RULES.items() if info.severity == "warning"} == {
         "AE005",
         "AE011",
@@ -552,7 +611,7 @@ def test_only_paths_limits_findings_to_models_defined_in_those_files(bad: Linted
     absolute = lint_project(bad.compiled, bad.root, only_paths={str(bad.root / "models/marts/fct_dates.sql")})
 
     assert {f.node for f in by_sql.findings} == {"model.shop.fct_dates"}
-    assert set(rules_by_model(by_yaml)) == {"stg_from_ref", "stg_joined"}
+    assert set(rules_by_model(by_yaml)) == {"stg_from_ref", "stg_joined", "base_from_ref"}
     assert absolute.findings == by_sql.findings
     assert lint_project(bad.compiled, bad.root, only_paths=set()).findings == []
 
@@ -581,3 +640,64 @@ def test_lint_does_not_depend_on_the_process_working_directory(
     monkeypatch.chdir(tmp_path)
 
     assert lint_project(bad.compiled, bad.root).findings == expected
+
+
+def test_documented_columns_are_checked_against_the_output(bad: LintedProject) -> None:
+    report = lint_project(bad.compiled, bad.root)
+    marts_yml = bad.text("models/marts/_marts.yml")
+
+    missing = only(report, "int_missing_column", "AE014")
+    assert missing.severity == "error" and missing.detail == "order_total"
+    assert "order_total" in missing.message and "does not output" in missing.message
+    intermediate_yml = bad.text("models/intermediate/_intermediate.yml")
+    assert missing.line == line_of(intermediate_yml, "name: order_total")
+    undocumented = only(report, "fct_undocumented_output", "AE014")
+    assert undocumented.severity == "warning" and undocumented.detail == "order_status"
+    assert undocumented.line == line_of(marts_yml, "name: fct_undocumented_output")
+    # a model that documents no column is AE007's finding only, not one AE014 warning per column
+    assert {f.rule_id for f in report.findings if f.node == "model.shop.fct_no_columns"} == {"AE007"}
+
+
+def test_raw_inputs_and_base_models_in_messages(bad: LintedProject) -> None:
+    report = lint_project(bad.compiled, bad.root)
+
+    from_seed = only(report, "fct_from_seed", "AE010")
+    assert "seed raw_stores" in from_seed.message and from_seed.line == 2
+    assert "source raw.orders" in only(report, "fct_from_source", "AE010").message
+    # a base model reads raw data only; a staging model may also read base models
+    assert "stg_orders" in only(report, "base_from_ref", "AE008").message
+    assert "base models" not in only(report, "base_from_ref", "AE008").message
+    assert "base models" in only(report, "stg_from_ref", "AE008").message
+
+
+def test_schema_compliance_needs_documented_columns_to_match_the_output(bad: LintedProject) -> None:
+    nodes = {n["name"]: n for n in bad.compiled["nodes"].values() if n["resource_type"] == "model"}
+
+    assert documents_its_output(nodes["stg_orders"])
+    assert documents_its_output(nodes["fct_star_outer"])  # select * from a ref: the output is unknown
+    assert not documents_its_output(nodes["int_missing_column"])
+    assert not documents_its_output(nodes["fct_undocumented_output"])
+    assert not documents_its_output(nodes["fct_no_columns"])
+
+
+def test_fingerprints_name_rule_node_and_detail_but_no_line(bad: LintedProject) -> None:
+    report = lint_project(bad.compiled, bad.root)
+
+    assert only(report, "fct_col_undescribed", "AE007").fingerprint == (
+        "AE007 model.shop.fct_col_undescribed ordered_at"
+    )
+    assert only(report, "fct_dates", "AE011").fingerprint == "AE011 model.shop.fct_dates 2020-01-01"
+    assert only(report, "fct_undescribed", "AE006").fingerprint == "AE006 model.shop.fct_undescribed"
+    assert len({f.fingerprint for f in report.findings}) == len(report.findings)
+
+
+def test_only_nodes_and_stand_in_texts_lint_a_model_as_it_was(bad: LintedProject) -> None:
+    fct_dates = "model.shop.fct_dates"
+    without_date = {"models/marts/fct_dates.sql": f"select order_id, ordered_at\n{FROM_ORDERS}\n"}
+
+    as_on_disk = lint_project(bad.parsed, bad.root, only_nodes={fct_dates})
+    as_it_was = lint_project(bad.parsed, bad.root, only_nodes={fct_dates}, texts=without_date)
+
+    assert {f.rule_id for f in as_on_disk.findings} == {"AE011"}
+    assert as_it_was.findings == []
+    assert lint_project(bad.parsed, bad.root, only_nodes=set()).findings == []

@@ -43,7 +43,7 @@ def test_tool_descriptions_stay_short() -> None:
 
 def test_system_prompt_names_every_lint_rule_and_submit_plan() -> None:
     system = prompts.load("system")
-    assert set(RULES) == {f"AE{n:03d}" for n in range(1, 14)}
+    assert set(RULES) == {f"AE{n:03d}" for n in range(1, 15)}
     for rule_id, rule in RULES.items():
         assert f"{rule_id} {rule.title}" in system, f"{rule_id} missing or retitled"
     assert SUBMIT_PLAN in system

@@ -1,10 +1,12 @@
-"""Guardrail lint over a parsed dbt project: the checks the Validate phase runs on changed models.
+"""Guardrail lint over a parsed dbt project: the checks Validate and ``ae lint`` run on models.
 
 Input is the loaded ``manifest.json`` (from ``dbt parse`` or ``dbt compile``) and the project root.
 Each rule is a small function registered with its ``RuleInfo``; ``lint_project`` runs every enabled
-rule on every model of the root project (or only on models defined in ``only_paths``) and returns a
-typed report. dbt-project-evaluator's modeling, testing, documentation and structure rules are the
-public reference; ids and severities here are ours and stable (AE001...).
+rule on every model of the root project (or only on some models) and returns a typed report.
+dbt-project-evaluator's modeling, testing, documentation and structure rules are the public
+reference; ids and severities here are ours and stable (AE001...). Each finding has a fingerprint
+without line numbers (rule, node, detail), so "the same finding" survives edits elsewhere in a file:
+Validate uses it to tell a change's new findings from existing debt, the baseline file to list debt.
 
 SQL is analysed with sqlglot (dialect duckdb). The raw SQL with its Jinja stripped is tried first,
 because its line numbers are exactly the file's and ``var()`` calls stay visible as placeholders
@@ -13,14 +15,15 @@ leaves the stripped text unparseable. Literal rules (AE011/AE012) on compiled SQ
 literals written in the file itself, never values rendered from ``var()``.
 
 Layers are recognised from the folder (``models/staging/``, ``models/marts/``) or the name prefix
-(``stg_``; ``fct_``/``dim_``), as dbt's style guide names them.
+(``stg_``; ``fct_``/``dim_``), as dbt's style guide names them. Base models (``models/staging/base/``
+or ``base_``) are part of staging; seeds, like sources, are raw inputs.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -60,6 +63,8 @@ _MODEL_KEY_TESTS = frozenset(
     {"unique_combination_of_columns", "expect_compound_columns_to_be_unique", "primary_key"}
 )
 _RELATIONSHIP_TESTS = frozenset({"relationships", "relationships_where"})
+# unique-id prefixes of raw data: sources, and seeds (which real projects load raw data with)
+_RAW_INPUTS = ("source.", "seed.")
 # strategies where a unique key or an is_incremental() filter has no meaning
 _APPEND_ONLY_STRATEGIES = frozenset({"append", "microbatch"})
 
@@ -100,6 +105,13 @@ class LintFinding(BaseModel):
     line: int
     #: dbt unique id of the model, e.g. model.shop.fct_orders
     node: str
+    #: what tells this finding from others of its rule on the same node (a column, a literal); no line
+    detail: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """``AE007 model.shop.fct_orders order_id``: stable across edits that only move lines."""
+        return " ".join(part for part in (self.rule_id, self.node, self.detail) if part)
 
 
 class LintReport(BaseModel):
@@ -177,13 +189,22 @@ def lint_project(
     *,
     config: LintConfig = LintConfig(),
     only_paths: set[str] | None = None,
+    only_nodes: Collection[str] | None = None,
+    texts: Mapping[str, str | None] | None = None,
 ) -> LintReport:
-    """Lint the root project's models; with ``only_paths``, only models whose SQL or YAML is listed."""
-    project = _Project(manifest, root)
+    """Lint the root project's models.
+
+    ``only_paths`` keeps models whose SQL or YAML is listed, ``only_nodes`` models with those unique
+    ids. ``texts`` (relative path -> text, None for absent) stands in for files on disk: Validate
+    lints the project as it was before a change with the files the change replaced.
+    """
+    project = _Project(manifest, root, texts or {})
     wanted = None if only_paths is None else {project.relative(p) for p in only_paths}
     findings: list[LintFinding] = []
     for model in project.models():
         if wanted is not None and not wanted & model.defining_files:
+            continue
+        if only_nodes is not None and model.uid not in only_nodes:
             continue
         for rule_id, rule in _REGISTRY.items():
             if rule_id in model.disabled_rules:
@@ -200,12 +221,24 @@ def lint_project(
                         path=issue.where.path,
                         line=issue.where.line,
                         node=model.uid,
+                        detail=issue.detail,
                     )
                 )
     findings.sort(key=lambda f: (f.path, f.line, f.rule_id, f.message))
     report = LintReport(findings=findings)
     log.debug("lint.done", errors=len(report.errors), warnings=len(report.warnings))
     return report
+
+
+def documents_its_output(node: Mapping[str, Any]) -> bool:
+    """Schema compliance of one model node: it documents its columns in YAML, and exactly the columns
+    its SQL outputs whenever the SQL says which (compiled SQL if present, else raw SQL; AE014)."""
+    declared = [_normalize_column(name) for name in node.get("columns") or {}]
+    if not declared:
+        return False
+    outputs = _output_columns(node.get("compiled_code"), _strip_jinja(node.get("raw_code") or ""))
+    drift = _column_drift(declared, outputs)
+    return drift is None or not (drift.missing or drift.undocumented)
 
 
 # --- reading the project ----------------------------------------------------------------------------
@@ -223,12 +256,22 @@ class _Issue:
     where: _Location
     #: None means the rule's default severity
     severity: Severity | None = None
+    #: see LintFinding.detail
+    detail: str = ""
 
 
 @dataclass(frozen=True)
 class _YamlModelEntry:
     line: int
     column_lines: dict[str, int]
+
+
+@dataclass(frozen=True)
+class _ColumnDrift:
+    #: documented in YAML, not output by the SQL
+    missing: list[str]
+    #: output by the SQL, not documented in YAML
+    undocumented: list[str]
 
 
 @dataclass(frozen=True)
@@ -240,11 +283,13 @@ class _ParsedSql:
 class _Project:
     """Manifest indexes and file reads shared by every model's checks (files read once)."""
 
-    def __init__(self, manifest: Mapping[str, Any], root: Path) -> None:
+    def __init__(self, manifest: Mapping[str, Any], root: Path, texts: Mapping[str, str | None]) -> None:
         self.root = root
-        self._texts: dict[str, str | None] = {}
+        # the read cache, seeded with the texts that stand in for the disk
+        self._texts: dict[str, str | None] = dict(texts)
         self._yaml_entries: dict[str, dict[str, _YamlModelEntry]] = {}
         nodes: Mapping[str, Mapping[str, Any]] = manifest.get("nodes", {})
+        self.nodes = nodes
         self.name: str | None = manifest.get("metadata", {}).get("project_name")
         self.tests_by_model: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         for node in nodes.values():
@@ -259,6 +304,10 @@ class _Project:
         self.models_by_entity: dict[str, set[str]] = defaultdict(set)
         for node in self.model_nodes.values():
             self.models_by_entity[_entity_of_model(node["name"])].add(node["name"])
+
+    def is_base_model(self, uid: str) -> bool:
+        node = self.nodes.get(uid)
+        return node is not None and node.get("resource_type") == "model" and _is_base(node)
 
     def models(self) -> Iterator[_Model]:
         for uid in sorted(self.model_nodes):
@@ -301,8 +350,9 @@ class _Model:
         # patch_path reads "<project>://models/x.yml"
         self.yaml_path = patch_path.split("://", 1)[-1] if patch_path else None
         self.defining_files = {self.sql_path} | ({self.yaml_path} if self.yaml_path else set())
-        folders = PurePosixPath(node.get("path") or self.sql_path).parts[:-1]
-        self.is_staging = "staging" in folders or self.name.startswith("stg_")
+        folders = _folders(node)
+        self.is_base = _is_base(node)
+        self.is_staging = self.is_base or "staging" in folders or self.name.startswith("stg_")
         self.is_mart = "marts" in folders or self.name.startswith(("fct_", "dim_"))
         self.is_sql = node.get("language", "sql") == "sql"
 
@@ -458,17 +508,125 @@ class _Model:
         return columns
 
     @cached_property
+    def sql_output_columns(self) -> list[str] | None:
+        """What the SQL outputs (see ``_output_columns``); None when the SQL does not say."""
+        if not self.is_sql:
+            return None
+        return _output_columns(self.compiled_sql, self.stripped_sql)
+
+    @cached_property
     def output_columns(self) -> list[str]:
-        """Declared YAML columns plus the names the outermost SELECT produces, in that order."""
-        names = list(self.declared_columns)
-        if self.parsed is not None:
-            for statement in self.parsed.statements:
-                if isinstance(statement, exp.Query):
-                    names.extend(_normalize_column(n) for n in statement.named_selects)
-        return list(dict.fromkeys(n for n in names if n and n != _JINJA_PLACEHOLDER))
+        """Declared YAML columns plus the columns the SQL outputs, in that order."""
+        return list(dict.fromkeys([*self.declared_columns, *(self.sql_output_columns or [])]))
 
 
 # --- helpers ----------------------------------------------------------------------------------------
+
+
+def _folders(node: Mapping[str, Any]) -> tuple[str, ...]:
+    return PurePosixPath(node.get("path") or node.get("original_file_path") or "").parts[:-1]
+
+
+def _is_base(node: Mapping[str, Any]) -> bool:
+    """A base model (models/staging/base/, base_): the part of staging that reads raw data first."""
+    return "base" in _folders(node) or str(node.get("name", "")).startswith("base_")
+
+
+def _output_columns(compiled: str | None, stripped: str) -> list[str] | None:
+    """The columns a model outputs, from the first of its compiled and Jinja-stripped SQL that parses;
+    None when that SQL does not say (``select *`` from a ref, a name made by Jinja, several queries)."""
+    for sql in (compiled, stripped):
+        if not sql:
+            continue
+        try:
+            statements = _parse(sql)
+        except sqlglot.errors.SqlglotError:
+            continue
+        queries = [s for s in statements if isinstance(s, exp.Query)]
+        if len(queries) != 1:
+            return None
+        ctes = {cte.alias: cte.this for cte in queries[0].find_all(exp.CTE) if cte.alias}
+        return _query_columns(queries[0], ctes, frozenset())
+    return None
+
+
+def _query_columns(
+    query: exp.Expr, ctes: Mapping[str, exp.Expr], expanding: frozenset[str]
+) -> list[str] | None:
+    """The outermost SELECT's projections, a ``*`` expanded through CTEs and subqueries that list
+    their columns. ``expanding`` holds the CTEs being expanded, so a recursive CTE stops."""
+    select = _first_select(query)
+    if select is None:
+        return None
+    names: list[str] = []
+    for projection in select.expressions:
+        star = _star_qualifier(projection)
+        if star is None:
+            name = _normalize_column(projection.output_name)
+            if not name or _JINJA_PLACEHOLDER in name:
+                return None
+            names.append(name)
+            continue
+        expanded = _expand_star(select, star, ctes, expanding) if _plain_star(projection) else None
+        if expanded is None:
+            return None
+        names.extend(expanded)
+    return list(dict.fromkeys(names))
+
+
+def _first_select(query: exp.Expr) -> exp.Select | None:
+    if isinstance(query, exp.SetOperation):  # a UNION's columns are named by its first SELECT
+        return _first_select(query.left)
+    if isinstance(query, exp.Subquery):
+        return _first_select(query.this)
+    return query if isinstance(query, exp.Select) else None
+
+
+def _star_qualifier(projection: exp.Expression) -> str | None:
+    """ "" for a bare ``*``, the table for ``t.*``, None when the projection is not a star."""
+    if isinstance(projection, exp.Star):
+        return ""
+    if isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
+        return projection.table
+    return None
+
+
+def _plain_star(projection: exp.Expression) -> bool:
+    """False for ``* EXCLUDE (...)``, ``* REPLACE (...)`` and the like, whose columns we do not derive."""
+    star = projection.find(exp.Star)
+    return star is not None and not any(star.args.values())
+
+
+def _expand_star(
+    select: exp.Select, qualifier: str, ctes: Mapping[str, exp.Expr], expanding: frozenset[str]
+) -> list[str] | None:
+    from_ = select.args.get("from_")
+    relations = [from_.this] if isinstance(from_, exp.From) else []
+    relations += [join.this for join in select.args.get("joins") or []]
+    if qualifier:
+        relations = [r for r in relations if r.alias_or_name == qualifier]
+    # a bare * over a join repeats or merges key columns depending on the join; do not guess
+    if len(relations) != 1:
+        return None
+    relation = relations[0]
+    if isinstance(relation, exp.Subquery):
+        return _query_columns(relation.this, ctes, expanding)
+    if isinstance(relation, exp.Table) and not relation.db and relation.name in ctes:
+        if relation.name in expanding:
+            return None
+        return _query_columns(ctes[relation.name], ctes, expanding | {relation.name})
+    return None
+
+
+def _column_drift(declared: Collection[str], outputs: list[str] | None) -> _ColumnDrift | None:
+    """How documented columns and output columns differ; None when either side is unknown or empty
+    (no declared columns is AE007's finding, not this one's)."""
+    if outputs is None or not declared:
+        return None
+    return _ColumnDrift(
+        missing=[c for c in declared if c not in outputs],
+        undocumented=[c for c in outputs if c not in declared],
+    )
 
 
 def _strip_jinja(raw: str) -> str:
@@ -658,6 +816,7 @@ def _no_select_star_in_marts(model: _Model) -> Iterator[_Issue]:
                 f"{model.name} uses SELECT * in {place}; list the columns explicitly so the mart's "
                 "schema does not change when upstream models do",
                 model.at_node(star),
+                detail=place,
             )
 
 
@@ -746,6 +905,7 @@ def _foreign_keys_tested(model: _Model) -> Iterator[_Issue]:
             f"column {column} of {model.name} looks like a foreign key to {targets[0]} but has no "
             f"relationships test; add one (to: ref('{targets[0]}'), field: {column})",
             where,
+            detail=column,
         )
 
 
@@ -782,6 +942,7 @@ def _columns_described(model: _Model) -> Iterator[_Issue]:
             yield _Issue(
                 f"column {name} of {model.name} has no description; add one in the schema YAML",
                 model.at_yaml(name),
+                detail=_normalize_column(name),
             )
 
 
@@ -789,18 +950,24 @@ def _columns_described(model: _Model) -> Iterator[_Issue]:
     "AE008",
     "staging reads sources only",
     "error",
-    "A staging model (models/staging/, stg_) depends on sources (or seeds, which are raw data too) only; "
-    "logic that needs other models belongs in intermediate or marts.",
+    "A staging model (models/staging/, stg_) depends on raw data only: sources and seeds, or a base "
+    "model (models/staging/base/, base_) that reads them first. A base model reads sources and seeds "
+    "only. Logic that needs other models belongs in intermediate or marts.",
 )
 def _staging_reads_sources(model: _Model) -> Iterator[_Issue]:
     if not model.is_staging:
         return
     nodes: list[str] = (model.node.get("depends_on") or {}).get("nodes") or []
-    upstream = sorted(n for n in nodes if not n.startswith(("source.", "seed.")))
+    upstream = sorted(
+        n
+        for n in nodes
+        if not n.startswith(_RAW_INPUTS) and (model.is_base or not model.project.is_base_model(n))
+    )
     if upstream:
         names = ", ".join(n.rsplit(".", 1)[-1] for n in upstream)
+        reads = "source(), seeds" if model.is_base else "source(), seeds and base models"
         yield _Issue(
-            f"staging model {model.name} depends on {names}; staging reads source() only, so move "
+            f"staging model {model.name} depends on {names}; staging reads {reads} only, so move "
             "this logic to an intermediate or mart model",
             model.at_text(re.compile(r"\bref\s*\("), in_jinja=True),
         )
@@ -828,19 +995,24 @@ def _staging_has_no_joins(model: _Model) -> Iterator[_Issue]:
     "AE010",
     "marts read refs, not sources",
     "error",
-    "A mart selects from staging/intermediate models through ref(), never straight from a source.",
+    "A mart selects from staging/intermediate models through ref(), never straight from raw data: a "
+    "source, or a seed used as a raw input.",
 )
 def _marts_read_refs(model: _Model) -> Iterator[_Issue]:
     if not model.is_mart:
         return
     nodes: list[str] = (model.node.get("depends_on") or {}).get("nodes") or []
-    sources = sorted(n.split(".", 2)[-1] for n in nodes if n.startswith("source."))
-    if sources:
-        yield _Issue(
-            f"mart {model.name} reads source {', '.join(sources)} directly; add a staging model for it "
-            "and ref() that instead",
-            model.at_text(re.compile(r"\bsource\s*\("), in_jinja=True),
-        )
+    raw = sorted(n for n in nodes if n.startswith(_RAW_INPUTS))
+    if not raw:
+        return
+    # source.<project>.raw.orders -> source raw.orders; seed.<project>.raw_orders -> seed raw_orders
+    shown = ", ".join(f"{n.split('.', 1)[0]} {n.split('.', 2)[-1]}" for n in raw)
+    first = raw[0].split(".", 2)[-1]
+    call = r"\bsource\s*\(" if raw[0].startswith("source.") else rf"\bref\s*\(\s*['\"]{re.escape(first)}['\"]"
+    yield _Issue(
+        f"mart {model.name} reads {shown} directly; add a staging model for it and ref() that instead",
+        model.at_text(re.compile(call), in_jinja=True),
+    )
 
 
 @_rule(
@@ -862,6 +1034,7 @@ def _no_hard_coded_dates(model: _Model) -> Iterator[_Issue]:
                 f"{model.name} filters on the hard-coded date '{literal.this}'; use "
                 "{{ var('...') }} or a relative date expression instead",
                 model.at_node(literal),
+                detail=literal.this,
             )
 
 
@@ -873,6 +1046,12 @@ def _no_hard_coded_dates(model: _Model) -> Iterator[_Issue]:
     "such lists in a var() (or a seed) so they change in one place.",
 )
 def _no_hard_coded_statuses(model: _Model) -> Iterator[_Issue]:
+    # A business rule and a data value can look alike (`status = 'R'`); where the literal sits tells
+    # them apart. In a filter (WHERE/HAVING/QUALIFY/ON) it decides which rows count: "completed
+    # orders" is a definition people change, so it belongs in one place (a var() or a seed). In a
+    # projection, `case when status = 'R' then 'returned' end` maps a source system's codes to labels:
+    # that is decoding data (what staging is for), the code is fixed by the data and a var() would
+    # only hide it. So only filters are checked, in every layer.
     for predicate in _filter_nodes(model, (exp.In, exp.EQ, exp.NEQ)):
         if isinstance(predicate, exp.In):
             column, values = predicate.this, predicate.expressions
@@ -893,6 +1072,7 @@ def _no_hard_coded_statuses(model: _Model) -> Iterator[_Issue]:
             f"{model.name} filters {column.name} on hard-coded values {shown}; put the list in a "
             "var() (e.g. {{ var('" + column.name + "_values') }}) or a seed",
             model.at_node(column),
+            detail=f"{_normalize_column(column.name)} {shown}",
         )
 
 
@@ -921,6 +1101,37 @@ def _compiled_sql_parses(model: _Model) -> Iterator[_Issue]:
         yield _Issue(
             f"compiled SQL of {model.name} does not parse: {str(error).splitlines()[0]}; fix the SQL syntax",
             model.at_line(1),
+        )
+
+
+@_rule(
+    "AE014",
+    "documented columns match the output",
+    "error",
+    "Every column documented in the model's YAML is a column its SQL outputs (the outermost SELECT, "
+    "with * expanded through CTEs that list their columns). An output column the YAML leaves out is a "
+    "warning once the model documents any (a model that documents none is AE007's). Skipped when the "
+    "SQL does not say what it outputs (select * from a ref, column names made by Jinja).",
+)
+def _documented_columns_match_output(model: _Model) -> Iterator[_Issue]:
+    drift = _column_drift(list(model.declared_columns), model.sql_output_columns)
+    if drift is None:
+        return
+    hint = f" (it outputs {', '.join(drift.undocumented)}, which the YAML does not list)"
+    for column in drift.missing:
+        yield _Issue(
+            f"column {column} is documented for {model.name} but the model does not output it"
+            f"{hint if drift.undocumented else ''}; rename or remove it in the schema YAML",
+            model.at_yaml(column),
+            detail=column,
+        )
+    for column in drift.undocumented:
+        yield _Issue(
+            f"{model.name} outputs column {column} that its schema YAML does not document; add it "
+            "under columns: with a description",
+            model.at_yaml(),
+            severity="warning",
+            detail=column,
         )
 
 
