@@ -147,9 +147,9 @@ def _undo(settings: Settings, conversation: Conversation) -> str:
     for turn in reversed(conversation.turns):
         if turn.undone or turn.status != "success":
             continue
-        if rollback_journaled(None, settings.state_dir / "runs" / turn.run_id):
+        if undone := rollback_journaled(None, settings.state_dir / "runs" / turn.run_id):
             turn.undone = True
-            return f"undid the files of: {turn.request} (tables it built stay until the next build)"
+            return f"undid {turn.request}: {undone.describe()}"
         turn.undone = True
         return f"{turn.request} changed no files; nothing to undo"
     return "nothing to undo"

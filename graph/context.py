@@ -12,6 +12,7 @@ from tools.context import ToolContext
 from tools.engine import DbtCall, DbtEngine, DbtResult
 from tools.errors import AeError, ConfigurationError
 from tools.lint import LintConfig
+from tools.profiles import read_target
 
 
 @dataclass
@@ -39,6 +40,10 @@ class RunContext:
     @property
     def target(self) -> str:
         return self.tools.target
+
+    def warehouse_path(self) -> Path | None:
+        """The target's DuckDB file as dbt resolves the profile; None for a warehouse that is no file."""
+        return read_target(self.project_dir, self.target, self.engine.profiles_dir).path
 
     @property
     def engine(self) -> DbtEngine:

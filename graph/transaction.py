@@ -7,13 +7,20 @@ holds the changeset it is not applied twice; if it holds a half-applied one, tha
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from tools.changeset import AppliedChangeset, Changeset, PriorFile
+from tools.errors import AeError
 from tools.paths import ProjectPaths
+from tools.warehouse_undo import drop_relations
 
 JOURNAL = "applied.json"
+#: relations Execute built, for a rollback to drop the ones it created
+RELATIONS_JOURNAL = "relations.json"
 
 
 def apply_journaled(changeset: Changeset, paths: ProjectPaths, run_dir: Path) -> AppliedChangeset:
@@ -36,8 +43,48 @@ def apply_journaled(changeset: Changeset, paths: ProjectPaths, run_dir: Path) ->
     return applied
 
 
-def rollback_journaled(applied: dict[str, Any] | None, run_dir: Path) -> bool:
-    """Undo what the run applied; True when something was rolled back."""
+class BuiltRelations(BaseModel):
+    """What Execute built in the warehouse: relations it created, and existing ones it rebuilt."""
+
+    db_path: str
+    created: list[str] = []
+    replaced: list[str] = []
+
+
+def record_built_relations(run_dir: Path, built: BuiltRelations) -> None:
+    """Journal the relations a build created, so that a rollback (now or after a crash) drops them."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / RELATIONS_JOURNAL).write_text(built.model_dump_json(), encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """What undoing a run did: files restored, relations dropped, relations it could not restore."""
+
+    files: bool
+    dropped: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def describe(self) -> str:
+        parts = ["rolled the changeset back; the project's files are as they were" if self.files else ""]
+        if self.dropped:
+            parts.append(
+                f"dropped {len(self.dropped)} relation(s) the run created: {', '.join(self.dropped)}"
+            )
+        if self.replaced:
+            names = " ".join(r.rsplit(".", 1)[-1] for r in self.replaced)
+            parts.append(
+                f"{', '.join(self.replaced)} were rebuilt by the run and keep its data: "
+                f"rebuild them from the restored files with `dbt build --select {names}`"
+            )
+        if self.error:
+            parts.append(self.error)
+        return "; ".join(p for p in parts if p)
+
+
+def rollback_journaled(applied: dict[str, Any] | None, run_dir: Path) -> Rollback | None:
+    """Undo what the run applied and built; None when it had nothing to undo."""
     journal = run_dir / JOURNAL
     record = (
         AppliedChangeset.model_validate(applied)
@@ -46,11 +93,26 @@ def rollback_journaled(applied: dict[str, Any] | None, run_dir: Path) -> bool:
         if journal.exists()
         else None
     )
-    if record is None:
-        return False
-    record.rollback()
+    if record is not None:
+        record.rollback()
+        journal.unlink(missing_ok=True)
+    relations = _undo_relations(run_dir)
+    if relations is None:
+        return Rollback(files=True) if record is not None else None
+    return replace(relations, files=record is not None)
+
+
+def _undo_relations(run_dir: Path) -> Rollback | None:
+    journal = run_dir / RELATIONS_JOURNAL
+    if not journal.exists():
+        return None
+    built = BuiltRelations.model_validate_json(journal.read_text(encoding="utf-8"))
+    try:
+        dropped = drop_relations(Path(built.db_path), built.created)
+    except AeError as exc:
+        return Rollback(files=False, replaced=built.replaced, error=f"could not drop {built.created}: {exc}")
     journal.unlink(missing_ok=True)
-    return True
+    return Rollback(files=False, dropped=dropped, replaced=built.replaced)
 
 
 def merge_applied(first: AppliedChangeset, second: AppliedChangeset) -> AppliedChangeset:

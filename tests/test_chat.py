@@ -11,6 +11,8 @@ import pytest
 from agent.chat import Conversation, chat
 from agent.settings import load_settings
 from tools.example_project import create_example_project
+from tools.profiles import read_target
+from tools.warehouse_undo import list_relation_names
 
 
 def lines(*answers: str) -> Callable[[str], str]:
@@ -43,8 +45,12 @@ def test_a_chat_builds_undoes_and_resumes(project: Path) -> None:
     )
     text = out.getvalue()
     assert "status: success" in text
-    assert "undid the files of: /dbt-model --name stg_customers" in text
+    assert "undid /dbt-model --name stg_customers" in text
     assert not (project / "models" / "staging" / "stg_customers.sql").exists()
+    # undo also drops the view the request created: the warehouse holds nothing no model defines
+    assert "dropped 1 relation(s) the run created" in text
+    relations = list_relation_names(read_target(project).path or Path("missing"))
+    assert not any(r.endswith(".stg_customers") for r in relations)
     assert "[execute ]" in err.getvalue()
     conversation_id = text.rsplit("ae chat --conversation ", 1)[1].strip()
     saved = Conversation.load(settings.state_dir, conversation_id)

@@ -7,6 +7,7 @@ A protected target pauses for approval first (a LangGraph interrupt): the chat a
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -17,12 +18,15 @@ from graph.nodes import BUILDABLE
 from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, Operation, PlanSpec
 from graph.state import RunState
-from graph.transaction import rollback_journaled
+from graph.transaction import BuiltRelations, record_built_relations, rollback_journaled
 from tools.engine import DbtCall, DbtResult
 from tools.errors import ModelFixableError
+from tools.warehouse_undo import list_relation_names, qualified
 
 #: freshness statuses that describe the data rather than a failure of the run
 STALE = frozenset({"warn", "error"})
+#: dbt commands that create or replace relations
+BUILDS = frozenset({"build", "run", "seed", "snapshot"})
 
 
 def default_operations(changed_nodes: list[str]) -> list[Operation]:
@@ -61,6 +65,14 @@ def _failures(ctx: RunContext, result: DbtResult) -> list[str]:
     return [f"{n.name}: {n.message}" for n in result.failed_nodes if n.status not in STALE]
 
 
+def _journal_relations(ctx: RunContext, db_path: Path, existing: set[str], results: list[DbtResult]) -> None:
+    """Record what the build created (so a rollback drops it) and which existing relations it rebuilt."""
+    created = sorted(list_relation_names(db_path) - existing)
+    rebuilt = {qualified(n.relation, db_path.stem) for r in results for n in r.nodes if n.ok and n.relation}
+    built = BuiltRelations(db_path=str(db_path), created=created, replaced=sorted(rebuilt & existing))
+    record_built_relations(ctx.run_dir, built)
+
+
 def _approved(ctx: RunContext, spec: PlanSpec) -> bool:
     if not ctx.protected or ctx.approved:
         return True
@@ -91,16 +103,22 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     started = time.perf_counter()
     results: list[DbtResult] = []
     errors: list[str] = []
-    for op in ops:
-        try:
-            result = ctx.dbt("execute", _call(op))
-        except ModelFixableError as exc:
-            errors.append(str(exc))
-            break
-        results.append(result)
-        errors += _failures(ctx, result)
-        if errors:
-            break
+    db_path = ctx.warehouse_path() if any(op.command in BUILDS for op in ops) else None
+    existing = list_relation_names(db_path) if db_path is not None else set()
+    try:
+        for op in ops:
+            try:
+                result = ctx.dbt("execute", _call(op))
+            except ModelFixableError as exc:
+                errors.append(str(exc))
+                break
+            results.append(result)
+            errors += _failures(ctx, result)
+            if errors:
+                break
+    finally:
+        if db_path is not None:
+            _journal_relations(ctx, db_path, existing, results)
     execution = {
         "ok": not errors,
         "results": [r.model_dump(mode="json", exclude={"preview"}) for r in results],

@@ -18,8 +18,8 @@ def finish(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     update: dict[str, Any] = {}
     if status == "running":
         status = "success"
-    elif rollback_journaled(state.get("applied"), ctx.run_dir):
-        ctx.progress("finish", "rolled the changeset back; the project is as it was")
+    elif undone := rollback_journaled(state.get("applied"), ctx.run_dir):
+        ctx.progress("finish", undone.describe())
         update["applied"] = None
     final: RunState = {**state, "status": status}
     if "applied" in update:

@@ -58,6 +58,6 @@ def guarded(name: str, phase: Phase) -> Phase:
 def _end_failed(ctx: RunContext, state: RunState, name: str, exc: AeError) -> dict[str, Any]:
     reason = f"{name} stopped by an infrastructure fault: {exc}"
     ctx.progress(name, reason, ok=False)
-    if rollback_journaled(state.get("applied"), ctx.run_dir):
-        ctx.progress(name, "rolled the changeset back; the project is as it was")
+    if undone := rollback_journaled(state.get("applied"), ctx.run_dir):
+        ctx.progress(name, undone.describe())
     return {"status": "failed", "reason": reason, "applied": None, "needs_repair": False}

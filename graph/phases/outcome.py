@@ -14,8 +14,8 @@ def fail_or_repair(
     ctx: RunContext, state: RunState, applied: dict[str, Any] | None, feedback: Feedback
 ) -> dict[str, Any]:
     """Undo the changeset; go back to Plan with feedback while repairs remain, else end failed."""
-    if rollback_journaled(applied or state.get("applied"), ctx.run_dir):
-        ctx.progress(feedback.phase, "rolled the changeset back; the project is as it was")
+    if undone := rollback_journaled(applied or state.get("applied"), ctx.run_dir):
+        ctx.progress(feedback.phase, undone.describe())
     history = [*state.get("feedback", []), feedback.model_dump(mode="json")]
     update: dict[str, Any] = {"feedback": history, "applied": None}
     attempt = state.get("attempt", 1)

@@ -21,7 +21,6 @@ from graph.state import RunState
 from tools.engine import DbtCall, DbtResult
 from tools.errors import AeError, EmptySelection
 from tools.lineage import load_manifest
-from tools.profiles import read_target
 from tools.warehouse import run_readonly_query
 
 SAMPLE_ROWS = 5
@@ -117,14 +116,14 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             ctx.progress("verify", "no tests are defined for this selection")
     manifest_path = ctx.project_dir / "target" / "manifest.json"
     manifest = load_manifest(manifest_path) if manifest_path.exists() else {}
-    target = read_target(ctx.project_dir, ctx.target)
+    db_path = ctx.warehouse_path()
     built_ids = [n.unique_id for r in built for n in r.nodes if n.ok]
-    incrementals = _check_incrementals(ctx, target.path, manifest, built)
+    incrementals = _check_incrementals(ctx, db_path, manifest, built)
     figures = Figures(
         **build_figures(built),
         **test_figures(tested),
         **project_figures(manifest),
-        rows_per_model=row_counts(target.path, manifest, built_ids),
+        rows_per_model=row_counts(db_path, manifest, built_ids),
     )
     failing = _sample_failures(ctx, tested) if tested else []
     mismatched = [c["model"] for c in incrementals if not c["matches"]]
