@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from graph.nodes import project_nodes
 from tools.engine import DbtResult
 from tools.errors import AeError
+from tools.lint import documents_its_output
 from tools.warehouse import describe_relation
 
 
@@ -26,7 +27,7 @@ class Figures(BaseModel):
     #: passed (warn counts as passed) / tests run; None when no test ran
     test_pass_rate: float | None = None
     rows_per_model: dict[str, int] = Field(default_factory=dict)
-    #: project models that declare their columns in YAML / project models
+    #: project models whose YAML documents exactly the columns their SQL outputs (AE014) / project models
     schema_compliance: float | None = None
     #: project models described, with every declared column described / project models
     documentation_coverage: float | None = None
@@ -68,7 +69,7 @@ def test_figures(result: DbtResult | None) -> dict[str, Any]:
 
 def project_figures(manifest: Mapping[str, Any]) -> dict[str, Any]:
     models = [n for n in project_nodes(manifest).values() if n.get("resource_type") == "model"]
-    with_columns = [m for m in models if m.get("columns")]
+    compliant = [m for m in models if documents_its_output(m)]
     documented = [
         m
         for m in models
@@ -78,7 +79,7 @@ def project_figures(manifest: Mapping[str, Any]) -> dict[str, Any]:
     ]
     incremental = [m for m in models if m.get("config", {}).get("materialized") == "incremental"]
     return {
-        "schema_compliance": _ratio(len(with_columns), len(models)),
+        "schema_compliance": _ratio(len(compliant), len(models)),
         "documentation_coverage": _ratio(len(documented), len(models)),
         "incremental_models_ratio": _ratio(len(incremental), len(models)),
     }
