@@ -93,6 +93,37 @@ def _fmt(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
+#: debt lines shown in the Markdown report; report.json keeps them all
+DEBT_SHOWN = 20
+
+
+def _finding_line(finding: dict[str, Any]) -> str:
+    where = f"{finding['path']}:{finding['line']}"
+    return f"- `{where}` {finding['rule_id']} {finding['severity']}: {finding['message']}"
+
+
+def _lint_lines(validation: dict[str, Any]) -> list[str]:
+    """The change's own findings (errors block), then existing debt (reported, never blocking)."""
+    lines: list[str] = []
+    answered = validation.get("lint") or []
+    if answered:
+        lines += ["", "## Lint", ""] + [_finding_line(f) for f in answered]
+    debt = validation.get("lint_debt") or []
+    if debt:
+        lines += [
+            "",
+            "## Existing lint debt (not blocking)",
+            "",
+            f"{len(debt)} finding(s) on models this change did not create or modify, or accepted in "
+            "`.ae-lint-baseline.json`.",
+            "",
+        ]
+        lines += [_finding_line(f) for f in debt[:DEBT_SHOWN]]
+        if len(debt) > DEBT_SHOWN:
+            lines.append(f"- … and {len(debt) - DEBT_SHOWN} more (see report.json)")
+    return lines
+
+
 def render_markdown(report: RunReport) -> str:
     lines = [
         f"# ae run {report.run_id}",
@@ -115,10 +146,7 @@ def render_markdown(report: RunReport) -> str:
         lines += [
             f"- failing test `{t.get('name')}`: {t.get('message')}" for t in item.get("failing_tests", [])
         ]
-    lint = report.validation.get("lint") or []
-    if lint:
-        lines += ["", "## Lint", ""]
-        lines += [f"- `{f['path']}:{f['line']}` {f['rule_id']} {f['severity']}: {f['message']}" for f in lint]
+    lines += _lint_lines(report.validation)
     if report.figures:
         lines += ["", "## Figures", "", "| figure | value |", "|---|---|"]
         for key, value in report.figures.items():

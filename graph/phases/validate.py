@@ -2,25 +2,43 @@
 
 Any failure rolls the changeset back and sends structured feedback to Plan while repair visits
 remain; at the bound the run ends failed with the project as it was.
+
+The lint judges the change, not the project (graph.lint_scope): findings block only on models the
+change creates, and on models it modifies when they are new. Everything else is reported as debt
+under ``lint_debt``, never blocking, and so is any finding accepted in the project's
+``.ae-lint-baseline.json`` (read as it was before the change, so a plan cannot accept its own).
+
+To know what is new, the project is parsed once more before the changeset is applied (a warm
+partial parse, ~0.1-0.3 s), the models the change may modify are compiled as they were (~0.1 s a
+model, so old and new findings both come from compiled SQL), and those models are linted with the
+files as they were. Both steps are skipped when the change only adds models. Judging by the
+baseline alone would need no dbt call, but a project without one would then block on all the old
+debt of any model it touches.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from graph.context import RunContext
-from graph.nodes import names, touched_nodes
+from graph.lint_scope import ChangeScope, models_it_may_modify, prior_texts
+from graph.nodes import names, project_nodes, touched_nodes
 from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, PlanSpec
 from graph.state import RunState
 from graph.transaction import apply_journaled
-from tools.engine import DbtCall
+from tools.changeset import Changeset, PriorFile
+from tools.engine import DbtCall, DbtResult
 from tools.errors import ModelFixableError
 from tools.lineage import load_manifest
-from tools.lint import lint_project
+from tools.lint import LintFinding, lint_project
+from tools.lint_baseline import BASELINE_FILE, parse_baseline, read_baseline
 
 PACKAGE_FILES = frozenset({"packages.yml", "dependencies.yml"})
 COMPILED_BY = frozenset({"run", "build", "test", "compile", "seed", "snapshot"})
@@ -34,50 +52,163 @@ def _selection_to_compile(spec: PlanSpec, changed_names: list[str]) -> list[str]
     return sorted(set(selection))
 
 
+def _manifest(ctx: RunContext) -> dict[str, Any]:
+    return load_manifest(ctx.project_dir / "target" / "manifest.json")
+
+
+def _add_compiled_sql(manifest: dict[str, Any], compiled: DbtResult) -> None:
+    # the lint reads compiled SQL from the manifest, which `dbt parse` leaves without it
+    for node in compiled.nodes:
+        if node.unique_id in manifest["nodes"] and node.compiled_sql:
+            manifest["nodes"][node.unique_id]["compiled_code"] = node.compiled_sql
+
+
+def _project_before(ctx: RunContext, changeset: Changeset) -> dict[str, Any] | None:
+    """The manifest of the project before the change, with the models the change may modify
+    compiled; None when it only adds models, or when the project as it was does not parse."""
+    paths = ctx.tools.paths
+    if changeset.is_empty or changeset.is_applied(paths):  # resumed after apply: the old project is gone
+        return None
+    on_disk = prior_texts(
+        PriorFile.capture(c.path, paths.resolve(c.path, must_exist=False)) for c in changeset.changes
+    )
+    candidates = models_it_may_modify(changeset, on_disk)
+    if not candidates:
+        return None
+    try:
+        ctx.dbt("validate", DbtCall(command="parse"))
+    except ModelFixableError as exc:
+        ctx.progress("validate", f"the project did not parse before this change: {exc}", ok=False)
+        return None
+    manifest = _manifest(ctx)
+    models = candidates & {
+        n["name"] for n in project_nodes(manifest).values() if n["resource_type"] == "model"
+    }
+    if models:
+        try:
+            _add_compiled_sql(
+                manifest, ctx.dbt("validate", DbtCall(command="compile", select=sorted(models)))
+            )
+        except ModelFixableError as exc:  # lint them from raw SQL, as a parse leaves them
+            ctx.progress("validate", f"the models did not compile before this change: {exc}", ok=False)
+    return manifest
+
+
+def _baseline(root: Path, before: Mapping[str, str | None]) -> frozenset[str]:
+    if BASELINE_FILE not in before:
+        return read_baseline(root)
+    text = before[BASELINE_FILE]
+    return frozenset() if text is None else parse_baseline(text)
+
+
+@dataclass(frozen=True)
+class _ChangeLint:
+    #: findings the change answers for: errors block, warnings are shown
+    answered: list[LintFinding] = field(default_factory=list)
+    #: everything else linted: reported, never blocking
+    debt: list[LintFinding] = field(default_factory=list)
+    scope: ChangeScope = field(default_factory=lambda: ChangeScope(frozenset(), frozenset()))
+
+    def errors(self) -> list[str]:
+        return [f"{f.path}:{f.line}: {f.rule_id} {f.message}" for f in self.answered if f.severity == "error"]
+
+    def show(self, ctx: RunContext) -> None:
+        for finding in self.answered:
+            if finding.severity == "warning":
+                ctx.progress("validate", f"lint warning {finding.rule_id} {finding.path}:{finding.line}")
+        if self.debt:
+            ctx.progress(
+                "validate",
+                f"{len(self.debt)} existing lint finding(s) on models this change did not create or "
+                "modify, or accepted in the baseline: reported, not blocking",
+            )
+
+    def as_validation(self) -> dict[str, Any]:
+        return {
+            "lint": [f.model_dump() for f in self.answered],
+            "lint_debt": [f.model_dump() for f in self.debt],
+            "lint_scope": {"created": sorted(self.scope.created), "modified": sorted(self.scope.modified)},
+        }
+
+
+def _lint_change(
+    ctx: RunContext,
+    manifest: Mapping[str, Any],
+    changeset: Changeset,
+    before: Mapping[str, str | None],
+    before_manifest: Mapping[str, Any] | None,
+) -> _ChangeLint:
+    """Lint the models in the touched files and sort the findings into the change's own and debt."""
+    scope = ChangeScope.of(manifest, changeset, before, before_manifest)
+    report = lint_project(
+        manifest, ctx.project_dir, config=ctx.lint, only_paths=set(changeset.touched_paths())
+    )
+    found_before: set[str] | None = None
+    if before_manifest is not None:
+        old = lint_project(
+            before_manifest, ctx.project_dir, config=ctx.lint, only_nodes=scope.modified, texts=before
+        )
+        found_before = {f.fingerprint for f in old.findings}
+    elif scope.modified:
+        ctx.progress(
+            "validate",
+            "the modified models could not be linted as they were, so all their findings count",
+            ok=False,
+        )
+    answered, debt = scope.split(
+        report.findings, before=found_before, baseline=_baseline(ctx.project_dir, before)
+    )
+    return _ChangeLint(answered, debt, scope)
+
+
 def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     spec = PlanSpec.model_validate(state["plan"])
+    changeset = spec.changeset
     ctx.progress("validate", "applying the changeset, parsing, compiling, linting", kind="phase")
     started = time.perf_counter()
+    before_manifest = _project_before(ctx, changeset)
     applied = None
-    if not spec.changeset.is_empty:
-        applied = apply_journaled(spec.changeset, ctx.tools.paths, ctx.run_dir).model_dump(mode="json")
-        ctx.progress("validate", f"applied {len(spec.changeset.changes)} file change(s)", ok=True)
+    if not changeset.is_empty:
+        applied = apply_journaled(changeset, ctx.tools.paths, ctx.run_dir)
+        ctx.progress("validate", f"applied {len(changeset.changes)} file change(s)", ok=True)
     errors: list[str] = []
-    lint_findings: list[dict[str, Any]] = []
+    lint = _ChangeLint()
     changed: list[str] = []
     try:
-        if PACKAGE_FILES & set(spec.changeset.touched_paths()):
+        touched = changeset.touched_paths()
+        if PACKAGE_FILES & set(touched):
             # dbt refuses to parse until the declared packages are installed (offline: local ones)
             ctx.dbt("validate", DbtCall(command="deps"))
         ctx.dbt("validate", DbtCall(command="parse"))
-        manifest = load_manifest(ctx.project_dir / "target" / "manifest.json")
-        touched = spec.changeset.touched_paths()
+        manifest = _manifest(ctx)
         changed = touched_nodes(manifest, touched)
         selection = _selection_to_compile(spec, names(manifest, changed))
         if selection:
             compiled = ctx.dbt("validate", DbtCall(command="compile", select=selection))
             errors += [f"{n.name}: {n.message}" for n in compiled.failed_nodes]
-            for node in compiled.nodes:  # lint reads compiled SQL from the manifest
-                if node.unique_id in manifest["nodes"] and node.compiled_sql:
-                    manifest["nodes"][node.unique_id]["compiled_code"] = node.compiled_sql
-        if touched:
-            report = lint_project(manifest, ctx.project_dir, config=ctx.lint, only_paths=set(touched))
-            lint_findings = [f.model_dump() for f in report.findings]
-            errors += [f"{f.path}:{f.line}: {f.rule_id} {f.message}" for f in report.errors]
-            for finding in report.warnings:
-                ctx.progress("validate", f"lint warning {finding.rule_id} {finding.path}:{finding.line}")
+            _add_compiled_sql(manifest, compiled)
+        if applied is not None:
+            lint = _lint_change(ctx, manifest, changeset, prior_texts(applied.priors), before_manifest)
+            errors += lint.errors()
+            lint.show(ctx)
     except ModelFixableError as exc:
         errors.append(str(exc))
-    validation = {"ok": not errors, "errors": errors, "lint": lint_findings, "changed_nodes": changed}
+    validation = {"ok": not errors, "errors": errors, **lint.as_validation(), "changed_nodes": changed}
+    applied_record = applied.model_dump(mode="json") if applied is not None else None
     took = time.perf_counter() - started
     if errors:
         ctx.progress("validate", f"{len(errors)} problem(s): {errors[0]}", ok=False, duration_s=took)
         return {
             "validation": validation,
-            **fail_or_repair(ctx, state, applied, Feedback(phase="validate", errors=errors)),
+            **fail_or_repair(ctx, state, applied_record, Feedback(phase="validate", errors=errors)),
         }
     ctx.progress(
         "validate", f"{len(changed)} changed node(s) compile and pass lint", ok=True, duration_s=took
     )
-    return {"validation": validation, "applied": applied, "changed_nodes": changed, "needs_repair": False}
+    return {
+        "validation": validation,
+        "applied": applied_record,
+        "changed_nodes": changed,
+        "needs_repair": False,
+    }
