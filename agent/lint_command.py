@@ -1,0 +1,79 @@
+"""`ae lint`: the guardrail lint over a whole project, and the baseline of debt it accepts.
+
+Wiring into the CLI: ``configure_parser(sub.add_parser("lint", help=HELP))``; the parser's handler
+is ``run_lint``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "lint the whole project with ae's guardrail rules; --baseline accepts today's findings"
+DESCRIPTION = """\
+Parse the dbt project and run the guardrail lint (AE001...) on every model. Prints one line per
+finding, `path:line: AEnnn severity message`, leaving out findings accepted in the project's
+.ae-lint-baseline.json. Exits 1 when an error is not in the baseline, 0 otherwise.
+
+--baseline writes every current finding to .ae-lint-baseline.json at the project root (commit it):
+from then on neither `ae lint` nor a run's Validate phase fails on them, only on new findings.
+"""
+
+EXIT_OK = 0
+EXIT_NEW_ERRORS = 1
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        "--project",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the dbt project (default: current directory)",
+    )
+    parser.add_argument("--target", default=None, metavar="T", help="dbt target (default: the profile's)")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="accept the current findings as existing debt: write them to .ae-lint-baseline.json",
+    )
+    parser.set_defaults(handler=run_lint)
+
+
+def run_lint(args: argparse.Namespace) -> int:
+    # imported here so `ae --help` does not pay for the settings, the engine and sqlglot
+    from agent.settings import load_settings
+    from tools.engine import DbtCall, DbtEngine
+    from tools.lineage import load_manifest
+    from tools.lint import LintConfig, LintReport, lint_project
+    from tools.lint_baseline import BASELINE_FILE, read_baseline, write_baseline
+
+    settings = load_settings(args.project, target=args.target)
+    root = settings.project_dir
+    config = LintConfig.from_mapping(settings.lint)
+    with DbtEngine(root, target=settings.target, timeout_s=settings.engine_timeout_s) as engine:
+        engine.invoke(DbtCall(command="parse"))
+    report = lint_project(load_manifest(root / "target" / "manifest.json"), root, config=config)
+    if args.baseline:
+        path = write_baseline(root, report.findings)
+        print(
+            f"ae lint: accepted {len(report.findings)} finding(s) as the baseline in {path}", file=sys.stderr
+        )
+        return EXIT_OK
+    baseline = read_baseline(root)
+    new = [f for f in report.findings if f.fingerprint not in baseline]
+    if new:
+        print(LintReport(findings=new).render_text())
+    errors = sum(1 for f in new if f.severity == "error")
+    summary = f"ae lint: {errors} error(s), {len(new) - errors} warning(s)"
+    accepted = len(report.findings) - len(new)
+    if accepted:
+        summary += f"; {accepted} finding(s) accepted in {BASELINE_FILE} not shown"
+    paid = len(baseline - {f.fingerprint for f in report.findings})
+    if paid:
+        summary += f"; {paid} baselined finding(s) are gone (run `ae lint --baseline` to drop them)"
+    print(summary, file=sys.stderr)
+    return EXIT_NEW_ERRORS if errors else EXIT_OK
