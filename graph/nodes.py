@@ -53,3 +53,29 @@ def incremental_models(manifest: Mapping[str, Any], unique_ids: Iterable[str]) -
         for uid in unique_ids
         if uid in nodes and nodes[uid].get("config", {}).get("materialized") == "incremental"
     ]
+
+
+def redefined(manifest: Mapping[str, Any], unique_ids: Iterable[str], paths: Iterable[str]) -> list[str]:
+    """Of ``unique_ids``, the nodes whose own definition file (SQL, CSV, snapshot YAML) is in ``paths``:
+    the ones a build must rebuild. A model only documented or tested in a touched YAML is not."""
+    nodes = manifest.get("nodes", {})
+    wanted = set(paths)
+    return sorted(uid for uid in unique_ids if nodes.get(uid, {}).get("original_file_path") in wanted)
+
+
+def new_tests(
+    manifest: Mapping[str, Any], before: Mapping[str, Any] | None, paths: Iterable[str], built: Iterable[str]
+) -> list[str]:
+    """Names of the tests a change added to models it does not rebuild (those run with their build):
+    tests defined in the touched files that the project as it was (``before``) did not have."""
+    if before is None:  # the change only added models: their tests run with them
+        return []
+    wanted, rebuilt, existed = set(paths), set(built), set(before.get("nodes", {}))
+    return sorted(
+        str(node["name"])
+        for uid, node in manifest.get("nodes", {}).items()
+        if node.get("resource_type") == "test"
+        and node.get("original_file_path") in wanted
+        and uid not in existed
+        and node.get("attached_node") not in rebuilt
+    )

@@ -27,6 +27,12 @@ class RunState(TypedDict, total=False):
     diff: str
     #: unique ids of the nodes the changeset defines or touches
     changed_nodes: list[str]
+    #: of those, the ones whose definition changed: what Execute builds (with what depends on them)
+    build_nodes: list[str]
+    #: models the change created: the ones Document describes
+    created_nodes: list[str]
+    #: names of tests the change added to models it does not rebuild: Verify runs just these for them
+    new_tests: list[str]
     validation: dict[str, Any]
     execution: dict[str, Any]
     verification: dict[str, Any]

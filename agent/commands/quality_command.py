@@ -165,6 +165,7 @@ def data_quality_test(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     return PlanSpec(
         summary=f"add {len(added)} data test(s) to {name}",
         operations=[],
-        verify_select=[name],
+        # Verify runs the tests this adds, not the model's others (graph.nodes.new_tests)
+        verify_select=None,
         answer="\n".join(answer),
     )

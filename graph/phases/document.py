@@ -1,7 +1,7 @@
 """Document: describe what changed in schema YAML, then dbt docs generate.
 
 Descriptions come from the run's describer (Claude when it plans, profiling and names otherwise)
-for changed models whose description or column descriptions are missing. Their edits are applied
+for the models this run created whose description or column descriptions are missing. Their edits are applied
 like any changeset and recorded with the run's, so a rollback would undo them too.
 """
 
@@ -23,7 +23,7 @@ from tools.lineage import load_manifest
 
 
 def undocumented(manifest: dict[str, Any], unique_ids: list[str]) -> list[str]:
-    """Changed models lacking a description, declared columns, or a column description."""
+    """Models lacking a description, declared columns, or a column description."""
     nodes = manifest.get("nodes", {})
     missing = []
     for uid in unique_ids:
@@ -48,7 +48,8 @@ def document(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx.progress("document", "describing changes and generating docs", kind="phase")
     started = time.perf_counter()
     manifest = load_manifest(ctx.project_dir / "target" / "manifest.json")
-    missing = undocumented(manifest, state.get("changed_nodes", []))
+    # only what this run created: a model it merely touched is the user's to describe
+    missing = undocumented(manifest, state.get("created_nodes", []))
     update: dict[str, Any] = {}
     described: list[str] = []
     if missing and ctx.describer is not None:

@@ -29,15 +29,25 @@ STALE = frozenset({"warn", "error"})
 BUILDS = frozenset({"build", "run", "seed", "snapshot"})
 
 
-def default_operations(changed_nodes: list[str]) -> list[Operation]:
-    """Build the touched models, seeds and snapshots and everything downstream of them (no tests)."""
-    if not changed_nodes:
+def default_operations(build_nodes: list[str]) -> list[Operation]:
+    """Build the redefined models, seeds and snapshots and the models and seeds downstream of them.
+
+    No tests (Verify runs them), and no snapshot the change did not define: a snapshot run records
+    history, a side effect nobody asked for by editing a model upstream of it.
+    """
+    if not build_nodes:
         return []
-    selection = sorted({f"{uid.split('.')[-1]}+" for uid in changed_nodes})
+    selection = sorted({f"{uid.split('.')[-1]}+" for uid in build_nodes})
     return [Operation(command="build", select=selection)]
 
 
-def _call(op: Operation) -> DbtCall:
+def _build_kinds(build_nodes: list[str]) -> list[str]:
+    """What ``build`` builds: models and seeds, and snapshots only when the change defined one."""
+    redefines_snapshot = any(uid.startswith("snapshot.") for uid in build_nodes)
+    return [kind for kind in BUILDABLE if kind != "snapshot" or redefines_snapshot]
+
+
+def _call(op: Operation, build_kinds: list[str]) -> DbtCall:
     return DbtCall(
         command=op.command,
         select=op.select,
@@ -47,7 +57,7 @@ def _call(op: Operation) -> DbtCall:
         macro=op.macro,
         macro_args=op.macro_args,
         # Execute builds; tests belong to Verify
-        resource_types=list(BUILDABLE) if op.command == "build" else [],
+        resource_types=build_kinds if op.command == "build" else [],
     )
 
 
@@ -89,9 +99,10 @@ def _approved(ctx: RunContext, spec: PlanSpec) -> bool:
 def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     spec = PlanSpec.model_validate(state["plan"])
-    ops = (
-        spec.operations if spec.operations is not None else default_operations(state.get("changed_nodes", []))
-    )
+    build_nodes = state.get("build_nodes", [])
+    ops = spec.operations if spec.operations is not None else default_operations(build_nodes)
+    # an explicit plan names what it builds; the default build leaves snapshots it did not define alone
+    build_kinds = list(BUILDABLE) if spec.operations is not None else _build_kinds(build_nodes)
     ctx.progress("execute", f"{len(ops)} dbt operation(s) on target {ctx.target}", kind="phase")
     if not _approved(ctx, spec):
         rollback_journaled(state.get("applied"), ctx.run_dir)
@@ -108,7 +119,7 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     try:
         for op in ops:
             try:
-                result = ctx.dbt("execute", _call(op))
+                result = ctx.dbt("execute", _call(op, build_kinds))
             except ModelFixableError as exc:
                 errors.append(str(exc))
                 break

@@ -28,7 +28,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import RunContext
 from graph.lint_scope import ChangeScope, models_it_may_modify, prior_texts
-from graph.nodes import names, project_nodes, touched_nodes
+from graph.nodes import names, new_tests, project_nodes, redefined, touched_nodes
 from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, PlanSpec
 from graph.state import RunState
@@ -175,8 +175,9 @@ def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     errors: list[str] = []
     lint = _ChangeLint()
     changed: list[str] = []
+    manifest: dict[str, Any] = {}
+    touched = changeset.touched_paths()
     try:
-        touched = changeset.touched_paths()
         if PACKAGE_FILES & set(touched):
             # dbt refuses to parse until the declared packages are installed (offline: local ones)
             ctx.dbt("validate", DbtCall(command="deps"))
@@ -206,9 +207,13 @@ def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx.progress(
         "validate", f"{len(changed)} changed node(s) compile and pass lint", ok=True, duration_s=took
     )
+    build = redefined(manifest, changed, touched)
     return {
         "validation": validation,
         "applied": applied_record,
         "changed_nodes": changed,
+        "build_nodes": build,
+        "created_nodes": sorted(lint.scope.created),
+        "new_tests": new_tests(manifest, before_manifest, touched, build),
         "needs_repair": False,
     }

@@ -31,11 +31,12 @@ def _built_results(state: RunState) -> list[DbtResult]:
 
 
 def _test_selection(spec: PlanSpec, state: RunState, built: list[DbtResult]) -> list[str]:
+    """The plan's selection, else the tests of what was built plus the tests the change added to
+    models it did not rebuild (those alone: a neighbour's or the model's old tests are not this run's)."""
     if spec.verify_select is not None:
         return spec.verify_select
     names = {n.name for r in built for n in r.nodes if n.resource_type in {"model", "seed", "snapshot"}}
-    names |= {uid.split(".")[-1] for uid in state.get("changed_nodes", [])}
-    return sorted(names)
+    return sorted(names | set(state.get("new_tests", [])))
 
 
 def _sample_failures(ctx: RunContext, result: DbtResult) -> list[dict[str, Any]]:
