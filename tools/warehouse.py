@@ -31,6 +31,7 @@ from tools.errors import (
     ReadOnlyViolation,
     WarehouseLocked,
 )
+from tools.locks import locked_message
 
 DEFAULT_SCHEMA = "main"
 MAX_QUERY_LIMIT = 10_000
@@ -100,7 +101,7 @@ def open_readonly(db_path: Path) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(db_path), read_only=True, config=_CONNECTION_CONFIG)
     except duckdb.IOException as exc:
         if "Could not set lock" in str(exc):
-            raise WarehouseLocked(f"warehouse {db_path} is locked by another process: {exc}") from exc
+            raise WarehouseLocked(locked_message(f"warehouse {db_path}", str(exc))) from exc
         raise ConfigurationError(f"cannot open warehouse {db_path}: {exc}") from exc
     except duckdb.ConnectionException as exc:
         # This process already holds the file with another configuration (e.g. dbt-duckdb kept

@@ -8,6 +8,7 @@ relative DuckDB paths in profiles resolve there), converts dbt's result objects 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -123,6 +124,28 @@ def to_result(command: str, args: list[str], res: Any, elapsed: float) -> DbtRes
     return result
 
 
+def release_warehouse() -> None:
+    """Close the DuckDB file dbt-duckdb keeps open, so other processes can open it between calls.
+
+    dbt-duckdb keeps one database per process in ``DuckDBConnectionManager._ENV`` and, with its
+    default ``keep_open: true``, never closes it: the file stays locked for as long as this child
+    lives, and ae's own read-only reads (profiling, Verify) fail with a lock held by our PID.
+    ``close()`` drops the database; the next invocation reopens it (tens of ms, `make bench`).
+    Looked up in ``sys.modules`` rather than imported: with another adapter there is nothing to do.
+    """
+    module = sys.modules.get("dbt.adapters.duckdb.connections")
+    manager = getattr(module, "DuckDBConnectionManager", None)
+    env = getattr(manager, "_ENV", None)
+    if manager is None or env is None:
+        return
+    path = str(getattr(env.creds, "path", ""))
+    # an in-memory database would lose its data, and MotherDuck holds no local lock
+    if path == ":memory:" or getattr(env.creds, "is_motherduck", False):
+        return
+    with manager._LOCK:
+        env.close()
+
+
 def serve(project_dir: str) -> None:
     """Child main loop: one JSON request per line on stdin, one JSON result per line back.
 
@@ -164,8 +187,14 @@ def serve(project_dir: str) -> None:
                 elapsed_s=time.perf_counter() - started,
                 error=DbtError(kind=classify(exc), type=type(exc).__name__, message=str(exc)),
             )
+        finally:
+            release_warehouse()
         reply(result.model_dump(mode="json"))
 
 
 if __name__ == "__main__":
     serve(sys.argv[1])
+    # Skip the interpreter's teardown of dbt's modules (~0.5 s the parent would wait for): the
+    # warehouse was released after the last call, so only log files need flushing.
+    logging.shutdown()
+    os._exit(0)

@@ -4,6 +4,10 @@ Why a child process: dbt's in-process API is ~20x faster than the CLI once warm,
 invocations in threads of one process break each other (BRIEF §7), and a hung invocation cannot be
 cancelled inside a thread. A child gives us the warm API, one invocation at a time, and a kill
 switch: a call past its timeout kills the child and the next call starts a fresh one.
+
+The arguments match what a person would type, so dbt's partial parse (target/partial_parse.msgpack)
+is shared with their own dbt runs: dbt hashes the ``--profile``/``--target`` *arguments* (not the
+resolved names) and ``--vars`` into it, so those are passed only when someone asked for them.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from tools.errors import (
     EngineTimeout,
     WarehouseLocked,
 )
+from tools.locks import locked_message
 from tools.logs import get_logger, redact
+from tools.profiles import ProfilesLocation, ProfileTarget, find_profiles, read_target
 
 log = get_logger("ae.engine")
 
@@ -37,13 +43,19 @@ STARTUP_TIMEOUT_S = 60.0
 
 
 class DbtEngine:
-    """Runs dbt commands for one project and target. Thread-safe: calls are serialised."""
+    """Runs dbt commands for one project and target. Thread-safe: calls are serialised.
+
+    ``target``, ``profile`` and ``profiles_dir`` are dbt's ``--target``, ``--profile`` and
+    ``--profiles-dir``; None leaves each to dbt's defaults (tools/profiles.py). A missing
+    profiles.yml is a ConfigurationError here, naming the files looked at.
+    """
 
     def __init__(
         self,
         project_dir: Path,
         *,
         target: str | None = None,
+        profile: str | None = None,
         profiles_dir: Path | None = None,
         target_path: str | None = None,
         timeout_s: float = 300.0,
@@ -55,31 +67,67 @@ class DbtEngine:
                 hint="pass --project pointing at the folder that holds dbt_project.yml",
             )
         self.target = target
-        self.profiles_dir = (profiles_dir or self.project_dir).resolve()
+        self.profile = profile
+        self.profiles: ProfilesLocation = find_profiles(self.project_dir, profiles_dir)
+        #: the folder passed as --profiles-dir: where the profile was found, so dbt reads that file
+        self.profiles_dir = self.profiles.directory
         self.target_path = target_path
         self.timeout_s = timeout_s
         self.restarts = 0
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[str] | None = None
+        self._ready = False
+        #: replies the child owes for requests nobody waits on (prepare's parse)
+        self._unread_replies = 0
         self._restarted_pending = False
+
+    def read_target(self) -> ProfileTarget:
+        """The profile target this engine's dbt uses (where its DuckDB file is)."""
+        return read_target(self.project_dir, self.target, self.profiles_dir, profile=self.profile)
 
     # --- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the child now (it imports dbt, ~2 s) instead of on the first call."""
+        """Start the child now (it imports dbt, seconds) instead of on the first call."""
         with self._lock:
             self._ensure_started()
 
+    def prepare(self) -> None:
+        """Start the child in the background and have it parse the project; return at once.
+
+        For a caller with a slow start of its own ahead (``ae run`` imports LangGraph): the child
+        imports dbt and does the cold first parse (seconds: adapter imports, the manifest loaded)
+        meanwhile, so the first call finds both done. Nearly every dbt command starts with that
+        parse, so at worst this costs one warm partial parse (~0.2 s). Its result is dropped: the
+        caller's own calls report whatever is wrong with the project.
+        """
+        with self._lock:
+            if self._proc is None:
+                self._proc = self._spawn()
+                self._send(self._proc, "parse", ["parse", *self._base_args()])
+                self._unread_replies += 1
+
     def _ensure_started(self) -> subprocess.Popen[str]:
-        if self._proc is not None and self._proc.poll() is None:
-            return self._proc
-        if self._proc is not None:  # it died since the last call
+        proc = self._proc
+        if proc is not None and proc.poll() is not None and self._ready:  # it died since the last call
             self._discard_child()
             self._restarted_pending = True
-        log_dir = self.project_dir / ".ae" / "logs"
+            proc = None
+        if proc is None:
+            proc = self._proc = self._spawn()
+        if not self._ready:
+            self._await_ready(proc)
+        return proc
+
+    def _log_dir(self) -> Path:
+        return self.project_dir / ".ae" / "logs"
+
+    def _spawn(self) -> subprocess.Popen[str]:
+        self._ready = False
+        log_dir = self._log_dir()
         log_dir.mkdir(parents=True, exist_ok=True)
         with open(log_dir / f"engine-{self.target or 'default'}.log", "a", encoding="utf-8") as stderr:
-            proc = subprocess.Popen(
+            return subprocess.Popen(
                 [sys.executable, "-m", "tools.engine.child", str(self.project_dir)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -87,20 +135,22 @@ class DbtEngine:
                 text=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
+
+    def _await_ready(self, proc: subprocess.Popen[str]) -> None:
         try:
             _read_line(proc, STARTUP_TIMEOUT_S)
         except (TimeoutError, EOFError) as exc:
-            proc.kill()
-            proc.wait()
+            self._discard_child()
             raise EngineCrashed(
-                f"the dbt engine did not start (see {log_dir}/): {exc}",
+                f"the dbt engine did not start (see {self._log_dir()}/): {exc}",
                 hint="run `ae doctor` to check the dbt install",
             ) from exc
-        self._proc = proc
+        self._ready = True
         log.info("engine_started", project=str(self.project_dir), target=self.target, pid=proc.pid)
-        return proc
 
     def _discard_child(self) -> None:
+        self._ready = False
+        self._unread_replies = 0
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -137,6 +187,8 @@ class DbtEngine:
 
     def _base_args(self) -> list[str]:
         args = ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir)]
+        if self.profile:
+            args += ["--profile", self.profile]
         if self.target:
             args += ["--target", self.target]
         if self.target_path:
@@ -158,9 +210,10 @@ class DbtEngine:
             proc = self._ensure_started()
             started = time.perf_counter()
             try:
-                assert proc.stdin is not None
-                proc.stdin.write(json.dumps({"command": call.command, "args": args}) + "\n")
-                proc.stdin.flush()
+                while self._unread_replies:  # the call waits for what the child is still doing
+                    _read_line(proc, limit)
+                    self._unread_replies -= 1
+                self._send(proc, call.command, args)
                 payload = json.loads(_read_line(proc, limit))
             except TimeoutError as exc:
                 self._fail_child()
@@ -187,6 +240,12 @@ class DbtEngine:
             )
         return self._check(call, result)
 
+    @staticmethod
+    def _send(proc: subprocess.Popen[str], command: str, args: list[str]) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps({"command": command, "args": args}) + "\n")
+        proc.stdin.flush()
+
     def _fail_child(self) -> None:
         self._discard_child()
         self.restarts += 1
@@ -198,7 +257,7 @@ class DbtEngine:
         if error is not None:
             message = redact(error.message)
             if error.kind == "locked":
-                raise WarehouseLocked(f"dbt {call.command}: {message}")
+                raise WarehouseLocked(locked_message(f"dbt {call.command}: the warehouse", message))
             if error.kind == "compilation":
                 raise DbtCompilationError(f"dbt {call.command}: {message}")
             if error.kind == "configuration":
