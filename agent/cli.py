@@ -7,13 +7,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from agent.exit_codes import HELP as EXIT_CODES_HELP
+from agent.exit_codes import ExitCode, for_error
+from agent.settings import Settings, load_settings
 from evals.cli import configure_parser as configure_eval_parser
 from tools.errors import AeError
 from tools.logs import configure_logging, redact
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 DESCRIPTION = """\
 ae — an agent that does an analytics engineer's dbt work.
@@ -22,12 +21,10 @@ Every request goes Plan -> Validate -> Execute -> Verify -> Document against a r
 Structured /commands run with no API key; free-form requests use Claude when ANTHROPIC_API_KEY is set.
 """
 
-RUN_DESCRIPTION = """\
+RUN_DESCRIPTION = f"""\
 Carry one request through Plan -> Validate -> Execute -> Verify -> Document.
 
-Exit codes: 0 success, 1 failed (rolled back), 2 bad request, 3 refused (protected target
-without --yes), 4 paused (resume with --resume RUN_ID).
-
+{EXIT_CODES_HELP}
 examples:
   ae run "/help"
   ae run "/dbt-model --name stg_orders --type staging" --project demo/jaffle_shop
@@ -51,13 +48,31 @@ def _add_project(parser: argparse.ArgumentParser) -> None:
         help="the dbt project (default: current directory)",
     )
     parser.add_argument("--target", default=None, metavar="T", help="dbt target (default: the profile's)")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        metavar="NAME",
+        help="dbt profile (default: DBT_PROFILE, then dbt_project.yml's)",
+    )
+    parser.add_argument(
+        "--profiles-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of profiles.yml (default as dbt: DBT_PROFILES_DIR, then the project, then ~/.dbt)",
+    )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        args.project, target=args.target, profile=args.profile, profiles_dir=args.profiles_dir
+    )
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from agent.doctor import run_doctor
-    from agent.settings import load_settings
 
-    return run_doctor(load_settings(args.project, target=args.target))
+    return run_doctor(_settings(args))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -65,7 +80,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     return run_request(
         args.request,
-        project=args.project,
+        settings=_settings(args),
         target=args.target,
         yes=args.yes,
         as_json=args.json,
@@ -76,11 +91,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_chat(args: argparse.Namespace) -> int:
     from agent.chat import chat
-    from agent.settings import load_settings
 
-    settings = load_settings(args.project)
     return chat(
-        settings, target=args.target, conversation_id=args.conversation, out=sys.stdout, err=sys.stderr
+        _settings(args), target=args.target, conversation_id=args.conversation, out=sys.stdout, err=sys.stderr
     )
 
 
@@ -99,7 +112,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         directory, scale=args.scale, seed=args.seed, force=args.force, emit=progress_printer(sys.stderr)
     )
     print(render_summary(summary, directory))
-    return EXIT_OK if summary.status == "success" else EXIT_FAILED
+    return ExitCode.OK if summary.status == "success" else ExitCode.FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser(
         "doctor",
         help="check the dbt install, profile, warehouse lock, store and LLM key",
-        description="Each check prints OK or FAIL with what to do; exits 1 when any check fails.",
+        description="Each check prints OK or FAIL with what to do; exits 1 when any check fails. "
+        "It runs `dbt parse` and reports the first error, and says which profiles.yml, profile and "
+        "target dbt will use.",
     )
     _add_project(doctor)
     doctor.set_defaults(handler=_cmd_doctor)
@@ -182,15 +197,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         return handler(args)
     except AeError as exc:
         print(f"ae: error: {redact(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE if exc.channel.value != "retry" else EXIT_FAILED
+        return for_error(exc)
     except KeyboardInterrupt:
         print("ae: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from agent.settings import Settings
-from tools.engine import DbtEngine
-from tools.errors import AeError, WarehouseLocked
+from tools.engine import DbtCall, DbtEngine
+from tools.errors import AeError
 from tools.logs import redact
-from tools.profiles import read_target
+from tools.profiles import ProfileTarget, find_profiles, read_target
 from tools.warehouse import readonly_connection
+
+DOCTOR_TIMEOUT_S = 120.0
+NO_PROFILE = "the profile is not usable"
 
 
 @dataclass(frozen=True)
@@ -21,9 +24,16 @@ class Check:
     name: str
     ok: bool
     detail: str
+    #: not run because an earlier check failed or it does not apply yet; not a failure of its own
+    skipped: bool = False
 
     def render(self) -> str:
-        return f"{'OK  ' if self.ok else 'FAIL'} {self.name:<12} {redact(self.detail)}"
+        status = "SKIP" if self.skipped else "OK  " if self.ok else "FAIL"
+        return f"{status} {self.name:<12} {redact(self.detail)}"
+
+    @classmethod
+    def skip(cls, name: str, why: str) -> Check:
+        return cls(name, True, f"not checked: {why}", skipped=True)
 
 
 def check_dbt() -> Check:
@@ -37,46 +47,79 @@ def check_dbt() -> Check:
     return Check("dbt", True, f"dbt-core {core}, dbt-duckdb {duck}")
 
 
-def check_profile(settings: Settings) -> Check:
+def check_profile(settings: Settings) -> tuple[Check, ProfileTarget | None]:
+    """Which profiles.yml, profile and target dbt will use (found as dbt finds them)."""
     try:
-        target = read_target(settings.project_dir, settings.target)
+        target = read_target(
+            settings.project_dir, settings.target, settings.profiles_dir, profile=settings.profile
+        )
     except AeError as exc:
-        return Check("connection", False, str(exc))
-    if target.path is not None and not target.path.exists():
-        # dbt debug would create an empty DuckDB file there and report success
-        return Check("connection", False, f"not checked: {target.path} does not exist; generate it first")
-    try:
-        with DbtEngine(settings.project_dir, target=settings.target, timeout_s=120) as engine:
-            result = engine.run("debug")
-    except AeError as exc:
-        return Check("connection", False, f"{exc}; fix profiles.yml for this project")
-    if not result.success:
-        return Check("connection", False, "dbt debug failed; run `dbt debug` in the project for details")
-    return Check("connection", True, f"dbt debug passed for target {settings.target or '(default)'}")
+        return Check("profile", False, str(exc)), None
+    where = f"{target.type} target {target.target!r} of profile {target.profile!r}"
+    found = find_profiles(settings.project_dir, settings.profiles_dir)
+    return Check("profile", True, f"{where}, from {found.describe()}"), target
 
 
-def check_warehouse_lock(settings: Settings) -> Check:
-    try:
-        target = read_target(settings.project_dir, settings.target)
-    except AeError as exc:
-        return Check("warehouse", False, str(exc))
+def check_warehouse_lock(target: ProfileTarget | None) -> Check:
+    if target is None:
+        return Check.skip("warehouse", NO_PROFILE)
     if target.path is None:
         return Check("warehouse", True, f"{target.type} target {target.target} (no local file to check)")
     if not target.path.exists():
         return Check(
-            "warehouse",
-            False,
-            f"{target.path} does not exist; point the profile at your warehouse, or for the example run "
-            f"`python -m tools.jaffle_data generate --db {target.path}`",
+            "warehouse", True, f"{target.path} does not exist yet; dbt creates it on the first seed or run"
         )
     try:
         with readonly_connection(target.path):
             pass
-    except WarehouseLocked as exc:
-        return Check("warehouse", False, f"{target.path} is locked by another process: {exc.message}")
     except AeError as exc:
         return Check("warehouse", False, str(exc))
     return Check("warehouse", True, f"{target.path} is not locked")
+
+
+def first_error(message: str) -> str:
+    """dbt's error as one line: its kind and the first lines that say what is wrong."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return "no message"
+    return lines[0] + (": " + "; ".join(lines[1:3]) if len(lines) > 1 else "")
+
+
+def check_dbt_project(settings: Settings, target: ProfileTarget | None) -> list[Check]:
+    """``dbt parse`` (does the project load?) and ``dbt debug`` (does the warehouse answer?)."""
+    if target is None:
+        return [Check.skip("parse", NO_PROFILE), Check.skip("connection", NO_PROFILE)]
+    try:
+        with settings.open_engine() as engine:
+            parse = _parse_check(engine)
+            if target.path is not None and not target.path.exists():
+                # dbt debug would create an empty DuckDB file there and report success
+                connection = Check.skip("connection", f"{target.path} does not exist yet")
+            else:
+                connection = _debug_check(engine, target)
+    except AeError as exc:
+        return [Check("parse", False, str(exc)), Check.skip("connection", "the dbt engine did not start")]
+    return [parse, connection]
+
+
+def _parse_check(engine: DbtEngine) -> Check:
+    try:
+        result = engine.invoke(DbtCall(command="parse"), timeout_s=DOCTOR_TIMEOUT_S)
+    except AeError as exc:  # the engine's message starts with "dbt parse:"
+        return Check("parse", False, first_error(exc.message))
+    if result.error is not None:
+        return Check("parse", False, f"dbt parse: {first_error(result.error.message)}")
+    return Check("parse", True, f"dbt parse passed in {result.elapsed_s:.1f}s")
+
+
+def _debug_check(engine: DbtEngine, target: ProfileTarget) -> Check:
+    try:
+        result = engine.invoke(DbtCall(command="debug"), timeout_s=DOCTOR_TIMEOUT_S)
+    except AeError as exc:
+        return Check("connection", False, f"{exc}; fix the target in {target.profiles_file}")
+    if not result.success:
+        return Check("connection", False, "dbt debug failed; run `dbt debug` in the project for details")
+    return Check("connection", True, f"dbt debug passed for target {target.target}")
 
 
 def check_store(settings: Settings) -> Check:
@@ -132,18 +175,22 @@ def check_llm(settings: Settings) -> Check:
 
 
 def run_doctor(settings: Settings, out: Callable[[str], None] = print) -> int:
-    checks: list[Callable[[], Check]] = [
-        check_dbt,
-        lambda: check_warehouse_lock(settings),
-        lambda: check_profile(settings),
-        lambda: check_store(settings),
-        lambda: check_llm(settings),
-    ]
-    failed = 0
+    """Print one line per check; 0 when all pass, 1 otherwise."""
     out(f"ae doctor — project {settings.project_dir}")
-    for check in checks:
-        result = check()
-        failed += not result.ok
-        out(result.render())
+    failed = 0
+
+    def report(check: Check) -> None:
+        nonlocal failed
+        failed += not check.ok
+        out(check.render())
+
+    report(check_dbt())
+    profile, target = check_profile(settings)
+    report(profile)
+    report(check_warehouse_lock(target))
+    for check in check_dbt_project(settings, target):
+        report(check)
+    report(check_store(settings))
+    report(check_llm(settings))
     out("all checks passed" if not failed else f"{failed} check(s) failed")
     return 1 if failed else 0

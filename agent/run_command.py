@@ -1,18 +1,22 @@
-"""`ae run`: one request from a shell or CI — progress while it runs, a summary or JSON at the end."""
+"""`ae run`: one request from a shell or CI — progress while it runs, a summary or JSON at the end.
+
+The dbt engine's child starts before the heavy imports (LangGraph, the graph, the planners), so dbt
+loads in the child while they load here: a one-shot run pays for the slower of the two, not both.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from agent.planners import PlannerChoice, choose_planner, is_command
-from agent.runner import RunOutcome, Session
-from agent.settings import load_settings
+from agent.exit_codes import ExitCode, for_status
+from agent.planners import PlannerChoice, is_command
+from agent.settings import Settings
 from graph.progress import Emit, ProgressEvent
 
-EXIT_CODES = {"success": 0, "failed": 1, "invalid": 2, "refused": 3, "awaiting_approval": 3, "paused": 4}
+if TYPE_CHECKING:
+    from agent.runner import RunOutcome
 
 
 def progress_printer(stream: TextIO) -> Emit:
@@ -59,7 +63,7 @@ def render_summary(outcome: RunOutcome) -> str:
 def run_request(
     request: str,
     *,
-    project: Path | None,
+    settings: Settings,
     target: str | None,
     yes: bool,
     as_json: bool,
@@ -68,9 +72,9 @@ def run_request(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
+    """Carry ``request`` through a run; returns its exit code (agent/exit_codes.py)."""
     out = out or sys.stdout
     err = err or sys.stderr
-    settings = load_settings(project)
     if is_command(request):
         from agent.commands.parser import HelpRequested, parse_command
 
@@ -78,24 +82,28 @@ def run_request(
             parsed = parse_command(request)
         except HelpRequested as help_text:
             print(str(help_text), file=out)
-            return 0
+            return ExitCode.OK
         target = target or parsed.target
-    planner, describer = choose_planner(settings, request, planner_choice)
-    emit = progress_printer(err)
-    with Session(settings, target=target, emit=emit) as session:
-        if session.protected and not yes:
-            print(
-                f"ae: target {session.target!r} is protected; nothing was changed. "
-                "Re-run with --yes to approve building on it.",
-                file=err,
-            )
-            return EXIT_CODES["refused"]
-        if resume:
-            outcome = session.resume(
-                resume, planner=planner, describer=describer, approval=True if yes else None
-            )
-        else:
-            outcome = session.run(request, planner=planner, describer=describer, approved=yes)
+    with settings.open_engine(target) as engine:
+        engine.prepare()
+        from agent.planners import choose_planner
+        from agent.runner import Session
+
+        planner, describer = choose_planner(settings, request, planner_choice)
+        with Session(settings, target=target, emit=progress_printer(err), engine=engine) as session:
+            if session.protected and not yes:
+                print(
+                    f"ae: target {session.target!r} is protected; nothing was changed. "
+                    "Re-run with --yes to approve building on it.",
+                    file=err,
+                )
+                return ExitCode.REFUSED
+            if resume:
+                outcome = session.resume(
+                    resume, planner=planner, describer=describer, approval=True if yes else None
+                )
+            else:
+                outcome = session.run(request, planner=planner, describer=describer, approved=yes)
     if as_json:
         report = outcome.report()
         payload: dict[str, Any] = (
@@ -106,4 +114,4 @@ def run_request(
         print(json.dumps(payload, indent=2), file=out)
     else:
         print(render_summary(outcome), file=out)
-    return EXIT_CODES.get(outcome.status, 1)
+    return for_status(outcome.status)

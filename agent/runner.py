@@ -25,10 +25,9 @@ from graph.report import RunReport
 from tools.changeset import Changeset
 from tools.context import ToolContext
 from tools.engine import DbtEngine
-from tools.errors import ConfigurationError
+from tools.errors import InvalidArguments
 from tools.lint import LintConfig
 from tools.paths import ProjectPaths
-from tools.profiles import read_target
 
 
 def new_run_id() -> str:
@@ -65,16 +64,23 @@ class Session:
         target: str | None = None,
         emit: Emit = silent,
         interrupt_after: list[str] | None = None,
+        engine: DbtEngine | None = None,
     ) -> None:
-        """``interrupt_after`` stops runs after those phases (resumable with ``resume``)."""
+        """``interrupt_after`` stops runs after those phases (resumable with ``resume``).
+
+        ``engine``: one the caller started early (``settings.open_engine``) and closes itself; by default
+        the session opens its own and closes it on exit.
+        """
         self.settings = settings
-        self.target = target or settings.target or read_target(settings.project_dir).target
+        self._owns_engine = engine is None
+        self.engine = engine or settings.open_engine(target)
+        # the resolved name (the profile's default when none was given) decides protection
+        self.target = target or settings.target or self.engine.read_target().target
         self.protected = settings.is_protected(self.target)
         self.emit = emit
         self.paths = ProjectPaths.for_project(settings.project_dir)
         self.lint = LintConfig.from_mapping(settings.lint)
         self._stack = ExitStack()
-        self.engine = DbtEngine(settings.project_dir, target=self.target, timeout_s=settings.engine_timeout_s)
         self.store = RunStore(settings.store_url, settings.state_dir)
         self.policy = settings.resilience()
         self._checkpointer: Any = None
@@ -82,7 +88,8 @@ class Session:
         self._interrupt_after = interrupt_after
 
     def __enter__(self) -> Session:
-        self._stack.callback(self.engine.close)
+        if self._owns_engine:
+            self._stack.callback(self.engine.close)
         self._stack.callback(self.store.close)
         self._checkpointer = self._stack.enter_context(
             open_checkpointer(self.settings.store_url, self.settings.state_dir)
@@ -157,7 +164,10 @@ class Session:
         """Continue a stopped or interrupted run from its checkpoint (``approval`` answers an interrupt)."""
         record = self.store.get(run_id)
         if record is None:
-            raise ConfigurationError(f"no run {run_id!r} in the store", hint="`ae runs` lists recent runs")
+            raise InvalidArguments(
+                f"no run {run_id!r} in the store",
+                hint=f"run ids are the folder names under {self.settings.state_dir / 'runs'}",
+            )
         config = {"configurable": {"thread_id": run_id}}
         ctx = self._context(run_id, planner, describer, approved=bool(approval))
         payload: Any = Command(resume=approval) if approval is not None else None

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agent.llm.pricing import DEFAULT_MODEL
+from tools.engine import DbtEngine
 from tools.errors import ConfigurationError
 from tools.faults import FaultInjector
 from tools.logs import register_secret
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
     # --- the project and where runs are kept -------------------------------------------------------
     project_dir: Path = Path(".")
     target: str | None = None
+    #: dbt's --profile and --profiles-dir; None leaves them to dbt's own search (tools/profiles.py)
+    profile: str | None = None
+    profiles_dir: Path | None = None
     protected_targets: list[str] = Field(default_factory=lambda: ["prod", "production"])
     #: None: SQLite at <project>/.ae/ae.sqlite; or a postgresql:// URL shared by several workers
     store_url: str | None = None
@@ -71,10 +75,10 @@ class Settings(BaseSettings):
     # --- lint --------------------------------------------------------------------------------------
     lint: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("project_dir")
+    @field_validator("project_dir", "profiles_dir")
     @classmethod
-    def _resolve(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
+    def _resolve(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
 
     @classmethod
     def settings_customise_sources(
@@ -99,6 +103,20 @@ class Settings(BaseSettings):
 
     def is_protected(self, target: str | None) -> bool:
         return (target or "") in self.protected_targets
+
+    def open_engine(self, target: str | None = None) -> DbtEngine:
+        """The dbt engine for this project; ``target`` (else ``self.target``) is an explicit --target.
+
+        Only explicit choices reach dbt's arguments, so ae's runs share dbt's partial parse with
+        the person's own ``dbt`` runs (tools/engine/engine.py).
+        """
+        return DbtEngine(
+            self.project_dir,
+            target=target or self.target,
+            profile=self.profile,
+            profiles_dir=self.profiles_dir,
+            timeout_s=self.engine_timeout_s,
+        )
 
     def resilience(self) -> Resilience:
         return Resilience(
@@ -137,6 +155,8 @@ def load_settings(project_dir: Path | str | None = None, **overrides: Any) -> Se
             f"{root / PROJECT_CONFIG_FILE}: unknown settings {sorted(unknown)}",
             hint=f"known settings: {', '.join(sorted(Settings.model_fields))}",
         )
+    if file_values.get("profiles_dir") is not None:  # relative to the project, like the file itself
+        file_values["profiles_dir"] = root / Path(str(file_values["profiles_dir"])).expanduser()
     env_values = env_only.model_dump(exclude_unset=True)
     merged = {**file_values, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
     merged["project_dir"] = root

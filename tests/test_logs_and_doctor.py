@@ -93,7 +93,7 @@ def test_doctor_fails_on_a_locked_warehouse_and_says_what_to_do(
     out = capsys.readouterr().out
     assert code == 1
     warehouse = next(line for line in out.splitlines() if " warehouse " in line)
-    assert warehouse.startswith("FAIL") and "locked by another process" in warehouse
+    assert warehouse.startswith("FAIL") and f"locked by PID {holder.pid} (`" in warehouse
 
 
 def test_cli_bad_inputs_are_clear_and_change_nothing(
@@ -101,7 +101,7 @@ def test_cli_bad_inputs_are_clear_and_change_nothing(
 ) -> None:
     assert main(["run", "/dbt-model --name x", "--project", str(example)]) == 2
     assert "--type" in capsys.readouterr().err
-    assert main(["run", "/dbt-run --select a", "--project", str(example / "nope")]) == 2
+    assert main(["run", "/dbt-run --select a", "--project", str(example / "nope")]) == 5
     assert "dbt_project.yml" in capsys.readouterr().err
     assert main(["run", "/dbt-debug", "--project", str(example), "--target", "prod"]) == 3
     assert "protected" in capsys.readouterr().err

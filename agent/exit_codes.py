@@ -1,0 +1,63 @@
+"""What ae's exit codes mean, the same on every project: the one place that decides them.
+
+Scripts branch on these, so a cause maps to one code whichever project or phase it shows up in.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from tools.errors import AeError, Channel, ConfigurationError, DbtCompilationError
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    #: the run failed and was rolled back: the project does not parse, dbt or a test failed,
+    #: a transient fault outlasted its retries
+    FAILED = 1
+    #: bad usage of ae: unknown command or flag, a bad argument value (a model that does not exist)
+    USAGE = 2
+    #: refused: building on a protected target needs --yes (or approval in chat)
+    REFUSED = 3
+    #: paused: resume with --resume RUN_ID
+    PAUSED = 4
+    #: the environment is not usable: no dbt_project.yml, no profile, the warehouse cannot be opened
+    ENVIRONMENT = 5
+    INTERRUPTED = 130
+
+
+HELP = """\
+exit codes (the same on every project):
+  0  success
+  1  the run failed and was rolled back (the project does not parse, dbt or a test failed,
+     a transient fault outlasted its retries)
+  2  bad usage of ae: unknown command or flag, bad argument value
+  3  refused: a protected target needs --yes
+  4  paused: resume with --resume RUN_ID
+  5  the environment is not usable: no dbt_project.yml, profile not found, warehouse unreadable
+"""
+
+#: a run's final status (graph/state.py Status, plus the runner's own) -> its code
+_BY_STATUS = {
+    "success": ExitCode.OK,
+    "failed": ExitCode.FAILED,
+    "invalid": ExitCode.USAGE,
+    "refused": ExitCode.REFUSED,
+    "awaiting_approval": ExitCode.REFUSED,
+    "paused": ExitCode.PAUSED,
+}
+
+
+def for_status(status: str) -> ExitCode:
+    return _BY_STATUS.get(status, ExitCode.FAILED)
+
+
+def for_error(exc: AeError) -> ExitCode:
+    """The code for an error that stopped ae before or outside a run."""
+    if isinstance(exc, ConfigurationError):
+        return ExitCode.ENVIRONMENT
+    if isinstance(exc, DbtCompilationError):  # the project's files, not how ae was called
+        return ExitCode.FAILED
+    if exc.channel == Channel.MODEL:
+        return ExitCode.USAGE
+    return ExitCode.FAILED
