@@ -326,6 +326,20 @@ def test_odd_but_valid_shapes_get_valid_minimal_edits(text: str, expected: str) 
     ]
 
 
+def test_values_inside_flow_collections_stay_flow() -> None:
+    text = "models:\n  - name: orders\n    columns: [{name: id, description: old}]\n"
+    column = {"name": "id", "description": "two\nlines", "tests": ["unique"]}
+    after = upsert_entry(text, "models", {"name": "orders", "columns": [column]}, "x.yml")
+    flow = '[{name: id, description: "two\\nlines", tests: [unique]}]'
+    assert after == f"models:\n  - name: orders\n    columns: {flow}\n"
+
+
+def test_a_column_named_twice_in_the_entry_is_refused() -> None:
+    entry = {"name": "orders", "columns": [{"name": "status"}, {"name": "status", "description": "x"}]}
+    with pytest.raises(InvalidArguments, match=r"the new columns for schema\.yml list status more than once"):
+        upsert_entry(MARTS_SCHEMA, "models", entry, "schema.yml")
+
+
 def test_merge_keys_count_as_present() -> None:
     text = "x: &cols {description: shared}\nmodels:\n  - name: a\n    <<: *cols\n"
     assert upsert_entry(text, "models", {"name": "a", "description": "shared"}, "x.yml") == text

@@ -105,13 +105,17 @@ class _Document:
     #: each mapping's pairs as written; building plain data rewrites a mapping's pairs in place to
     #: apply merge keys (``<<: *x`` is dropped, the merged pairs put in front)
     _written: dict[int, list[_Pair]]
+    #: ids of the nodes written inside a flow collection, where new text must be flow style too
+    _in_flow: set[int]
 
     @classmethod
     def parse(cls, text: str, where: str) -> _Document:
         yaml = _loader()
         try:
             root = yaml.compose(text)
-            written = {id(n): list(n.value) for n in _walk(root) if isinstance(n, MappingNode)}
+            nodes = list(_walk(root))
+            written = {id(n): list(n.value) for n in nodes if isinstance(n, MappingNode)}
+            in_flow = {id(c) for n in nodes if _is_collection(n) and n.flow_style for c in _children(n)}
             if root is not None:
                 # builds (and caches) the plain data of every node; duplicate keys fail here
                 yaml.constructor.construct_object(root, deep=True)
@@ -120,7 +124,10 @@ class _Document:
             raise InvalidArguments(
                 f"{where} is not valid YAML{_error_line(exc)}: {problem}", hint=_FIX_HINT
             ) from exc
-        return cls(text, where, root, yaml, written)
+        return cls(text, where, root, yaml, written, in_flow)
+
+    def in_flow(self, node: Node) -> bool:
+        return id(node) in self._in_flow
 
     def pairs(self, node: MappingNode) -> list[_Pair]:
         """The mapping's pairs as they are written, a merge key (``<<``) included."""
@@ -224,29 +231,33 @@ class _Layout:
 
     #: a nested mapping's keys, right of its parent key
     mapping: int = 2
-    #: a list's dash, right of its parent key (0 for ``key:\\n- item``)
+    #: a list's dash, right of its parent key (0 when the dash sits under the key)
     offset: int = 2
     #: an item's content, right of its dash (``- name`` is 2)
     item: int = 2
     newline: str = "\n"
 
 
-class _Representer(SafeRepresenter):
-    """Plain data in dbt's usual shape; a subclass so that ruamel's shared SafeRepresenter stays as is."""
+class _FlowRepresenter(SafeRepresenter):
+    """Plain data on one line; a subclass so that ruamel's shared SafeRepresenter stays as is."""
+
+
+class _BlockRepresenter(SafeRepresenter):
+    """Plain data in block style; multi-line text as a ``|`` block, as codegen writes it (ruamel would
+    emit a ``|`` block inside a flow collection too, which is invalid, hence two representers)."""
 
 
 def _represent_str(representer: SafeRepresenter, value: str) -> Any:
-    # multi-line text (a folded description read from a file) stays a readable block, as in codegen
     return representer.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
 
 
-_Representer.add_representer(str, _represent_str)
+_BlockRepresenter.add_representer(str, _represent_str)
 
 
 def _dump(value: Any, layout: _Layout, *, flow: bool) -> str:
     yaml = YAML(typ="safe", pure=True)
     yaml.Resolver = _Yaml11Resolver
-    yaml.Representer = _Representer
+    yaml.Representer = _FlowRepresenter if flow else _BlockRepresenter
     yaml.default_flow_style = flow
     yaml.width = _NO_WRAP
     yaml.allow_unicode = True
@@ -280,6 +291,12 @@ def _after_key(value: Any, layout: _Layout, key_column: int) -> tuple[str, list[
 # --- layout and style detection -----------------------------------------------------------------------
 
 
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [child for pair in node.value for child in pair]
+    return list(node.value) if isinstance(node, SequenceNode) else []
+
+
 def _walk(root: Node | None) -> Iterator[Node]:
     seen: set[int] = set()
     stack = [root] if root is not None else []
@@ -289,10 +306,7 @@ def _walk(root: Node | None) -> Iterator[Node]:
             continue
         seen.add(id(node))
         yield node
-        if isinstance(node, MappingNode):
-            stack.extend(v for pair in node.value for v in pair)
-        elif isinstance(node, SequenceNode):
-            stack.extend(node.value)
+        stack.extend(_children(node))
 
 
 def _detect_layout(document: _Document) -> _Layout:
@@ -555,11 +569,15 @@ class _Editor:
     def replace(self, key: ScalarNode, value: Node, new: Any, *, keep_flow: bool = True) -> None:
         """Put ``new`` where ``value`` is, keeping ``key:``, a comment after it, and a flow style."""
         self._check_editable(value)
-        if keep_flow and _is_collection(value) and value.flow_style and isinstance(new, dict | list):
-            self._splice(value.start_mark.index, value.end_mark.index, _flow(new, self.layout))
-            return
         colon = self._colon_end(key)
         end = self._pair_end(key, value)
+        if self.doc.in_flow(value):  # `{name: a, description: old}`: only flow text fits
+            start, space = (colon, " ") if _is_empty(value) else (int(value.start_mark.index), "")
+            self._splice(start, end, space + _flow(new, self.layout))
+            return
+        if keep_flow and _is_collection(value) and value.flow_style and isinstance(new, dict | list):
+            self._splice(value.start_mark.index, end, _flow(new, self.layout))
+            return
         head, below = _after_key(new, self.layout, key.start_mark.column)
         if not below:  # one line: `key: value`
             if _is_empty(value) or _is_block(value):
@@ -669,6 +687,13 @@ class _Editor:
 
     def _merge_named(self, key: ScalarNode, items_node: SequenceNode, items: list[Any]) -> None:
         self._check_editable(items_node)
+        names = [item["name"] for item in items if isinstance(item, dict) and "name" in item]
+        twice = sorted({str(name) for name in names if names.count(name) > 1})
+        if twice:
+            raise InvalidArguments(
+                f"the new {key.value} for {self.doc.where} list {', '.join(twice)} more than once",
+                hint="give each name once",
+            )
         existing = [(node, self.doc.plain(node)) for node in items_node.value]
         new: list[Any] = []
         for item in items:
