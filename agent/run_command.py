@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from agent.exit_codes import ExitCode, for_status
-from agent.planners import PlannerChoice, is_command
+from agent.planners import PlannerChoice, choose_planner, is_command
 from agent.settings import Settings
 from graph.progress import Emit, ProgressEvent
 
@@ -84,20 +84,20 @@ def run_request(
             print(str(help_text), file=out)
             return ExitCode.OK
         target = target or parsed.target
-    with settings.open_engine(target) as engine:
-        engine.prepare()
-        from agent.planners import choose_planner
+    with settings.open_engine(target, shared=True) as engine:
+        resolved = engine.target_name()
+        if settings.is_protected(resolved) and not yes:
+            print(
+                f"ae: target {resolved!r} is protected; nothing was changed. "
+                "Re-run with --yes to approve building on it.",
+                file=err,
+            )
+            return ExitCode.REFUSED
+        engine.prepare()  # dbt loads in its process while the planner and LangGraph load here
+        planner, describer = choose_planner(settings, request, planner_choice)
         from agent.runner import Session
 
-        planner, describer = choose_planner(settings, request, planner_choice)
-        with Session(settings, target=target, emit=progress_printer(err), engine=engine) as session:
-            if session.protected and not yes:
-                print(
-                    f"ae: target {session.target!r} is protected; nothing was changed. "
-                    "Re-run with --yes to approve building on it.",
-                    file=err,
-                )
-                return ExitCode.REFUSED
+        with Session(settings, emit=progress_printer(err), engine=engine) as session:
             if resume:
                 outcome = session.resume(
                     resume, planner=planner, describer=describer, approval=True if yes else None

@@ -68,14 +68,14 @@ class Session:
     ) -> None:
         """``interrupt_after`` stops runs after those phases (resumable with ``resume``).
 
-        ``engine``: one the caller started early (``settings.open_engine``) and closes itself; by default
-        the session opens its own and closes it on exit.
+        ``engine``: one the caller opened (``settings.open_engine``, its target already chosen) and
+        closes itself; by default the session opens its own for ``target`` and closes it on exit.
         """
         self.settings = settings
         self._owns_engine = engine is None
         self.engine = engine or settings.open_engine(target)
         # the resolved name (the profile's default when none was given) decides protection
-        self.target = target or settings.target or self.engine.read_target().target
+        self.target = self.engine.target_name()
         self.protected = settings.is_protected(self.target)
         self.emit = emit
         self.paths = ProjectPaths.for_project(settings.project_dir)

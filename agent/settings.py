@@ -60,6 +60,9 @@ class Settings(BaseSettings):
 
     # --- the tool layer ----------------------------------------------------------------------------
     engine_timeout_s: float = 600.0
+    #: `ae run` leaves its dbt process running this long for the next `ae run` on the project
+    #: (dbt's import and first parse cost seconds per process); 0 gives each run its own
+    engine_keep_alive_s: float = Field(default=300.0, ge=0)
     retry_attempts: int = 4
     retry_initial_wait_s: float = 0.5
     retry_max_wait_s: float = 8.0
@@ -104,11 +107,12 @@ class Settings(BaseSettings):
     def is_protected(self, target: str | None) -> bool:
         return (target or "") in self.protected_targets
 
-    def open_engine(self, target: str | None = None) -> DbtEngine:
+    def open_engine(self, target: str | None = None, *, shared: bool = False) -> DbtEngine:
         """The dbt engine for this project; ``target`` (else ``self.target``) is an explicit --target.
 
         Only explicit choices reach dbt's arguments, so ae's runs share dbt's partial parse with
-        the person's own ``dbt`` runs (tools/engine/engine.py).
+        the person's own ``dbt`` runs (tools/engine/engine.py). ``shared``: a one-shot process's
+        engine, kept for the next one for ``engine_keep_alive_s``.
         """
         return DbtEngine(
             self.project_dir,
@@ -116,6 +120,7 @@ class Settings(BaseSettings):
             profile=self.profile,
             profiles_dir=self.profiles_dir,
             timeout_s=self.engine_timeout_s,
+            keep_alive_s=self.engine_keep_alive_s if shared else 0.0,
         )
 
     def resilience(self) -> Resilience:

@@ -10,6 +10,10 @@ import pytest
 
 pytest_plugins = ["tests.no_real_api"]
 
+# `ae run` keeps its dbt process running for the next run (agent/settings.py engine_keep_alive_s);
+# tests must not leave such servers behind, so it is off unless a test turns it on.
+os.environ["AE_ENGINE_KEEP_ALIVE_S"] = "0"
+
 POSTGRES_ADMIN_DSN = os.environ.get("AE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

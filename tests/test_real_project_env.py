@@ -4,10 +4,14 @@ what is wrong. Real dbt and DuckDB throughout."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from agent.cli import main
 from agent.exit_codes import ExitCode
 from tests.real_project import write_real_project
 from tools.engine import DbtEngine
+from tools.engine.process import server_key
 from tools.errors import WarehouseLocked
 from tools.logs import configure_logging
 from tools.resilience import Resilience, RetryPolicy
@@ -29,7 +34,6 @@ HOLD_LOCK = "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); print('ok',f
 def _user_env(patch: pytest.MonkeyPatch) -> None:
     for name in ("DBT_PROFILES_DIR", "DBT_PROFILE", "DBT_TARGET"):
         patch.delenv(name, raising=False)
-    patch.setenv("AE_ENGINE_KEEP_ALIVE_S", "0")
 
 
 def _user_project(root: Path, patch: pytest.MonkeyPatch) -> Path:
@@ -89,6 +93,45 @@ def test_a_lock_names_its_holder_and_each_retry_is_logged(seeded: DbtEngine) -> 
     retries = [w for w in waits if w["event"] == "retrying"]
     assert len(retries) == 2  # one line per wait, and no more than the policy allows
     assert all(f"locked by PID {holder.pid}" in w["error"] for w in retries)
+
+
+@pytest.mark.slow
+def test_one_shot_processes_share_a_warm_dbt_process_until_it_idles_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _user_project(tmp_path / "shared", monkeypatch)
+    first = DbtEngine(project, keep_alive_s=3)
+    first.prepare()  # what `ae run` does before its own imports
+    try:
+        assert first.run("seed").success
+        server = first.pid
+        first.close()  # the first `ae run` ends; its dbt process stays
+        with DbtEngine(project, keep_alive_s=3) as second:
+            assert second.run("run", select=["stg_customers"]).success
+            assert second.pid == server
+        with duckdb.connect(str(project / "shared.duckdb"), read_only=True) as con:
+            assert con.execute("select count(*) from stg_customers").fetchall() == [(20,)]
+        assert server is not None
+        deadline = time.monotonic() + 30
+        # it is this process's child (`first` started it), so waitpid sees it end
+        while os.waitpid(server, os.WNOHANG)[0] != server:
+            assert time.monotonic() < deadline, "the server outlived its keep-alive"
+            time.sleep(0.2)
+    finally:
+        if first.pid is not None:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(first.pid, signal.SIGKILL)
+
+
+def test_a_changed_environment_gets_a_server_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = server_key(tmp_path, ["parse"])
+    monkeypatch.setenv("PWD", "/somewhere/else")  # differs between shells, changes nothing for dbt
+    assert server_key(tmp_path, ["parse"]) == key
+    monkeypatch.setenv("DBT_TARGET", "ci")
+    assert server_key(tmp_path, ["parse"]) != key
+    assert server_key(tmp_path, ["parse", "--target", "ci"]) != server_key(tmp_path, ["parse"])
 
 
 @pytest.mark.slow

@@ -1,21 +1,27 @@
 """The engine's child process: a warm Python with dbt imported, running one invocation at a time.
 
-It reads requests from a pipe, runs ``dbtRunner().invoke`` with the process cwd at the project (so
-relative DuckDB paths in profiles resolve there), converts dbt's result objects into
-``DbtResult`` dicts and sends them back. Nothing here parses log text.
+It reads requests from a pipe (a private child) or a Unix socket (a shared server), runs
+``dbtRunner().invoke`` with the process cwd at the project (so relative DuckDB paths in profiles
+resolve there), converts dbt's result objects into ``DbtResult`` dicts and sends them back.
+Nothing here parses log text.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from tools.engine.process import spawn_lock
 from tools.engine.results import DbtError, DbtResult, ErrorKind, NodeResult, NodeTiming, Preview
 
 LOCK_MARKERS = ("Could not set lock on file", "Conflicting lock is held")
@@ -146,13 +152,9 @@ def release_warehouse() -> None:
         env.close()
 
 
-def serve(project_dir: str) -> None:
-    """Child main loop: one JSON request per line on stdin, one JSON result per line back.
-
-    A request is ``{"command": ..., "args": [...]}``; end of input ends the loop. dbt prints progress
-    to stdout, so the protocol uses a private copy of the original stdout and fd 1 goes to /dev/null.
-    """
-    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+def _setup(project_dir: str) -> None:
+    """Working directory at the project (relative DuckDB paths resolve there), dbt's quiet settings;
+    dbt prints progress to stdout, so fd 1 goes to /dev/null."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.chdir(project_dir)
@@ -165,35 +167,105 @@ def serve(project_dir: str) -> None:
             "DBT_PARTIAL_PARSE": "true",
         }
     )
+    import dbt.cli.main  # noqa: F401  (the slow import, done before saying hello)
+
+
+def hello() -> bytes:
+    return json.dumps({"ready": True, "pid": os.getpid()}).encode() + b"\n"
+
+
+def answer(line: bytes) -> bytes:
+    """One request line in (``{"command": ..., "args": [...]}``), its reply line out."""
     from dbt.cli.main import dbtRunner
 
-    def reply(payload: dict[str, Any]) -> None:
-        protocol.write(json.dumps(payload) + "\n")
+    request = json.loads(line)
+    command, args = request["command"], request["args"]
+    started = time.perf_counter()
+    try:
+        res = dbtRunner().invoke(args)
+        result = to_result(command, args, res, time.perf_counter() - started)
+    except Exception as exc:  # report anything; the parent decides what it means
+        result = DbtResult(
+            command=command,
+            args=args,
+            success=False,
+            elapsed_s=time.perf_counter() - started,
+            error=DbtError(kind=classify(exc), type=type(exc).__name__, message=str(exc)),
+        )
+    finally:
+        release_warehouse()
+    return json.dumps(result.model_dump(mode="json")).encode() + b"\n"
+
+
+def serve_pipe(project_dir: str) -> None:
+    """A private child: requests on stdin, replies on a copy of the original stdout, until EOF."""
+    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    _setup(project_dir)
+    protocol.write(hello())
+    protocol.flush()
+    for line in sys.stdin.buffer:
+        protocol.write(answer(line))
         protocol.flush()
 
-    reply({"ready": True, "pid": os.getpid()})
-    for line in sys.stdin:
-        request = json.loads(line)
-        command, args = request["command"], request["args"]
-        started = time.perf_counter()
+
+def serve_socket(project_dir: str, socket_path: Path, keep_alive_s: float, warm_up: list[str]) -> None:
+    """A shared server (tools/engine/process.py): one connection at a time, until idle for keep_alive_s.
+
+    It listens before importing dbt, so clients queue instead of starting servers of their own, and
+    parses the project before taking the first one, so their first call finds it warm.
+    """
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    previous = os.umask(0o177)  # the socket is ours alone
+    try:
+        server.bind(str(socket_path))
+    finally:
+        os.umask(previous)
+    server.listen(16)
+    inode = socket_path.stat().st_ino
+    _setup(project_dir)
+    answer(json.dumps({"command": "parse", "args": warm_up}).encode())
+    server.settimeout(min(keep_alive_s, 30.0))
+    idle_since = time.monotonic()
+    while time.monotonic() - idle_since < keep_alive_s and os.path.isdir(project_dir):
         try:
-            res = dbtRunner().invoke(args)
-            result = to_result(command, args, res, time.perf_counter() - started)
-        except Exception as exc:  # report anything; the parent decides what it means
-            result = DbtResult(
-                command=command,
-                args=args,
-                success=False,
-                elapsed_s=time.perf_counter() - started,
-                error=DbtError(kind=classify(exc), type=type(exc).__name__, message=str(exc)),
-            )
-        finally:
-            release_warehouse()
-        reply(result.model_dump(mode="json"))
+            conn, _ = server.accept()
+        except TimeoutError:
+            continue
+        with conn:
+            _serve_connection(conn)
+        idle_since = time.monotonic()
+    with spawn_lock(socket_path):  # a client cannot start a new server while this one leaves
+        server.close()
+        with contextlib.suppress(FileNotFoundError):
+            if socket_path.stat().st_ino == inode:
+                socket_path.unlink()
+
+
+def _serve_connection(conn: socket.socket) -> None:
+    try:
+        conn.sendall(hello())
+        with conn.makefile("rb") as requests:
+            for line in requests:
+                conn.sendall(answer(line))
+    except OSError:  # the client went away (killed, timed out); the next one is waiting
+        return
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.engine.child")
+    parser.add_argument("project_dir")
+    parser.add_argument("--socket", type=Path, help="serve on this Unix socket instead of stdin/stdout")
+    parser.add_argument("--keep-alive", type=float, default=300.0, help="seconds idle before exiting")
+    parser.add_argument("--warm-up", type=json.loads, default=[], help="dbt arguments for the warm-up parse")
+    args = parser.parse_args(argv)
+    if args.socket is None:
+        serve_pipe(args.project_dir)
+    else:
+        serve_socket(args.project_dir, args.socket, args.keep_alive, [*args.warm_up])
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    main(sys.argv[1:])
     # Skip the interpreter's teardown of dbt's modules (~0.5 s the parent would wait for): the
     # warehouse was released after the last call, so only log files need flushing.
     logging.shutdown()

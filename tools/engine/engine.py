@@ -1,9 +1,10 @@
-"""DbtEngine: dbt in-process in one long-lived child process per project and target.
+"""DbtEngine: dbt in-process in a long-lived child process per project and target.
 
 Why a child process: dbt's in-process API is ~20x faster than the CLI once warm, but two
 invocations in threads of one process break each other (BRIEF §7), and a hung invocation cannot be
 cancelled inside a thread. A child gives us the warm API, one invocation at a time, and a kill
-switch: a call past its timeout kills the child and the next call starts a fresh one.
+switch: a call past its timeout kills the child and the next call starts a fresh one. With
+``keep_alive_s`` the child is a server shared with later ae processes (tools/engine/process.py).
 
 The arguments match what a person would type, so dbt's partial parse (target/partial_parse.msgpack)
 is shared with their own dbt runs: dbt hashes the ``--profile``/``--target`` *arguments* (not the
@@ -13,16 +14,13 @@ resolved names) and ``--vars`` into it, so those are passed only when someone as
 from __future__ import annotations
 
 import json
-import os
-import select
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from tools.engine.commands import DbtCall, build_args
+from tools.engine.process import EngineProcess, PrivateChild, SharedServer
 from tools.engine.results import DbtResult
 from tools.errors import (
     ConfigurationError,
@@ -38,16 +36,14 @@ from tools.profiles import ProfilesLocation, ProfileTarget, find_profiles, read_
 
 log = get_logger("ae.engine")
 
-#: the child imports dbt (~1.5-3 s); allow a slow machine before calling it a crash
-STARTUP_TIMEOUT_S = 60.0
-
 
 class DbtEngine:
     """Runs dbt commands for one project and target. Thread-safe: calls are serialised.
 
     ``target``, ``profile`` and ``profiles_dir`` are dbt's ``--target``, ``--profile`` and
     ``--profiles-dir``; None leaves each to dbt's defaults (tools/profiles.py). A missing
-    profiles.yml is a ConfigurationError here, naming the files looked at.
+    profiles.yml is a ConfigurationError here, naming the files looked at. ``keep_alive_s`` > 0
+    shares the dbt process with later ae processes until it has been idle that long.
     """
 
     def __init__(
@@ -59,6 +55,7 @@ class DbtEngine:
         profiles_dir: Path | None = None,
         target_path: str | None = None,
         timeout_s: float = 300.0,
+        keep_alive_s: float = 0.0,
     ) -> None:
         self.project_dir = project_dir.resolve()
         if not (self.project_dir / "dbt_project.yml").is_file():
@@ -75,25 +72,29 @@ class DbtEngine:
         self.timeout_s = timeout_s
         self.restarts = 0
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen[str] | None = None
-        self._ready = False
-        #: replies the child owes for requests nobody waits on (prepare's parse)
-        self._unread_replies = 0
         self._restarted_pending = False
+        log_dir = self.project_dir / ".ae" / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_file = log_dir / f"engine-{target or 'default'}.log"
+        warm_up = ["parse", *self._base_args()]
+        self._process: EngineProcess = (
+            SharedServer(self.project_dir, log_file, warm_up, keep_alive_s)
+            if keep_alive_s > 0
+            else PrivateChild(self.project_dir, log_file, warm_up)
+        )
 
     def read_target(self) -> ProfileTarget:
         """The profile target this engine's dbt uses (where its DuckDB file is)."""
         return read_target(self.project_dir, self.target, self.profiles_dir, profile=self.profile)
 
+    def target_name(self) -> str:
+        """The target dbt uses: the one asked for, else the profile's default."""
+        return self.target or self.read_target().target
+
     # --- lifecycle --------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the child now (it imports dbt, seconds) instead of on the first call."""
-        with self._lock:
-            self._ensure_started()
-
     def prepare(self) -> None:
-        """Start the child in the background and have it parse the project; return at once.
+        """Start dbt's process in the background and have it parse the project; return at once.
 
         For a caller with a slow start of its own ahead (``ae run`` imports LangGraph): the child
         imports dbt and does the cold first parse (seconds: adapter imports, the manifest loaded)
@@ -102,76 +103,12 @@ class DbtEngine:
         caller's own calls report whatever is wrong with the project.
         """
         with self._lock:
-            if self._proc is None:
-                self._proc = self._spawn()
-                self._send(self._proc, "parse", ["parse", *self._base_args()])
-                self._unread_replies += 1
-
-    def _ensure_started(self) -> subprocess.Popen[str]:
-        proc = self._proc
-        if proc is not None and proc.poll() is not None and self._ready:  # it died since the last call
-            self._discard_child()
-            self._restarted_pending = True
-            proc = None
-        if proc is None:
-            proc = self._proc = self._spawn()
-        if not self._ready:
-            self._await_ready(proc)
-        return proc
-
-    def _log_dir(self) -> Path:
-        return self.project_dir / ".ae" / "logs"
-
-    def _spawn(self) -> subprocess.Popen[str]:
-        self._ready = False
-        log_dir = self._log_dir()
-        log_dir.mkdir(parents=True, exist_ok=True)
-        with open(log_dir / f"engine-{self.target or 'default'}.log", "a", encoding="utf-8") as stderr:
-            return subprocess.Popen(
-                [sys.executable, "-m", "tools.engine.child", str(self.project_dir)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-
-    def _await_ready(self, proc: subprocess.Popen[str]) -> None:
-        try:
-            _read_line(proc, STARTUP_TIMEOUT_S)
-        except (TimeoutError, EOFError) as exc:
-            self._discard_child()
-            raise EngineCrashed(
-                f"the dbt engine did not start (see {self._log_dir()}/): {exc}",
-                hint="run `ae doctor` to check the dbt install",
-            ) from exc
-        self._ready = True
-        log.info("engine_started", project=str(self.project_dir), target=self.target, pid=proc.pid)
-
-    def _discard_child(self) -> None:
-        self._ready = False
-        self._unread_replies = 0
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                stream.close()
+            self._process.prepare()
 
     def close(self) -> None:
-        """Stop the child politely (end of input), killing it if it does not stop."""
+        """Stop a private child (a shared server stays for the next process)."""
         with self._lock:
-            proc = self._proc
-            if proc is not None and proc.poll() is None and proc.stdin is not None:
-                try:
-                    proc.stdin.close()
-                    proc.wait(timeout=5)
-                except (OSError, subprocess.TimeoutExpired):
-                    pass
-            self._discard_child()
+            self._process.close()
 
     def __enter__(self) -> DbtEngine:
         return self
@@ -181,7 +118,7 @@ class DbtEngine:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+        return self._process.pid
 
     # --- calls ------------------------------------------------------------------------------------
 
@@ -206,15 +143,11 @@ class DbtEngine:
         command_args = build_args(call)
         args = [*command_args, *self._base_args()]
         limit = timeout_s if timeout_s is not None else self.timeout_s
+        request = json.dumps({"command": call.command, "args": args}).encode() + b"\n"
         with self._lock:
-            proc = self._ensure_started()
             started = time.perf_counter()
             try:
-                while self._unread_replies:  # the call waits for what the child is still doing
-                    _read_line(proc, limit)
-                    self._unread_replies -= 1
-                self._send(proc, call.command, args)
-                payload = json.loads(_read_line(proc, limit))
+                payload = json.loads(self._process.exchange(request, limit))
             except TimeoutError as exc:
                 self._fail_child()
                 log.warning("engine_timeout_killed", command=call.command, timeout_s=limit)
@@ -223,11 +156,10 @@ class DbtEngine:
                     "and a fresh one will serve the next call"
                 ) from exc
             except (EOFError, OSError) as exc:
-                code = proc.poll()
                 self._fail_child()
-                raise EngineCrashed(
-                    f"the dbt engine died during dbt {call.command} (exit code {code})"
-                ) from exc
+                raise EngineCrashed(f"the dbt engine died during dbt {call.command}: {exc}") from exc
+            if self._process.replaced_dead_process():
+                self._restarted_pending = True
             result = DbtResult.model_validate(payload)
             result.args = command_args  # paths of this machine stay out of reports
             result.engine_restarted, self._restarted_pending = self._restarted_pending, False
@@ -240,14 +172,8 @@ class DbtEngine:
             )
         return self._check(call, result)
 
-    @staticmethod
-    def _send(proc: subprocess.Popen[str], command: str, args: list[str]) -> None:
-        assert proc.stdin is not None
-        proc.stdin.write(json.dumps({"command": command, "args": args}) + "\n")
-        proc.stdin.flush()
-
     def _fail_child(self) -> None:
-        self._discard_child()
+        self._process.kill()
         self.restarts += 1
         self._restarted_pending = True
 
@@ -277,16 +203,3 @@ class DbtEngine:
     def run(self, command: str, **options: Any) -> DbtResult:
         """Convenience: ``engine.run("compile", select=["stg_orders"])``."""
         return self.invoke(DbtCall(command=command, **options))  # type: ignore[arg-type]
-
-
-def _read_line(proc: subprocess.Popen[str], timeout_s: float) -> str:
-    """One protocol line from the child, or TimeoutError / EOFError."""
-    stdout: IO[str] | None = proc.stdout
-    assert stdout is not None
-    ready, _, _ = select.select([stdout], [], [], timeout_s)
-    if not ready:
-        raise TimeoutError(f"no answer within {timeout_s:g}s")
-    line = stdout.readline()
-    if not line:
-        raise EOFError("the engine process exited")
-    return line

@@ -1,0 +1,335 @@
+"""How the engine reaches the Python that runs dbt: a private child, or a server ae processes share.
+
+``PrivateChild`` (the default): one child per engine over its stdin/stdout, ended with the engine.
+
+``SharedServer`` (``ae run``): a one-shot ``ae run`` would otherwise pay dbt's import and a cold
+parse (seconds) in every process. The first ``ae run`` on a project starts a server on a Unix
+socket; the next ones connect to it, and it exits after ``keep_alive_s`` without a call. The socket
+name is a digest of everything the server's dbt depends on (project, dbt arguments, environment,
+Python and installed packages, this engine's code), so a changed setting gets a server of its own
+instead of a stale one. The server takes one connection at a time, so calls from several ae
+processes on one project queue instead of fighting over the DuckDB file.
+
+Both speak the same protocol (tools/engine/child.py): one JSON request per line, one JSON reply per
+line; the shared server greets each connection with a hello line first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from tools.errors import ConfigurationError, EngineCrashed, EngineTimeout
+
+#: the child imports dbt (~1.5-3 s); allow a slow machine before calling it a crash
+STARTUP_TIMEOUT_S = 60.0
+#: variables that differ between shells without changing what dbt does
+_ENV_NOT_KEYED = frozenset({"PWD", "OLDPWD", "SHLVL", "_"})
+
+
+class LineReader:
+    """Lines from a pipe or socket with a timeout.
+
+    Reads the file descriptor directly: a buffered reader may already hold the next line while
+    ``select`` waits for new bytes that never come (a warm-up reply followed by a call's reply).
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = b""
+
+    def read_line(self, timeout_s: float) -> bytes:
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([self._fd], [], [], max(remaining, 0))
+            if not ready:
+                raise TimeoutError(f"no answer within {timeout_s:g}s")
+            chunk = os.read(self._fd, 1 << 16)
+            if not chunk:
+                raise EOFError("the engine process exited")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line
+
+
+class EngineProcess(Protocol):
+    """What DbtEngine needs from the process that runs dbt."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def prepare(self) -> None:
+        """Start in the background and warm up (import dbt, parse); return at once."""
+
+    def exchange(self, request: bytes, timeout_s: float) -> bytes:
+        """One request line, its reply line. TimeoutError: the call hung; EOFError/OSError: it died."""
+
+    def kill(self) -> None:
+        """End a hung or broken process; the next exchange starts a fresh one."""
+
+    def close(self) -> None: ...
+
+    def replaced_dead_process(self) -> bool:
+        """Whether the last exchange had to start over because the process had died since."""
+
+
+def child_command(project_dir: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "tools.engine.child", str(project_dir), *options]
+
+
+def _child_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+class PrivateChild:
+    """One child for one engine, over its stdin/stdout."""
+
+    def __init__(self, project_dir: Path, log_file: Path, warm_up: list[str]) -> None:
+        self._project_dir = project_dir
+        self._log_file = log_file
+        self._warm_up = warm_up
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._reader: LineReader | None = None
+        self._ready = False
+        #: replies the child owes for requests nobody waits on (the warm-up parse)
+        self._unread = 0
+        self._replaced = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with open(self._log_file, "ab") as stderr:
+            proc = subprocess.Popen(
+                child_command(self._project_dir),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=_child_env(),
+            )
+        assert proc.stdout is not None
+        self._proc, self._reader, self._ready, self._unread = proc, LineReader(proc.stdout.fileno()), False, 0
+        return proc
+
+    def prepare(self) -> None:
+        if self._proc is None:
+            self._send(self._spawn(), self._warm_up_request())
+            self._unread += 1
+
+    def _warm_up_request(self) -> bytes:
+        return json.dumps({"command": "parse", "args": self._warm_up}).encode() + b"\n"
+
+    @staticmethod
+    def _send(proc: subprocess.Popen[bytes], request: bytes) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(request)
+        proc.stdin.flush()
+
+    def _running(self) -> tuple[subprocess.Popen[bytes], LineReader]:
+        proc = self._proc
+        self._replaced = proc is not None and self._ready and proc.poll() is not None
+        if proc is None or self._replaced:
+            self.kill()
+            proc = self._spawn()
+        assert self._reader is not None
+        if not self._ready:
+            try:
+                self._reader.read_line(STARTUP_TIMEOUT_S)
+            except (TimeoutError, EOFError) as exc:
+                self.kill()
+                raise EngineCrashed(
+                    f"the dbt engine did not start (see {self._log_file}): {exc}",
+                    hint="run `ae doctor` to check the dbt install",
+                ) from exc
+            self._ready = True
+        return proc, self._reader
+
+    def exchange(self, request: bytes, timeout_s: float) -> bytes:
+        proc, reader = self._running()
+        while self._unread:  # the call waits for what the child is still doing
+            reader.read_line(timeout_s)
+            self._unread -= 1
+        self._send(proc, request)
+        return reader.read_line(timeout_s)
+
+    def replaced_dead_process(self) -> bool:
+        return self._replaced
+
+    def kill(self) -> None:
+        proc, self._proc, self._reader, self._ready, self._unread = self._proc, None, None, False, 0
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
+
+    def close(self) -> None:
+        """End of input stops the child politely; kill it if it does not stop."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None and proc.stdin is not None:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                proc.stdin.close()
+                proc.wait(timeout=5)
+        self.kill()
+
+
+def socket_folder() -> Path:
+    """A folder only this user can enter: whoever can reach the socket can run dbt as us."""
+    folder = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"ae-engines-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ConfigurationError(
+            f"{folder} is not private to this user; the shared dbt engine will not use it",
+            hint="remove it, or set AE_ENGINE_KEEP_ALIVE_S=0",
+        )
+    return folder
+
+
+def server_key(project_dir: Path, warm_up: list[str]) -> str:
+    """A digest of everything a server's dbt depends on: reuse it only when all of that is equal."""
+    engine_code = b"".join(path.read_bytes() for path in sorted(Path(__file__).parent.glob("*.py")))
+    packages = Path(sysconfig.get_paths()["purelib"])
+    parts = {
+        "project": str(project_dir),
+        "dbt_args": warm_up,
+        "env": sorted((k, v) for k, v in os.environ.items() if k not in _ENV_NOT_KEYED),
+        "python": sys.executable,
+        # installing or upgrading a package changes this folder's entries
+        "packages": packages.stat().st_mtime_ns if packages.is_dir() else 0,
+        "code": hashlib.sha256(engine_code).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def spawn_lock(socket_path: Path) -> Iterator[None]:
+    """Serialises starting and stopping a server for one socket across processes."""
+    with open(socket_path.with_suffix(".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _connect(path: Path) -> socket.socket:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(path))
+    except OSError:
+        conn.close()
+        raise
+    return conn
+
+
+class SharedServer:
+    """A server on a Unix socket shared by ae processes, kept while used (module docstring)."""
+
+    def __init__(self, project_dir: Path, log_file: Path, warm_up: list[str], keep_alive_s: float) -> None:
+        self._project_dir = project_dir
+        self._log_file = log_file
+        self._warm_up = warm_up
+        self._keep_alive_s = keep_alive_s
+        self.socket_path = socket_folder() / f"{server_key(project_dir, warm_up)}.sock"
+        self._pid: int | None = None
+        # a server this process started: kept to be reaped, never waited for
+        self._started: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._pid
+
+    def _spawn(self) -> None:
+        self.socket_path.unlink(missing_ok=True)  # a server that died without cleaning up
+        options = ["--socket", str(self.socket_path), "--keep-alive", f"{self._keep_alive_s:g}"]
+        with open(self._log_file, "ab") as stderr:
+            self._started = subprocess.Popen(
+                child_command(self._project_dir, *options, "--warm-up", json.dumps(self._warm_up)),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=_child_env(),
+                start_new_session=True,  # it outlives this process, and this terminal's Ctrl-C
+            )
+
+    def _connect_or_spawn(self) -> socket.socket:
+        with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
+            return _connect(self.socket_path)
+        with spawn_lock(self.socket_path):
+            with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
+                return _connect(self.socket_path)  # another process started one meanwhile
+            self._spawn()
+            started = self._started
+            assert started is not None
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            while time.monotonic() < deadline and started.poll() is None:
+                with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
+                    return _connect(self.socket_path)
+                time.sleep(0.02)
+        raise EngineCrashed(
+            f"the shared dbt engine did not start (see {self._log_file})",
+            hint="run `ae doctor`, or set AE_ENGINE_KEEP_ALIVE_S=0 for a private engine",
+        )
+
+    def prepare(self) -> None:
+        # the server warms up by itself when it starts; an existing one is warm already
+        self._connect_or_spawn().close()
+
+    def exchange(self, request: bytes, timeout_s: float) -> bytes:
+        conn, reader = self._greeted(timeout_s)
+        with conn:
+            conn.sendall(request)
+            return reader.read_line(timeout_s)
+
+    def _greeted(self, timeout_s: float, *, retry: bool = True) -> tuple[socket.socket, LineReader]:
+        """A connection the server has taken (its hello names its pid): our turn has come."""
+        conn = self._connect_or_spawn()
+        reader = LineReader(conn.fileno())
+        try:
+            hello = json.loads(reader.read_line(max(timeout_s, STARTUP_TIMEOUT_S)))
+        except TimeoutError as exc:
+            conn.close()
+            # queued behind another process's long call: not ours to kill
+            raise EngineTimeout(
+                f"the shared dbt engine stayed busy for {timeout_s:g}s (another ae process's call?)"
+            ) from exc
+        except (EOFError, ConnectionResetError):
+            conn.close()
+            if not retry:
+                raise
+            return self._greeted(timeout_s, retry=False)  # it was ending its keep-alive: start another
+        self._pid = int(hello["pid"])
+        return conn, reader
+
+    def replaced_dead_process(self) -> bool:
+        return False  # a server that ended after its keep-alive is no fault
+
+    def kill(self) -> None:
+        """Our call hung in it: kill it (calls queued behind ours fail and start another)."""
+        if self._pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            self._pid = None
+
+    def close(self) -> None:
+        """Nothing to do: the server stays for the next process until its keep-alive ends."""
