@@ -24,6 +24,9 @@ Structured /commands run with no API key; free-form requests use Claude when ANT
 RUN_DESCRIPTION = f"""\
 Carry one request through Plan -> Validate -> Execute -> Verify -> Document.
 
+dbt runs in a process that stays up for the next `ae run` on the project until it has been idle
+for AE_ENGINE_KEEP_ALIVE_S seconds (default 300; 0 turns this off).
+
 {EXIT_CODES_HELP}
 examples:
   ae run "/help"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.settings import load_settings
 from tests.real_project import PROFILE_NAME, write_real_project
 from tools.errors import ConfigurationError
 from tools.profiles import find_profiles, read_target
@@ -104,3 +105,14 @@ def test_a_broken_profiles_file_is_reported_without_its_contents(project: Path, 
     with pytest.raises(ConfigurationError, match="is not valid YAML at line") as caught:
         read_target(project)
     assert "hunter2" not in str(caught.value)
+
+
+def test_settings_carry_the_profile_choices(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "ae.yml").write_text("profiles_dir: conf\nprofile: alt\n")
+    settings = load_settings(project)
+    assert (settings.profiles_dir, settings.profile) == (project / "conf", "alt")  # ae.yml: project-relative
+    monkeypatch.setenv("AE_PROFILES_DIR", str(tmp_path / "env"))
+    assert load_settings(project).profiles_dir == tmp_path / "env"
+    assert load_settings(project, profiles_dir=tmp_path / "flag").profiles_dir == tmp_path / "flag"
