@@ -11,17 +11,16 @@ from sqlglot import exp
 from tools.codegen import (
     Aggregate,
     ChildSummary,
-    ColumnDoc,
     IncrementalFilter,
     MacroArgument,
     MartSpec,
     ModelConfig,
     ParentJoin,
+    RawInput,
     SelectColumn,
     SnapshotSpec,
     TestSpec,
     accepted_values_test,
-    add_local_package,
     dump_yaml,
     load_yaml_mapping,
     macro_sql,
@@ -30,11 +29,8 @@ from tools.codegen import (
     mart_sql,
     merge_column_tests,
     relationships_test,
-    resource_entry,
     snapshot_yaml,
-    RawInput,
     staging_sql,
-    upsert_entry,
 )
 from tools.errors import InvalidArguments
 
@@ -189,21 +185,10 @@ def test_yaml_is_block_style_without_aliases_and_keeps_multiline_text() -> None:
     assert yaml.safe_load(text)["sources"][0]["tables"][1]["config"]["freshness"] == shared
 
 
-def test_upsert_replaces_the_named_entry_and_keeps_the_others() -> None:
-    document = load_yaml_mapping("models:\n  - name: a\n    description: old\n  - name: b\n", "x.yml")
-    updated = upsert_entry(
-        document, "models", resource_entry("a", "new", [ColumnDoc("id", "the key", ("unique",))])
-    )
-    assert updated["version"] == 2
-    assert [m["name"] for m in updated["models"]] == ["a", "b"]
-    assert updated["models"][0] == {
-        "name": "a",
-        "description": "new",
-        "columns": [{"name": "id", "description": "the key", "data_tests": ["unique"]}],
-    }
-    assert [m["name"] for m in upsert_entry(document, "models", {"name": "c"})["models"]] == ["a", "b", "c"]
+def test_load_yaml_mapping_refuses_broken_yaml() -> None:
     with pytest.raises(InvalidArguments, match="not valid YAML"):
         load_yaml_mapping("models: [", "bad.yml")
+    assert load_yaml_mapping(None, "x.yml") == {}
 
 
 def test_tests_use_dbt_1_11_arguments_and_merge_without_duplicates() -> None:
@@ -250,10 +235,3 @@ def test_macro_skeleton_renders_its_arguments() -> None:
     assert template.render(**{"return": lambda value: value}).strip() == "amount, 2"
     documented = yaml.safe_load(macro_yaml("cents_to_dollars", "Cents to dollars.", arguments))["macros"][0]
     assert [a["name"] for a in documented["arguments"]] == ["column_name", "scale"]
-
-
-def test_local_packages_are_added_once() -> None:
-    document, added = add_local_package({}, "packages/my_utils")
-    assert added and document == {"packages": [{"local": "packages/my_utils"}]}
-    again, added_again = add_local_package(document, "packages/my_utils")
-    assert not added_again and again == document

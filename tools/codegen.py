@@ -122,26 +122,6 @@ def resource_entry(
     return entry
 
 
-def upsert_entry(document: Mapping[str, Any], kind: PropertyKind, entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a properties document with ``entry`` replacing the same-named one (or appended)."""
-    updated: dict[str, Any] = {"version": 2, **document}
-    entries = [dict(e) for e in updated.get(kind) or [] if isinstance(e, Mapping)]
-    index = next((i for i, e in enumerate(entries) if e.get("name") == entry["name"]), None)
-    if index is None:
-        entries.append(dict(entry))
-    else:
-        entries[index] = dict(entry)
-    updated[kind] = entries
-    return updated
-
-
-def find_entry(document: Mapping[str, Any], kind: PropertyKind, name: str) -> dict[str, Any] | None:
-    for entry in document.get(kind) or []:
-        if isinstance(entry, Mapping) and entry.get("name") == name:
-            return dict(entry)
-    return None
-
-
 def merge_column_tests(existing: Sequence[TestSpec], wanted: Sequence[TestSpec]) -> list[TestSpec]:
     """``existing`` plus each wanted test whose kind it does not have yet (existing ones win)."""
     merged = list(existing)
@@ -483,12 +463,3 @@ def exposure_entry(spec: ExposureSpec) -> dict[str, Any]:
     entry["owner"] = owner
     entry["depends_on"] = [f"ref('{model}')" for model in spec.depends_on]
     return entry
-
-
-def add_local_package(document: Mapping[str, Any], local_path: str) -> tuple[dict[str, Any], bool]:
-    """``packages.yml`` with a ``local:`` entry for the path; False when it was already listed."""
-    packages = [dict(p) for p in document.get("packages") or [] if isinstance(p, Mapping)]
-    if any(p.get("local") == local_path for p in packages):
-        return dict(document), False
-    packages.append({"local": local_path})
-    return {**document, "packages": packages}, True

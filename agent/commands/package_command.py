@@ -10,8 +10,8 @@ import yaml
 from agent.commands.parser import ParsedCommand
 from agent.commands.project import ProjectView
 from graph.plan_spec import PlanSpec
-from tools.codegen import add_local_package, dump_yaml, load_yaml_mapping
 from tools.errors import InvalidArguments
+from tools.yaml_edit import add_local_package
 
 PACKAGES_FILE = "packages.yml"
 
@@ -47,10 +47,9 @@ def dbt_package(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     # packages.yml keeps the path as written relative to the project, so the project stays movable
     entry_path = os.path.relpath(folder, view.root)
     changeset = view.tools.changeset
-    document = load_yaml_mapping(changeset.view(view.paths, PACKAGES_FILE), PACKAGES_FILE)
-    updated, added = add_local_package(document, entry_path)
+    updated, added = add_local_package(changeset.view(view.paths, PACKAGES_FILE), entry_path, PACKAGES_FILE)
     if added:
-        changeset.write_file(view.paths, PACKAGES_FILE, dump_yaml(updated))
+        changeset.write_file(view.paths, PACKAGES_FILE, updated)
     status = (
         f"added {entry_path} to {PACKAGES_FILE}" if added else f"{entry_path} is already in {PACKAGES_FILE}"
     )

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from agent.commands.conventions import Conventions
 from agent.commands.naming import entity_of, model_type_of
 from tools.changeset import Changeset
-from tools.codegen import PropertyKind, dump_yaml, find_entry, load_yaml_mapping, upsert_entry
+from tools.codegen import PropertyKind, load_yaml_mapping
 from tools.context import ToolContext
 from tools.engine import DbtCall
 from tools.errors import ConfigurationError, InvalidArguments, UnknownNode
@@ -31,6 +31,7 @@ from tools.profiling import (
     suggest_foreign_keys,
 )
 from tools.warehouse import RelationRef, list_relations, parse_relation_name
+from tools.yaml_edit import TestStyle, apply_test_style, detect_test_style, read_entry, upsert_entry
 
 T = TypeVar("T")
 Node = Mapping[str, Any]
@@ -265,14 +266,27 @@ class ProjectView:
             return patch.split("://", 1)[1]
         return default
 
+    @cached_property
+    def test_style(self) -> TestStyle:
+        """How this project writes data tests (``tests:`` or ``data_tests:``, ``arguments:`` or not),
+        read from the YAML files that document its nodes and sources."""
+        documented = [self.properties_path(n, "") for n in self.manifest.get("nodes", {}).values()]
+        documented += [str(s.get("original_file_path") or "") for s in self.sources]
+        files = sorted({p for p in documented if p.endswith((".yml", ".yaml"))})
+        texts = [(self.root / p).read_text(encoding="utf-8") for p in files if (self.root / p).is_file()]
+        return detect_test_style(texts)
+
     def existing_entry(
         self, changeset: Changeset, path: str, kind: PropertyKind, name: str
     ) -> dict[str, Any] | None:
-        return find_entry(load_yaml_mapping(self.read_text(changeset, path), path), kind, name)
+        return read_entry(self.read_text(changeset, path), kind, name, path)
 
     def write_entry(
         self, changeset: Changeset, path: str, kind: PropertyKind, entry: Mapping[str, Any]
     ) -> None:
-        """Put ``entry`` into the properties file at ``path``, keeping the file's other entries."""
-        document = load_yaml_mapping(self.read_text(changeset, path), path)
-        changeset.write_file(self.paths, path, dump_yaml(upsert_entry(document, kind, entry)))
+        """Merge ``entry`` into the properties file at ``path`` in the project's test style, changing
+        only what differs: the file's other entries, comments and layout stay as they were."""
+        styled = apply_test_style(entry, self.test_style)
+        changeset.write_file(
+            self.paths, path, upsert_entry(self.read_text(changeset, path), kind, styled, path)
+        )

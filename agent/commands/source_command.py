@@ -16,7 +16,6 @@ from agent.commands.naming import entity_of
 from agent.commands.parser import ParsedCommand
 from agent.commands.project import ProjectView, close_matches
 from graph.plan_spec import Operation, PlanSpec
-from tools.codegen import dump_yaml, load_yaml_mapping
 from tools.errors import InvalidArguments
 from tools.profiling import RelationProfile
 
@@ -156,15 +155,10 @@ def _declare(
     return checked
 
 
-def _source_entry(
-    sources: list[dict[str, Any]], name: str, schema: str, database: str | None, default_database: str
-) -> dict[str, Any]:
-    source = next((s for s in sources if s.get("name") == name), None)
-    if source is None:
-        source = {"name": name, "description": f"Tables of warehouse schema {schema}.", "schema": schema}
-        if database and database.lower() != default_database.lower():
-            source["database"] = database
-        sources.append(source)
+def _new_source(name: str, schema: str, database: str | None, default_database: str) -> dict[str, Any]:
+    source = {"name": name, "description": f"Tables of warehouse schema {schema}.", "schema": schema}
+    if database and database.lower() != default_database.lower():
+        source["database"] = database
     return source
 
 
@@ -183,9 +177,9 @@ def dbt_source(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
         )
     path = str(declared["original_file_path"]) if declared else DEFAULT_SOURCES_FILE
     changeset = view.tools.changeset
-    document = load_yaml_mapping(changeset.view(view.paths, path), path)
-    sources = [dict(s) for s in document.get("sources") or []]
-    source = _source_entry(sources, source_name, schema, database, view.default_database)
+    source = view.existing_entry(changeset, path, "sources", source_name) or _new_source(
+        source_name, schema, database, view.default_database
+    )
     entries = [dict(t) for t in source.get("tables") or []]
     requested = cmd.text("loaded-at-field")
     checked: list[str] = []
@@ -197,8 +191,7 @@ def dbt_source(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
             entries, table, profile, loaded_at=loaded_at, freshness=freshness, explicit_loaded_at=explicit
         ):
             checked.append(table)
-    source["tables"] = entries
-    changeset.write_file(view.paths, path, dump_yaml({"version": 2, **document, "sources": sources}))
+    view.write_entry(changeset, path, "sources", {**source, "tables": entries})
     answer = [
         f"declared {len(tables)} table(s) of {schema} as source {source_name} in {path}: {', '.join(tables)}"
     ]
