@@ -172,11 +172,6 @@ def test_doctor_fails_with_the_parse_error(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="graph/phases/plan.py ends a run `invalid` (2) when the project fails to parse during Plan; "
-    "a DbtCompilationError there must end it `failed` (1) like a dbt error found in Validate",
-)
 def test_a_project_that_does_not_parse_exits_1_whatever_the_cause(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,7 +12,7 @@ from graph.plan_spec import Feedback, PlanningFailed, PlanRequest, PlanSpec
 from graph.state import RunState
 from graph.usage import add_usage
 from tools.changeset import Changeset
-from tools.errors import AeError, Channel, TransientError
+from tools.errors import AeError, Channel, DbtCompilationError, TransientError
 
 
 def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -32,8 +32,10 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         raise  # the phase guard repeats Plan: a lasting infrastructure fault is not the request's fault
     except AeError as exc:
         # The planner could not take the request (unknown command, bad arguments, LLM unavailable,
-        # budget spent): nothing was applied, so the run ends here with the reason.
-        status = "invalid" if exc.channel == Channel.MODEL else "failed"
+        # budget spent): nothing was applied, so the run ends here with the reason. A project that
+        # does not parse is not a bad request: the run failed, whatever the cause (exit codes).
+        bad_request = exc.channel == Channel.MODEL and not isinstance(exc, DbtCompilationError)
+        status = "invalid" if bad_request else "failed"
         ctx.progress("plan", str(exc), ok=False, duration_s=time.perf_counter() - started)
         usage = add_usage(spent, exc.usage) if isinstance(exc, PlanningFailed) else spent
         return {"attempt": attempt, "status": status, "reason": str(exc), "llm_usage": usage}
