@@ -12,7 +12,6 @@ from tools.context import ToolContext
 from tools.engine import DbtCall, DbtEngine, DbtResult
 from tools.errors import AeError, ConfigurationError
 from tools.lint import LintConfig
-from tools.profiles import read_target
 
 
 @dataclass
@@ -43,7 +42,7 @@ class RunContext:
 
     def warehouse_path(self) -> Path | None:
         """The target's DuckDB file as dbt resolves the profile; None for a warehouse that is no file."""
-        return read_target(self.project_dir, self.target, self.engine.profiles_dir).path
+        return self.tools.warehouse_file()
 
     @property
     def engine(self) -> DbtEngine:

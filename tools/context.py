@@ -18,6 +18,7 @@ from tools.engine import DbtCall, DbtEngine, DbtResult
 from tools.errors import Channel, ConfigurationError, channel_of
 from tools.logs import get_logger, redact, redact_value
 from tools.paths import ProjectPaths
+from tools.profiles import read_target
 from tools.resilience import Resilience
 
 T = TypeVar("T")
@@ -117,6 +118,18 @@ class ToolContext:
         """Run ``fn`` under the policy for ``family`` on this target, recorded as the tool call ``name``."""
         with self.recorded(name, arguments):
             return self.policy.call(family, self.target, fn, op=name)
+
+    def warehouse_file(self) -> Path | None:
+        """The target's DuckDB file as dbt resolves the profile; None for a warehouse that is no file."""
+        target = self.engine.read_target() if self.engine else read_target(self.paths.root, self.target)
+        return target.path
+
+    def duckdb_file(self, who: str) -> Path:
+        """The DuckDB file ``who`` (a tool, the command planner) reads; an error for other warehouses."""
+        path = self.warehouse_file()
+        if path is None:
+            raise ConfigurationError(f"target {self.target!r} is not a DuckDB file; {who} reads DuckDB only")
+        return path
 
     def dbt(self, call: DbtCall) -> DbtResult:
         """One dbt invocation under the policy, recorded as ``dbt_<command>`` (failed when dbt says so)."""

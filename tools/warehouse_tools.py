@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tools.context import ToolContext
-from tools.errors import ConfigurationError
 from tools.lineage import Lineage, lineage, load_manifest
-from tools.profiles import read_target
 from tools.profiling import ForeignKeyMatch, RelationProfile, foreign_key_matches, profile_relation
 from tools.registry import tool
 from tools.warehouse import (
@@ -21,12 +19,7 @@ from tools.warehouse import (
 
 
 def _warehouse(ctx: ToolContext) -> Path:
-    target = read_target(ctx.paths.root, ctx.target)
-    if target.path is None:
-        raise ConfigurationError(
-            f"target {ctx.target!r} is a {target.type} warehouse; these tools read DuckDB files"
-        )
-    return target.path
+    return ctx.duckdb_file("the warehouse tools")
 
 
 @tool(read_only=True, family="warehouse")

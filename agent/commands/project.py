@@ -19,10 +19,9 @@ from tools.changeset import Changeset
 from tools.codegen import PropertyKind, load_yaml_mapping
 from tools.context import ToolContext
 from tools.engine import DbtCall
-from tools.errors import ConfigurationError, InvalidArguments, UnknownNode
+from tools.errors import InvalidArguments, UnknownNode
 from tools.layers import layer_of
 from tools.lineage import load_manifest
-from tools.profiles import read_target
 from tools.profiling import (
     ForeignKeyMatch,
     RelationProfile,
@@ -82,14 +81,7 @@ class ProjectView:
 
     @cached_property
     def db_path(self) -> Path:
-        profiles_dir = getattr(self.tools.engine, "profiles_dir", None)
-        target = read_target(self.root, self.tools.target, profiles_dir)
-        if target.path is None:
-            raise ConfigurationError(
-                f"target {target.target!r} is a {target.type} warehouse; the command planner profiles data "
-                "in DuckDB targets only"
-            )
-        return target.path
+        return self.tools.duckdb_file("the command planner, which profiles the data,")
 
     @cached_property
     def _existing_relations(self) -> dict[tuple[str, str, str], RelationRef]:
