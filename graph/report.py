@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from graph.state import RunState
 from tools.context import ToolCallRecord
+from tools.engine import BUILDING
 from tools.logs import redact, redact_value
 from tools.resilience import CallStats
 
@@ -41,6 +42,7 @@ class RunReport(BaseModel):
         return [
             node["name"]
             for result in self.execution.get("results", [])
+            if result.get("command") in BUILDING
             for node in result.get("nodes", [])
             if node["resource_type"] == "model" and node["status"] == "success"
         ]

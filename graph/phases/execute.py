@@ -19,14 +19,12 @@ from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, Operation, PlanSpec
 from graph.state import RunState
 from graph.transaction import BuiltRelations, record_built_relations, rollback_journaled
-from tools.engine import DbtCall, DbtResult
+from tools.engine import BUILDING, DbtCall, DbtResult
 from tools.errors import ModelFixableError
 from tools.warehouse_undo import list_relation_names, qualified
 
 #: freshness statuses that describe the data rather than a failure of the run
 STALE = frozenset({"warn", "error"})
-#: dbt commands that create or replace relations
-BUILDS = frozenset({"build", "run", "seed", "snapshot"})
 
 
 def default_operations(build_nodes: list[str]) -> list[Operation]:
@@ -114,7 +112,7 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     started = time.perf_counter()
     results: list[DbtResult] = []
     errors: list[str] = []
-    db_path = ctx.warehouse_path() if any(op.command in BUILDS for op in ops) else None
+    db_path = ctx.warehouse_path() if any(op.command in BUILDING for op in ops) else None
     existing = list_relation_names(db_path) if db_path is not None else set()
     try:
         for op in ops:

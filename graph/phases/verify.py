@@ -18,7 +18,7 @@ from graph.figures import Figures, build_figures, project_figures, row_counts, t
 from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, PlanSpec
 from graph.state import RunState
-from tools.engine import DbtCall, DbtResult
+from tools.engine import BUILDING, DbtCall, DbtResult
 from tools.errors import AeError, EmptySelection
 from tools.lineage import load_manifest
 from tools.warehouse import run_readonly_query
@@ -27,7 +27,9 @@ SAMPLE_ROWS = 5
 
 
 def _built_results(state: RunState) -> list[DbtResult]:
-    return [DbtResult.model_validate(r) for r in state.get("execution", {}).get("results", [])]
+    """Execute's results of commands that built something (a compile or a show built nothing)."""
+    results = [DbtResult.model_validate(r) for r in state.get("execution", {}).get("results", [])]
+    return [r for r in results if r.command in BUILDING]
 
 
 def _test_selection(spec: PlanSpec, state: RunState, built: list[DbtResult]) -> list[str]:

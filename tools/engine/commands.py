@@ -34,6 +34,9 @@ Command = Literal[
 ]
 COMMANDS: tuple[str, ...] = get_args(Command)
 
+#: commands that create or replace relations in the warehouse (compile, show and test do not)
+BUILDING = frozenset({"build", "run", "seed", "snapshot"})
+
 #: commands whose selection must match at least one node
 SELECTING = frozenset(
     {"compile", "run", "test", "build", "seed", "snapshot", "ls", "show", "source freshness"}
