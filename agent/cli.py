@@ -9,6 +9,8 @@ from pathlib import Path
 
 from agent.exit_codes import HELP as EXIT_CODES_HELP
 from agent.exit_codes import ExitCode, for_error
+from agent.lint_command import HELP as LINT_HELP
+from agent.lint_command import configure_parser as configure_lint_parser
 from agent.settings import Settings, load_settings
 from evals.cli import configure_parser as configure_eval_parser
 from tools.errors import AeError
@@ -92,6 +94,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_lint(args: argparse.Namespace) -> int:
+    from agent.lint_command import run_lint
+
+    return run_lint(_settings(args), accept=args.baseline)
+
+
 def _cmd_chat(args: argparse.Namespace) -> int:
     from agent.chat import chat
 
@@ -138,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_project(doctor)
     doctor.set_defaults(handler=_cmd_doctor)
+
+    lint = sub.add_parser("lint", help=LINT_HELP)
+    configure_lint_parser(lint)
+    _add_project(lint)
+    lint.set_defaults(handler=_cmd_lint)
 
     run = sub.add_parser(
         "run",

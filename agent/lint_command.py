@@ -1,14 +1,11 @@
-"""`ae lint`: the guardrail lint over a whole project, and the baseline of debt it accepts.
-
-Wiring into the CLI: ``configure_parser(sub.add_parser("lint", help=HELP))``; the parser's handler
-is ``run_lint``.
-"""
+"""`ae lint`: the guardrail lint over a whole project, and the baseline of debt it accepts."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+
+from agent.settings import Settings
 
 HELP = "lint the whole project with ae's guardrail rules; --baseline accepts today's findings"
 DESCRIPTION = """\
@@ -25,39 +22,29 @@ EXIT_NEW_ERRORS = 1
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """The lint's own flags (the project flags are the CLI's, shared by every command)."""
     parser.description = DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument(
-        "--project",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="the dbt project (default: current directory)",
-    )
-    parser.add_argument("--target", default=None, metavar="T", help="dbt target (default: the profile's)")
     parser.add_argument(
         "--baseline",
         action="store_true",
         help="accept the current findings as existing debt: write them to .ae-lint-baseline.json",
     )
-    parser.set_defaults(handler=run_lint)
 
 
-def run_lint(args: argparse.Namespace) -> int:
-    # imported here so `ae --help` does not pay for the settings, the engine and sqlglot
-    from agent.settings import load_settings
-    from tools.engine import DbtCall, DbtEngine
+def run_lint(settings: Settings, *, accept: bool) -> int:
+    # imported here so `ae --help` does not pay for the engine and sqlglot
+    from tools.engine import DbtCall
     from tools.lineage import load_manifest
     from tools.lint import LintConfig, LintReport, lint_project
     from tools.lint_baseline import BASELINE_FILE, read_baseline, write_baseline
 
-    settings = load_settings(args.project, target=args.target)
     root = settings.project_dir
     config = LintConfig.from_mapping(settings.lint)
-    with DbtEngine(root, target=settings.target, timeout_s=settings.engine_timeout_s) as engine:
+    with settings.open_engine() as engine:
         engine.invoke(DbtCall(command="parse"))
     report = lint_project(load_manifest(root / "target" / "manifest.json"), root, config=config)
-    if args.baseline:
+    if accept:
         path = write_baseline(root, report.findings)
         print(
             f"ae lint: accepted {len(report.findings)} finding(s) as the baseline in {path}", file=sys.stderr

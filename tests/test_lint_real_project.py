@@ -7,10 +7,8 @@ project's files are undone after it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agent.lint_command import configure_parser
+from agent.cli import main
 from agent.runner import Session
 from agent.settings import load_settings
 from graph.figures import project_figures
@@ -47,11 +45,7 @@ class RealProject:
         return validation
 
     def lint(self, *flags: str) -> int:
-        parser = argparse.ArgumentParser()
-        configure_parser(parser)
-        args = parser.parse_args(["--project", str(self.root), *flags])
-        code: int = args.handler(args)
-        return code
+        return main(["lint", "--project", str(self.root), *flags])
 
 
 def project_files(root: Path) -> dict[Path, bytes]:
@@ -67,8 +61,6 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealProject]:
     base = tmp_path_factory.mktemp("real")
     home = base / "home"
     root = write_real_project(base / "jaffle_shop", home)
-    # until the engine looks in ~/.dbt itself, give it the user's profile in the project as well
-    shutil.copy(home / ".dbt" / "profiles.yml", root / "profiles.yml")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HOME", str(home))
         patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
