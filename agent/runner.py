@@ -27,7 +27,7 @@ from tools.context import ToolContext
 from tools.engine import DbtEngine
 from tools.errors import InvalidArguments
 from tools.lint import LintConfig
-from tools.paths import ProjectPaths
+from tools.paths import ProjectPaths, ensure_state_dir
 
 
 def new_run_id() -> str:
@@ -81,7 +81,7 @@ class Session:
         self.paths = ProjectPaths.for_project(settings.project_dir)
         self.lint = LintConfig.from_mapping(settings.lint)
         self._stack = ExitStack()
-        self.store = RunStore(settings.store_url, settings.state_dir)
+        self.store = RunStore(settings.store_url, ensure_state_dir(settings.project_dir))
         self.policy = settings.resilience()
         self._checkpointer: Any = None
         self._graph: Any = None

@@ -18,6 +18,7 @@ from tools.engine import DbtEngine
 from tools.errors import ConfigurationError
 from tools.faults import FaultInjector
 from tools.logs import register_secret
+from tools.paths import STATE_DIR
 from tools.resilience import BreakerPolicy, Resilience, RetryPolicy
 
 PROJECT_CONFIG_FILE = "ae.yml"
@@ -98,7 +99,7 @@ class Settings(BaseSettings):
 
     @property
     def state_dir(self) -> Path:
-        return self.project_dir / ".ae"
+        return self.project_dir / STATE_DIR
 
     @property
     def api_key(self) -> str | None:

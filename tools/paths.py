@@ -16,7 +16,20 @@ from pathlib import Path, PurePosixPath
 from tools.errors import InvalidArguments, PathRefused
 
 WAREHOUSE_SUFFIXES = (".duckdb", ".duckdb.wal")
-PROTECTED_DIRS = frozenset({".ae", ".git"})
+#: ae's run data inside a project: runs, reports, checkpoints, logs
+STATE_DIR = ".ae"
+PROTECTED_DIRS = frozenset({STATE_DIR, ".git"})
+
+
+def ensure_state_dir(project_root: Path) -> Path:
+    """``<project>/.ae/``, created with a ``.gitignore`` of ``*`` so git leaves ae's run data out of the
+    user's repository without ae editing the project's own ``.gitignore``."""
+    state = project_root / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    ignore = state / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n", encoding="utf-8")
+    return state
 
 
 def is_warehouse_name(name: str) -> bool:

@@ -32,6 +32,7 @@ from tools.errors import (
 )
 from tools.locks import locked_message
 from tools.logs import get_logger, redact
+from tools.paths import ensure_state_dir
 from tools.profiles import ProfilesLocation, ProfileTarget, find_profiles, read_target
 
 log = get_logger("ae.engine")
@@ -73,8 +74,8 @@ class DbtEngine:
         self.restarts = 0
         self._lock = threading.Lock()
         self._restarted_pending = False
-        log_dir = self.project_dir / ".ae" / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
+        log_dir = ensure_state_dir(self.project_dir) / "logs"
+        log_dir.mkdir(exist_ok=True)
         log_file = log_dir / f"engine-{target or 'default'}.log"
         warm_up = ["parse", *self._base_args()]
         self._process: EngineProcess = (
