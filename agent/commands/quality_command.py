@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from agent.commands.catalog import COMMANDS, QUALITY_TESTS
 from agent.commands.column_facts import ColumnFacts, ForeignKey, facts_from_profile
-from agent.commands.descriptions import model_description
-from agent.commands.model_files import documented_entry
+from agent.commands.descriptions import column_description, model_description
 from agent.commands.naming import grain_entity, is_id_like
 from agent.commands.parser import ParsedCommand, usage_error
 from agent.commands.project import Node, ProjectView
 from graph.plan_spec import PlanSpec
-from tools.codegen import TestSpec, accepted_values_test, merge_column_tests, relationships_test, test_kind
+from tools.codegen import TestSpec, accepted_values_test, relationships_test, test_kind
 from tools.layers import layer_of
 from tools.profiling import ColumnProfile, ForeignKeyMatch, RelationProfile
 
@@ -118,6 +118,34 @@ def _describe_test(choice: _Choice) -> str:
     return f"{test_kind(test)} on {choice.column} ({detail})"
 
 
+def _tests_entry(
+    node: Node,
+    existing: dict[str, Any],
+    added: list[_Choice],
+    facts: dict[str, ColumnFacts],
+    *,
+    entity: str,
+    key: str | None,
+) -> dict[str, Any]:
+    """Only what the request asked for: the added tests, on their columns. A column the YAML did not
+    declare yet gets a description with its entry, and so does an entry that did not exist; what the
+    person already wrote (other columns, descriptions) is not touched."""
+    name = str(node["name"])
+    documented = {str(c.get("name")) for c in existing.get("columns") or [] if isinstance(c, dict)}
+    columns: list[dict[str, Any]] = []
+    for column in dict.fromkeys(choice.column for choice in added):
+        entry: dict[str, Any] = {"name": column}
+        if column not in documented:
+            entry["description"] = column_description(facts[column], entity)
+        entry["data_tests"] = [choice.test for choice in added if choice.column == column]
+        columns.append(entry)
+    model: dict[str, Any] = {"name": name}
+    if not existing:
+        upstream = [uid.rsplit(".", 1)[-1] for uid in (node.get("depends_on") or {}).get("nodes") or []]
+        model["description"] = model_description(name, layer_of(node), entity, key, upstream)
+    return {**model, "columns": columns} if columns else model
+
+
 def data_quality_test(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     requested = cmd.items("tests")
     unknown = [t for t in requested if t not in QUALITY_TESTS]
@@ -146,15 +174,11 @@ def data_quality_test(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
         if isinstance(c, dict)
     }
     added, skipped, present = _choose(profile, facts, requested, existing_tests)
-    upstream = [uid.rsplit(".", 1)[-1] for uid in (node.get("depends_on") or {}).get("nodes") or []]
     entity = grain_entity(name, key)
-    description = model_description(name, layer_of(node), entity, key, upstream)
-    entry = documented_entry(existing, name, description, list(facts.values()), entity, add_tests=False)
-    for column in entry["columns"]:
-        wanted = [c.test for c in added if c.column == column["name"]]
-        if wanted:
-            column["data_tests"] = merge_column_tests(column.get("data_tests") or [], wanted)
-    view.write_entry(changeset, path, "models", entry)
+    if added or not existing:
+        view.write_entry(
+            changeset, path, "models", _tests_entry(node, existing, added, facts, entity=entity, key=key)
+        )
     answer = [f"{name}: {profile.row_count} rows profiled; {len(added)} test(s) added in {path}"]
     answer += [f"  + {_describe_test(c)}" for c in added]
     if skipped:
