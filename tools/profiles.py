@@ -54,12 +54,31 @@ class ProfileTarget(BaseModel):
     profile: str
     target: str
     type: str
-    #: the DuckDB file, resolved against the project dir (dbt runs with cwd there); None for others
+    #: the DuckDB file, resolved against the project dir (dbt runs with cwd there) and through
+    #: symlinks; None for other warehouses and for in-memory or MotherDuck DuckDB
     path: Path | None = None
     schema_name: str | None = None
+    #: ``database`` (``dbname`` for Postgres, ``project`` for BigQuery) as the profile gives it
+    database: str | None = None
+    #: the server: ``host`` (``account`` for Snowflake) and ``port``; None for DuckDB
+    host: str | None = None
+    port: str | None = None
     targets: list[str] = []
     #: the profiles.yml this came from
     profiles_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One profile of a profiles.yml: every target it defines, and the one dbt would use."""
+
+    name: str
+    chosen: str
+    targets: dict[str, ProfileTarget]
+
+    @property
+    def target(self) -> ProfileTarget:
+        return self.targets[self.chosen]
 
 
 def _candidates(project_dir: Path, profiles_dir: Path | None) -> list[tuple[str, Path]]:
@@ -122,6 +141,105 @@ def profile_name(project_dir: Path, profile: str | None = None) -> str:
     return str(name)
 
 
+def _line_of(path: Path, keys: tuple[str, ...]) -> str:
+    """`` (line N)`` of the value at ``keys`` in a YAML file, or "" when it cannot be found."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        return ""
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            return ""
+        node = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+    return f" (line {node.start_mark.line + 1})" if node is not None else ""
+
+
+def _mapping(value: Any, path: Path, keys: tuple[str, ...], what: str) -> dict[str, Any]:
+    """``value`` when it is a mapping; else a ConfigurationError naming the file, line and key."""
+    if isinstance(value, dict):
+        return value
+    # the type only, never the value: it may be a password written in the wrong place
+    raise ConfigurationError(
+        f"{path}{_line_of(path, keys)}: {'.'.join(keys)} must be a mapping of {what}, "
+        f"got {type(value).__name__}",
+        hint="see https://docs.getdbt.com/docs/core/connect-data-platform/profiles.yml",
+    )
+
+
+def _first(output: dict[str, Any], *keys: str) -> str | None:
+    """The first of ``keys`` the output sets, as text (adapters name the same thing differently)."""
+    return next((str(output[k]) for k in keys if output.get(k) not in (None, "")), None)
+
+
+def _profile_target(
+    project_dir: Path, output: dict[str, Any], *, profile: str, name: str, targets: list[str], file: Path
+) -> ProfileTarget:
+    output = {k: _render_env(v) for k, v in output.items()}
+    path = None
+    raw_path = str(output.get("path") or "")
+    if output.get("type") == "duckdb" and raw_path and not raw_path.startswith(_NOT_A_FILE):
+        # resolved through symlinks too: a link to the prod file is the prod file
+        path = (project_dir / Path(raw_path).expanduser()).resolve()
+    return ProfileTarget(
+        profile=profile,
+        target=name,
+        type=str(output.get("type")),
+        path=path,
+        schema_name=_first(output, "schema", "dataset"),
+        database=_first(output, "database", "dbname", "project"),
+        host=_first(output, "host", "account"),
+        port=_first(output, "port"),
+        targets=targets,
+        profiles_file=file,
+    )
+
+
+def read_profile(
+    project_dir: Path,
+    target: str | None = None,
+    profiles_dir: Path | None = None,
+    *,
+    profile: str | None = None,
+) -> Profile:
+    """Every target of the profile dbt would use for this project, and the one it would pick.
+
+    ``target``, ``profiles_dir`` and ``profile`` are the ``--target``, ``--profiles-dir`` and
+    ``--profile`` overrides; None means dbt's own defaults (module docstring). env_var() defaults
+    are honoured. A profile of the wrong shape is a ConfigurationError naming the file and line.
+    """
+    name = profile_name(project_dir, profile)
+    location = find_profiles(project_dir, profiles_dir)
+    file = location.file
+    profiles = _load_yaml(file)
+    if name not in profiles:
+        known = ", ".join(k for k in profiles if k != "config") or "none"
+        raise ConfigurationError(
+            f"profile {name!r} is not in {location.describe()}; profiles there: {known}",
+            hint="add it, pass --profile, or point --profiles-dir at the right profiles.yml",
+        )
+    entry = _mapping(profiles[name], file, (name,), "settings (target, outputs)")
+    outputs = _mapping(entry.get("outputs") or {}, file, (name, "outputs"), "targets")
+    chosen = str(target or os.environ.get("DBT_TARGET") or _render_env(entry.get("target")) or "default")
+    if chosen not in outputs:
+        raise ConfigurationError(
+            f"target {chosen!r} is not in profile {name!r} of {file}",
+            hint=f"targets: {', '.join(outputs) or 'none'}",
+        )
+    names = [str(t) for t in outputs]
+    targets = {
+        str(t): _profile_target(
+            project_dir,
+            _mapping(o, file, (name, "outputs", str(t)), "settings"),
+            profile=name,
+            name=str(t),
+            targets=names,
+            file=file,
+        )
+        for t, o in outputs.items()
+    }
+    return Profile(name=name, chosen=chosen, targets=targets)
+
+
 def read_target(
     project_dir: Path,
     target: str | None = None,
@@ -129,40 +247,5 @@ def read_target(
     *,
     profile: str | None = None,
 ) -> ProfileTarget:
-    """The profile target dbt would use for this project (env_var() defaults are honoured).
-
-    ``target``, ``profiles_dir`` and ``profile`` are the ``--target``, ``--profiles-dir`` and
-    ``--profile`` overrides; None means dbt's own defaults (module docstring).
-    """
-    name = profile_name(project_dir, profile)
-    location = find_profiles(project_dir, profiles_dir)
-    profiles = _load_yaml(location.file)
-    if name not in profiles:
-        known = ", ".join(k for k in profiles if k != "config") or "none"
-        raise ConfigurationError(
-            f"profile {name!r} is not in {location.describe()}; profiles there: {known}",
-            hint="add it, pass --profile, or point --profiles-dir at the right profiles.yml",
-        )
-    entry = profiles[name] if isinstance(profiles[name], dict) else {}
-    outputs: dict[str, dict[str, Any]] = entry.get("outputs") or {}
-    chosen = target or os.environ.get("DBT_TARGET") or _render_env(entry.get("target")) or "default"
-    if chosen not in outputs:
-        raise ConfigurationError(
-            f"target {chosen!r} is not in profile {name!r} of {location.file}",
-            hint=f"targets: {', '.join(outputs) or 'none'}",
-        )
-    output = {k: _render_env(v) for k, v in outputs[chosen].items()}
-    path = None
-    raw_path = str(output.get("path") or "")
-    if output.get("type") == "duckdb" and raw_path and not raw_path.startswith(_NOT_A_FILE):
-        raw = Path(raw_path).expanduser()
-        path = raw if raw.is_absolute() else (project_dir / raw).resolve()
-    return ProfileTarget(
-        profile=name,
-        target=str(chosen),
-        type=str(output.get("type")),
-        path=path,
-        schema_name=output.get("schema"),
-        targets=list(outputs),
-        profiles_file=location.file,
-    )
+    """The profile target dbt would use for this project (``read_profile``'s chosen one)."""
+    return read_profile(project_dir, target, profiles_dir, profile=profile).target
