@@ -77,6 +77,15 @@ def check_warehouse_lock(target: ProfileTarget | None) -> Check:
     return Check("warehouse", True, f"{target.path} is not locked")
 
 
+def check_protection(settings: Settings, target: ProfileTarget | None) -> Check:
+    """Where the target writes, and whether building there needs approval (and why)."""
+    if target is None:
+        return Check.skip("protection", NO_PROFILE)
+    protection = settings.protection(target.target)
+    verdict = "PROTECTED: needs approval" if protection.protected else "not protected"
+    return Check("protection", True, f"{verdict}; {protection.reason}")
+
+
 def first_error(message: str) -> str:
     """dbt's error as one line: its kind and the first lines that say what is wrong."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
@@ -187,6 +196,7 @@ def run_doctor(settings: Settings, out: Callable[[str], None] = print) -> int:
     report(check_dbt())
     profile, target = check_profile(settings)
     report(profile)
+    report(check_protection(settings, target))
     report(check_warehouse_lock(target))
     for check in check_dbt_project(settings, target):
         report(check)

@@ -1,27 +1,78 @@
-"""All configuration in one place: environment (AE_*, ANTHROPIC_*) over the project's ``ae.yml``.
+"""All configuration in one place: the user's config file, the project's ``ae.yml``, the environment
+(AE_*, ANTHROPIC_*) and the CLI.
 
 ``Settings`` is the one pydantic-settings class; the small per-part objects the tools take
 (retry and breaker policies, lint config) are derived from it, so tools never import agent code.
+
+Precedence, lowest first: defaults < the user's config file (``$AE_CONFIG``, else
+``$XDG_CONFIG_HOME/ae/config.yml``, else ``~/.config/ae/config.yml``) < the project's ``ae.yml`` <
+environment < CLI flags.
+
+Except for protection. The settings that decide what is protected (``PROTECTION_SETTINGS``) come
+only from the user: defaults, their config file, the environment, the CLI. ``ae.yml`` lives in the
+project, where the agent writes, so it may *add* to them and never remove anything: the result is
+the user's list plus ``ae.yml``'s, never ``ae.yml``'s alone. A model that writes
+``protected_targets: []`` into ``ae.yml`` changes nothing.
+
+A bad value is a ConfigurationError naming where it came from (the file or the variable), the
+setting, the value (hidden for secrets) and what is expected, never a traceback.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from agent.llm.pricing import DEFAULT_MODEL
 from tools.engine import DbtEngine
 from tools.errors import ConfigurationError
 from tools.faults import FaultInjector
-from tools.logs import register_secret
+from tools.logs import redact, register_secret
 from tools.paths import STATE_DIR
+from tools.profiles import read_profile
+from tools.protection import Protection, protection_of
 from tools.resilience import BreakerPolicy, Resilience, RetryPolicy
 
 PROJECT_CONFIG_FILE = "ae.yml"
+USER_CONFIG_ENV = "AE_CONFIG"
+#: settings the project's ae.yml may add to but never narrow (module docstring)
+PROTECTION_SETTINGS = frozenset({"protected_targets", "protected_schemas"})
+#: settings whose values never appear in a message
+SECRET_SETTINGS = frozenset({"anthropic_api_key", "store_url"})
+_STORE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "sqlite")
+
+
+def normalise_store_url(url: str) -> str:
+    """``url`` with its user and password percent-encoded, the password registered as a secret.
+
+    People paste passwords with ``@`` or ``/`` unencoded; a URL parser then splits at the wrong
+    ``@`` and the password's tail lands in an error as a host name. The last ``@`` before the host
+    is the real separator (hosts and database names hold no ``@``), so split there, and register
+    the password (raw and encoded) so that ``redact`` hides it wherever it appears.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in _STORE_SCHEMES:
+        raise ValueError(f"a store URL starts with one of {', '.join(s + '://' for s in _STORE_SCHEMES)}")
+    if scheme == "sqlite" or "@" not in rest:
+        return url
+    userinfo, _, hostpart = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    password = unquote(password)
+    encoded = quote(password, safe="")
+    register_secret(password)
+    register_secret(encoded)
+    normal = f"{scheme}://{quote(unquote(user), safe='')}{':' + encoded if colon else ''}@{hostpart}"
+    try:
+        urlsplit(normal).port  # noqa: B018  (parsing the port is the check)
+    except ValueError:
+        raise ValueError("the port after the host is not a number") from None
+    return normal
 
 
 class Settings(BaseSettings):
@@ -33,7 +84,11 @@ class Settings(BaseSettings):
     #: dbt's --profile and --profiles-dir; None leaves them to dbt's own search (tools/profiles.py)
     profile: str | None = None
     profiles_dir: Path | None = None
+    #: targets whose location needs approval to build on, whatever target writes there
     protected_targets: list[str] = Field(default_factory=lambda: ["prod", "production"])
+    #: schemas protected on any warehouse (and their ``<schema>_*`` custom schemas), even when no
+    #: protected target is left in the profile to say where prod is
+    protected_schemas: list[str] = Field(default_factory=lambda: ["prod", "production"])
     #: None: SQLite at <project>/.ae/ae.sqlite; or a postgresql:// URL shared by several workers
     store_url: str | None = None
 
@@ -47,31 +102,31 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("anthropic_base_url", "ANTHROPIC_BASE_URL", "AE_ANTHROPIC_BASE_URL"),
     )
     model: str = DEFAULT_MODEL
-    max_tokens: int = 8192
+    max_tokens: int = Field(default=8192, gt=0)
     #: None leaves sampling to the model (current Claude models reject a non-default temperature)
     temperature: float | None = None
-    llm_timeout_s: float = 120.0
+    llm_timeout_s: float = Field(default=120.0, gt=0)
 
     # --- budgets per run ---------------------------------------------------------------------------
-    max_steps: int = 40
-    max_run_tokens: int = 2_000_000
-    max_cost_usd: float = 5.0
-    max_wall_s: float = 1800.0
+    max_steps: int = Field(default=40, gt=0)
+    max_run_tokens: int = Field(default=2_000_000, gt=0)
+    max_cost_usd: float = Field(default=5.0, ge=0)
+    max_wall_s: float = Field(default=1800.0, gt=0)
     max_repairs: int = Field(default=3, ge=0, description="Plan visits after the first, on failure")
 
     # --- the tool layer ----------------------------------------------------------------------------
-    engine_timeout_s: float = 600.0
+    engine_timeout_s: float = Field(default=600.0, gt=0)
     #: `ae run` leaves its dbt process running this long for the next `ae run` on the project
     #: (dbt's import and first parse cost seconds per process); 0 gives each run its own
     engine_keep_alive_s: float = Field(default=300.0, ge=0)
-    retry_attempts: int = 4
-    retry_initial_wait_s: float = 0.5
-    retry_max_wait_s: float = 8.0
+    retry_attempts: int = Field(default=4, ge=1)
+    retry_initial_wait_s: float = Field(default=0.5, ge=0)
+    retry_max_wait_s: float = Field(default=8.0, ge=0)
     phase_restarts: int = Field(
         default=1, ge=0, description="Times a phase starts over when a transient fault outlasts its retries"
     )
-    breaker_fail_max: int = 5
-    breaker_reset_s: float = 30.0
+    breaker_fail_max: int = Field(default=5, ge=1)
+    breaker_reset_s: float = Field(default=30.0, ge=0)
     #: fraction of tool calls failed on purpose with a transient fault (evals' fault injection)
     fault_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     fault_seed: int = 0
@@ -83,6 +138,11 @@ class Settings(BaseSettings):
     @classmethod
     def _resolve(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
+
+    @field_validator("store_url")
+    @classmethod
+    def _store_url(cls, value: str | None) -> str | None:
+        return normalise_store_url(value) if value else None
 
     @classmethod
     def settings_customise_sources(
@@ -105,8 +165,24 @@ class Settings(BaseSettings):
     def api_key(self) -> str | None:
         return self.anthropic_api_key.get_secret_value() if self.anthropic_api_key else None
 
+    def protection(self, target: str | None = None) -> Protection:
+        """Whether ``target`` (else ``self.target``, else the profile's default) is protected, and why.
+
+        Read from the profile as dbt resolves it now, so a profile edited to point dev at prod's
+        schema is protected on the next run (tools/protection.py).
+        """
+        profile = read_profile(
+            self.project_dir, target or self.target, self.profiles_dir, profile=self.profile
+        )
+        return protection_of(
+            profile.target,
+            profile.targets,
+            protected_targets=self.protected_targets,
+            protected_schemas=self.protected_schemas,
+        )
+
     def is_protected(self, target: str | None) -> bool:
-        return (target or "") in self.protected_targets
+        return self.protection(target).protected
 
     def open_engine(self, target: str | None = None, *, shared: bool = False) -> DbtEngine:
         """The dbt engine for this project; ``target`` (else ``self.target``) is an explicit --target.
@@ -136,36 +212,115 @@ class Settings(BaseSettings):
         )
 
 
-def read_project_config(project_dir: Path) -> dict[str, Any]:
-    """The project's ``ae.yml`` as a mapping (empty when absent)."""
-    path = project_dir / PROJECT_CONFIG_FILE
+def user_config_path() -> Path:
+    """The user's own config file: outside every project, so no run can write it."""
+    explicit = os.environ.get(USER_CONFIG_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "ae" / "config.yml"
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A settings file (``ae.yml`` or the user's config) as a mapping; empty when absent.
+
+    Unknown settings are an error (a typo would otherwise be silently ignored); a relative
+    ``profiles_dir`` is relative to the file that names it.
+    """
     if not path.is_file():
         return {}
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path} is not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigurationError(f"{path} is not valid YAML{where}", hint="fix or remove it") from None
     if not isinstance(data, dict):
         raise ConfigurationError(f"{path} must be a mapping of settings, got {type(data).__name__}")
+    unknown = set(data) - set(Settings.model_fields)
+    if unknown:
+        raise ConfigurationError(
+            f"{path}: unknown settings {sorted(map(str, unknown))}",
+            hint=f"known settings: {', '.join(sorted(Settings.model_fields))}",
+        )
+    if data.get("profiles_dir") is not None:
+        data["profiles_dir"] = path.parent / Path(str(data["profiles_dir"])).expanduser()
     return data
 
 
-def load_settings(project_dir: Path | str | None = None, **overrides: Any) -> Settings:
-    """Settings for a project: defaults < ae.yml < environment < explicit overrides (CLI flags)."""
-    env_only = Settings()
-    root = Path(project_dir).expanduser().resolve() if project_dir is not None else env_only.project_dir
-    file_values = read_project_config(root)
-    unknown = set(file_values) - set(Settings.model_fields)
-    if unknown:
+def _env_name(field: str) -> str:
+    """The environment variable that set ``field`` (its alias when it has one set)."""
+    alias = Settings.model_fields[field].validation_alias
+    names = [str(a) for a in alias.choices] if isinstance(alias, AliasChoices) else []
+    return next((n for n in names if n.isupper() and n in os.environ), f"AE_{field.upper()}")
+
+
+def _bad_settings(exc: ValidationError, source_of: dict[str, str]) -> ConfigurationError:
+    """One message for every bad value: where it came from, the setting, the value, what is expected."""
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        value = "(hidden)" if field in SECRET_SETTINGS else redact(repr(error.get("input")))
+        where = source_of.get(field, "the settings")
+        problems.append(f"{where}: {field} = {value}: {error['msg'].lower()}")
+    return ConfigurationError(
+        "bad settings: " + "; ".join(problems),
+        hint="fix the value where it is set, or remove it to use the default",
+    )
+
+
+def _environment_values() -> dict[str, Any]:
+    """The settings the environment sets (AE_*, ANTHROPIC_*), validated one source at a time so
+    that an error names the variable."""
+    try:
+        return Settings().model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        raise _bad_settings(exc, {f: _env_name(f) for f in Settings.model_fields}) from None
+    except SettingsError as exc:  # a list or mapping variable that is not JSON
+        field = str(exc).split('"')[1] if '"' in str(exc) else "?"
         raise ConfigurationError(
-            f"{root / PROJECT_CONFIG_FILE}: unknown settings {sorted(unknown)}",
-            hint=f"known settings: {', '.join(sorted(Settings.model_fields))}",
-        )
-    if file_values.get("profiles_dir") is not None:  # relative to the project, like the file itself
-        file_values["profiles_dir"] = root / Path(str(file_values["profiles_dir"])).expanduser()
-    env_values = env_only.model_dump(exclude_unset=True)
-    merged = {**file_values, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
+            f"{_env_name(field) if field in Settings.model_fields else 'an AE_ variable'} is not valid JSON",
+            hint="lists and mappings are written as JSON there, e.g. AE_PROTECTED_TARGETS='[\"prod\"]'",
+        ) from None
+
+
+def load_settings(project_dir: Path | str | None = None, **overrides: Any) -> Settings:
+    """Settings for a project: defaults < user config < ae.yml < environment < explicit overrides
+    (CLI flags), except that ae.yml only adds to the protection settings (module docstring)."""
+    env_values = _environment_values()
+    root = (
+        Path(project_dir).expanduser().resolve()
+        if project_dir is not None
+        else Path(env_values.get("project_dir", ".")).expanduser().resolve()
+    )
+    user_file = user_config_path()
+    project_file = root / PROJECT_CONFIG_FILE
+    project_values = read_config_file(project_file)
+    project_adds = {k: v for k, v in project_values.items() if k in PROTECTION_SETTINGS}
+    layers = [
+        (str(user_file), read_config_file(user_file)),
+        (str(project_file), {k: v for k, v in project_values.items() if k not in PROTECTION_SETTINGS}),
+        ("the environment", {k: v for k, v in env_values.items() if k != "project_dir"}),
+        ("the command line", {k: v for k, v in overrides.items() if v is not None}),
+    ]
+    merged: dict[str, Any] = {}
+    source_of: dict[str, str] = {}
+    for name, values in layers:
+        merged |= values
+        source_of |= {k: _env_name(k) if name == "the environment" else name for k in values}
     merged["project_dir"] = root
-    settings = Settings.model_validate(merged)
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise _bad_settings(exc, source_of) from None
+    try:  # validated on their own so that an error names ae.yml
+        added = Settings.model_validate(project_adds)
+    except ValidationError as exc:
+        raise _bad_settings(exc, dict.fromkeys(PROTECTION_SETTINGS, str(project_file))) from None
+    union = {
+        key: [*getattr(settings, key), *(v for v in getattr(added, key) if v not in getattr(settings, key))]
+        for key in project_adds
+    }
+    settings = settings.model_copy(update=union)
     register_secret(settings.api_key)
     return settings
