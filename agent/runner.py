@@ -75,9 +75,6 @@ class Session:
         self._owns_engine = engine is None
         self.engine = engine or settings.open_engine(target)
         self.target = self.engine.target_name()
-        # where the target writes decides protection, not its name (tools/protection.py)
-        self.protection = settings.protection(self.target)
-        self.protected = self.protection.protected
         self.emit = emit
         self.paths = ProjectPaths.for_project(settings.project_dir)
         self.lint = LintConfig.from_mapping(settings.lint)
@@ -102,9 +99,12 @@ class Session:
         self._stack.close()
 
     def _context(
-        self, run_id: str, planner: Planner, describer: Describer | None, approved: bool, allow_code: bool
+        self, run_id: str, planner: Planner, describer: Describer | None, approved: bool
     ) -> RunContext:
         run_dir = self.settings.state_dir / "runs" / run_id
+        # where the target writes decides protection, not its name (tools/protection.py); read per
+        # run, so a profile edited since the session began (a chat's earlier run) counts
+        protection = self.settings.protection(self.target)
         tools = ToolContext(
             paths=self.paths,
             target=self.target,
@@ -119,9 +119,8 @@ class Session:
             tools=tools,
             planner=planner,
             describer=describer,
-            protected=self.protected,
+            protected=protection.protected,
             approved=approved,
-            code_approved=allow_code,
             max_repairs=self.settings.max_repairs,
             phase_restarts=self.settings.phase_restarts,
             lint=self.lint,
@@ -135,17 +134,13 @@ class Session:
         planner: Planner,
         describer: Describer | None = None,
         approved: bool = False,
-        allow_code: bool = False,
         run_id: str | None = None,
     ) -> RunOutcome:
-        """Start a new run (or continue ``run_id`` if it was interrupted) and carry it as far as it goes.
-
-        ``approved`` approves building on a protected target, ``allow_code`` the executable dbt code
-        a plan may hold (graph/phases/approve.py); without them the run stops at the question."""
+        """Start a new run (or continue ``run_id`` if it was interrupted) and carry it as far as it goes."""
         run_id = run_id or new_run_id()
         record = self.store.get(run_id)
         config = {"configurable": {"thread_id": run_id}}
-        ctx = self._context(run_id, planner, describer, approved, allow_code)
+        ctx = self._context(run_id, planner, describer, approved)
         if record is None:
             self.store.create(
                 run_id=run_id,
@@ -166,10 +161,8 @@ class Session:
         planner: Planner,
         describer: Describer | None = None,
         approval: bool | None = None,
-        allow_code: bool = False,
     ) -> RunOutcome:
-        """Continue a stopped or interrupted run from its checkpoint (``approval`` answers an interrupt;
-        ``allow_code`` approves the plan's executable code without approving a protected target)."""
+        """Continue a stopped or interrupted run from its checkpoint (``approval`` answers an interrupt)."""
         record = self.store.get(run_id)
         if record is None:
             raise InvalidArguments(
@@ -177,7 +170,7 @@ class Session:
                 hint=f"run ids are the folder names under {self.settings.state_dir / 'runs'}",
             )
         config = {"configurable": {"thread_id": run_id}}
-        ctx = self._context(run_id, planner, describer, approved=bool(approval), allow_code=allow_code)
+        ctx = self._context(run_id, planner, describer, approved=bool(approval))
         payload: Any = Command(resume=approval) if approval is not None else None
         return self._drive(run_id, payload, config, ctx)
 
