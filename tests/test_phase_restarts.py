@@ -16,7 +16,7 @@ from tests.dbt_project_factory import write_tiny_project
 from tests.scripted_planner import ScriptedPlanner, writes
 from tests.test_graph import NEW_MODEL, fingerprint
 from tools.context import ToolContext
-from tools.errors import ConnectionFault, WarehouseLocked
+from tools.errors import ConnectionFault, EngineTimeout, WarehouseLocked
 from tools.faults import FaultInjector
 
 
@@ -94,3 +94,28 @@ def test_a_planner_hit_by_a_lasting_fault_plans_again(session: Session) -> None:
     assert outcome.status == "success", outcome.reason
     # the same visit, started over: not a repair (no feedback, attempt still 1)
     assert calls == [1, 1]
+
+
+@dataclass
+class TimeoutOnEveryDbtCall(FaultInjector):
+    """A dbt call past its time limit, every time it is tried."""
+
+    def maybe_fail(self, family: str) -> None:
+        if family == "dbt":
+            self.injected += 1
+            raise EngineTimeout("dbt parse ran past the engine's 30s time limit")
+
+
+def test_a_timeout_is_neither_retried_nor_a_reason_to_repeat_the_phase(
+    session: Session, project: Path, events: list[ProgressEvent]
+) -> None:
+    # it was: 2 attempts x 2 visits of Validate, each one the full timeout; now once, then failed
+    before = fingerprint(project)
+    faults = TimeoutOnEveryDbtCall(rate=0.0)
+    session.policy.faults = faults
+    outcome = session.run("add stg_people_names", planner=ScriptedPlanner([writes(NEW_MODEL)]))
+    assert outcome.status == "failed"
+    assert "30s time limit" in outcome.reason
+    assert faults.injected == 1
+    assert not any("repeating" in e.message for e in events)
+    assert fingerprint(project) == before

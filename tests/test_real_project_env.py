@@ -126,12 +126,15 @@ def test_one_shot_processes_share_a_warm_dbt_process_until_it_idles_out(
 def test_a_changed_environment_gets_a_server_of_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key = server_key(tmp_path, ["parse"])
+    def key_of(warm_up: list[str]) -> str:
+        return server_key(tmp_path, warm_up, dict(os.environ))
+
+    key = key_of(["parse"])
     monkeypatch.setenv("PWD", "/somewhere/else")  # differs between shells, changes nothing for dbt
-    assert server_key(tmp_path, ["parse"]) == key
+    assert key_of(["parse"]) == key
     monkeypatch.setenv("DBT_TARGET", "ci")
-    assert server_key(tmp_path, ["parse"]) != key
-    assert server_key(tmp_path, ["parse", "--target", "ci"]) != server_key(tmp_path, ["parse"])
+    assert key_of(["parse"]) != key
+    assert key_of(["parse", "--target", "ci"]) != key_of(["parse"])
 
 
 @pytest.mark.slow

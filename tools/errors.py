@@ -58,10 +58,6 @@ class EngineCrashed(TransientError):
     hint = "the dbt engine process died; a fresh one is started on the next call"
 
 
-class EngineTimeout(TransientError):
-    hint = "the call ran past its timeout; the engine was killed and a fresh one started"
-
-
 class ConnectionFault(TransientError):
     hint = "the warehouse or service did not answer; it is retried with backoff"
 
@@ -105,6 +101,16 @@ class QueryError(ModelFixableError):
 
 
 class ConfigurationError(AeError):
+    channel = Channel.RAISE
+
+
+class EngineTimeout(AeError):
+    """A dbt call ran past its time limit and its engine was killed.
+
+    Not transient: the same call on the same project runs just as long again, so retrying it (or
+    repeating its phase) only multiplies the wait. It fails the call with what to change.
+    """
+
     channel = Channel.RAISE
 
 

@@ -10,7 +10,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-from tools.errors import ConnectionFault, EngineCrashed, EngineTimeout, TransientError, WarehouseLocked
+from tools.errors import ConnectionFault, EngineCrashed, TransientError, WarehouseLocked
 
 
 class InjectedLLMFault(TransientError):
@@ -22,7 +22,6 @@ _FAULTS: dict[str, tuple[tuple[type[TransientError], str], ...]] = {
     "dbt": (
         (WarehouseLocked, "injected: Could not set lock on file (held by another process)"),
         (EngineCrashed, "injected: the dbt engine died"),
-        (EngineTimeout, "injected: dbt call ran past its timeout"),
     ),
     "llm": (
         (InjectedLLMFault, "injected: 429 rate_limit_error"),

@@ -4,9 +4,10 @@ The policy layer retries each call; a transient fault that outlasts those retrie
 held for long, an engine that keeps dying) reaches the phase. Every phase can be repeated without
 harm — Plan writes nothing, Validate's apply is journaled and idempotent, dbt builds and tests can
 run again — so the phase is visited again from its start, up to ``phase_restarts`` times. A fault
-that persists, or one that retrying cannot fix (an open circuit, a configuration error), ends the
-run ``failed``: the changeset is rolled back and Finish writes the report. So does any other
-AeError a phase did not turn into feedback for Plan. Programmer errors pass through, unretried.
+that persists, or one that retrying cannot fix (an open circuit, a configuration error, a dbt call
+past its time limit, which would run as long again), ends the run ``failed``: the changeset is
+rolled back and Finish writes the report. So does any other AeError a phase did not turn into
+feedback for Plan. Programmer errors pass through, unretried.
 
 Written here rather than as LangGraph node retry policies so a restart is shown as progress and a
 fault that persists still reaches Finish (a report, not an exception out of ``invoke``).

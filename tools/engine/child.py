@@ -13,9 +13,12 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +28,8 @@ from tools.engine.process import spawn_lock
 from tools.engine.results import DbtError, DbtResult, ErrorKind, NodeResult, NodeTiming, Preview
 
 LOCK_MARKERS = ("Could not set lock on file", "Conflicting lock is held")
+#: how often a child checks that its parent (private child) or caller (shared server) is still there
+WATCHDOG_INTERVAL_S = 0.5
 
 
 def _iso(value: Any) -> str | None:
@@ -170,6 +175,35 @@ def _setup(project_dir: str) -> None:
     import dbt.cli.main  # noqa: F401  (the slow import, done before saying hello)
 
 
+def read_only_warehouse() -> Callable[[], None]:
+    """Have DuckDB open read-only, with no file access, until the returned function undoes it.
+
+    The second wall behind graph/phases/approve.py: while Validate parses and compiles, a
+    ``run_query`` in a model cannot write the warehouse, ATTACH another file or COPY to one.
+    dbt-duckdb always connects with ``read_only=False``, so ``duckdb.connect`` itself is wrapped;
+    the profile is untouched, so dbt's partial parse still holds. A database that does not exist
+    yet is opened in memory (a read-only open would fail, and there is nothing in it to protect).
+    """
+    import duckdb
+
+    real = duckdb.connect
+
+    def connect(
+        database: str = ":memory:", read_only: bool = False, config: dict[str, Any] | None = None
+    ) -> Any:
+        settings = {**(config or {}), "enable_external_access": False}
+        if database not in {"", ":memory:"} and not os.path.exists(database):
+            database = ":memory:"
+        return real(database, read_only=database not in {"", ":memory:"}, config=settings)
+
+    duckdb.connect = connect
+
+    def restore() -> None:
+        duckdb.connect = real
+
+    return restore
+
+
 def hello() -> bytes:
     return json.dumps({"ready": True, "pid": os.getpid()}).encode() + b"\n"
 
@@ -180,6 +214,7 @@ def answer(line: bytes) -> bytes:
 
     request = json.loads(line)
     command, args = request["command"], request["args"]
+    restore = read_only_warehouse() if request.get("read_only") else None
     started = time.perf_counter()
     try:
         res = dbtRunner().invoke(args)
@@ -194,6 +229,8 @@ def answer(line: bytes) -> bytes:
         )
     finally:
         release_warehouse()
+        if restore is not None:
+            restore()
     return json.dumps(result.model_dump(mode="json")).encode() + b"\n"
 
 
@@ -246,9 +283,70 @@ def _serve_connection(conn: socket.socket) -> None:
         conn.sendall(hello())
         with conn.makefile("rb") as requests:
             for line in requests:
-                conn.sendall(answer(line))
+                with _exit_if_caller_leaves(conn):
+                    reply = answer(line)
+                conn.sendall(reply)
     except OSError:  # the client went away (killed, timed out); the next one is waiting
         return
+
+
+def _hung_up(conn: socket.socket) -> bool:
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False  # connected, nothing sent: the caller is waiting for its reply
+    except OSError:
+        return True
+
+
+@contextlib.contextmanager
+def _exit_if_caller_leaves(conn: socket.socket) -> Iterator[None]:
+    """The shared server's answer to a caller killed mid-call (kill -9 of ae): exit at once.
+
+    The server outlives ae processes by design, but a call nobody waits for (a runaway model) must
+    not keep running: dbt cannot be cancelled mid-invocation, so the process ends, which also frees
+    the DuckDB file. Queued callers then find no server and start a fresh one.
+    """
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(WATCHDOG_INTERVAL_S):
+            if _hung_up(conn):
+                os._exit(1)
+
+    watcher = threading.Thread(target=watch, name="caller-watchdog", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
+#: prctl(2) option: the signal this process gets when the thread that started it ends
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int, *, pdeathsig: bool) -> None:
+    """End this process when ``parent_pid`` (the ae process that started it) ends, even by kill -9.
+
+    A private child outliving ae holds the DuckDB file and keeps running a runaway model for nobody.
+    ``pdeathsig`` asks Linux to SIGKILL us at once (the parent starts us from its main thread, see
+    tools/engine/process.py); the watchdog thread covers other systems and children started from a
+    worker thread: once we are re-parented, ``getppid()`` no longer names ``parent_pid``.
+    """
+    if pdeathsig and sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(WATCHDOG_INTERVAL_S)
+        os._exit(1)  # the parent died before or after prctl took effect
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
 def main(argv: list[str]) -> None:
@@ -257,7 +355,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--socket", type=Path, help="serve on this Unix socket instead of stdin/stdout")
     parser.add_argument("--keep-alive", type=float, default=300.0, help="seconds idle before exiting")
     parser.add_argument("--warm-up", type=json.loads, default=[], help="dbt arguments for the warm-up parse")
+    parser.add_argument("--parent-pid", type=int, help="exit when this process (ae) ends")
+    parser.add_argument("--pdeathsig", action="store_true", help="also ask Linux to kill us with our parent")
     args = parser.parse_args(argv)
+    if args.parent_pid is not None:
+        die_with_parent(args.parent_pid, pdeathsig=args.pdeathsig)
     if args.socket is None:
         serve_pipe(args.project_dir)
     else:

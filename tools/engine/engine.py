@@ -14,11 +14,13 @@ resolved names) and ``--vars`` into it, so those are passed only when someone as
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from tools.engine.child_env import child_environment
 from tools.engine.commands import DbtCall, build_args
 from tools.engine.process import EngineProcess, PrivateChild, SharedServer
 from tools.engine.results import DbtResult
@@ -36,6 +38,20 @@ from tools.paths import ensure_state_dir
 from tools.profiles import ProfilesLocation, ProfileTarget, find_profiles, read_target
 
 log = get_logger("ae.engine")
+
+
+def timeout_message(call: DbtCall, limit_s: float) -> str:
+    """What ran past which limit, and how to give it longer: a timeout is reported, not retried."""
+    what = f"dbt {call.command}"
+    if call.select:
+        what += f" --select {' '.join(call.select)}"
+    elif call.inline:
+        what += " --inline (a query)"
+    return (
+        f"{what} ran past the engine's {limit_s:g}s time limit and was stopped (its dbt process was "
+        "killed); it is not retried, since it would run as long again. Make the model or query "
+        "cheaper, or raise the limit: engine_timeout_s in ae.yml or AE_ENGINE_TIMEOUT_S"
+    )
 
 
 class DbtEngine:
@@ -78,10 +94,12 @@ class DbtEngine:
         log_dir.mkdir(exist_ok=True)
         log_file = log_dir / f"engine-{target or 'default'}.log"
         warm_up = ["parse", *self._base_args()]
+        # dbt runs project code, which the agent may have written: it gets no secrets it does not need
+        env = child_environment(os.environ, [self.profiles.file, self.project_dir / "dbt_project.yml"])
         self._process: EngineProcess = (
-            SharedServer(self.project_dir, log_file, warm_up, keep_alive_s)
+            SharedServer(self.project_dir, log_file, warm_up, env, keep_alive_s)
             if keep_alive_s > 0
-            else PrivateChild(self.project_dir, log_file, warm_up)
+            else PrivateChild(self.project_dir, log_file, warm_up, env)
         )
 
     def read_target(self) -> ProfileTarget:
@@ -136,15 +154,17 @@ class DbtEngine:
     def invoke(self, call: DbtCall, *, timeout_s: float | None = None) -> DbtResult:
         """Run one dbt command and return its typed result.
 
-        Raises the error classes of tools.errors: ``WarehouseLocked``/``EngineCrashed``/``EngineTimeout``
-        (transient, retried by the policy layer), ``DbtCompilationError``/``EmptySelection`` (the caller
-        can fix them), ``ConfigurationError`` (profile or project broken). A run in which some nodes
+        Raises the error classes of tools.errors: ``WarehouseLocked``/``EngineCrashed`` (transient,
+        retried by the policy layer), ``EngineTimeout`` (not retried: the call would run as long
+        again), ``DbtCompilationError``/``EmptySelection`` (the caller can fix them),
+        ``ConfigurationError`` (profile or project broken). A run in which some nodes
         fail is not an exception: it returns ``success=False`` with the failing nodes.
         """
         command_args = build_args(call)
         args = [*command_args, *self._base_args()]
         limit = timeout_s if timeout_s is not None else self.timeout_s
-        request = json.dumps({"command": call.command, "args": args}).encode() + b"\n"
+        request = json.dumps({"command": call.command, "args": args, "read_only": call.read_only}).encode()
+        request += b"\n"
         with self._lock:
             started = time.perf_counter()
             try:
@@ -152,10 +172,7 @@ class DbtEngine:
             except TimeoutError as exc:
                 self._fail_child()
                 log.warning("engine_timeout_killed", command=call.command, timeout_s=limit)
-                raise EngineTimeout(
-                    f"dbt {call.command} ran past its {limit:g}s timeout; the engine was killed "
-                    "and a fresh one will serve the next call"
-                ) from exc
+                raise EngineTimeout(timeout_message(call, limit)) from exc
             except (EOFError, OSError) as exc:
                 self._fail_child()
                 raise EngineCrashed(f"the dbt engine died during dbt {call.command}: {exc}") from exc

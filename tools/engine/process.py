@@ -28,12 +28,13 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from tools.errors import ConfigurationError, EngineCrashed, EngineTimeout
+from tools.errors import ConfigurationError, EngineCrashed, WarehouseLocked
 
 #: the child imports dbt (~1.5-3 s); allow a slow machine before calling it a crash
 STARTUP_TIMEOUT_S = 60.0
@@ -92,15 +93,25 @@ def child_command(project_dir: Path, *options: str) -> list[str]:
     return [sys.executable, "-m", "tools.engine.child", str(project_dir), *options]
 
 
-def _child_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+def die_with_us_options() -> list[str]:
+    """Options that make a private child end when this process does (tools/engine/child.py).
+
+    The kernel's parent-death signal fires when the *thread* that started the child ends, not the
+    process: a child started from a worker thread (the tool loop's pool) would be killed with that
+    thread. So it is asked for only from the main thread; the child's watchdog covers the rest.
+    """
+    options = ["--parent-pid", str(os.getpid())]
+    if threading.current_thread() is threading.main_thread():
+        options.append("--pdeathsig")
+    return options
 
 
 class PrivateChild:
     """One child for one engine, over its stdin/stdout."""
 
-    def __init__(self, project_dir: Path, log_file: Path, warm_up: list[str]) -> None:
+    def __init__(self, project_dir: Path, log_file: Path, warm_up: list[str], env: dict[str, str]) -> None:
         self._project_dir = project_dir
+        self._env = env
         self._log_file = log_file
         self._warm_up = warm_up
         self._proc: subprocess.Popen[bytes] | None = None
@@ -117,11 +128,11 @@ class PrivateChild:
     def _spawn(self) -> subprocess.Popen[bytes]:
         with open(self._log_file, "ab") as stderr:
             proc = subprocess.Popen(
-                child_command(self._project_dir),
+                child_command(self._project_dir, *die_with_us_options()),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
-                env=_child_env(),
+                env=self._env,
             )
         assert proc.stdout is not None
         self._proc, self._reader, self._ready, self._unread = proc, LineReader(proc.stdout.fileno()), False, 0
@@ -205,14 +216,14 @@ def socket_folder() -> Path:
     return folder
 
 
-def server_key(project_dir: Path, warm_up: list[str]) -> str:
+def server_key(project_dir: Path, warm_up: list[str], env: dict[str, str]) -> str:
     """A digest of everything a server's dbt depends on: reuse it only when all of that is equal."""
     engine_code = b"".join(path.read_bytes() for path in sorted(Path(__file__).parent.glob("*.py")))
     packages = Path(sysconfig.get_paths()["purelib"])
     parts = {
         "project": str(project_dir),
         "dbt_args": warm_up,
-        "env": sorted((k, v) for k, v in os.environ.items() if k not in _ENV_NOT_KEYED),
+        "env": sorted((k, v) for k, v in env.items() if k not in _ENV_NOT_KEYED),
         "python": sys.executable,
         # installing or upgrading a package changes this folder's entries
         "packages": packages.stat().st_mtime_ns if packages.is_dir() else 0,
@@ -245,12 +256,15 @@ def _connect(path: Path) -> socket.socket:
 class SharedServer:
     """A server on a Unix socket shared by ae processes, kept while used (module docstring)."""
 
-    def __init__(self, project_dir: Path, log_file: Path, warm_up: list[str], keep_alive_s: float) -> None:
+    def __init__(
+        self, project_dir: Path, log_file: Path, warm_up: list[str], env: dict[str, str], keep_alive_s: float
+    ) -> None:
         self._project_dir = project_dir
+        self._env = env
         self._log_file = log_file
         self._warm_up = warm_up
         self._keep_alive_s = keep_alive_s
-        self.socket_path = socket_folder() / f"{server_key(project_dir, warm_up)}.sock"
+        self.socket_path = socket_folder() / f"{server_key(project_dir, warm_up, env)}.sock"
         self._pid: int | None = None
         # a server this process started: kept to be reaped, never waited for
         self._started: subprocess.Popen[bytes] | None = None
@@ -268,7 +282,7 @@ class SharedServer:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
-                env=_child_env(),
+                env=self._env,
                 start_new_session=True,  # it outlives this process, and this terminal's Ctrl-C
             )
 
@@ -309,8 +323,9 @@ class SharedServer:
             hello = json.loads(reader.read_line(max(timeout_s, STARTUP_TIMEOUT_S)))
         except TimeoutError as exc:
             conn.close()
-            # queued behind another process's long call: not ours to kill
-            raise EngineTimeout(
+            # queued behind another process's long call: not ours to kill, and like a lock held by
+            # another process it ends, so it is retried
+            raise WarehouseLocked(
                 f"the shared dbt engine stayed busy for {timeout_s:g}s (another ae process's call?)"
             ) from exc
         except (EOFError, ConnectionResetError):
