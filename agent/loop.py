@@ -22,7 +22,7 @@ from agent.llm.pricing import cost_of
 from graph.plan_spec import PlanningFailed
 from tools.context import ToolContext
 from tools.errors import AeError
-from tools.logs import get_logger
+from tools.logs import get_logger, redact
 from tools.registry import ToolSpec, invoke
 from tools.resilience import Resilience
 
@@ -101,7 +101,8 @@ def _submit_plan_tool(description: str) -> dict[str, Any]:
 
 
 def _result_text(output: Any) -> str:
-    text = output if isinstance(output, str) else json.dumps(output, default=str)
+    # the boundary where tool output leaves for the model: nothing secret may cross it
+    text = redact(output if isinstance(output, str) else json.dumps(output, default=str))
     if len(text) > MAX_RESULT_CHARS:
         text = (
             text[:MAX_RESULT_CHARS] + f"\n… result cut at {MAX_RESULT_CHARS} characters; narrow the request"
@@ -134,7 +135,8 @@ class ToolLoop:
     def run(self, ctx: ToolContext, first_message: str) -> tuple[SubmittedPlan, dict[str, float]]:
         meter = UsageMeter(model=self.model)
         started = time.monotonic()
-        messages: list[dict[str, Any]] = [{"role": "user", "content": first_message}]
+        # the request and repair feedback quote dbt's errors, which may hold secrets
+        messages: list[dict[str, Any]] = [{"role": "user", "content": redact(first_message)}]
         tool_params = self.tool_params()
         nudged = False
         for step in range(1, self.budgets.max_steps + 1):
@@ -279,4 +281,4 @@ class ToolLoop:
 
 
 def _error(use: ToolUseBlock, message: str) -> dict[str, Any]:
-    return {"type": "tool_result", "tool_use_id": use.id, "content": message, "is_error": True}
+    return {"type": "tool_result", "tool_use_id": use.id, "content": redact(message), "is_error": True}

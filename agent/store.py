@@ -6,8 +6,8 @@ runs and checkpoints in PostgreSQL so several workers and machines share them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from tools.errors import ConfigurationError
+from tools.logs import redact, register_secret
+from tools.project_lock import advisory_lock, file_lock
+
+#: how long a second run waits for the project's lock before it refuses
+LOCK_WAIT_S = 60.0
 
 metadata = sa.MetaData()
 runs = sa.Table(
@@ -49,6 +54,47 @@ def _psycopg_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+def safe_url(url: str) -> str:
+    """The URL with its password replaced, for messages. Split by hand at the *last* @: a password
+    with an unencoded @ confuses URL parsers, which then show its tail as the host."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, location = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{location}"
+
+
+def _register_url_password(url: str) -> None:
+    """The store's password is a secret wherever it turns up (a driver error quoting the DSN)."""
+    from urllib.parse import unquote
+
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    register_secret(password)
+    register_secret(unquote(password))
+
+
+def _store_error(url: str, exc: Exception) -> ConfigurationError:
+    """A clear error for a store that cannot be used: unreachable, corrupt, read-only, full."""
+    detail = redact(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0])
+    if not is_postgres(url):
+        file = url.removeprefix("sqlite:///")
+        if "not a database" in detail or "malformed" in detail:
+            return ConfigurationError(
+                f"the run store {file} is damaged ({detail})",
+                hint=f"move it aside (`mv {file} {file}.broken`) and run again: the run history starts "
+                "afresh; the project's files are not affected",
+            )
+        return ConfigurationError(
+            f"cannot use the run store {file}: {detail}",
+            hint="make the folder writable and free some space, or set AE_STORE_URL",
+        )
+    return ConfigurationError(
+        f"the run store at {safe_url(url)} cannot be used: {detail}",
+        hint="start PostgreSQL or fix AE_STORE_URL (a password with @ : / must be percent-encoded)",
+    )
+
+
 @dataclass(frozen=True)
 class RunRecord:
     run_id: str
@@ -67,18 +113,55 @@ class RunStore:
     def __init__(self, url: str | None, state_dir: Path) -> None:
         if url and not is_postgres(url) and not url.startswith("sqlite:"):
             raise ConfigurationError(
-                f"unsupported store URL {url!r}", hint="use postgresql://... or leave it unset"
+                f"unsupported store URL {safe_url(url)!r}", hint="use postgresql://... or leave it unset"
             )
         if not url:
             state_dir.mkdir(parents=True, exist_ok=True)
             url = f"sqlite:///{state_dir / 'ae.sqlite'}"
+        _register_url_password(url)
         self.url = url
-        self.engine = sa.create_engine(_sqlalchemy_url(url), pool_pre_ping=True)
-        metadata.create_all(self.engine)
+        self.state_dir = state_dir
+        connect_args = {"connect_timeout": 10} if is_postgres(url) else {}
+        self.engine = sa.create_engine(_sqlalchemy_url(url), pool_pre_ping=True, connect_args=connect_args)
+        with self._guard():
+            metadata.create_all(self.engine)
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            raise _store_error(self.url, exc) from None
+
+    @contextmanager
+    def project_lock(
+        self, project_dir: Path, run_id: str, *, notify: Callable[[str], None], wait_s: float = LOCK_WAIT_S
+    ) -> Iterator[None]:
+        """Hold the project's lock for one run: an advisory lock in a PostgreSQL store (runs on other
+        machines share it), else a file lock in the state folder (tools/project_lock.py)."""
+        if is_postgres(self.url):
+            lock = advisory_lock(
+                _psycopg_url(self.url), project_dir, run_id=run_id, wait_s=wait_s, notify=notify
+            )
+        else:
+            lock = file_lock(self.state_dir, project_dir, run_id=run_id, wait_s=wait_s, notify=notify)
+        with lock:
+            yield
+
+    @contextmanager
+    def marks_failure(self, run_id: str) -> Iterator[None]:
+        """A run stopped by an error is recorded as failed (interrupted on Ctrl-C), never left running."""
+        try:
+            yield
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            with suppress(Exception):  # the store itself may be what failed; the error says so
+                self.finish(run_id, status=status, reason=redact(f"stopped: {exc}"), report_dir=None)
+            raise
 
     def create(self, *, run_id: str, request: str, project_dir: Path, target: str, planner: str) -> None:
         now = datetime.now(UTC)
-        with self.engine.begin() as conn:
+        with self._guard(), self.engine.begin() as conn:
             conn.execute(
                 runs.insert().values(
                     run_id=run_id,
@@ -94,7 +177,7 @@ class RunStore:
             )
 
     def finish(self, run_id: str, *, status: str, reason: str, report_dir: str | None) -> None:
-        with self.engine.begin() as conn:
+        with self._guard(), self.engine.begin() as conn:
             conn.execute(
                 runs.update()
                 .where(runs.c.run_id == run_id)
@@ -102,12 +185,12 @@ class RunStore:
             )
 
     def get(self, run_id: str) -> RunRecord | None:
-        with self.engine.connect() as conn:
+        with self._guard(), self.engine.connect() as conn:
             row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
         return RunRecord(**row) if row else None
 
     def recent(self, limit: int = 20) -> list[RunRecord]:
-        with self.engine.connect() as conn:
+        with self._guard(), self.engine.connect() as conn:
             rows = (
                 conn.execute(sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)).mappings().all()
             )
@@ -121,10 +204,15 @@ class RunStore:
 def open_checkpointer(url: str | None, state_dir: Path) -> Iterator[Any]:
     """A LangGraph checkpointer: SQLite at .ae/checkpoints.sqlite, or PostgreSQL at the store URL."""
     if url and is_postgres(url):
+        import psycopg
         from langgraph.checkpoint.postgres import PostgresSaver
 
-        with PostgresSaver.from_conn_string(_psycopg_url(url)) as saver:
-            saver.setup()
+        with ExitStack() as stack:
+            try:
+                saver = stack.enter_context(PostgresSaver.from_conn_string(_psycopg_url(url)))
+                saver.setup()
+            except psycopg.Error as exc:
+                raise _store_error(url, exc) from None
             yield saver
         return
     import sqlite3
@@ -132,10 +220,17 @@ def open_checkpointer(url: str | None, state_dir: Path) -> Iterator[Any]:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(state_dir / "checkpoints.sqlite", check_same_thread=False)
+    file = state_dir / "checkpoints.sqlite"
+    try:
+        conn = sqlite3.connect(file, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise _store_error(f"sqlite:///{file}", exc) from None
     try:
         sqlite_saver = SqliteSaver(conn)
-        sqlite_saver.setup()
+        try:
+            sqlite_saver.setup()
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(f"sqlite:///{file}", exc) from None
         yield sqlite_saver
     finally:
         conn.close()

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from tools.logs import redact
+
 EventKind = Literal["phase", "tool", "info", "warning"]
 
 
@@ -18,6 +20,11 @@ class ProgressEvent:
     ok: bool | None = None
     duration_s: float | None = None
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        # Redacted where it is made, so every consumer (the terminal, chat, JSON, the model's
+        # repair feedback built from the same text) gets the clean message.
+        object.__setattr__(self, "message", redact(self.message))
 
     def line(self) -> str:
         mark = {True: "ok", False: "FAIL", None: ".."}[self.ok]

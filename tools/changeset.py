@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import base64
 import difflib
-import os
-import uuid
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -22,12 +21,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from tools.errors import InvalidArguments
+from tools.journal import write_atomic
 from tools.logs import get_logger
 from tools.paths import ProjectPaths
 
 log = get_logger("ae.changeset")
-
-_NEW_FILE_MODE = 0o666  # narrowed by the process umask, like any newly created file
 
 
 class FileChange(BaseModel):
@@ -146,13 +144,13 @@ class Changeset(BaseModel):
         try:
             for change in self.changes:
                 target = paths.resolve(change.path, must_exist=False)
-                applied.priors.append(PriorFile.capture(change.path, target))
+                applied.priors.append(PriorFile.capture(change.path, target, after=change.content))
                 if change.content is None:
                     target.unlink(missing_ok=True)
                     continue
                 for created in _create_parents(target.parent):
                     applied.created_dirs.append(paths.relative(created))
-                _atomic_write(target, change.content.encode("utf-8"), mode=None)
+                write_atomic(target, change.content.encode("utf-8"), mode=None)
         except BaseException:
             log.warning("changeset_apply_failed", written=len(applied.priors), total=len(self.changes))
             applied.rollback()
@@ -162,31 +160,48 @@ class Changeset(BaseModel):
 
 
 class PriorFile(BaseModel):
-    """A path exactly as it was before apply: its bytes and mode, or that it did not exist."""
+    """A path exactly as it was before apply (its bytes and mode, or that it did not exist), and a
+    digest of what apply put there, so a rollback can tell the run's bytes from someone else's."""
 
     path: str
     existed: bool
     content_b64: str | None = None
     mode: int | None = None
+    #: sha256 of the bytes apply wrote; None when apply deleted the path, or in a journal from
+    #: before this field existed (then a rollback restores without checking)
+    after_sha256: str | None = None
+    after_known: bool = False
 
     @classmethod
-    def capture(cls, rel: str, target: Path) -> PriorFile:
+    def capture(cls, rel: str, target: Path, *, after: str | None = None) -> PriorFile:
+        """The path as it is now; ``after`` is the text the change will leave (None: deleted)."""
+        digest = None if after is None else _sha256(after.encode("utf-8"))
         if not target.is_file():
-            return cls(path=rel, existed=False)
+            return cls(path=rel, existed=False, after_sha256=digest, after_known=True)
         return cls(
             path=rel,
             existed=True,
             content_b64=base64.b64encode(target.read_bytes()).decode("ascii"),
             mode=target.stat().st_mode & 0o7777,
+            after_sha256=digest,
+            after_known=True,
         )
 
-    def restore(self, root: Path) -> None:
+    def restore(self, root: Path) -> bool:
+        """Put the path back; False (and the file left alone) when it changed since the apply."""
         target = root / self.path
-        if self.existed:
-            assert self.content_b64 is not None  # set whenever existed is True
-            _atomic_write(target, base64.b64decode(self.content_b64), mode=self.mode)
+        current = target.read_bytes() if target.is_file() else None
+        before = base64.b64decode(self.content_b64) if self.content_b64 is not None else None
+        if current == before:
+            return True  # never written (a failure midway), or already restored
+        if self.after_known and (None if current is None else _sha256(current)) != self.after_sha256:
+            # Someone (another run, the person) changed it after this run did: theirs is newer.
+            return False
+        if before is not None:
+            write_atomic(target, before, mode=self.mode)
         elif target.is_file() or target.is_symlink():
             target.unlink()
+        return True
 
 
 class AppliedChangeset(BaseModel):
@@ -197,11 +212,13 @@ class AppliedChangeset(BaseModel):
     #: directories apply created, parents before children
     created_dirs: list[str] = Field(default_factory=list)
 
-    def rollback(self) -> None:
-        """Put every touched path back as it was. Safe to run twice (e.g. after a crash midway)."""
+    def rollback(self) -> list[str]:
+        """Put every touched path back as it was; returns the paths kept because they changed since.
+
+        Safe to run twice (e.g. after a crash midway).
+        """
         root = Path(self.root)
-        for prior in reversed(self.priors):
-            prior.restore(root)
+        conflicts = [prior.path for prior in reversed(self.priors) if not prior.restore(root)]
         for rel in reversed(self.created_dirs):
             directory = root / rel
             if not directory.is_dir():
@@ -211,10 +228,17 @@ class AppliedChangeset(BaseModel):
             except OSError:
                 # Something else put files there since apply; leaving them beats deleting them.
                 log.warning("rollback_kept_directory", path=rel, reason="not empty")
+        if conflicts:
+            log.warning("rollback_kept_newer_files", paths=conflicts)
         log.info("changeset_rolled_back", paths=[p.path for p in self.priors])
+        return conflicts
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _disk_bytes(paths: ProjectPaths, rel: str) -> bytes | None:
@@ -239,28 +263,6 @@ def _create_parents(directory: Path) -> Iterator[Path]:
     for path in reversed(missing):
         path.mkdir()
         yield path
-
-
-def _atomic_write(target: Path, data: bytes, *, mode: int | None) -> None:
-    """Write via a temporary file in the same directory and ``os.replace``: readers never see half a file.
-
-    ``mode=None`` keeps the mode of the file being replaced, or gives a new file the umask default.
-    """
-    if mode is None and target.is_file():
-        mode = target.stat().st_mode & 0o7777
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.ae-tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _NEW_FILE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _file_diff(paths: ProjectPaths, change: FileChange) -> str:

@@ -16,10 +16,12 @@ from pydantic import BaseModel
 from tools.changeset import Changeset
 from tools.engine import DbtCall, DbtEngine, DbtResult
 from tools.errors import Channel, ConfigurationError, channel_of
+from tools.journal import LinesRead, append_line, read_lines
 from tools.logs import get_logger, redact, redact_value
 from tools.paths import ProjectPaths
-from tools.profiles import read_target
+from tools.profiles import find_profiles, read_target
 from tools.resilience import Resilience
+from tools.secrets import register_profile_secrets
 
 T = TypeVar("T")
 log = get_logger("ae.tools")
@@ -72,15 +74,20 @@ class ToolContext:
 
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def __post_init__(self) -> None:
+        # Before any tool runs, so the profile's passwords are masked in whatever leaves the process.
+        try:
+            profiles = find_profiles(self.paths.root, self.engine.profiles_dir if self.engine else None)
+        except ConfigurationError:
+            return  # no profile: nothing to register, and dbt reports it where it matters
+        register_profile_secrets(profiles.file)
+
     def record(self, call: ToolCallRecord) -> None:
         """Keep a call for the report; safe from the threads that run read-only tools concurrently."""
         with self._lock:
             self.calls.append(call)
-            if self.journal is None:
-                return
-            self.journal.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.journal, "a", encoding="utf-8") as out:
-                out.write(call.model_dump_json() + "\n")
+            if self.journal is not None:
+                append_line(self.journal, call.model_dump_json())
 
     @contextmanager
     def recorded(self, name: str, arguments: Mapping[str, Any] | None = None) -> Iterator[CallInProgress]:
@@ -143,12 +150,12 @@ class ToolContext:
                 recording.fail(result.summary())
         return result
 
-    def journaled_calls(self) -> list[ToolCallRecord]:
-        """Every call of the run, including those recorded by an earlier process."""
+    def journaled_calls(self) -> LinesRead[ToolCallRecord]:
+        """Every call of the run, including those recorded by an earlier process; a torn or damaged
+        line (a crash mid-write) is skipped and counted, never fatal to the report."""
         if self.journal is None or not self.journal.exists():
-            return list(self.calls)
-        lines = self.journal.read_text(encoding="utf-8").splitlines()
-        return [ToolCallRecord.model_validate_json(line) for line in lines if line]
+            return LinesRead(records=list(self.calls))
+        return read_lines(self.journal, ToolCallRecord)
 
 
 def _log_call(record: ToolCallRecord, target: str) -> None:

@@ -17,6 +17,7 @@ from tools.context import ToolContext
 from tools.errors import InvalidArguments, PathRefused
 from tools.paths import PROTECTED_DIRS
 from tools.registry import tool
+from tools.secrets import mask_secrets
 
 # dbt's build output, logs and installed packages: noise for the planner, and not its to edit.
 _GENERATED_TOP_DIRS = frozenset({"target", "logs", "dbt_packages"})
@@ -83,7 +84,7 @@ def read_file(
     content = ctx.changeset.view(ctx.paths, rel)
     if content is None:
         raise InvalidArguments(f"no file at {rel!r}", hint="use list_files to see what exists")
-    lines = _split_lines(content)
+    lines = _split_lines(mask_secrets(content))  # line by line, so line numbers stay true
     if offset and offset >= len(lines):
         raise InvalidArguments(f"offset {offset} is past the end of {rel!r}, which has {len(lines)} lines")
     shown = lines[offset : offset + limit]
@@ -136,7 +137,7 @@ def delete_file(ctx: ToolContext, path: str) -> str:
 @tool(read_only=True, family="files")
 def show_changeset(ctx: ToolContext) -> str:
     """Show every pending file change as a unified diff against the files on disk."""
-    return ctx.changeset.diff(ctx.paths) or "no pending changes"
+    return mask_secrets(ctx.changeset.diff(ctx.paths)) or "no pending changes"
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -146,7 +147,7 @@ def _summarise(ctx: ToolContext, path: str, change: FileChange | None) -> str:
     if change is None:
         rel = ctx.paths.normalise(path)
         return f"no change: {rel} on disk already has this content, so nothing is pending for it"
-    diff_lines = ctx.changeset.diff(ctx.paths, change.path).splitlines()
+    diff_lines = mask_secrets(ctx.changeset.diff(ctx.paths, change.path)).splitlines()
     preview = "\n".join(diff_lines[:_DIFF_PREVIEW_LINES])
     if len(diff_lines) > _DIFF_PREVIEW_LINES:
         preview += f"\n... {len(diff_lines) - _DIFF_PREVIEW_LINES} more diff lines (show_changeset shows all)"

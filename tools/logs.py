@@ -25,13 +25,23 @@ _secrets_lock = threading.Lock()
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Anthropic / OpenAI style keys
     (re.compile(r"sk-(?:ant-)?[A-Za-z0-9_\-]{8,}"), REDACTED),
-    # user:password@ in URLs (postgresql://u:p@host/db)
-    (re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]+:)[^@\s]+@"), rf"\g<scheme>{REDACTED}@"),
+    # user:password@ in URLs (postgresql://u:p@host/db). The password runs to the *last* @ of the
+    # word: an unencoded @ inside it must not leave its tail behind.
+    (
+        re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]+:)\S+@(?=[^@\s]*(?:\s|$))"),
+        rf"\g<scheme>{REDACTED}@",
+    ),
+    # the same without its scheme, as a message cut mid-URL shows it (`...aeuser:PgPass@127.0.0.1`)
+    (
+        re.compile(r"(?<![\w/:.\-])(?P<user>[A-Za-z0-9_.\-]+:)[^\s@/:*]+@(?=[^@\s]*(?:\s|$))"),
+        rf"\g<user>{REDACTED}@",
+    ),
     # key: value / key=value for secret-looking keys (profiles.yml, env dumps, headers)
     (
         re.compile(
-            r"(?P<key>\b(?:password|passwd|pass|secret|token|api[_-]?key|x-api-key|authorization)"
-            r"\b[\"']?\s*[:=]\s*[\"']?)(?P<val>[^\s\"',}]+)",
+            r"(?P<key>\b(?:password|passwd|pass|secret|token|api[_-]?key|x-api-key|authorization"
+            r"|\w+_(?:password|secret|token)|private_key\w*|secret_\w+)"
+            r"\b[\"']?\s*[:=]\s*[\"']?)(?P<val>(?!\{)[^\s\"',}]+)",
             re.IGNORECASE,
         ),
         rf"\g<key>{REDACTED}",

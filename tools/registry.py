@@ -27,6 +27,7 @@ from pydantic_core import to_jsonable_python
 
 from tools.context import ToolCallRecord, ToolContext
 from tools.errors import Channel, InvalidArguments, channel_of
+from tools.journal import os_fault
 from tools.logs import get_logger
 
 log = get_logger("ae.tools")
@@ -148,8 +149,16 @@ class ToolRegistry:
             raise InvalidArguments(_describe_validation_error(spec, exc)) from None
         # getattr, not model_dump: nested pydantic arguments reach the function as models.
         kwargs = {field: getattr(validated, field) for field in type(validated).model_fields}
-        result = ctx.policy.call(spec.family, ctx.target, lambda: spec.fn(ctx, **kwargs), op=name)
+        result = ctx.policy.call(spec.family, ctx.target, lambda: _call(spec, ctx, kwargs), op=name)
         return to_jsonable_python(result)
+
+
+def _call(spec: ToolSpec, ctx: ToolContext, kwargs: dict[str, Any]) -> Any:
+    try:
+        return spec.fn(ctx, **kwargs)
+    except OSError as exc:
+        # a path the OS refuses (300 characters) is the model's to fix; a full disk is not
+        raise os_fault(exc) from exc
 
 
 # --- the process-wide registry -----------------------------------------------------------------

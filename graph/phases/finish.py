@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 from graph.context import RunContext
 from graph.report import build_report, write_report
 from graph.state import RunState
-from graph.transaction import rollback_journaled
+from graph.transaction import keep_artifacts, rollback_journaled
 
 
 def finish(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -18,17 +18,26 @@ def finish(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     update: dict[str, Any] = {}
     if status == "running":
         status = "success"
+        keep_artifacts(ctx.run_dir)
     elif undone := rollback_journaled(state.get("applied"), ctx.run_dir):
         ctx.progress("finish", undone.describe())
         update["applied"] = None
     final: RunState = {**state, "status": status}
     if "applied" in update:
         final["applied"] = None
+    journaled = ctx.tools.journaled_calls()
+    if journaled.skipped:
+        ctx.progress(
+            "finish",
+            f"skipped {journaled.skipped} damaged line(s) of {ctx.tools.journal} (a crash mid-write); "
+            "the report lists the other tool calls",
+            kind="warning",
+        )
     report = build_report(
         final,
         planner=ctx.planner.name,
         target=ctx.target,
-        calls=ctx.tools.journaled_calls(),
+        calls=journaled.records,
         stats=ctx.tools.policy.stats,
         llm_usage=final.get("llm_usage", {}),
     )
