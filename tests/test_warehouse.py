@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from tools.errors import (
     WarehouseLocked,
 )
 from tools.warehouse import (
+    MAX_VALUE_CHARS,
+    TRUNCATED_MARKER,
     check_read_only_sql,
     describe_relation,
     execute_query,
@@ -225,3 +228,34 @@ def locked_warehouse(warehouse: Path, tmp_path: Path) -> Iterator[Path]:
 def test_lock_held_by_another_process_is_transient(locked_warehouse: Path) -> None:
     with pytest.raises(WarehouseLocked, match="locked by another process"):
         describe_relation(locked_warehouse, "raw.orders")
+
+
+def test_a_runaway_query_is_interrupted_with_an_error_the_model_can_act_on(warehouse: Path) -> None:
+    # it was: a 10^10-row query ran for 223 s
+    started = time.monotonic()
+    with pytest.raises(QueryError, match=r"ran past its 1s time limit") as raised:
+        run_readonly_query(warehouse, "SELECT sum(i) FROM range(10000000000) t(i)", timeout_s=1)
+    assert time.monotonic() - started < 10
+    assert "LIMIT" in str(raised.value)
+    assert run_readonly_query(warehouse, "SELECT 1 AS one", timeout_s=1).rows == [[1]]  # no stray interrupt
+
+
+def test_a_huge_value_is_cut_inside_duckdb_with_a_marker(warehouse: Path) -> None:
+    # it was: one row holding a 20M-element list took 2.2 GB; the list no longer reaches Python
+    result = run_readonly_query(warehouse, "SELECT 7 AS n, range(2000000) AS big, 'small' AS s")
+    (row,) = result.rows
+    assert row[0] == 7 and row[2] == "small"
+    assert isinstance(row[1], str) and row[1].startswith("[0, 1, 2, ")
+    assert row[1].endswith(TRUNCATED_MARKER.format(limit=MAX_VALUE_CHARS))
+    assert len(row[1]) < MAX_VALUE_CHARS + 100
+    assert result.values_truncated and not result.truncated
+    assert result.types == ["INTEGER", "BIGINT[]", "VARCHAR"]
+
+
+def test_rows_stop_at_the_byte_budget(warehouse: Path) -> None:
+    sql = "SELECT i, repeat('x', 2000) AS pad FROM range(1000) t(i)"
+    result = run_readonly_query(warehouse, sql, limit=1000, max_bytes=50_000)
+    assert result.truncated and 20 <= result.row_count <= 25
+    assert len(json.dumps(result.rows)) <= 50_000
+    default = run_readonly_query(warehouse, sql, limit=1000)  # 2 MB of rows, over the 1 MB default
+    assert default.truncated and 450 <= default.row_count <= 500

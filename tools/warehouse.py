@@ -9,7 +9,9 @@ read") instead of a raw DuckDB error.
 from __future__ import annotations
 
 import difflib
+import json
 import math
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +37,13 @@ from tools.locks import locked_message
 
 DEFAULT_SCHEMA = "main"
 MAX_QUERY_LIMIT = 10_000
+#: a read-only query past this is interrupted (a runaway cross join must not hold a tool call)
+QUERY_TIMEOUT_S = 30.0
+#: rows stop being fetched once their JSON passes this: a result goes into a model's context
+MAX_RESULT_BYTES = 1_000_000
+#: one value longer than this as text (a huge list, a document) is cut inside DuckDB, with a marker
+MAX_VALUE_CHARS = 10_000
+TRUNCATED_MARKER = "… [truncated by ae: value longer than {limit} characters]"
 
 # external access off: no read_csv/COPY/ATTACH/INSTALL on any path; locked so SET cannot undo it.
 _CONNECTION_CONFIG: dict[str, str | bool | int | float | list[str]] = {
@@ -83,8 +92,10 @@ class QueryResult(_Frozen):
     types: list[str]
     rows: list[list[JsonValue]]
     row_count: int
-    #: more rows existed than ``limit``; only the first ``limit`` are in ``rows``
+    #: not every row is here: more existed than ``limit``, or their JSON passed the byte budget
     truncated: bool
+    #: some values were longer than the per-value limit and end with the truncation marker
+    values_truncated: bool = False
 
 
 # --- connections ----------------------------------------------------------------------------------
@@ -364,21 +375,115 @@ def execute_query(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | 
         raise QueryError(str(exc)) from exc
 
 
-def run_readonly_query(db_path: Path, sql: str, limit: int = 100) -> QueryResult:
-    """Run one read-only statement and return at most ``limit`` rows as JSON-able values."""
+def run_readonly_query(
+    db_path: Path,
+    sql: str,
+    limit: int = 100,
+    *,
+    timeout_s: float = QUERY_TIMEOUT_S,
+    max_bytes: int = MAX_RESULT_BYTES,
+) -> QueryResult:
+    """Run one read-only statement and return at most ``limit`` rows as JSON-able values.
+
+    Bounded in time (interrupted after ``timeout_s``: a QueryError the caller can act on) and in
+    size (rows stop at ``max_bytes`` of JSON; a single value past ``MAX_VALUE_CHARS`` is cut).
+    """
     if not 1 <= limit <= MAX_QUERY_LIMIT:
         raise InvalidArguments(f"limit must be between 1 and {MAX_QUERY_LIMIT}, got {limit}")
     check_read_only_sql(sql)
-    with readonly_connection(db_path) as con:
-        cursor = execute_query(con, sql)
-        description = cursor.description or []
-        # one extra row tells us whether the result was cut, without counting the whole result
-        fetched = cursor.fetchmany(limit + 1)
-    rows = [[to_json_value(v) for v in row] for row in fetched[:limit]]
+    query = sqlglot.parse_one(sql, dialect="duckdb")
+    # only a query can be a subquery; catalog statements (DESCRIBE, SHOW, PRAGMA ...) return little
+    capped = isinstance(query, exp.Select | exp.SetOperation)
+    with readonly_connection(db_path) as con, _interrupted_after(con, timeout_s, sql) as timer:
+        try:
+            cursor = execute_query(con, _capped_values_sql(sql) if capped else sql)
+            description = cursor.description or []
+            width = len(description) // 2 if capped else len(description)
+            rows, truncated, values_truncated = _fetch_within(cursor, limit, max_bytes, width, capped)
+        except QueryError as exc:
+            if timer.fired.is_set():
+                raise timer.error() from exc
+            raise
     return QueryResult(
-        columns=[d[0] for d in description],
-        types=[str(d[1]) for d in description],
+        columns=[d[0] for d in description[:width]],
+        types=[str(d[1]) for d in description[:width]],
         rows=rows,
         row_count=len(rows),
-        truncated=len(fetched) > limit,
+        truncated=truncated,
+        values_truncated=values_truncated,
     )
+
+
+class _QueryTimer:
+    def __init__(self, timeout_s: float, sql: str) -> None:
+        self.timeout_s = timeout_s
+        self.sql = sql
+        self.fired = threading.Event()
+
+    def error(self) -> QueryError:
+        shown = self.sql if len(self.sql) <= 200 else self.sql[:200] + " ..."
+        return QueryError(
+            f"the query ran past its {self.timeout_s:g}s time limit and was stopped: {shown}",
+            hint="filter or aggregate more, add a LIMIT, or query a smaller relation",
+        )
+
+
+@contextmanager
+def _interrupted_after(con: duckdb.DuckDBPyConnection, timeout_s: float, sql: str) -> Iterator[_QueryTimer]:
+    """Interrupt ``con``'s running query from a timer thread once ``timeout_s`` has passed."""
+    timer = _QueryTimer(timeout_s, sql)
+
+    def fire() -> None:
+        timer.fired.set()
+        con.interrupt()
+
+    thread = threading.Timer(timeout_s, fire)
+    thread.daemon = True
+    thread.start()
+    try:
+        yield timer
+    finally:
+        thread.cancel()
+
+
+def _capped_values_sql(sql: str) -> str:
+    """``sql`` with each value longer than MAX_VALUE_CHARS as text replaced inside DuckDB.
+
+    The first half of the columns are the values (NULL where too long), the second half the first
+    MAX_VALUE_CHARS characters of those too long (NULL otherwise): a 20M-element list never reaches
+    Python, where it took gigabytes.
+    """
+    too_long = f"strlen(COLUMNS(*)::VARCHAR) > {MAX_VALUE_CHARS}"
+    return (
+        f"SELECT CASE WHEN {too_long} THEN NULL ELSE COLUMNS(*) END, "
+        f"CASE WHEN {too_long} THEN left(COLUMNS(*)::VARCHAR, {MAX_VALUE_CHARS}) END "
+        f"FROM ({sql}) AS ae_query"
+    )
+
+
+def _fetch_within(
+    cursor: Any, limit: int, max_bytes: int, width: int, capped: bool
+) -> tuple[list[list[JsonValue]], bool, bool]:
+    """Up to ``limit`` rows, stopping before the JSON of the rows passes ``max_bytes``.
+
+    Returns the rows, whether rows were left out, and whether values were cut.
+    """
+    rows: list[list[JsonValue]] = []
+    size = 0
+    values_truncated = False
+    # fetched in small batches: one extra row tells whether the result was cut, without counting it
+    while batch := cursor.fetchmany(min(100, limit + 1 - len(rows))):
+        for fetched in batch:
+            if len(rows) == limit:
+                return rows, True, values_truncated
+            row = [to_json_value(v) for v in fetched[:width]]
+            if capped:
+                for index, prefix in enumerate(fetched[width:]):
+                    if prefix is not None:
+                        row[index] = prefix + TRUNCATED_MARKER.format(limit=MAX_VALUE_CHARS)
+                        values_truncated = True
+            size += len(json.dumps(row, default=str))
+            if size > max_bytes and rows:
+                return rows, True, values_truncated
+            rows.append(row)
+    return rows, False, values_truncated
