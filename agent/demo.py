@@ -22,7 +22,7 @@ from agent.runner import RunOutcome, Session
 from agent.settings import load_settings
 from graph.figures import project_figures
 from graph.progress import Emit
-from tools.errors import AeError, ConfigurationError
+from tools.errors import AeError, InvalidArguments
 from tools.example_project import create_example_project, warehouse_path
 from tools.jaffle_data import advance_time
 from tools.lineage import load_manifest
@@ -79,7 +79,8 @@ def _prepare(directory: Path, force: bool, scale: int, seed: int) -> Path:
     if directory.exists() and any(directory.iterdir()):
         ours = (directory / "demo-summary.json").exists() or project.exists()
         if not force or not ours:
-            raise ConfigurationError(
+            # how ae was called (a --dir that holds something else), not a broken environment
+            raise InvalidArguments(
                 f"{directory} is not empty",
                 hint="pass --force to replace an earlier demo there, or choose another --dir",
             )
