@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tools.errors import ConfigurationError, InvalidArguments, UnknownNode
-from tools.lineage import Lineage, lineage, load_manifest
+from tools.lineage import MAX_DEPTH, MAX_RENDERED_CHARS, Lineage, lineage, load_manifest
 
 PROJECT_FILES = {
     "dbt_project.yml": "name: tiny\nversion: '1.0.0'\nprofile: tiny\nmodel-paths: ['models']\n",
@@ -162,3 +162,36 @@ def test_render_text_shows_a_tree(manifest_path: Path) -> None:
 def test_missing_manifest_says_to_parse_first(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="dbt parse"):
         load_manifest(tmp_path / "target" / "manifest.json")
+
+
+def _chain_manifest(length: int) -> dict[str, Any]:
+    """model m0 <- m1 <- ... <- m{length-1}: each model reads the one before it."""
+    ids = [f"model.chain.m{i}" for i in range(length)]
+    return {
+        "nodes": {uid: {"name": uid.rsplit(".", 1)[1], "resource_type": "model"} for uid in ids},
+        "parent_map": {uid: ids[i - 1 : i] for i, uid in enumerate(ids)},
+        "child_map": {uid: ids[i + 1 : i + 2] for i, uid in enumerate(ids)},
+    }
+
+
+def test_a_deep_chain_is_capped_and_its_text_stays_small() -> None:
+    # it was: RecursionError at --upstream 2000 on a 1500-model chain, 827 KB of text at depth 900
+    found = lineage(_chain_manifest(1500), "m1499", upstream=2000)
+    assert (found.upstream_depth, found.depth_asked) == (MAX_DEPTH, 2000)
+    assert len(found.upstream) == MAX_DEPTH and found.upstream[-1].name == "m1399"
+    text = found.render_text()
+    assert "upstream (depth 100; capped at 100, 2000 was asked for):" in text
+    assert len(text) < 10_000
+    lines = text.splitlines()
+    assert lines[2] == "  <- m1498  [model]"
+    assert lines[101] == "                [100] <- m1399  [model]"  # numbered, not indented further
+
+
+def test_a_wide_lineage_is_cut_at_the_size_cap() -> None:
+    manifest = _chain_manifest(1)
+    fan = [f"model.chain.wide_model_with_a_long_name_{i}" for i in range(5000)]
+    manifest["nodes"] |= {uid: {"name": uid.rsplit(".", 1)[1], "resource_type": "model"} for uid in fan}
+    manifest["child_map"]["model.chain.m0"] = fan
+    text = lineage(manifest, "m0", downstream=1).render_text()
+    assert len(text) <= MAX_RENDERED_CHARS + 200
+    assert text.endswith("characters; ask for a smaller depth")

@@ -31,6 +31,12 @@ _NODE_SECTIONS = (
     "functions",
 )
 _TEST_TYPES = frozenset({"test", "unit_test"})
+#: deeper requests are cut to this many hops (a 1500-model chain asked for 2000)
+MAX_DEPTH = 100
+#: past this many levels a line shows its level number instead of indenting further
+MAX_INDENT = 8
+#: the rendered tree stops here: it goes to a person's terminal or a model's context
+MAX_RENDERED_CHARS = 50_000
 
 
 class _Frozen(BaseModel):
@@ -58,6 +64,8 @@ class Lineage(_Frozen):
     edges: list[LineageEdge]
     upstream_depth: int
     downstream_depth: int
+    #: the depth asked for when it was more than MAX_DEPTH (then the depths above are MAX_DEPTH)
+    depth_asked: int | None = None
 
     def render_text(self) -> str:
         """The lineage as an indented tree, parents above (``<-``) and children below (``->``)."""
@@ -72,30 +80,58 @@ class Lineage(_Frozen):
             ("upstream", self.upstream_depth, parents, "<-"),
             ("downstream", self.downstream_depth, children, "->"),
         ):
-            lines.append(f"{title} (depth {depth}):")
+            capped = f"; capped at {MAX_DEPTH}, {self.depth_asked} was asked for" if self.depth_asked else ""
+            lines.append(f"{title} (depth {depth}{capped}):")
             lines += _render_tree(self.node.unique_id, links, nodes, arrow) or ["  (none)"]
-        return "\n".join(lines)
+        return _within_size(lines)
 
 
 def _render_tree(
     root: str, links: dict[str, list[str]], nodes: dict[str, LineageNode], arrow: str
 ) -> list[str]:
+    """Depth-first with an explicit stack (a long chain overflowed Python's recursion limit)."""
     lines: list[str] = []
     expanded: set[str] = set()
 
-    def branch(node_id: str, level: int) -> None:
-        for linked in sorted(links.get(node_id, []), key=lambda uid: nodes[uid].name):
-            node = nodes[linked]
-            # a DAG reaches some nodes by several paths: show each once in full, later mentions short
-            repeat = linked in expanded
-            suffix = "  (see above)" if repeat and links.get(linked) else ""
-            lines.append(f"{'  ' * level}{arrow} {node.name}  [{node.resource_type}]{suffix}")
-            if not repeat:
-                expanded.add(linked)
-                branch(linked, level + 1)
+    def linked(node_id: str, level: int) -> list[tuple[str, int]]:
+        # reversed onto the stack, so they come off in name order
+        ordered = sorted(links.get(node_id, []), key=lambda uid: nodes[uid].name)
+        return [(uid, level) for uid in reversed(ordered)]
 
-    branch(root, 1)
+    stack = linked(root, 1)
+    while stack:
+        node_id, level = stack.pop()
+        node = nodes[node_id]
+        # a DAG reaches some nodes by several paths: show each once in full, later mentions short
+        repeat = node_id in expanded
+        suffix = "  (see above)" if repeat and links.get(node_id) else ""
+        lines.append(f"{_indent(level)}{arrow} {node.name}  [{node.resource_type}]{suffix}")
+        if not repeat:
+            expanded.add(node_id)
+            stack += linked(node_id, level + 1)
     return lines
+
+
+def _indent(level: int) -> str:
+    """Indentation that stops growing: deep levels are numbered (it grew quadratically: 827 KB)."""
+    if level <= MAX_INDENT:
+        return "  " * level
+    return "  " * MAX_INDENT + f"[{level}] "
+
+
+def _within_size(lines: list[str]) -> str:
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        size += len(line) + 1
+        if size > MAX_RENDERED_CHARS:
+            cut = len(lines) - len(kept)
+            kept.append(
+                f"... {cut} more lines cut at {MAX_RENDERED_CHARS} characters; ask for a smaller depth"
+            )
+            break
+        kept.append(line)
+    return "\n".join(kept)
 
 
 # --- manifest access ------------------------------------------------------------------------------
@@ -211,6 +247,8 @@ def lineage(
     """
     if upstream < 0 or downstream < 0:
         raise InvalidArguments(f"depths must not be negative (upstream={upstream}, downstream={downstream})")
+    asked = max(upstream, downstream)
+    upstream, downstream = min(upstream, MAX_DEPTH), min(downstream, MAX_DEPTH)
     data = load_manifest(manifest) if isinstance(manifest, Path) else manifest
     entries = _entries(data)
     focus = _resolve(node, entries)
@@ -229,4 +267,5 @@ def lineage(
         edges=up_edges + down_edges,
         upstream_depth=upstream,
         downstream_depth=downstream,
+        depth_asked=asked if asked > MAX_DEPTH else None,
     )
