@@ -14,6 +14,7 @@ from agent.lint_command import configure_parser as configure_lint_parser
 from agent.settings import Settings, load_settings
 from evals.cli import configure_parser as configure_eval_parser
 from tools.errors import AeError
+from tools.journal import environment_error
 from tools.logs import configure_logging, redact
 
 DESCRIPTION = """\
@@ -41,6 +42,7 @@ examples:
   ae run "/dbt-model --name stg_orders --type staging" --project demo/jaffle_shop
   ae demo --dir /tmp/ae-demo               build the bundled example end to end (no key needed)
   ae doctor --project demo/jaffle_shop     check dbt, the profile, the warehouse, the store, the key
+  ae undo 20250101-120000-abc123           roll back a run left half-applied
 """
 
 
@@ -92,6 +94,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         planner_choice=args.planner,
         resume=args.resume,
     )
+
+
+def _cmd_undo(args: argparse.Namespace) -> int:
+    from agent.undo import undo_run
+
+    print(undo_run(_settings(args), args.run_id, notify=lambda m: print(f"ae: {m}", file=sys.stderr)))
+    return ExitCode.OK
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
@@ -171,6 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run from its checkpoint")
     run.set_defaults(handler=_cmd_run)
 
+    undo = sub.add_parser(
+        "undo",
+        help="roll back a run that was left half-applied (killed, or stopped by a damaged file)",
+        description="Restores the files the run changed from its journal (or, if that is damaged, its "
+        "checkpoint) and drops the relations it created. A file changed since the run wrote it is "
+        "kept and reported. Waits for the project's lock, so it never races a live run.",
+    )
+    undo.add_argument("run_id", metavar="RUN_ID", help="the run's id (a folder name under .ae/runs/)")
+    _add_project(undo)
+    undo.set_defaults(handler=_cmd_undo)
+
     chat = sub.add_parser(
         "chat",
         help="a REPL: each line is a request; asks before protected targets; /undo the last change",
@@ -219,6 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AeError as exc:
         print(f"ae: error: {redact(str(exc))}", file=sys.stderr)
         return for_error(exc)
+    except OSError as exc:
+        # a full disk, a read-only or immutable .ae/: the environment, named, not a traceback
+        print(f"ae: error: {redact(str(environment_error(exc)))}", file=sys.stderr)
+        return ExitCode.ENVIRONMENT
     except KeyboardInterrupt:
         print("ae: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED

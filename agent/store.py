@@ -119,6 +119,12 @@ class RunStore:
             state_dir.mkdir(parents=True, exist_ok=True)
             url = f"sqlite:///{state_dir / 'ae.sqlite'}"
         _register_url_password(url)
+        if "@" in url.partition("://")[2].rpartition("@")[0]:
+            # a driver would take the password's tail for the host and quote it in its error
+            raise ConfigurationError(
+                f"the store URL {safe_url(url)} has an unencoded @ in its user or password",
+                hint="percent-encode it as %40 (and : / as %3A %2F)",
+            )
         self.url = url
         self.state_dir = state_dir
         connect_args = {"connect_timeout": 10} if is_postgres(url) else {}

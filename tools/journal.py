@@ -51,9 +51,12 @@ def write_atomic(target: Path, data: bytes, *, mode: int | None = None) -> None:
 
 
 def save(path: Path, record: BaseModel) -> None:
-    """Write one JSON record atomically (creating its folder)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, record.model_dump_json().encode("utf-8"))
+    """Write one JSON record atomically (creating its folder); a full or read-only disk is named."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, record.model_dump_json().encode("utf-8"))
+    except OSError as exc:
+        raise environment_error(exc, path) from exc
 
 
 def load(path: Path, model: type[M], *, what_to_do: str) -> M | None:
@@ -72,16 +75,19 @@ def load(path: Path, model: type[M], *, what_to_do: str) -> M | None:
 
 def append_line(path: Path, line: str) -> None:
     """Append one record as one ``write``; starts on a fresh line if a crash left a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = (line.rstrip("\n") + "\n").encode("utf-8")
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, _NEW_FILE_MODE)
     try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data  # never glue a new record onto a torn one
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, _NEW_FILE_MODE)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # never glue a new record onto a torn one
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise environment_error(exc, path) from exc
 
 
 @dataclass
@@ -117,11 +123,11 @@ _ENVIRONMENT_ERRNOS = {
 }
 
 
-def environment_error(exc: OSError, *, then: str = "then run the command again") -> ConfigurationError:
+def environment_error(exc: OSError, path: Path | None = None) -> ConfigurationError:
     """A clear error for an OS fault on ae's or the project's files (disk full, read-only, ...)."""
-    where = exc.filename or "a file"
+    where = exc.filename or path or "a file"
     meaning, fix = _ENVIRONMENT_ERRNOS.get(exc.errno or 0, (exc.strerror or str(exc), "check the file"))
-    return ConfigurationError(f"cannot use {where}: {meaning}", hint=f"{fix}, {then}")
+    return ConfigurationError(f"cannot use {where}: {meaning}", hint=f"{fix}, then run the command again")
 
 
 #: errnos that mean the path itself is unusable: the caller (the model) can pick another

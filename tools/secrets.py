@@ -34,7 +34,7 @@ _SECRET_ENV_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY", re.IGNORECASE)
 #: a value that is Jinja (``{{ env_var('PG_PASSWORD') }}``) names a variable, not a secret
 _YAML_SECRET_LINE = re.compile(
     rf"^(?P<lead>[+\- ]?[ \t]*(?:-[ \t]+)?[\"']?{_SECRET_KEY}[\"']?[ \t]*:[ \t]*)"
-    r"(?P<value>(?![\"']?\{\{)(?![ \t]*(?:#|$))[^\n]*?)[ \t]*$",
+    r"(?P<value>(?![\"']?\{\{)[^\s#][^\n]*?)[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 
