@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import prompts
+from agent.commands.project import ProjectView
 from agent.llm.base import LLMClient
 from agent.loop import Budgets, ToolLoop
+from agent.project_brief import project_brief
 from agent.settings import Settings
 from graph.plan_spec import PlanRequest, PlanSpec
 from tools.context import ToolContext
@@ -20,7 +22,7 @@ def planning_tools(spec: ToolSpec) -> bool:
 
 def _first_message(request: PlanRequest, tools: ToolContext) -> str:
     if request.attempt == 1 or not request.feedback:
-        return request.request
+        return f"{project_brief(ProjectView(tools))}\n\n# Request\n\n{request.request}"
     previous = request.previous.summary if request.previous else "(none)"
     feedback = "\n\n".join(f.render() for f in request.feedback[-2:])
     return (

@@ -12,10 +12,14 @@ import pytest
 
 from agent.commands.describer import HeuristicDescriber
 from agent.commands.planner import CommandPlanner
+from agent.commands.project import ProjectView
+from agent.project_brief import project_brief
 from agent.runner import RunOutcome, Session
 from agent.settings import load_settings
 from tests.real_project import write_real_project
+from tools.context import ToolContext
 from tools.engine import DbtEngine
+from tools.paths import ProjectPaths
 from tools.yaml_edit import read_entry
 
 SKIPPED_DIRS = {"target", "logs", ".ae", "dbt_packages"}
@@ -182,3 +186,14 @@ def test_a_mart_at_the_grain_of_an_existing_one_is_refused(real_project: Path) -
     assert outcome.status == "invalid"
     assert "orders (models/orders.sql) already has one row per order (key order_id)" in outcome.reason
     assert not (real_project / "models" / "fct_orders.sql").exists()
+
+
+def test_claude_is_told_the_projects_conventions(real_project: Path) -> None:
+    with DbtEngine(real_project) as engine:
+        tools = ToolContext(paths=ProjectPaths.for_project(real_project), target="dev", engine=engine)
+        brief = project_brief(ProjectView(tools))
+    assert "New marts models go in `models/`, documented in `models/schema.yml`." in brief
+    assert "New staging models go in `models/staging/`, documented in `models/staging/schema.yml`." in brief
+    assert "listed under `tests:`, with a generic test's arguments directly under the test name" in brief
+    assert "makes models under `models/` table" in brief and "under `staging/` view" in brief
+    assert "seeds (raw_customers, raw_orders, raw_payments)" in brief

@@ -90,6 +90,23 @@ class Conventions:
 
     # --- configs dbt_project.yml already sets ---------------------------------------------------------
 
+    def configured_materializations(self) -> dict[str, str]:
+        """Every folder (relative to the model path, "" for its root) dbt_project.yml gives a
+        materialization, with that materialization."""
+        found: dict[str, str] = {}
+        levels: list[tuple[str, Mapping[str, Any]]] = [("", self.project_models_config)]
+        while levels:
+            folder, level = levels.pop()
+            value = level.get("+materialized", level.get("materialized"))
+            if isinstance(value, str):
+                found[folder] = value
+            levels += [
+                (f"{folder}/{key}".strip("/"), nested)
+                for key, nested in level.items()
+                if isinstance(nested, Mapping) and not str(key).startswith("+")
+            ]
+        return found
+
     def configured_materialization(self, sql_path: str, model_paths: Iterable[str]) -> str | None:
         """The materialization dbt_project.yml gives a model at ``sql_path``, None when it sets none.
 
