@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from agent.planners import choose_planner
-from agent.run_command import progress_printer, render_summary
+from agent.run_command import progress_printer, render_code_question, render_summary
 from agent.runner import RunOutcome, Session
 from agent.settings import Settings
 from graph.transaction import rollback_journaled
@@ -112,7 +112,7 @@ def chat(
                 conversation.save(settings.state_dir)
                 continue
             try:
-                outcome = _run(session, settings, line, read)
+                outcome = _run(session, settings, line, read, out)
             except AeError as exc:
                 print(f"error: {exc}", file=out)
                 continue
@@ -125,7 +125,9 @@ def chat(
     return 0
 
 
-def _run(session: Session, settings: Settings, line: str, read: Callable[[str], str]) -> RunOutcome | None:
+def _run(
+    session: Session, settings: Settings, line: str, read: Callable[[str], str], out: TextIO
+) -> RunOutcome | None:
     if line.startswith("/"):
         from agent.commands.parser import HelpRequested, parse_command
 
@@ -136,8 +138,18 @@ def _run(session: Session, settings: Settings, line: str, read: Callable[[str], 
             return None
     planner, describer = choose_planner(settings, line)
     outcome = session.run(line, planner=planner, describer=describer)
-    if outcome.status == "awaiting_approval":
+    # a plan can ask twice: its code (before Validate runs any of it), then a protected target
+    while outcome.status == "awaiting_approval":
         question = outcome.question or {}
+        if question.get("kind") == "code":
+            print(render_code_question(question, with_diff=True), file=out)
+            if _ask("Run this code? [y/N] ", read):
+                outcome = session.resume(
+                    outcome.run_id, planner=planner, describer=describer, allow_code=True
+                )
+            else:
+                outcome = session.resume(outcome.run_id, planner=planner, describer=describer, approval=False)
+            continue
         approved = _ask(f"{question.get('question', 'Approve?')} [y/N] ", read)
         outcome = session.resume(outcome.run_id, planner=planner, describer=describer, approval=approved)
     return outcome

@@ -60,6 +60,18 @@ def render_summary(outcome: RunOutcome) -> str:
     return "\n".join(lines)
 
 
+def render_code_question(question: dict[str, Any], *, with_diff: bool) -> str:
+    """The code a plan would have dbt run (graph/phases/approve.py), each piece with where and why."""
+    lines = [str(question.get("question", "Run this code?"))]
+    for finding in question.get("findings", []):
+        lines.append(f"  {finding['path']}:{finding['line']}: {finding['why']}")
+        if finding.get("snippet"):
+            lines.append(f"      {finding['snippet']}")
+    if with_diff and question.get("diff"):
+        lines += ["", str(question["diff"])]
+    return "\n".join(lines)
+
+
 def run_request(
     request: str,
     *,
@@ -67,12 +79,17 @@ def run_request(
     target: str | None,
     yes: bool,
     as_json: bool,
+    allow_code: bool = False,
     planner_choice: PlannerChoice,
     resume: str | None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Carry ``request`` through a run; returns its exit code (agent/exit_codes.py)."""
+    """Carry ``request`` through a run; returns its exit code (agent/exit_codes.py).
+
+    ``yes`` approves building on a protected target; ``allow_code`` the executable dbt code a plan
+    holds (hooks, ``run_query``, Python models, naming overrides, config files). Without it such a
+    plan ends ``refused`` (exit 3) before anything is applied, with the code printed."""
     out = out or sys.stdout
     err = err or sys.stderr
     if is_command(request):
@@ -100,10 +117,20 @@ def run_request(
         with Session(settings, emit=progress_printer(err), engine=engine) as session:
             if resume:
                 outcome = session.resume(
-                    resume, planner=planner, describer=describer, approval=True if yes else None
+                    resume,
+                    planner=planner,
+                    describer=describer,
+                    approval=True if yes else None,
+                    allow_code=allow_code,
                 )
             else:
-                outcome = session.run(request, planner=planner, describer=describer, approved=yes)
+                outcome = session.run(
+                    request, planner=planner, describer=describer, approved=yes, allow_code=allow_code
+                )
+            if outcome.status == "awaiting_approval":  # code, and no --allow-code: nobody to ask
+                print(f"ae: {render_code_question(outcome.question or {}, with_diff=False)}", file=err)
+                print("ae: refused; re-run with --allow-code to approve this code.", file=err)
+                outcome = session.resume(outcome.run_id, planner=planner, describer=describer, approval=False)
     if as_json:
         report = outcome.report()
         payload: dict[str, Any] = (

@@ -99,7 +99,7 @@ class Session:
         self._stack.close()
 
     def _context(
-        self, run_id: str, planner: Planner, describer: Describer | None, approved: bool
+        self, run_id: str, planner: Planner, describer: Describer | None, approved: bool, allow_code: bool
     ) -> RunContext:
         run_dir = self.settings.state_dir / "runs" / run_id
         # where the target writes decides protection, not its name (tools/protection.py); read per
@@ -121,6 +121,7 @@ class Session:
             describer=describer,
             protected=protection.protected,
             approved=approved,
+            code_approved=allow_code,
             max_repairs=self.settings.max_repairs,
             phase_restarts=self.settings.phase_restarts,
             lint=self.lint,
@@ -134,13 +135,17 @@ class Session:
         planner: Planner,
         describer: Describer | None = None,
         approved: bool = False,
+        allow_code: bool = False,
         run_id: str | None = None,
     ) -> RunOutcome:
-        """Start a new run (or continue ``run_id`` if it was interrupted) and carry it as far as it goes."""
+        """Start a new run (or continue ``run_id`` if it was interrupted) and carry it as far as it goes.
+
+        ``approved`` approves building on a protected target, ``allow_code`` the executable dbt code
+        a plan may hold (graph/phases/approve.py); without them the run stops at the question."""
         run_id = run_id or new_run_id()
         record = self.store.get(run_id)
         config = {"configurable": {"thread_id": run_id}}
-        ctx = self._context(run_id, planner, describer, approved)
+        ctx = self._context(run_id, planner, describer, approved, allow_code)
         if record is None:
             self.store.create(
                 run_id=run_id,
@@ -161,8 +166,10 @@ class Session:
         planner: Planner,
         describer: Describer | None = None,
         approval: bool | None = None,
+        allow_code: bool = False,
     ) -> RunOutcome:
-        """Continue a stopped or interrupted run from its checkpoint (``approval`` answers an interrupt)."""
+        """Continue a stopped or interrupted run from its checkpoint (``approval`` answers an interrupt;
+        ``allow_code`` approves the plan's executable code without approving a protected target)."""
         record = self.store.get(run_id)
         if record is None:
             raise InvalidArguments(
@@ -170,7 +177,7 @@ class Session:
                 hint=f"run ids are the folder names under {self.settings.state_dir / 'runs'}",
             )
         config = {"configurable": {"thread_id": run_id}}
-        ctx = self._context(run_id, planner, describer, approved=bool(approval))
+        ctx = self._context(run_id, planner, describer, approved=bool(approval), allow_code=allow_code)
         payload: Any = Command(resume=approval) if approval is not None else None
         return self._drive(run_id, payload, config, ctx)
 

@@ -1,4 +1,7 @@
-"""The whole state machine, wired in one place: plan -> validate -> execute -> verify -> document."""
+"""The whole state machine, wired in one place: plan, approve, validate, execute, verify, document.
+
+Approve sits before Validate: Validate's own dbt parse and compile already run the code it approves.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from graph.context import RunContext
+from graph.phases.approve import approve
 from graph.phases.document import document
 from graph.phases.execute import execute
 from graph.phases.finish import finish
@@ -15,7 +19,7 @@ from graph.phases.guard import guarded
 from graph.phases.plan import plan
 from graph.phases.validate import validate
 from graph.phases.verify import verify
-from graph.routing import after_execute, after_plan, after_validate, after_verify
+from graph.routing import after_approve, after_execute, after_plan, after_validate, after_verify
 from graph.state import RunState
 
 
@@ -24,6 +28,7 @@ def build_graph(
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     builder = StateGraph(RunState, context_schema=RunContext)
     builder.add_node("plan", guarded("plan", plan))
+    builder.add_node("approve", guarded("approve", approve))
     builder.add_node("validate", guarded("validate", validate))
     builder.add_node("execute", guarded("execute", execute))
     builder.add_node("verify", guarded("verify", verify))
@@ -31,6 +36,7 @@ def build_graph(
     builder.add_node("finish", finish)
     builder.add_edge(START, "plan")
     builder.add_conditional_edges("plan", after_plan)
+    builder.add_conditional_edges("approve", after_approve)
     builder.add_conditional_edges("validate", after_validate)
     builder.add_conditional_edges("execute", after_execute)
     builder.add_conditional_edges("verify", after_verify)

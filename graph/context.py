@@ -24,6 +24,8 @@ class RunContext:
     protected: bool = False
     #: approval given up front (``ae run --yes``, a queue task's setting)
     approved: bool = False
+    #: executable dbt code in the plan approved up front (``ae run --allow-code``): graph/phases/approve.py
+    code_approved: bool = False
     #: writes missing model/column descriptions in Document; None leaves them missing
     describer: Describer | None = None
     max_repairs: int = 3

@@ -11,8 +11,14 @@ def _ended(state: RunState) -> bool:
     return state.get("status", "running") != "running"
 
 
-def after_plan(state: RunState) -> Literal["validate", "finish"]:
-    return "finish" if _ended(state) else "validate"
+def after_plan(state: RunState) -> Literal["approve", "finish"]:
+    return "finish" if _ended(state) else "approve"
+
+
+def after_approve(state: RunState) -> Literal["validate", "plan", "finish"]:
+    if _ended(state):
+        return "finish"
+    return "plan" if state.get("needs_repair") else "validate"
 
 
 def after_validate(state: RunState) -> Literal["execute", "plan", "finish"]:

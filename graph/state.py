@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 Status = Literal["running", "success", "failed", "refused", "invalid"]
-PHASES = ("plan", "validate", "execute", "verify", "document")
+PHASES = ("plan", "approve", "validate", "execute", "verify", "document")
 
 
 class RunState(TypedDict, total=False):
@@ -33,6 +33,8 @@ class RunState(TypedDict, total=False):
     created_nodes: list[str]
     #: names of tests the change added to models it does not rebuild: Verify runs just these for them
     new_tests: list[str]
+    #: tools.jinja_inspect.CodeFinding items of the plan Approve showed (empty: it held no code)
+    code_review: list[dict[str, Any]]
     validation: dict[str, Any]
     execution: dict[str, Any]
     verification: dict[str, Any]

@@ -86,6 +86,7 @@ def _approved(ctx: RunContext, spec: PlanSpec) -> bool:
         return True
     answer = interrupt(
         {
+            "kind": "target",
             "question": f"Target {ctx.target!r} is protected. Build these changes on it?",
             "summary": spec.summary,
             "operations": [op.model_dump(exclude_defaults=True) for op in spec.operations or []],

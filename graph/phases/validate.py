@@ -14,6 +14,11 @@ model, so old and new findings both come from compiled SQL), and those models ar
 files as they were. Both steps are skipped when the change only adds models. Judging by the
 baseline alone would need no dbt call, but a project without one would then block on all the old
 debt of any model it touches.
+
+Every parse and compile here opens the warehouse read-only with no file access (``read_only``
+calls, tools/engine/child.py): behind Approve, a second wall, so code in a model cannot write while
+it is only being checked. Any failure counts — an exception, ``success=False`` or a node that failed
+— whatever kind of error dbt reports.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from graph.state import RunState
 from graph.transaction import apply_journaled
 from tools.changeset import Changeset, PriorFile
 from tools.engine import DbtCall, DbtResult
-from tools.errors import ModelFixableError
+from tools.errors import DbtCompilationError, ModelFixableError
 from tools.lineage import load_manifest
 from tools.lint import LintFinding, lint_project
 from tools.lint_baseline import BASELINE_FILE, parse_baseline, read_baseline
@@ -50,6 +55,15 @@ def _selection_to_compile(spec: PlanSpec, changed_names: list[str]) -> list[str]
         if op.command in COMPILED_BY:
             selection += op.select
     return sorted(set(selection))
+
+
+def _check(ctx: RunContext, call: DbtCall) -> DbtResult:
+    """One of Validate's dbt calls, read-only; a failure of any kind raises (a compile's failed
+    nodes are left to the caller, which reports each)."""
+    result = ctx.dbt("validate", call.model_copy(update={"read_only": True}))
+    if not result.success and (result.error is not None or not result.failed_nodes):
+        raise DbtCompilationError(result.summary())
+    return result
 
 
 def _manifest(ctx: RunContext) -> dict[str, Any]:
@@ -76,7 +90,7 @@ def _project_before(ctx: RunContext, changeset: Changeset) -> dict[str, Any] | N
     if not candidates:
         return None
     try:
-        ctx.dbt("validate", DbtCall(command="parse"))
+        _check(ctx, DbtCall(command="parse"))
     except ModelFixableError as exc:
         ctx.progress("validate", f"the project did not parse before this change: {exc}", ok=False)
         return None
@@ -86,9 +100,7 @@ def _project_before(ctx: RunContext, changeset: Changeset) -> dict[str, Any] | N
     }
     if models:
         try:
-            _add_compiled_sql(
-                manifest, ctx.dbt("validate", DbtCall(command="compile", select=sorted(models)))
-            )
+            _add_compiled_sql(manifest, _check(ctx, DbtCall(command="compile", select=sorted(models))))
         except ModelFixableError as exc:  # lint them from raw SQL, as a parse leaves them
             ctx.progress("validate", f"the models did not compile before this change: {exc}", ok=False)
     return manifest
@@ -180,13 +192,13 @@ def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     try:
         if PACKAGE_FILES & set(touched):
             # dbt refuses to parse until the declared packages are installed (offline: local ones)
-            ctx.dbt("validate", DbtCall(command="deps"))
-        ctx.dbt("validate", DbtCall(command="parse"))
+            _check(ctx, DbtCall(command="deps"))
+        _check(ctx, DbtCall(command="parse"))
         manifest = _manifest(ctx)
         changed = touched_nodes(manifest, touched)
         selection = _selection_to_compile(spec, names(manifest, changed))
         if selection:
-            compiled = ctx.dbt("validate", DbtCall(command="compile", select=selection))
+            compiled = _check(ctx, DbtCall(command="compile", select=selection))
             errors += [f"{n.name}: {n.message}" for n in compiled.failed_nodes]
             _add_compiled_sql(manifest, compiled)
         if applied is not None:

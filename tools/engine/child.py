@@ -189,12 +189,13 @@ def read_only_warehouse() -> Callable[[], None]:
     real = duckdb.connect
 
     def connect(
-        database: str = ":memory:", read_only: bool = False, config: dict[str, Any] | None = None
-    ) -> Any:
+        database: str | Path = ":memory:",
+        read_only: bool = False,
+        config: dict[str, str | bool | int | float | list[str]] | None = None,
+    ) -> duckdb.DuckDBPyConnection:
         settings = {**(config or {}), "enable_external_access": False}
-        if database not in {"", ":memory:"} and not os.path.exists(database):
-            database = ":memory:"
-        return real(database, read_only=database not in {"", ":memory:"}, config=settings)
+        in_memory = str(database) in {"", ":memory:"} or not os.path.exists(database)
+        return real(":memory:" if in_memory else database, read_only=not in_memory, config=settings)
 
     duckdb.connect = connect
 

@@ -62,6 +62,9 @@ class DbtCall(BaseModel):
     macro_args: dict[str, Any] = Field(default_factory=dict)
     #: dbt docs generate: skip compiling (faster) — we keep it False by default
     no_compile: bool = False
+    #: open the warehouse read-only, with no file access, for this call (Validate's parse and
+    #: compile: code in a model cannot write while it is checked; tools/engine/child.py)
+    read_only: bool = False
 
     def needs_nonempty_selection(self) -> bool:
         return self.command in SELECTING and bool(self.select) and self.inline is None
