@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import shutil
 import subprocess
 import threading
@@ -312,3 +313,20 @@ def test_a_run_stopped_by_an_error_is_marked_failed(tmp_path: Path) -> None:
     record = store.get("r")
     assert record is not None and record.status == "failed" and "disk full" in record.reason
     store.close()
+
+
+def test_ae_undo_falls_back_to_the_checkpoint_when_the_journal_is_damaged(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    run_dir, original = _half_applied(project, "r5")
+    applied = json.loads((run_dir / JOURNAL).read_text())
+    (run_dir / JOURNAL).write_bytes((run_dir / JOURNAL).read_bytes()[:30])
+    with open_checkpointer(None, project / ".ae") as saver:
+        checkpoint = empty_checkpoint()
+        checkpoint["channel_values"] = {"applied": applied}
+        saver.put({"configurable": {"thread_id": "r5", "checkpoint_ns": ""}}, checkpoint, {}, {})
+    assert main(["undo", "r5", "--project", str(project)]) == ExitCode.OK
+    assert (project / "models" / "stg_people.sql").read_bytes() == original
+    assert not (project / "models" / "new_model.sql").exists()
