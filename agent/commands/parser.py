@@ -22,6 +22,9 @@ from tools.engine.commands import DbtCall, build_args
 from tools.errors import InvalidArguments
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
+#: what opens or closes Jinja: a value holding one would run (or hide) code where it lands — in a
+#: macro's comment, a YAML description dbt renders, a --vars value. A /command never writes code.
+_JINJA_DELIMITERS = ("{{", "{%", "{#", "%}", "#}")
 _FALSE = frozenset({"false", "no", "off", "0"})
 
 
@@ -101,7 +104,25 @@ def _split(text: str) -> list[str]:
         raise InvalidArguments(f"cannot read the command line: {exc} (check the quotes)") from exc
 
 
+def _refuse_jinja(spec: CommandSpec, flag: str, value: Any) -> None:
+    texts = [value] if isinstance(value, str) else []
+    if isinstance(value, dict | list):
+        texts = [json.dumps(value)]
+    for text in texts:
+        if any(d in text for d in _JINJA_DELIMITERS):
+            raise usage_error(
+                spec,
+                f"{flag} holds Jinja ({', '.join(_JINJA_DELIMITERS)}), which dbt would run; give plain text",
+            )
+
+
 def _convert(spec: CommandSpec, option: OptionSpec, raw: str) -> Any:
+    value = _convert_kind(spec, option, raw)
+    _refuse_jinja(spec, f"--{option.flag}", value)
+    return value
+
+
+def _convert_kind(spec: CommandSpec, option: OptionSpec, raw: str) -> Any:
     flag = f"--{option.flag}"
     if option.kind == "int":
         try:
