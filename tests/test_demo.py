@@ -51,6 +51,11 @@ def test_local_package_is_installed_by_validate(tmp_path: Path) -> None:
             planner=CommandPlanner(),
             describer=HeuristicDescriber(),
         )
+        # packages.yml decides what code dbt runs: changing it needs the person's approval
+        assert outcome.status == "awaiting_approval", outcome.reason
+        outcome = session.resume(
+            outcome.run_id, planner=CommandPlanner(), describer=HeuristicDescriber(), allow_code=True
+        )
     assert outcome.status == "success", outcome.reason
     assert "my_pkg" in (project / "packages.yml").read_text()
     assert (project / "dbt_packages" / "my_pkg" / "macros" / "double.sql").exists()

@@ -47,6 +47,8 @@ class Case:
     may_write: frozenset[str] = frozenset()
     #: models it may build (its own nodes); None: it builds nothing
     builds: frozenset[str] = frozenset()
+    #: it changes a file that decides what code dbt runs (packages.yml): approved when asked
+    approve_code: bool = False
 
 
 CASES = [
@@ -110,6 +112,7 @@ CASES = [
     Case(
         "/dbt-package --name tiny_utils --local local_packages/tiny_utils",
         may_write=frozenset({"packages.yml", "package-lock.yml"}),
+        approve_code=True,
     ),
 ]
 
@@ -141,6 +144,10 @@ def test_every_command_on_a_users_project_touches_only_what_it_asked(real_projec
             outcome: RunOutcome = session.run(
                 case.request, planner=CommandPlanner(), describer=HeuristicDescriber()
             )
+            if case.approve_code and outcome.status == "awaiting_approval":
+                outcome = session.resume(
+                    outcome.run_id, planner=CommandPlanner(), describer=HeuristicDescriber(), allow_code=True
+                )
             after = _files(real_project)
             if outcome.status != "success":
                 failures.append(f"{case.request}: {outcome.status} — {outcome.reason}")
