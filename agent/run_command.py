@@ -103,10 +103,10 @@ def run_request(
         target = target or parsed.target
     with settings.open_engine(target, shared=True) as engine:
         resolved = engine.target_name()
-        if settings.is_protected(resolved) and not yes:
+        protection = settings.protection(resolved)
+        if protection.protected and not yes:
             print(
-                f"ae: target {resolved!r} is protected; nothing was changed. "
-                "Re-run with --yes to approve building on it.",
+                f"ae: {protection.reason}; nothing was changed. Re-run with --yes to approve building on it.",
                 file=err,
             )
             return ExitCode.REFUSED

@@ -20,7 +20,7 @@ from agent.store import RunStore, open_checkpointer
 from graph.build import build_graph
 from graph.context import RunContext
 from graph.plan_spec import Describer, Planner
-from graph.progress import Emit, silent
+from graph.progress import Emit, ProgressEvent, silent
 from graph.report import RunReport
 from tools.changeset import Changeset
 from tools.context import ToolContext
@@ -102,9 +102,6 @@ class Session:
         self, run_id: str, planner: Planner, describer: Describer | None, approved: bool, allow_code: bool
     ) -> RunContext:
         run_dir = self.settings.state_dir / "runs" / run_id
-        # where the target writes decides protection, not its name (tools/protection.py); read per
-        # run, so a profile edited since the session began (a chat's earlier run) counts
-        protection = self.settings.protection(self.target)
         tools = ToolContext(
             paths=self.paths,
             target=self.target,
@@ -119,7 +116,9 @@ class Session:
             tools=tools,
             planner=planner,
             describer=describer,
-            protected=protection.protected,
+            # where the target writes decides protection, not its name (tools/protection.py); read
+            # when Execute asks, so a profile edited since the run or session began counts
+            protection=lambda: self.settings.protection(self.target),
             approved=approved,
             code_approved=allow_code,
             max_repairs=self.settings.max_repairs,
@@ -182,6 +181,19 @@ class Session:
         return self._drive(run_id, payload, config, ctx)
 
     def _drive(self, run_id: str, payload: Any, config: dict[str, Any], ctx: RunContext) -> RunOutcome:
+        """Carry the run as far as it goes, holding the project's lock (one run per project at a
+        time: another run's rollback must not undo this one's files) and never leaving it "running"."""
+
+        def waiting(message: str) -> None:
+            self.emit(ProgressEvent(kind="warning", phase="lock", message=message))
+
+        with (
+            self.store.project_lock(self.paths.root, run_id, notify=waiting),
+            self.store.marks_failure(run_id),
+        ):
+            return self._invoke(run_id, payload, config, ctx)
+
+    def _invoke(self, run_id: str, payload: Any, config: dict[str, Any], ctx: RunContext) -> RunOutcome:
         result = self._graph.invoke(payload, config, context=ctx, durability="sync")
         snapshot = self._graph.get_state(config)
         interrupts = [i for task in snapshot.tasks for i in task.interrupts]

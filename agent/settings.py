@@ -181,9 +181,6 @@ class Settings(BaseSettings):
             protected_schemas=self.protected_schemas,
         )
 
-    def is_protected(self, target: str | None) -> bool:
-        return self.protection(target).protected
-
     def open_engine(self, target: str | None = None, *, shared: bool = False) -> DbtEngine:
         """The dbt engine for this project; ``target`` (else ``self.target``) is an explicit --target.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,11 @@ from tools.context import ToolContext
 from tools.engine import DbtCall, DbtEngine, DbtResult
 from tools.errors import AeError, ConfigurationError
 from tools.lint import LintConfig
+from tools.protection import Protection
+
+
+def _unprotected() -> Protection | None:
+    return None
 
 
 @dataclass
@@ -20,8 +26,10 @@ class RunContext:
     run_dir: Path
     tools: ToolContext
     planner: Planner
-    #: the target needs approval before Execute (prod, production, or as configured)
-    protected: bool = False
+    #: whether the target needs approval before Execute, and why. A function, read when Execute
+    #: asks: a plan that rewrote profiles.yml (approved as code) may have moved the target onto
+    #: a protected location since the run began (tools/protection.py)
+    protection: Callable[[], Protection | None] = _unprotected
     #: approval given up front (``ae run --yes``, a queue task's setting)
     approved: bool = False
     #: executable dbt code in the plan approved up front (``ae run --allow-code``): graph/phases/approve.py

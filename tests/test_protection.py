@@ -7,6 +7,7 @@ must stop at the approval question with nothing built in prod.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import duckdb
@@ -17,11 +18,14 @@ from agent.doctor import check_protection, check_store
 from agent.exit_codes import ExitCode
 from agent.runner import Session
 from agent.settings import load_settings
+from graph.progress import ProgressEvent
 from tests.dbt_project_factory import PROFILE, write_tiny_project
 from tests.scripted_planner import ScriptedPlanner, writes
 from tests.test_graph import NEW_MODEL
 from tools.errors import ConfigurationError
+from tools.paths import ensure_state_dir
 from tools.profiles import read_target
+from tools.project_lock import file_lock
 from tools.protection import Location, schemas_overlap
 
 LIVE = """\
@@ -102,6 +106,27 @@ def test_e7_dev_edited_to_write_to_prod_is_protected_on_the_next_run(project: Pa
     assert outcome.status == "awaiting_approval", outcome.reason
     assert "prod" not in schemas(project)
     assert "target 'dev' writes to prod's location" in settings.protection("dev").reason
+
+
+def test_e7_a_plan_that_points_dev_at_prod_is_asked_about_twice(project: Path) -> None:
+    """The same run: the plan rewrites profiles.yml (code, approved) and then must still not build
+    into prod without the target's own approval, read after the rewrite."""
+    hostile = PROFILE.replace(
+        "      path: tiny.duckdb\n      keep_open",
+        "      path: tiny.duckdb\n      schema: prod\n      keep_open",
+        1,
+    )
+    settings = load_settings(project, max_repairs=0)
+    with Session(settings) as session:
+        outcome = session.run(
+            "move dev",
+            planner=ScriptedPlanner([writes({**NEW_MODEL, "profiles.yml": hostile})]),
+            allow_code=True,
+        )
+    assert outcome.status == "awaiting_approval", outcome.reason
+    assert (outcome.question or {}).get("kind") == "target"
+    assert "target 'dev' writes to prod's location" in str((outcome.question or {}).get("question"))
+    assert "prod" not in schemas(project)
 
 
 # --- the location model ---------------------------------------------------------------------------
@@ -206,3 +231,29 @@ def test_store_password_with_an_unencoded_at_never_leaks(
     with pytest.raises(ConfigurationError) as caught:
         load_settings(project)
     assert "port" in str(caught.value) and "word123" not in str(caught.value)
+
+
+def test_a_second_run_waits_for_the_project_and_says_who_holds_it(project: Path) -> None:
+    """C1: one run per project. While another run holds the project, a run waits and says so; it goes
+    on once the holder is done."""
+    settings = load_settings(project, max_repairs=0)
+    ensure_state_dir(project)
+    heard: list[ProgressEvent] = []
+    release = threading.Event()
+    holding = threading.Event()
+
+    def other_run() -> None:
+        with file_lock(settings.state_dir, project, run_id="run-A", wait_s=5, notify=print):
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=other_run)
+    holder.start()
+    holding.wait(10)
+    threading.Timer(2.0, release.set).start()
+    with Session(settings, emit=heard.append) as session:
+        outcome = session.run("add stg_people_names", planner=ScriptedPlanner([writes(NEW_MODEL)]))
+    holder.join()
+    assert outcome.status == "success", outcome.reason
+    waits = [e.message for e in heard if e.phase == "lock"]
+    assert waits and "run-A" in waits[0]

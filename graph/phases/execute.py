@@ -21,6 +21,7 @@ from graph.state import RunState
 from graph.transaction import BuiltRelations, record_built_relations, rollback_journaled
 from tools.engine import BUILDING, DbtCall, DbtResult
 from tools.errors import ModelFixableError
+from tools.protection import Protection
 from tools.warehouse_undo import list_relation_names, qualified
 
 #: freshness statuses that describe the data rather than a failure of the run
@@ -81,13 +82,13 @@ def _journal_relations(ctx: RunContext, db_path: Path, existing: set[str], resul
     record_built_relations(ctx.run_dir, built)
 
 
-def _approved(ctx: RunContext, spec: PlanSpec) -> bool:
-    if not ctx.protected or ctx.approved:
+def _approved(ctx: RunContext, spec: PlanSpec, protection: Protection | None) -> bool:
+    if protection is None or not protection.protected or ctx.approved:
         return True
     answer = interrupt(
         {
             "kind": "target",
-            "question": f"Target {ctx.target!r} is protected. Build these changes on it?",
+            "question": f"{protection.reason}. Build these changes on it?",
             "summary": spec.summary,
             "operations": [op.model_dump(exclude_defaults=True) for op in spec.operations or []],
         }
@@ -103,11 +104,11 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     # an explicit plan names what it builds; the default build leaves snapshots it did not define alone
     build_kinds = list(BUILDABLE) if spec.operations is not None else _build_kinds(build_nodes)
     ctx.progress("execute", f"{len(ops)} dbt operation(s) on target {ctx.target}", kind="phase")
-    if not _approved(ctx, spec):
+    protection = ctx.protection()  # now, after Validate applied the plan (its profile edits included)
+    if not _approved(ctx, spec, protection):
         rollback_journaled(state.get("applied"), ctx.run_dir)
-        reason = (
-            f"not approved: target {ctx.target!r} is protected; nothing was built and the changes were undone"
-        )
+        why = protection.reason if protection else f"target {ctx.target!r} is protected"
+        reason = f"not approved: {why}; nothing was built and the changes were undone"
         ctx.progress("execute", reason, ok=False)
         return {"status": "refused", "reason": reason, "applied": None}
     started = time.perf_counter()
