@@ -90,6 +90,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         settings=_settings(args),
         target=args.target,
         yes=args.yes,
+        allow_code=args.allow_code,
         as_json=args.json,
         planner_choice=args.planner,
         resume=args.resume,
@@ -170,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("request", help='a /command (try "/help") or, with ANTHROPIC_API_KEY set, free text')
     _add_project(run)
     run.add_argument("--yes", action="store_true", help="approve building on a protected target (prod)")
+    run.add_argument(
+        "--allow-code",
+        action="store_true",
+        help="approve executable dbt code the plan writes (hooks, run_query, Python models, schema-name "
+        "overrides, Jinja in --vars, changes to ae.yml/profiles.yml/dbt_project.yml/packages.yml); "
+        "without it such a plan is refused (exit 3) with the code shown. --yes approves only a "
+        "protected target",
+    )
     run.add_argument("--json", action="store_true", help="print the run report as JSON instead of a summary")
     run.add_argument(
         "--planner",

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.cli import main
 from agent.commands.catalog import COMMANDS
 from agent.commands.parser import parse_command
+from agent.exit_codes import ExitCode
 from agent.runner import Session
 from agent.settings import load_settings
 from tests.dbt_project_factory import write_tiny_project
@@ -86,3 +88,18 @@ def test_approved_code_still_cannot_write_while_validate_compiles_it(tmp_path: P
     assert "read-only" in outcome.reason or "read only" in outcome.reason.lower()
     assert fingerprint(project) == before
     assert list_relation_names(project / "tiny.duckdb") == relations
+
+
+def test_ae_run_refuses_a_config_file_change_without_allow_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = write_tiny_project(tmp_path / "tiny")
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "dbt_project.yml").write_text("name: pkg\nversion: '1.0.0'\nconfig-version: 2\n")
+    request = ["run", "/dbt-package --name pkg --local ../pkg", "--project", str(project)]
+    assert main(request) == ExitCode.REFUSED
+    assert "re-run with --allow-code" in capsys.readouterr().err
+    assert not (project / "packages.yml").exists()
+    assert main([*request, "--allow-code"]) == ExitCode.OK
+    assert "local: ../pkg" in (project / "packages.yml").read_text()
