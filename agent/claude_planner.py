@@ -12,6 +12,7 @@ from agent.project_brief import project_brief
 from agent.settings import Settings
 from graph.plan_spec import PlanRequest, PlanSpec
 from tools.context import ToolContext
+from tools.errors import DbtCompilationError
 from tools.registry import ToolSpec, all_tools
 
 
@@ -20,9 +21,17 @@ def planning_tools(spec: ToolSpec) -> bool:
     return spec.read_only or spec.family == "files"
 
 
+def _brief(tools: ToolContext) -> str:
+    """The project's conventions; a project that does not parse (a request to fix it) says so instead."""
+    try:
+        return project_brief(ProjectView(tools))
+    except DbtCompilationError as exc:
+        return f"# The project does not parse right now\n\n{exc}"
+
+
 def _first_message(request: PlanRequest, tools: ToolContext) -> str:
     if request.attempt == 1 or not request.feedback:
-        return f"{project_brief(ProjectView(tools))}\n\n# Request\n\n{request.request}"
+        return f"{_brief(tools)}\n\n# Request\n\n{request.request}"
     previous = request.previous.summary if request.previous else "(none)"
     feedback = "\n\n".join(f.render() for f in request.feedback[-2:])
     return (

@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 
 from agent.cli import main
+from agent.exit_codes import ExitCode
 from agent.runner import Session
 from agent.settings import load_settings
 from graph.figures import project_figures
 from graph.report import RunReport, render_markdown
 from tests.real_project import MARTS_SCHEMA, STAGING_SCHEMA, write_real_project
 from tests.scripted_planner import ScriptedPlanner, writes
-from tools.errors import AeError, ConfigurationError
 from tools.lineage import load_manifest
 from tools.lint_baseline import BASELINE_FILE
 
@@ -311,13 +311,15 @@ def test_the_baseline_is_written_and_honoured(
     assert ("AE006", "order_status_counts") in by_rule(refused["lint"])
 
 
-def test_ae_lint_explains_a_broken_baseline_and_a_project_that_does_not_parse(project: RealProject) -> None:
+def test_ae_lint_explains_a_broken_baseline_and_a_project_that_does_not_parse(
+    project: RealProject, capsys: pytest.CaptureFixture[str]
+) -> None:
     (project.root / BASELINE_FILE).write_text("{not json")
-    with pytest.raises(ConfigurationError, match="is not valid JSON") as broken:
-        project.lint()
-    assert "ae lint --baseline" in str(broken.value.hint)
+    assert project.lint() == ExitCode.ENVIRONMENT
+    said = capsys.readouterr().err
+    assert "is not valid JSON" in said and "ae lint --baseline" in said
 
     (project.root / BASELINE_FILE).unlink()
     (project.root / "models" / "broken.sql").write_text("select * from {{ ref('no_such_model') }}\n")
-    with pytest.raises(AeError, match="no_such_model"):
-        project.lint()
+    assert project.lint() == ExitCode.FAILED  # the project's files, as for a run
+    assert "no_such_model" in capsys.readouterr().err
