@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from agent.planners import choose_planner
 from agent.runner import RunOutcome, Session
 from agent.settings import load_settings
 from tests.fake_anthropic import FakeAnthropic, Step, tool_use
+from tests.test_chat import lines
 from tools.example_project import create_example_project, warehouse_path
 from tools.warehouse import quote_identifier, readonly_connection
 
@@ -87,18 +88,6 @@ def e8_steps(marker: Path) -> list[Step]:
         tool_use("write_file", {"path": "models/pwn.yml", "content": E8_YML}, id="t2"),
         tool_use("submit_plan", {"summary": "a python model"}, id="t3"),
     ]
-
-
-def lines(*answers: str) -> Callable[[str], str]:
-    queue: Iterator[str] = iter(answers)
-
-    def read(_prompt: str) -> str:
-        try:
-            return next(queue)
-        except StopIteration:
-            raise EOFError from None
-
-    return read
 
 
 def project_files(root: Path) -> dict[str, str]:
