@@ -328,6 +328,11 @@ def test_answers_for_commands_that_change_nothing(journey: Journey) -> None:
          "/dbt-source --schema raw --table users"),
         ("/dbt-snapshot --source-table raw.items --strategy timestamp", InvalidArguments,
          "no updated_at-like"),
+        # J2: never read as its last part (a model fct_orders exists)
+        ('/dbt-snapshot --source-table "raw.customers; drop table prod.fct_orders"', InvalidArguments,
+         "is not a table name"),
+        ("/dbt-snapshot --source-table nope.fct_orders", InvalidArguments,
+         "neither a declared source table nor a model"),
         ("/dbt-seed --file ../outside.csv", PathRefused, "outside the project root"),
         ("/dbt-seed --file models/staging/_sources.yml", InvalidArguments, "is not a .csv file"),
         ("/dbt-source --schema raw --table orderz", InvalidArguments, "no table orderz (did you mean orders"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from agent.commands.column_facts import facts_from_profile, is_timestamp_type
 from agent.commands.descriptions import column_description
 from agent.commands.model_files import choose_key
@@ -24,8 +26,19 @@ _META_COLUMNS = (
 )
 
 
+_SNAPSHOT_INPUT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def _snapshot_input(view: ProjectView, given: str) -> tuple[Node, str]:
-    """The node to snapshot and how the snapshot YAML names it (``source(...)`` or ``ref(...)``)."""
+    """The node to snapshot and how the snapshot YAML names it (``source(...)`` or ``ref(...)``).
+
+    ``given`` is ``source_or_schema.table`` or a model's name, nothing else: a name that is not one
+    (``raw.customers; drop table prod.fct_orders``) is refused, never read as its last part (J2)."""
+    if not _SNAPSHOT_INPUT.match(given):
+        raise InvalidArguments(
+            f"--source-table {given!r} is not a table name",
+            hint="give source_name.table, schema.table, or a model's name (letters, digits and _)",
+        )
     schema, _, table = given.rpartition(".")
     if schema:
         by_source_name = view.source_table(schema, table)
@@ -35,7 +48,7 @@ def _snapshot_input(view: ProjectView, given: str) -> tuple[Node, str]:
         source = by_source_name or (by_schema[0] if len(by_schema) == 1 else None)
         if source is not None:
             return source, f"source('{source['source_name']}', '{source['name']}')"
-    model = view.models.get(table)
+    model = None if schema else view.models.get(table)
     if model is not None:
         return model, f"ref('{table}')"
     known = sorted({f"{s['source_name']}.{s['name']}" for s in view.sources} | set(view.models))
