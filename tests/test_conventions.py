@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from agent.commands.conventions import Conventions
-from agent.commands.naming import bare_name, timestamp_phrase
-from tools.layers import layer_of_path
+from agent.commands.naming import timestamp_phrase
+from tools.layers import bare_name, layer_of_path
 
 
 def _model(path: str, patch: str | None = None) -> dict[str, Any]:

@@ -14,9 +14,9 @@ instead of being rendered into literals; the compiled SQL is the fallback when J
 leaves the stripped text unparseable. Literal rules (AE011/AE012) on compiled SQL only report
 literals written in the file itself, never values rendered from ``var()``.
 
-Layers are recognised from the folder (``models/staging/``, ``models/marts/``) or the name prefix
-(``stg_``; ``fct_``/``dim_``), as dbt's style guide names them. Base models (``models/staging/base/``
-or ``base_``) are part of staging; seeds, like sources, are raw inputs.
+Layers and entities come from tools/layers.py (folder or name prefix, as dbt's style guide names them;
+base models are part of staging), the definition the planners use too; seeds, like sources, are raw
+inputs.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlglot import exp
 
 from tools.errors import ConfigurationError
+from tools.layers import entity_of, is_base_model, layer_of, singular
 from tools.logs import get_logger
 
 log = get_logger("ae.lint")
@@ -57,7 +58,6 @@ _DATE_LITERAL = re.compile(
     r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
 )
 _STATUS_COLUMN = re.compile(r"(?:^|_)(?:status|state|type)(?:$|_)", re.IGNORECASE)
-_LAYER_PREFIX = re.compile(r"^(?:stg|base|int|fct|fact|dim)_")
 # model-level tests that prove a (compound) primary key, from dbt_utils, dbt_expectations, dbt_constraints
 _MODEL_KEY_TESTS = frozenset(
     {"unique_combination_of_columns", "expect_compound_columns_to_be_unique", "primary_key"}
@@ -303,11 +303,11 @@ class _Project:
         }
         self.models_by_entity: dict[str, set[str]] = defaultdict(set)
         for node in self.model_nodes.values():
-            self.models_by_entity[_entity_of_model(node["name"])].add(node["name"])
+            self.models_by_entity[entity_of(node["name"])].add(node["name"])
 
     def is_base_model(self, uid: str) -> bool:
         node = self.nodes.get(uid)
-        return node is not None and node.get("resource_type") == "model" and _is_base(node)
+        return node is not None and node.get("resource_type") == "model" and is_base_model(node)
 
     def models(self) -> Iterator[_Model]:
         for uid in sorted(self.model_nodes):
@@ -350,10 +350,10 @@ class _Model:
         # patch_path reads "<project>://models/x.yml"
         self.yaml_path = patch_path.split("://", 1)[-1] if patch_path else None
         self.defining_files = {self.sql_path} | ({self.yaml_path} if self.yaml_path else set())
-        folders = _folders(node)
-        self.is_base = _is_base(node)
-        self.is_staging = self.is_base or "staging" in folders or self.name.startswith("stg_")
-        self.is_mart = "marts" in folders or self.name.startswith(("fct_", "dim_"))
+        layer = layer_of(node)
+        self.is_base = is_base_model(node)
+        self.is_staging = layer == "staging"
+        self.is_mart = layer == "marts"
         self.is_sql = node.get("language", "sql") == "sql"
 
     @cached_property
@@ -523,15 +523,6 @@ class _Model:
 # --- helpers ----------------------------------------------------------------------------------------
 
 
-def _folders(node: Mapping[str, Any]) -> tuple[str, ...]:
-    return PurePosixPath(node.get("path") or node.get("original_file_path") or "").parts[:-1]
-
-
-def _is_base(node: Mapping[str, Any]) -> bool:
-    """A base model (models/staging/base/, base_): the part of staging that reads raw data first."""
-    return "base" in _folders(node) or str(node.get("name", "")).startswith("base_")
-
-
 def _output_columns(compiled: str | None, stripped: str) -> list[str] | None:
     """The columns a model outputs, from the first of its compiled and Jinja-stripped SQL that parses;
     None when that SQL does not say (``select *`` from a ref, a name made by Jinja, several queries)."""
@@ -694,22 +685,6 @@ def _line_of(node: exp.Expression) -> int | None:
 
 def _normalize_column(name: str) -> str:
     return name.strip().strip('"`[]').lower()
-
-
-def _singular(word: str) -> str:
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    if word.endswith(("ses", "xes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
-def _entity_of_model(name: str) -> str:
-    """stg_shop__customers -> customer; fct_orders -> order (what `<entity>_id` columns point at)."""
-    bare = _LAYER_PREFIX.sub("", name.lower())
-    return _singular(bare.rsplit("__", 1)[-1])
 
 
 def _filter_clauses(select: exp.Select) -> Iterator[exp.Expression]:
@@ -887,12 +862,12 @@ def _foreign_keys_tested(model: _Model) -> Iterator[_Issue]:
     # without a tested key we cannot tell the model's own key from a foreign one; AE004 reports that
     if not model.is_mart or not model.has_tested_key:
         return
-    own_entity = _entity_of_model(model.name)
+    own_entity = entity_of(model.name)
     related = model.columns_tested_with(_RELATIONSHIP_TESTS) | model.columns_constrained("foreign_key")
     for column in model.output_columns:
         if not column.endswith("_id") or column in model.key_columns or column in related:
             continue
-        entity = _singular(column.removesuffix("_id"))
+        entity = singular(column.removesuffix("_id"))
         targets = sorted(model.project.models_by_entity.get(entity, set()) - {model.name})
         if entity == own_entity or not targets:
             continue

@@ -24,7 +24,7 @@ from agent.commands.model_files import (
     partition_choice,
     write_model,
 )
-from agent.commands.naming import bare_name, entity_of, is_id_like, plural, singular
+from agent.commands.naming import is_id_like, plural
 from agent.commands.project import Node, ProjectView
 from tools.codegen import (
     Aggregate,
@@ -35,7 +35,7 @@ from tools.codegen import (
     mart_sql,
 )
 from tools.errors import InvalidArguments, QueryError
-from tools.layers import layer_of
+from tools.layers import bare_name, entity_of, layer_of, singular
 from tools.profiling import ColumnProfile, ForeignKeyMatch, RelationProfile
 
 _KIND_PHRASE = {"fact": "Fact table of", "dimension": "Dimension of", "intermediate": "Intermediate model of"}

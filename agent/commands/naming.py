@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-_LAYER_PREFIX = re.compile(r"^(?:raw|stg|base|int|fct|fact|dim)_")
+from tools.layers import entity_of
+
 _ID_LIKE = re.compile(r"^(id|key|sku|uuid|guid|code)$|_(id|key|sku|uuid|guid|code|pk)$", re.IGNORECASE)
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 # words DuckDB will not take as a bare column name
@@ -53,32 +54,12 @@ def model_type_of(name: str) -> str:
     return next((kind for prefix, kind in _TYPE_BY_PREFIX.items() if name.startswith(prefix)), "fact")
 
 
-def singular(word: str) -> str:
-    if word.endswith("ies") and len(word) > 3:
-        return word[:-3] + "y"
-    if word.endswith(("ses", "xes", "ches", "shes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
 def plural(word: str) -> str:
     if word.endswith("y") and len(word) > 1 and word[-2] not in "aeiou":
         return word[:-1] + "ies"
     if word.endswith(("s", "x", "ch", "sh")):
         return word + "es"
     return word + "s"
-
-
-def bare_name(model_name: str) -> str:
-    """stg_shop__customers -> customers; fct_orders -> orders; raw_orders (a seed) -> orders."""
-    return _LAYER_PREFIX.sub("", model_name.lower()).rsplit("__", 1)[-1]
-
-
-def entity_of(name: str) -> str:
-    """The singular entity a model or table is about: stg_orders -> order, supplies -> supply."""
-    return singular(bare_name(name))
 
 
 def is_id_like(column: str) -> bool:

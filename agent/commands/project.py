@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent.commands.conventions import Conventions
-from agent.commands.naming import entity_of, model_type_of
+from agent.commands.naming import model_type_of
 from tools.changeset import Changeset
 from tools.codegen import PropertyKind, load_yaml_mapping
 from tools.context import ToolContext
 from tools.engine import DbtCall
 from tools.errors import InvalidArguments, UnknownNode
-from tools.layers import layer_of
+from tools.layers import entity_of, layer_of
 from tools.lineage import load_manifest
 from tools.profiling import (
     ForeignKeyMatch,

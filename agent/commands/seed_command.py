@@ -9,11 +9,12 @@ import duckdb
 
 from agent.commands.column_facts import facts_from_profile
 from agent.commands.model_files import documented_entry
-from agent.commands.naming import entity_of, is_identifier
+from agent.commands.naming import is_identifier
 from agent.commands.parser import ParsedCommand
 from agent.commands.project import ProjectView
 from graph.plan_spec import Operation, PlanSpec
 from tools.errors import InvalidArguments
+from tools.layers import entity_of
 from tools.profiling import RelationProfile, profile_relation
 
 

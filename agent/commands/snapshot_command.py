@@ -7,12 +7,13 @@ import re
 from agent.commands.column_facts import facts_from_profile, is_timestamp_type
 from agent.commands.descriptions import column_description
 from agent.commands.model_files import choose_key
-from agent.commands.naming import entity_of, is_identifier
+from agent.commands.naming import is_identifier
 from agent.commands.parser import ParsedCommand
 from agent.commands.project import Node, ProjectView, close_matches
 from graph.plan_spec import Operation, PlanSpec
 from tools.codegen import ColumnDoc, SnapshotSpec, snapshot_yaml
 from tools.errors import InvalidArguments
+from tools.layers import entity_of
 from tools.profiling import RelationProfile
 
 _META_COLUMNS = (

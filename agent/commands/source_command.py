@@ -12,11 +12,11 @@ import yaml
 
 from agent.commands.column_facts import facts_from_profile, is_timestamp_type
 from agent.commands.descriptions import column_description
-from agent.commands.naming import entity_of
 from agent.commands.parser import ParsedCommand
 from agent.commands.project import ProjectView, close_matches
 from graph.plan_spec import Operation, PlanSpec
 from tools.errors import InvalidArguments
+from tools.layers import entity_of
 from tools.profiling import RelationProfile
 
 DEFAULT_SOURCES_FILE = "models/staging/_sources.yml"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from agent.commands.column_facts import facts_from_profile
 from agent.commands.model_files import ModelRequest, choose_key, incremental_filter, write_model
-from agent.commands.naming import bare_name, entity_of, plural, quote_if_needed, staging_column_name
+from agent.commands.naming import plural, quote_if_needed, staging_column_name
 from agent.commands.project import Node, ProjectView, close_matches
 from tools.codegen import RawInput, SelectColumn, staging_sql
 from tools.errors import InvalidArguments
+from tools.layers import bare_name, entity_of
 
 
 def _raw_input(node: Node) -> RawInput:
