@@ -275,13 +275,16 @@ def test_a_second_run_waits_names_the_holder_then_refuses(tmp_path: Path) -> Non
 def test_a_waiting_run_gets_the_lock_when_the_holder_finishes(tmp_path: Path) -> None:
     store = RunStore(None, tmp_path)
     released = threading.Event()
+    holding = threading.Event()
 
     def hold() -> None:
         with store.project_lock(tmp_path, "run-A", notify=print):
+            holding.set()
             released.wait(5)
 
     holder = threading.Thread(target=hold)
     holder.start()
+    holding.wait(5)
     try:
         heard: list[str] = []
         threading.Timer(0.5, released.set).start()

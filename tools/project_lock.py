@@ -35,6 +35,12 @@ class ProjectBusy(ConfigurationError):
     """Another run holds the project's lock and did not release it in time."""
 
 
+#: who holds the lock, until the holder has written its name (it does right after taking the lock)
+UNKNOWN_HOLDER = "another ae process"
+#: how long a waiter waits for that name before it says "another ae process"
+_NAME_WAIT_S = 1.0
+
+
 def _holder_text(run_id: str) -> str:
     return json.dumps({"run_id": run_id, "pid": os.getpid(), "since": datetime.now(UTC).isoformat()})
 
@@ -44,7 +50,7 @@ def _describe(raw: str | None) -> str:
         holder: dict[str, Any] = json.loads(raw or "")
         return f"run {holder['run_id']} (pid {holder['pid']}, since {holder['since'][:19]})"
     except (ValueError, KeyError, TypeError):
-        return "another ae process"
+        return UNKNOWN_HOLDER
 
 
 def _wait(
@@ -56,7 +62,8 @@ def _wait(
     notify: Notify,
 ) -> None:
     """Poll ``try_acquire`` until it succeeds or ``wait_s`` passes; tells ``notify`` once who holds it."""
-    deadline = time.monotonic() + wait_s
+    started = time.monotonic()
+    deadline = started + wait_s
     told = False
     while not try_acquire():
         if time.monotonic() >= deadline:
@@ -64,8 +71,10 @@ def _wait(
                 f"{project} is busy: {holder()} is changing it, and one run at a time may",
                 hint="wait for it to finish and run again (or stop it; its rollback keeps your files)",
             )
-        if not told:
-            notify(f"waiting up to {wait_s:g}s for {holder()}, which holds the project's lock")
+        who = holder()
+        # the holder names itself just after it takes the lock: give it a moment before saying "someone"
+        if not told and (who != UNKNOWN_HOLDER or time.monotonic() - started >= _NAME_WAIT_S):
+            notify(f"waiting up to {wait_s:g}s for {who}, which holds the project's lock")
             told = True
         time.sleep(_POLL_S)
 
