@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 
-.PHONY: setup compile test lint fmt demo bench clean help
+.PHONY: setup compile test test-slow lint fmt demo bench clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -27,8 +27,11 @@ compile: $(VENV)/.synced
 
 setup: $(VENV)/.synced compile  ## create .venv from uv.lock (dev tools included)
 
-test: setup  ## run the test suite (Postgres tests run when 127.0.0.1:5432 answers)
-	$(BIN)/pytest
+test: setup  ## the test suite without the slow end-to-end tests (Postgres tests run when it answers)
+	$(BIN)/pytest -m "not slow"
+
+test-slow: setup  ## only the slow end-to-end tests (demo, benchmark, every /command on a real-shaped project)
+	$(BIN)/pytest -m slow
 
 lint: setup  ## ruff + mypy
 	$(BIN)/ruff check .
