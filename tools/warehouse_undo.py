@@ -13,14 +13,14 @@ from pathlib import Path
 import duckdb
 
 from tools.errors import WarehouseLocked
-from tools.warehouse import parse_relation_name, quote_identifier
+from tools.warehouse import parse_relation_name, quote_identifier, readonly_connection
 
 
 def list_relation_names(db_path: Path) -> set[str]:
     """Every table and view as ``database.schema.name`` in lower case (empty when no file yet)."""
     if not db_path.is_file():
         return set()
-    with _connect(db_path, read_only=True) as con:
+    with readonly_connection(db_path) as con:
         rows = con.execute(
             "select table_catalog, table_schema, table_name from information_schema.tables"
         ).fetchall()
@@ -38,7 +38,7 @@ def drop_relations(db_path: Path, relations: list[str]) -> list[str]:
     if not relations or not db_path.is_file():
         return []
     dropped: list[str] = []
-    with _connect(db_path, read_only=False) as con:
+    with _connect_for_writing(db_path) as con:
         for relation in relations:
             database, schema, name = relation.split(".", 2)
             row = con.execute(
@@ -55,9 +55,9 @@ def drop_relations(db_path: Path, relations: list[str]) -> list[str]:
     return dropped
 
 
-def _connect(db_path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _connect_for_writing(db_path: Path) -> duckdb.DuckDBPyConnection:
     try:
-        return duckdb.connect(str(db_path), read_only=read_only)
+        return duckdb.connect(str(db_path))
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseLocked(f"warehouse {db_path} is locked by another process: {exc}") from exc
