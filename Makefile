@@ -45,8 +45,9 @@ fmt: setup  ## format and autofix
 demo: setup  ## build the bundled example end to end with no API key
 	$(BIN)/ae demo --dir $(DEMO_DIR) --force
 
-bench: setup  ## engine vs dbt CLI latency on the generated example
+bench: setup  ## engine vs dbt CLI latency on the generated example, then ae's startup times
 	$(BIN)/python -m evals.bench_engine
+	$(BIN)/python -m evals.bench_startup
 
 clean:  ## remove generated files (not the venv)
 	rm -rf $(DEMO_DIR) bench-out eval-out .pytest_cache .mypy_cache .ruff_cache
