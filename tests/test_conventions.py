@@ -76,3 +76,28 @@ def test_timestamp_descriptions_read_as_english() -> None:
     assert timestamp_phrase("ordered_at", "order") == "When the order was ordered"
     assert timestamp_phrase("updated_at", "customer") == "When the customer was last updated"
     assert timestamp_phrase("first_order_date", "customer") == "First order date of the customer"
+
+
+def _staging(path: str, source: str | None) -> dict[str, Any]:
+    depends = [f"source.p.{source}.t"] if source else ["seed.p.raw_regions"]
+    return {**_model(path), "depends_on": {"nodes": depends}}
+
+
+def test_staging_goes_in_a_folder_per_source_unless_the_project_keeps_one_shared_folder() -> None:
+    # no staging yet: dbt Labs' layout, one folder per source (dbt-project-evaluator's fct_model_directories)
+    empty = Conventions.read([], {}, "p")
+    assert empty.staging_folder_for("raw") == "models/staging/raw"
+    assert empty.staging_folder_for(None) == "models/staging"
+    per_source = Conventions.read([_staging("models/stage/shop/stg_orders.sql", "shop")], {}, "p")
+    assert per_source.staging_folder_for("crm") == "models/stage/crm"
+    # jaffle_shop's habit: every source-reading staging model in models/staging itself
+    flat = Conventions.read(
+        [
+            _staging("models/staging/stg_orders.sql", "shop"),
+            _staging("models/staging/stg_customers.sql", "shop"),
+            _staging("models/staging/stg_regions.sql", None),
+        ],
+        {},
+        "p",
+    )
+    assert flat.staging_folder_for("shop") == "models/staging"

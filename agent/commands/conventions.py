@@ -37,6 +37,13 @@ def _patch_path(node: Node) -> str | None:
     return patch.split("://", 1)[1] if isinstance(patch, str) and "://" in patch else None
 
 
+def _source_of(node: Node) -> str | None:
+    """The one source a model reads (None: it reads a seed, several sources or none)."""
+    depends = (node.get("depends_on") or {}).get("nodes") or []
+    names = {str(uid).split(".")[2] for uid in depends if str(uid).startswith("source.")}
+    return names.pop() if len(names) == 1 else None
+
+
 def _most_common(values: Iterable[str]) -> str | None:
     counted = Counter(values).most_common()
     # ties go to the alphabetically first, so the choice does not depend on manifest order
@@ -67,6 +74,28 @@ class Conventions:
         if not own and layer == "marts":
             own = [_folder(n) for n in self.models if layer_of(n) == "other"]
         return _most_common(own) or DEFAULT_FOLDERS[layer]
+
+    def staging_folder_for(self, source_name: str | None) -> str:
+        """Where a new staging model over a table of ``source_name`` goes (None: it stages a seed).
+
+        dbt Labs keeps one folder per source under staging (``models/staging/<source>/``), which
+        dbt-project-evaluator checks (fct_model_directories); a project whose source-reading staging
+        models mostly sit in one shared folder keeps that habit instead. A seed has no source, so
+        its staging model goes to the staging root.
+        """
+        staged = [
+            (folder, source)
+            for n in self.models
+            if layer_of(n) == "staging"
+            and PurePosixPath(folder := _folder(n)).name != "base"
+            and (source := _source_of(n))
+        ]
+        per_source = [folder for folder, source in staged if PurePosixPath(folder).name == source]
+        shared = [folder for folder, source in staged if PurePosixPath(folder).name != source]
+        if len(shared) > len(per_source):
+            return _most_common(shared) or DEFAULT_FOLDERS["staging"]
+        root = _most_common(str(PurePosixPath(f).parent) for f in per_source) or self.folder_for("staging")
+        return f"{root}/{source_name}" if source_name else root
 
     def properties_file_for(self, folder: str, name: str) -> str:
         """The YAML that should document a new model ``name`` in ``folder``.

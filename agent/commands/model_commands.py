@@ -18,7 +18,7 @@ from agent.commands.model_files import (
 from agent.commands.naming import is_identifier, model_type_of
 from agent.commands.parser import ParsedCommand
 from agent.commands.project import ProjectView
-from agent.commands.staging import plan_staging
+from agent.commands.staging import plan_staging, with_raw_source
 from graph.plan_spec import PlanSpec
 from tools.errors import InvalidArguments
 
@@ -36,7 +36,8 @@ def _resolved(view: ProjectView, request: ModelRequest, given: Materialization |
     """The request with its materialization settled: what was asked, else what dbt_project.yml gives the
     model's folder, else the layer's default; and what the project config already says, so the model
     does not repeat it."""
-    configured = configured_materialization(view, model_files(view, request.name, request.model_type))
+    files = model_files(view, request.name, request.model_type, source_name=request.source_name)
+    configured = configured_materialization(view, files)
     materialization = given or cast(Materialization | None, configured)
     return replace(
         request,
@@ -46,12 +47,12 @@ def _resolved(view: ProjectView, request: ModelRequest, given: Materialization |
 
 
 def _plan(view: ProjectView, request: ModelRequest, given: Materialization | None) -> PlanSpec:
-    request = _resolved(view, request, given)
     if request.model_type == "staging":
         if request.base is not None:
             raise InvalidArguments("--from is for models built on other models; staging reads a --source")
         if request.partition is not None:
             raise InvalidArguments("partitioning is for fact and dimension tables, not staging models")
+        request = _resolved(view, with_raw_source(view, request), given)
         answer = plan_staging(view, request)
     else:
         if request.source is not None:
@@ -59,6 +60,7 @@ def _plan(view: ProjectView, request: ModelRequest, given: Materialization | Non
                 "--source is for staging models; facts, dimensions and intermediate models read refs",
                 hint="stage the source first (/dbt-model --type staging) and pass --from stg_<table>",
             )
+        request = _resolved(view, request, given)
         answer = plan_mart(view, request)
     kind = f"{request.materialization} {request.model_type}"
     return PlanSpec(summary=f"create {kind} model {request.name}", answer="\n".join(answer))

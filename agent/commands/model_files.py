@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -57,6 +58,12 @@ class ModelRequest:
     #: the materialization dbt_project.yml gives the model's folder (not repeated in its config())
     inherited_materialization: str | None = None
 
+    @property
+    def source_name(self) -> str | None:
+        """The source a staging model reads (``raw`` of ``raw.customers``; None for a seed)."""
+        source_name, dot, _ = (self.source or "").partition(".")
+        return source_name if dot else None
+
     def config(self, **settings: Any) -> ModelConfig:
         return ModelConfig(
             materialized=self.materialization, inherited=self.inherited_materialization, **settings
@@ -69,14 +76,22 @@ class ModelFiles:
     yml: str
 
 
-def model_files(view: ProjectView, name: str, model_type: ModelType) -> ModelFiles:
+def model_files(
+    view: ProjectView, name: str, model_type: ModelType, *, source_name: str | None = None
+) -> ModelFiles:
     """Where the model's SQL and YAML go: where they are now when it exists, else where the project
-    keeps that layer, documented the way that folder is (see ``Conventions``)."""
+    keeps that layer (a staging model: its source's folder, ``source_name``), documented the way
+    that folder is (see ``Conventions``)."""
     node = view.models.get(name)
     if node is not None:
         sql = str(node["original_file_path"])
         return ModelFiles(sql=sql, yml=view.properties_path(node, sql.removesuffix(".sql") + ".yml"))
-    folder = view.conventions.folder_for(LAYERS[model_type])
+    conventions = view.conventions
+    folder = (
+        conventions.staging_folder_for(source_name)
+        if model_type == "staging"
+        else conventions.folder_for(LAYERS[model_type])
+    )
     return ModelFiles(sql=f"{folder}/{name}.sql", yml=view.conventions.properties_file_for(folder, name))
 
 
@@ -127,7 +142,7 @@ def write_model(
 ) -> ModelFiles:
     """Record the model's SQL and its YAML entry (see ``documented_entry`` for what is kept)."""
     changeset = view.tools.changeset
-    files = model_files(view, request.name, request.model_type)
+    files = model_files(view, request.name, request.model_type, source_name=request.source_name)
     changeset.write_file(view.paths, files.sql, sql)
     existing = view.existing_entry(changeset, files.yml, "models", request.name)
     entry = documented_entry(existing, request.name, description, facts, entity)
@@ -137,33 +152,84 @@ def write_model(
     return files
 
 
+#: dbt var that widens the incremental filter's window; "0 days" turns the lookback off
+LOOKBACK_VAR = "ae_incremental_lookback"
+#: rows can land after newer ones were loaded (a loader retried, a clock behind): re-reading one day
+#: before the newest loaded row catches them, and the merge on the unique key absorbs the re-read rows
+DEFAULT_LOOKBACK = "1 day"
+# what a source's or model's documentation says when its rows change after they are first written
+_EDITED_IN_PLACE = re.compile(
+    r"\b(?:edited|updated|changed|modified|overwritten)\s+in\s+place\b", re.IGNORECASE
+)
+
+
+def mutable_because(profile: RelationProfile, documentation: str) -> str | None:
+    """Why rows of the base change after they are first loaded, or None when nothing says they do.
+
+    ``documentation`` is what the base's docs say about it (source or model description). A column
+    named like a last-change time (updated_at) that is not the only timestamp is evidence too: a
+    table whose rows never change has no use for one.
+    """
+    said = _EDITED_IN_PLACE.search(documentation)
+    if said:
+        return f"its documentation says rows are {said.group(0).lower()}"
+    changes = [c for c in profile.updated_at_candidates if len(profile.timestamp_columns) > 1]
+    if changes:
+        return f"it has a last-change time ({changes[0]}) beside its event time"
+    return None
+
+
 def incremental_filter(
-    profile: RelationProfile, renamed: dict[str, str], strategy: Strategy
+    profile: RelationProfile,
+    renamed: dict[str, str],
+    strategy: Strategy,
+    *,
+    unique_key: str | None = None,
+    documentation: str = "",
 ) -> IncrementalFilter:
     """The new-rows filter on the base's last-change time (or event time) found in the data.
 
-    ``renamed`` maps the base relation's column names to the model's output names.
+    ``renamed`` maps the base relation's column names to the model's output names; ``unique_key``
+    is the model's key (output name). Append on a base whose rows change is refused: an updated row
+    would be appended as a second copy and the table would drift from its full refresh.
     """
+    where = profile.relation.qualified_name
+    changing = mutable_because(profile, documentation)
+    if strategy == "append" and changing is not None:
+        raise InvalidArguments(
+            f"--strategy append cannot keep up with {where}: {changing}, so an updated row would be "
+            "appended again as a second copy and the model would drift from its full refresh",
+            hint=f"use --strategy merge --unique-key {unique_key or '<key>'} (or delete+insert), "
+            "which replaces the old version of a re-read row",
+        )
     candidates = profile.updated_at_candidates or profile.timestamp_columns
     if not candidates:
         raise InvalidArguments(
-            f"{profile.relation.qualified_name} has no timestamp column, so an incremental model cannot tell "
-            "new rows from old ones",
+            f"{where} has no timestamp column, so an incremental model cannot tell new rows from old ones",
             hint="use --materialization table, or add an updated_at column upstream",
         )
     column = candidates[0]
+    this_column = renamed.get(column, column)
     kind = "last-change time" if profile.updated_at_candidates else "event time"
-    operator: Literal[">", ">="] = ">" if strategy == "append" else ">="
-    reason = (
-        f"on incremental runs read only rows whose {kind} ({column}) is at or after the newest "
-        "already loaded; "
-        f"re-read rows replace their old versions by unique_key ({strategy})"
-        if operator == ">="
-        else f"on incremental runs append only rows whose {kind} ({column}) is after the newest "
-        "already loaded"
-    )
+    if strategy == "append":
+        return IncrementalFilter(
+            column=column,
+            this_column=this_column,
+            operator=">",
+            reason=f"on incremental runs append only rows whose {kind} ({column}) is after the newest "
+            "already loaded; nothing documents edits in place, and a row arriving later than a newer "
+            "one would be missed (use merge if that can happen)",
+        )
+    # the lookback is applied inside max() because IncrementalFilter renders max(<this_column>):
+    # max(t - interval) equals max(t) - interval
+    lookback = f"'{{{{ var('{LOOKBACK_VAR}', '{DEFAULT_LOOKBACK}') }}}}'"
     return IncrementalFilter(
-        column=column, this_column=renamed.get(column, column), operator=operator, reason=reason
+        column=column,
+        this_column=f"{this_column} - interval {lookback}",
+        operator=">=",
+        reason=f"on incremental runs re-read rows whose {kind} ({column}) is within the lookback "
+        f"(var {LOOKBACK_VAR}, default {DEFAULT_LOOKBACK}) of the newest already loaded, so rows that "
+        f"land late are not missed; re-read rows replace their old versions by unique_key ({strategy})",
     )
 
 

@@ -3,6 +3,8 @@ no joins."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from agent.commands.column_facts import facts_from_profile
 from agent.commands.model_files import ModelRequest, choose_key, incremental_filter, write_model
 from agent.commands.naming import plural, quote_if_needed, staging_column_name
@@ -55,6 +57,13 @@ def _raw_node(view: ProjectView, request: ModelRequest) -> Node:
     )
 
 
+def with_raw_source(view: ProjectView, request: ModelRequest) -> ModelRequest:
+    """The request naming the raw table it stages (``source.table`` or a seed), found when not given,
+    so its folder (one per source) is known before anything is decided from it."""
+    reads = _raw_input(_raw_node(view, request))
+    return replace(request, source=reads.name if reads.source is None else f"{reads.source}.{reads.name}")
+
+
 def plan_staging(view: ProjectView, request: ModelRequest) -> list[str]:
     source = _raw_node(view, request)
     reads = _raw_input(source)
@@ -92,14 +101,14 @@ def plan_staging(view: ProjectView, request: ModelRequest) -> list[str]:
         answer.append(f"renamed: {', '.join(renames)}")
     incremental = None
     config = request.config()
-    if request.materialization == "incremental":
-        incremental = incremental_filter(profile, renamed, request.strategy)
-        config = request.config(unique_key=renamed[key], incremental_strategy=request.strategy)
-        answer.append(
-            f"incremental: unique_key {renamed[key]}, {request.strategy}, new rows by {incremental.column}"
-        )
-    sql = staging_sql(reads, select, config, incremental)
     source_text = str(source.get("description") or "").strip()
+    if request.materialization == "incremental":
+        incremental = incremental_filter(
+            profile, renamed, request.strategy, unique_key=renamed[key], documentation=source_text
+        )
+        config = request.config(unique_key=renamed[key], incremental_strategy=request.strategy)
+        answer.append(f"incremental: unique_key {renamed[key]}, {request.strategy}; {incremental.reason}")
+    sql = staging_sql(reads, select, config, incremental)
     description = (
         f"Staging model for {reads.label}: one row per {entity} (key {renamed[key]}), columns "
         f"renamed and cast, no joins." + (f" Source: {source_text}" if source_text else "")
