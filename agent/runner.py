@@ -15,6 +15,7 @@ from typing import Any
 
 from langgraph.types import Command
 
+from agent.runs import describe_interrupted, interrupted_runs
 from agent.settings import Settings
 from agent.store import RunStore, open_checkpointer
 from graph.build import build_graph
@@ -84,6 +85,8 @@ class Session:
         self._checkpointer: Any = None
         self._graph: Any = None
         self._interrupt_after = interrupt_after
+        #: interrupted runs are reported once per session, at its first run, not at every chat line
+        self._checked_interrupted = False
 
     def __enter__(self) -> Session:
         if self._owns_engine:
@@ -141,6 +144,7 @@ class Session:
 
         ``approved`` approves building on a protected target, ``allow_code`` the executable dbt code
         a plan may hold (graph/phases/approve.py); without them the run stops at the question."""
+        self._warn_interrupted()
         run_id = run_id or new_run_id()
         record = self.store.get(run_id)
         config = {"configurable": {"thread_id": run_id}}
@@ -155,8 +159,25 @@ class Session:
             )
             payload: Any = {"request": request, "run_id": run_id, "status": "running"}
         else:
+            self.store.reopen(record)
             payload = None  # resume from the last checkpoint
+        self._announce(run_id, "started" if record is None else "resumed")
         return self._drive(run_id, payload, config, ctx)
+
+    def _warn_interrupted(self) -> None:
+        """Name the runs a crash left behind (before this one starts) and how to settle each."""
+        if self._checked_interrupted:
+            return
+        self._checked_interrupted = True
+        for record in interrupted_runs(self.settings.state_dir):
+            message = describe_interrupted(record, self.settings.project_dir)
+            self.emit(ProgressEvent(kind="warning", phase="runs", message=message))
+
+    def _announce(self, run_id: str, how: str) -> None:
+        """The run id as the run begins, so a run that never ends can still be found and resumed."""
+        self.emit(
+            ProgressEvent(kind="info", phase="run", message=f"run {run_id} {how} — target {self.target}")
+        )
 
     def resume(
         self,
@@ -173,11 +194,20 @@ class Session:
         if record is None:
             raise InvalidArguments(
                 f"no run {run_id!r} in the store",
-                hint=f"run ids are the folder names under {self.settings.state_dir / 'runs'}",
+                hint=f"`ae runs --project {self.settings.project_dir}` lists the project's runs",
+            )
+        if record.target != self.target:
+            # the files are the run's, but building them elsewhere would be a different run
+            raise InvalidArguments(
+                f"run {run_id} runs on target {record.target}, not {self.target}",
+                hint=f"resume it with `ae resume {run_id} --target {record.target} --project "
+                f"{self.settings.project_dir}`",
             )
         config = {"configurable": {"thread_id": run_id}}
         ctx = self._context(run_id, planner, describer, approved=bool(approval), allow_code=allow_code)
         payload: Any = Command(resume=approval) if approval is not None else None
+        self.store.reopen(record)
+        self._announce(run_id, "resumed")
         return self._drive(run_id, payload, config, ctx)
 
     def _drive(self, run_id: str, payload: Any, config: dict[str, Any], ctx: RunContext) -> RunOutcome:

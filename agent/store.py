@@ -1,7 +1,9 @@
 """The run store (one row per run) and the LangGraph checkpointer, on SQLite or PostgreSQL.
 
 SQLite under the project's ``.ae/`` is the embedded default; a ``postgresql://`` store URL puts
-runs and checkpoints in PostgreSQL so several workers and machines share them.
+runs and checkpoints in PostgreSQL so several workers and machines share them. Every status the
+store records is also written to the run's own record file (agent/runs.py), which ``ae runs``,
+``ae show`` and ``ae doctor`` read without opening the store.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from agent.runs import start_record, update_record
 from tools.errors import ConfigurationError
 from tools.logs import redact, register_secret
 from tools.project_lock import advisory_lock, file_lock
@@ -96,7 +99,7 @@ def _store_error(url: str, exc: Exception) -> ConfigurationError:
 
 
 @dataclass(frozen=True)
-class RunRecord:
+class StoredRun:
     run_id: str
     request: str
     project_dir: str
@@ -181,6 +184,17 @@ class RunStore:
                     updated_at=now,
                 )
             )
+        start_record(self.state_dir, run_id=run_id, request=request, target=target)
+
+    def reopen(self, run: StoredRun) -> None:
+        """A stopped run is carried on by this process (a resume): it is running again."""
+        with self._guard(), self.engine.begin() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.run_id == run.run_id)
+                .values(status="running", reason="", updated_at=datetime.now(UTC))
+            )
+        start_record(self.state_dir, run_id=run.run_id, request=run.request, target=run.target)
 
     def finish(self, run_id: str, *, status: str, reason: str, report_dir: str | None) -> None:
         with self._guard(), self.engine.begin() as conn:
@@ -189,18 +203,19 @@ class RunStore:
                 .where(runs.c.run_id == run_id)
                 .values(status=status, reason=reason, report_dir=report_dir, updated_at=datetime.now(UTC))
             )
+        update_record(self.state_dir, run_id, status=status, reason=reason)
 
-    def get(self, run_id: str) -> RunRecord | None:
+    def get(self, run_id: str) -> StoredRun | None:
         with self._guard(), self.engine.connect() as conn:
             row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
-        return RunRecord(**row) if row else None
+        return StoredRun(**row) if row else None
 
-    def recent(self, limit: int = 20) -> list[RunRecord]:
+    def recent(self, limit: int = 20) -> list[StoredRun]:
         with self._guard(), self.engine.connect() as conn:
             rows = (
                 conn.execute(sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)).mappings().all()
             )
-        return [RunRecord(**row) for row in rows]
+        return [StoredRun(**row) for row in rows]
 
     def close(self) -> None:
         self.engine.dispose()
