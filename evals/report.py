@@ -1,22 +1,23 @@
 """The eval's outputs: results.json, report.md, and a self-contained report.html with SVG charts.
 
-The HTML has no script and loads nothing: charts are inline SVG, styles inline, so it opens offline
-and renders the same in any browser (or a headless one in CI).
+The HTML is report.md rendered by markdown-it (real tables and headings) with the charts between its
+summary and its details. It has no script and loads nothing: charts are inline SVG (evals/charts.py),
+styles inline, so it opens offline and renders the same in any browser (or a headless one in CI).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
+from string import Template
 
+from markdown_it import MarkdownIt
+
+from evals.charts import FAIL, PASS, distribution, hbars
 from evals.execute import BUILDS
 from evals.graders import FIGURES, THRESHOLDS, TaskResult, Totals, missed_thresholds
 from evals.runner import Results
-
-_BAR_H = 18
-_FAIL, _PASS, _NEUTRAL = "#d9534f", "#3c9d5d", "#4a78b5"
 
 
 def _fmt(value: float | None) -> str:
@@ -53,7 +54,7 @@ def _figure_rows(summary: Totals) -> list[str]:
     for figure in FIGURES:
         value = getattr(summary, figure)
         threshold = THRESHOLDS[figure]
-        verdict = "—" if value is None else ("meets" if value >= threshold else "MISSES")
+        verdict = "—" if value is None else ("meets" if value >= threshold else "**MISSES**")
         rows.append(f"| {figure} | {_fmt(value)} | ≥ {threshold} | {verdict} |")
     return rows
 
@@ -65,9 +66,11 @@ def _failed_checks(result: TaskResult) -> str:
     return "; ".join(failed).replace("|", "\\|").replace("\n", " ")[:400]
 
 
-def render_markdown(results: Results) -> str:
+def _summary_lines(results: Results) -> list[str]:
+    """The heading, the run's settings, the figures against their thresholds and the verdict."""
     c, t = results.config, results.totals
-    lines = [
+    missed = missed_thresholds(t)
+    return [
         f"# ae eval — suite {c.suite}, agent {c.agent}",
         "",
         f"- started {results.started_at}, wall {results.wall_s:.0f} s, {t.runs} runs of {t.tasks} tasks "
@@ -77,20 +80,25 @@ def render_markdown(results: Results) -> str:
         f"- machine: {results.machine.get('platform')}, {results.machine.get('cpu_count')} CPUs",
         "",
         "| figure | value | threshold | |",
-        "|---|---|---|---|",
+        "|---|--:|--:|---|",
         *_figure_rows(t),
         "",
+        f"**Thresholds missed:** {', '.join(missed)}" if missed else "**All thresholds met.**",
+        "",
     ]
-    missed = missed_thresholds(t)
-    lines += [f"**Thresholds missed:** {', '.join(missed)}" if missed else "**All thresholds met.**", ""]
-    lines += ["## By category", "", "| category | runs | pass rate |", "|---|---|---|"]
+
+
+def _detail_lines(results: Results) -> list[str]:
+    """Pass rates per category, a row per run, and the builds slower than the reference's."""
+    c, t = results.config, results.totals
+    lines = ["## By category", "", "| category | runs | pass rate |", "|---|--:|--:|"]
     lines += [f"| {k} | {int(v['runs'])} | {v['pass_rate']:.2f} |" for k, v in t.by_category.items()]
     lines += [
         "",
         "## Tasks",
         "",
         "| task | category | cmd | status | pass | DQ | QP | rel | s | failed checks |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|:-:|--:|--:|--:|--:|---|",
     ]
     for r in results.results:
         lines.append(
@@ -99,7 +107,11 @@ def render_markdown(results: Results) -> str:
             f"{_fmt(r.data_quality)} | {_fmt(r.query_performance)} | {r.reliability:.0f} | "
             f"{r.duration_s:.0f} | {_failed_checks(r)} |"
         )
-    return "\n".join(lines + _slower_builds(results)) + "\n"
+    return lines + _slower_builds(results)
+
+
+def render_markdown(results: Results) -> str:
+    return "\n".join(_summary_lines(results) + _detail_lines(results)) + "\n"
 
 
 def _slower_builds(results: Results) -> list[str]:
@@ -121,7 +133,7 @@ def _slower_builds(results: Results) -> list[str]:
         f"Median seconds dbt spent building the task's models, of {BUILDS} interleaved builds per side.",
         "",
         "| task | QP | reference s | agent s |",
-        "|---|---|---|---|",
+        "|---|--:|--:|--:|",
     ]
     for r in sorted(slower, key=lambda r: r.query_performance or 0.0):
         lines.append(
@@ -131,137 +143,76 @@ def _slower_builds(results: Results) -> list[str]:
     return lines
 
 
-# --- html + svg ---------------------------------------------------------------------------------------
+# --- html -------------------------------------------------------------------------------------------
+
+#: raw HTML in the Markdown (a task id, an error message) is shown as text, never interpreted
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+_PAGE = Template("""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$title</title>
+<style>
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.5em; }
+.charts { display: flex; flex-wrap: wrap; gap: 1em 2.5em; align-items: flex-start; }
+svg { font: 12px system-ui, sans-serif; }
+table { border-collapse: collapse; margin: .5em 0 1em; font-size: 13px; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; vertical-align: top; text-align: left; }
+th { background: #f2f2f2; }
+tbody tr:nth-child(even) { background: #fafafa; }
+td:last-child { max-width: 48em; overflow-wrap: anywhere; }
+code, pre { background: #f6f6f6; font-size: 12px; }
+pre { padding: 1em; overflow-x: auto; }
+</style></head>
+<body>
+$summary
+<h2>Charts</h2>
+<div class="charts">
+$charts
+</div>
+$details
+</body></html>
+""")
 
 
-def _hbars(
-    title: str,
-    rows: Sequence[tuple[str, float, str]],
-    maximum: float,
-    unit: str = "",
-    marks: Mapping[str, float] | None = None,
-) -> str:
-    """A horizontal bar chart: (label, value, colour) per row; ``marks`` draws a tick per label."""
-    # wide enough for the longest label at ~7 px a character (task ids run long)
-    label_w = max(120, 10 + 7 * max((len(label) for label, _, _ in rows), default=0))
-    bar_w, pad = 360, 6
-    height = len(rows) * (_BAR_H + pad) + 30
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 90}" height="{height}" '
-        f'role="img" aria-label="{escape(title)}">',
-        f'<text x="0" y="14" font-weight="bold">{escape(title)}</text>',
+def _charts(results: Results) -> list[str]:
+    t = results.totals
+    figures = [
+        (name, getattr(t, name) or 0.0, PASS if (getattr(t, name) or 0.0) >= THRESHOLDS[name] else FAIL)
+        for name in FIGURES
     ]
-    for i, (label, value, colour) in enumerate(rows):
-        y = 24 + i * (_BAR_H + pad)
-        width = 0 if maximum <= 0 else max(1.0, bar_w * value / maximum)
-        parts += [
-            f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(label)}</text>',
-            f'<rect x="{label_w}" y="{y}" width="{width:.1f}" height="{_BAR_H}" fill="{colour}"/>',
-            f'<text x="{label_w + width + 4:.1f}" y="{y + 13}">{value:.2f}{unit}</text>',
-        ]
-        if marks and label in marks:
-            x = label_w + bar_w * marks[label] / maximum
-            parts.append(_mark(x, y - 3, y + _BAR_H + 3))
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def _mark(x: float, top: float, bottom: float) -> str:
-    """A threshold: a dark dashed vertical line."""
-    return (
-        f'<line x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{bottom:.1f}" '
-        'stroke="#222" stroke-width="2" stroke-dasharray="4 2"/>'
-    )
-
-
-def _histogram(title: str, values: Sequence[float], threshold: float | None = None, bins: int = 20) -> str:
-    """Counts of a [0, 1] figure in equal bins (1.0 lands in the last bin), the threshold dashed."""
-    counts = [0] * bins
-    for v in values:
-        counts[min(bins - 1, max(0, int(v * bins)))] += 1
-    top = max(counts) or 1
-    width, height, bar = 420, 160, 420 // bins
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 40}" height="{height + 50}" '
-        f'role="img" aria-label="{escape(title)}">',
-        f'<text x="0" y="14" font-weight="bold">{escape(title)} (n={len(values)})</text>',
+    categories = [
+        (name, v["pass_rate"], PASS if v["pass_rate"] >= THRESHOLDS["success"] else FAIL)
+        for name, v in t.by_category.items()
     ]
-    for i, count in enumerate(counts):
-        h = height * count / top
-        x = 10 + i * bar
-        parts += [
-            f'<rect x="{x}" y="{24 + height - h:.1f}" width="{bar - 2}" height="{h:.1f}" fill="{_NEUTRAL}"/>',
-            f'<text x="{x + bar / 2 - 4:.1f}" y="{20 + height - h:.1f}" font-size="10">{count or ""}</text>',
-        ]
-    # (position on the axis, label, row below the bars): the threshold's label sits a row above the
-    # axis labels so it never overlaps the "1" beside it
-    ticks = [(0.0, "0", 40), (0.5, "0.5", 40), (1.0, "1", 40)]
-    if threshold is not None:
-        parts.append(_mark(10 + bar * bins * threshold, 24, 24 + height))
-        ticks.append((threshold, f"threshold {threshold:g}", 28))
-    parts += [
-        f'<text x="{10 + bar * bins * at:.1f}" y="{height + row}" font-size="11" '
-        f'text-anchor="middle">{escape(label)}</text>'
-        for at, label, row in ticks
+    runs = [(_run_label(r, results.config.repeat), r) for r in results.results]
+    durations = [(label, r.duration_s, PASS if r.passed else FAIL) for label, r in runs]
+    return [
+        hbars("Figures vs thresholds (dashed)", figures, 1.0, marks=THRESHOLDS),
+        hbars("Pass rate per category", categories, 1.0),
+        distribution(
+            "data_quality per task",
+            [(label, r.data_quality) for label, r in runs if r.data_quality is not None],
+            THRESHOLDS["data_quality"],
+        ),
+        distribution(
+            "query_performance per task",
+            [(label, r.query_performance) for label, r in runs if r.query_performance is not None],
+            THRESHOLDS["query_performance"],
+        ),
+        distribution(
+            "reliability per run", [(label, r.reliability) for label, r in runs], THRESHOLDS["reliability"]
+        ),
+        hbars("Duration per task (s)", durations, max((d for _, d, _ in durations), default=1.0), " s"),
     ]
-    parts.append("</svg>")
-    return "\n".join(parts)
 
 
 def render_html(results: Results) -> str:
-    t = results.totals
-    categories = [
-        (name, v["pass_rate"], _PASS if v["pass_rate"] >= THRESHOLDS["success"] else _FAIL)
-        for name, v in t.by_category.items()
-    ]
-    figures = [
-        (name, getattr(t, name) or 0.0, _PASS if (getattr(t, name) or 0.0) >= THRESHOLDS[name] else _FAIL)
-        for name in FIGURES
-    ]
-    durations = [
-        (
-            _run_label(r, results.config.repeat),
-            r.duration_s,
-            _PASS if r.passed else _FAIL,
-        )
-        for r in results.results
-    ]
-    charts = [
-        _hbars("Figures vs thresholds (dashed)", figures, 1.0, marks=THRESHOLDS),
-        _hbars("Pass rate per category", categories, 1.0),
-        _histogram(
-            "data_quality per task",
-            [r.data_quality for r in results.results if r.data_quality is not None],
-            THRESHOLDS["data_quality"],
-        ),
-        _histogram(
-            "query_performance per task",
-            [r.query_performance for r in results.results if r.query_performance is not None],
-            THRESHOLDS["query_performance"],
-        ),
-        _histogram(
-            "reliability per run", [r.reliability for r in results.results], THRESHOLDS["reliability"]
-        ),
-        _hbars("Duration per task (s)", durations, max((d for _, d, _ in durations), default=1.0), " s"),
-    ]
-    markdown = escape(render_markdown(results))
     c = results.config
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>ae eval — {escape(c.suite)} / {escape(c.agent)}</title>
-<style>
-body {{ font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }}
-svg {{ font: 12px system-ui, sans-serif; margin: 1em 2em 1em 0; vertical-align: top; }}
-pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }}
-</style></head>
-<body>
-<h1>ae eval — suite {escape(c.suite)}, agent {escape(c.agent)}</h1>
-<p>{t.runs} runs, {t.passed} passed; faults {c.faults}, seed {c.seed}; wall {results.wall_s:.0f} s.
-Missed thresholds: {escape(", ".join(missed_thresholds(t)) or "none")}.</p>
-<div>
-{chr(10).join(charts)}
-</div>
-<h2>Report</h2>
-<pre>{markdown}</pre>
-</body></html>
-"""
+    return _PAGE.substitute(
+        title=escape(f"ae eval — {c.suite} / {c.agent}"),
+        summary=_MARKDOWN.render("\n".join(_summary_lines(results))),
+        charts="\n".join(_charts(results)),
+        details=_MARKDOWN.render("\n".join(_detail_lines(results))),
+    )
