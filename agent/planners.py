@@ -23,7 +23,7 @@ def choose_planner(
 
     if choice == "command" or (choice == "auto" and is_command(request)):
         return CommandPlanner(), HeuristicDescriber()
-    from agent.commands.parser import command_help
+    from agent.commands.help import command_help
 
     if not settings.api_key:
         raise InvalidArguments(

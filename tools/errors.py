@@ -45,13 +45,21 @@ class AeError(Exception):
 
 
 class TransientError(AeError):
+    """A fault that may pass. Its hint says what to do if it does not; whoever retries it says so
+    with ``gave_up`` once the retries are over, so no message claims a retry that is not coming."""
+
     channel = Channel.RETRY
     #: seconds the other side asked us to wait before retrying (e.g. an HTTP retry-after header)
     retry_after: float | None = None
 
+    def gave_up(self, attempts: int, waited_s: float) -> None:
+        """Record in the message that ``attempts`` tries over ``waited_s`` seconds did not get past it."""
+        given_up = f"gave up after {attempts} attempt{'s' if attempts != 1 else ''} over {waited_s:.1f}s"
+        self.hint = f"{self.hint}; {given_up}" if self.hint else given_up
+
 
 class WarehouseLocked(TransientError):
-    hint = "another process holds the DuckDB file for writing; it is retried with backoff"
+    hint = "another process holds the DuckDB file for writing; let it finish, then run the command again"
 
 
 class EngineCrashed(TransientError):
@@ -59,7 +67,7 @@ class EngineCrashed(TransientError):
 
 
 class ConnectionFault(TransientError):
-    hint = "the warehouse or service did not answer; it is retried with backoff"
+    hint = "the warehouse or service did not answer; check that it is up, then run the command again"
 
 
 # --- model channel: fixable by the caller ---------------------------------------------------------

@@ -3,6 +3,9 @@
 JSON lines when stderr is not a terminal (CI, workers, pipes); a readable console otherwise.
 Every event passes ``redact`` so API keys and passwords never reach a log, and the same function
 is used for error messages and anything written to disk (reports, run records).
+
+structlog is imported where logging is set up or a logger is made, not with this module: ``redact``
+is on the path of `ae --help` and of every error message, which must not pay for it.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ import sys
 import threading
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO, cast
-
-import structlog
 
 REDACTED = "***"
 
@@ -103,8 +104,11 @@ class _CurrentStderr:
 def configure_logging(*, json: bool | None = None, level: str = "INFO", stream: Any = None) -> None:
     """Configure structlog once for the process.
 
-    ``json=None`` picks JSON lines unless the stream is a terminal.
+    ``json=None`` picks JSON lines unless the stream is a terminal. Each event is one whole line,
+    written and flushed at once, so log lines never split another writer's line on the same stream.
     """
+    import structlog
+
     out = stream if stream is not None else _CurrentStderr()
     use_json = (not out.isatty()) if json is None else json
     renderer: Any = (
@@ -122,10 +126,12 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO", stream: 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, out)),
+        logger_factory=structlog.WriteLoggerFactory(file=cast(TextIO, out)),
         cache_logger_on_first_use=False,
     )
 
 
 def get_logger(name: str) -> Any:
+    import structlog
+
     return structlog.get_logger(name)

@@ -7,11 +7,15 @@
   with ``CircuitOpen`` while open, lets one trial call through after ``reset_timeout``
   (half-open) and closes when that call succeeds. Any other outcome shows the service answered,
   so it counts as a success.
+- A wait is never silent: a line before each retry, and one at least every ``progress_every_s``
+  while a long backoff sleeps, each saying what is waited for and for how long so far. When the
+  retries are over the error says so (``TransientError.gave_up``), with the attempts and the time.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -76,6 +80,8 @@ class Resilience:
     # retries made by calls on each thread: a recorded call reads its own count even while the tool
     # loop runs other calls concurrently (the shared ``stats`` would mix theirs in)
     _thread: threading.local = field(default_factory=threading.local, repr=False)
+    #: the longest a backoff sleeps without a line saying what it waits for
+    progress_every_s: float = 5.0
 
     def retries_on_this_thread(self) -> int:
         return int(getattr(self._thread, "retries", 0))
@@ -109,26 +115,53 @@ class Resilience:
                 f"retry in up to {self.breaker.reset_timeout:g}s"
             )
 
+        started = time.monotonic()
+        attempts = 0
+        waiting_for = f"{op or family} on target {target!r}"
+        last_error = ""
+
         def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
             if self.faults is not None:
                 self.faults.maybe_fail(family)
             return fn()
 
         def before_sleep(state: RetryCallState) -> None:
+            nonlocal last_error
             with self._lock:
                 self.stats.retries += 1
             self._thread.retries = self.retries_on_this_thread() + 1
             exc = state.outcome.exception() if state.outcome else None
+            last_error = type(exc).__name__
+            wait_s = state.next_action.sleep if state.next_action else 0.0
             log.warning(
-                "retrying",
+                f"waiting for {waiting_for} ({last_error}): attempt {state.attempt_number} of "
+                f"{self.retry.attempts} failed, {time.monotonic() - started:.0f}s so far; "
+                f"next attempt in {wait_s:.1f}s",
                 family=family,
                 target=target,
                 op=op,
                 attempt=state.attempt_number,
-                wait_s=round(state.next_action.sleep, 3) if state.next_action else None,
+                wait_s=round(wait_s, 3),
                 error=str(exc),
-                error_type=type(exc).__name__,
+                error_type=last_error,
             )
+
+        def sleep(seconds: float) -> None:
+            # one long sleep cut into pieces, each followed by a line, so a person sees it is alive
+            until = time.monotonic() + seconds
+            while (left := until - time.monotonic()) > 0:
+                time.sleep(min(left, self.progress_every_s))
+                if until - time.monotonic() > 0:
+                    log.warning(
+                        f"still waiting for {waiting_for} ({last_error}), "
+                        f"{time.monotonic() - started:.0f}s so far",
+                        family=family,
+                        target=target,
+                        op=op,
+                        waited_s=round(time.monotonic() - started, 1),
+                    )
 
         backoff = wait_exponential_jitter(
             multiplier=self.retry.initial_wait, max=self.retry.max_wait, jitter=self.retry.jitter
@@ -146,12 +179,14 @@ class Resilience:
             stop=stop_after_attempt(self.retry.attempts),
             wait=wait,
             before_sleep=before_sleep,
+            sleep=sleep,
             reraise=True,
         )
         try:
             result = retrying(attempt)
-        except TransientError:
+        except TransientError as exc:
             breaker.failed()
+            exc.gave_up(attempts, time.monotonic() - started)
             raise
         except Exception:
             breaker.succeeded()  # the service answered; the error is the caller's or ours

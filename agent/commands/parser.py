@@ -7,19 +7,20 @@ and an example, so a person (or the runner printing it) can fix the line without
 
 from __future__ import annotations
 
-import difflib
 import json
 import shlex
-from collections.abc import Sequence
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field
 
-from agent.commands.catalog import COMMANDS
+from agent.commands.help import close_matches, command_help, find_spec, requested_help
 from agent.commands.spec import CommandSpec, OptionSpec
 from tools.engine.commands import DbtCall, build_args
 from tools.errors import InvalidArguments
+
+#: the help lives in agent/commands/help.py; agent/commands/__init__.py still imports it from here
+__all__ = ["HelpRequested", "ParsedCommand", "command_help", "parse_command", "usage_error"]
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 #: what opens or closes Jinja: a value holding one would run (or hide) code where it lands — in a
@@ -78,23 +79,7 @@ def usage_error(spec: CommandSpec, problem: str) -> InvalidArguments:
     )
 
 
-def _close(word: str, candidates: Sequence[str], prefix: str = "") -> str:
-    matches = difflib.get_close_matches(word, list(candidates), n=3, cutoff=0.7)
-    return f" Did you mean {' or '.join(prefix + m for m in matches)}?" if matches else ""
-
-
 # --- parsing --------------------------------------------------------------------------------------------
-
-
-def _find_spec(name: str) -> CommandSpec:
-    commands = COMMANDS
-    if name in commands:
-        return commands[name]
-    known = ", ".join(f"/{n}" for n in commands)
-    raise InvalidArguments(
-        f"unknown command /{name}.{_close(name, list(commands), '/')}\n"
-        f"commands: {known}\n(/help lists them with one line each)"
-    )
 
 
 def _split(text: str) -> list[str]:
@@ -139,7 +124,7 @@ def _convert_kind(spec: CommandSpec, option: OptionSpec, raw: str) -> Any:
             raise usage_error(
                 spec,
                 f"{flag} must be one of {', '.join(option.choices)}, "
-                f"not {raw!r}.{_close(raw, option.choices)}",
+                f"not {raw!r}.{close_matches(raw, option.choices)}",
             )
         return raw
     if option.kind == "list":
@@ -189,14 +174,11 @@ def parse_command(text: str) -> ParsedCommand:
             f"{text.strip()[:60]!r} is not a /command; structured commands start with '/', e.g. "
             "/dbt-run --select stg_orders (/help lists them)"
         )
+    shown = requested_help(text)
+    if shown is not None:
+        raise HelpRequested(shown)
     name, rest = tokens[0][1:], tokens[1:]
-    if name == "help":
-        if len(rest) > 1:
-            raise InvalidArguments("/help takes at most one command name, e.g. /help dbt-model")
-        raise HelpRequested(command_help(rest[0].lstrip("/") if rest else None))
-    spec = _find_spec(name)
-    if "--help" in rest or "-h" in rest:
-        raise HelpRequested(command_help(name))
+    spec = find_spec(name)
     options: dict[str, Any] = {}
     index = 0
     while index < len(rest):
@@ -208,7 +190,7 @@ def parse_command(text: str) -> ParsedCommand:
         option = spec.option(flag)
         if option is None:
             flags = [o.flag for o in spec.options]
-            raise usage_error(spec, f"unknown flag --{flag}.{_close(flag, flags, '--')}")
+            raise usage_error(spec, f"unknown flag --{flag}.{close_matches(flag, flags, '--')}")
         if option.flag in options:
             raise usage_error(spec, f"--{flag} is given twice; give it once")
         if has_inline:
@@ -233,28 +215,3 @@ def parse_command(text: str) -> ParsedCommand:
             options[option.flag] = option.default
     target = options.pop("target", None)
     return ParsedCommand(name=name, options=options, target=target)
-
-
-# --- help -----------------------------------------------------------------------------------------------
-
-
-def command_help(name: str | None = None) -> str:
-    """Help for one command (flags, example, notes), or one line per command when ``name`` is None."""
-    commands = COMMANDS
-    if name is None:
-        width = max(len(n) for n in commands) + 2
-        lines = ["Structured commands (no LLM needed):"]
-        lines += [f"  /{n.ljust(width)}{spec.summary}" for n, spec in commands.items()]
-        lines.append("Every command takes --target TARGET. /<command> --help shows its flags and an example.")
-        return "\n".join(lines)
-    spec = _find_spec(name.lstrip("/"))
-    width = max(len(o.usage().strip("[]")) for o in spec.options) + 2
-    lines = [f"/{spec.name}: {spec.summary}", "", f"usage: {spec.usage()}", "", "flags:"]
-    for option in spec.options:
-        required = "required. " if option.required else ""
-        default = f" (default: {option.default})" if option.default not in (None, False) else ""
-        lines.append(f"  {option.usage().strip('[]').ljust(width)}{required}{option.help}{default}")
-    lines += ["", f"example: {spec.example}"]
-    if spec.notes:
-        lines += ["", spec.notes]
-    return "\n".join(lines)
