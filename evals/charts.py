@@ -59,7 +59,7 @@ def hbars(
 ) -> str:
     """A horizontal bar chart: (label, value, colour) per row; ``marks`` draws a threshold per label."""
     marks = marks or {}
-    label_w = max(120.0, 10 + max((text_width(label) for label, _, _ in rows), default=0.0))
+    label_w = max(120.0, 16 + max((text_width(label) for label, _, _ in rows), default=0.0))
     values = {
         label: f"{value:.2f}{unit}" + (f" (≥ {marks[label]:g})" if label in marks else "")
         for label, value, _ in rows
@@ -72,13 +72,15 @@ def hbars(
     for i, (label, value, colour) in enumerate(rows):
         y = 24 + i * (_BAR_H + _BAR_GAP)
         bar = max(1.0, value * scale)
+        mark = marks[label] * scale if label in marks else 0.0
         body += [
             f'<text x="{label_w - 6:.1f}" y="{y + 13}" text-anchor="end">{escape(label)}</text>',
             f'<rect x="{label_w:.1f}" y="{y}" width="{bar:.1f}" height="{_BAR_H}" fill="{colour}"/>',
-            f'<text x="{label_w + bar + 4:.1f}" y="{y + 13}">{escape(values[label])}</text>',
+            # after the threshold's line too when the bar stops short of it, so the line never crosses it
+            f'<text x="{label_w + max(bar, mark) + 4:.1f}" y="{y + 13}">{escape(values[label])}</text>',
         ]
         if label in marks:
-            body.append(_dashed(label_w + marks[label] * scale, y - 3, y + _BAR_H + 3))
+            body.append(_dashed(label_w + mark, y - 3, y + _BAR_H + 3))
     return _svg(width, height, title, body)
 
 
