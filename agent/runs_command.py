@@ -61,8 +61,8 @@ def list_runs(settings: Settings, *, as_json: bool, limit: int, out: TextIO) -> 
         return 0
     if not summaries:
         print(
-            f"no runs recorded in {runs_dir(settings.state_dir)}; start one with: "
-            f'ae run "/help" --project {settings.project_dir}',
+            f"no runs recorded in {runs_dir(settings.state_dir)}; start one with "
+            f'`ae run "<request>" --project {settings.project_dir}` (`ae run "/help"` lists the commands)',
             file=out,
         )
         return 0
