@@ -55,12 +55,33 @@ def incremental_models(manifest: Mapping[str, Any], unique_ids: Iterable[str]) -
     ]
 
 
-def redefined(manifest: Mapping[str, Any], unique_ids: Iterable[str], paths: Iterable[str]) -> list[str]:
-    """Of ``unique_ids``, the nodes whose own definition file (SQL, CSV, snapshot YAML) is in ``paths``:
-    the ones a build must rebuild. A model only documented or tested in a touched YAML is not."""
+#: config keys that label a node without changing what dbt builds for it
+_LABELS = frozenset({"meta", "tags", "docs", "group"})
+
+
+def _build_config(node: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in (node.get("config") or {}).items() if k not in _LABELS}
+
+
+def redefined(
+    manifest: Mapping[str, Any],
+    unique_ids: Iterable[str],
+    paths: Iterable[str],
+    before: Mapping[str, Any] | None,
+) -> list[str]:
+    """Of ``unique_ids``, the nodes a build must rebuild: those whose own definition file (SQL, CSV,
+    snapshot YAML) is in ``paths``, and those whose build config (materialization, schema, keys...)
+    differs from the project as it was (``before``; a config set in YAML). A model only described,
+    labelled or tested in a touched YAML is not."""
     nodes = manifest.get("nodes", {})
+    old = (before or {}).get("nodes", {})
     wanted = set(paths)
-    return sorted(uid for uid in unique_ids if nodes.get(uid, {}).get("original_file_path") in wanted)
+    return sorted(
+        uid
+        for uid in unique_ids
+        if nodes.get(uid, {}).get("original_file_path") in wanted
+        or (uid in old and uid in nodes and _build_config(old[uid]) != _build_config(nodes[uid]))
+    )
 
 
 def new_tests(

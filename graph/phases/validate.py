@@ -36,6 +36,7 @@ from graph.lint_scope import ChangeScope, models_it_may_modify, prior_texts
 from graph.nodes import names, new_tests, project_nodes, redefined, touched_nodes
 from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, PlanSpec
+from graph.read_only import is_read_only
 from graph.state import RunState
 from graph.transaction import apply_journaled
 from tools.changeset import Changeset, PriorFile
@@ -176,6 +177,11 @@ def _lint_change(
 def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     spec = PlanSpec.model_validate(state["plan"])
+    if is_read_only(spec):  # no change to check: its own dbt call reports what is wrong with the project
+        ctx.progress(
+            "validate", "nothing to validate: the plan changes no file and builds nothing", kind="phase"
+        )
+        return {"validation": {"ok": True, "errors": [], "read_only": True}, "needs_repair": False}
     changeset = spec.changeset
     ctx.progress("validate", "applying the changeset, parsing, compiling, linting", kind="phase")
     started = time.perf_counter()
@@ -219,7 +225,7 @@ def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx.progress(
         "validate", f"{len(changed)} changed node(s) compile and pass lint", ok=True, duration_s=took
     )
-    build = redefined(manifest, changed, touched)
+    build = redefined(manifest, changed, touched, before_manifest)
     return {
         "validation": validation,
         "applied": applied_record,
