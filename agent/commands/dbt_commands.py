@@ -7,7 +7,7 @@ from agent.commands.project import ProjectView
 from agent.commands.selection import check_selection
 from graph.plan_spec import Operation, PlanSpec
 from tools.engine import DbtCall, DbtResult
-from tools.errors import InvalidArguments
+from tools.errors import EmptySelection, InvalidArguments
 from tools.lineage import lineage
 
 _MAX_SQL_SHOWN = 4000
@@ -58,16 +58,23 @@ def _compiled_sql(result: DbtResult) -> str:
 
 
 def dbt_compile(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
+    """One dbt call: the compile, here, with the warehouse read-only. Its manifest is checked for a
+    misspelt name only when it selected nothing (a parse first would be a second call every time)."""
     selection = cmd.required_text("select")
-    select = check_selection(view, selection)
-    where = f"target/compiled/{view.project_name}/ (one .sql per node, same paths as in the project)"
+    select = selection.split()
+    try:
+        compiled = view.tools.dbt(DbtCall(command="compile", select=select, read_only=True))
+    except EmptySelection:
+        check_selection(view, selection)  # names the misspelt model, with the closest names
+        raise
+    project = view.dbt_project.get("name", "")
+    where = f"target/compiled/{project}/ (one .sql per node, same paths as in the project)"
     answer = f"Compiled SQL is written to {where}."
     if cmd.boolean("show-compiled-sql"):
-        compiled = view.tools.dbt(DbtCall(command="compile", select=select))
         answer += "\n\n" + _compiled_sql(compiled)
     return PlanSpec(
         summary=f"dbt compile --select {selection}",
-        operations=[Operation(command="compile", select=select)],
+        operations=[],
         verify_select=[],
         answer=answer,
         document=False,

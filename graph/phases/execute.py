@@ -17,6 +17,7 @@ from graph.context import RunContext
 from graph.nodes import BUILDABLE
 from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, Operation, PlanSpec
+from graph.read_only import is_read_only
 from graph.state import RunState
 from graph.transaction import BuiltRelations, record_built_relations, rollback_journaled
 from tools.engine import BUILDING, DbtCall, DbtResult
@@ -46,7 +47,7 @@ def _build_kinds(build_nodes: list[str]) -> list[str]:
     return [kind for kind in BUILDABLE if kind != "snapshot" or redefines_snapshot]
 
 
-def _call(op: Operation, build_kinds: list[str]) -> DbtCall:
+def _call(op: Operation, build_kinds: list[str], *, read_only: bool) -> DbtCall:
     return DbtCall(
         command=op.command,
         select=op.select,
@@ -57,6 +58,7 @@ def _call(op: Operation, build_kinds: list[str]) -> DbtCall:
         macro_args=op.macro_args,
         # Execute builds; tests belong to Verify
         resource_types=build_kinds if op.command == "build" else [],
+        read_only=read_only,
     )
 
 
@@ -114,12 +116,14 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     started = time.perf_counter()
     results: list[DbtResult] = []
     errors: list[str] = []
+    # a plan that promised to only read gets a warehouse it cannot write (graph/read_only.py)
+    read_only = is_read_only(spec)
     db_path = ctx.warehouse_path() if any(op.command in BUILDING for op in ops) else None
     existing = list_relation_names(db_path) if db_path is not None else set()
     try:
         for op in ops:
             try:
-                result = ctx.dbt("execute", _call(op, build_kinds))
+                result = ctx.dbt("execute", _call(op, build_kinds, read_only=read_only))
             except ModelFixableError as exc:
                 errors.append(str(exc))
                 break

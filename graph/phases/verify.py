@@ -17,6 +17,7 @@ from graph.context import RunContext
 from graph.figures import Figures, build_figures, project_figures, row_counts, test_figures
 from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, PlanSpec
+from graph.read_only import is_read_only
 from graph.state import RunState
 from tools.engine import BUILDING, DbtCall, DbtResult
 from tools.errors import AeError, EmptySelection
@@ -48,7 +49,8 @@ def _sample_failures(ctx: RunContext, result: DbtResult) -> list[dict[str, Any]]
         if node.compiled_sql:
             try:
                 shown = ctx.dbt(
-                    "verify", DbtCall(command="show", inline=node.compiled_sql, limit=SAMPLE_ROWS)
+                    "verify",
+                    DbtCall(command="show", inline=node.compiled_sql, limit=SAMPLE_ROWS, read_only=True),
                 )
                 if shown.preview:
                     sample = [
@@ -113,7 +115,13 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if selection:
         try:
             tested = ctx.dbt(
-                "verify", DbtCall(command="test", select=selection, store_failures=spec.store_failures)
+                "verify",
+                DbtCall(
+                    command="test",
+                    select=selection,
+                    store_failures=spec.store_failures,
+                    read_only=is_read_only(spec),
+                ),
             )
         except EmptySelection:
             ctx.progress("verify", "no tests are defined for this selection")
