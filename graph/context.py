@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graph.dbt_calls import DbtInvocation, journal_invocation
 from graph.plan_spec import Describer, Planner
 from graph.progress import Emit, EventKind, ProgressEvent, silent
 from tools.context import ToolContext
@@ -41,6 +42,19 @@ class RunContext:
     phase_restarts: int = 1
     lint: LintConfig = field(default_factory=LintConfig)
     emit: Emit = silent
+    #: the phase running now (the last one announced), which a dbt call is counted under
+    _phase: str = field(default="plan", init=False)
+
+    def __post_init__(self) -> None:
+        # the engine reports each invocation, including the planner's and retries, to the run
+        if self.tools.engine is not None:
+            self.tools.engine.watcher = self
+
+    def calling(self, call: DbtCall) -> None:
+        journal_invocation(self.run_dir, DbtInvocation(phase=self._phase, command=call.command))
+
+    def still_running(self, call: DbtCall, waited_s: float) -> None:
+        self.progress(self._phase, f"waiting for dbt {call.command} ({waited_s:.0f} s)…", kind="tool")
 
     @property
     def project_dir(self) -> Path:
@@ -69,6 +83,8 @@ class RunContext:
         kind: EventKind = "info",
         duration_s: float | None = None,
     ) -> None:
+        if kind == "phase":
+            self._phase = phase
         self.emit(ProgressEvent(kind=kind, phase=phase, message=message, ok=ok, duration_s=duration_s))
 
     def dbt(self, phase: str, call: DbtCall) -> DbtResult:

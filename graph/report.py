@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from graph.dbt_calls import DbtCallCounts, count_invocations
 from graph.state import RunState
 from tools.context import ToolCallRecord
 from tools.engine import BUILDING
@@ -36,6 +37,8 @@ class RunReport(BaseModel):
     tool_calls: list[ToolCallRecord] = Field(default_factory=list)
     resilience: dict[str, int] = Field(default_factory=dict)
     llm_usage: dict[str, Any] = Field(default_factory=dict)
+    #: every dbt invocation of the run by phase and command (graph/dbt_calls.py)
+    dbt_calls: DbtCallCounts = Field(default_factory=DbtCallCounts)
 
     def models_built(self) -> list[str]:
         """Names of the models Execute built successfully in this run."""
@@ -178,6 +181,7 @@ def render_markdown(report: RunReport) -> str:
         error = (call.error or "").replace("|", "\\|").replace("\n", " ")[:160]
         ok = "yes" if call.ok else "no"
         lines.append(f"| {i} | {call.name} | {ok} | {call.duration_s:.3f} | {call.retries} | {error} |")
+    lines += ["", f"dbt calls: {report.dbt_calls.line()}"]
     stats = report.resilience
     lines += ["", f"Retries: {stats.get('retries', 0)}, breaker trips: {stats.get('breaker_trips', 0)}"]
     if report.llm_usage:
@@ -187,6 +191,8 @@ def render_markdown(report: RunReport) -> str:
 
 def write_report(report: RunReport, run_dir: Path) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
+    # the dbt calls are journaled in the run folder as they start (a resumed run has them all)
+    report = report.model_copy(update={"dbt_calls": count_invocations(run_dir)})
     data = redact_value(json.loads(report.model_dump_json()))
     (run_dir / "report.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")

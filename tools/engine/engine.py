@@ -18,11 +18,11 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tools.engine.child_env import child_environment
 from tools.engine.commands import DbtCall, build_args
-from tools.engine.process import EngineProcess, PrivateChild, SharedServer
+from tools.engine.process import EngineProcess, Heartbeat, PrivateChild, SharedServer
 from tools.engine.results import DbtResult
 from tools.errors import (
     ConfigurationError,
@@ -38,6 +38,19 @@ from tools.paths import ensure_state_dir
 from tools.profiles import ProfilesLocation, ProfileTarget, find_profiles, read_target
 
 log = get_logger("ae.engine")
+
+#: how often a dbt call still running says so
+HEARTBEAT_S = 5.0
+
+
+class CallWatcher(Protocol):
+    """Who hears of each dbt invocation (a run counts them and shows the long ones as progress)."""
+
+    def calling(self, call: DbtCall) -> None:
+        """An invocation starts (a retry of the policy layer is another one)."""
+
+    def still_running(self, call: DbtCall, waited_s: float) -> None:
+        """The invocation has run ``waited_s`` so far; heard every ``heartbeat_s``."""
 
 
 def timeout_message(call: DbtCall, limit_s: float) -> str:
@@ -87,6 +100,9 @@ class DbtEngine:
         self.profiles_dir = self.profiles.directory
         self.target_path = target_path
         self.timeout_s = timeout_s
+        #: told of every invocation and, every ``heartbeat_s``, of one still running
+        self.watcher: CallWatcher | None = None
+        self.heartbeat_s = HEARTBEAT_S
         self.restarts = 0
         self._lock = threading.Lock()
         self._restarted_pending = False
@@ -167,8 +183,13 @@ class DbtEngine:
         request += b"\n"
         with self._lock:
             started = time.perf_counter()
+            watcher = self.watcher
+            heartbeat = None
+            if watcher is not None:
+                watcher.calling(call)
+                heartbeat = Heartbeat(self.heartbeat_s, lambda waited: watcher.still_running(call, waited))
             try:
-                payload = json.loads(self._process.exchange(request, limit))
+                payload = json.loads(self._process.exchange(request, limit, heartbeat))
             except TimeoutError as exc:
                 self._fail_child()
                 log.warning("engine_timeout_killed", command=call.command, timeout_s=limit)

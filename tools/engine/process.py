@@ -30,7 +30,7 @@ import sysconfig
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -40,6 +40,25 @@ from tools.errors import ConfigurationError, EngineCrashed, WarehouseLocked
 STARTUP_TIMEOUT_S = 60.0
 #: variables that differ between shells without changing what dbt does
 _ENV_NOT_KEYED = frozenset({"PWD", "OLDPWD", "SHLVL", "_"})
+
+
+class Heartbeat:
+    """Calls ``beat(seconds waited)`` every ``every_s`` while a reply is awaited: a long dbt call
+    says it is still running instead of leaving a person to wonder whether it hung."""
+
+    def __init__(self, every_s: float, beat: Callable[[float], None]) -> None:
+        self._every_s = every_s
+        self._beat = beat
+        self._started = time.monotonic()
+        self._due = self._started + every_s
+
+    def wait_s(self, now: float) -> float:
+        return max(self._due - now, 0.0)
+
+    def tick(self, now: float) -> None:
+        if now >= self._due:
+            self._beat(now - self._started)
+            self._due = now + self._every_s
 
 
 class LineReader:
@@ -53,13 +72,19 @@ class LineReader:
         self._fd = fd
         self._buffer = b""
 
-    def read_line(self, timeout_s: float) -> bytes:
+    def read_line(self, timeout_s: float, heartbeat: Heartbeat | None = None) -> bytes:
         deadline = time.monotonic() + timeout_s
         while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([self._fd], [], [], max(remaining, 0))
+            now = time.monotonic()
+            wait = deadline - now if heartbeat is None else min(deadline - now, heartbeat.wait_s(now))
+            ready, _, _ = select.select([self._fd], [], [], max(wait, 0))
             if not ready:
-                raise TimeoutError(f"no answer within {timeout_s:g}s")
+                now = time.monotonic()
+                if now >= deadline:
+                    raise TimeoutError(f"no answer within {timeout_s:g}s")
+                if heartbeat is not None:
+                    heartbeat.tick(now)
+                continue
             chunk = os.read(self._fd, 1 << 16)
             if not chunk:
                 raise EOFError("the engine process exited")
@@ -77,8 +102,9 @@ class EngineProcess(Protocol):
     def prepare(self) -> None:
         """Start in the background and warm up (import dbt, parse); return at once."""
 
-    def exchange(self, request: bytes, timeout_s: float) -> bytes:
-        """One request line, its reply line. TimeoutError: the call hung; EOFError/OSError: it died."""
+    def exchange(self, request: bytes, timeout_s: float, heartbeat: Heartbeat | None = None) -> bytes:
+        """One request line, its reply line. TimeoutError: the call hung; EOFError/OSError: it died.
+        ``heartbeat`` beats while the reply is awaited (queued behind other work included)."""
 
     def kill(self) -> None:
         """End a hung or broken process; the next exchange starts a fresh one."""
@@ -171,13 +197,13 @@ class PrivateChild:
             self._ready = True
         return proc, self._reader
 
-    def exchange(self, request: bytes, timeout_s: float) -> bytes:
+    def exchange(self, request: bytes, timeout_s: float, heartbeat: Heartbeat | None = None) -> bytes:
         proc, reader = self._running()
         while self._unread:  # the call waits for what the child is still doing
-            reader.read_line(timeout_s)
+            reader.read_line(timeout_s, heartbeat)
             self._unread -= 1
         self._send(proc, request)
-        return reader.read_line(timeout_s)
+        return reader.read_line(timeout_s, heartbeat)
 
     def replaced_dead_process(self) -> bool:
         return self._replaced
@@ -309,18 +335,20 @@ class SharedServer:
         # the server warms up by itself when it starts; an existing one is warm already
         self._connect_or_spawn().close()
 
-    def exchange(self, request: bytes, timeout_s: float) -> bytes:
-        conn, reader = self._greeted(timeout_s)
+    def exchange(self, request: bytes, timeout_s: float, heartbeat: Heartbeat | None = None) -> bytes:
+        conn, reader = self._greeted(timeout_s, heartbeat)
         with conn:
             conn.sendall(request)
-            return reader.read_line(timeout_s)
+            return reader.read_line(timeout_s, heartbeat)
 
-    def _greeted(self, timeout_s: float, *, retry: bool = True) -> tuple[socket.socket, LineReader]:
+    def _greeted(
+        self, timeout_s: float, heartbeat: Heartbeat | None, *, retry: bool = True
+    ) -> tuple[socket.socket, LineReader]:
         """A connection the server has taken (its hello names its pid): our turn has come."""
         conn = self._connect_or_spawn()
         reader = LineReader(conn.fileno())
         try:
-            hello = json.loads(reader.read_line(max(timeout_s, STARTUP_TIMEOUT_S)))
+            hello = json.loads(reader.read_line(max(timeout_s, STARTUP_TIMEOUT_S), heartbeat))
         except TimeoutError as exc:
             conn.close()
             # queued behind another process's long call: not ours to kill, and like a lock held by
@@ -332,7 +360,9 @@ class SharedServer:
             conn.close()
             if not retry:
                 raise
-            return self._greeted(timeout_s, retry=False)  # it was ending its keep-alive: start another
+            return self._greeted(
+                timeout_s, heartbeat, retry=False
+            )  # it was ending its keep-alive: start another
         self._pid = int(hello["pid"])
         return conn, reader
 
