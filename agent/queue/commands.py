@@ -1,0 +1,191 @@
+"""The handlers of ``ae queue add|list|show|cancel|retry|stats`` and ``ae worker``.
+
+Each takes the parsed arguments and streams, prints a table or (``--json``) JSON, and returns an
+exit code. DBOS is imported here, inside the handlers' module, never by ``agent/queue/cli.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import secrets
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from dbos import DBOSClient, EnqueueOptions
+
+from agent.exit_codes import ExitCode
+from agent.queue.batch import Approval, TaskSpec, check_key, check_priority, read_batch
+from agent.queue.config import APP_VERSION, WORKFLOW_NAME, default_executor_id, queue_url
+from agent.queue.engine import open_client
+from agent.queue.views import FINISHED, TaskView, stats, view
+from tools.errors import InvalidArguments
+
+
+def new_task_id() -> str:
+    return datetime.now(UTC).strftime("t-%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def enqueue(client: DBOSClient, tasks: list[TaskSpec], queue: str) -> list[tuple[str, bool]]:
+    """Enqueue ``tasks``; each one's id and whether it was new. A key already used (by a task in any
+    state) names that task: enqueueing it again never makes a second one."""
+    ids = [task.key or new_task_id() for task in tasks]
+    known = {
+        s.workflow_id for s in client.list_workflows(workflow_ids=ids, load_input=False, load_output=False)
+    }
+    for task, task_id in zip(tasks, ids, strict=True):
+        options: EnqueueOptions = {
+            "queue_name": queue,
+            "workflow_name": WORKFLOW_NAME,
+            "workflow_id": task_id,
+            "priority": task.priority,
+            "app_version": APP_VERSION,
+        }
+        client.enqueue(options, task.as_input())
+    return [(task_id, task_id not in known) for task_id in ids]
+
+
+def tasks_of(client: DBOSClient, ids: list[str] | None = None) -> list[TaskView]:
+    return [view(s) for s in client.list_workflows(workflow_ids=ids, name=WORKFLOW_NAME)]
+
+
+def one_task(client: DBOSClient, task_id: str) -> TaskView:
+    found = tasks_of(client, [task_id])
+    if not found:
+        raise InvalidArguments(f"no task {task_id!r} in the queue", hint="`ae queue list` shows the task ids")
+    return found[0]
+
+
+def cmd_add(args: argparse.Namespace, out: TextIO) -> int:
+    project = (args.project or Path(".")).expanduser().resolve()
+    approval = Approval(by=f"{getpass.getuser()}@{socket.gethostname()}", at=_now()) if args.yes else None
+    if args.file is not None:
+        if args.request is not None or args.key is not None:
+            raise InvalidArguments("give a request or --file, not both", hint="keys go in the file's entries")
+        specs = read_batch(args.file, default_project=project, approval=approval)
+    elif args.request is None:
+        raise InvalidArguments(
+            "nothing to enqueue", hint='ae queue add "/dbt-run --select x" or --file tasks.yaml'
+        )
+    else:
+        if not (project / "dbt_project.yml").is_file():
+            raise InvalidArguments(f"{project} has no dbt_project.yml", hint="pass --project DIR")
+        specs = [
+            TaskSpec(
+                request=args.request,
+                project=str(project),
+                target=args.target,
+                key=check_key(args.key),
+                priority=check_priority(args.priority),
+                approved_by=approval.by if approval else None,
+                approved_at=approval.at if approval else None,
+            )
+        ]
+    added = enqueue(open_client(queue_url()), specs, args.queue)
+    if args.json:
+        print(json.dumps([{"id": i, "new": new} for i, new in added], indent=2), file=out)
+    else:
+        for task_id, new in added:
+            print(task_id if new else f"{task_id} (already queued: the same key is the same task)", file=out)
+    return ExitCode.OK
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    found = tasks_of(open_client(queue_url()))
+    if args.status:
+        found = [t for t in found if t.status == args.status]
+    if args.json:
+        print(json.dumps([t.summary() for t in found], indent=2), file=out)
+        return ExitCode.OK
+    print(f"{'ID':<32} {'STATUS':<10} {'ATT':>3} {'WORKER':<24} {'TIME':>7}  REQUEST", file=out)
+    for task in found:
+        took = f"{task.task_s:.1f}s" if task.task_s is not None else "-"
+        print(
+            f"{task.id:<32} {task.status:<10} {task.attempts:>3} {task.worker or '-':<24} {took:>7}",
+            task.request,
+            file=out,
+        )
+    return ExitCode.OK
+
+
+def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    task = one_task(open_client(queue_url()), args.id)
+    detail = task.detail()
+    if args.json:
+        print(json.dumps(detail, indent=2), file=out)
+        return ExitCode.OK
+    for key, value in detail.items():
+        if key not in ("diff", "figures") and value not in (None, ""):
+            print(f"{key}: {value}", file=out)
+    if task.report_dir:
+        print(f"report: {Path(task.report_dir) / 'report.md'}", file=out)
+    for key, value in task.figures.items():
+        print(f"  {key}: {value}", file=out)
+    if task.diff:
+        print("", task.diff, sep="\n", file=out)
+    return ExitCode.OK
+
+
+def cmd_cancel(args: argparse.Namespace, out: TextIO) -> int:
+    client = open_client(queue_url())
+    task = one_task(client, args.id)
+    if task.status in FINISHED:
+        raise InvalidArguments(f"task {task.id} already ended {task.status}; nothing to cancel")
+    client.cancel_workflow(task.id)
+    _print_status(one_task(client, task.id), args.json, out)
+    return ExitCode.OK
+
+
+def cmd_retry(args: argparse.Namespace, out: TextIO) -> int:
+    """Another go for an ended task: a cancelled or poison task continues where it stopped (its run
+    resumes from its checkpoint); a task that ended with a result runs again as a new task."""
+    client = open_client(queue_url())
+    task = one_task(client, args.id)
+    if task.status not in FINISHED - {"succeeded"}:
+        raise InvalidArguments(
+            f"task {task.id} is {task.status}; only an ended, unsuccessful task is retried"
+        )
+    if task.status == "cancelled" or task.run_id is None:
+        client.resume_workflow(task.id, queue_name=args.queue)
+        again = one_task(client, task.id)
+    else:
+        again = one_task(client, client.fork_workflow(task.id, 1, queue_name=args.queue).get_workflow_id())
+    _print_status(again, args.json, out)
+    return ExitCode.OK
+
+
+def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
+    figures = stats(tasks_of(open_client(queue_url())))
+    if args.json:
+        print(json.dumps(figures, indent=2), file=out)
+        return ExitCode.OK
+    print("  ".join(f"{status} {n}" for status, n in figures["counts"].items()), file=out)
+    for key in ("throughput_per_min", "task_s_p50", "task_s_p95", "wait_s_p50"):
+        print(f"{key.replace('_', ' ')}: {figures[key] if figures[key] is not None else '-'}", file=out)
+    return ExitCode.OK
+
+
+def cmd_worker(args: argparse.Namespace, _out: TextIO) -> int:
+    from agent.queue.worker import WorkerOptions, run_worker
+
+    if args.concurrency < 1:
+        raise InvalidArguments(f"--concurrency {args.concurrency}: a worker runs at least 1 task at a time")
+    return run_worker(
+        WorkerOptions(
+            url=queue_url(),
+            executor_id=args.id or default_executor_id(),
+            queue=args.queue,
+            concurrency=args.concurrency,
+        )
+    )
+
+
+def _print_status(task: TaskView, as_json: bool, out: TextIO) -> None:
+    print(json.dumps(task.summary(), indent=2) if as_json else f"{task.id}: {task.status}", file=out)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,148 @@
+"""`ae queue` and `ae worker` on SQLite: real DBOS, real dbt on small projects, no mocks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from agent.queue.batch import read_batch
+from agent.queue.config import MAX_ATTEMPTS
+from agent.queue.faults import QUEUE_FAULTS_ENV
+from agent.queue.worker import Heartbeats
+from tests.dbt_project_factory import write_tiny_project
+from tests.queue_helpers import in_process_worker, queue_cli, wait_until_finished
+from tools.errors import InvalidArguments
+
+LINEAGE = "/model-lineage --model adults --upstream 1 --downstream 1"
+
+
+@pytest.fixture
+def queue_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'queue.sqlite'}"
+    monkeypatch.setenv("AE_QUEUE_URL", url)
+    monkeypatch.setenv("AE_QUEUE_RETRY_BASE_S", "0.2")
+    return url
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_tiny_project(tmp_path / "tiny")
+
+
+def test_cli_module_imports_nothing_heavy() -> None:
+    heavy = "('dbos', 'langgraph', 'dbt')"
+    code = f"import sys, agent.queue.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_same_key_is_one_task_and_priority_orders_the_queue(queue_url: str, project: Path) -> None:
+    late = queue_cli("queue", "add", LINEAGE, "--project", str(project), "--key", "late", "--priority", "50")
+    first = queue_cli("queue", "add", LINEAGE, "--project", str(project), "--key", "first", "--priority", "1")
+    again = queue_cli("queue", "add", "/dbt-debug", "--project", str(project), "--key", "late")
+    assert [late, first, again] == [
+        [{"id": "late", "new": True}],
+        [{"id": "first", "new": True}],
+        [{"id": "late", "new": False}],
+    ]
+    with in_process_worker(queue_url):
+        tasks = wait_until_finished(queue_url, {"late", "first"}, timeout_s=120)
+    assert set(tasks) == {"late", "first"}  # the repeated key made no second task
+    assert tasks["late"].request == LINEAGE  # ...and did not replace the first request
+    assert all(t.status == "succeeded" and t.attempts == 1 for t in tasks.values())
+    assert tasks["first"].started_at < tasks["late"].started_at
+    shown = queue_cli("queue", "show", "first")
+    assert shown["run_id"] == "first.1" and Path(shown["report_dir"], "report.json").is_file()
+    stats = queue_cli("queue", "stats")
+    assert stats["counts"]["succeeded"] == 2 and stats["task_s_p50"] is not None
+
+
+def test_bad_batch_file_names_the_line_and_enqueues_nothing(queue_url: str, project: Path) -> None:
+    batch = project.parent / "tasks.yaml"
+    batch.write_text(
+        f"- request: '{LINEAGE}'\n  key: good\n- request: '/dbt-debug'\n  prority: 3\n- 42\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidArguments) as error:
+        queue_cli("queue", "add", "--file", str(batch), "--project", str(project))
+    message = str(error.value)
+    assert f"{batch}:3: unknown fields ['prority']" in message
+    assert f"{batch}:5: an entry is a request or a mapping, got int" in message
+    assert queue_cli("queue", "list") == []
+    batch.write_text(f"- {{request: '{LINEAGE}', key: a, priority: 2}}\n- '/dbt-debug'\n", encoding="utf-8")
+    specs = read_batch(batch, default_project=project, approval=None)
+    assert [(s.key, s.priority, s.project) for s in specs] == [
+        ("a", 2, str(project)),
+        (None, 100, str(project)),
+    ]
+
+
+def test_cancel_a_queued_task_and_retry_it(queue_url: str, project: Path) -> None:
+    queue_cli("queue", "add", LINEAGE, "--project", str(project), "--key", "c1")
+    assert queue_cli("queue", "cancel", "c1")["status"] == "cancelled"
+    with pytest.raises(InvalidArguments, match="already ended cancelled"):
+        queue_cli("queue", "cancel", "c1")
+    assert queue_cli("queue", "retry", "c1")["status"] == "queued"
+    with pytest.raises(InvalidArguments, match="no task 'nope'"):
+        queue_cli("queue", "show", "nope")
+
+
+def test_flaky_task_succeeds_on_attempt_3_and_poison_task_ends_dead(
+    queue_url: str, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(QUEUE_FAULTS_ENV, json.dumps({"flaky": {"transient": 2}, "poison": {"transient": -1}}))
+    for key in ("flaky", "poison"):
+        queue_cli("queue", "add", LINEAGE, "--project", str(project), "--key", key)
+    with in_process_worker(queue_url):
+        tasks = wait_until_finished(queue_url, {"flaky", "poison"}, timeout_s=120)
+    assert (tasks["flaky"].status, tasks["flaky"].attempts, tasks["flaky"].run_id) == (
+        "succeeded",
+        3,
+        "flaky.3",
+    )
+    assert (tasks["poison"].status, tasks["poison"].attempts) == ("dead", MAX_ATTEMPTS)
+    assert "injected transient fault" in tasks["poison"].reason
+    retried = queue_cli("queue", "retry", "poison")
+    assert retried["retry_of"] == "poison" and retried["status"] == "queued"
+
+
+def test_protected_target_runs_only_when_enqueued_with_yes(queue_url: str, project: Path) -> None:
+    build_prod = "/dbt-run --select stg_people --target prod"
+    queue_cli("queue", "add", build_prod, "--project", str(project), "--key", "unapproved")
+    queue_cli("queue", "add", build_prod, "--project", str(project), "--key", "approved", "--yes")
+    with in_process_worker(queue_url):
+        tasks = wait_until_finished(queue_url, {"unapproved"}, timeout_s=60)
+        assert tasks["unapproved"].status == "refused"
+        assert "--yes" in tasks["unapproved"].reason and tasks["unapproved"].run_id == "unapproved.1"
+        assert not (project / ".ae" / "runs" / "unapproved.1").exists()  # refused before any run began
+        with duckdb.connect(str(project / "tiny.duckdb"), read_only=True) as con:
+            schemas = {
+                r[0] for r in con.execute("select schema_name from information_schema.schemata").fetchall()
+            }
+        assert "prod" not in schemas
+        tasks = wait_until_finished(queue_url, {"approved"}, timeout_s=120)
+    approved = tasks["approved"]
+    assert approved.status == "succeeded", approved.reason
+    assert approved.approved_by and approved.approved_at
+
+
+def test_heartbeats_let_exactly_one_janitor_claim_a_dead_worker(queue_url: str) -> None:
+    heartbeats = Heartbeats(queue_url)
+    heartbeats.beat("alive")
+    heartbeats.beat("dead", at=0.0)
+    assert heartbeats.claim_dead("alive", dead_after_s=10) == ["dead"]
+    assert heartbeats.claim_dead("other", dead_after_s=10) == []  # already claimed
+    heartbeats.close()
+
+
+def test_recover_executor_reaches_dbos_internal_recovery(queue_url: str) -> None:
+    """DBOS._recover_pending_workflows is internal: an upgrade that renames it must fail here."""
+    from agent.queue.engine import recover_executor
+
+    with in_process_worker(queue_url):
+        assert recover_executor("no-such-worker") == []
