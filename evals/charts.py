@@ -108,34 +108,39 @@ def threshold_label(threshold: float) -> tuple[float, str]:
     return (x + 4, "start") if x + 4 + width <= _PLOT_RIGHT else (x - 4, "end")
 
 
-def _threshold(threshold: float, bottom: float) -> list[str]:
+#: a white outline behind text that may cross a line or a bar, so the text stays readable over it
+_HALO = 'paint-order="stroke" stroke="#fff" stroke-width="3"'
+
+
+def _threshold_text(threshold: float) -> str:
     x, anchor = threshold_label(threshold)
-    return [
-        _dashed(_x(threshold), _PLOT_TOP, bottom),
-        f'<text x="{x:.1f}" y="{_PLOT_TOP + 12}" font-size="11" text-anchor="{anchor}">'
-        f"threshold {threshold:g}</text>",
-    ]
+    return (
+        f'<text x="{x:.1f}" y="{_PLOT_TOP + 12}" font-size="11" text-anchor="{anchor}" {_HALO}>'
+        f"threshold {threshold:g}</text>"
+    )
 
 
-def _histogram_body(values: Sequence[float], bottom: float) -> list[str]:
-    """Counts in equal bins (1.0 lands in the last bin), each count above its bar."""
+def _histogram(values: Sequence[float], bottom: float) -> tuple[list[str], list[str]]:
+    """Bars of counts in equal bins (1.0 lands in the last bin), and each count's text above its bar."""
     counts = [0] * _BINS
     for v in values:
         counts[min(_BINS - 1, max(0, int(v * _BINS)))] += 1
     top, bar = max(counts), _PLOT_W / _BINS
-    body: list[str] = []
+    bars, texts = [], []
     for i, count in enumerate(counts):
         if not count:
             continue
         h = (_HIST_H - 14) * count / top  # 14 px above the tallest bar for its count
         x = _PLOT_LEFT + i * bar
-        body += [
+        bars.append(
             f'<rect x="{x + 1:.1f}" y="{bottom - h:.1f}" width="{bar - 2:.1f}" height="{h:.1f}" '
-            f'fill="{NEUTRAL}"/>',
+            f'fill="{NEUTRAL}"/>'
+        )
+        texts.append(
             f'<text x="{x + bar / 2:.1f}" y="{bottom - h - 3:.1f}" font-size="10" '
-            f'text-anchor="middle">{count}</text>',
-        ]
-    return body
+            f'text-anchor="middle" {_HALO}>{count}</text>'
+        )
+    return bars, texts
 
 
 def _stacks(values: Sequence[tuple[str, float]]) -> list[tuple[str, float, int]]:
@@ -150,20 +155,20 @@ def _stacks(values: Sequence[tuple[str, float]]) -> list[tuple[str, float, int]]
     return placed
 
 
-def _dots_body(placed: Sequence[tuple[str, float, int]], threshold: float | None, bottom: float) -> list[str]:
+def _dots(placed: Sequence[tuple[str, float, int]], threshold: float, bottom: float) -> list[str]:
     """One dot per value, coloured by whether it meets the threshold; its label shows on hover."""
     body = []
     for label, value, level in placed:
-        colour = NEUTRAL if threshold is None else (PASS if value >= threshold else FAIL)
         cy = bottom - _DOT_R - 2 - level * (2 * _DOT_R + 1)
         body.append(
-            f'<circle cx="{_x(value):.1f}" cy="{cy:.1f}" r="{_DOT_R}" fill="{colour}" '
-            f'stroke="#fff"><title>{escape(label)}: {value:.3f}</title></circle>'
+            f'<circle cx="{_x(value):.1f}" cy="{cy:.1f}" r="{_DOT_R}" '
+            f'fill="{PASS if value >= threshold else FAIL}" stroke="#fff">'
+            f"<title>{escape(label)}: {value:.3f}</title></circle>"
         )
     return body
 
 
-def distribution(title: str, values: Sequence[tuple[str, float]], threshold: float | None = None) -> str:
+def distribution(title: str, values: Sequence[tuple[str, float]], threshold: float) -> str:
     """How a [0, 1] figure is spread over runs: (run label, value) each, the threshold dashed.
 
     A histogram from SMALL_SAMPLE values up; below that a dot per run, stacked where they coincide.
@@ -173,14 +178,16 @@ def distribution(title: str, values: Sequence[tuple[str, float]], threshold: flo
     if not values:
         note = '<text x="0" y="40" fill="#666">no run has this figure</text>'
         return _svg(width, 50, heading, [note])
-    if len(values) >= SMALL_SAMPLE:
-        bottom = _PLOT_TOP + _LABEL_BAND + _HIST_H
-        data = _histogram_body([v for _, v in values], bottom)
+    small = len(values) < SMALL_SAMPLE
+    placed = _stacks(values) if small else []
+    levels = max((level + 1 for _, _, level in placed), default=0)
+    plot_h = max(2, levels) * (2 * _DOT_R + 1) + 4 if small else _HIST_H
+    bottom = _PLOT_TOP + _LABEL_BAND + plot_h
+    line = _dashed(_x(threshold), _PLOT_TOP, bottom)
+    if small:
+        data = [line, *_dots(placed, threshold, bottom)]  # dots over the line, so one on it stays whole
     else:
-        placed = _stacks(values)
-        levels = max(level for _, _, level in placed) + 1
-        bottom = _PLOT_TOP + _LABEL_BAND + max(2, levels) * (2 * _DOT_R + 1) + 4
-        data = _dots_body(placed, threshold, bottom)
-    # the threshold first, so bars and dots are drawn over its line
-    marks = _threshold(threshold, bottom) if threshold is not None else []
-    return _svg(width, bottom + 20, heading, marks + data + _axis(bottom))
+        # the line over the bars (a bin can straddle the threshold), the counts over the line
+        bars, counts = _histogram([v for _, v in values], bottom)
+        data = [*bars, line, *counts]
+    return _svg(width, bottom + 20, heading, [*data, _threshold_text(threshold), *_axis(bottom)])

@@ -161,6 +161,7 @@ table { border-collapse: collapse; margin: .5em 0 1em; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; vertical-align: top; text-align: left; }
 th { background: #f2f2f2; }
 tbody tr:nth-child(even) { background: #fafafa; }
+td:first-child { white-space: nowrap; }
 td:last-child { max-width: 48em; overflow-wrap: anywhere; }
 code, pre { background: #f6f6f6; font-size: 12px; }
 pre { padding: 1em; overflow-x: auto; }
@@ -190,7 +191,12 @@ def _charts(results: Results) -> list[str]:
     durations = [(label, r.duration_s, PASS if r.passed else FAIL) for label, r in runs]
     return [
         hbars("Figures vs thresholds (dashed)", figures, 1.0, marks=THRESHOLDS),
-        hbars("Pass rate per category", categories, 1.0),
+        hbars(
+            "Pass rate per category",
+            categories,
+            1.0,
+            marks=dict.fromkeys(t.by_category, THRESHOLDS["success"]),
+        ),
         distribution(
             "data_quality per task",
             [(label, r.data_quality) for label, r in runs if r.data_quality is not None],
