@@ -269,7 +269,11 @@ def test_seed_and_macro(journey: Journey) -> None:
     ]
     macro = journey.spec("/dbt-macro")
     assert macro.operations == [] and macro.document is False
-    assert "{% macro cents_to_dollars(column_name, scale) -%}" in journey.file("macros/cents_to_dollars.sql")
+    macro_sql = journey.file("macros/cents_to_dollars.sql")
+    assert "{% macro cents_to_dollars(column_name, scale=2) -%}" in macro_sql
+    # its test ran in the journey's builds and passed (dbt build runs singular tests)
+    assert macro.verify_select == ["assert_cents_to_dollars"]
+    assert any(n.name == "assert_cents_to_dollars" and n.status == "pass" for n in journey.builds[-1].nodes)
 
 
 def test_data_quality_tests_are_added_only_where_the_data_supports_them(journey: Journey) -> None:

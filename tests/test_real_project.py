@@ -95,7 +95,13 @@ CASES = [
     Case("/dbt-seed --file seeds/raw_customers.csv", may_write=frozenset({"seeds/raw_customers.yml"})),
     Case(
         '/dbt-macro --name cents_to_dollars --parameters "column_name"',
-        may_write=frozenset({"macros/cents_to_dollars.sql", "macros/cents_to_dollars.yml"}),
+        may_write=frozenset(
+            {
+                "macros/cents_to_dollars.sql",
+                "macros/cents_to_dollars.yml",
+                "tests/macros/assert_cents_to_dollars.sql",
+            }
+        ),
     ),
     Case(
         "/dbt-source --schema main --table raw_orders --source-name legacy",

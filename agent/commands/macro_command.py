@@ -1,12 +1,13 @@
-"""/dbt-macro: a macro skeleton that compiles as generated, documented with its arguments."""
+"""/dbt-macro: a macro with a working body for the families ae knows (see ``macro_library``), pinned
+by a test; a clearly marked stub otherwise."""
 
 from __future__ import annotations
 
-from agent.commands.naming import is_identifier, phrase
+from agent.commands.macro_library import TEST_FOLDER, macro_files
+from agent.commands.naming import is_identifier
 from agent.commands.parser import ParsedCommand
 from agent.commands.project import ProjectView
 from graph.plan_spec import PlanSpec
-from tools.codegen import MacroArgument, macro_sql, macro_yaml
 from tools.errors import InvalidArguments
 
 # Jinja words that cannot name a parameter
@@ -46,24 +47,28 @@ def dbt_macro(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     name = cmd.required_text("name")
     parameters = cmd.items("parameters")
     _check_names(name, parameters, view)
-    sql_path, yml_path = f"macros/{name}.sql", f"macros/{name}.yml"
+    files, what = macro_files(name, parameters, cmd.text("description"))
+    test_path = f"{TEST_FOLDER}/{files.test_name}.sql" if files.test_name else None
+    writes = {f"macros/{name}.sql": files.sql, f"macros/{name}.yml": files.yml}
+    if test_path is not None and files.test_sql is not None:
+        writes[test_path] = files.test_sql
     changeset = view.tools.changeset
-    for path in (sql_path, yml_path):
+    for path in writes:
         if changeset.view(view.paths, path) is not None:
             raise InvalidArguments(f"{path} already exists", hint="edit it, or pick another --name")
-    description = cmd.text("description") or (
-        f"{phrase(name).capitalize()}: a macro taking {', '.join(parameters) or 'no arguments'}."
+    for path, text in writes.items():
+        changeset.write_file(view.paths, path, text)
+    proof = (
+        f" Verify runs dbt test --select {files.test_name}, which fails on any fixture row the macro gets "
+        "wrong."
+        if files.test_name
+        else " dbt parse in Validate proves it compiles."
     )
-    arguments = [MacroArgument(p, f"The {phrase(p)} to pass to {name}.") for p in parameters]
-    changeset.write_file(view.paths, sql_path, macro_sql(name, arguments, description))
-    changeset.write_file(view.paths, yml_path, macro_yaml(name, description, arguments))
-    call = f"{{{{ {name}({', '.join(repr(p) for p in parameters)}) }}}}"
     return PlanSpec(
         summary=f"create macro {name}({', '.join(parameters)})",
         operations=[],
-        verify_select=[],
-        answer=f"{sql_path} and {yml_path} written. The body is a placeholder that returns its arguments "
-        f"joined by ', ' (e.g. {call} renders {', '.join(parameters)}); replace it with the macro's SQL. "
-        "dbt parse in Validate proves it compiles.",
+        # the macro's own test, when it has one: nothing else changed
+        verify_select=[files.test_name] if files.test_name else [],
+        answer=f"{', '.join(writes)} written: {what}.{proof}",
         document=False,
     )
