@@ -159,28 +159,30 @@ def test_sources_declare_every_raw_table_with_freshness_where_the_data_has_a_tim
 
 
 def test_staging_lists_casts_and_renames_columns_and_never_joins(journey: Journey) -> None:
-    sql = journey.file("models/staging/stg_orders.sql")
+    sql = journey.file("models/staging/raw/stg_orders.sql")
     assert "{{ source('raw', 'orders') }}" in sql
     assert "join" not in sql.lower() and "*" not in sql and "ref(" not in sql
     for line in ("cast(id as integer) as order_id", "cast(status as varchar) as status",
                  "cast(updated_at as timestamp) as updated_at"):  # fmt: skip
         assert line in sql
-    assert "cast(name as varchar) as product_name" in journey.file("models/staging/stg_products.sql")
-    assert "cast(perishable as boolean) as is_perishable" in journey.file("models/staging/stg_supplies.sql")
+    assert "cast(name as varchar) as product_name" in journey.file("models/staging/raw/stg_products.sql")
+    assert "cast(perishable as boolean) as is_perishable" in journey.file(
+        "models/staging/raw/stg_supplies.sql"
+    )
     assert journey.spec("/dbt-model --name stg_orders").operations is None  # build what changed
 
 
 def test_tests_follow_the_data(journey: Journey) -> None:
-    orders = journey.columns("models/staging/stg_orders.yml", "stg_orders")
+    orders = journey.columns("models/staging/raw/stg_orders.yml", "stg_orders")
     assert column_tests(orders, "order_id") == ["unique", "not_null"]
     assert column_tests(orders, "status")[1] == {
         "accepted_values": {"arguments": {"values": ["completed", "placed", "returned", "shipped"]}}
     }
     # low-cardinality but numeric or an identifier: no accepted_values
     assert column_tests(orders, "store_id") == ["not_null"]
-    items = journey.columns("models/staging/stg_items.yml", "stg_items")
+    items = journey.columns("models/staging/raw/stg_items.yml", "stg_items")
     assert column_tests(items, "sku") == ["not_null"]
-    customers = journey.columns("models/staging/stg_customers.yml", "stg_customers")
+    customers = journey.columns("models/staging/raw/stg_customers.yml", "stg_customers")
     # email is unique in the data but is not the key: no unique test
     assert "unique" not in column_tests(customers, "email")
     assert customers["customer_id"]["description"] == "Primary key of the customer."  # from the source YAML
@@ -283,7 +285,7 @@ def test_data_quality_tests_are_added_only_where_the_data_supports_them(journey:
     answer = spec.answer or ""
     assert "unique on store_name: unique today but not named like a key" in answer
     assert "accepted_values on tax_rate: few values, but not a text category" in answer
-    columns = journey.columns("models/staging/stg_stores.yml", "stg_stores")
+    columns = journey.columns("models/staging/raw/stg_stores.yml", "stg_stores")
     assert "not_null" in column_tests(columns, "store_name")
     assert "unique" not in column_tests(columns, "store_name")
     # the build after it ran the new tests: all passed (checked in the finished-project test)
