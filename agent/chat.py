@@ -2,7 +2,9 @@
 
 It streams what each phase does, asks before building on a protected target, can undo the last
 change (``/undo``), and keeps the conversation under ``.ae/conversations/<id>.json`` so
-``ae chat --conversation ID`` picks it up again.
+``ae chat --conversation ID`` picks it up again. ``ae chat --target T`` is the conversation's
+default target; a /command's own ``--target`` runs that line on its target (agent/targets.py), in
+a session opened for it on first use and kept for the lines after.
 """
 
 from __future__ import annotations
@@ -10,16 +12,20 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from agent.exit_codes import ExitCode
 from agent.planners import choose_planner
 from agent.run_command import progress_printer, render_code_question, render_summary
 from agent.runner import RunOutcome, Session
 from agent.settings import Settings
+from agent.targets import request_target
+from graph.progress import Emit
 from graph.transaction import rollback_journaled
-from tools.errors import AeError, ConfigurationError
+from tools.errors import AeError, InvalidArguments
 
 HELP = """\
 Type a request: a /command (see /help) or, with ANTHROPIC_API_KEY set, plain text.
@@ -47,10 +53,15 @@ class Conversation:
         return state_dir / "conversations" / f"{conversation_id}.json"
 
     @classmethod
-    def load(cls, state_dir: Path, conversation_id: str) -> Conversation:
+    def load(cls, state_dir: Path, conversation_id: str, project_dir: Path) -> Conversation:
         path = cls.path(state_dir, conversation_id)
-        if not path.exists():
-            raise ConfigurationError(f"no conversation {conversation_id!r} in {path.parent}")
+        if "/" in conversation_id or not path.exists():
+            known = sorted(p.stem for p in path.parent.glob("*.json"))
+            listed = f"known conversations: {', '.join(known)}; " if known else ""
+            raise InvalidArguments(
+                f"no conversation {conversation_id!r} in {path.parent}",
+                hint=f"{listed}start a new one with `ae chat --project {project_dir}`",
+            )
         data = json.loads(path.read_text(encoding="utf-8"))
         return cls(id=data["id"], turns=[Turn(**t) for t in data["turns"]])
 
@@ -67,6 +78,27 @@ def _ask(prompt: str, read: Callable[[str], str]) -> bool:
         return False
 
 
+class Sessions:
+    """One Session per target the conversation uses, opened on first use and kept for reuse."""
+
+    def __init__(self, settings: Settings, default: str | None, emit: Emit, stack: ExitStack) -> None:
+        self._settings = settings
+        #: the conversation's target (``ae chat --target``); None is the profile's default
+        self.default = default
+        self._emit = emit
+        self._stack = stack
+        self._open: dict[str | None, Session] = {}
+
+    def for_target(self, target: str | None) -> Session:
+        """The session for ``target`` (None: the conversation's default)."""
+        wanted = target or self.default
+        if wanted not in self._open:
+            session = self._stack.enter_context(Session(self._settings, target=wanted, emit=self._emit))
+            # known under the name it resolved to as well: `--target dev` reuses the default dev session
+            self._open[wanted] = self._open.setdefault(session.target, session)
+        return self._open[wanted]
+
+
 def chat(
     settings: Settings,
     *,
@@ -77,52 +109,68 @@ def chat(
     err: TextIO,
 ) -> int:
     conversation = (
-        Conversation.load(settings.state_dir, conversation_id)
+        Conversation.load(settings.state_dir, conversation_id, settings.project_dir)
         if conversation_id
         else Conversation(id=secrets.token_hex(4))
     )
-    with Session(settings, target=target, emit=progress_printer(err)) as session:
-        print(
-            f"ae chat — project {settings.project_dir}, target {session.target}, "
-            f"conversation {conversation.id}. /help for help.",
-            file=out,
-        )
-        for turn in conversation.turns:
-            print(f"  earlier: {turn.request} -> {turn.status}{' (undone)' if turn.undone else ''}", file=out)
-        while True:
-            try:
-                line = read("ae> ").strip()
-            except EOFError:
-                break
-            if not line:
-                continue
-            if line in {"/quit", "/exit"}:
-                break
-            if line == "/help":
-                print(HELP, file=out)
-                line = "/help"  # and the commands' own list below
-            if line == "/history":
-                for i, turn in enumerate(conversation.turns, 1):
-                    print(
-                        f"{i}. {turn.request} -> {turn.status}{' (undone)' if turn.undone else ''}", file=out
-                    )
-                continue
-            if line == "/undo":
-                print(_undo(settings, conversation), file=out)
-                conversation.save(settings.state_dir)
-                continue
-            try:
-                outcome = _run(session, settings, line, read, out)
-            except AeError as exc:
-                print(f"error: {exc}", file=out)
-                continue
-            if outcome is None:
-                continue
-            conversation.turns.append(Turn(request=line, run_id=outcome.run_id, status=outcome.status))
+    come_back = f"ae chat --conversation {conversation.id} --project {settings.project_dir}"
+    try:
+        with ExitStack() as stack:
+            sessions = Sessions(settings, target, progress_printer(err), stack)
+            _converse(settings, sessions, conversation, read, out)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted — resume with: {come_back}", file=out)
+        return ExitCode.INTERRUPTED
+    print(f"bye — resume with: {come_back}", file=out)
+    return ExitCode.OK
+
+
+def _converse(
+    settings: Settings,
+    sessions: Sessions,
+    conversation: Conversation,
+    read: Callable[[str], str],
+    out: TextIO,
+) -> None:
+    default = sessions.for_target(None)
+    print(
+        f"ae chat — project {settings.project_dir}, target {default.target}, "
+        f"conversation {conversation.id}. /help for help.",
+        file=out,
+    )
+    for turn in conversation.turns:
+        print(f"  earlier: {turn.request} -> {turn.status}{' (undone)' if turn.undone else ''}", file=out)
+    while True:
+        try:
+            line = read("ae> ").strip()
+        except EOFError:
+            return
+        if not line:
+            continue
+        if line in {"/quit", "/exit"}:
+            return
+        if line == "/help":
+            print(HELP, file=out)
+            line = "/help"  # and the commands' own list below
+        if line == "/history":
+            for i, turn in enumerate(conversation.turns, 1):
+                print(f"{i}. {turn.request} -> {turn.status}{' (undone)' if turn.undone else ''}", file=out)
+            continue
+        if line == "/undo":
+            print(_undo(settings, conversation), file=out)
             conversation.save(settings.state_dir)
-            print(render_summary(outcome), file=out)
-    print(f"bye — resume with: ae chat --conversation {conversation.id}", file=out)
-    return 0
+            continue
+        try:
+            session = sessions.for_target(request_target(line, sessions.default, pinned=False))
+            outcome = _run(session, settings, line, read, out)
+        except AeError as exc:
+            print(f"error: {exc}", file=out)
+            continue
+        if outcome is None:
+            continue
+        conversation.turns.append(Turn(request=line, run_id=outcome.run_id, status=outcome.status))
+        conversation.save(settings.state_dir)
+        print(render_summary(outcome), file=out)
 
 
 def _run(
@@ -134,7 +182,7 @@ def _run(
         try:
             parse_command(line)
         except HelpRequested as help_text:
-            print(str(help_text))
+            print(str(help_text), file=out)
             return None
     planner, describer = choose_planner(settings, line)
     outcome = session.run(line, planner=planner, describer=describer)
