@@ -1,0 +1,96 @@
+"""Commands that promise not to build leave the warehouse and the project as they were, and make no
+more dbt calls than their answer needs. One built project (with an incremental model, the kind
+Verify would rebuild to prove) and one session serve every command."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from agent.commands.planner import CommandPlanner
+from agent.runner import Session
+from agent.settings import load_settings
+from tests.dbt_project_factory import write_tiny_project
+from tools.engine import DbtCall, DbtEngine
+
+INCREMENTAL_SQL = """\
+{{ config(materialized='incremental', unique_key='person_id') }}
+select person_id, name, age from {{ ref('stg_people') }}
+{% if is_incremental() %}where person_id > (select max(person_id) from {{ this }}){% endif %}
+"""
+
+#: each read-only command, and the dbt calls (phase -> command -> count) its answer needs
+COMMANDS: dict[str, dict[str, dict[str, int]]] = {
+    "/dbt-compile --select people_inc --show-compiled-sql": {"plan": {"compile": 1}},
+    "/dbt-compile --select stg_people+": {"plan": {"compile": 1}},
+    "/model-lineage --model stg_people --upstream 1 --downstream 1": {"plan": {"parse": 1}},
+    "/dbt-debug": {"execute": {"debug": 1}},
+    "/dbt-docs --generate": {"execute": {"docs generate": 1}},
+    # a named selection is checked against the parsed project (a misspelt name is named, not
+    # silently empty), then the tests run
+    "/dbt-test --select stg_people": {"plan": {"parse": 1}, "verify": {"test": 1}},
+}
+
+
+def warehouse_snapshot(db: Path) -> dict[str, tuple[int, int]]:
+    """Every relation outside dbt's own schemas, with its row count and an order-free hash of its rows."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        names = con.execute(
+            "select table_schema, table_name from information_schema.tables order by 1, 2"
+        ).fetchall()
+        snapshot = {}
+        for schema, table in names:
+            row = con.execute(
+                f'select count(*), coalesce(sum(hash(t)), 0) from "{schema}"."{table}" t'
+            ).fetchone()
+            assert row is not None
+            snapshot[f"{schema}.{table}"] = (int(row[0]), int(row[1]))
+    return snapshot
+
+
+def files_snapshot(root: Path) -> dict[str, str]:
+    """Hashes of the project's files, without dbt's and ae's working folders and the warehouse."""
+    skip = {"target", "logs", ".ae"}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not skip & set(p.relative_to(root).parts) and not p.name.startswith("tiny.duckdb")
+    }
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Session, Path]]:
+    project = write_tiny_project(tmp_path_factory.mktemp("readonly") / "tiny")
+    (project / "models" / "people_inc.sql").write_text(INCREMENTAL_SQL)
+    with DbtEngine(project) as engine:
+        assert engine.invoke(DbtCall(command="run")).success
+    with Session(load_settings(project, max_repairs=0)) as session:
+        yield session, project
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_read_only_command_changes_nothing_and_calls_dbt_only_as_needed(
+    built: tuple[Session, Path], command: str
+) -> None:
+    session, project = built
+    db = project / "tiny.duckdb"
+    relations, files = warehouse_snapshot(db), files_snapshot(project)
+    assert "main.people_inc" in relations
+
+    outcome = session.run(command, planner=CommandPlanner())
+
+    assert outcome.status == "success", outcome.reason
+    assert warehouse_snapshot(db) == relations
+    assert files_snapshot(project) == files
+    assert outcome.report_dir is not None
+    report: dict[str, Any] = json.loads((outcome.report_dir / "report.json").read_text())
+    assert report["dbt_calls"]["by_phase"] == COMMANDS[command]
+    assert not [r for r in report["execution"].get("results", []) if r["command"] in {"run", "build"}]
+    assert report["verification"].get("incremental_checks", []) == []
