@@ -1,0 +1,137 @@
+"""Generated code judged by tools we did not write: sqlfluff on its SQL, dbt-score on its metadata.
+
+One module-scoped journey plans a small project with the command planner (sources, staging, a
+dimension, an incremental fact, a macro, an exposure), applies each changeset and builds it with
+real dbt and DuckDB. sqlfluff reads every generated SQL file with the committed .sqlfluff;
+dbt-score scores the parsed manifest with the committed dbt-score.toml thresholds. The eval
+suite's reference solutions are held to the same sqlfluff config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agent.commands import CommandPlanner
+from evals.judges import JudgeFinding, metadata_score, sqlfluff_findings, sqlfluff_findings_in_text
+from graph.plan_spec import PlanRequest
+from tools.context import ToolContext
+from tools.engine import DbtEngine
+from tools.example_project import create_example_project
+from tools.paths import ProjectPaths
+
+JOURNEY: tuple[str, ...] = (
+    '/dbt-source --schema raw --table "*" --freshness "warn_after: {count: 12, period: hour}"',
+    "/dbt-model --name stg_customers --type staging",
+    "/dbt-model --name stg_orders --type staging",
+    "/dbt-model --name stg_supplies --type staging",
+    "build",
+    "/dbt-model --name dim_customers --type dimension --materialization table",
+    "/incremental-model --name fct_orders --unique-key order_id --strategy merge --from stg_orders",
+    '/dbt-macro --name cents_to_dollars --parameters "column_name, scale"',
+    "build",
+    '/exposure-define --name revenue_dashboard --type dashboard --depends-on "fct_orders,dim_customers"',
+    "parse",
+)
+
+#: Violations (file name, rule) whose fix belongs to the code generators, each with its fix. The
+#: tests fail on any violation not listed here, so the list only shrinks.
+KNOWN_SQLFLUFF_DEBT: frozenset[tuple[str, str]] = frozenset(
+    {
+        # tools/codegen.py: plain columns before calculations in a mart's final select list
+        ("dim_customers.sql", "ST06"),
+        # incremental filter: indent the body of {% if is_incremental() %}, qualify the subquery's
+        # column through an alias of {{ this }}, keep the line within 120 characters
+        ("fct_orders.sql", "LT02"),
+        ("fct_orders.sql", "RF02"),
+        ("fct_orders.sql", "LT05"),
+        # staging: a source column named like a DuckDB keyword (cost) is renamed (supply_cost),
+        # in the generator and in the staging_supplies eval task together
+        ("stg_supplies.sql", "RF04"),
+        # agent/commands/macro_library.py, the singular test pinning a macro: name the fixture's
+        # columns on the CTE (`with cases (given_amount, expected_amount) as (values ...)`) instead
+        # of an alias sqlfluff sees as unused, and indent the CTE body
+        ("assert_cents_to_dollars.sql", "AL05"),
+        ("assert_cents_to_dollars.sql", "LT02"),
+    }
+)
+
+#: dbt builtins that sqlfluff's jinja templater has no stand-in for: the reference that uses one
+#: is judged by dbt itself (the eval runs it), not here
+_UNTEMPLATABLE = ("run_query",)
+EVAL_TASKS = Path(__file__).resolve().parents[1] / "evals" / "tasks"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    project = create_example_project(tmp_path_factory.mktemp("judges") / "shop", scale=1, seed=42)
+    paths = ProjectPaths.for_project(project)
+    with DbtEngine(project) as engine:
+        for line in JOURNEY:
+            if line in {"build", "parse"}:
+                result = engine.run(line)
+                assert result.success, [f"{n.name}: {n.status} {n.message}" for n in result.nodes]
+                continue
+            tools = ToolContext(paths=paths, target="dev", engine=engine)
+            CommandPlanner().plan(PlanRequest(request=line), tools).changeset.apply(paths)
+    yield project
+
+
+def _rendered(findings: list[JudgeFinding]) -> str:
+    return "\n".join(f.render() for f in findings)
+
+
+def test_sqlfluff_finds_nothing_new_in_generated_sql(generated: Path) -> None:
+    # a macro file renders to nothing; its SQL is judged where it is called (tests/, models/)
+    folders = ("models", "snapshots", "tests")
+    files = [p for folder in folders for p in (generated / folder).rglob("*.sql")]
+    assert len(files) >= 6  # staging, marts and the macro were all judged
+    findings = sqlfluff_findings(files, project_dir=generated)
+    new = [f for f in findings if (Path(f.where).name, f.code) not in KNOWN_SQLFLUFF_DEBT]
+    assert not new, f"sqlfluff (config .sqlfluff) on generated SQL:\n{_rendered(new)}"
+
+
+def test_sqlfluff_reports_what_the_config_forbids_and_sql_that_does_not_parse(generated: Path) -> None:
+    def codes(sql: str) -> set[str]:
+        return {f.code for f in sqlfluff_findings_in_text(sql, name="bad.sql", project_dir=generated)}
+
+    # the house style is enforced: lower-case keywords (CP01), trailing commas (LT04)
+    assert {"CP01", "LT04"} <= codes(
+        "SELECT\n    customer_id\n    , email\nfrom {{ ref('stg_customers') }}\n"
+    )
+    assert codes("select customer_id from {{ ref('stg_customers') }} where (\n") == {"PRS"}
+
+
+def test_dbt_score_passes_its_thresholds_on_generated_metadata(generated: Path) -> None:
+    score = metadata_score(generated / "target" / "manifest.json")
+    kinds = {unique_id.split(".", 1)[0] for unique_id in score.items}
+    assert {"model", "source", "exposure"} <= kinds
+    assert score.passes, (
+        f"dbt-score project {score.project:.2f} (needs {score.fail_project_under}); items under "
+        f"{score.fail_any_item_under}: {score.failing_items()}\n{_rendered(list(score.findings))}"
+    )
+
+
+def _reference_sql() -> Iterator[tuple[str, str]]:
+    for task in sorted(EVAL_TASKS.rglob("*.yaml")):
+        data: dict[str, Any] = yaml.safe_load(task.read_text(encoding="utf-8"))
+        files: dict[str, str] = (data.get("reference") or {}).get("files") or {}
+        for path, text in files.items():
+            if path.endswith(".sql") and not any(b in text for b in _UNTEMPLATABLE):
+                yield f"{task.name}:{path}", text
+
+
+def test_every_eval_reference_solution_passes_sqlfluff(generated: Path) -> None:
+    references = list(_reference_sql())
+    assert len(references) >= 15
+    findings = [
+        f
+        for name, sql in references
+        for f in sqlfluff_findings_in_text(sql, name=name, project_dir=generated)
+        if (Path(f.where).name, f.code) not in KNOWN_SQLFLUFF_DEBT
+    ]
+    assert not findings, _rendered(findings)
