@@ -215,5 +215,7 @@ def test_a_real_eval_run_writes_a_readable_report_html(tmp_path: Path) -> None:
     page = _parse((tmp_path / "report.html").read_text(encoding="utf-8"))
     assert len(page.tags("table")) == 3 and not page.tags("pre")
     assert any(e.text == "adv_seed_outside_project" for e in page.tags("td"))
-    # one run: every distribution is a dot, none a histogram bar
-    assert len([e for svg in page.svgs for e in svg.elements if e.tag == "circle"]) >= 2
+    # a refusal has a reliability (one dot) but neither data quality nor query performance
+    texts = [e.text for svg in page.svgs for e in svg.elements]
+    assert len([e for svg in page.svgs for e in svg.elements if e.tag == "circle"]) == 1
+    assert texts.count("no run has this figure") == 2
