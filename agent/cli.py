@@ -1,21 +1,32 @@
-"""The `ae` command line."""
+"""The `ae` command line: the contract scripts rely on.
+
+- Exit codes mean the same on every command and project (agent/exit_codes.py, shown in `--help`).
+- With ``--json`` stdout holds exactly one JSON document, errors included; logs and progress go to
+  stderr (or ``--log-file``), one whole line at a time.
+- Static text is fast: this module imports only argparse and what the help prints. The settings
+  stack, dbt, LangGraph and the evals load in the handler that needs them, so `ae --help`,
+  `ae run "/help"` and `ae run "/<cmd> --help"` print before any of them would have loaded.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from agent.exit_codes import HELP as EXIT_CODES_HELP
-from agent.exit_codes import ExitCode, for_error
+from agent.exit_codes import ExitCode, for_error, status_for
 from agent.lint_command import HELP as LINT_HELP
 from agent.lint_command import configure_parser as configure_lint_parser
-from agent.settings import Settings, load_settings
-from evals.cli import configure_parser as configure_eval_parser
-from tools.errors import AeError
-from tools.journal import environment_error
-from tools.logs import configure_logging, redact
+from tools.errors import AeError, InvalidArguments
+from tools.logs import redact
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
 
 DESCRIPTION = """\
 ae — an agent that does an analytics engineer's dbt work.
@@ -24,26 +35,40 @@ Every request goes Plan -> Validate -> Execute -> Verify -> Document against a r
 Structured /commands run with no API key; free-form requests use Claude when ANTHROPIC_API_KEY is set.
 """
 
-RUN_DESCRIPTION = f"""\
+RUN_DESCRIPTION = """\
 Carry one request through Plan -> Validate -> Execute -> Verify -> Document.
 
 dbt runs in a process that stays up for the next `ae run` on the project until it has been idle
 for AE_ENGINE_KEEP_ALIVE_S seconds (default 300; 0 turns this off).
-
-{EXIT_CODES_HELP}
-examples:
-  ae run "/help"
-  ae run "/dbt-model --name stg_orders --type staging" --project demo/jaffle_shop
-  ae run "/dbt-run --select fct_orders" --target prod --yes
 """
 
-EPILOG = """\
+EXAMPLES = """\
 examples:
+  ae run "/help"                           the structured commands, one line each
   ae run "/dbt-model --name stg_orders --type staging" --project demo/jaffle_shop
+  ae run "/dbt-run --select fct_orders" --target prod --yes
+  ae runs --project demo/jaffle_shop       the project's recent runs
+  ae resume 20250101-120000-abc123         continue a run that was interrupted
   ae demo --dir /tmp/ae-demo               build the bundled example end to end (no key needed)
   ae doctor --project demo/jaffle_shop     check dbt, the profile, the warehouse, the store, the key
   ae undo 20250101-120000-abc123           roll back a run left half-applied
 """
+
+#: every parser's epilog: the exit codes are the same on every entry point, so each help shows them
+EPILOG = f"{EXIT_CODES_HELP}\n{EXAMPLES}"
+
+EVAL_HELP = "score an agent on the benchmark suite (data quality, query performance, reliability)"
+
+
+class UsageError(InvalidArguments):
+    """How ae was called is wrong (argparse's complaint, or a combination of flags)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing and exiting, so a --json caller still gets JSON."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, hint=f"`{self.prog} --help` lists what it takes")
 
 
 def _add_project(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +95,25 @@ def _add_project(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as one JSON document")
+
+
+def _add_approvals(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--yes", action="store_true", help="approve building on a protected target (prod)")
+    parser.add_argument(
+        "--allow-code",
+        action="store_true",
+        help="approve executable dbt code the plan writes (hooks, run_query, Python models, schema-name "
+        "overrides, Jinja in --vars, changes to ae.yml/profiles.yml/dbt_project.yml/packages.yml); "
+        "without it such a plan is refused (exit 3) with the code shown. --yes approves only a "
+        "protected target",
+    )
+
+
 def _settings(args: argparse.Namespace) -> Settings:
+    from agent.settings import load_settings
+
     return load_settings(
         args.project, target=args.target, profile=args.profile, profiles_dir=args.profiles_dir
     )
@@ -82,19 +125,51 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor(_settings(args))
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, request: str | None, resume: str | None) -> int:
     from agent.run_command import run_request
 
     return run_request(
-        args.request,
+        request,
         settings=_settings(args),
         target=args.target,
         yes=args.yes,
         allow_code=args.allow_code,
         as_json=args.json,
         planner_choice=args.planner,
-        resume=args.resume,
+        resume=resume,
     )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if args.request is not None and args.resume is not None:
+        raise UsageError(
+            "give a request or --resume RUN_ID, not both",
+            hint=f"`ae resume {args.resume}` continues that run with its own request",
+        )
+    if args.request is None and args.resume is None:
+        raise UsageError(
+            "give a request or --resume RUN_ID",
+            hint='`ae run "/help"` lists the structured commands',
+        )
+    return _run(args, args.request, args.resume)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    return _run(args, None, args.run_id)
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from agent.runs_command import list_runs
+
+    if args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {args.limit}")
+    return list_runs(_settings(args), as_json=args.json, limit=args.limit, out=sys.stdout)
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from agent.runs_command import show_run
+
+    return show_run(_settings(args), args.run_id, as_json=args.json, out=sys.stdout)
 
 
 def _cmd_undo(args: argparse.Namespace) -> int:
@@ -119,9 +194,10 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from evals.cli import run_eval
+    # its flags are evals/cli.py's, parsed there: building them here would load the evals for `--help`
+    from evals.cli import main as eval_main
 
-    return run_eval(args)
+    return eval_main(args.eval_args)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -136,8 +212,71 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return ExitCode.OK if summary.status == "success" else ExitCode.FAILED
 
 
+def _sub(sub: Any, name: str, help: str, description: str | None = None, **kwargs: Any) -> _Parser:
+    parser: _Parser = sub.add_parser(
+        name,
+        help=help,
+        description=description or help,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **kwargs,
+    )
+    return parser
+
+
+def _add_run_commands(sub: Any) -> None:
+    """`run`, `resume`, and the run history: `runs`, `show`."""
+    run = _sub(
+        sub, "run", "carry one request through plan, validate, execute, verify, document", RUN_DESCRIPTION
+    )
+    run.epilog = EPILOG
+    run.add_argument(
+        "request",
+        nargs="?",
+        help='a /command (try "/help") or, with ANTHROPIC_API_KEY set, free text; omit it with --resume',
+    )
+    _add_project(run)
+    _add_approvals(run)
+    _add_json(run, "the run report (or the error)")
+    run.add_argument(
+        "--planner",
+        choices=["auto", "command", "claude"],
+        default="auto",
+        help="auto (default): /commands use the command planner, free text uses Claude",
+    )
+    run.add_argument(
+        "--resume", metavar="RUN_ID", help="continue an interrupted run from its checkpoint (as `ae resume`)"
+    )
+    run.set_defaults(handler=_cmd_run)
+
+    resume = _sub(
+        sub,
+        "resume",
+        "continue an interrupted or paused run from its checkpoint",
+        "Continues the run with its own request, on its own target (pass --target when it is not the "
+        "profile's default), without repeating what it already did.",
+    )
+    resume.add_argument("run_id", metavar="RUN_ID", help="the run's id (`ae runs` lists them)")
+    _add_project(resume)
+    _add_approvals(resume)
+    _add_json(resume, "the run report (or the error)")
+    resume.set_defaults(handler=_cmd_resume, planner="auto")
+
+    runs = _sub(sub, "runs", "list the project's recent runs, newest first")
+    _add_project(runs)
+    runs.add_argument("--limit", type=int, default=20, metavar="N", help="how many runs (default: 20)")
+    _add_json(runs, "the list")
+    runs.set_defaults(handler=_cmd_runs)
+
+    show = _sub(sub, "show", "one run: its request, status, phases, changes and report")
+    show.add_argument("run_id", metavar="RUN_ID", help="the run's id (`ae runs` lists them)")
+    _add_project(show)
+    _add_json(show, "the run")
+    show.set_defaults(handler=_cmd_show)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ae",
         description=DESCRIPTION,
         epilog=EPILOG,
@@ -145,54 +284,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
     parser.add_argument("--log-json", action="store_true", help="JSON log lines even on a terminal")
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help="append log lines (JSON) to this file instead of stderr",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    doctor = sub.add_parser(
+    doctor = _sub(
+        sub,
         "doctor",
-        help="check the dbt install, profile, warehouse lock, store and LLM key",
-        description="Each check prints OK or FAIL with what to do; exits 1 when any check fails. "
-        "It runs `dbt parse` and reports the first error, and says which profiles.yml, profile and "
-        "target dbt will use.",
+        "check the dbt install, profile, warehouse lock, store and LLM key",
+        "Each check prints OK or FAIL with what to do; exits 1 when any check fails. It runs "
+        "`dbt parse` and reports the first error, and says which profiles.yml, profile and target dbt "
+        "will use. It creates nothing: a store or warehouse that does not exist yet is reported as such.",
     )
     _add_project(doctor)
     doctor.set_defaults(handler=_cmd_doctor)
 
-    lint = sub.add_parser("lint", help=LINT_HELP)
+    lint = _sub(sub, "lint", LINT_HELP)
     configure_lint_parser(lint)
+    lint.epilog = EXIT_CODES_HELP
     _add_project(lint)
     lint.set_defaults(handler=_cmd_lint)
 
-    run = sub.add_parser(
-        "run",
-        help="carry one request through plan, validate, execute, verify, document",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=RUN_DESCRIPTION,
-    )
-    run.add_argument("request", help='a /command (try "/help") or, with ANTHROPIC_API_KEY set, free text')
-    _add_project(run)
-    run.add_argument("--yes", action="store_true", help="approve building on a protected target (prod)")
-    run.add_argument(
-        "--allow-code",
-        action="store_true",
-        help="approve executable dbt code the plan writes (hooks, run_query, Python models, schema-name "
-        "overrides, Jinja in --vars, changes to ae.yml/profiles.yml/dbt_project.yml/packages.yml); "
-        "without it such a plan is refused (exit 3) with the code shown. --yes approves only a "
-        "protected target",
-    )
-    run.add_argument("--json", action="store_true", help="print the run report as JSON instead of a summary")
-    run.add_argument(
-        "--planner",
-        choices=["auto", "command", "claude"],
-        default="auto",
-        help="auto (default): /commands use the command planner, free text uses Claude",
-    )
-    run.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run from its checkpoint")
-    run.set_defaults(handler=_cmd_run)
+    _add_run_commands(sub)
 
-    undo = sub.add_parser(
+    undo = _sub(
+        sub,
         "undo",
-        help="roll back a run that was left half-applied (killed, or stopped by a damaged file)",
-        description="Restores the files the run changed from its journal (or, if that is damaged, its "
+        "roll back a run that was left half-applied (killed, or stopped by a damaged file)",
+        "Restores the files the run changed from its journal (or, if that is damaged, its "
         "checkpoint) and drops the relations it created. A file changed since the run wrote it is "
         "kept and reported. Waits for the project's lock, so it never races a live run.",
     )
@@ -200,30 +323,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_project(undo)
     undo.set_defaults(handler=_cmd_undo)
 
-    chat = sub.add_parser(
+    chat = _sub(
+        sub,
         "chat",
-        help="a REPL: each line is a request; asks before protected targets; /undo the last change",
-        description="Each line goes through the five phases with progress shown. /undo reverts the "
+        "a REPL: each line is a request; asks before protected targets; /undo the last change",
+        "Each line goes through the five phases with progress shown. /undo reverts the "
         "files of the last successful request, /history lists them, /quit leaves.",
     )
     _add_project(chat)
     chat.add_argument("--conversation", metavar="ID", help="continue an earlier conversation")
     chat.set_defaults(handler=_cmd_chat)
 
-    evaluate = sub.add_parser(
-        "eval",
-        help="score an agent on the benchmark suite (data quality, query performance, reliability)",
-        description="Runs each task in an isolated copy of the example project, in parallel processes, "
-        "and writes results.json, report.md and report.html. Exits 1 when a threshold is missed "
-        "(data quality 0.98, query performance 0.95, reliability 0.99, success 0.95).",
-    )
-    configure_eval_parser(evaluate)
+    # `ae eval --help` is answered by evals/cli.py's own parser, with the flags and thresholds
+    evaluate = sub.add_parser("eval", help=EVAL_HELP, add_help=False)
     evaluate.set_defaults(handler=_cmd_eval)
 
-    demo = sub.add_parser(
+    demo = _sub(
+        sub,
         "demo",
-        help="generate the example warehouse and build a complete project on it (no API key)",
-        description="Generates the bundled Jaffle Shop example, builds sources, staging, marts, an "
+        "generate the example warehouse and build a complete project on it (no API key)",
+        "Generates the bundled Jaffle Shop example, builds sources, staging, marts, an "
         "incremental model, a snapshot, tests, an exposure and docs, advances time, runs again, "
         "and writes <dir>/demo-summary.json.",
     )
@@ -235,26 +354,77 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The arguments; everything after `eval` is left to evals/cli.py, anything else unknown is an error."""
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "eval":
+        args.eval_args = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return args
+
+
+def _static_text(args: argparse.Namespace) -> str | None:
+    """The help a run request asks for (`/help`, `/<cmd> --help`): printed with nothing else loaded."""
+    if args.command != "run" or args.request is None or args.resume is not None:
+        return None
+    from agent.commands.help import requested_help
+
+    return requested_help(args.request)
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    from tools.logs import configure_logging
+
+    as_json = args.log_json or bool(getattr(args, "json", False)) or args.log_file is not None
+    stream: TextIO | None = None
+    if args.log_file is not None:
+        stream = args.log_file.expanduser().open("a", encoding="utf-8", buffering=1)
+    configure_logging(json=True if as_json else None, level=args.log_level, stream=stream)
+
+
+def print_error(exc: AeError, code: ExitCode, *, as_json: bool, out: TextIO, err: TextIO) -> int:
+    """An error as the caller asked for it: one JSON document on ``out``, else a line on ``err``."""
+    if as_json:
+        error = {"message": redact(exc.message), "hint": redact(exc.hint), "exit_code": int(code)}
+        print(json.dumps({"status": status_for(code), "error": error}, indent=2), file=out, flush=True)
+    else:
+        print(f"ae: error: {redact(str(exc))}", file=err, flush=True)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    configure_logging(json=True if args.log_json else None, level=args.log_level)
-    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return ExitCode.USAGE
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in arguments
     try:
+        parser = build_parser()
+        args = _parse(parser, arguments)
+        handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help(sys.stderr)
+            raise UsageError("give a command", hint="`ae --help` lists them")
+        text = _static_text(args)
+        if text is not None:
+            print(json.dumps({"status": "help", "text": text}, indent=2) if as_json else text)
+            return ExitCode.OK
+        _configure_logging(args)
         return handler(args)
     except AeError as exc:
-        print(f"ae: error: {redact(str(exc))}", file=sys.stderr)
-        return for_error(exc)
+        return print_error(exc, for_error(exc), as_json=as_json, out=sys.stdout, err=sys.stderr)
+    except BrokenPipeError:
+        # the reader went away (`ae ... | head`): what it did not read is not an error of ae's
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
     except OSError as exc:
         # a full disk, a read-only or immutable .ae/: the environment, named, not a traceback
-        print(f"ae: error: {redact(str(environment_error(exc)))}", file=sys.stderr)
-        return ExitCode.ENVIRONMENT
+        from tools.journal import environment_error
+
+        error = environment_error(exc)
+        return print_error(error, ExitCode.ENVIRONMENT, as_json=as_json, out=sys.stdout, err=sys.stderr)
     except KeyboardInterrupt:
-        print("ae: interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+        return print_error(
+            AeError("interrupted"), ExitCode.INTERRUPTED, as_json=as_json, out=sys.stdout, err=sys.stderr
+        )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from tools.errors import AeError, Channel, ConfigurationError, DbtCompilationError
+from tools.errors import (
+    AeError,
+    ApprovalRequired,
+    Channel,
+    ConfigurationError,
+    DbtCompilationError,
+    Interrupted,
+)
 
 
 class ExitCode(IntEnum):
@@ -15,11 +22,12 @@ class ExitCode(IntEnum):
     #: the run failed and was rolled back: the project does not parse, dbt or a test failed,
     #: a transient fault outlasted its retries
     FAILED = 1
-    #: bad usage of ae: unknown command or flag, a bad argument value (a model that does not exist)
+    #: bad usage of ae: unknown command or flag, a bad argument value (a model or target that does
+    #: not exist), an empty request
     USAGE = 2
-    #: refused: building on a protected target needs --yes (or approval in chat)
+    #: refused: building on a protected target needs --yes, code in a plan needs --allow-code
     REFUSED = 3
-    #: paused: resume with --resume RUN_ID
+    #: paused: resume with `ae resume RUN_ID`
     PAUSED = 4
     #: the environment is not usable: no dbt_project.yml, no profile, the warehouse cannot be opened
     ENVIRONMENT = 5
@@ -31,10 +39,11 @@ exit codes (the same on every project):
   0  success
   1  the run failed and was rolled back (the project does not parse, dbt or a test failed,
      a transient fault outlasted its retries)
-  2  bad usage of ae: unknown command or flag, bad argument value
-  3  refused: a protected target needs --yes
-  4  paused: resume with --resume RUN_ID
+  2  bad usage of ae: unknown command or flag, bad argument value, unknown target, empty request
+  3  refused, nothing changed: a protected target needs --yes, code in the plan needs --allow-code
+  4  paused: resume with `ae resume RUN_ID`
   5  the environment is not usable: no dbt_project.yml, profile not found, warehouse unreadable
+  130  interrupted (Ctrl-C): resume with `ae resume RUN_ID` when a run had started
 """
 
 #: a run's final status (graph/state.py Status, plus the runner's own) -> its code
@@ -48,12 +57,33 @@ _BY_STATUS = {
 }
 
 
+#: the ``status`` of a --json document for an exit code: run statuses where one applies
+_STATUS_BY_CODE = {
+    ExitCode.OK: "success",
+    ExitCode.FAILED: "failed",
+    ExitCode.USAGE: "invalid",
+    ExitCode.REFUSED: "refused",
+    ExitCode.PAUSED: "paused",
+    ExitCode.ENVIRONMENT: "environment",
+    ExitCode.INTERRUPTED: "interrupted",
+}
+
+
 def for_status(status: str) -> ExitCode:
     return _BY_STATUS.get(status, ExitCode.FAILED)
 
 
+def status_for(code: ExitCode) -> str:
+    """What a --json document's ``status`` says for an error that ends ae with ``code``."""
+    return _STATUS_BY_CODE[code]
+
+
 def for_error(exc: AeError) -> ExitCode:
     """The code for an error that stopped ae before or outside a run."""
+    if isinstance(exc, ApprovalRequired):
+        return ExitCode.REFUSED
+    if isinstance(exc, Interrupted):
+        return ExitCode.INTERRUPTED
     if isinstance(exc, ConfigurationError):
         return ExitCode.ENVIRONMENT
     if isinstance(exc, DbtCompilationError):  # the project's files, not how ae was called

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from agent.settings import Settings
+if TYPE_CHECKING:  # `ae --help` builds this command's parser and must not load the settings stack
+    from agent.settings import Settings
 
 HELP = "lint the whole project with ae's guardrail rules; --baseline accepts today's findings"
 DESCRIPTION = """\

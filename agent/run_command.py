@@ -1,4 +1,5 @@
-"""`ae run`: one request from a shell or CI — progress while it runs, a summary or JSON at the end.
+"""`ae run` and `ae resume`: one request from a shell or CI — progress while it runs, a summary or
+JSON at the end.
 
 The dbt engine's child starts before the heavy imports (LangGraph, the graph, the planners), so dbt
 loads in the child while they load here: a one-shot run pays for the slower of the two, not both.
@@ -10,20 +11,31 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from agent.exit_codes import ExitCode, for_status
-from agent.planners import PlannerChoice, choose_planner, is_command
-from agent.settings import Settings
+from agent.exit_codes import for_status
 from graph.progress import Emit, ProgressEvent
+from tools.errors import ApprovalRequired, Interrupted, InvalidArguments
 
 if TYPE_CHECKING:
-    from agent.runner import RunOutcome
+    from agent.planners import PlannerChoice
+    from agent.runner import RunOutcome, Session
+    from agent.settings import Settings
 
 
-def progress_printer(stream: TextIO) -> Emit:
-    """One line per phase and tool call, as they happen."""
+def progress_printer(stream: TextIO, *, as_json: bool = False) -> Emit:
+    """One line per phase and tool call, as they happen: text, or a JSON event for a --json caller.
+
+    Each line is one write, flushed, so it never splits around a log line on the same stream."""
 
     def emit(event: ProgressEvent) -> None:
-        print(event.line(), file=stream, flush=True)
+        if as_json:
+            fields: dict[str, Any] = {"kind": event.kind, "phase": event.phase, "message": event.message}
+            fields |= {"ok": event.ok}
+            fields |= {"duration_s": event.duration_s, "at": event.at.isoformat()}
+            line = json.dumps({"event": "progress", **fields})
+        else:
+            line = event.line()
+        stream.write(line + "\n")
+        stream.flush()
 
     return emit
 
@@ -72,8 +84,50 @@ def render_code_question(question: dict[str, Any], *, with_diff: bool) -> str:
     return "\n".join(lines)
 
 
+def check_request(request: str | None) -> None:
+    """An empty request is a usage error, said as such (not as "free text needs Claude")."""
+    if request is not None and not request.strip():
+        raise InvalidArguments(
+            "the request is empty",
+            hint='give a /command (`ae run "/help"` lists them), or a task in words with a Claude key',
+        )
+
+
+def check_target(settings: Settings, target: str | None) -> None:
+    """An explicit --target the profile does not define is a bad argument (exit 2), found before
+    anything starts."""
+    if target is None:
+        return
+    from tools.profiles import read_profile
+
+    profile = read_profile(settings.project_dir, None, settings.profiles_dir, profile=settings.profile)
+    if target not in profile.targets:
+        raise InvalidArguments(
+            f"target {target!r} is not in profile {profile.name!r}, whose targets are "
+            f"{', '.join(profile.targets)}",
+            hint=f"pass one of them, e.g. --target {profile.chosen}",
+        )
+
+
+def resume_command(settings: Settings, run_id: str, target: str | None) -> str:
+    """The exact command that continues ``run_id``."""
+    on_target = f" --target {target}" if target else ""
+    return f"ae resume {run_id} --project {settings.project_dir}{on_target}"
+
+
+def _request_of(session: Session, run_id: str) -> str:
+    """The request a resumed run was started with (it decides the planner)."""
+    record = session.store.get(run_id)
+    if record is None:
+        raise InvalidArguments(
+            f"no run {run_id!r} in the store of {session.settings.project_dir}",
+            hint=f"`ae runs --project {session.settings.project_dir}` lists the project's runs",
+        )
+    return record.request
+
+
 def run_request(
-    request: str,
+    request: str | None,
     *,
     settings: Settings,
     target: str | None,
@@ -85,52 +139,75 @@ def run_request(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Carry ``request`` through a run; returns its exit code (agent/exit_codes.py).
+    """Carry ``request`` through a run, or continue the run ``resume`` (then ``request`` is None);
+    returns its exit code (agent/exit_codes.py).
 
     ``yes`` approves building on a protected target; ``allow_code`` the executable dbt code a plan
     holds (hooks, ``run_query``, Python models, naming overrides, config files). Without it such a
-    plan ends ``refused`` (exit 3) before anything is applied, with the code printed."""
+    plan ends ``refused`` (exit 3) before anything is applied, with the code printed. Ctrl-C after
+    the run started raises ``Interrupted`` naming the run and the command that resumes it."""
     out = out or sys.stdout
     err = err or sys.stderr
-    if is_command(request):
-        from agent.commands.parser import HelpRequested, parse_command
+    check_request(request)
+    if request is not None:
+        from agent.targets import request_target
 
-        try:
-            parsed = parse_command(request)
-        except HelpRequested as help_text:
-            print(str(help_text), file=out)
-            return ExitCode.OK
-        target = target or parsed.target
+        target = request_target(request, target)
+    check_target(settings, target)
     with settings.open_engine(target, shared=True) as engine:
         resolved = engine.target_name()
         protection = settings.protection(resolved)
         if protection.protected and not yes:
-            print(
-                f"ae: {protection.reason}; nothing was changed. Re-run with --yes to approve building on it.",
-                file=err,
+            raise ApprovalRequired(
+                f"{protection.reason}; nothing was changed",
+                hint=f"re-run with --yes to approve building on target {resolved}",
             )
-            return ExitCode.REFUSED
         engine.prepare()  # dbt loads in its process while the planner and LangGraph load here
-        planner, describer = choose_planner(settings, request, planner_choice)
-        from agent.runner import Session
+        from agent.planners import choose_planner
+        from agent.runner import Session, new_run_id
 
-        with Session(settings, emit=progress_printer(err), engine=engine) as session:
-            if resume:
-                outcome = session.resume(
-                    resume,
-                    planner=planner,
-                    describer=describer,
-                    approval=True if yes else None,
-                    allow_code=allow_code,
-                )
-            else:
-                outcome = session.run(
-                    request, planner=planner, describer=describer, approved=yes, allow_code=allow_code
-                )
-            if outcome.status == "awaiting_approval":  # code, and no --allow-code: nobody to ask
-                print(f"ae: {render_code_question(outcome.question or {}, with_diff=False)}", file=err)
-                print("ae: refused; re-run with --allow-code to approve this code.", file=err)
-                outcome = session.resume(outcome.run_id, planner=planner, describer=describer, approval=False)
+        emit = progress_printer(err, as_json=as_json)
+        run_id = resume or new_run_id()
+        with Session(settings, emit=emit, engine=engine) as session:
+            request = request if request is not None else _request_of(session, run_id)
+            planner, describer = choose_planner(settings, request, planner_choice)
+            try:
+                if resume:
+                    outcome = session.resume(
+                        resume,
+                        planner=planner,
+                        describer=describer,
+                        approval=True if yes else None,
+                        allow_code=allow_code,
+                    )
+                else:
+                    outcome = session.run(
+                        request,
+                        planner=planner,
+                        describer=describer,
+                        approved=yes,
+                        allow_code=allow_code,
+                        run_id=run_id,
+                    )
+                if outcome.status == "awaiting_approval":  # code, and no --allow-code: nobody to ask
+                    question = render_code_question(outcome.question or {}, with_diff=False)
+                    emit(ProgressEvent(kind="warning", phase="approve", message=question))
+                    emit(
+                        ProgressEvent(
+                            kind="warning",
+                            phase="approve",
+                            message="refused; re-run with --allow-code to approve this code",
+                        )
+                    )
+                    outcome = session.resume(
+                        outcome.run_id, planner=planner, describer=describer, approval=False
+                    )
+            except KeyboardInterrupt:
+                raise Interrupted(
+                    f"interrupted; run {run_id} stopped where it was",
+                    hint=f"continue it with `{resume_command(settings, run_id, target)}`, or roll it "
+                    f"back with `ae undo {run_id} --project {settings.project_dir}`",
+                ) from None
     if as_json:
         report = outcome.report()
         payload: dict[str, Any] = (

@@ -127,6 +127,17 @@ class CircuitOpen(AeError):
     hint = "too many consecutive transient failures; calls fail fast until the cool-down ends"
 
 
+# --- how a command ended without running to its end ---------------------------------------------------
+
+
+class ApprovalRequired(AeError):
+    """Refused before anything changed: a protected target without --yes (exit 3)."""
+
+
+class Interrupted(AeError):
+    """Ctrl-C: the message says which run stopped and how to resume it (exit 130)."""
+
+
 def channel_of(exc: BaseException) -> Channel | None:
     """The channel of an error, or None for a programmer error (never retried)."""
     return exc.channel if isinstance(exc, AeError) else None
