@@ -14,7 +14,7 @@ FAIL, PASS, NEUTRAL = "#d9534f", "#3c9d5d", "#4a78b5"
 #: below this many values a histogram is a couple of lone bars; each value is drawn as a dot instead
 SMALL_SAMPLE = 8
 
-_BAR_H, _BAR_GAP, _BAR_W = 18, 6, 360
+_BAR_H, _BAR_GAP, _BAR_W = 18, 6, 320
 # the [0, 1] axis of the distribution charts, in px
 _PLOT_LEFT, _PLOT_W = 16, 420
 _PLOT_RIGHT = _PLOT_LEFT + _PLOT_W
