@@ -15,7 +15,7 @@ from agent.queue.config import MAX_ATTEMPTS
 from agent.queue.faults import QUEUE_FAULTS_ENV
 from agent.queue.worker import Heartbeats
 from tests.dbt_project_factory import write_tiny_project
-from tests.queue_helpers import in_process_worker, queue_cli, wait_until_finished
+from tests.queue_helpers import in_process_worker, kill_9_scenario, queue_cli, wait_until_finished
 from tools.errors import InvalidArguments
 
 LINEAGE = "/model-lineage --model adults --upstream 1 --downstream 1"
@@ -146,3 +146,13 @@ def test_recover_executor_reaches_dbos_internal_recovery(queue_url: str) -> None
 
     with in_process_worker(queue_url):
         assert recover_executor("no-such-worker") == []
+
+
+@pytest.mark.slow
+def test_sqlite_worker_killed_and_restarted_finishes_every_task_once(queue_url: str, tmp_path: Path) -> None:
+    seen = kill_9_scenario(queue_url, tmp_path / "kill", workers=1, restart=True, timeout_s=240)
+    assert len(seen.tasks) == 12 and all(t.status == "succeeded" for t in seen.tasks.values())
+    killed = seen.tasks[seen.killed_task]
+    # the restarted worker continued the same attempt's run from its checkpoint, not a new attempt
+    assert (killed.run_id, killed.attempts) == (f"{seen.killed_task}.1", 1)
+    assert seen.runs == sorted(f"{key}.1" for key in seen.tasks)  # one run per task, none twice
