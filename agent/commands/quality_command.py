@@ -12,6 +12,7 @@ from agent.commands.descriptions import column_description, model_description
 from agent.commands.naming import grain_entity, is_id_like
 from agent.commands.parser import ParsedCommand, usage_error
 from agent.commands.project import Node, ProjectView
+from agent.commands.unit_tests import add_unit_test
 from graph.plan_spec import PlanSpec
 from tools.codegen import TestSpec, accepted_values_test, relationships_test, test_kind
 from tools.layers import layer_of
@@ -179,8 +180,13 @@ def data_quality_test(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
         view.write_entry(
             changeset, path, "models", _tests_entry(node, existing, added, facts, entity=entity, key=key)
         )
+    # logic (CASE, aggregation, incremental filter) is pinned by a unit test whatever --tests asks:
+    # data tests check the rows, not the logic that made them
+    unit_test = add_unit_test(view, node, path)
     answer = [f"{name}: {profile.row_count} rows profiled; {len(added)} test(s) added in {path}"]
     answer += [f"  + {_describe_test(c)}" for c in added]
+    if unit_test is not None:
+        answer.append(f"  + {unit_test}")
     if skipped:
         answer.append("not added:")
         answer += [f"  - {reason}" for reason in skipped]
@@ -189,7 +195,8 @@ def data_quality_test(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     return PlanSpec(
         summary=f"add {len(added)} data test(s) to {name}",
         operations=[],
-        # Verify runs the tests this adds, not the model's others (graph.nodes.new_tests)
-        verify_select=None,
+        # Verify runs the tests this adds, not the model's others (graph.nodes.new_tests), which knows
+        # data tests only: with a unit test, the model's tests (dbt test --select runs unit tests too)
+        verify_select=[name] if unit_test is not None else None,
         answer="\n".join(answer),
     )
