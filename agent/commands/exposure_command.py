@@ -1,25 +1,54 @@
-"""/exposure-define: declare a consumer of models (dashboard, notebook, ML model...) in YAML."""
+"""/exposure-define: declare a consumer of models (dashboard, notebook, ML model...) in YAML.
+
+A model an exposure depends on is an interface to people outside the project, so it is published as
+dbt Labs recommends (and dbt-project-evaluator's fct_exposures_dependent_on_private_models checks):
+``access: public`` with an enforced contract, every column typed as the warehouse has it. Execute
+then runs those models, which is when dbt checks the contract against their SQL.
+"""
 
 from __future__ import annotations
 
-from typing import Literal, cast
+from pathlib import PurePosixPath
+from typing import Any, Literal, cast
 
 from agent.commands.naming import is_identifier
 from agent.commands.parser import ParsedCommand
 from agent.commands.project import ProjectView, close_matches
-from graph.plan_spec import PlanSpec
+from graph.plan_spec import Operation, PlanSpec
 from tools.codegen import ExposureSpec, exposure_entry
 from tools.errors import InvalidArguments, UnknownNode
 
 DEFAULT_OWNER = "Analytics Engineering"
 ExposureType = Literal["dashboard", "notebook", "analysis", "ml", "application"]
 Maturity = Literal["low", "medium", "high"]
+#: what dbt accepts on an incremental model with an enforced contract
+_CONTRACT_SAFE_SCHEMA_CHANGES = ("append_new_columns", "fail")
 
 
 def _title(name: str, kind: str) -> str:
     """revenue_dashboard (dashboard) -> "The revenue dashboard"; churn (ml) -> "The churn ml"."""
     words = name.replace("_", " ")
     return f"The {words}" if words.endswith(kind) else f"The {words} {kind}"
+
+
+def published_entry(view: ProjectView, name: str) -> tuple[str, dict[str, Any]]:
+    """The model's properties file and the entry that makes it public with an enforced contract."""
+    node = view.built_model(name, purpose="its contract takes the column types from the warehouse")
+    profile = view.profile(view.qualified_name(node))
+    default = str(PurePosixPath(str(node["original_file_path"])).with_suffix(".yml"))
+    config: dict[str, Any] = {"access": "public", "contract": {"enforced": True}}
+    node_config = node.get("config") or {}
+    # dbt refuses a contract on an incremental model that would silently drop or ignore a changed
+    # column; a published schema changes by a decision, so a change fails the run
+    incremental = node_config.get("materialized") == "incremental"
+    if incremental and node_config.get("on_schema_change") not in _CONTRACT_SAFE_SCHEMA_CHANGES:
+        config["on_schema_change"] = "fail"
+    entry = {
+        "name": name,
+        "config": config,
+        "columns": [{"name": c.name, "data_type": c.type.lower()} for c in profile.columns],
+    }
+    return view.properties_path(node, default), entry
 
 
 def exposure_define(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
@@ -55,6 +84,9 @@ def exposure_define(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     )
     path = str(existing["original_file_path"]) if existing else f"models/exposures/{name}.yml"
     view.write_entry(view.tools.changeset, path, "exposures", exposure_entry(spec))
+    for model in spec.depends_on:
+        model_path, entry = published_entry(view, model)
+        view.write_entry(view.tools.changeset, model_path, "models", entry)
     owner_note = (
         f"; owner defaulted to {DEFAULT_OWNER!r} (set --owner-name/--owner-email)"
         if owner_name == DEFAULT_OWNER and not cmd.text("owner-name")
@@ -62,8 +94,9 @@ def exposure_define(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     )
     return PlanSpec(
         summary=f"{'update' if existing else 'define'} exposure {name} ({kind})",
-        operations=[],
+        operations=[Operation(command="run", select=list(spec.depends_on))],
         verify_select=[],
-        answer=f"{name}: {kind} depending on {', '.join(spec.depends_on)}, in {path}{owner_note}. "
+        answer=f"{name}: {kind} depending on {', '.join(spec.depends_on)}, in {path}{owner_note}; "
+        f"{', '.join(spec.depends_on)} now public with an enforced contract. "
         f"`/model-lineage --model {name} --upstream 2` shows what feeds it.",
     )

@@ -1,7 +1,9 @@
 """/dbt-source: declare warehouse tables as a dbt source (one, a list, or a whole schema), with freshness.
 
 The sources YAML is read and rewritten (other sources and tables are kept). ``loaded_at_field`` and
-``freshness`` go under ``config:``, where dbt 1.10+ expects them.
+``freshness`` go under ``config:``, where dbt 1.10+ expects them. Asked for freshness, every table
+gets a verdict: a rule on its load-time column, or, when it has none, ``freshness: null`` with the
+reason in ``meta`` (dbt-project-evaluator's fct_sources_without_freshness asks for one or the other).
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from tools.layers import entity_of
 from tools.profiling import RelationProfile
 
 DEFAULT_SOURCES_FILE = "models/staging/_sources.yml"
+#: the source table's meta key saying why it has no freshness rule (``freshness: null``)
+FRESHNESS_REASON_KEY = "freshness_reason"
+NO_LOAD_TIMESTAMP = (
+    "no load timestamp: no column records when a row was loaded or last changed, so dbt cannot tell "
+    "how old the data is; name one with /dbt-source --loaded-at-field <column>"
+)
 _PERIODS = ("minute", "hour", "day")
 _FRESHNESS_EXAMPLE = '"warn_after: {count: 12, period: hour}, error_after: {count: 1, period: day}"'
 
@@ -146,6 +154,10 @@ def _declare(
     checked = freshness is not None and loaded_at is not None
     if checked:
         config["freshness"] = freshness
+    elif freshness is not None and not config.keys() & {"freshness", "loaded_at_field", "loaded_at_query"}:
+        # asked for freshness, but nothing says when rows arrive: say so instead of staying silent
+        config["freshness"] = None
+        config["meta"] = {**(config.get("meta") or {}), FRESHNESS_REASON_KEY: NO_LOAD_TIMESTAMP}
     if config:
         first = ("name", "description", "config")  # the conventional order; columns last
         reordered = {k: entry[k] for k in first if k in entry} | {"config": config}
@@ -201,7 +213,7 @@ def dbt_source(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     if freshness is not None and unchecked:
         answer.append(
             f"no freshness for {', '.join(unchecked)}: no load or update timestamp column in the data "
-            "(pass --loaded-at-field to name one)"
+            f"(freshness: null, why in meta.{FRESHNESS_REASON_KEY}; pass --loaded-at-field to name one)"
         )
     operations = [
         Operation(command="source freshness", select=[f"source:{source_name}.{t}" for t in checked])
