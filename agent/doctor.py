@@ -1,22 +1,29 @@
-"""`ae doctor`: is this machine and project ready? One OK/FAIL line per check, with what to do."""
+"""`ae doctor`: is this machine and project ready? One OK/FAIL line per check, with what to do.
+
+It looks and never touches: nothing is created (no .ae/, no store, no warehouse file), a missing
+project or store is reported as such. Each cause is reported once, by the check it belongs to; a
+check that depends on a failed one is skipped, not failed with a guess at another cause.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from importlib import metadata
 
 from agent.settings import Settings
 from tools.engine import DbtCall, DbtEngine
-from tools.errors import AeError
+from tools.errors import AeError, TransientError
 from tools.logs import redact
 from tools.profiles import ProfileTarget, find_profiles, read_target
 from tools.warehouse import readonly_connection
 
 DOCTOR_TIMEOUT_S = 120.0
 NO_PROFILE = "the profile is not usable"
+NO_PROJECT = "no dbt project to check"
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,22 @@ def check_dbt() -> Check:
     if not core.startswith("1.11."):
         return Check("dbt", False, f"dbt-core {core} installed; ae needs >=1.11,<1.12 (run `make setup`)")
     return Check("dbt", True, f"dbt-core {core}, dbt-duckdb {duck}")
+
+
+def check_project(settings: Settings) -> Check:
+    """Is there a dbt project where ae was pointed?"""
+    root = settings.project_dir
+    if not root.is_dir():
+        return Check(
+            "project", False, f"{root} does not exist; pass --project DIR, the folder of dbt_project.yml"
+        )
+    if not (root / "dbt_project.yml").is_file():
+        return Check(
+            "project",
+            False,
+            f"{root} has no dbt_project.yml; pass --project DIR, the folder of dbt_project.yml",
+        )
+    return Check("project", True, f"{root / 'dbt_project.yml'}")
 
 
 def check_profile(settings: Settings) -> tuple[Check, ProfileTarget | None]:
@@ -94,8 +117,11 @@ def first_error(message: str) -> str:
     return lines[0] + (": " + "; ".join(lines[1:3]) if len(lines) > 1 else "")
 
 
-def check_dbt_project(settings: Settings, target: ProfileTarget | None) -> list[Check]:
-    """``dbt parse`` (does the project load?) and ``dbt debug`` (does the warehouse answer?)."""
+def check_dbt_project(settings: Settings, target: ProfileTarget | None, warehouse: Check) -> list[Check]:
+    """``dbt parse`` (does the project load?) and ``dbt debug`` (does the warehouse answer?).
+
+    ``warehouse`` is the lock check's result: a locked file fails there, once, and dbt debug is not
+    asked about it (it would fail too, and seem to blame the profile)."""
     if target is None:
         return [Check.skip("parse", NO_PROFILE), Check.skip("connection", NO_PROFILE)]
     try:
@@ -104,6 +130,8 @@ def check_dbt_project(settings: Settings, target: ProfileTarget | None) -> list[
             if target.path is not None and not target.path.exists():
                 # dbt debug would create an empty DuckDB file there and report success
                 connection = Check.skip("connection", f"{target.path} does not exist yet")
+            elif not warehouse.ok:
+                connection = Check.skip("connection", "the warehouse check failed (above)")
             else:
                 connection = _debug_check(engine, target)
     except AeError as exc:
@@ -124,8 +152,12 @@ def _parse_check(engine: DbtEngine) -> Check:
 def _debug_check(engine: DbtEngine, target: ProfileTarget) -> Check:
     try:
         result = engine.invoke(DbtCall(command="debug"), timeout_s=DOCTOR_TIMEOUT_S)
+    except TransientError as exc:  # busy, not misconfigured: the profile is not to blame
+        return Check("connection", False, str(exc))
     except AeError as exc:
-        return Check("connection", False, f"{exc}; fix the target in {target.profiles_file}")
+        return Check(
+            "connection", False, f"{first_error(exc.message)}; fix the target in {target.profiles_file}"
+        )
     if not result.success:
         return Check("connection", False, "dbt debug failed; run `dbt debug` in the project for details")
     return Check("connection", True, f"dbt debug passed for target {target.target}")
@@ -143,11 +175,13 @@ def check_store(settings: Settings) -> Check:
             return Check("store", False, f"cannot reach {url}: {exc}; check AE_STORE_URL")
         return Check("store", True, f"postgres store {url}")
     path = settings.state_dir / "ae.sqlite"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sqlite3.connect(path).close()
-    except (OSError, sqlite3.Error) as exc:
-        return Check("store", False, f"cannot open {path}: {exc}")
+    if not path.exists():
+        return Check("store", True, f"no store yet at {path}; the first `ae run` on the project creates it")
+    try:  # read-only: a check must not create or change the file
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
+            conn.execute("select count(*) from sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        return Check("store", False, f"cannot read {path}: {exc}; move it aside and ae starts a new one")
     return Check("store", True, f"sqlite store {path}")
 
 
@@ -194,13 +228,20 @@ def run_doctor(settings: Settings, out: Callable[[str], None] = print) -> int:
         out(check.render())
 
     report(check_dbt())
-    profile, target = check_profile(settings)
-    report(profile)
-    report(check_protection(settings, target))
-    report(check_warehouse_lock(target))
-    for check in check_dbt_project(settings, target):
-        report(check)
-    report(check_store(settings))
+    project = check_project(settings)
+    report(project)
+    if project.ok:
+        profile, target = check_profile(settings)
+        report(profile)
+        report(check_protection(settings, target))
+        warehouse = check_warehouse_lock(target)
+        report(warehouse)
+        for check in check_dbt_project(settings, target, warehouse):
+            report(check)
+        report(check_store(settings))
+    else:
+        for name in ("profile", "protection", "warehouse", "parse", "connection", "store"):
+            report(Check.skip(name, NO_PROJECT))
     report(check_llm(settings))
     out("all checks passed" if not failed else f"{failed} check(s) failed")
     return 1 if failed else 0
