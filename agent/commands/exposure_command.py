@@ -11,12 +11,15 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Any, Literal, cast
 
+from agent.commands.column_facts import facts_from_profile
+from agent.commands.descriptions import column_description
 from agent.commands.naming import is_identifier
 from agent.commands.parser import ParsedCommand
 from agent.commands.project import ProjectView, close_matches
 from graph.plan_spec import Operation, PlanSpec
 from tools.codegen import ExposureSpec, exposure_entry
 from tools.errors import InvalidArguments, UnknownNode
+from tools.layers import entity_of
 
 DEFAULT_OWNER = "Analytics Engineering"
 ExposureType = Literal["dashboard", "notebook", "analysis", "ml", "application"]
@@ -43,12 +46,14 @@ def published_entry(view: ProjectView, name: str) -> tuple[str, dict[str, Any]]:
     incremental = node_config.get("materialized") == "incremental"
     if incremental and node_config.get("on_schema_change") not in _CONTRACT_SAFE_SCHEMA_CHANGES:
         config["on_schema_change"] = "fail"
-    entry = {
-        "name": name,
-        "config": config,
-        "columns": [{"name": c.name, "data_type": c.type.lower()} for c in profile.columns],
-    }
-    return view.properties_path(node, default), entry
+    declared = set(node.get("columns") or {})
+    columns: list[dict[str, Any]] = []
+    for column in profile.columns:
+        typed: dict[str, Any] = {"name": column.name, "data_type": column.type.lower()}
+        if column.name not in declared:  # a contract lists every column; a new one is described too
+            typed["description"] = column_description(facts_from_profile(column), entity_of(name))
+        columns.append(typed)
+    return view.properties_path(node, default), {"name": name, "config": config, "columns": columns}
 
 
 def exposure_define(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
