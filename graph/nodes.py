@@ -63,6 +63,26 @@ def _build_config(node: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in (node.get("config") or {}).items() if k not in _LABELS}
 
 
+def upstream_tables(manifest: Mapping[str, Any], unique_id: str) -> list[str]:
+    """Relation names of the sources and seeds a node reads, directly or through other models."""
+    nodes, sources = manifest.get("nodes", {}), manifest.get("sources", {})
+    seen: set[str] = set()
+    tables: set[str] = set()
+    todo = [unique_id]
+    while todo:
+        node = nodes.get(todo.pop(), {})
+        for parent in node.get("depends_on", {}).get("nodes", []):
+            if parent in seen:
+                continue
+            seen.add(parent)
+            table = sources.get(parent) or (nodes.get(parent) if parent.startswith("seed.") else None)
+            if table is not None and table.get("relation_name"):
+                tables.add(str(table["relation_name"]))
+            elif parent in nodes:
+                todo.append(parent)
+    return sorted(tables)
+
+
 def redefined(
     manifest: Mapping[str, Any],
     unique_ids: Iterable[str],

@@ -1,20 +1,20 @@
 """Verify: run the tests of what was built, compute the figures, and prove incrementals right.
 
-For each incremental model that was built, its table is fingerprinted (row count plus an
-order-independent sum of row hashes), rebuilt with --full-refresh on the same data, and
-fingerprinted again: any difference fails the run.
+Each incremental model a building command of this run built must equal its full refresh, on the
+same data and after upstream rows are edited in place (graph/incremental_proof.py, in a scratch copy
+of the warehouse: the user's is never written here). Any difference fails the run.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from graph.context import RunContext
 from graph.figures import Figures, build_figures, project_figures, row_counts, test_figures
+from graph.incremental_proof import prove_incrementals
 from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, PlanSpec
 from graph.read_only import is_read_only
@@ -22,7 +22,6 @@ from graph.state import RunState
 from tools.engine import BUILDING, DbtCall, DbtResult
 from tools.errors import AeError, EmptySelection
 from tools.lineage import load_manifest
-from tools.warehouse import run_readonly_query
 
 SAMPLE_ROWS = 5
 
@@ -64,46 +63,6 @@ def _sample_failures(ctx: RunContext, result: DbtResult) -> list[dict[str, Any]]
     return failing
 
 
-def _fingerprint(db_path: Path, relation: str) -> tuple[int, str]:
-    result = run_readonly_query(
-        db_path, f"select count(*) as n, coalesce(sum(hash(t)::hugeint), 0) as h from {relation} t", limit=1
-    )
-    n, h = result.rows[0]
-    return int(str(n)), str(h)
-
-
-def _check_incrementals(
-    ctx: RunContext, db_path: Path | None, manifest: dict[str, Any], built: list[DbtResult]
-) -> list[dict[str, Any]]:
-    checks: list[dict[str, Any]] = []
-    if db_path is None:
-        return checks
-    nodes = manifest.get("nodes", {})
-    for result in built:
-        for node in result.nodes:
-            config = nodes.get(node.unique_id, {}).get("config", {})
-            if not node.ok or config.get("materialized") != "incremental" or not node.relation:
-                continue
-            before = _fingerprint(db_path, node.relation)
-            ctx.dbt("verify", DbtCall(command="run", select=[node.name], full_refresh=True))
-            after = _fingerprint(db_path, node.relation)
-            checks.append(
-                {
-                    "model": node.name,
-                    "incremental": list(before),
-                    "full_refresh": list(after),
-                    "matches": before == after,
-                }
-            )
-            ctx.progress(
-                "verify",
-                f"{node.name}: incremental {'matches' if before == after else 'DIFFERS FROM'} full refresh "
-                f"({before[0]} vs {after[0]} rows)",
-                ok=before == after,
-            )
-    return checks
-
-
 def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     spec = PlanSpec.model_validate(state["plan"])
@@ -129,7 +88,8 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     manifest = load_manifest(manifest_path) if manifest_path.exists() else {}
     db_path = ctx.warehouse_path()
     built_ids = [n.unique_id for r in built for n in r.nodes if n.ok]
-    incrementals = _check_incrementals(ctx, db_path, manifest, built)
+    built_nodes = [n for r in built for n in r.nodes]
+    incrementals = prove_incrementals(ctx, db_path, manifest, built_nodes) if db_path is not None else []
     figures = Figures(
         **build_figures(built),
         **test_figures(tested),
@@ -137,12 +97,12 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         rows_per_model=row_counts(db_path, manifest, built_ids),
     )
     failing = _sample_failures(ctx, tested) if tested else []
-    mismatched = [c["model"] for c in incrementals if not c["matches"]]
+    mismatched = [c.model for c in incrementals if not c.matches]
     verification = {
         "ok": not failing and not mismatched,
         "figures": figures.model_dump(),
         "failing_tests": failing,
-        "incremental_checks": incrementals,
+        "incremental_checks": [c.record() for c in incrementals],
         "tests": [
             n.model_dump(include={"name", "status", "message", "failures"})
             for n in (tested.nodes if tested else [])
@@ -150,7 +110,7 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     }
     took = time.perf_counter() - started
     if failing or mismatched:
-        errors = [f"incremental model {m} differs from its full refresh" for m in mismatched]
+        errors = [c.describe() for c in incrementals if not c.matches]
         ctx.progress(
             "verify",
             f"{len(failing)} failing test(s), {len(mismatched)} incremental mismatch(es)",
