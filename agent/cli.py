@@ -162,7 +162,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     from agent.runs_command import list_runs
 
     if args.limit < 1:
-        raise UsageError(f"--limit must be at least 1, not {args.limit}")
+        raise UsageError(f"--limit must be at least 1, not {args.limit}", hint="e.g. `ae runs --limit 20`")
     return list_runs(_settings(args), as_json=args.json, limit=args.limit, out=sys.stdout)
 
 

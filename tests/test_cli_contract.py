@@ -1,0 +1,210 @@
+"""The command line as a contract (issue 12): exit codes, one JSON document with --json, honest
+messages, a doctor that creates nothing, resuming by id. dbt runs for real on a tiny project."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.cli import build_parser, main
+from agent.commands.help import command_help
+from agent.commands.planner import CommandPlanner
+from agent.exit_codes import HELP as EXIT_CODES_HELP
+from agent.exit_codes import ExitCode
+from agent.runner import Session
+from agent.settings import load_settings
+from tests.dbt_project_factory import write_tiny_project
+from tools.errors import WarehouseLocked
+from tools.logs import configure_logging
+from tools.resilience import Resilience, RetryPolicy
+
+LINEAGE = "/model-lineage --model stg_people --upstream 1 --downstream 1"
+
+
+@pytest.fixture(autouse=True)
+def one_shot_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No dbt process left behind for the next run, and no user config or target from outside."""
+    monkeypatch.setenv("AE_ENGINE_KEEP_ALIVE_S", "0")
+    monkeypatch.setenv("AE_CONFIG", str(tmp_path / "no-user-config.yml"))
+    monkeypatch.delenv("DBT_TARGET", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_project(tmp_path_factory.mktemp("contract") / "tiny")
+
+
+def one_document(capfd: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """stdout (the file descriptor, so a child process's output counts too) as exactly one JSON document."""
+    out = capfd.readouterr().out
+    document = json.loads(out)  # raises on anything before or after the document
+    assert isinstance(document, dict)
+    return document
+
+
+# --- usage errors: 2, said once, with the next command ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["run"], "give a request or --resume RUN_ID"),
+        (["run", "/help", "--resume", "r1"], "not both"),
+        (["run", "/dbt-run", "--bogus"], "unrecognized arguments: --bogus"),
+        (["nope"], "invalid choice: 'nope'"),
+        (["runs", "--limit", "0"], "--limit must be at least 1"),
+    ],
+)
+def test_usage_errors_exit_2_as_text_and_as_one_json_document(
+    argv: list[str], says: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == ExitCode.USAGE
+    captured = capfd.readouterr()
+    assert captured.out == ""
+    assert captured.err.count(says) == 1, captured.err
+    assert main([*argv, "--json"]) == ExitCode.USAGE
+    document = one_document(capfd)
+    assert document["status"] == "invalid"
+    assert says in document["error"]["message"]
+    assert document["error"]["exit_code"] == 2
+    assert "--help" in document["error"]["hint"] or "ae " in document["error"]["hint"]
+
+
+def test_an_empty_request_is_said_to_be_empty(project: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "  ", "--project", str(project), "--json"]) == ExitCode.USAGE
+    error = one_document(capfd)["error"]
+    assert error["message"] == "the request is empty"
+    assert "Claude" not in error["message"]
+    assert 'ae run "/help"' in error["hint"]
+
+
+def test_help_is_one_json_document_and_shows_each_default_once(capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "/help", "--json"]) == ExitCode.OK
+    document = one_document(capfd)
+    assert document == {"status": "help", "text": command_help(None)}
+    assert main(["run", "/dbt-test --help"]) == ExitCode.OK
+    text = capfd.readouterr().out
+    assert text.strip() == command_help("dbt-test")
+    assert all(line.count("(default:") <= 1 for line in text.splitlines()), text
+
+
+def test_every_command_shows_the_same_exit_code_table(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    assert EXIT_CODES_HELP in parser.format_help()
+    for command in ("run", "resume", "runs", "show", "doctor", "undo", "lint", "chat", "demo"):
+        with pytest.raises(SystemExit) as stop:
+            main([command, "--help"])
+        assert stop.value.code == 0
+        assert EXIT_CODES_HELP in capsys.readouterr().out, command
+
+
+# --- on a real project: bad target 2, refused 3, success 0, each one JSON document --------------------
+
+
+def test_an_unknown_target_is_bad_usage(project: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", "/dbt-debug", "--project", str(project), "--target", "nope"]
+    assert main([*argv, "--json"]) == ExitCode.USAGE
+    error = one_document(capfd)["error"]
+    assert "target 'nope' is not in profile 'tiny'" in error["message"]
+    assert "dev, prod" in error["message"] and "--target dev" in error["hint"]
+    assert main(["run", "/dbt-debug --target nope", "--project", str(project)]) == ExitCode.USAGE
+
+
+def test_prod_without_yes_is_refused_as_one_json_document(
+    project: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", "/dbt-run --select stg_people", "--project", str(project), "--target", "prod"]
+    assert main([*argv, "--json"]) == ExitCode.REFUSED
+    document = one_document(capfd)
+    assert document["status"] == "refused"
+    assert "nothing was changed" in document["error"]["message"]
+    assert "--yes" in document["error"]["hint"]
+    assert document["error"]["exit_code"] == 3
+
+
+def test_a_read_only_command_prints_one_json_report_and_json_progress(
+    project: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", LINEAGE, "--project", str(project), "--json"]) == ExitCode.OK
+    captured = capfd.readouterr()
+    report = json.loads(captured.out)
+    assert report["status"] == "success"
+    assert "stg_people" in json.dumps(report)
+    events = [json.loads(line) for line in captured.err.splitlines() if line.strip()]
+    assert any(event.get("event") == "progress" for event in events), captured.err
+
+
+# --- resume, Ctrl-C -----------------------------------------------------------------------------------
+
+
+def test_run_resume_continues_a_paused_run_without_a_request(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    project = write_tiny_project(tmp_path / "tiny")
+    with Session(load_settings(project), interrupt_after=["validate"]) as session:
+        paused = session.run("/dbt-run --select stg_people", planner=CommandPlanner())
+    assert paused.status == "paused", paused.reason
+    assert main(["run", "--resume", paused.run_id, "--project", str(project), "--json"]) == ExitCode.OK
+    report = one_document(capfd)
+    assert report["status"] == "success"
+    assert report["run_id"] == paused.run_id
+
+
+def test_ctrl_c_names_the_run_and_how_to_resume_it(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = write_tiny_project(tmp_path / "tiny")
+
+    class CtrlC(CommandPlanner):
+        def plan(self, *args: Any, **kwargs: Any) -> Any:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("agent.planners.choose_planner", lambda *_a, **_k: (CtrlC(), None))
+    assert main(["run", "/dbt-run --select stg_people", "--project", str(project)]) == ExitCode.INTERRUPTED
+    err = capfd.readouterr().err
+    run_id = next(word for word in err.split() if word.startswith("20") and "-" in word)
+    assert f"ae resume {run_id} --project {project}" in err
+    assert f"ae undo {run_id} --project {project}" in err
+
+
+# --- doctor ---------------------------------------------------------------------------------------------
+
+
+def test_doctor_on_a_missing_project_creates_nothing_and_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nonexistent"
+    assert main(["doctor", "--project", str(missing)]) == ExitCode.FAILED
+    out = capsys.readouterr().out
+    assert not missing.exists()
+    assert f"FAIL project      {missing} does not exist; pass --project DIR" in out
+    assert "OK   store" not in out
+
+
+# --- retries: never silent, and honest when they give up ------------------------------------------------
+
+
+def test_a_long_wait_says_what_it_waits_for_and_the_final_error_says_it_gave_up() -> None:
+    stream = io.StringIO()
+    configure_logging(json=True, level="WARNING", stream=stream)
+    policy = Resilience(
+        retry=RetryPolicy(attempts=3, initial_wait=0.35, max_wait=0.35, jitter=0.0), progress_every_s=0.1
+    )
+
+    def locked() -> None:
+        raise WarehouseLocked("warehouse tiny.duckdb is locked by PID 1")
+
+    with pytest.raises(WarehouseLocked) as caught:
+        policy.call("dbt", "dev", locked, op="dbt run")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    waiting = [line["event"] for line in lines]
+    assert sum(event.startswith("still waiting for dbt run on target 'dev'") for event in waiting) >= 4
+    assert all("so far" in event for event in waiting)
+    message = str(caught.value)
+    assert "gave up after 3 attempts over 0." in message
+    assert "retried" not in message
