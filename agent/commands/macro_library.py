@@ -16,6 +16,7 @@ the body, in Verify and in CI.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -59,18 +60,23 @@ class MacroFiles:
     test_sql: str | None
 
 
-def _cases(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A CTE body of literal fixture rows, indented to sit inside ``with <name> as (...)``."""
-    values = ",\n".join(f"            ({', '.join(row)})" for row in rows)
-    return f"    select * from (\n        values\n{values}\n    ) as fixture ({', '.join(columns)})"
+def _cases(name: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A CTE of literal fixture rows: ``<name> (<columns>) as (values ...)``."""
+    values = ",\n".join(f"    ({', '.join(row)})" for row in rows)
+    return f"{name} ({', '.join(columns)}) as (\n    values\n{values}\n)"
+
+
+def _select(columns: Sequence[str]) -> str:
+    return "select\n" + ",\n".join(f"    {column}" for column in columns) + "\n"
 
 
 def _header(name: str, what: str) -> str:
-    return (
-        f"-- Pins {name}: {what}\n"
-        "-- Each row returned is a case where the macro's result differs from the expected one; dbt\n"
-        "-- fails the test on any row.\n"
+    told = textwrap.wrap(
+        f"Pins {name}: {what} Each row returned is a case where the macro's result differs from the "
+        "expected one; dbt fails the test on any row.",
+        width=96,
     )
+    return "".join(f"-- {line}\n" for line in told)
 
 
 # --- unit conversion -------------------------------------------------------------------------------------
@@ -114,8 +120,10 @@ def _conversion(name: str) -> Family | None:
         rows = [[v, expected(v)] for v in given] + [["cast(null as integer)", "null"]]
         return (
             _header(macro, f"{source} to {target} at {scale} decimal places, nulls stay null.")
-            + f"with cases as (\n{_cases(['given_amount', 'expected_amount'], rows)}\n)\n\n"
-            + f"select given_amount, expected_amount, {{{{ {macro}('given_amount') }}}} as actual_amount\n"
+            + f"with {_cases('cases', ['given_amount', 'expected_amount'], rows)}\n\n"
+            + _select(
+                ["given_amount", "expected_amount", f"{{{{ {macro}('given_amount') }}}} as actual_amount"]
+            )
             + "from cases\n"
             + f"where {{{{ {macro}('given_amount') }}}} is distinct from expected_amount\n"
         )
@@ -148,8 +156,8 @@ def _surrogate_test(macro: str) -> str:
     return (
         _header(macro, "md5 of the fields cast to text joined by '-', nulls as a marker (the same keys as "
                 "dbt_utils.generate_surrogate_key).")
-        + f"with cases as (\n{_cases(['order_id', 'line_code', 'expected_key'], rows)}\n)\n\n"
-        + "select order_id, line_code, expected_key\n"
+        + f"with {_cases('cases', ['order_id', 'line_code', 'expected_key'], rows)}\n\n"
+        + _select(["order_id", "line_code", "expected_key"])
         + "from cases\n"
         + f"where {{{{ {macro}(['order_id', 'line_code']) }}}} is distinct from expected_key\n"
     )  # fmt: skip
@@ -179,7 +187,7 @@ def _spine_test(macro: str) -> str:
         + "        cast(max(date_day) as date) as last_period\n"
         + "    from spine\n"
         + ")\n\n"
-        + "select periods, first_period, last_period\n"
+        + _select(["periods", "first_period", "last_period"])
         + "from summary\n"
         + "where not (\n"
         + "    periods = 3\n"
@@ -218,8 +226,8 @@ def _divide_test(macro: str) -> str:
     ]
     return (
         _header(macro, "a decimal quotient, null when the denominator is 0 or null.")
-        + f"with cases as (\n{_cases(['numerator', 'denominator', 'expected_ratio'], rows)}\n)\n\n"
-        + "select numerator, denominator, expected_ratio\n"
+        + f"with {_cases('cases', ['numerator', 'denominator', 'expected_ratio'], rows)}\n\n"
+        + _select(["numerator", "denominator", "expected_ratio"])
         + "from cases\n"
         + f"where {{{{ {macro}('numerator', 'denominator') }}}} is distinct from expected_ratio\n"
     )
@@ -230,7 +238,7 @@ def _pivot_test(macro: str) -> str:
     return (
         _header(macro, "one column per value, counting rows by default or summing `then_value`; a value "
                 "with no rows gives 0.")
-        + f"with fixture as (\n{_cases(['status', 'amount'], rows)}\n),\n\n"
+        + f"with {_cases('fixture', ['status', 'amount'], rows)},\n\n"
         + "counts as (\n"
         + f"    select {{{{ {macro}('status', ['placed', 'shipped', 'returned']) }}}}\n"
         + "    from fixture\n"
@@ -239,7 +247,7 @@ def _pivot_test(macro: str) -> str:
         + f"    select {{{{ {macro}('status', ['placed'], 'amount') }}}}\n"
         + "    from fixture\n"
         + ")\n\n"
-        + "select counts.status_placed, counts.status_shipped, counts.status_returned\n"
+        + _select(["counts.status_placed", "counts.status_shipped", "counts.status_returned"])
         + "from counts\n"
         + "cross join amounts\n"
         + "where not (\n"
@@ -269,7 +277,7 @@ def _cohort_test(macro: str) -> str:
     ]
     return (
         _header(macro, "every row of an entity gets the month of its first activity.")
-        + f"with fixture as (\n{_cases(['customer_id', 'ordered_at', 'expected_cohort'], rows)}\n),\n\n"
+        + f"with {_cases('fixture', ['customer_id', 'ordered_at', 'expected_cohort'], rows)},\n\n"
         + "cohorts as (\n"
         + "    select\n"
         + "        customer_id,\n"
@@ -277,7 +285,7 @@ def _cohort_test(macro: str) -> str:
         + f"        cast({{{{ {macro}('customer_id', 'ordered_at') }}}} as date) as cohort\n"
         + "    from fixture\n"
         + ")\n\n"
-        + "select customer_id, expected_cohort, cohort\n"
+        + _select(["customer_id", "expected_cohort", "cohort"])
         + "from cohorts\n"
         + "where cohort is distinct from expected_cohort\n"
     )
@@ -380,9 +388,11 @@ def _fits(family: Family, parameters: Sequence[str]) -> bool:
 
 
 def _definition(name: str, signature: Sequence[str], description: str, body: str) -> str:
-    return (
-        f"{{% macro {name}({', '.join(signature)}) -%}}\n{{#- {description} -#}}\n{body}\n{{%- endmacro %}}\n"
-    )
+    """The macro file: its description as a Jinja comment, then the body, indented inside the block."""
+    told = textwrap.wrap(description, width=96)
+    comment = "\n".join(f"    {'{#-' if i == 0 else '   '} {line}" for i, line in enumerate(told)) + " -#}"
+    indented = "\n".join(f"    {line}" if line else "" for line in body.splitlines())
+    return f"{{% macro {name}({', '.join(signature)}) -%}}\n{comment}\n{indented}\n{{%- endmacro %}}\n"
 
 
 def _properties(name: str, description: str, arguments: list[dict[str, str]]) -> str:
@@ -413,7 +423,7 @@ def macro_files(name: str, parameters: Sequence[str], description: str | None) -
         test_name = f"assert_{name}"
         files = MacroFiles(
             family.kind,
-            _definition(name, signature, text, f"    {body}" if "\n" not in body else body),
+            _definition(name, signature, text, body),
             _properties(name, text, arguments),
             test_name,
             family.test(name),
@@ -427,8 +437,9 @@ def macro_files(name: str, parameters: Sequence[str], description: str | None) -
     )
     text = description or f"{name}: no body written yet (ae knows no macro family of this name{expected})."
     stub = (
-        f"    {{{{ exceptions.raise_compiler_error("
-        f'"{name}: write the body here (macros/{name}.sql); ae wrote only its signature") }}}}'
+        "{{ exceptions.raise_compiler_error(\n"
+        f'    "{name}: write the body here (macros/{name}.sql); ae wrote only its signature"\n'
+        ") }}"
     )
     arguments = [
         {"name": p, "description": f"Not documented yet: say what {p} is when you write the body."}
