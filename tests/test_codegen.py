@@ -11,6 +11,7 @@ from sqlglot import exp
 from tools.codegen import (
     Aggregate,
     ChildSummary,
+    ColumnDoc,
     IncrementalFilter,
     MacroArgument,
     MartSpec,
@@ -21,6 +22,7 @@ from tools.codegen import (
     SnapshotSpec,
     TestSpec,
     accepted_values_test,
+    column_entry,
     dump_yaml,
     load_yaml_mapping,
     macro_sql,
@@ -106,9 +108,43 @@ def test_mart_sql_reads_refs_joins_through_ctes_and_lists_every_column() -> None
     assert "where updated_at >= (select max(updated_at) from analytics.this_model)" in incremental
     assert select_names(incremental) == mart_output_columns(ORDERS)
     assert mart_output_columns(ORDERS) == [
-        "order_id", "customer_id", "ordered_at", "updated_at", "ordered_date",
-        "customer_name", "customer_created_at", "item_count", "last_added_at",
-    ]  # fmt: skip
+        "order_id",
+        "customer_id",
+        "ordered_at",
+        "updated_at",
+        "ordered_date",
+        "customer_name",
+        "customer_created_at",
+        "last_added_at",
+        "item_count",
+    ]  # fmt: skip  (plain columns before calculations, sqlfluff ST06)
+    # the columns are listed where they are read and where they are output, not a third time
+    assert "final" not in sql and sql.count("customers.customer_name") == 1
+
+
+def test_a_mart_that_joins_nothing_selects_each_column_once() -> None:
+    pass_through = MartSpec(
+        base_model="stg_orders",
+        base_cte="orders",
+        base_columns=("order_id", "ordered_at", "status"),
+        key="order_id",
+        config=ModelConfig(materialized="incremental", unique_key="order_id", incremental_strategy="merge"),
+        derived=(SelectColumn("cast(ordered_at as date)", "ordered_date"),),
+        incremental=IncrementalFilter("ordered_at", "ordered_at", ">=", "rows changed since the last run"),
+    )
+    sql = mart_sql(pass_through)
+    assert "with " not in sql and sql.count("status") == 1
+    assert "cast(ordered_at as date) as ordered_date" in sql
+    assert "from {{ ref('stg_orders') }}\n{% if is_incremental() %}" in sql
+    assert select_names(render(sql)) == ["order_id", "ordered_at", "status", "ordered_date"]
+
+
+def test_column_entry_records_why_each_test_is_there_in_meta() -> None:
+    reasons = {"unique": "the grain key", "not_null": "the grain key", "accepted_values": "stale"}
+    entry = column_entry(ColumnDoc("order_id", "Primary key.", ("unique", "not_null"), reasons))
+    # a reason for a test the column does not have is not written
+    assert entry["config"] == {"meta": {"ae_tests": {"unique": "the grain key", "not_null": "the grain key"}}}
+    assert "config" not in column_entry(ColumnDoc("note", "Free text."))
 
 
 def test_mart_sql_refuses_duplicate_output_columns() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
@@ -93,17 +93,29 @@ def test_kind(test: TestSpec) -> str:
     return test if isinstance(test, str) else next(iter(test), "")
 
 
+#: the column meta key under which generated tests record why they are there
+TEST_REASONS_META_KEY = "ae_tests"
+
+
 @dataclass(frozen=True)
 class ColumnDoc:
     name: str
     description: str
     tests: tuple[TestSpec, ...] = ()
+    #: why each generated test is there, by test kind ("not_null": "the grain key: ...")
+    test_reasons: Mapping[str, str] = field(default_factory=dict)
 
 
 def column_entry(column: ColumnDoc) -> dict[str, Any]:
+    """A column's properties; the reasons for its tests go in its ``config.meta`` (dbt >= 1.10), where
+    a reviewer reads them beside the tests and dbt carries them into the manifest and docs."""
     entry: dict[str, Any] = {"name": column.name, "description": column.description}
     if column.tests:
         entry["data_tests"] = list(column.tests)
+    kinds = {test_kind(t) for t in column.tests}
+    reasons = {kind: reason for kind, reason in column.test_reasons.items() if kind in kinds}
+    if reasons:
+        entry["config"] = {"meta": {TEST_REASONS_META_KEY: reasons}}
     return entry
 
 
@@ -295,22 +307,48 @@ def _cte(name: str, body: list[str]) -> str:
     return f"{name} as (\n\n{inner}\n\n)"
 
 
+def _final_columns(spec: MartSpec) -> list[tuple[str, str]]:
+    """(select expression, output name) of the mart's final select: plain columns first, then the
+    calculations (coalesced aggregates), as sqlfluff's ST06 and most readers expect."""
+    if not (spec.parents or spec.children):
+        # one select straight from the ref: derived expressions are computed right there
+        return [(c, c) for c in spec.base_columns] + [(d.render(), d.alias) for d in spec.derived]
+    base_names = [*spec.base_columns, *(d.alias for d in spec.derived)]
+    plain = [(f"{spec.base_cte}.{name}", name) for name in base_names]
+    calculated: list[tuple[str, str]] = []
+    for parent in spec.parents:
+        plain += [
+            (SelectColumn(f"{parent.cte}.{c.expression}", c.alias).render(), c.alias) for c in parent.columns
+        ]
+    for child in spec.children:
+        for agg in child.aggregates:
+            value = f"{child.cte}.{agg.alias}"
+            if agg.default is None:
+                plain.append((value, agg.alias))
+            else:
+                calculated.append((f"coalesce({value}, {agg.default}) as {agg.alias}", agg.alias))
+    return plain + calculated
+
+
 def mart_output_columns(spec: MartSpec) -> list[str]:
-    names = list(spec.base_columns) + [d.alias for d in spec.derived]
-    names += [c.alias for p in spec.parents for c in p.columns]
-    names += [a.alias for s in spec.children for a in s.aggregates]
-    return names
+    return [name for _, name in _final_columns(spec)]
 
 
-def mart_sql(spec: MartSpec) -> str:
-    """A fact/dimension/intermediate model: refs only, joins through CTEs, explicit columns."""
-    names = mart_output_columns(spec)
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise InvalidArguments(f"the model would have duplicate columns: {', '.join(duplicates)}")
-    for name in names:
-        if not _IDENTIFIER.match(name):
-            raise InvalidArguments(f"column name {name!r} is not a plain identifier")
+def _pass_through_sql(spec: MartSpec) -> list[str]:
+    """A mart that joins and aggregates nothing: one select from its ref, each column listed once."""
+    lines = [
+        "select",
+        _select_list([expression for expression, _ in _final_columns(spec)], _INDENT),
+        f"from {{{{ ref({_literal(spec.base_model)}) }}}}",
+    ]
+    if spec.incremental is not None:
+        lines += _incremental_filter_lines(spec.incremental)
+    return lines
+
+
+def _joined_sql(spec: MartSpec) -> list[str]:
+    """Import CTEs (the base, each parent, each child aggregated per key), then the final select that
+    joins them: columns are listed where they are read and once more where they are output."""
     ctes: list[str] = []
     base_selects = [*spec.base_columns, *(d.render() for d in spec.derived)]
     base_body = [
@@ -346,36 +384,31 @@ def mart_sql(spec: MartSpec) -> str:
                 ],
             )
         )
-    final_columns = [f"{spec.base_cte}.{c}" for c in [*spec.base_columns, *(d.alias for d in spec.derived)]]
+    lines = ["with " + ",\n\n".join(ctes), ""]
+    lines += ["select", _select_list([e for e, _ in _final_columns(spec)], _INDENT), f"from {spec.base_cte}"]
     for parent in spec.parents:
-        final_columns += [
-            SelectColumn(f"{parent.cte}.{c.expression}", c.alias).render() for c in parent.columns
-        ]
-    for child in spec.children:
-        for agg in child.aggregates:
-            value = f"{child.cte}.{agg.alias}"
-            final_columns.append(
-                f"coalesce({value}, {agg.default}) as {agg.alias}" if agg.default is not None else value
-            )
-    final_body = ["select", _select_list(final_columns, _INDENT), f"from {spec.base_cte}"]
-    for parent in spec.parents:
-        final_body.append(
+        lines.append(
             f"left join {parent.cte} on {spec.base_cte}.{parent.foreign_key} = {parent.cte}.{parent.key}"
         )
     for child in spec.children:
-        final_body.append(
-            f"left join {child.cte} on {spec.base_cte}.{spec.key} = {child.cte}.{child.foreign_key}"
-        )
-    ctes.append(_cte("final", final_body))
+        lines.append(f"left join {child.cte} on {spec.base_cte}.{spec.key} = {child.cte}.{child.foreign_key}")
+    return lines
+
+
+def mart_sql(spec: MartSpec) -> str:
+    """A fact/dimension/intermediate model: refs only, explicit columns, joins through import CTEs.
+
+    A mart with nothing to join is one select from its ref, not a CTE repeated by a ``final``."""
+    names = mart_output_columns(spec)
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InvalidArguments(f"the model would have duplicate columns: {', '.join(duplicates)}")
+    for name in names:
+        if not _IDENTIFIER.match(name):
+            raise InvalidArguments(f"column name {name!r} is not a plain identifier")
+    body = _joined_sql(spec) if spec.parents or spec.children else _pass_through_sql(spec)
     header = config_block(spec.config)
-    return (
-        (header + "\n" if header else "")
-        + "with "
-        + ",\n\n".join(ctes)
-        + "\n\nselect\n"
-        + _select_list(names, _INDENT)
-        + "\nfrom final\n"
-    )
+    return (header + "\n" if header else "") + "\n".join(body) + "\n"
 
 
 # --- snapshots, macros, seeds, exposures, packages -----------------------------------------------------
