@@ -37,8 +37,8 @@ class ExitCode(IntEnum):
 HELP = """\
 exit codes (the same on every project):
   0  success
-  1  the run failed and was rolled back (the project does not parse, dbt or a test failed,
-     a transient fault outlasted its retries)
+  1  failed: the run was rolled back (the project does not parse, dbt or a test failed, a
+     transient fault outlasted its retries); `ae doctor`: a check failed; `ae eval`: a threshold missed
   2  bad usage of ae: unknown command or flag, bad argument value, unknown target, empty request
   3  refused, nothing changed: a protected target needs --yes, code in the plan needs --allow-code
   4  paused: resume with `ae resume RUN_ID`

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from agent.exit_codes import HELP as EXIT_CODES_HELP
 from evals.agents import AGENTS
 from tools.errors import AeError
 
@@ -115,8 +116,20 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+DESCRIPTION = """\
+Score an agent on a benchmark suite. Runs each task in an isolated copy of the example project, in
+parallel processes, and writes results.json, report.md and report.html. Exits 1 when a threshold is
+missed (data quality 0.98, query performance 0.95, reliability 0.99, success 0.95).
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ae eval", description="score an agent on a benchmark suite")
+    parser = argparse.ArgumentParser(
+        prog="ae eval",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     configure_parser(parser)
     return run_eval(parser.parse_args(argv))
 

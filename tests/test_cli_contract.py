@@ -142,6 +142,7 @@ def test_a_read_only_command_prints_one_json_report_and_json_progress(
 # --- resume, Ctrl-C -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # two dbt engines start: the run's, then the resuming CLI's
 def test_run_resume_continues_a_paused_run_without_a_request(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
