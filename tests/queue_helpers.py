@@ -94,6 +94,8 @@ class Takeover:
     killed_task: str
     seconds: float
     runs: list[str]
+    #: from the kill to the killed task's end on another (or the restarted) worker
+    takeover_s: float
 
 
 def kill_9_scenario(url: str, root: Path, *, workers: int, restart: bool, timeout_s: float) -> Takeover:
@@ -113,16 +115,19 @@ def kill_9_scenario(url: str, root: Path, *, workers: int, restart: bool, timeou
         victim = _running_with_a_run(url, "w0", projects, timeout_s=120)
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait()
+        killed_at = time.time()
         if restart:
             procs[0] = start_worker(url, "w0", logs / "w0.log")
-        tasks = wait_until_finished(url, set(keys), timeout_s=timeout_s)
+        finished = wait_until_finished(url, set(keys), timeout_s=timeout_s)
+        tasks = {key: finished[key] for key in keys}  # the queue may hold other tests' tasks
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             assert proc.wait(timeout=90) in (0, -signal.SIGKILL), (logs / "w0.log").read_text()[-3000:]
     runs = sorted(p.name for project in projects for p in (project / ".ae" / "runs").iterdir())
-    return Takeover(tasks, victim, time.monotonic() - started, runs)
+    takeover_s = tasks[victim].finished_at - killed_at
+    return Takeover(tasks, victim, time.monotonic() - started, runs, takeover_s)
 
 
 def _running_with_a_run(url: str, worker: str, projects: list[Path], timeout_s: float) -> str:

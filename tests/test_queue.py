@@ -156,3 +156,4 @@ def test_sqlite_worker_killed_and_restarted_finishes_every_task_once(queue_url: 
     # the restarted worker continued the same attempt's run from its checkpoint, not a new attempt
     assert (killed.run_id, killed.attempts) == (f"{seen.killed_task}.1", 1)
     assert seen.runs == sorted(f"{key}.1" for key in seen.tasks)  # one run per task, none twice
+    assert seen.takeover_s < 60, seen.takeover_s  # a restarted worker takes its tasks back on launch
