@@ -87,9 +87,11 @@ _SPECS = (
             "cast, no joins. Files go where the project keeps that layer, documented in the YAML file the\n"
             "folder already uses; a fact or dimension at the grain of an existing model is refused.\n"
             "Facts and dimensions read refs only: the base model, attributes of the models it references\n"
-            "(foreign keys proven on the data) and aggregates of the models that reference it. Keys,\n"
-            "incremental filters and tests are chosen from profiles of the data; the models it reads must\n"
-            "be built first."
+            "(foreign keys proven on the data) and aggregates of the models that reference it; of several\n"
+            "models at one grain the most refined (fact, then intermediate, then staging), so staging does\n"
+            "not fan out to every mart. Keys, incremental filters and tests are chosen from profiles of the\n"
+            "data and the columns' meaning (no accepted_values on free text, no not_null on a left-joined\n"
+            "first/last); the models it reads must be built first."
         ),
     ),
     _command(
@@ -205,9 +207,9 @@ _SPECS = (
             default=list(QUALITY_TESTS),
         ),
         notes=(
-            "unique only for id-like columns that are unique; accepted_values only for low-cardinality\n"
-            "text; relationships only where every value has a parent in another model; not_null where\n"
-            "no value is null."
+            "unique only for id-like columns that are unique; accepted_values only for enum-like codes\n"
+            "(short values that repeat; never names, descriptions or emails); relationships only where\n"
+            "every value has a parent upstream; not_null where no value is null."
         ),
     ),
     _command(

@@ -4,6 +4,11 @@ A mart is its base model (one row per base key), plus attributes of the models t
 (foreign keys proven on the data, joined many-to-one on the parent's key, so no row is duplicated),
 plus summaries of the models that reference the base (counts, first/last event times, sums,
 aggregated to one row per key before the join). It reads ``ref()``s only and lists every column.
+
+Of several models at one grain it reads the most refined one: for a parent a built fact (fct_orders)
+over an intermediate over staging, for children an intermediate over staging. So a staging model
+feeds one mart and the next reads through it (order items take the order's attributes from
+fct_orders), instead of fanning out to every mart (dbt-project-evaluator's fct_model_fanout).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from agent.commands.model_files import (
     partition_choice,
     write_model,
 )
-from agent.commands.naming import is_id_like, plural
+from agent.commands.naming import is_id_like, model_type_of, plural
 from agent.commands.project import Node, ProjectView
 from tools.codegen import (
     Aggregate,
@@ -32,6 +37,7 @@ from tools.codegen import (
     MartSpec,
     ParentJoin,
     SelectColumn,
+    mart_output_columns,
     mart_sql,
 )
 from tools.errors import InvalidArguments, QueryError
@@ -84,7 +90,7 @@ def _base_node(view: ProjectView, request: ModelRequest) -> Node:
         return view.built_model(request.base, purpose=purpose)
     wanted = bare_name(request.name)
     ranked = sorted(
-        (rank, layer_of(node) != "staging", name)
+        (rank, layer_of(node) != "intermediate", name)
         for name, node in view.models.items()
         if name != request.name
         and layer_of(node) in {"staging", "intermediate"}
@@ -160,12 +166,14 @@ def _references(
 
 
 class _Design:
-    """Collects the mart's columns in output order, keeping names unique."""
+    """Collects the mart's columns, keeping names unique, and what the data and the SQL disagree on."""
 
     def __init__(self, entity: str) -> None:
         self.entity = entity
         self.facts: list[ColumnFacts] = []
         self.ctes: set[str] = set()
+        #: where today's data would pass a test that the model's meaning does not promise
+        self.disagreements: list[str] = []
 
     @property
     def names(self) -> set[str]:
@@ -239,7 +247,7 @@ def _child_summary(
 ) -> ChildSummary:
     child_entity = entity_of(child.name)
     children = plural(child_entity)
-    # every base row has at least one child: first/last values are then never null
+    # every base row has a child today; a new one without any still gets nulls from the left join
     covered = view.foreign_key(base.relation, key, child.relation, match.child_column).is_foreign_key
     aggregates: list[Aggregate] = []
 
@@ -269,15 +277,18 @@ def _child_summary(
         if column.name in skipped or is_id_like(column.name):
             continue
         if is_timestamp_type(column.type):
-            never_null = covered and column.nulls == 0
-            when_none = "" if never_null else "; null when it has none"
-            for fn, word in (("min", "first"), ("max", "last")):
+            if covered and column.nulls == 0:
+                design.disagreements.append(
+                    f"first_/last_{column.name}: every {design.entity} has {children} today, but one "
+                    f"without any gets null from the left join, so they are not tested not_null"
+                )
+            for fn, word in (("min", "Earliest"), ("max", "Latest")):
                 add(
-                    Aggregate(f"{fn}({column.name})", f"{word}_{column.name}"),
+                    Aggregate(f"{fn}({column.name})", f"{'first' if fn == 'min' else 'last'}_{column.name}"),
                     column.type,
-                    never_null,
-                    f"{word.capitalize()} {column.name} among the {design.entity}'s {children} "
-                    f"({child.name}){when_none}.",
+                    False,
+                    f"{word} {column.name} of the {design.entity}'s {children} ({child.name}); "
+                    f"null for a {design.entity} with no {children}.",
                 )
         elif is_numeric_type(column.type):
             add(
@@ -295,12 +306,22 @@ def _child_summary(
     )
 
 
+_REFINEMENT = {"fact": 0, "intermediate": 1, "staging": 2}
+
+
+def _refinement(model: _Input) -> int:
+    """0 for a built fact, 1 for an intermediate, 2 for staging: which of one grain's models to read."""
+    layer = layer_of(model.node)
+    return _REFINEMENT.get(model_type_of(model.name) if layer == "marts" else str(layer), len(_REFINEMENT))
+
+
 def _distinct_grains(inputs: list[_Input], base_key: str) -> dict[str, _Input]:
-    """One model per grain (its key column), staging first: int_orders_enriched and stg_orders are both
-    orders, and joining or summarising both would count orders twice. The base's grain is excluded."""
+    """One model per grain (its key column), the most refined first: fct_orders, int_orders_enriched
+    and stg_orders are all orders, and joining or summarising two would count orders twice. The base's
+    grain is excluded."""
     seen = {base_key}
     kept: dict[str, _Input] = {}
-    for model in sorted(inputs, key=lambda i: (layer_of(i.node) != "staging", i.name)):
+    for model in sorted(inputs, key=lambda i: (_refinement(i), i.name)):
         grain = model.profile.key_candidates[0] if model.profile.key_candidates else None
         if grain is None or grain not in seen:
             kept[model.name] = model
@@ -339,6 +360,83 @@ def _refuse_duplicate(view: ProjectView, request: ModelRequest, entity: str, key
             )
 
 
+def _inputs(view: ProjectView, owner: str) -> list[_Input]:
+    """What a mart may join or summarise: built staging and intermediate models, and built facts that
+    are not built from ``owner`` (dimensions are left out: their aggregates would repeat per row)."""
+    nodes = dict(view.upstream_candidates(exclude=owner))
+    existing = view.models.get(owner)
+    downstream = view.descendants(existing) if existing is not None else set()
+    for name, node in view.models.items():
+        if (
+            name != owner
+            and name not in downstream
+            and layer_of(node) == "marts"
+            and model_type_of(name) == "fact"
+            and view.is_built(node)
+        ):
+            nodes[name] = node
+    return [_read(view, node) for _, node in sorted(nodes.items())]
+
+
+def _pools(
+    view: ProjectView, owner: str, base: _Input, key: str
+) -> tuple[dict[str, _Input], dict[str, _Input]]:
+    """(models the mart may join as parents, models it may summarise as children), one per grain."""
+    candidates = [c for c in _inputs(view, owner) if c.name != base.name]
+    # facts stand in for their staging model as parents only: summarised as children they would bring
+    # the keys they joined (a store_id on order items) and count one event at two grains
+    children = _distinct_grains([c for c in candidates if layer_of(c.node) != "marts"], key)
+    return _distinct_grains(candidates, key), children
+
+
+def _fanout_note(view: ProjectView, owner: str, reads: set[str]) -> list[str]:
+    """A staging model this mart reads that already feeds two other marts directly: dbt-project-
+    evaluator's fct_model_fanout (three leaf children) would flag it; say which intermediate helps."""
+    notes = []
+    for name in sorted(reads):
+        node = view.models.get(name)
+        if node is None or layer_of(node) != "staging":
+            continue
+        marts = sorted(
+            other
+            for other, child in view.models.items()
+            if other != owner
+            and layer_of(child) == "marts"
+            and str(node.get("unique_id")) in ((child.get("depends_on") or {}).get("nodes") or [])
+        )
+        if len(marts) >= 2:
+            entity = entity_of(name)
+            notes.append(
+                f"fan-out: {name} already feeds {', '.join(marts)} directly; build an intermediate "
+                f"(/dbt-model --name int_{plural(entity)}_joined --type intermediate --from {name}) and "
+                "re-plan the marts so they read it"
+            )
+    return notes
+
+
+def _in_output_order(spec: MartSpec, design: _Design) -> list[ColumnFacts]:
+    """The columns' facts in the order the SQL outputs them, so the YAML lists them that way too."""
+    by_name = {f.name: f for f in design.facts}
+    return [by_name[name] for name in mart_output_columns(spec)]
+
+
+def _review_notes(view: ProjectView, owner: str, spec: MartSpec, design: _Design) -> list[str]:
+    """What a reviewer should hear about the design: a mart that adds nothing, tests today's data would
+    pass but the SQL does not promise, and staging models fanning out to marts."""
+    notes = []
+    if not spec.parents and not spec.children and not spec.derived:
+        notes.append(
+            f"adds no joins or aggregates to {spec.base_model}: its columns are selected once and kept "
+            "as an incremental table"
+            if spec.incremental
+            else f"adds no joins or aggregates to {spec.base_model}: its columns are selected once; give it "
+            "a reason to exist (a join, a filter, another grain) or read the upstream model directly"
+        )
+    notes += [f"not tested: {note}" for note in design.disagreements]
+    reads = {spec.base_model, *(p.model for p in spec.parents), *(c.model for c in spec.children)}
+    return notes + _fanout_note(view, owner, reads)
+
+
 def plan_mart(view: ProjectView, request: ModelRequest) -> list[str]:
     base = _read(view, _base_node(view, request))
     identity = {c.name: c.name for c in base.profile.columns}
@@ -347,8 +445,7 @@ def plan_mart(view: ProjectView, request: ModelRequest) -> list[str]:
     _refuse_duplicate(view, request, entity, key)
     design = _Design(entity)
     base_cte = design.cte(plural(entity))
-    candidates = [_read(view, node) for node in view.upstream_candidates(exclude=request.name).values()]
-    pool = _distinct_grains([c for c in candidates if c.name != base.name], key)
+    pool, child_pool = _pools(view, request.name, base, key)
     owner = _Owner(request.name, is_mart=request.model_type in {"fact", "dimension"})
     parent_matches, base_targets = _references(view, base, pool, owner)
     for base_column in base.profile.columns:
@@ -399,7 +496,7 @@ def plan_mart(view: ProjectView, request: ModelRequest) -> list[str]:
         )
     parent_models = {p.model for p in parents}
     children: list[ChildSummary] = []
-    for name, child in pool.items():
+    for name, child in child_pool.items():
         if name in parent_models or incremental_model:
             continue
         links = [
@@ -450,8 +547,14 @@ def plan_mart(view: ProjectView, request: ModelRequest) -> list[str]:
             else ""
         )
     )
+    answer += _review_notes(view, request.name, spec, design)
     files = write_model(
-        view, request, mart_sql(spec), description=description, facts=design.facts, entity=entity
+        view,
+        request,
+        mart_sql(spec),
+        description=description,
+        facts=_in_output_order(spec, design),
+        entity=entity,
     )
     answer.append(f"files: {files.sql}, {files.yml}")
     return answer

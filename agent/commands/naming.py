@@ -109,6 +109,8 @@ def timestamp_phrase(column: str, entity: str) -> str:
     """
     lowered = column.lower()
     stem = lowered.removesuffix("_at").removesuffix("_date").removesuffix("_time")
+    # order_placed_at of an order is when the order was placed, not "was order placed"
+    stem = stem.removeprefix(f"{entity}_") if stem.startswith(f"{entity}_") else stem
     if stem in _TIMESTAMP_VERBS or stem.endswith("ed"):
         return f"When the {entity} was {_TIMESTAMP_VERBS.get(stem, phrase(stem))}"
     kind = "Time" if lowered.endswith(("_at", "_time")) else "Date"
