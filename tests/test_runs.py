@@ -107,3 +107,16 @@ def test_a_killed_run_is_flagged_by_the_next_run_and_resumes(project: Path) -> N
     listed = io.StringIO()
     list_runs(settings, as_json=True, limit=10, out=listed)
     assert {r["run_id"]: r["status"] for r in json.loads(listed.getvalue())}[paused.run_id] == "success"
+
+
+def test_the_run_commands_load_no_dbt_langgraph_or_store() -> None:
+    """`ae runs` and `ae show` answer at once: importing them loads none of the heavy modules."""
+    heavy = ("dbt", "langgraph", "sqlalchemy", "graph.transaction")
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, agent.runs_command; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "agent.runs" in loaded
+    assert [m for m in loaded if m.split(".")[0] in heavy or m in heavy] == []
