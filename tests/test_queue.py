@@ -11,18 +11,18 @@ import duckdb
 import pytest
 
 from agent.queue.batch import read_batch
-from agent.queue.config import MAX_ATTEMPTS
+from agent.queue.config import MAX_ATTEMPTS, queue_url
 from agent.queue.faults import QUEUE_FAULTS_ENV
 from agent.queue.worker import Heartbeats
 from tests.dbt_project_factory import write_tiny_project
 from tests.queue_helpers import in_process_worker, kill_9_scenario, queue_cli, wait_until_finished
-from tools.errors import InvalidArguments
+from tools.errors import ConfigurationError, InvalidArguments
 
 LINEAGE = "/model-lineage --model adults --upstream 1 --downstream 1"
 
 
 @pytest.fixture
-def queue_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def sqlite_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'queue.sqlite'}"
     monkeypatch.setenv("AE_QUEUE_URL", url)
     monkeypatch.setenv("AE_QUEUE_RETRY_BASE_S", "0.2")
@@ -41,7 +41,18 @@ def test_cli_module_imports_nothing_heavy() -> None:
     assert out.strip() == "[]"
 
 
-def test_same_key_is_one_task_and_priority_orders_the_queue(queue_url: str, project: Path) -> None:
+def test_queue_url_defaults_to_the_user_state_dir_and_rejects_other_schemes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AE_QUEUE_URL", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert queue_url() == f"sqlite:///{tmp_path / 'state' / 'ae' / 'queue.sqlite'}"
+    monkeypatch.setenv("AE_QUEUE_URL", "mysql://me@db/ae")
+    with pytest.raises(ConfigurationError, match="AE_QUEUE_URL: a store URL starts with one of"):
+        queue_url()
+
+
+def test_same_key_is_one_task_and_priority_orders_the_queue(sqlite_queue: str, project: Path) -> None:
     late = queue_cli("queue", "add", LINEAGE, "--project", str(project), "--key", "late", "--priority", "50")
     first = queue_cli("queue", "add", LINEAGE, "--project", str(project), "--key", "first", "--priority", "1")
     again = queue_cli("queue", "add", "/dbt-debug", "--project", str(project), "--key", "late")
@@ -50,8 +61,8 @@ def test_same_key_is_one_task_and_priority_orders_the_queue(queue_url: str, proj
         [{"id": "first", "new": True}],
         [{"id": "late", "new": False}],
     ]
-    with in_process_worker(queue_url):
-        tasks = wait_until_finished(queue_url, {"late", "first"}, timeout_s=120)
+    with in_process_worker(sqlite_queue):
+        tasks = wait_until_finished(sqlite_queue, {"late", "first"}, timeout_s=120)
     assert set(tasks) == {"late", "first"}  # the repeated key made no second task
     assert tasks["late"].request == LINEAGE  # ...and did not replace the first request
     assert all(t.status == "succeeded" and t.attempts == 1 for t in tasks.values())
@@ -62,7 +73,7 @@ def test_same_key_is_one_task_and_priority_orders_the_queue(queue_url: str, proj
     assert stats["counts"]["succeeded"] == 2 and stats["task_s_p50"] is not None
 
 
-def test_bad_batch_file_names_the_line_and_enqueues_nothing(queue_url: str, project: Path) -> None:
+def test_bad_batch_file_names_the_line_and_enqueues_nothing(sqlite_queue: str, project: Path) -> None:
     batch = project.parent / "tasks.yaml"
     batch.write_text(
         f"- request: '{LINEAGE}'\n  key: good\n- request: '/dbt-debug'\n  prority: 3\n- 42\n",
@@ -82,7 +93,7 @@ def test_bad_batch_file_names_the_line_and_enqueues_nothing(queue_url: str, proj
     ]
 
 
-def test_cancel_a_queued_task_and_retry_it(queue_url: str, project: Path) -> None:
+def test_cancel_a_queued_task_and_retry_it(sqlite_queue: str, project: Path) -> None:
     queue_cli("queue", "add", LINEAGE, "--project", str(project), "--key", "c1")
     assert queue_cli("queue", "cancel", "c1")["status"] == "cancelled"
     with pytest.raises(InvalidArguments, match="already ended cancelled"):
@@ -93,13 +104,13 @@ def test_cancel_a_queued_task_and_retry_it(queue_url: str, project: Path) -> Non
 
 
 def test_flaky_task_succeeds_on_attempt_3_and_poison_task_ends_dead(
-    queue_url: str, project: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_queue: str, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(QUEUE_FAULTS_ENV, json.dumps({"flaky": {"transient": 2}, "poison": {"transient": -1}}))
     for key in ("flaky", "poison"):
         queue_cli("queue", "add", LINEAGE, "--project", str(project), "--key", key)
-    with in_process_worker(queue_url):
-        tasks = wait_until_finished(queue_url, {"flaky", "poison"}, timeout_s=120)
+    with in_process_worker(sqlite_queue):
+        tasks = wait_until_finished(sqlite_queue, {"flaky", "poison"}, timeout_s=120)
     assert (tasks["flaky"].status, tasks["flaky"].attempts, tasks["flaky"].run_id) == (
         "succeeded",
         3,
@@ -111,12 +122,12 @@ def test_flaky_task_succeeds_on_attempt_3_and_poison_task_ends_dead(
     assert retried["retry_of"] == "poison" and retried["status"] == "queued"
 
 
-def test_protected_target_runs_only_when_enqueued_with_yes(queue_url: str, project: Path) -> None:
+def test_protected_target_runs_only_when_enqueued_with_yes(sqlite_queue: str, project: Path) -> None:
     build_prod = "/dbt-run --select stg_people --target prod"
     queue_cli("queue", "add", build_prod, "--project", str(project), "--key", "unapproved")
     queue_cli("queue", "add", build_prod, "--project", str(project), "--key", "approved", "--yes")
-    with in_process_worker(queue_url):
-        tasks = wait_until_finished(queue_url, {"unapproved"}, timeout_s=60)
+    with in_process_worker(sqlite_queue):
+        tasks = wait_until_finished(sqlite_queue, {"unapproved"}, timeout_s=60)
         assert tasks["unapproved"].status == "refused"
         assert "--yes" in tasks["unapproved"].reason and tasks["unapproved"].run_id == "unapproved.1"
         assert not (project / ".ae" / "runs" / "unapproved.1").exists()  # refused before any run began
@@ -125,14 +136,14 @@ def test_protected_target_runs_only_when_enqueued_with_yes(queue_url: str, proje
                 r[0] for r in con.execute("select schema_name from information_schema.schemata").fetchall()
             }
         assert "prod" not in schemas
-        tasks = wait_until_finished(queue_url, {"approved"}, timeout_s=120)
+        tasks = wait_until_finished(sqlite_queue, {"approved"}, timeout_s=120)
     approved = tasks["approved"]
     assert approved.status == "succeeded", approved.reason
     assert approved.approved_by and approved.approved_at
 
 
-def test_heartbeats_let_exactly_one_janitor_claim_a_dead_worker(queue_url: str) -> None:
-    heartbeats = Heartbeats(queue_url)
+def test_heartbeats_let_exactly_one_janitor_claim_a_dead_worker(sqlite_queue: str) -> None:
+    heartbeats = Heartbeats(sqlite_queue)
     heartbeats.beat("alive")
     heartbeats.beat("dead", at=0.0)
     assert heartbeats.claim_dead("alive", dead_after_s=10) == ["dead"]
@@ -140,17 +151,19 @@ def test_heartbeats_let_exactly_one_janitor_claim_a_dead_worker(queue_url: str) 
     heartbeats.close()
 
 
-def test_recover_executor_reaches_dbos_internal_recovery(queue_url: str) -> None:
+def test_recover_executor_reaches_dbos_internal_recovery(sqlite_queue: str) -> None:
     """DBOS._recover_pending_workflows is internal: an upgrade that renames it must fail here."""
     from agent.queue.engine import recover_executor
 
-    with in_process_worker(queue_url):
+    with in_process_worker(sqlite_queue):
         assert recover_executor("no-such-worker") == []
 
 
 @pytest.mark.slow
-def test_sqlite_worker_killed_and_restarted_finishes_every_task_once(queue_url: str, tmp_path: Path) -> None:
-    seen = kill_9_scenario(queue_url, tmp_path / "kill", workers=1, restart=True, timeout_s=240)
+def test_sqlite_worker_killed_and_restarted_finishes_every_task_once(
+    sqlite_queue: str, tmp_path: Path
+) -> None:
+    seen = kill_9_scenario(sqlite_queue, tmp_path / "kill", workers=1, restart=True, timeout_s=240)
     assert len(seen.tasks) == 12 and all(t.status == "succeeded" for t in seen.tasks.values())
     killed = seen.tasks[seen.killed_task]
     # the restarted worker continued the same attempt's run from its checkpoint, not a new attempt

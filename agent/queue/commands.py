@@ -119,7 +119,8 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
         return ExitCode.OK
     for key, value in detail.items():
         if key not in ("diff", "figures") and value not in (None, ""):
-            print(f"{key}: {value}", file=out)
+            shown = _when(value) if key.endswith("_at") and isinstance(value, float) else value
+            print(f"{key}: {shown}", file=out)
     if task.report_dir:
         print(f"report: {Path(task.report_dir) / 'report.md'}", file=out)
     for key, value in task.figures.items():
@@ -189,3 +190,7 @@ def _print_status(task: TaskView, as_json: bool, out: TextIO) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _when(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds")

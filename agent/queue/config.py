@@ -34,7 +34,16 @@ def queue_url() -> str:
     """The queue's store URL: ``AE_QUEUE_URL``, else the SQLite file in the user's state dir."""
     explicit = os.environ.get(QUEUE_URL_ENV)
     if explicit:
-        return explicit
+        from agent.settings import normalise_store_url  # loaded only by the commands that use the queue
+
+        try:
+            return normalise_store_url(explicit)
+        except ValueError as exc:
+            from tools.errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"{QUEUE_URL_ENV}: {exc}", hint="e.g. sqlite:///PATH or postgresql://USER@HOST/DB"
+            ) from None
     base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
     path = base / "ae" / "queue.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)
