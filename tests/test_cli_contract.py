@@ -203,9 +203,11 @@ def test_a_long_wait_says_what_it_waits_for_and_the_final_error_says_it_gave_up(
     with pytest.raises(WarehouseLocked) as caught:
         policy.call("dbt", "dev", locked, op="dbt run")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    waiting = [line["event"] for line in lines]
-    assert sum(event.startswith("still waiting for dbt run on target 'dev'") for event in waiting) >= 4
-    assert all("so far" in event for event in waiting)
+    assert [line["event"] for line in lines if line["event"] == "retrying"] == ["retrying"] * 2
+    still = [line for line in lines if line["event"] == "still waiting"]
+    assert len(still) >= 4  # two waits of 0.35 s, a line every 0.1 s
+    assert all(line["waiting_for"] == "dbt run on target 'dev'" for line in lines)
+    assert [line["waited_s"] for line in lines] == sorted(line["waited_s"] for line in lines)
     message = str(caught.value)
     assert "gave up after 3 attempts over 0." in message
     assert "retried" not in message

@@ -7,8 +7,9 @@
   with ``CircuitOpen`` while open, lets one trial call through after ``reset_timeout``
   (half-open) and closes when that call succeeds. Any other outcome shows the service answered,
   so it counts as a success.
-- A wait is never silent: a line before each retry, and one at least every ``progress_every_s``
-  while a long backoff sleeps, each saying what is waited for and for how long so far. When the
+- A wait is never silent: a ``retrying`` line before each retry, and a ``still waiting`` line at
+  least every ``progress_every_s`` while a long backoff sleeps, each with what is waited for
+  (``waiting_for``) and for how long so far (``waited_s``). When the
   retries are over the error says so (``TransientError.gave_up``), with the attempts and the time.
 """
 
@@ -136,13 +137,14 @@ class Resilience:
             last_error = type(exc).__name__
             wait_s = state.next_action.sleep if state.next_action else 0.0
             log.warning(
-                f"waiting for {waiting_for} ({last_error}): attempt {state.attempt_number} of "
-                f"{self.retry.attempts} failed, {time.monotonic() - started:.0f}s so far; "
-                f"next attempt in {wait_s:.1f}s",
+                "retrying",
+                waiting_for=waiting_for,
+                waited_s=round(time.monotonic() - started, 1),
                 family=family,
                 target=target,
                 op=op,
                 attempt=state.attempt_number,
+                of=self.retry.attempts,
                 wait_s=round(wait_s, 3),
                 error=str(exc),
                 error_type=last_error,
@@ -155,12 +157,13 @@ class Resilience:
                 time.sleep(min(left, self.progress_every_s))
                 if until - time.monotonic() > 0:
                     log.warning(
-                        f"still waiting for {waiting_for} ({last_error}), "
-                        f"{time.monotonic() - started:.0f}s so far",
+                        "still waiting",
+                        waiting_for=waiting_for,
+                        waited_s=round(time.monotonic() - started, 1),
+                        error_type=last_error,
                         family=family,
                         target=target,
                         op=op,
-                        waited_s=round(time.monotonic() - started, 1),
                     )
 
         backoff = wait_exponential_jitter(
