@@ -87,6 +87,10 @@ def test_an_aggregating_mart_gets_a_unit_test_that_passes_and_catches_a_changed_
     finally:
         sql_path.write_text(sql)
     assert _unit_results(changed) == {"dim_customers_logic_on_sample_rows": "fail"}
+    # asking again keeps the test as written: re-recording would erase what it exists to catch
+    again = shop.plan("/data-quality-test --model dim_customers --tests not_null")
+    assert "already there; kept as written" in str(again.answer)
+    assert shop.unit_tests("models/marts/dim_customers.yml") == [test]
 
 
 def test_an_incremental_model_is_unit_tested_on_its_incremental_branch(shop: _Shop) -> None:

@@ -167,15 +167,17 @@ def mutable_because(profile: RelationProfile, documentation: str) -> str | None:
     """Why rows of the base change after they are first loaded, or None when nothing says they do.
 
     ``documentation`` is what the base's docs say about it (source or model description). A column
-    named like a last-change time (updated_at) that is not the only timestamp is evidence too: a
-    table whose rows never change has no use for one.
+    named like a last-change time (updated_at, the one the incremental filter keys on when there is
+    one) is evidence too: a table whose rows never change has no use for one.
     """
     said = _EDITED_IN_PLACE.search(documentation)
     if said:
         return f"its documentation says rows are {said.group(0).lower()}"
-    changes = [c for c in profile.updated_at_candidates if len(profile.timestamp_columns) > 1]
-    if changes:
-        return f"it has a last-change time ({changes[0]}) beside its event time"
+    if profile.updated_at_candidates:
+        return (
+            f"it has a last-change time ({profile.updated_at_candidates[0]}), which only a table whose "
+            "rows change needs"
+        )
     return None
 
 

@@ -26,7 +26,7 @@ from agent.commands.project import Node, ProjectView
 from tools.engine import DbtCall
 from tools.errors import InvalidArguments
 from tools.warehouse import QueryResult, parse_relation_name, quote_identifier, run_readonly_query
-from tools.yaml_edit import upsert_section_item
+from tools.yaml_edit import read_section_item, upsert_section_item
 
 #: rows read from each input: enough to exercise a CASE or a group, few enough to read in a review
 FIXTURE_ROWS = 5
@@ -35,6 +35,10 @@ _LOGIC = {
     "an aggregation": re.compile(r"\bgroup\s+by\b", re.IGNORECASE),
     "an incremental filter": re.compile(r"\bis_incremental\s*\(\s*\)"),
 }
+
+
+def unit_test_name(model: str) -> str:
+    return f"{model}_logic_on_sample_rows"
 
 
 def logic_of(sql: str) -> list[str]:
@@ -151,7 +155,7 @@ def unit_test_entry(view: ProjectView, node: Node) -> tuple[dict[str, Any], list
     if incremental:
         inputs.append(_Input("this", own, _sample(view, own)))
     entry: dict[str, Any] = {
-        "name": f"{name}_logic_on_sample_rows",
+        "name": unit_test_name(name),
         "model": name,
         "description": f"Pins {', '.join(pinned)} of {name} on {FIXTURE_ROWS} real rows of each input; "
         "the expected rows are what the model returned on them when the test was written.",
@@ -165,14 +169,18 @@ def unit_test_entry(view: ProjectView, node: Node) -> tuple[dict[str, Any], list
 
 def add_unit_test(view: ProjectView, node: Node, path: str) -> str | None:
     """Write the model's unit test into ``path`` (its properties YAML); a line for the answer, or None."""
+    changeset = view.tools.changeset
+    current = view.read_text(changeset, path)
+    name = unit_test_name(str(node["name"]))
+    # an existing test keeps its expectations: re-recording them from today's output would erase the
+    # very difference it exists to catch
+    if read_section_item(current, "unit_tests", name, path) is not None:
+        return f"unit test {name} in {path} is already there; kept as written"
     found = unit_test_entry(view, node)
     if found is None:
         return None
     entry, pinned = found
-    changeset = view.tools.changeset
-    text = upsert_section_item(
-        view.read_text(changeset, path), "unit_tests", entry, path, header={"version": 2}
-    )
+    text = upsert_section_item(current, "unit_tests", entry, path, header={"version": 2})
     changeset.write_file(view.paths, path, text)
     fixtures = sum(len(given["rows"]) for given in entry["given"])
     return (
