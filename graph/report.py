@@ -165,7 +165,12 @@ def render_markdown(report: RunReport) -> str:
     checks = report.verification.get("incremental_checks") or []
     if checks:
         lines += ["", "## Incremental vs full refresh", ""]
-        lines += [f"- {c['model']}: {'matches' if c['matches'] else 'DIFFERS'}" for c in checks]
+        for check in checks:
+            edited = sum((check.get("edited") or {}).values())
+            after = f", also after {edited} upstream row(s) were edited in place" if edited else ""
+            lines.append(f"- {check['model']}: {'matches' if check['matches'] else 'DIFFERS'}{after}")
+            if check.get("error"):
+                lines.append(f"  - the proof could not run: {check['error']}")
     tests = report.verification.get("tests") or []
     if tests:
         lines += ["", "## Tests", "", "| test | status | failures |", "|---|---|---|"]
