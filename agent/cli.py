@@ -422,9 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         error = environment_error(exc)
         return print_error(error, ExitCode.ENVIRONMENT, as_json=as_json, out=sys.stdout, err=sys.stderr)
     except KeyboardInterrupt:
-        return print_error(
-            AeError("interrupted"), ExitCode.INTERRUPTED, as_json=as_json, out=sys.stdout, err=sys.stderr
-        )
+        # a run catches its own interrupt to name the run (agent/run_command.py); this is the rest
+        stopped = AeError("interrupted", hint="run the same command again to finish what it was doing")
+        return print_error(stopped, ExitCode.INTERRUPTED, as_json=as_json, out=sys.stdout, err=sys.stderr)
 
 
 if __name__ == "__main__":

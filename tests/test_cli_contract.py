@@ -128,15 +128,22 @@ def test_prod_without_yes_is_refused_as_one_json_document(
 
 
 def test_a_read_only_command_prints_one_json_report_and_json_progress(
-    project: Path, capfd: pytest.CaptureFixture[str]
+    project: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["run", LINEAGE, "--project", str(project), "--json"]) == ExitCode.OK
+    log = tmp_path / "ae.log"
+    argv = ["--log-file", str(log), "--log-level", "INFO", "run", LINEAGE, "--project", str(project)]
+    try:
+        assert main([*argv, "--json"]) == ExitCode.OK
+    finally:
+        configure_logging(json=True, level="WARNING")  # let go of the file for the next tests
     captured = capfd.readouterr()
     report = json.loads(captured.out)
     assert report["status"] == "success"
     assert "stg_people" in json.dumps(report)
     events = [json.loads(line) for line in captured.err.splitlines() if line.strip()]
-    assert any(event.get("event") == "progress" for event in events), captured.err
+    assert events and all(event["event"] == "progress" for event in events), captured.err
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(line["event"] == "dbt_call" for line in logged), logged
 
 
 # --- resume, Ctrl-C -----------------------------------------------------------------------------------
