@@ -14,6 +14,7 @@ from tools.errors import (
     ConfigurationError,
     DbtCompilationError,
     Interrupted,
+    UnknownTarget,
 )
 
 
@@ -84,6 +85,8 @@ def for_error(exc: AeError) -> ExitCode:
         return ExitCode.REFUSED
     if isinstance(exc, Interrupted):
         return ExitCode.INTERRUPTED
+    if isinstance(exc, UnknownTarget):
+        return ExitCode.USAGE
     if isinstance(exc, ConfigurationError):
         return ExitCode.ENVIRONMENT
     if isinstance(exc, DbtCompilationError):  # the project's files, not how ae was called

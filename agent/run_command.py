@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from agent.exit_codes import for_status
 from graph.progress import Emit, ProgressEvent
-from tools.errors import ApprovalRequired, Interrupted, InvalidArguments
+from tools.errors import ApprovalRequired, Interrupted, InvalidArguments, UnknownTarget
 
 if TYPE_CHECKING:
     from agent.planners import PlannerChoice
@@ -102,7 +102,7 @@ def check_target(settings: Settings, target: str | None) -> None:
 
     profile = read_profile(settings.project_dir, None, settings.profiles_dir, profile=settings.profile)
     if target not in profile.targets:
-        raise InvalidArguments(
+        raise UnknownTarget(
             f"target {target!r} is not in profile {profile.name!r}, whose targets are "
             f"{', '.join(profile.targets)}",
             hint=f"pass one of them, e.g. --target {profile.chosen}",

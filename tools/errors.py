@@ -112,6 +112,10 @@ class ConfigurationError(AeError):
     channel = Channel.RAISE
 
 
+class UnknownTarget(ConfigurationError):
+    """A --target the profile does not define: how ae was called, not the environment (exit 2)."""
+
+
 class EngineTimeout(AeError):
     """A dbt call ran past its time limit and its engine was killed.
 
