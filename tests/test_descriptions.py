@@ -47,7 +47,7 @@ _CUSTOMERS = ForeignKey("dim_customers", "customer_id")
         (
             ColumnFacts("order_total", "INTEGER", True),
             "order",
-            "Total of the order, an amount in the units the source stores.",
+            "Total of the order, an amount in the source's units.",
         ),
         (ColumnFacts("customer_name", "VARCHAR", True), "customer", "Name of the customer."),
     ],

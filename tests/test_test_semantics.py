@@ -70,11 +70,9 @@ def test_short_repeating_codes_get_accepted_values(name: str, values: list[JsonV
         ("label", ["Toasted sandwich with ham and cheese", "Iced tea with lemon"], 4000),
         ("contact", ["ana@jaffle.shop", "bo@jaffle.shop"], 40),
         ("code", ["A", "B"], 40),  # identifier-like name
-        # as many values as rows, or nearly: nothing repeats, so nothing is a category
-        ("region", ["east", "west", "north"], 4),
     ],
 )
-def test_free_text_and_non_repeating_values_get_no_accepted_values(
+def test_free_text_and_identifiers_get_no_accepted_values(
     name: str, values: list[JsonValue], rows: int
 ) -> None:
     facts = facts_from_profile(_profile(name, values, rows=rows))

@@ -77,8 +77,6 @@ _FREE_TEXT_PARTS = frozenset(
 # An enum value reads like a code or a short label: 'completed', 'jaffle', 'US', 'Credit card'.
 _ENUM_VALUE = re.compile(r"^[\w.+/&-]+( [\w.+/&-]+)?$")
 _ENUM_VALUE_MAX_LENGTH = 32
-#: a category's values repeat: at most this share of the rows are distinct values
-_ENUM_MAX_DISTINCT_RATIO = 0.5
 
 
 def is_free_text_name(column: str) -> bool:
@@ -87,12 +85,13 @@ def is_free_text_name(column: str) -> bool:
 
 
 def enum_values(profile: ColumnProfile) -> tuple[JsonValue, ...] | None:
-    """The column's values when it is an enum-like text category (short codes or labels that repeat,
-    named like neither an identifier nor free text); None otherwise. Sorted, so YAML does not churn."""
+    """The column's values when it is an enum-like text category (short codes or labels, named like
+    neither an identifier nor free text) among the few values that repeat (``ColumnProfile.value_set``);
+    None otherwise. Sorted, so the YAML does not churn."""
     values = profile.value_set
     if values is None or not is_text_type(profile.type) or is_id_like(profile.name):
         return None
-    if is_free_text_name(profile.name) or profile.distinct > _ENUM_MAX_DISTINCT_RATIO * profile.rows:
+    if is_free_text_name(profile.name):
         return None
     texts = [str(v) for v in values]
     if any(len(t) > _ENUM_VALUE_MAX_LENGTH or "@" in t or not _ENUM_VALUE.match(t) for t in texts):

@@ -73,7 +73,7 @@ def column_description(facts: ColumnFacts, entity: str) -> str:
         counted = counted if counted.endswith("s") else plural(counted)
         return f"Number of {' '.join([*words, counted])} of the {entity}."
     if is_numeric_type(facts.type) and _AMOUNT_WORDS & set(name.split("_")):
-        return f"{own.capitalize()} of the {entity}, an amount in the units the source stores."
+        return f"{own.capitalize()} of the {entity}, an amount in the source's units."
     return f"{own.capitalize()} of the {entity}."
 
 
