@@ -71,14 +71,16 @@ def in_process_worker(url: str, executor_id: str = "test-worker", concurrency: i
         tasks.ENGINES.close()
 
 
-def start_worker(url: str, executor_id: str, log: Path, concurrency: int = 1) -> subprocess.Popen[bytes]:
+def start_worker(
+    url: str, executor_id: str, log: Path, concurrency: int = 1, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """``ae worker`` as its own process (what `ae worker --id ...` runs), output to ``log``."""
     code = (
         "import sys; from agent.queue.worker import WorkerOptions, run_worker; "
         f"options = WorkerOptions(url={url!r}, executor_id={executor_id!r}, concurrency={concurrency}); "
         "sys.exit(run_worker(options))"
     )
-    env = os.environ | {"AE_QUEUE_URL": url, "AE_ENGINE_KEEP_ALIVE_S": "0"}
+    env = os.environ | {"AE_QUEUE_URL": url, "AE_ENGINE_KEEP_ALIVE_S": "0"} | (extra_env or {})
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=out, env=env, cwd=REPO)
 

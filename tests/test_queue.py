@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from agent.queue.batch import read_batch
-from agent.queue.config import MAX_ATTEMPTS, queue_url
-from agent.queue.faults import QUEUE_FAULTS_ENV
+from agent.queue.config import MAX_ATTEMPTS, MAX_RECOVERY_ATTEMPTS, queue_url
+from agent.queue.faults import CRASH_STATUS, QUEUE_FAULTS_ENV
 from agent.queue.worker import Heartbeats
 from tests.dbt_project_factory import write_tiny_project
-from tests.queue_helpers import in_process_worker, kill_9_scenario, queue_cli, wait_until_finished
+from tests.queue_helpers import (
+    in_process_worker,
+    kill_9_scenario,
+    queue_cli,
+    start_worker,
+    wait_until_finished,
+)
 from tools.errors import ConfigurationError, InvalidArguments
 
 LINEAGE = "/model-lineage --model adults --upstream 1 --downstream 1"
@@ -170,3 +178,22 @@ def test_sqlite_worker_killed_and_restarted_finishes_every_task_once(
     assert (killed.run_id, killed.attempts) == (f"{seen.killed_task}.1", 1)
     assert seen.runs == sorted(f"{key}.1" for key in seen.tasks)  # one run per task, none twice
     assert seen.takeover_s < 60, seen.takeover_s  # a restarted worker takes its tasks back on launch
+
+
+@pytest.mark.slow
+def test_task_that_kills_its_worker_every_time_ends_dead(
+    sqlite_queue: str, project: Path, tmp_path: Path
+) -> None:
+    queue_cli("queue", "add", LINEAGE, "--project", str(project), "--key", "crasher")
+    faults = {QUEUE_FAULTS_ENV: json.dumps({"crasher": {"crash": True}})}
+    crashes = 0
+    while queue_cli("queue", "show", "crasher")["status"] != "dead":
+        assert crashes <= MAX_RECOVERY_ATTEMPTS + 1, queue_cli("queue", "show", "crasher")
+        worker = start_worker(sqlite_queue, "crash-w", tmp_path / "crash.log", extra_env=faults)
+        while worker.poll() is None and queue_cli("queue", "show", "crasher")["status"] != "dead":
+            time.sleep(0.5)
+        if worker.poll() is None:  # the task is dead and this worker idles: stop it
+            worker.send_signal(signal.SIGTERM)
+        crashes += worker.wait(timeout=90) == CRASH_STATUS
+    dead = queue_cli("queue", "show", "crasher")
+    assert "died every time" in dead["reason"] and crashes >= MAX_RECOVERY_ATTEMPTS

@@ -22,6 +22,8 @@ APP_NAME = "ae-queue"
 #: which would strand every pending task across an upgrade of ae
 APP_VERSION = "ae-queue-1"
 QUEUE_NAME = "ae"
+#: how often a worker looks for a task: DBOS's default (1 s) was half a second of a ~4 s task's wait
+QUEUE_POLL_S = 0.25
 WORKFLOW_NAME = "ae_task"
 #: lower runs first (DBOS's order); tasks without --priority get this one
 DEFAULT_PRIORITY = 100

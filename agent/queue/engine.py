@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from dbos import DBOS, DBOSClient, DBOSConfig
 
-from agent.queue.config import APP_NAME, APP_VERSION
+from agent.queue.config import APP_NAME, APP_VERSION, QUEUE_POLL_S
 from agent.store import safe_url
 from tools.errors import ConfigurationError
 
@@ -55,7 +55,9 @@ def launch_worker(url: str, *, executor_id: str, queue: str, concurrency: int) -
     }
     DBOS(config=config)
     DBOS.launch()  # also recovers this executor's own PENDING tasks (a restarted worker)
-    return DBOS.register_queue(queue, worker_concurrency=concurrency, on_conflict="always_update")
+    return DBOS.register_queue(
+        queue, worker_concurrency=concurrency, polling_interval_sec=QUEUE_POLL_S, on_conflict="always_update"
+    )
 
 
 def shut_down(grace_s: float) -> None:
