@@ -3,6 +3,7 @@ no joins."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from agent.commands.column_facts import facts_from_profile
@@ -12,6 +13,11 @@ from agent.commands.project import Node, ProjectView, close_matches
 from tools.codegen import RawInput, SelectColumn, staging_sql
 from tools.errors import InvalidArguments
 from tools.layers import bare_name, entity_of
+
+
+def _sql_type(warehouse_type: str) -> str:
+    """The type as the house style writes it: lower case, a space after each comma (decimal(5, 4))."""
+    return re.sub(r",\s*", ", ", warehouse_type.lower())
 
 
 def _raw_input(node: Node) -> RawInput:
@@ -78,7 +84,7 @@ def plan_staging(view: ProjectView, request: ModelRequest) -> list[str]:
     renamed = {c.name: staging_column_name(c.name, entity, c.type, taken) for c in profile.columns}
     key = choose_key(profile, request.unique_key, renamed)
     select = [
-        SelectColumn(f"cast({quote_if_needed(c.name)} as {c.type.lower()})", renamed[c.name])
+        SelectColumn(f"cast({quote_if_needed(c.name)} as {_sql_type(c.type)})", renamed[c.name])
         for c in profile.columns
     ]
     described = source.get("columns") or {}
