@@ -217,6 +217,16 @@ def check_llm(settings: Settings) -> Check:
     return Check("llm", True, f"{settings.model} answered in {time.perf_counter() - started:.2f}s")
 
 
+def check_runs(settings: Settings) -> Check:
+    """Runs a crash or kill left behind (agent/runs.py): each can be resumed or undone."""
+    from agent.runs import describe_interrupted, interrupted_runs
+
+    left = interrupted_runs(settings.state_dir)
+    if not left:
+        return Check("runs", True, "no interrupted runs")
+    return Check("runs", False, "; ".join(describe_interrupted(r, settings.project_dir) for r in left))
+
+
 def run_doctor(settings: Settings, out: Callable[[str], None] = print) -> int:
     """Print one line per check; 0 when all pass, 1 otherwise."""
     out(f"ae doctor — project {settings.project_dir}")
@@ -239,8 +249,9 @@ def run_doctor(settings: Settings, out: Callable[[str], None] = print) -> int:
         for check in check_dbt_project(settings, target, warehouse):
             report(check)
         report(check_store(settings))
+        report(check_runs(settings))
     else:
-        for name in ("profile", "protection", "warehouse", "parse", "connection", "store"):
+        for name in ("profile", "protection", "warehouse", "parse", "connection", "store", "runs"):
             report(Check.skip(name, NO_PROJECT))
     report(check_llm(settings))
     out("all checks passed" if not failed else f"{failed} check(s) failed")

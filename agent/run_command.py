@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from agent.exit_codes import for_status
 from graph.progress import Emit, ProgressEvent
-from tools.errors import ApprovalRequired, Interrupted, InvalidArguments, UnknownTarget
+from tools.errors import ApprovalRequired, Interrupted, InvalidArguments
 
 if TYPE_CHECKING:
     from agent.planners import PlannerChoice
@@ -46,6 +46,7 @@ def render_summary(outcome: RunOutcome) -> str:
     if report is not None:
         figures = report.figures
         lines.append(f"models built: {len(report.models_built())}")
+        lines.append(f"dbt calls: {report.dbt_calls.line()}")
         if figures:
             lines.append(
                 f"tests: {figures.get('tests_passed', 0)} passed, {figures.get('tests_failed', 0)} failed"
@@ -93,22 +94,6 @@ def check_request(request: str | None) -> None:
         )
 
 
-def check_target(settings: Settings, target: str | None) -> None:
-    """An explicit --target the profile does not define is a bad argument (exit 2), found before
-    anything starts."""
-    if target is None:
-        return
-    from tools.profiles import read_profile
-
-    profile = read_profile(settings.project_dir, None, settings.profiles_dir, profile=settings.profile)
-    if target not in profile.targets:
-        raise UnknownTarget(
-            f"target {target!r} is not in profile {profile.name!r}, whose targets are "
-            f"{', '.join(profile.targets)}",
-            hint=f"pass one of them, e.g. --target {profile.chosen}",
-        )
-
-
 def resume_command(settings: Settings, run_id: str, target: str | None) -> str:
     """The exact command that continues ``run_id``."""
     on_target = f" --target {target}" if target else ""
@@ -153,7 +138,11 @@ def run_request(
         from agent.targets import request_target
 
         target = request_target(request, target)
-    check_target(settings, target)
+    elif resume is not None and target is None:  # a run continues on the target it started on
+        from agent.runs import read_record
+
+        record = read_record(settings.state_dir, resume)
+        target = record.target if record else None
     with settings.open_engine(target, shared=True) as engine:
         resolved = engine.target_name()
         protection = settings.protection(resolved)

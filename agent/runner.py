@@ -217,11 +217,15 @@ class Session:
         def waiting(message: str) -> None:
             self.emit(ProgressEvent(kind="warning", phase="lock", message=message))
 
-        with (
-            self.store.project_lock(self.paths.root, run_id, notify=waiting),
-            self.store.marks_failure(run_id),
-        ):
-            return self._invoke(run_id, payload, config, ctx)
+        try:
+            with (
+                self.store.project_lock(self.paths.root, run_id, notify=waiting),
+                self.store.marks_failure(run_id),
+            ):
+                return self._invoke(run_id, payload, config, ctx)
+        finally:
+            # the run's context counts dbt calls into its folder; calls after the run are not its own
+            self.engine.watcher = None
 
     def _invoke(self, run_id: str, payload: Any, config: dict[str, Any], ctx: RunContext) -> RunOutcome:
         result = self._graph.invoke(payload, config, context=ctx, durability="sync")

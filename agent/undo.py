@@ -33,7 +33,7 @@ def undo_run(settings: Settings, run_id: str, *, notify: Callable[[str], None]) 
     if not run_id or "/" in run_id or not run_dir.is_dir():
         raise InvalidArguments(
             f"no run {run_id!r} in {settings.state_dir / 'runs'}",
-            hint="run ids are the folder names there; `ae run --json` prints them too",
+            hint=f"`ae runs --project {settings.project_dir}` lists the project's runs and their ids",
         )
     store = RunStore(settings.store_url, settings.state_dir)
     try:

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from tools.errors import ConfigurationError
+from tools.errors import ConfigurationError, UnknownTarget
 
 PROFILES_FILE = "profiles.yml"
 _ENV_VAR = re.compile(r"""\{\{\s*env_var\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]*)['"]\s*)?\)\s*\}\}""")
@@ -221,9 +221,13 @@ def read_profile(
     outputs = _mapping(entry.get("outputs") or {}, file, (name, "outputs"), "targets")
     chosen = str(target or os.environ.get("DBT_TARGET") or _render_env(entry.get("target")) or "default")
     if chosen not in outputs:
-        raise ConfigurationError(
-            f"target {chosen!r} is not in profile {name!r} of {file}",
-            hint=f"targets: {', '.join(outputs) or 'none'}",
+        default = _render_env(entry.get("target")) or next(iter(outputs), "")
+        raise UnknownTarget(
+            f"target {chosen!r} is not in profile {name!r} of {file}, whose targets are "
+            f"{', '.join(map(str, outputs)) or 'none'}",
+            hint=f"pass one of them, e.g. --target {default}"
+            if outputs
+            else "add the target to profiles.yml",
         )
     names = [str(t) for t in outputs]
     targets = {

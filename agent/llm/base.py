@@ -127,7 +127,7 @@ class LLMClient(Protocol):
 class LLMUnavailable(TransientError):
     """Rate limit, overload, server error, timeout or lost connection: worth retrying later."""
 
-    hint = "the model API is busy or unreachable; it is retried with backoff"
+    hint = "the model API is busy or unreachable; try again in a minute"
 
     def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(redact(message))
