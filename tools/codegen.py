@@ -210,10 +210,11 @@ class IncrementalFilter:
 
 
 def _incremental_filter_lines(incremental: IncrementalFilter) -> list[str]:
+    # the block's body is indented one level, as sqlfluff (LT02) and dbt's own examples lay it out
     return [
         "{% if is_incremental() %}",
-        *(f"-- {line}" for line in textwrap.wrap(incremental.reason, width=90)),
-        f"where {incremental.column} {incremental.operator} "
+        *(f"{_INDENT}-- {line}" for line in textwrap.wrap(incremental.reason, width=90)),
+        f"{_INDENT}where {incremental.column} {incremental.operator} "
         f"(select max({incremental.this_column}) from {{{{ this }}}})",
         "{% endif %}",
     ]
