@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agent.commands import CommandPlanner
 from agent.commands.model_files import DEFAULT_LOOKBACK, LOOKBACK_VAR
+from agent.commands.planner import CommandPlanner
 from graph.plan_spec import PlanRequest, PlanSpec
 from tools.context import ToolContext
 from tools.engine import DbtEngine

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.commands import CommandPlanner
+from agent.commands.planner import CommandPlanner
 from graph.plan_spec import PlanRequest, PlanSpec
 from tests.dbt_project_factory import write_tiny_project
 from tools.context import ToolContext

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.commands import CommandPlanner
+from agent.commands.planner import CommandPlanner
 from agent.commands.unit_tests import logic_of
 from graph.plan_spec import PlanRequest, PlanSpec
 from tools.context import ToolContext
