@@ -108,3 +108,21 @@ def test_a_plain_staging_model_gets_no_unit_test(shop: _Shop) -> None:
     assert "unit test" not in str(spec.answer) and spec.verify_select is None
     text = (shop.project / "models" / "staging" / "raw" / "stg_customers.yml").read_text()
     assert "unit_tests" not in text
+
+
+def test_a_model_reading_an_ephemeral_input_keeps_its_data_tests_and_says_why_no_unit_test(
+    shop: _Shop,
+) -> None:
+    (shop.project / "models" / "intermediate").mkdir(exist_ok=True)
+    (shop.project / "models" / "intermediate" / "int_orders_inline.sql").write_text(
+        "{{ config(materialized='ephemeral') }}\nselect order_id, status from {{ ref('stg_orders') }}\n"
+    )
+    (shop.project / "models" / "marts" / "order_status_counts.sql").write_text(
+        "select status, count(*) as order_count from {{ ref('int_orders_inline') }} group by status\n"
+    )
+    shop.build("order_status_counts")
+    spec = shop.plan("/data-quality-test --model order_status_counts --tests not_null")
+    assert "- no unit test: order_status_counts reads int_orders_inline, which is ephemeral" in str(
+        spec.answer
+    )
+    assert "+ not_null on status" in str(spec.answer) and spec.verify_select is None

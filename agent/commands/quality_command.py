@@ -186,7 +186,7 @@ def data_quality_test(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     answer = [f"{name}: {profile.row_count} rows profiled; {len(added)} test(s) added in {path}"]
     answer += [f"  + {_describe_test(c)}" for c in added]
     if unit_test is not None:
-        answer.append(f"  + {unit_test}")
+        answer.append(f"  {'+' if unit_test.written else '-'} {unit_test.text}")
     if skipped:
         answer.append("not added:")
         answer += [f"  - {reason}" for reason in skipped]
@@ -197,6 +197,6 @@ def data_quality_test(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
         operations=[],
         # Verify runs the tests this adds, not the model's others (graph.nodes.new_tests), which knows
         # data tests only: with a unit test, the model's tests (dbt test --select runs unit tests too)
-        verify_select=[name] if unit_test is not None else None,
+        verify_select=[name] if unit_test is not None and unit_test.written else None,
         answer="\n".join(answer),
     )

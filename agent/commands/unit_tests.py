@@ -142,6 +142,13 @@ def unit_test_entry(view: ProjectView, node: Node) -> tuple[dict[str, Any], list
         if found is None:
             continue
         given, upstream = found
+        if not upstream.get("relation_name"):
+            # an ephemeral input has no rows to sample; dbt wants its fixture as SQL (format: sql)
+            raise InvalidArguments(
+                f"{name} reads {upstream.get('name')}, which is ephemeral: ae cannot sample rows for its "
+                "unit test fixture",
+                hint=f"write the unit test by hand (given: input ref('{upstream.get('name')}'), format: sql)",
+            )
         relation = view.relation_of(upstream)
         rows = _sample(view, relation)
         # the first input's first column is its key (ae lists keys first): other inputs holding that
@@ -167,23 +174,36 @@ def unit_test_entry(view: ProjectView, node: Node) -> tuple[dict[str, Any], list
     return entry, pinned
 
 
-def add_unit_test(view: ProjectView, node: Node, path: str) -> str | None:
-    """Write the model's unit test into ``path`` (its properties YAML); a line for the answer, or None."""
+@dataclass(frozen=True)
+class UnitTestNote:
+    """What happened to a model's unit test, for the answer: ``written`` when this change adds it."""
+
+    written: bool
+    text: str
+
+
+def add_unit_test(view: ProjectView, node: Node, path: str) -> UnitTestNote | None:
+    """Write the model's unit test into ``path`` (its properties YAML); None when it has no logic."""
     changeset = view.tools.changeset
     current = view.read_text(changeset, path)
     name = unit_test_name(str(node["name"]))
     # an existing test keeps its expectations: re-recording them from today's output would erase the
     # very difference it exists to catch
     if read_section_item(current, "unit_tests", name, path) is not None:
-        return f"unit test {name} in {path} is already there; kept as written"
-    found = unit_test_entry(view, node)
+        return UnitTestNote(False, f"unit test {name} in {path} is already there; kept as written")
+    try:
+        found = unit_test_entry(view, node)
+    except InvalidArguments as why:
+        # the data tests asked for still go in; the answer says why the logic is not pinned
+        return UnitTestNote(False, f"no unit test: {why}")
     if found is None:
         return None
     entry, pinned = found
     text = upsert_section_item(current, "unit_tests", entry, path, header={"version": 2})
     changeset.write_file(view.paths, path, text)
     fixtures = sum(len(given["rows"]) for given in entry["given"])
-    return (
+    return UnitTestNote(
+        True,
         f"unit test {entry['name']} in {path}: pins {', '.join(pinned)} on {fixtures} fixture rows, "
-        f"expecting {len(entry['expect']['rows'])} row(s)"
+        f"expecting {len(entry['expect']['rows'])} row(s)",
     )
