@@ -3,7 +3,7 @@ by a test; a clearly marked stub otherwise."""
 
 from __future__ import annotations
 
-from agent.commands.macro_library import TEST_FOLDER, macro_files
+from agent.commands.macro_library import TEST_SUBFOLDER, macro_files
 from agent.commands.naming import is_identifier
 from agent.commands.parser import ParsedCommand
 from agent.commands.project import ProjectView
@@ -48,10 +48,11 @@ def dbt_macro(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     parameters = cmd.items("parameters")
     _check_names(name, parameters, view)
     files, what = macro_files(name, parameters, cmd.text("description"))
-    test_path = f"{TEST_FOLDER}/{files.test_name}.sql" if files.test_name else None
     writes = {f"macros/{name}.sql": files.sql, f"macros/{name}.yml": files.yml}
-    if test_path is not None and files.test_sql is not None:
-        writes[test_path] = files.test_sql
+    if files.test_name and files.test_sql:
+        # dbt finds singular tests under the project's test-paths
+        tests_root = str((view.dbt_project.get("test-paths") or ["tests"])[0]).strip("/")
+        writes[f"{tests_root}/{TEST_SUBFOLDER}/{files.test_name}.sql"] = files.test_sql
     changeset = view.tools.changeset
     for path in writes:
         if changeset.view(view.paths, path) is not None:

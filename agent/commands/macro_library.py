@@ -24,7 +24,8 @@ from string import Template
 
 from tools.codegen import dump_yaml
 
-TEST_FOLDER = "tests/macros"
+#: where under the project's test-paths a macro's singular test goes
+TEST_SUBFOLDER = "macros"
 
 
 @dataclass(frozen=True)
