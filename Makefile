@@ -45,9 +45,10 @@ fmt: setup  ## format and autofix
 demo: setup  ## build the bundled example end to end with no API key
 	$(BIN)/ae demo --dir $(DEMO_DIR) --force
 
-bench: setup  ## engine vs dbt CLI latency on the generated example, then ae's startup times
+bench: setup  ## engine vs dbt CLI latency on the generated example, ae's startup times, queue throughput
 	$(BIN)/python -m evals.bench_engine
 	$(BIN)/python -m evals.bench_startup
+	$(BIN)/python -m evals.bench_queue
 
 clean:  ## remove generated files (not the venv)
 	rm -rf $(DEMO_DIR) bench-out eval-out .pytest_cache .mypy_cache .ruff_cache

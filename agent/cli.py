@@ -22,6 +22,7 @@ from agent.exit_codes import HELP as EXIT_CODES_HELP
 from agent.exit_codes import ExitCode, for_error, status_for
 from agent.lint_command import HELP as LINT_HELP
 from agent.lint_command import configure_parser as configure_lint_parser
+from agent.queue.cli import configure_queue_parser, configure_worker_parser
 from tools.errors import AeError, InvalidArguments
 from tools.logs import redact
 
@@ -52,6 +53,8 @@ examples:
   ae demo --dir /tmp/ae-demo               build the bundled example end to end (no key needed)
   ae doctor --project demo/jaffle_shop     check dbt, the profile, the warehouse, the store, the key
   ae undo 20250101-120000-abc123           roll back a run left half-applied
+  ae queue add "/dbt-run --select x" --project P --key K   enqueue a task (ae worker runs it)
+  ae worker --concurrency 1                                run queued tasks until Ctrl-C
 """
 
 #: every parser's epilog: the exit codes are the same on every entry point, so each help shows them
@@ -291,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="append log lines (JSON) to this file instead of stderr",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    configure_queue_parser(sub)
+    configure_worker_parser(sub)
 
     doctor = _sub(
         sub,

@@ -46,7 +46,7 @@ def is_postgres(url: str | None) -> bool:
     return bool(url) and str(url).startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
 
 
-def _sqlalchemy_url(url: str) -> str:
+def sqlalchemy_url(url: str) -> str:
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
@@ -131,7 +131,7 @@ class RunStore:
         self.url = url
         self.state_dir = state_dir
         connect_args = {"connect_timeout": 10} if is_postgres(url) else {}
-        self.engine = sa.create_engine(_sqlalchemy_url(url), pool_pre_ping=True, connect_args=connect_args)
+        self.engine = sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, connect_args=connect_args)
         with self._guard():
             metadata.create_all(self.engine)
 

@@ -8,6 +8,7 @@ import pytest
 
 from agent.cli import main
 from agent.commands.catalog import COMMANDS
+from agent.commands.macro_library import macro_files
 from agent.commands.parser import parse_command
 from agent.exit_codes import ExitCode
 from agent.runner import Session
@@ -15,7 +16,6 @@ from agent.settings import load_settings
 from tests.dbt_project_factory import write_tiny_project
 from tests.scripted_planner import ScriptedPlanner, writes
 from tests.test_graph import GOOD_YML, fingerprint
-from tools.codegen import macro_sql
 from tools.errors import InvalidArguments
 from tools.jinja_inspect import inspect_file, inspect_vars
 from tools.warehouse_undo import list_relation_names
@@ -38,7 +38,7 @@ def test_the_inspection_names_every_piece_of_code_with_its_line() -> None:
     kinds = {(f.kind, f.line) for f in inspect_file("models/x.sql", HOSTILE_SQL)}
     assert ("hook", 1) in kinds and ("warehouse_call", 2) in kinds
     # E1: what /dbt-macro wrote before it refused Jinja in --description
-    kinds_e1 = {f.kind for f in inspect_file("macros/m.sql", macro_sql("m", [], E1))}
+    kinds_e1 = {f.kind for f in inspect_file("macros/m.sql", macro_files("m", [], E1)[0].sql)}
     assert kinds_e1 and kinds_e1 <= {"naming_override", "unparsable"}
     assert [f.kind for f in inspect_vars({"x": "{{ run_query('x') }}"}, "--vars")] == ["vars_jinja"]
     assert inspect_file("models/ok.sql", "select * from {{ ref('a') }}") == []

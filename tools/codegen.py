@@ -447,35 +447,6 @@ def snapshot_yaml(spec: SnapshotSpec) -> str:
 
 
 @dataclass(frozen=True)
-class MacroArgument:
-    name: str
-    description: str
-
-
-def macro_sql(name: str, arguments: Sequence[MacroArgument], description: str) -> str:
-    """A macro that compiles as generated: it renders its arguments joined by ", " until filled in."""
-    params = ", ".join(a.name for a in arguments)
-    joined = "[" + ", ".join(a.name for a in arguments) + "] | join(', ')" if arguments else "''"
-    return (
-        f"{{% macro {name}({params}) -%}}\n"
-        f"{{#- {description}\n"
-        "    Generated template: replace the body below with the macro's SQL. As generated it returns its\n"
-        "    arguments joined by ', ', so calls compile (and show what they pass) while you fill it in. -#}\n"
-        f"{_INDENT}{{{{ return({joined}) }}}}\n"
-        "{%- endmacro %}\n"
-    )
-
-
-def macro_yaml(name: str, description: str, arguments: Sequence[MacroArgument]) -> str:
-    entry = {
-        "name": name,
-        "description": description,
-        "arguments": [{"name": a.name, "description": a.description} for a in arguments],
-    }
-    return dump_yaml({"macros": [entry]})
-
-
-@dataclass(frozen=True)
 class ExposureSpec:
     name: str
     type: Literal["dashboard", "notebook", "analysis", "ml", "application"]

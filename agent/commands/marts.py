@@ -512,7 +512,13 @@ def plan_mart(view: ProjectView, request: ModelRequest) -> list[str]:
     config = request.config(partition_by=(partition,) if partition else ())
     incremental = None
     if request.materialization == "incremental":
-        incremental = incremental_filter(base.profile, identity, request.strategy)
+        incremental = incremental_filter(
+            base.profile,
+            identity,
+            request.strategy,
+            unique_key=key,
+            documentation=str(base.node.get("description") or ""),
+        )
         config = request.config(
             unique_key=key, incremental_strategy=request.strategy, partition_by=config.partition_by
         )

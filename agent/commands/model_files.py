@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agent.commands.column_facts import ColumnFacts, generated_tests
+from agent.commands.column_facts import ColumnFacts, generated_test_reasons, generated_tests
 from agent.commands.descriptions import column_description
 from agent.commands.project import ProjectView
 from tools.codegen import (
@@ -101,6 +101,17 @@ def configured_materialization(view: ProjectView, files: ModelFiles) -> str | No
     return view.conventions.configured_materialization(files.sql, model_paths)
 
 
+def _merged_column(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` over what a person wrote for the column: their keys stay, and their ``config`` (and
+    its ``meta``) keeps what ae does not set, so recording test reasons never drops their config."""
+    merged = {**{k: v for k, v in old.items() if k not in {"tests", "data_tests"}}, **new}
+    old_config, new_config = old.get("config"), new.get("config")
+    if isinstance(old_config, dict) and isinstance(new_config, dict):
+        meta = {**(old_config.get("meta") or {}), **(new_config.get("meta") or {})}
+        merged["config"] = {**old_config, **new_config, "meta": meta}
+    return merged
+
+
 def documented_entry(
     existing: dict[str, Any] | None,
     name: str,
@@ -120,11 +131,12 @@ def documented_entry(
         kept: list[TestSpec] = list(old.get("data_tests") or old.get("tests") or [])
         tests = merge_column_tests(kept, generated_tests(fact)) if add_tests else kept
         doc = ColumnDoc(
-            fact.name, str(old.get("description") or column_description(fact, entity)), tuple(tests)
+            fact.name,
+            str(old.get("description") or column_description(fact, entity)),
+            tuple(tests),
+            test_reasons=generated_test_reasons(fact) if add_tests else {},
         )
-        columns.append(
-            {**{k: v for k, v in old.items() if k not in {"tests", "data_tests"}}, **column_entry(doc)}
-        )
+        columns.append(_merged_column(old, column_entry(doc)))
     extra = {k: v for k, v in existing.items() if k not in {"name", "description", "columns"}}
     entry = resource_entry(name, str(existing.get("description") or "").strip() or description, extra=extra)
     entry["columns"] = columns

@@ -75,7 +75,10 @@ def _decide(
         if facts.category_values is not None:
             return accepted_values_test(list(facts.category_values)), None
         if column.low_cardinality:
-            return None, "few values, but not a text category (a number, flag or identifier)"
+            return None, (
+                "few values, but not an enum-like code (free text such as a name, description or "
+                "email, a number, a flag or an identifier)"
+            )
         return None, None
     if column.name == key:
         return None, None  # the model's own key matching another model is the same entity, 1:1

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from agent.queue import tasks
 from agent.queue.config import DEAD_AFTER_S, HEARTBEAT_S, QUEUE_NAME, STOP_GRACE_S
 from agent.queue.engine import launch_worker, recover_executor, shut_down
-from agent.store import _sqlalchemy_url
+from agent.store import sqlalchemy_url
 
 _META = sa.MetaData()
 WORKERS = sa.Table(
@@ -51,7 +51,7 @@ class Heartbeats:
     """The workers' heartbeat rows, in the queue's own database."""
 
     def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(_sqlalchemy_url(url))
+        self.engine = sa.create_engine(sqlalchemy_url(url))
         _META.create_all(self.engine)
 
     def beat(self, executor_id: str, *, at: float | None = None) -> None:
