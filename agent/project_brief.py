@@ -1,7 +1,7 @@
 """What Claude is told about the project's own habits before it plans, so its files follow them.
 
-The system prompt describes ae's default layout (``models/staging``, ``models/marts``, one YAML per
-model, ``data_tests:`` with ``arguments:``). A user's project often differs; the same facts the
+The system prompt describes ae's default layout (``models/staging/<source>``, ``models/marts``, one
+YAML per model, ``data_tests:`` with ``arguments:``). A user's project often differs; the same facts the
 command planner follows (``Conventions``, the test style) are written out here and sent with the
 request, and they win over the defaults.
 """

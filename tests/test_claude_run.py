@@ -151,8 +151,10 @@ def test_free_form_request_goes_through_all_five_phases(
     assert report["llm_usage"]["cache_read_tokens"] == 80
     assert report["verification"]["figures"]["tests_failed"] == 0
     assert (project / "models" / "marts" / "fct_orders.sql").read_text() == FCT_SQL
-    for phase in ("plan", "validate", "execute", "verify", "document"):
-        assert f"[{phase:<8}]" in err
+    # with --json, progress on stderr is JSON events too: one per line, every phase present
+    events = [json.loads(line) for line in err.splitlines() if line.startswith('{"event": "progress"')]
+    phases = {e["phase"] for e in events}
+    assert {"plan", "validate", "execute", "verify", "document"} <= phases, phases
     # every request of the run shares a byte-identical prefix up to the cache breakpoint
     prefixes = {json.dumps([b["tools"], b["system"]], sort_keys=False) for b in bodies}
     assert len(prefixes) == 1

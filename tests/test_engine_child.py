@@ -22,7 +22,8 @@ from tools.engine.child_env import child_environment, env_var_names
 from tools.errors import EngineTimeout
 from tools.resilience import Resilience, RetryPolicy
 
-RUNAWAY_SQL = "select sum(i) as s from range(1000000000000) t(i)\n"
+#: a table, so dbt runs the query (a view would only be created, in milliseconds, whatever it selects)
+RUNAWAY_SQL = "{{ config(materialized='table') }}\nselect sum(i) as s from range(1000000000000) t(i)\n"
 
 
 @pytest.fixture
