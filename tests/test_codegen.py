@@ -257,5 +257,3 @@ def test_snapshot_yaml_by_strategy() -> None:
     assert check["snapshots"][0]["config"]["check_cols"] == ["a"]
     with pytest.raises(InvalidArguments, match="needs at least one column"):
         snapshot_yaml(SnapshotSpec(**{**spec.__dict__, "strategy": "check"}))
-
-
