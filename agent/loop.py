@@ -3,14 +3,20 @@
 Each response's ``tool_use`` blocks are all answered (independent read-only calls concurrently,
 writes in order), one ``tool_result`` per call, ``is_error`` with an actionable message on failure.
 Every stop reason is handled on purpose; budgets (steps, tokens, cost, wall time) end the loop with
-``PlanningFailed`` carrying what was spent, so the run ends cleanly with a report.
+``PlanningFailed`` carrying what was spent, so the run ends cleanly with a report. Budgets are per
+run, not per Plan visit: the loop starts from what earlier visits spent and checks the totals before
+and after every model call. A ``submit_plan`` beside a failed call is refused (the plan would miss
+that call), and a tool that keeps failing ends the loop with its last error.
+
+Each model call and tool call is reported through ``progress`` as it ends, and the conversation is
+appended to the run's transcript (agent/llm/transcript.py) when one is given.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +24,8 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from agent.llm.base import LLMClient, LLMRequest, LLMResponse, ToolUseBlock, Usage
-from agent.llm.pricing import cost_of
+from agent.llm.pricing import ModelPrice, cost_with, price_of
+from agent.llm.transcript import Transcript
 from graph.plan_spec import PlanningFailed
 from tools.context import ToolContext
 from tools.errors import AeError
@@ -43,41 +50,71 @@ class SubmittedPlan(BaseModel):
     answer: str | None = Field(default=None, description="An answer for the person, for questions.")
 
 
+#: one line of Plan's progress: message, ok (None while it runs), seconds taken
+Progress = Callable[[str, bool | None, float | None], None]
+
+
+def quiet(_message: str, _ok: bool | None, _seconds: float | None) -> None:
+    """The default progress sink: says nothing."""
+
+
 @dataclass(frozen=True)
 class Budgets:
+    """Limits of one run, summed over its Plan visits."""
+
     max_steps: int = 40
     max_tokens: int = 2_000_000
-    max_cost_usd: float = 5.0
+    #: None turns the cost budget off on purpose (the only way to plan with an unpriced model)
+    max_cost_usd: float | None = 5.0
     max_wall_s: float = 1800.0
+    #: failures in a row of one tool before the loop gives up on it
+    max_tool_failures: int = 4
+    #: the price to charge when the model has none on file (agent/llm/pricing.py)
+    price: ModelPrice | None = None
 
 
 @dataclass
 class UsageMeter:
-    """Tokens, cost and time of the loop's model calls."""
+    """Tokens, cost and time of the loop's model calls: this visit's, on top of earlier visits'."""
 
     model: str
+    price: ModelPrice | None
+    #: what earlier Plan visits of the run spent (graph.usage dict), counted against the budgets
+    prior: Mapping[str, float] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
-    cost_known: bool = True
     calls: int = 0
     seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic)
 
     def add(self, response: LLMResponse, seconds: float) -> None:
         self.calls += 1
         self.seconds += seconds
         self.usage = self.usage + response.usage
-        cost = cost_of(response.usage, response.model or self.model)
-        if cost.usd is None:
-            self.cost_known = False
-        else:
-            self.cost_usd += cost.usd
+        if self.price is not None:
+            self.cost_usd += cost_with(response.usage, self.price)
 
     @property
     def tokens(self) -> int:
         u = self.usage
         return u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens
 
+    def run_totals(self) -> tuple[int, int, float, float]:
+        """Steps, tokens, cost and Plan wall seconds of the whole run so far."""
+        p = self.prior
+        tokens = sum(
+            int(p.get(k, 0))
+            for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+        )
+        return (
+            int(p.get("llm_calls", 0)) + self.calls,
+            tokens + self.tokens,
+            float(p.get("cost_usd", 0.0)) + self.cost_usd,
+            float(p.get("plan_seconds", 0.0)) + time.monotonic() - self.started,
+        )
+
     def as_dict(self) -> dict[str, float]:
+        """This visit's spend (graph.usage.add_usage sums the visits)."""
         u = self.usage
         out: dict[str, float] = {
             "llm_calls": self.calls,
@@ -86,8 +123,9 @@ class UsageMeter:
             "cache_read_tokens": u.cache_read_tokens,
             "cache_write_tokens": u.cache_write_tokens,
             "llm_seconds": round(self.seconds, 3),
+            "plan_seconds": round(time.monotonic() - self.started, 3),
         }
-        if self.cost_known:
+        if self.price is not None:
             out["cost_usd"] = round(self.cost_usd, 6)
         return out
 
@@ -132,26 +170,43 @@ class ToolLoop:
         ]
         return [*params, _submit_plan_tool(self.submit_description)]
 
-    def run(self, ctx: ToolContext, first_message: str) -> tuple[SubmittedPlan, dict[str, float]]:
-        meter = UsageMeter(model=self.model)
-        started = time.monotonic()
+    def run(
+        self,
+        ctx: ToolContext,
+        first_message: str,
+        *,
+        spent: Mapping[str, float] | None = None,
+        progress: Progress = quiet,
+        transcript: Transcript | None = None,
+    ) -> tuple[SubmittedPlan, dict[str, float]]:
+        """Plan until ``submit_plan``. ``spent`` is what earlier Plan visits of the run used."""
+        meter = UsageMeter(model=self.model, price=self._price(), prior=dict(spent or {}))
         # the request and repair feedback quote dbt's errors, which may hold secrets
         messages: list[dict[str, Any]] = [{"role": "user", "content": redact(first_message)}]
         tool_params = self.tool_params()
+        failures = _FailureStreaks(limit=self.budgets.max_tool_failures)
         nudged = False
-        for step in range(1, self.budgets.max_steps + 1):
-            self._check_budgets(meter, started)
+        while True:
+            self._check_budgets(meter, before_call=True)
+            step = meter.calls + 1
             request = LLMRequest(
                 system=self.system,
-                messages=messages,
+                messages=list(messages),
                 tools=tool_params,
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
                 model=self.model,
             )
+            if transcript is not None:
+                transcript.request(step, request)
             call_started = time.perf_counter()
             response = self._complete(ctx.policy, request, meter)
-            meter.add(response, time.perf_counter() - call_started)
+            took = time.perf_counter() - call_started
+            meter.add(response, took)
+            self._check_budgets(meter, before_call=False)
+            if transcript is not None:
+                transcript.response(step, response, took)
+            progress(_model_line(step, response), True, took)
             log.info(
                 "llm_step", step=step, stop_reason=response.stop_reason, tool_calls=len(response.tool_uses)
             )
@@ -171,9 +226,10 @@ class ToolLoop:
                 continue  # the API paused a long turn: send it back as is to let it continue
             if response.tool_uses:
                 truncated = stop == "max_tokens"
-                results, submitted = self._answer_tools(ctx, response.tool_uses, truncated=truncated)
+                results, submitted = self._answer_tools(ctx, response.tool_uses, truncated, progress)
                 if submitted is not None:
                     return submitted, meter.as_dict()
+                failures.note(response.tool_uses, results, meter)
                 messages.append({"role": "user", "content": results})
                 continue
             if stop == "max_tokens":
@@ -194,9 +250,18 @@ class ToolLoop:
             return SubmittedPlan(
                 summary=response.text[:200] or "no change", answer=response.text
             ), meter.as_dict()
-        raise PlanningFailed(
-            f"no plan after {self.budgets.max_steps} model steps (budget max_steps)", usage=meter.as_dict()
-        )
+
+    def _price(self) -> ModelPrice | None:
+        """The model's price; an unpriced model is refused unless the cost budget is off on purpose."""
+        price = self.budgets.price or price_of(self.model)
+        if price is None and self.budgets.max_cost_usd is not None:
+            raise PlanningFailed(
+                f"no price on file for model {self.model!r}, so the run's cost budget "
+                f"(${self.budgets.max_cost_usd}) cannot be enforced",
+                hint="add the model to agent/llm/pricing.py PRICES, or set AE_MAX_COST_USD=0 "
+                "to turn the cost budget off for this model",
+            )
+        return price
 
     def _complete(self, policy: Resilience, request: LLMRequest, meter: UsageMeter) -> LLMResponse:
         """One model call under the run's retry policy and the endpoint's breaker."""
@@ -205,27 +270,31 @@ class ToolLoop:
         except AeError as exc:
             raise PlanningFailed(f"the model API failed: {exc}", usage=meter.as_dict()) from exc
 
-    def _check_budgets(self, meter: UsageMeter, started: float) -> None:
+    def _check_budgets(self, meter: UsageMeter, *, before_call: bool) -> None:
+        """Before a call: is there room for one more step? After it: did its response overshoot
+        (then its tool calls are not run)?"""
         b = self.budgets
-        spent = time.monotonic() - started
+        steps, tokens, cost, wall = meter.run_totals()
         problem = (
-            f"tokens {meter.tokens} > max {b.max_tokens}"
-            if meter.tokens > b.max_tokens
-            else f"cost ${meter.cost_usd:.4f} > max ${b.max_cost_usd}"
-            if meter.cost_usd > b.max_cost_usd
-            else f"wall time {spent:.0f}s > max {b.max_wall_s:.0f}s"
-            if spent > b.max_wall_s
+            f"steps {steps} >= max_steps {b.max_steps}"
+            if before_call and steps >= b.max_steps
+            else f"tokens {tokens} > max {b.max_tokens}"
+            if tokens > b.max_tokens
+            else f"cost ${cost:.4f} > max ${b.max_cost_usd}"
+            if b.max_cost_usd is not None and cost > b.max_cost_usd
+            else f"wall time {wall:.0f}s > max {b.max_wall_s:.0f}s"
+            if wall > b.max_wall_s
             else None
         )
         if problem:
             raise PlanningFailed(
-                f"run budget exceeded: {problem}",
+                f"run budget exceeded: {problem} (counted over all Plan visits of the run)",
                 usage=meter.as_dict(),
                 hint="raise the budget in ae.yml or AE_* settings, or narrow the request",
             )
 
     def _answer_tools(
-        self, ctx: ToolContext, uses: list[ToolUseBlock], *, truncated: bool
+        self, ctx: ToolContext, uses: list[ToolUseBlock], truncated: bool, progress: Progress
     ) -> tuple[list[dict[str, Any]], SubmittedPlan | None]:
         """One tool_result per tool_use, in order; a valid submit_plan ends the loop."""
         results: dict[str, dict[str, Any]] = {}
@@ -249,7 +318,7 @@ class ToolLoop:
                 return
             with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
                 for use, result in zip(
-                    batch, pool.map(lambda u: self._run_tool(ctx, u, allowed), batch), strict=True
+                    batch, pool.map(lambda u: self._run_tool(ctx, u, allowed, progress), batch), strict=True
                 ):
                     results[use.id] = result
             batch.clear()
@@ -261,10 +330,20 @@ class ToolLoop:
                 batch.append(use)
                 continue
             flush()
-            results[use.id] = self._run_tool(ctx, use, allowed)
+            results[use.id] = self._run_tool(ctx, use, allowed, progress)
         flush()
+        failed = [u for u in uses if u.name != SUBMIT_PLAN and results[u.id].get("is_error")]
         for use in uses:
             if use.name != SUBMIT_PLAN:
+                continue
+            if failed:
+                # the plan would silently lack what the failed calls meant to do
+                names = ", ".join(f"{u.name} ({u.id})" for u in failed)
+                results[use.id] = _error(
+                    use,
+                    f"plan not accepted: {names} failed in this same response; fix that, then call "
+                    f"{SUBMIT_PLAN} again",
+                )
                 continue
             try:
                 submitted = SubmittedPlan.model_validate(use.input)
@@ -273,8 +352,12 @@ class ToolLoop:
                 results[use.id] = _error(use, f"invalid submit_plan input: {exc.errors(include_url=False)}")
         return [results[u.id] for u in uses], submitted
 
-    def _run_tool(self, ctx: ToolContext, use: ToolUseBlock, allowed: set[str]) -> dict[str, Any]:
+    def _run_tool(
+        self, ctx: ToolContext, use: ToolUseBlock, allowed: set[str], progress: Progress
+    ) -> dict[str, Any]:
         outcome = invoke(ctx, use.name, use.input, allowed=lambda spec: spec.name in allowed)
+        line = f"{use.name} {_key_argument(use.input)}".rstrip()
+        progress(line if outcome.ok else f"{line}: {outcome.error}", outcome.ok, outcome.duration_s)
         if outcome.ok:
             return {"type": "tool_result", "tool_use_id": use.id, "content": _result_text(outcome.output)}
         return _error(use, outcome.error or "the tool failed")
@@ -282,3 +365,48 @@ class ToolLoop:
 
 def _error(use: ToolUseBlock, message: str) -> dict[str, Any]:
     return {"type": "tool_result", "tool_use_id": use.id, "content": redact(message), "is_error": True}
+
+
+def _model_line(step: int, response: LLMResponse) -> str:
+    u = response.usage
+    calls = ", ".join(use.name for use in response.tool_uses) or response.stop_reason
+    return (
+        f"model step {step}: {calls} ({u.input_tokens} in, {u.cache_read_tokens} cached, "
+        f"{u.output_tokens} out)"
+    )
+
+
+#: the argument that says what a call is about, in the order looked for
+_KEY_ARGUMENTS = ("path", "relation", "model", "select", "pattern", "sql", "query")
+
+
+def _key_argument(arguments: Mapping[str, Any]) -> str:
+    for key in _KEY_ARGUMENTS:
+        if key in arguments:
+            value = " ".join(str(arguments[key]).split())
+            return value if len(value) <= 80 else value[:77] + "..."
+    return ""
+
+
+@dataclass
+class _FailureStreaks:
+    """Failures in a row per tool: a tool that keeps failing ends the loop instead of eating steps."""
+
+    limit: int
+    streaks: dict[str, int] = field(default_factory=dict)
+
+    def note(self, uses: list[ToolUseBlock], results: list[dict[str, Any]], meter: UsageMeter) -> None:
+        for use, result in zip(uses, results, strict=True):
+            if use.name == SUBMIT_PLAN:
+                continue
+            if not result.get("is_error"):
+                self.streaks[use.name] = 0
+                continue
+            self.streaks[use.name] = self.streaks.get(use.name, 0) + 1
+            if self.streaks[use.name] >= self.limit:
+                raise PlanningFailed(
+                    f"{use.name} failed {self.limit} times in a row; last error: {result['content']}",
+                    usage=meter.as_dict(),
+                    hint="check the tool's error above; the request may need a file or relation that "
+                    "does not exist",
+                )

@@ -80,10 +80,14 @@ def cost_of(usage: Usage, model: str) -> CallCost:
             usd=None,
             reason=f"no price on file for model {model!r}; add it to agent/llm/pricing.py PRICES",
         )
-    usd = _PER_TOKEN * (
+    return CallCost(usd=cost_with(usage, price))
+
+
+def cost_with(usage: Usage, price: ModelPrice) -> float:
+    """USD of ``usage`` at ``price``."""
+    return _PER_TOKEN * (
         usage.input_tokens * price.input
         + usage.output_tokens * price.output
         + usage.cache_write_tokens * price.cache_write
         + usage.cache_read_tokens * price.cache_read
     )
-    return CallCost(usd=usd)
