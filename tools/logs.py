@@ -132,6 +132,10 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO", stream: 
 
 
 def get_logger(name: str) -> Any:
+    """A logger; a library caller (a test, a worker) that never set logging up still gets redacted
+    lines on stderr at WARNING, not structlog's default of everything, unredacted, on stdout."""
     import structlog
 
+    if not structlog.is_configured():
+        configure_logging(level="WARNING")
     return structlog.get_logger(name)
