@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import prompts
 from agent.commands.project import ProjectView
 from agent.llm.base import LLMClient
-from agent.loop import Budgets, ToolLoop
+from agent.llm.transcript import TRANSCRIPT_FILE, Transcript
+from agent.loop import Budgets, ToolLoop, quiet
 from agent.project_brief import project_brief
 from agent.settings import Settings
 from graph.plan_spec import PlanRequest, PlanSpec
@@ -57,6 +58,8 @@ class ClaudePlanner:
                 model=settings.model,
                 base_url=settings.anthropic_base_url,
                 timeout_s=settings.llm_timeout_s,
+                # one retry layer: tools.resilience retries and counts every attempt of the run
+                max_retries=0,
             )
         loop = ToolLoop(
             client=client,
@@ -70,7 +73,8 @@ class ClaudePlanner:
             budgets=Budgets(
                 max_steps=settings.max_steps,
                 max_tokens=settings.max_run_tokens,
-                max_cost_usd=settings.max_cost_usd,
+                # 0 is how a person turns the cost budget off (e.g. for a model with no price on file)
+                max_cost_usd=settings.max_cost_usd or None,
                 max_wall_s=settings.max_wall_s,
             ),
             endpoint=settings.anthropic_base_url or "anthropic",
@@ -78,7 +82,16 @@ class ClaudePlanner:
         return cls(loop=loop)
 
     def plan(self, request: PlanRequest, tools: ToolContext) -> PlanSpec:
-        submitted, usage = self.loop.run(tools, _first_message(request, tools))
+        transcript = (
+            Transcript(request.run_dir / TRANSCRIPT_FILE, visit=request.attempt) if request.run_dir else None
+        )
+        submitted, usage = self.loop.run(
+            tools,
+            _first_message(request, tools),
+            spent=request.spent,
+            progress=request.progress or quiet,
+            transcript=transcript,
+        )
         return PlanSpec(
             summary=submitted.summary,
             changeset=tools.changeset,

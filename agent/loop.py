@@ -27,6 +27,7 @@ from agent.llm.base import LLMClient, LLMRequest, LLMResponse, ToolUseBlock, Usa
 from agent.llm.pricing import ModelPrice, cost_with, price_of
 from agent.llm.transcript import Transcript
 from graph.plan_spec import PlanningFailed
+from graph.usage import total_tokens
 from tools.context import ToolContext
 from tools.errors import AeError
 from tools.logs import get_logger, redact
@@ -102,13 +103,9 @@ class UsageMeter:
     def run_totals(self) -> tuple[int, int, float, float]:
         """Steps, tokens, cost and Plan wall seconds of the whole run so far."""
         p = self.prior
-        tokens = sum(
-            int(p.get(k, 0))
-            for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-        )
         return (
             int(p.get("llm_calls", 0)) + self.calls,
-            tokens + self.tokens,
+            total_tokens(p) + self.tokens,
             float(p.get("cost_usd", 0.0)) + self.cost_usd,
             float(p.get("plan_seconds", 0.0)) + time.monotonic() - self.started,
         )
@@ -128,6 +125,17 @@ class UsageMeter:
         if self.price is not None:
             out["cost_usd"] = round(self.cost_usd, 6)
         return out
+
+    def with_budgets(self, budgets: Budgets) -> dict[str, float]:
+        """``as_dict`` plus the limits, so a report can show spend against budget."""
+        limits = {
+            "budget_steps": budgets.max_steps,
+            "budget_tokens": budgets.max_tokens,
+            "budget_wall_s": budgets.max_wall_s,
+        }
+        if budgets.max_cost_usd is not None:
+            limits["budget_cost_usd"] = budgets.max_cost_usd
+        return {**self.as_dict(), **limits}
 
 
 def _submit_plan_tool(description: str) -> dict[str, Any]:
@@ -214,12 +222,13 @@ class ToolLoop:
             stop = response.stop_reason
             if stop == "refusal":
                 raise PlanningFailed(
-                    "the model declined this request (stop reason: refusal)", usage=meter.as_dict()
+                    "the model declined this request (stop reason: refusal)",
+                    usage=meter.with_budgets(self.budgets),
                 )
             if stop == "model_context_window_exceeded":
                 raise PlanningFailed(
                     "the conversation outgrew the model's context window before a plan was submitted",
-                    usage=meter.as_dict(),
+                    usage=meter.with_budgets(self.budgets),
                     hint="split the request into smaller ones",
                 )
             if stop == "pause_turn":
@@ -228,8 +237,15 @@ class ToolLoop:
                 truncated = stop == "max_tokens"
                 results, submitted = self._answer_tools(ctx, response.tool_uses, truncated, progress)
                 if submitted is not None:
-                    return submitted, meter.as_dict()
-                failures.note(response.tool_uses, results, meter)
+                    return submitted, meter.with_budgets(self.budgets)
+                gave_up = failures.note(response.tool_uses, results)
+                if gave_up:
+                    raise PlanningFailed(
+                        gave_up,
+                        usage=meter.with_budgets(self.budgets),
+                        hint="read the tool's error; the request may name a file, model or relation "
+                        "that does not exist",
+                    )
                 messages.append({"role": "user", "content": results})
                 continue
             if stop == "max_tokens":
@@ -249,7 +265,7 @@ class ToolLoop:
                 continue
             return SubmittedPlan(
                 summary=response.text[:200] or "no change", answer=response.text
-            ), meter.as_dict()
+            ), meter.with_budgets(self.budgets)
 
     def _price(self) -> ModelPrice | None:
         """The model's price; an unpriced model is refused unless the cost budget is off on purpose."""
@@ -268,7 +284,9 @@ class ToolLoop:
         try:
             return policy.call("llm", self.endpoint, lambda: self.client.complete(request), op="messages")
         except AeError as exc:
-            raise PlanningFailed(f"the model API failed: {exc}", usage=meter.as_dict()) from exc
+            raise PlanningFailed(
+                f"the model API failed: {exc}", usage=meter.with_budgets(self.budgets)
+            ) from exc
 
     def _check_budgets(self, meter: UsageMeter, *, before_call: bool) -> None:
         """Before a call: is there room for one more step? After it: did its response overshoot
@@ -289,7 +307,7 @@ class ToolLoop:
         if problem:
             raise PlanningFailed(
                 f"run budget exceeded: {problem} (counted over all Plan visits of the run)",
-                usage=meter.as_dict(),
+                usage=meter.with_budgets(self.budgets),
                 hint="raise the budget in ae.yml or AE_* settings, or narrow the request",
             )
 
@@ -395,7 +413,8 @@ class _FailureStreaks:
     limit: int
     streaks: dict[str, int] = field(default_factory=dict)
 
-    def note(self, uses: list[ToolUseBlock], results: list[dict[str, Any]], meter: UsageMeter) -> None:
+    def note(self, uses: list[ToolUseBlock], results: list[dict[str, Any]]) -> str | None:
+        """Count this response's calls; the reason to stop when one tool reached the limit."""
         for use, result in zip(uses, results, strict=True):
             if use.name == SUBMIT_PLAN:
                 continue
@@ -404,9 +423,5 @@ class _FailureStreaks:
                 continue
             self.streaks[use.name] = self.streaks.get(use.name, 0) + 1
             if self.streaks[use.name] >= self.limit:
-                raise PlanningFailed(
-                    f"{use.name} failed {self.limit} times in a row; last error: {result['content']}",
-                    usage=meter.as_dict(),
-                    hint="check the tool's error above; the request may need a file or relation that "
-                    "does not exist",
-                )
+                return f"{use.name} failed {self.limit} times in a row; last error: {result['content']}"
+        return None

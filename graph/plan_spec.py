@@ -7,9 +7,11 @@ Execute should run and what Verify should check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tools.changeset import Changeset
 from tools.context import ToolContext
@@ -82,11 +84,23 @@ class Feedback(BaseModel):
         return "\n".join(lines)
 
 
+#: one line of Plan's progress: message, ok (None while it runs), seconds taken
+PlanProgress = Callable[[str, bool | None, float | None], None]
+
+
 class PlanRequest(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     request: str
     attempt: int = 1
     feedback: list[Feedback] = Field(default_factory=list)
     previous: PlanSpec | None = None
+    #: LLM usage of the run's earlier Plan visits: budgets are per run, not per visit
+    spent: dict[str, float] = Field(default_factory=dict)
+    #: the run's folder, where an LLM planner appends its transcript; None keeps none
+    run_dir: Path | None = None
+    #: where a planner reports each model and tool call as it ends; None says nothing
+    progress: PlanProgress | None = Field(default=None, exclude=True)
 
 
 class Planner(Protocol):

@@ -11,10 +11,14 @@ from pydantic import BaseModel, Field
 
 from graph.dbt_calls import DbtCallCounts, count_invocations
 from graph.state import RunState
+from graph.usage import SPEND_VS_BUDGET, total_tokens
 from tools.context import ToolCallRecord
 from tools.engine import BUILDING
 from tools.logs import redact, redact_value
 from tools.resilience import CallStats
+
+#: the file an LLM planner appends its conversation to in the run folder (agent/llm/transcript.py)
+TRANSCRIPT_FILE = "transcript.jsonl"
 
 
 class RunReport(BaseModel):
@@ -39,6 +43,8 @@ class RunReport(BaseModel):
     llm_usage: dict[str, Any] = Field(default_factory=dict)
     #: every dbt invocation of the run by phase and command (graph/dbt_calls.py)
     dbt_calls: DbtCallCounts = Field(default_factory=DbtCallCounts)
+    #: the model conversation of the run, relative to the run folder, when a model planned it
+    transcript: str | None = None
 
     def models_built(self) -> list[str]:
         """Names of the models Execute built successfully in this run."""
@@ -189,15 +195,31 @@ def render_markdown(report: RunReport) -> str:
     lines += ["", f"dbt calls: {report.dbt_calls.line()}"]
     stats = report.resilience
     lines += ["", f"Retries: {stats.get('retries', 0)}, breaker trips: {stats.get('breaker_trips', 0)}"]
-    if report.llm_usage:
-        lines += ["", "## LLM usage", ""] + [f"- {k}: {_fmt(v)}" for k, v in report.llm_usage.items()]
+    lines += _usage_lines(report)
     return redact("\n".join(lines) + "\n")
+
+
+def _usage_lines(report: RunReport) -> list[str]:
+    usage = report.llm_usage
+    if not usage:
+        return []
+    spent = {**usage, "tokens": total_tokens(usage)}
+    lines = ["", "## LLM usage", "", "| measure | spent | run budget |", "|---|---|---|"]
+    for key, budget_key in SPEND_VS_BUDGET.items():
+        if key in spent or budget_key in usage:
+            lines.append(f"| {key} | {_fmt(spent.get(key))} | {_fmt(usage.get(budget_key))} |")
+    shown = set(SPEND_VS_BUDGET) | set(SPEND_VS_BUDGET.values())
+    lines += [f"| {k} | {_fmt(v)} | |" for k, v in usage.items() if k not in shown]
+    if report.transcript:
+        lines += ["", f"Transcript of the model conversation: [{report.transcript}]({report.transcript})"]
+    return lines
 
 
 def write_report(report: RunReport, run_dir: Path) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     # the dbt calls are journaled in the run folder as they start (a resumed run has them all)
-    report = report.model_copy(update={"dbt_calls": count_invocations(run_dir)})
+    transcript = TRANSCRIPT_FILE if (run_dir / TRANSCRIPT_FILE).exists() else None
+    report = report.model_copy(update={"dbt_calls": count_invocations(run_dir), "transcript": transcript})
     data = redact_value(json.loads(report.model_dump_json()))
     (run_dir / "report.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")

@@ -9,7 +9,8 @@ Two jobs beyond the call itself:
 - Faults: SDK exceptions become ae errors on the right channel. Rate limits, overload, 5xx,
   timeouts and lost connections are ``LLMUnavailable`` (retried by the policy layer, carrying the
   provider's ``retry-after``); anything else the API refuses is ``LLMConfigurationError``.
-  The SDK's own retries are kept small because tools.resilience retries too.
+  The SDK does not retry (``max_retries=0``): tools.resilience is the one retry layer, so every
+  attempt is counted and waits follow one policy.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class AnthropicClient:
         model: str = DEFAULT_MODEL,
         base_url: str | None = None,
         timeout_s: float = 120.0,
-        max_retries: int = 2,
+        max_retries: int = 0,
     ) -> None:
         if not api_key:
             raise LLMConfigurationError(

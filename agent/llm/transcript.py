@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.llm.base import LLMRequest, LLMResponse
+from graph.report import TRANSCRIPT_FILE
 from tools.logs import redact
 
-TRANSCRIPT_FILE = "transcript.jsonl"
+__all__ = ["TRANSCRIPT_FILE", "Transcript", "read_transcript", "request_digest"]
 
 
 def request_digest(request: LLMRequest) -> str:

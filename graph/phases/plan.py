@@ -24,8 +24,20 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     started = time.perf_counter()
     # Edits go into a fresh changeset seeded with the previous plan's, so a repair visit refines it.
     ctx.tools.changeset = previous.changeset.model_copy(deep=True) if previous else Changeset()
-    request = PlanRequest(request=state["request"], attempt=attempt, feedback=feedback, previous=previous)
     spent = state.get("llm_usage", {})
+
+    def tool_line(message: str, ok: bool | None, seconds: float | None) -> None:
+        ctx.progress("plan", message, ok=ok, kind="tool", duration_s=seconds)
+
+    request = PlanRequest(
+        request=state["request"],
+        attempt=attempt,
+        feedback=feedback,
+        previous=previous,
+        spent=dict(spent),
+        run_dir=ctx.run_dir,
+        progress=tool_line,
+    )
     try:
         spec = ctx.planner.plan(request, ctx.tools)
     except TransientError:
