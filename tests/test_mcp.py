@@ -1,0 +1,170 @@
+"""ae's MCP server through the SDK's real client, over stdio and Streamable HTTP (issue 17).
+
+The server runs as its own process (``python -m agent.mcp``, what ``ae mcp`` runs) on a tiny real
+dbt project; dbt and DuckDB are real.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+from tests.dbt_project_factory import write_tiny_project
+
+ROOT = Path(__file__).resolve().parents[1]
+READS = {
+    "ae_lineage",
+    "ae_list",
+    "ae_show",
+    "ae_sql",
+    "ae_profile",
+    "ae_describe",
+    "ae_compile",
+    "ae_freshness",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AE_CONFIG", str(tmp_path / "user" / "config.yml"))
+    for name in ("AE_PROTECTED_TARGETS", "AE_STORE_URL", "DBT_TARGET", "AE_MCP_TOOLS", "AE_MCP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return write_tiny_project(tmp_path / "tiny")
+
+
+def _server_args(project: Path, *extra: str) -> list[str]:
+    return ["-m", "agent.mcp", "--project", str(project), *extra]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def http_server(project: Path) -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, *_server_args(project, "--http", f"127.0.0.1:{port}")], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert proc.poll() is None, "the HTTP server exited before listening"
+            assert time.monotonic() < deadline, "the HTTP server did not listen within 30 s"
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@asynccontextmanager
+async def _connect(server: StdioServerParameters | str) -> AsyncIterator[Client]:
+    async with Client(server, read_timeout_seconds=180) as client:
+        yield client
+
+
+async def _exercise(client: Client) -> None:
+    """Everything issue 17 asks of one transport, on one server (dbt starts once)."""
+    listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert set(listed) >= READS and "ae_run" in listed
+    for name in READS:
+        annotations = listed[name].annotations
+        assert annotations is not None and annotations.read_only_hint and annotations.idempotent_hint, name
+    run_annotations = listed["ae_run"].annotations
+    assert run_annotations is not None and run_annotations.destructive_hint
+
+    progress: list[str] = []
+
+    async def on_progress(_done: float, _total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
+    run = await client.call_tool(
+        "ae_run", {"request": "/dbt-run --select stg_people+"}, progress_callback=on_progress
+    )
+    assert not run.is_error, run.content
+    assert run.structured_content is not None and run.structured_content["status"] == "success"
+    assert Path(run.structured_content["report_path"]).is_file()
+    assert any("execute" in line for line in progress), progress
+
+    shown = await client.call_tool("ae_show", {"select": "stg_people", "limit": 2})
+    assert not shown.is_error, shown.content
+    assert shown.structured_content is not None
+    assert shown.structured_content["columns"] == ["person_id", "name", "age"]
+    assert len(shown.structured_content["rows"]) == 2 and "limit" in shown.structured_content["narrowed"]
+
+    lineage = await client.call_tool("ae_lineage", {"node": "stg_people"})
+    assert not lineage.is_error, lineage.content
+    assert "adults" in str(lineage.structured_content)
+
+    hostile = await client.call_tool("ae_sql", {"sql": "copy (select 1) to '/tmp/pwned.csv'; drop table x"})
+    assert hostile.is_error and "refused" in str(hostile.content).lower()
+    bad_type = await client.call_tool("ae_show", {"select": "stg_people", "limit": 10**9})
+    assert bad_type.is_error
+
+    protected = await client.call_tool("ae_run", {"request": "/dbt-run --select stg_people --target prod"})
+    assert protected.is_error
+    assert "protected" in str(protected.content) and "--allow-protected" in str(protected.content)
+    approved = await client.call_tool(
+        "ae_run", {"request": "/dbt-run --select stg_people", "target": "prod", "approve_protected": True}
+    )
+    assert approved.is_error, "a client approved a protected target on a server without --allow-protected"
+
+
+@pytest.mark.slow
+def test_mcp_over_stdio(project: Path) -> None:
+    params = StdioServerParameters(
+        command=sys.executable, args=_server_args(project), env=dict(os.environ), cwd=str(ROOT)
+    )
+
+    async def main() -> None:
+        async with _connect(params) as client:
+            await _exercise(client)
+
+    anyio.run(main)
+
+
+@pytest.mark.slow
+def test_mcp_over_http(http_server: str) -> None:
+    async def main() -> None:
+        async with _connect(http_server) as client:
+            await _exercise(client)
+
+    anyio.run(main)
+
+
+def test_allowlist_serves_exactly_the_named_tools(project: Path) -> None:
+    from agent.mcp.server import ServerOptions, build_server
+
+    server, workspaces = build_server(ServerOptions(project=project, tools="ae_lineage,ae_show"))
+
+    async def names() -> set[str]:
+        async with Client(server) as client:
+            return {tool.name for tool in (await client.list_tools()).tools}
+
+    assert anyio.run(names) == {"ae_lineage", "ae_show"}
+    workspaces.close()
+
+
+def test_http_without_token_on_a_non_loopback_bind_refuses_to_start(project: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, *_server_args(project, "--http", f"0.0.0.0:{_free_port()}")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "without a bearer token" in done.stderr and "AE_MCP_TOKEN" in done.stderr
