@@ -14,11 +14,16 @@ client timeout, tool input that breaks the tool's schema, and a stop at ``max_to
 
 Any key is accepted (``x-api-key`` or ``authorization`` header); the server records that one was
 sent, never its value.
+
+With ``prompt_cache=PromptCache()`` the server computes the input side of each reply's usage the
+way Anthropic does (see ``PromptCache``), so a test can measure what the client's cache
+breakpoints save.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -149,6 +154,67 @@ def slow(step: Step, seconds: float) -> Step:
     return dataclasses.replace(step, delay_s=seconds)
 
 
+# --- prompt caching --------------------------------------------------------------------------------
+
+
+@dataclass
+class PromptCache:
+    """Anthropic's prompt cache, modelled: the prompt is the blocks of tools, then system, then each
+    message's content, in that order. A block with ``cache_control`` is a breakpoint; the request
+    writes the prefix ending at each breakpoint to the cache. A later request reads the longest
+    prefix that was written before and ends at one of its breakpoints or at one of the
+    ``LOOKBACK`` block boundaries before it (the API checks about 20). Usage then is
+    ``cache_read`` (that prefix), ``cache_creation`` (from there up to the last breakpoint) and
+    ``input`` (the rest). Tokens are estimated as a quarter of each block's JSON length.
+    """
+
+    LOOKBACK = 20
+    written: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def usage(self, request: dict[str, Any]) -> dict[str, int]:
+        blocks = _prompt_blocks(request)
+        digests, tokens, breakpoints = [], [], []
+        running = hashlib.sha256()
+        for index, block in enumerate(blocks):
+            if block.get("cache_control"):
+                breakpoints.append(index)
+            plain = {k: v for k, v in block.items() if k != "cache_control"}
+            text = json.dumps(plain, sort_keys=True)
+            running.update(text.encode())
+            digests.append(running.hexdigest())
+            tokens.append(max(1, len(text) // 4))
+        prefix = [0]
+        for count in tokens:
+            prefix.append(prefix[-1] + count)
+        with self.lock:
+            read_end = 0
+            for bp in breakpoints:
+                for end in range(bp, max(-1, bp - self.LOOKBACK - 1), -1):
+                    if digests[end] in self.written:
+                        read_end = max(read_end, end + 1)
+                        break
+            write_end = max(read_end, breakpoints[-1] + 1) if breakpoints else read_end
+            self.written.update(digests[bp] for bp in breakpoints)
+        return {
+            "cache_read_input_tokens": prefix[read_end],
+            "cache_creation_input_tokens": prefix[write_end] - prefix[read_end],
+            "input_tokens": prefix[-1] - prefix[write_end],
+        }
+
+
+def _prompt_blocks(request: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = list(request.get("tools", []))
+    system = request.get("system", [])
+    blocks += [{"type": "text", "text": system}] if isinstance(system, str) else list(system)
+    for message in request.get("messages", []):
+        content = message["content"]
+        parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        # the role is part of what the model sees, so it is part of the cached prefix
+        blocks += [{"role": message["role"], **part} for part in parts]
+    return blocks
+
+
 # --- the server -----------------------------------------------------------------------------------
 
 
@@ -156,8 +222,9 @@ class FakeAnthropic:
     """The server. Starts on construction; ``stop()`` (or leaving the ``with`` block) shuts it down
     and releases any answer still waiting out a delay."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, *, prompt_cache: PromptCache | None = None) -> None:
         self._script = script
+        self.prompt_cache = prompt_cache
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.requests: list[RecordedRequest] = []
@@ -234,6 +301,8 @@ def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                 return
             if step.status == 200:
                 step = dataclasses.replace(step, body=_complete_message(step.body, body, index))
+                if fake.prompt_cache is not None:
+                    step.body["usage"] = {**step.body["usage"], **fake.prompt_cache.usage(body)}
             self._send(step, index)
 
         def _send(self, step: Step, index: int) -> None:

@@ -2,10 +2,12 @@
 
 Two jobs beyond the call itself:
 
-- Prompt caching: with ``cache_prefix`` the last tool definition and the last system block carry
-  ``cache_control: {"type": "ephemeral"}``, so tools + system form one cached prefix. The prefix
-  is serialised canonically (sorted keys, deep-copied) so consecutive calls of a run send it
-  byte-identical and the cache actually hits.
+- Prompt caching: with ``cache_prefix`` the last tool definition, the last system block and the
+  last block of the conversation carry ``cache_control: {"type": "ephemeral"}`` (3 of the API's 4
+  breakpoints). Tools + system are one stable prefix; the conversation breakpoint moves with each
+  step, so a step reads every earlier step from cache and pays full price only for what is new.
+  Everything is serialised canonically (sorted keys, deep-copied) so consecutive calls of a run
+  send the shared prefix byte-identical and the cache actually hits.
 - Faults: SDK exceptions become ae errors on the right channel. Rate limits, overload, 5xx,
   timeouts and lost connections are ``LLMUnavailable`` (retried by the policy layer, carrying the
   provider's ``retry-after``); anything else the API refuses is ``LLMConfigurationError``.
@@ -112,13 +114,15 @@ def build_messages_params(request: LLMRequest, *, default_model: str) -> dict[st
     """The keyword arguments of ``messages.create`` for one request (pure, deterministic)."""
     system = _canonical(_system_blocks(request.system))
     tools = _canonical(request.tools)
+    messages = _canonical(request.messages)
     if request.cache_prefix:
         _mark_cache_breakpoint(tools)
         _mark_cache_breakpoint(system)
+        _mark_conversation_breakpoint(messages)
     params: dict[str, Any] = {
         "model": request.model or default_model,
         "max_tokens": request.max_tokens,
-        "messages": request.messages,
+        "messages": messages,
     }
     if system:
         params["system"] = system
@@ -146,6 +150,23 @@ def _canonical(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _mark_cache_breakpoint(blocks: list[dict[str, Any]]) -> None:
     if blocks:
         blocks[-1]["cache_control"] = dict(EPHEMERAL_CACHE)
+
+
+def _mark_conversation_breakpoint(messages: list[dict[str, Any]]) -> None:
+    """Cache the conversation up to its last block: the next step's request starts with all of it."""
+    if not messages:
+        return
+    last = messages[-1]
+    if isinstance(last["content"], str):
+        if not last["content"]:
+            return  # the API refuses empty text blocks; an empty turn has nothing worth caching
+        last["content"] = [{"type": "text", "text": last["content"]}]
+    blocks = [b for b in last["content"] if b.get("type") not in _UNCACHEABLE_BLOCKS]
+    _mark_cache_breakpoint(blocks)
+
+
+#: blocks the API does not let carry ``cache_control`` (they are cached as part of the turn)
+_UNCACHEABLE_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
 
 def to_llm_response(message: Message) -> LLMResponse:
