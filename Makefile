@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 
-.PHONY: setup compile test test-slow lint fmt demo bench clean help
+.PHONY: setup compile test test-slow lint fmt demo bench bench-public clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ bench: setup  ## engine vs dbt CLI latency on the generated example, ae's startu
 	$(BIN)/python -m evals.bench_engine
 	$(BIN)/python -m evals.bench_startup
 	$(BIN)/python -m evals.bench_queue
+
+bench-public: setup  ## the core suite exported to ADE-bench's format and run back: oracle 1.0, noop 0.0
+	$(BIN)/python -m evals.ade_export
 
 clean:  ## remove generated files (not the venv)
 	rm -rf $(DEMO_DIR) bench-out eval-out .pytest_cache .mypy_cache .ruff_cache

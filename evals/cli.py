@@ -46,6 +46,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar=("OLD.json", "NEW.json"),
         help="compare two results files instead of running; exits 1 on regressions",
     )
+    from evals.ade_cli import add_arguments
+
+    add_arguments(parser)
 
 
 def _compare(old: Path, new: Path) -> int:
@@ -77,6 +80,10 @@ def run_eval(args: argparse.Namespace) -> int:
         if args.compare:
             return _compare(*args.compare)
         _validate(args)
+        from evals.ade_cli import SUITE as ADE_SUITE
+
+        if args.suite == ADE_SUITE:
+            return _ade(args)
         from evals.graders import missed_thresholds
         from evals.report import write_results
         from evals.runner import RunConfig, run_suite, select_tasks
@@ -110,6 +117,15 @@ def run_eval(args: argparse.Namespace) -> int:
     for line in missed:
         print(f"threshold missed: {line}", file=sys.stderr)
     return 1 if missed else 0
+
+
+def _ade(args: argparse.Namespace) -> int:
+    """ADE-bench's own score: a task resolves only when all its singular tests pass; 1 if any fails."""
+    from evals.ade_cli import render, run_ade
+
+    results = run_ade(args, args.out.expanduser().resolve())
+    print(render(results))
+    return 0 if all(r.passed for r in results) else 1
 
 
 def _fmt(value: float | None) -> str:
