@@ -15,6 +15,9 @@ from typing import Any
 
 from langgraph.types import Command
 
+from agent.memory.learn import learn_from_run
+from agent.memory.project_memory import open_project_memory
+from agent.memory.recall import recall
 from agent.runs import describe_interrupted, interrupted_runs
 from agent.settings import Settings
 from agent.store import RunStore, open_checkpointer
@@ -27,7 +30,9 @@ from tools.changeset import Changeset
 from tools.context import ToolContext
 from tools.engine import DbtEngine
 from tools.errors import InvalidArguments
+from tools.lineage import load_manifest
 from tools.lint import LintConfig
+from tools.memory.store import ProjectMemory
 from tools.paths import ProjectPaths, ensure_state_dir
 
 
@@ -83,6 +88,8 @@ class Session:
         self.store = RunStore(settings.store_url, ensure_state_dir(settings.project_dir))
         self.policy = settings.resilience()
         self._checkpointer: Any = None
+        #: the project's memory across runs (agent/memory); None when settings.memory is off
+        self.memory: ProjectMemory | None = None
         self._graph: Any = None
         self._interrupt_after = interrupt_after
         #: interrupted runs are reported once per session, at its first run, not at every chat line
@@ -96,6 +103,8 @@ class Session:
             open_checkpointer(self.settings.store_url, self.settings.state_dir)
         )
         self._graph = build_graph(self._checkpointer, interrupt_after=self._interrupt_after)
+        if self.settings.memory:
+            self.memory = self._stack.enter_context(open_project_memory(self.settings))
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -146,6 +155,7 @@ class Session:
         a plan may hold (graph/phases/approve.py); without them the run stops at the question."""
         self._warn_interrupted()
         run_id = run_id or new_run_id()
+        planner = self._recalling(planner, request)
         record = self.store.get(run_id)
         config = {"configurable": {"thread_id": run_id}}
         ctx = self._context(run_id, planner, describer, approved, allow_code)
@@ -163,6 +173,23 @@ class Session:
             payload = None  # resume from the last checkpoint
         self._announce(run_id, "started" if record is None else "resumed")
         return self._drive(run_id, payload, config, ctx)
+
+    def _recalling(self, planner: Planner, request: str) -> Planner:
+        """``planner`` told what memory recalls for ``request``, when it can take it (with_recall)."""
+        with_recall = getattr(planner, "with_recall", None)
+        if self.memory is None or with_recall is None:
+            return planner
+        recalled: Planner = with_recall(recall(self.memory, request))
+        return recalled
+
+    def _learn(self, run_id: str, state: dict[str, Any]) -> None:
+        """Remember what the ended run teaches (agent/memory/learn.py), from the manifest as it is now."""
+        if self.memory is None:
+            return
+        target_path = getattr(self.engine, "target_path", None) or "target"
+        manifest_file = self.paths.root / target_path / "manifest.json"
+        manifest = load_manifest(manifest_file) if manifest_file.is_file() else {}
+        learn_from_run(self.memory, state, manifest, run_id)
 
     def _warn_interrupted(self) -> None:
         """Name the runs a crash left behind (before this one starts) and how to settle each."""
@@ -204,6 +231,7 @@ class Session:
                 f"{self.settings.project_dir}`",
             )
         config = {"configurable": {"thread_id": run_id}}
+        planner = self._recalling(planner, record.request)
         ctx = self._context(run_id, planner, describer, approved=bool(approval), allow_code=allow_code)
         payload: Any = Command(resume=approval) if approval is not None else None
         self.store.reopen(record)
@@ -251,4 +279,5 @@ class Session:
             reason=result.get("reason", ""),
             report_dir=str(report_dir) if report_dir else None,
         )
+        self._learn(run_id, dict(result))
         return RunOutcome(run_id, status, result.get("reason", ""), report_dir, None, dict(result))

@@ -44,7 +44,7 @@ USER_CONFIG_ENV = "AE_CONFIG"
 #: settings the project's ae.yml may add to but never narrow (module docstring)
 PROTECTION_SETTINGS = frozenset({"protected_targets", "protected_schemas"})
 #: settings whose values never appear in a message
-SECRET_SETTINGS = frozenset({"anthropic_api_key", "store_url"})
+SECRET_SETTINGS = frozenset({"anthropic_api_key", "store_url", "memory_url"})
 _STORE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "sqlite")
 
 
@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     protected_schemas: list[str] = Field(default_factory=lambda: ["prod", "production"])
     #: None: SQLite at <project>/.ae/ae.sqlite; or a postgresql:// URL shared by several workers
     store_url: str | None = None
+    #: where ae remembers the project across runs (agent/memory); None: the store_url's database,
+    #: else SQLite at <project>/.ae/memory.sqlite
+    memory_url: str | None = None
+    #: how memories are ranked: ``hashed`` (offline n-grams) or ``module:function`` (any provider)
+    memory_embedding: str = "hashed"
+    #: False: runs neither recall nor learn (``ae memory`` still reads and corrects what is stored)
+    memory: bool = True
 
     # --- the LLM --------------------------------------------------------------------------------------
     anthropic_api_key: SecretStr | None = Field(
@@ -139,7 +146,7 @@ class Settings(BaseSettings):
     def _resolve(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
 
-    @field_validator("store_url")
+    @field_validator("store_url", "memory_url")
     @classmethod
     def _store_url(cls, value: str | None) -> str | None:
         return normalise_store_url(value) if value else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -57,20 +57,32 @@ class Conventions:
     models: tuple[Node, ...]
     #: the ``models:`` block of dbt_project.yml for this project (folder -> config, nested)
     project_models_config: Mapping[str, Any]
+    #: layer -> folder remembered from earlier runs (agent/memory): followed where the project shows no
+    #: model of that layer now, before ae's defaults
+    remembered_folders: Mapping[Layer, str] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, models: Iterable[Node], dbt_project: Mapping[str, Any], project_name: str) -> Conventions:
+    def read(
+        cls,
+        models: Iterable[Node],
+        dbt_project: Mapping[str, Any],
+        project_name: str,
+        remembered_folders: Mapping[Layer, str] | None = None,
+    ) -> Conventions:
         block = (dbt_project.get("models") or {}).get(project_name) or {}
-        return cls(tuple(models), block if isinstance(block, Mapping) else {})
+        return cls(tuple(models), block if isinstance(block, Mapping) else {}, dict(remembered_folders or {}))
 
     # --- where files go -----------------------------------------------------------------------------
 
     def folder_for(self, layer: Layer) -> str:
         """Where the project keeps models of ``layer``; for marts, where its non-staging models live
-        when it has no recognisable marts (jaffle_shop keeps customers.sql at the models/ root)."""
+        when it has no recognisable marts (jaffle_shop keeps customers.sql at the models/ root).
+        A folder remembered from earlier runs comes before those guesses."""
         own = [_folder(n) for n in self.models if layer_of(n) == layer]
         if layer == "staging":
             own = [f for f in own if PurePosixPath(f).name != "base"]
+        if not own and layer in self.remembered_folders:
+            return self.remembered_folders[layer]
         if not own and layer == "marts":
             own = [_folder(n) for n in self.models if layer_of(n) == "other"]
         return _most_common(own) or DEFAULT_FOLDERS[layer]

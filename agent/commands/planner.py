@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from agent.commands.dbt_commands import dbt_compile, dbt_debug, dbt_docs, dbt_run, dbt_test, model_lineage
 from agent.commands.exposure_command import exposure_define
@@ -15,6 +16,7 @@ from agent.commands.quality_command import data_quality_test
 from agent.commands.seed_command import dbt_seed
 from agent.commands.snapshot_command import dbt_snapshot
 from agent.commands.source_command import dbt_source
+from agent.memory.recalled import Recall
 from graph.plan_spec import PlanRequest, PlanSpec
 from tools.context import ToolContext
 from tools.logs import get_logger
@@ -42,16 +44,37 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-class CommandPlanner:
-    """The deterministic planner. Same project, same data, same command: same plan."""
+def _named_by_convention(command: ParsedCommand, recall: Recall) -> tuple[ParsedCommand, str | None]:
+    """/dbt-model with a name lacking the prefix remembered for its type gets that prefix (and a note)."""
+    prefix = recall.prefixes.get(command.text("type") or "")
+    name = command.text("name")
+    if command.name != "dbt-model" or not prefix or not name or name.startswith(prefix):
+        return command, None
+    renamed = command.model_copy(update={"options": {**command.options, "name": prefix + name}})
+    return renamed, f"Named {prefix}{name}: this project names {command.text('type')} models {prefix}<name>."
 
-    name = "command"
+
+@dataclass(frozen=True)
+class CommandPlanner:
+    """The deterministic planner. Same project, same data, same command, same memory: same plan."""
+
+    #: what memory recalled for this request (agent/memory), followed where the project is silent
+    recall: Recall | None = None
+    name: str = "command"
     #: a repeat visit would produce the same plan, so a failed run stops at its first failure
-    can_repair = False
+    can_repair: bool = False
+
+    def with_recall(self, recall: Recall) -> CommandPlanner:
+        return replace(self, recall=recall)
 
     def plan(self, request: PlanRequest, tools: ToolContext) -> PlanSpec:
         command = parse_command(request.request)
         log.info("command_plan", command=command.name, flags=sorted(command.options))
-        spec = HANDLERS[command.name](command, ProjectView(tools))
+        notes: list[str] = []
+        if self.recall is not None:
+            command, renamed = _named_by_convention(command, self.recall)
+            notes = [*([renamed] if renamed else []), *self.recall.lessons()]
+        spec = HANDLERS[command.name](command, ProjectView(tools, recall=self.recall))
+        answer = "\n".join(part for part in (spec.answer, *notes) if part) or None
         # handlers record into tools.changeset; the spec carries that changeset
-        return spec.model_copy(update={"changeset": tools.changeset})
+        return spec.model_copy(update={"changeset": tools.changeset, "answer": answer})

@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.commands.conventions import Conventions
 from agent.commands.naming import model_type_of
@@ -32,6 +32,9 @@ from tools.profiling import (
 from tools.warehouse import RelationRef, list_relations, parse_relation_name
 from tools.yaml_edit import TestStyle, apply_test_style, detect_test_style, read_entry, upsert_entry
 
+if TYPE_CHECKING:
+    from agent.memory.recalled import Recall
+
 T = TypeVar("T")
 Node = Mapping[str, Any]
 
@@ -47,10 +50,14 @@ def _relation_key(database: str, schema: str, name: str) -> tuple[str, str, str]
 
 
 class ProjectView:
-    """``manifest``: a manifest already parsed from the project as it is now (else one is parsed)."""
+    """``manifest``: a manifest already parsed from the project as it is now (else one is parsed);
+    ``recall``: what memory says about the project (agent/memory), followed where the project is silent."""
 
-    def __init__(self, tools: ToolContext, manifest: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, tools: ToolContext, manifest: dict[str, Any] | None = None, recall: Recall | None = None
+    ) -> None:
         self.tools = tools
+        self.recall = recall
         self.paths = tools.paths
         self.root = tools.paths.root
         self._manifest = manifest
@@ -77,7 +84,8 @@ class ProjectView:
 
     @cached_property
     def conventions(self) -> Conventions:
-        return Conventions.read(self.models.values(), self.dbt_project, self.project_name)
+        remembered = self.recall.folders if self.recall else None
+        return Conventions.read(self.models.values(), self.dbt_project, self.project_name, remembered)
 
     @cached_property
     def db_path(self) -> Path:
