@@ -20,11 +20,14 @@ from agent.commands import CommandPlanner
 from agent.commands.source_command import FRESHNESS_REASON_KEY
 from evals.judges import JudgeFinding, metadata_score, sqlfluff_findings, sqlfluff_findings_in_text
 from graph.plan_spec import PlanRequest
+from tests.demo_generation import Generated, generated_demo
 from tools.context import ToolContext
 from tools.engine import DbtEngine
 from tools.example_project import create_example_project
 from tools.lineage import load_manifest
 from tools.paths import ProjectPaths
+
+__all__ = ["generated_demo"]
 
 JOURNEY: tuple[str, ...] = (
     '/dbt-source --schema raw --table "*" --freshness "warn_after: {count: 12, period: hour}"',
@@ -92,6 +95,19 @@ def test_sqlfluff_finds_nothing_new_in_generated_sql(generated: Path) -> None:
     # the debt list only shrinks: an entry the generator no longer produces must leave it
     paid = KNOWN_SQLFLUFF_DEBT - {(Path(f.where).name, f.code) for f in findings}
     assert not paid, f"fixed, remove from KNOWN_SQLFLUFF_DEBT: {sorted(paid)}"
+
+
+@pytest.mark.slow
+def test_the_demo_output_passes_both_judges(generated_demo: Generated) -> None:
+    """The same judges on the whole demo's generated project (shared with the other demo tests)."""
+    project = generated_demo.project
+    files = [p for folder in ("models", "snapshots", "tests") for p in (project / folder).rglob("*.sql")]
+    assert len(files) >= 10
+    findings = sqlfluff_findings(files, project_dir=project)
+    new = [f for f in findings if (Path(f.where).name, f.code) not in KNOWN_SQLFLUFF_DEBT]
+    assert not new, f"sqlfluff on the demo's SQL:\n{_rendered(new)}"
+    score = metadata_score(project / "target" / "manifest.json")
+    assert score.passes, f"dbt-score project {score.project:.2f}; failing: {score.failing_items()}"
 
 
 def test_sqlfluff_reports_what_the_config_forbids_and_sql_that_does_not_parse(generated: Path) -> None:

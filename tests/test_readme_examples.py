@@ -1,5 +1,6 @@
-"""The README's examples, run as a new user would: `make demo`'s `ae demo`, then every `ae` command the
-README shows, in the README's order, on that demo project.
+"""The README's examples, run as a new user would: `make demo`'s `ae demo` (checked end to end: every
+figure, the docs, the time advance), then every `ae` command the README shows, in the README's order,
+on that demo project.
 
 Commands are read from the README itself (its ```sh blocks), so an example that stops working fails
 here. Three adjustments, each because the example as written cannot run in a test:
@@ -67,9 +68,21 @@ def test_readme_examples_run_in_order_on_the_demo(tmp_path: Path) -> None:
 
     demo = _run(["ae", "demo", "--dir", "demo"], tmp_path)  # what `make demo` runs
     assert demo.returncode == 0, demo.stderr[-3000:]
+    assert "demo summary" in demo.stdout
+    # the main job end to end, offline, through every phase: a tested, documented project that
+    # survives a time advance
     summary = json.loads((tmp_path / "demo" / "demo-summary.json").read_text())
+    assert summary["status"] == "success"
     for figure in ("data_quality", "documentation_coverage", "schema_compliance"):
         assert summary[figure] == 1.0, (figure, summary)
+    assert summary["tests_failed"] == 0 and summary["tests_passed"] > 30
+    assert summary["incremental_matches_full_refresh"] is True
+    assert summary["snapshot_history_rows"] > 0
+    assert summary["lint_errors"] == 0
+    assert summary["models_built"] >= 10
+    assert (tmp_path / "demo" / "jaffle_shop" / "target" / "index.html").exists()
+    # a second demo into the same folder needs --force
+    assert _run(["ae", "demo", "--dir", "demo"], tmp_path).returncode == 2
 
     project = tmp_path / "demo" / "jaffle_shop"
     for section, argv in commands:
