@@ -155,6 +155,17 @@ def test_free_form_request_goes_through_all_five_phases(
     events = [json.loads(line) for line in err.splitlines() if line.startswith('{"event": "progress"')]
     phases = {e["phase"] for e in events}
     assert {"plan", "validate", "execute", "verify", "document"} <= phases, phases
+    # Plan is visible: a line per model call and per tool call, with the key argument and timing
+    plan_lines = [e for e in events if e["phase"] == "plan" and e["kind"] == "tool"]
+    assert sum(e["message"].startswith("model step") for e in plan_lines) == 7
+    written = [e for e in plan_lines if e["message"] == "write_file models/marts/fct_orders.sql"]
+    assert written and written[0]["ok"] is True and written[0]["duration_s"] is not None
+    # the conversation is saved beside the report, linked from it, the key nowhere in it
+    assert report["transcript"] == "transcript.jsonl"
+    (transcript,) = project.rglob("transcript.jsonl")
+    records = [json.loads(line) for line in transcript.read_text().splitlines()]
+    assert [r["kind"] for r in records] == ["request", "response"] * 7
+    assert "sk-ant-test" not in transcript.read_text()
     # every request of the run shares a byte-identical prefix up to the cache breakpoint
     prefixes = {json.dumps([b["tools"], b["system"]], sort_keys=False) for b in bodies}
     assert len(prefixes) == 1
@@ -172,11 +183,14 @@ def test_rate_limits_and_overload_on_a_third_of_calls_still_succeed(
         return None
 
     with FakeAnthropic(with_faults(PLAN_STEPS, fault)) as fake:
-        code, out, err = run_cli(monkeypatch, fake.base_url, project)
+        code, out, err = run_cli(monkeypatch, fake.base_url, project, "--json")
         statuses = len(fake.requests)
     assert code == 0, out + err
-    assert "status: success" in out
+    report = json.loads(out)
+    assert report["status"] == "success"
     assert statuses > len(PLAN_STEPS)  # the faults really happened and were retried
+    # one retry layer: every request the server saw is a counted call or a counted retry
+    assert report["llm_usage"]["llm_calls"] + report["resilience"]["retries"] == statuses
 
 
 def test_server_down_ends_cleanly_with_the_project_unchanged(
