@@ -87,7 +87,7 @@ async def _exercise(client: Client) -> None:
 
     progress: list[str] = []
 
-    async def on_progress(_done: float, _total: float | None, message: str | None) -> None:
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         progress.append(message or "")
 
     run = await client.call_tool(
