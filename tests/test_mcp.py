@@ -85,10 +85,10 @@ async def _exercise(client: Client) -> None:
     run_annotations = listed["ae_run"].annotations
     assert run_annotations is not None and run_annotations.destructive_hint
 
-    progress: list[str] = []
+    messages: list[str] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        progress.append(message or "")
+        messages.append(message or "")
 
     run = await client.call_tool(
         "ae_run", {"request": "/dbt-run --select stg_people+"}, progress_callback=on_progress
@@ -96,7 +96,7 @@ async def _exercise(client: Client) -> None:
     assert not run.is_error, run.content
     assert run.structured_content is not None and run.structured_content["status"] == "success"
     assert Path(run.structured_content["report_path"]).is_file()
-    assert any("execute" in line for line in progress), progress
+    assert any("execute" in line for line in messages), messages
 
     shown = await client.call_tool("ae_show", {"select": "stg_people", "limit": 2})
     assert not shown.is_error, shown.content
