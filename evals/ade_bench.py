@@ -269,6 +269,11 @@ def _run_agent(agent: str, prompt: str, task: AdeTask, project: Path, log: Path)
             return f"task {task.task_id} has no solution.sh"
         code = run_script(solution.read_text(encoding="utf-8"), "solution.sh", project, task.folder, log)
         return "" if code == 0 else f"solution.sh exited {code} (see {log})"
+    return run_ae(agent, prompt, project)
+
+
+def run_ae(agent: str, prompt: str, project: Path) -> str:
+    """ae on a benchmark prompt with the command or claude planner; what went wrong, or ""."""
     if agent == "command" and not prompt.lstrip().startswith("/"):
         return "the command agent runs /commands only; this prompt is free text"
     from agent.planners import choose_planner

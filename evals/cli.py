@@ -46,7 +46,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar=("OLD.json", "NEW.json"),
         help="compare two results files instead of running; exits 1 on regressions",
     )
-    from evals.ade_cli import add_arguments
+    from evals.public_bench_cli import add_arguments
 
     add_arguments(parser)
 
@@ -80,10 +80,13 @@ def run_eval(args: argparse.Namespace) -> int:
         if args.compare:
             return _compare(*args.compare)
         _validate(args)
-        from evals.ade_cli import SUITE as ADE_SUITE
+        from evals.public_bench_cli import SPIDER2_SUITE
+        from evals.public_bench_cli import SUITE as ADE_SUITE
 
         if args.suite == ADE_SUITE:
             return _ade(args)
+        if args.suite == SPIDER2_SUITE:
+            return _spider2(args)
         from evals.graders import missed_thresholds
         from evals.report import write_results
         from evals.runner import RunConfig, run_suite, select_tasks
@@ -121,11 +124,20 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def _ade(args: argparse.Namespace) -> int:
     """ADE-bench's own score: a task resolves only when all its singular tests pass; 1 if any fails."""
-    from evals.ade_cli import render, run_ade
+    from evals.public_bench_cli import render, run_ade
 
     results = run_ade(args, args.out.expanduser().resolve())
     print(render(results))
     return 0 if all(r.passed for r in results) else 1
+
+
+def _spider2(args: argparse.Namespace) -> int:
+    """Spider2-DBT's own score: 0/1 per instance by its column-matching rule; 1 if any scores 0."""
+    from evals.public_bench_cli import render_spider2, run_spider2_suite
+
+    results = run_spider2_suite(args, args.out.expanduser().resolve())
+    print(render_spider2(results))
+    return 0 if all(r.score for r in results) else 1
 
 
 def _fmt(value: float | None) -> str:

@@ -16,16 +16,23 @@ from pathlib import Path
 
 import duckdb
 
-from evals.ade_bench import run_script
+from evals.ade_bench import run_ae, run_script
 from evals.ade_export import DB_NAME, export_core
-from evals.spider2 import Spider2Result, duckdb_match, load_evals
+from evals.spider2 import Spider2Result, duckdb_match, load_evals, load_jsonl
 from evals.task import Task
 from tools.errors import ConfigurationError
 from tools.example_project import WAREHOUSE_FILE
 
 
-def missing_databases(root: Path, db_dir: Path, ids: list[str]) -> list[str]:
+def missing_databases(db_dir: Path, ids: list[str]) -> list[str]:
     return [f"{db_dir / i}/*.duckdb" for i in ids if not list((db_dir / i).glob("*.duckdb"))]
+
+
+def instructions(root: Path) -> dict[str, str]:
+    """examples/spider2-dbt.jsonl: instance id -> the instruction handed to the agent."""
+    return {
+        row["instance_id"]: row["instruction"] for row in load_jsonl(root / "examples" / "spider2-dbt.jsonl")
+    }
 
 
 def run_instance(root: Path, instance_id: str, agent: str, db_dir: Path, work: Path) -> Spider2Result:
@@ -46,7 +53,9 @@ def run_instance(root: Path, instance_id: str, agent: str, db_dir: Path, work: P
         shutil.copytree(solution, project, dirs_exist_ok=True)
         run_script("dbt build", "solution.sh", project, solution, log)
     elif agent != "noop":
-        raise ConfigurationError(f"the Spider2 round trip runs oracle and noop, not {agent!r}")
+        problem = run_ae(agent, instructions(root)[instance_id], project)
+        if problem:
+            return Spider2Result(instance_id=instance_id, agent=agent, score=0, reason=problem)
     gold = root / "evaluation_suite" / "gold" / instance_id / spec.parameters.gold
     result_db = project / spec.parameters.gold
     score = duckdb_match(result_db, gold, spec.parameters)
@@ -73,9 +82,10 @@ def export_spider2(tasks: list[Task], dest: Path) -> list[str]:
     ade = dest / "ade"
     ids = export_core(tasks, ade)
     models = {t.id: t.models for t in tasks}
+    requests = {t.id: t.request for t in tasks}
     examples, gold_root = dest / "examples", dest / "evaluation_suite" / "gold"
     gold_root.mkdir(parents=True)
-    instructions, evals = [], []
+    lines, evals = [], []
     for task_id in ids:
         folder = ade / "tasks" / task_id
         start = dest / "work" / task_id
@@ -97,7 +107,7 @@ def export_spider2(tasks: list[Task], dest: Path) -> list[str]:
         run_script("dbt build", "solution.sh", gold_project, folder, dest / "export.log")
         (gold_root / task_id).mkdir()
         _copy_tables(gold_project / WAREHOUSE_FILE, gold_root / task_id / WAREHOUSE_FILE, models[task_id])
-        instructions.append({"instance_id": task_id, "instruction": (folder / "task.yaml").read_text()})
+        lines.append({"instance_id": task_id, "instruction": requests[task_id]})
         evals.append(
             {
                 "instance_id": task_id,
@@ -112,17 +122,28 @@ def export_spider2(tasks: list[Task], dest: Path) -> list[str]:
             }
         )
     shutil.rmtree(dest / "work")
-    (examples / "spider2-dbt.jsonl").write_text("".join(json.dumps(r) + "\n" for r in instructions))
+    (examples / "spider2-dbt.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     (gold_root / "spider2_eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in evals))
     return ids
 
 
+def run_spider2(
+    root: Path, agent: str, db_dir: Path, work: Path, ids: list[str] | None
+) -> list[Spider2Result]:
+    """Every instance (or those named), after checking each has its start database (before any work)."""
+    chosen = ids or sorted(instructions(root))
+    missing = missing_databases(db_dir, chosen)
+    if missing:
+        raise ConfigurationError(
+            "Spider2-DBT start databases are missing:\n  " + "\n  ".join(missing),
+            hint="put each instance's .duckdb in --db-dir/<instance_id>/ (Spider2-DBT's database download)",
+        )
+    return [run_instance(root, i, agent, db_dir, work) for i in chosen]
+
+
 def spider2_round_trip(dest: Path, tasks: list[Task]) -> dict[str, list[Spider2Result]]:
     ids = export_spider2(tasks, dest)
-    missing = missing_databases(dest, dest / "dbs", ids)
-    if missing:
-        raise ConfigurationError("Spider2 start databases are missing: " + ", ".join(missing))
     return {
-        agent: [run_instance(dest, i, agent, dest / "dbs", dest / "run" / agent) for i in ids]
+        agent: run_spider2(dest, agent, dest / "dbs", dest / "run" / agent, ids)
         for agent in ("oracle", "noop")
     }

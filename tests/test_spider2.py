@@ -57,3 +57,23 @@ def test_core_tasks_round_trip_through_spider2_layout(tmp_path: Path) -> None:
     results = spider2_round_trip(tmp_path, tasks)
     assert [r.score for r in results["oracle"]] == [1, 1]
     assert [r.score for r in results["noop"]] == [0, 0]
+
+
+def test_empty_db_dir_names_each_missing_start_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evals.cli import main as eval_main
+
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "spider2-dbt.jsonl").write_text(
+        '{"instance_id": "airbnb001", "instruction": "x"}\n{"instance_id": "f1001", "instruction": "y"}\n'
+    )
+    (tmp_path / "empty").mkdir()
+    code = eval_main(
+        ["--suite", "spider2-dbt", "--agent", "noop", "--tasks-dir", str(tmp_path),
+         "--db-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "airbnb001/*.duckdb" in err and "f1001/*.duckdb" in err
+    assert not (tmp_path / "out").exists()
