@@ -14,11 +14,15 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import CallToolResult
 
 from tests.dbt_project_factory import write_tiny_project
 
@@ -53,10 +57,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+TOKEN = "s3cret-for-tests"
+
+
 @pytest.fixture
 def http_server(project: Path) -> Iterator[str]:
+    """A server on loopback that still asks for a token (as one on another address must)."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, *_server_args(project, "--http", f"127.0.0.1:{port}")], cwd=ROOT)
+    argv = [sys.executable, *_server_args(project, "--http", f"127.0.0.1:{port}", "--token", TOKEN)]
+    proc = subprocess.Popen(argv, cwd=ROOT)
     try:
         deadline = time.monotonic() + 30
         while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
@@ -71,7 +80,14 @@ def http_server(project: Path) -> Iterator[str]:
 
 @asynccontextmanager
 async def _connect(server: StdioServerParameters | str) -> AsyncIterator[Client]:
-    async with Client(server, read_timeout_seconds=180) as client:
+    if isinstance(server, StdioServerParameters):
+        async with Client(server, read_timeout_seconds=180) as client:
+            yield client
+        return
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http, Client(
+        streamable_http_client(server, http_client=http), read_timeout_seconds=180
+    ) as client:
         yield client
 
 
@@ -142,6 +158,35 @@ def test_mcp_over_http(http_server: str) -> None:
             await _exercise(client)
 
     anyio.run(main)
+
+
+def test_http_refuses_a_request_without_the_token(http_server: str) -> None:
+    answer = httpx2.post(http_server, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, timeout=30)
+    assert answer.status_code == 401
+    wrong = httpx2.post(http_server, headers={"Authorization": "Bearer nope"}, json={}, timeout=30)
+    assert wrong.status_code == 401
+
+
+def test_memory_search_finds_what_a_run_remembered(project: Path) -> None:
+    from agent.mcp.server import ServerOptions, build_server
+    from agent.memory.project_memory import open_project_memory
+    from agent.settings import load_settings
+
+    with open_project_memory(load_settings(project)) as memory:
+        memory.remember("decisions", "people-grain", "stg_people keeps one row per person id")
+    server, workspaces = build_server(ServerOptions(project=project))
+
+    async def search(arguments: dict[str, Any]) -> CallToolResult:
+        async with Client(server) as client:
+            return await client.call_tool("ae_memory_search", arguments)
+
+    found = anyio.run(search, {"query": "one row per person"})
+    assert not found.is_error, found.content
+    assert found.structured_content is not None
+    assert [m["key"] for m in found.structured_content["memories"]] == ["people-grain"]
+    bad_kind = anyio.run(search, {"query": "x", "kind": "secrets"})
+    assert bad_kind.is_error and "unknown memory kind" in str(bad_kind.content)
+    workspaces.close()
 
 
 def test_allowlist_serves_exactly_the_named_tools(project: Path) -> None:

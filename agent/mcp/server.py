@@ -8,15 +8,16 @@ from pathlib import Path
 from mcp.server import MCPServer
 
 from agent.mcp.auth import bearer_guard, check_bind
+from agent.mcp.memory import memory_tools
 from agent.mcp.runs import RunPolicy, queue_tools, run_tools
 from agent.mcp.tools import McpTool, allowlist, read_tools
 from agent.mcp.workspaces import Workspaces
 
 INSTRUCTIONS = """\
 ae does an analytics engineer's dbt work. Explore with the read-only tools (ae_lineage, ae_list,
-ae_show, ae_sql, ae_describe, ae_profile, ae_compile, ae_freshness); change the project with ae_run,
-which carries a /command or a request through Plan, Validate, Execute, Verify and Document and rolls
-back what fails. Outputs are capped; each says how to ask for more."""
+ae_show, ae_sql, ae_describe, ae_profile, ae_compile, ae_freshness, ae_memory_search); change the
+project with ae_run, which carries a /command or a request through Plan, Validate, Execute, Verify
+and Document and rolls back what fails. Outputs are capped; each says how to ask for more."""
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,12 @@ class ServerOptions:
 
 
 def all_tools(ws: Workspaces, options: ServerOptions) -> list[McpTool]:
-    # ae_memory_search joins here once agent/memory offers a search (issue 17 names it)
-    return read_tools(ws) + run_tools(ws, RunPolicy(options.allow_protected)) + queue_tools(ws)
+    return (
+        read_tools(ws)
+        + memory_tools(ws)
+        + run_tools(ws, RunPolicy(options.allow_protected))
+        + queue_tools(ws)
+    )
 
 
 def build_server(options: ServerOptions) -> tuple[MCPServer, Workspaces]:
