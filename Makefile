@@ -50,8 +50,8 @@ bench: setup  ## engine vs dbt CLI latency on the generated example, ae's startu
 	$(BIN)/python -m evals.bench_startup
 	$(BIN)/python -m evals.bench_queue
 
-bench-public: setup  ## the core suite exported to ADE-bench's format and run back: oracle 1.0, noop 0.0
-	$(BIN)/python -m evals.ade_export
+bench-public: setup  ## core suite -> ADE-bench and Spider2-DBT formats -> adapters: oracle 1.0, noop 0.0
+	$(BIN)/python -m evals.public_round_trip
 
 clean:  ## remove generated files (not the venv)
 	rm -rf $(DEMO_DIR) bench-out eval-out .pytest_cache .mypy_cache .ruff_cache

@@ -124,19 +124,41 @@ def _task_yaml(task: Task) -> str:
     )
 
 
-def _write_gold(ade_task: AdeTask, models: list[str], dest: Path, work: Path) -> None:
-    """Run the task's setup.sh and solution.sh on a scratch copy; its model tables become the seeds."""
+def _model_rows(db: Path, models: list[str]) -> list[list[str] | None]:
+    """Each model's rows as a sorted multiset (None when the relation does not exist)."""
+    found: list[list[str] | None] = []
+    with duckdb.connect(str(db), read_only=True) as con:
+        for model in models:
+            try:
+                found.append(sorted(map(repr, con.execute(f'select * from main."{model}"').fetchall())))
+            except duckdb.Error:
+                found.append(None)
+    return found
+
+
+def _write_gold(ade_task: AdeTask, models: list[str], dest: Path, work: Path) -> bool:
+    """Run the task's setup.sh and solution.sh on a scratch copy; its model tables become the seeds.
+
+    False when the solution leaves the models' data as setup made it (adding tests or descriptions,
+    a refactor): ADE-bench's equality tests could not tell the work was done, so noop would pass.
+    """
     project = work / ade_task.task_id / "app"
     shutil.copytree(dest / "shared" / "projects" / PROJECT, project)
     shutil.copy2(dest / "databases" / WAREHOUSE_FILE, project / WAREHOUSE_FILE)
     shutil.copytree(ade_task.folder / "setup", project / "setup", dirs_exist_ok=True)
     log = work / ade_task.task_id / "gold.log"
-    for script in ("setup.sh", "solution.sh"):
-        code = run_script(
-            (ade_task.folder / script).read_text(encoding="utf-8"), script, project, ade_task.folder, log
-        )
+
+    def run(script: str) -> None:
+        text = (ade_task.folder / script).read_text(encoding="utf-8")
+        code = run_script(text, script, project, ade_task.folder, log)
         if code != 0:
             raise RuntimeError(f"{ade_task.task_id}: {script} exited {code}; see {log}")
+
+    run("setup.sh")
+    before = _model_rows(project / WAREHOUSE_FILE, models)
+    run("solution.sh")
+    if _model_rows(project / WAREHOUSE_FILE, models) == before:
+        return False
     seeds = ade_task.folder / "seeds"
     seeds.mkdir(exist_ok=True)
     with duckdb.connect(str(project / WAREHOUSE_FILE), read_only=True) as con:
@@ -144,10 +166,14 @@ def _write_gold(ade_task: AdeTask, models: list[str], dest: Path, work: Path) ->
             con.execute(
                 f"copy (select * from main.\"{model}\") to '{seeds / f'solution__{model}.csv'}' (header)"
             )
+    return True
 
 
 def export_core(tasks: list[Task], dest: Path) -> list[str]:
-    """Write the exportable tasks in ADE-bench format under ``dest``; returns the exported ids."""
+    """Write the exportable tasks in ADE-bench format under ``dest``; returns the exported ids.
+
+    A task whose solution does not change its models' data is dropped again (see _write_gold).
+    """
     chosen = [t for t in tasks if exportable(t)]
     project = dest / "shared" / "projects" / PROJECT
     create_example_project(project)
@@ -166,9 +192,10 @@ def export_core(tasks: list[Task], dest: Path) -> list[str]:
             )
     by_id = {t.id: t for t in chosen}
     for ade_task in load_ade_tasks(dest / "tasks"):
-        _write_gold(ade_task, by_id[ade_task.task_id].models, dest, dest / "gold-work")
+        if not _write_gold(ade_task, by_id[ade_task.task_id].models, dest, dest / "gold-work"):
+            shutil.rmtree(ade_task.folder)
     shutil.rmtree(dest / "gold-work")
-    return [t.id for t in chosen]
+    return sorted(p.name for p in (dest / "tasks").iterdir())
 
 
 def round_trip(dest: Path, task_ids: list[str] | None = None) -> dict[str, list[AdeResult]]:
@@ -186,25 +213,3 @@ def round_trip(dest: Path, task_ids: list[str] | None = None) -> dict[str, list[
         ]
         for agent in ("oracle", "noop")
     }
-
-
-def main() -> None:
-    """`make bench-public`: core -> ADE-bench format -> adapter; oracle must resolve all, noop none."""
-    import sys
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="ae-ade-") as tmp:
-        results = round_trip(Path(tmp))
-        for agent, rows in results.items():
-            for row in rows:
-                print(f"{agent:6} {row.task_id:40} {'pass' if row.passed else 'FAIL'} {row.reason}")
-        oracle = sum(r.passed for r in results["oracle"]) / len(results["oracle"])
-        noop = sum(r.passed for r in results["noop"]) / len(results["noop"])
-    print(
-        f"ade-bench round trip over {len(results['oracle'])} core tasks: oracle {oracle:.2f}  noop {noop:.2f}"
-    )
-    sys.exit(0 if oracle == 1.0 and noop == 0.0 else 1)
-
-
-if __name__ == "__main__":
-    main()
