@@ -82,9 +82,10 @@ class ClaudePlanner:
         return cls(loop=loop)
 
     def plan(self, request: PlanRequest, tools: ToolContext) -> PlanSpec:
-        transcript = (
-            Transcript(request.run_dir / TRANSCRIPT_FILE, visit=request.attempt) if request.run_dir else None
-        )
+        transcript = None
+        if request.run_dir is not None:
+            transcript = Transcript(request.run_dir / TRANSCRIPT_FILE, visit=request.attempt)
+            transcript.visit_started(request.request)
         submitted, usage = self.loop.run(
             tools,
             _first_message(request, tools),

@@ -1,7 +1,9 @@
 """The conversation of a run as ``transcript.jsonl``: one JSON object per line, secrets redacted.
 
-Two kinds of line, in the order they happened:
+Three kinds of line, in the order they happened:
 
+- ``visit``: a Plan visit starts; the first one carries the run's request, so a transcript can be
+  replayed on its own (agent/replay.py).
 - ``request``: the model call about to be made. It carries the messages added since the previous
   request of the same Plan visit (so the file grows linearly, not quadratically) and ``sha256``, a
   digest of everything the model would see (system, tools, all messages). Replay compares digests
@@ -40,6 +42,9 @@ class Transcript:
     visit: int = 1
     _sent: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def visit_started(self, request: str) -> None:
+        self._write({"kind": "visit", "visit": self.visit, "request": request})
 
     def request(self, step: int, request: LLMRequest) -> None:
         new = request.messages[self._sent :]

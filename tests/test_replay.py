@@ -1,0 +1,58 @@
+"""Replaying the shipped transcripts: each reproduces its run; a code change shows as a divergence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.replay import Recording, ReplayResult, replay
+from agent.settings import load_settings
+from tests.transcripts.record import HERE, TRANSCRIPTS
+from tools.example_project import create_example_project
+
+
+def replay_on_fresh_project(tmp_path: Path, name: str) -> ReplayResult:
+    project = create_example_project(tmp_path / "shop")
+    return replay(load_settings(project), HERE / name)
+
+
+@pytest.mark.parametrize("name", sorted(TRANSCRIPTS))
+def test_each_shipped_transcript_replays_to_the_same_run(tmp_path: Path, name: str) -> None:
+    result = replay_on_fresh_project(tmp_path, name)
+    assert result.reproduced, result.render()
+    assert result.outcome.ok, result.outcome.reason
+    assert result.calls_made == result.calls_recorded == len(TRANSCRIPTS[name][1])
+
+
+def test_the_repair_transcript_really_holds_two_plan_visits() -> None:
+    recording = Recording.load(HERE / "incremental_fact_repair.jsonl")
+    assert [c.visit for c in recording.calls] == [1, 1, 2, 2]
+    assert "order_date" in recording.calls[2].messages[0]["content"]  # the failure it repaired
+
+
+def test_a_changed_tool_output_is_reported_where_it_diverges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a deliberate code change: tool results cut to 20 characters before they reach the model
+    monkeypatch.setattr("agent.loop.MAX_RESULT_CHARS", 20)
+    result = replay_on_fresh_project(tmp_path, "question_no_edits.jsonl")
+    assert not result.reproduced
+    first = result.divergences[0]
+    assert (first.visit, first.step) == (1, 2)
+    assert "the result of tool call toolu_31 differs" in first.what
+    assert "result cut at 20 characters" in first.what
+
+
+def test_a_changed_prompt_is_reported_as_different_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import prompts
+
+    real = prompts.load
+    monkeypatch.setattr(
+        prompts, "load", lambda name: real(name) + ("\nBe terse." if name == "system" else "")
+    )
+    result = replay_on_fresh_project(tmp_path, "question_no_edits.jsonl")
+    assert [d.step for d in result.divergences] == [1, 2]
+    assert "system prompt or the tool definitions differ" in result.divergences[0].what
