@@ -85,9 +85,10 @@ async def _connect(server: StdioServerParameters | str) -> AsyncIterator[Client]
             yield client
         return
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http, Client(
-        streamable_http_client(server, http_client=http), read_timeout_seconds=180
-    ) as client:
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http,
+        Client(streamable_http_client(server, http_client=http), read_timeout_seconds=180) as client,
+    ):
         yield client
 
 
@@ -119,6 +120,13 @@ async def _exercise(client: Client) -> None:
     assert shown.structured_content is not None
     assert shown.structured_content["columns"] == ["person_id", "name", "age"]
     assert len(shown.structured_content["rows"]) == 2 and "limit" in shown.structured_content["narrowed"]
+
+    models = await client.call_tool(
+        "ae_list", {"select": "stg_people+", "exclude": "adults", "resource_type": "model"}
+    )
+    assert not models.is_error, models.content
+    assert models.structured_content is not None
+    assert [name.rsplit(".", 1)[-1] for name in models.structured_content["listed"]] == ["stg_people"]
 
     lineage = await client.call_tool("ae_lineage", {"node": "stg_people"})
     assert not lineage.is_error, lineage.content
@@ -187,6 +195,17 @@ def test_memory_search_finds_what_a_run_remembered(project: Path) -> None:
     bad_kind = anyio.run(search, {"query": "x", "kind": "secrets"})
     assert bad_kind.is_error and "unknown memory kind" in str(bad_kind.content)
     workspaces.close()
+
+
+def test_a_long_list_is_paged_with_how_to_ask_for_more() -> None:
+    from agent.mcp.caps import page, rows_note
+
+    first = page(["a", "b", "c"], 0, size=2)
+    assert first["listed"] == ["a", "b"] and first["total"] == 3
+    assert "offset=2" in first["narrowed"]
+    assert "narrowed" not in page(["a", "b", "c"], 2, size=2)
+    assert rows_note(10, 10, 100) == "narrowed to 10 rows; ask for more with limit (up to 100)"
+    assert rows_note(3, 10, 100) is None
 
 
 def test_allowlist_serves_exactly_the_named_tools(project: Path) -> None:

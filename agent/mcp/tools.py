@@ -21,6 +21,7 @@ from pydantic import Field
 
 from agent.mcp import caps
 from agent.mcp.workspaces import Workspaces
+from tools.engine import DbtCall
 from tools.errors import AeError
 from tools.registry import get_tool, invoke
 
@@ -94,12 +95,32 @@ def read_tools(ws: Workspaces) -> list[McpTool]:
         )
 
     def ae_list(
-        select: str = "", resource_type: str = "", offset: int = 0, project: Project = "", target: Target = ""
+        select: str = "",
+        exclude: str = "",
+        resource_type: str = "",
+        offset: int = 0,
+        *,
+        project: Project = "",
+        target: Target = "",
     ) -> dict[str, Any]:
-        listed = call_registry(
-            ws, "dbt_ls", project, target, {"select": select, "resource_type": resource_type}
-        )
-        return caps.page(list(listed["listed"]), max(offset, 0))
+        if not exclude:
+            arguments = {"select": select, "resource_type": resource_type}
+            listed = call_registry(ws, "dbt_ls", project, target, arguments)["listed"]
+        else:
+            # the registry's dbt_ls takes no exclude yet: the same dbt ls, through the same recorded,
+            # retried ToolContext.dbt path, with --exclude added
+            call = DbtCall(
+                command="ls",
+                select=[select] if select.strip() else [],
+                exclude=[exclude],
+                resource_types=[resource_type] if resource_type else [],
+            )
+            with tool_errors():
+                result = ws.tool_context(project, target).dbt(call)
+            if not result.success:
+                raise ToolError(result.summary())
+            listed = result.listed
+        return caps.page(list(listed), max(offset, 0))
 
     def ae_show(
         select: str,
@@ -147,7 +168,11 @@ def read_tools(ws: Workspaces) -> list[McpTool]:
         McpTool(
             "ae_list",
             ae_list,
-            describe("dbt_ls", f"Returns at most {caps.MAX_LISTED} names per call; page with offset."),
+            describe(
+                "dbt_ls",
+                f"exclude takes dbt's --exclude selection. Returns at most {caps.MAX_LISTED} names per "
+                "call; page with offset.",
+            ),
             READ,
         ),
         McpTool("ae_show", ae_show, describe("dbt_show", rows), READ),
