@@ -31,6 +31,8 @@ HELP = """\
 Type a request: a /command (see /help) or, with ANTHROPIC_API_KEY set, plain text.
   /undo      undo the files changed by the last successful request (tables already built stay)
   /history   the requests of this conversation
+  /remember TEXT   keep a decision for later runs, e.g. /remember always use merge for facts
+             (`ae memory list` shows what is remembered, `ae memory forget` corrects it)
   /quit      leave (the conversation id is printed so you can come back)
 """
 
@@ -160,6 +162,9 @@ def _converse(
             print(_undo(settings, conversation), file=out)
             conversation.save(settings.state_dir)
             continue
+        if line == "/remember" or line.startswith("/remember "):
+            print(_remember(default, line.removeprefix("/remember").strip()), file=out)
+            continue
         try:
             session = sessions.for_target(request_target(line, sessions.default, pinned=False))
             outcome = _run(session, settings, line, read, out)
@@ -201,6 +206,18 @@ def _run(
         approved = _ask(f"{question.get('question', 'Approve?')} [y/N] ", read)
         outcome = session.resume(outcome.run_id, planner=planner, describer=describer, approval=approved)
     return outcome
+
+
+def _remember(session: Session, text: str) -> str:
+    """A decision the person states, kept for the next runs' Plan (agent/memory)."""
+    from agent.memory.cli import remember_decision
+
+    if not text:
+        return "remember what? e.g. /remember always use merge for facts"
+    if session.memory is None:
+        return "memory is off (memory: false in the settings); nothing was kept"
+    kept = remember_decision(session.memory, text, "chat")
+    return f"remembered: {kept.text} (forget it with `ae memory forget decisions {kept.key}`)"
 
 
 def _undo(settings: Settings, conversation: Conversation) -> str:

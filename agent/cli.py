@@ -22,6 +22,8 @@ from agent.exit_codes import HELP as EXIT_CODES_HELP
 from agent.exit_codes import ExitCode, for_error, status_for
 from agent.lint_command import HELP as LINT_HELP
 from agent.lint_command import configure_parser as configure_lint_parser
+from agent.memory.cli import HELP as MEMORY_HELP
+from agent.memory.cli import configure_parser as configure_memory_parser
 from agent.queue.cli import configure_queue_parser, configure_worker_parser
 from tools.errors import AeError, InvalidArguments
 from tools.logs import redact
@@ -188,6 +190,12 @@ def _cmd_lint(args: argparse.Namespace) -> int:
     return run_lint(_settings(args), accept=args.baseline)
 
 
+def _cmd_memory(args: argparse.Namespace) -> int:
+    from agent.memory.cli import run_memory
+
+    return run_memory(_settings(args), args)
+
+
 def _cmd_chat(args: argparse.Namespace) -> int:
     from agent.chat import chat
 
@@ -315,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     lint.set_defaults(handler=_cmd_lint)
 
     _add_run_commands(sub)
+
+    memory = _sub(sub, "memory", MEMORY_HELP)
+    configure_memory_parser(memory, _add_project)
+    memory.set_defaults(handler=_cmd_memory)
 
     undo = _sub(
         sub,

@@ -106,10 +106,14 @@ class PlanRequest(BaseModel):
 class Planner(Protocol):
     """Turns a request into a PlanSpec. Raises ``InvalidArguments`` for a request it cannot take."""
 
-    name: str
+    # read-only members: a planner may be a frozen dataclass
+    @property
+    def name(self) -> str: ...
+
     #: whether another Plan visit with feedback can produce a different plan (an LLM can; the
     #: deterministic command planner would repeat itself, so its runs fail at the first failure)
-    can_repair: bool
+    @property
+    def can_repair(self) -> bool: ...
 
     def plan(self, request: PlanRequest, tools: ToolContext) -> PlanSpec: ...
 
