@@ -89,11 +89,8 @@ def build_report(
         verification=state.get("verification", {}),
         documentation=state.get("documentation", {}),
         tool_calls=calls,
-        resilience={
-            "retries": stats.retries,
-            "breaker_trips": stats.breaker_trips,
-            "fast_failures": stats.fast_failures,
-        },
+        # the policy counts for a whole session; the report shows this run's share
+        resilience=stats.since(state.get("resilience_start", {})).as_dict(),
         llm_usage=llm_usage,
     )
 

@@ -43,6 +43,9 @@ class RunState(TypedDict, total=False):
     needs_repair: bool
     #: tokens and cost of every LLM call of the run, summed (graph.usage.add_usage)
     llm_usage: dict[str, float]
+    #: the policy's counters when the run began (``instance`` + CallStats.as_dict): the report
+    #: shows this run's retries and breaker trips, not the whole session's
+    resilience_start: dict[str, Any]
     status: Status
     #: why the run ended the way it did, for a person
     reason: str

@@ -118,3 +118,29 @@ def test_one_large_response_is_caught_right_after_the_call(ctx: ToolContext) -> 
     with FakeAnthropic([huge]) as fake, pytest.raises(PlanningFailed, match=r"cost \$0.2000 > max \$0.1"):
         sdk_loop(fake.base_url, budgets=Budgets(max_cost_usd=0.1)).run(ctx, "q")
     assert ctx.changeset.is_empty  # the over-budget response's tool calls were not run
+
+
+def test_retries_are_counted_per_run_not_per_session(tmp_path: Path) -> None:
+    from agent.claude_planner import ClaudePlanner
+    from agent.llm.base import LLMRequest, LLMResponse, LLMUnavailable
+    from agent.llm.scripted import ScriptedClient, text_response
+    from agent.runner import Session
+    from agent.settings import load_settings
+    from tools.example_project import create_example_project
+
+    project = create_example_project(tmp_path / "shop")
+    settings = load_settings(project, retry_initial_wait_s=0.001, retry_max_wait_s=0.002)
+
+    def busy_once(_request: LLMRequest, index: int) -> LLMResponse:
+        if index == 0:
+            raise LLMUnavailable("overloaded", status=529)
+        return text_response("no change needed")
+
+    planner = ClaudePlanner.from_settings(settings, ScriptedClient(busy_once))
+    with Session(settings) as session:
+        first = session.run("is anything stale?", planner=planner)
+        second = session.run("is anything stale now?", planner=planner)
+    first_report, second_report = first.report(), second.report()
+    assert first_report is not None and second_report is not None
+    assert first_report.resilience["retries"] == 1
+    assert second_report.resilience["retries"] == 0  # the session's counter says 1; the run made none

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -65,6 +66,22 @@ class CallStats:
     retries: int = 0
     breaker_trips: int = 0
     fast_failures: int = 0
+    #: tells these counters from another process's (a run resumed elsewhere counts anew there)
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "retries": self.retries,
+            "breaker_trips": self.breaker_trips,
+            "fast_failures": self.fast_failures,
+        }
+
+    def since(self, start: Mapping[str, int | str]) -> CallStats:
+        """What was counted after ``start`` (an earlier ``as_dict``): one run's share of a session's."""
+        if start.get("instance") != self.instance:
+            return self  # the run began in another process: all of these counts are its
+        counts = {k: max(0, v - int(start.get(k, 0))) for k, v in self.as_dict().items()}
+        return CallStats(**counts, instance=self.instance)
 
 
 @dataclass

@@ -15,8 +15,18 @@ from tools.changeset import Changeset
 from tools.errors import AeError, Channel, DbtCompilationError, TransientError
 
 
+def _baseline(state: RunState, ctx: RunContext) -> dict[str, Any]:
+    """The policy's counters at the run's start (first visit only): retries are counted per run."""
+    if "resilience_start" in state:
+        return {}
+    policy = ctx.tools.policy
+    return {"resilience_start": {"instance": policy.stats.instance, **policy.stats.as_dict()}}
+
+
 def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
+    # taken before the planner's own model calls, whose retries belong to the run
+    baseline = _baseline(state, ctx)
     attempt = state.get("attempt", 0) + 1
     feedback = [Feedback.model_validate(f) for f in state.get("feedback", [])]
     previous = PlanSpec.model_validate(state["plan"]) if state.get("plan") else None
@@ -50,7 +60,13 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         status = "invalid" if bad_request else "failed"
         ctx.progress("plan", str(exc), ok=False, duration_s=time.perf_counter() - started)
         usage = add_usage(spent, exc.usage) if isinstance(exc, PlanningFailed) else spent
-        return {"attempt": attempt, "status": status, "reason": str(exc), "llm_usage": usage}
+        return {
+            **baseline,
+            "attempt": attempt,
+            "status": status,
+            "reason": str(exc),
+            "llm_usage": usage,
+        }
     changes = len(spec.changeset.changes)
     ctx.progress(
         "plan",
@@ -59,6 +75,7 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         duration_s=time.perf_counter() - started,
     )
     return {
+        **baseline,
         "attempt": attempt,
         "plan": spec.model_dump(mode="json"),
         "diff": spec.changeset.diff(ctx.tools.paths),
