@@ -1,4 +1,6 @@
-"""The figures a run reports (BRIEF §6): build, tests, schema compliance, documentation, incrementals."""
+"""The figures a run reports (BRIEF §6 and the source document's metrics): build, tests, schema
+compliance, documentation, incrementals, source freshness, compiled SQL size, failure impact, and
+the time the repair loop took to turn failing tests into passing ones."""
 
 from __future__ import annotations
 
@@ -32,6 +34,14 @@ class Figures(BaseModel):
     #: project models described, with every declared column described / project models
     documentation_coverage: float | None = None
     incremental_models_ratio: float | None = None
+    #: sources whose freshness check passed / sources that declare a freshness rule
+    data_freshness_sla: float | None = None
+    #: average lines of compiled SQL per model built
+    query_efficiency: float | None = None
+    #: models a failure affected: those that failed plus those skipped because an upstream failed
+    downstream_impact: int = 0
+    #: seconds from the first failing test of the run to the verify that passed after repair
+    mttr_test_failures: float | None = None
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -52,6 +62,35 @@ def build_figures(results: list[DbtResult]) -> dict[str, Any]:
         "build_seconds_mean": round(statistics.fmean(times), 4) if times else None,
         "build_seconds_p95": round(_p95(times), 4) if times else None,
     }
+
+
+def impact_and_size(results: list[DbtResult]) -> dict[str, Any]:
+    """downstream_impact and query_efficiency over the models this run built."""
+    models = [n for r in results for n in r.nodes if n.resource_type == "model"]
+    affected = sum(1 for n in models if not n.ok)
+    lines = [len(n.compiled_sql.strip().splitlines()) for n in models if n.ok and n.compiled_sql]
+    return {
+        "downstream_impact": affected,
+        "query_efficiency": round(statistics.fmean(lines), 2) if lines else None,
+    }
+
+
+def sources_with_freshness(manifest: Mapping[str, Any]) -> list[str]:
+    """``source:name.table`` selectors of the sources that declare a warn_after or error_after count."""
+    found = []
+    for source in (manifest.get("sources") or {}).values():
+        rule = source.get("freshness") or {}
+        if any((rule.get(key) or {}).get("count") for key in ("warn_after", "error_after")):
+            found.append(f"source:{source['source_name']}.{source['name']}")
+    return sorted(found)
+
+
+def freshness_figure(result: DbtResult | None, declared: int) -> float | None:
+    """data_freshness_sla: checks that passed / sources with a rule (None when none declares one)."""
+    if not declared:
+        return None
+    fresh = sum(1 for n in (result.nodes if result else []) if n.status == "pass")
+    return _ratio(fresh, declared)
 
 
 def test_figures(result: DbtResult | None) -> dict[str, Any]:

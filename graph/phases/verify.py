@@ -13,7 +13,16 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from graph.context import RunContext
-from graph.figures import Figures, build_figures, project_figures, row_counts, test_figures
+from graph.figures import (
+    Figures,
+    build_figures,
+    freshness_figure,
+    impact_and_size,
+    project_figures,
+    row_counts,
+    sources_with_freshness,
+    test_figures,
+)
 from graph.incremental_proof import prove_incrementals
 from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, PlanSpec
@@ -63,6 +72,27 @@ def _sample_failures(ctx: RunContext, result: DbtResult) -> list[dict[str, Any]]
     return failing
 
 
+def _freshness(ctx: RunContext, manifest: dict[str, Any]) -> float | None:
+    declared = sources_with_freshness(manifest)
+    if not declared:
+        return None
+    try:
+        checked = ctx.dbt("verify", DbtCall(command="source freshness", select=declared, read_only=True))
+    except AeError:
+        checked = None  # a check that cannot run counts as not met, not as a failed run
+    return freshness_figure(checked, len(declared))
+
+
+def _repair_clock(state: RunState, failing: bool) -> tuple[float | None, float | None]:
+    """(when this run's tests first failed, mttr): the clock starts at the first failing verify and
+    stops at the verify that passes after the repair loop."""
+    first = state.get("verification", {}).get("first_failure_at")
+    now = time.time()
+    if failing:
+        return (first or now), None
+    return None, (round(now - first, 3) if first else None)
+
+
 def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     spec = PlanSpec.model_validate(state["plan"])
@@ -90,16 +120,21 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     built_ids = [n.unique_id for r in built for n in r.nodes if n.ok]
     built_nodes = [n for r in built for n in r.nodes]
     incrementals = prove_incrementals(ctx, db_path, manifest, built_nodes) if db_path is not None else []
+    failing = _sample_failures(ctx, tested) if tested else []
+    mismatched = [c.model for c in incrementals if not c.matches]
+    first_failure_at, mttr = _repair_clock(state, bool(failing))
     figures = Figures(
         **build_figures(built),
         **test_figures(tested),
         **project_figures(manifest),
+        **impact_and_size(built),
         rows_per_model=row_counts(db_path, manifest, built_ids),
+        data_freshness_sla=_freshness(ctx, manifest),
+        mttr_test_failures=mttr,
     )
-    failing = _sample_failures(ctx, tested) if tested else []
-    mismatched = [c.model for c in incrementals if not c.matches]
     verification = {
         "ok": not failing and not mismatched,
+        "first_failure_at": first_failure_at,
         "figures": figures.model_dump(),
         "failing_tests": failing,
         "incremental_checks": [c.record() for c in incrementals],
