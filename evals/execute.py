@@ -11,8 +11,9 @@ import hashlib
 import time
 import traceback
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agent.runner import RunOutcome, Session
 from agent.settings import load_settings
@@ -85,6 +86,7 @@ class AgentRun:
     retries: int
     faults_injected: int
     seconds: float
+    figures: dict[str, Any] = field(default_factory=dict)
 
 
 def _finish(
@@ -115,6 +117,7 @@ def run_agent(job: Job, project_dir: Path, *, agent: str, fault_rate: float) -> 
         retries=int(report.resilience.get("retries", 0)) if report else 0,
         faults_injected=injected,
         seconds=time.perf_counter() - started,
+        figures=dict(report.verification.get("figures") or {}) if report else {},
     )
 
 
@@ -270,5 +273,6 @@ def _run(job: Job, base: TaskResult, started: float) -> TaskResult:
             "retries": run.retries,
             "error": reference_error,
             "report_dir": run.report_dir,
+            "figures": run.figures,
         }
     )

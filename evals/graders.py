@@ -163,6 +163,8 @@ class TaskResult(BaseModel):
     retries: int = 0
     error: str | None = None
     report_dir: str | None = None
+    #: the agent's run figures (graph/figures.py Figures), as its run report carries them
+    figures: dict[str, Any] = Field(default_factory=dict)
 
 
 def _mean(values: Iterable[float | None]) -> float | None:

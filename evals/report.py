@@ -107,7 +107,50 @@ def _detail_lines(results: Results) -> list[str]:
             f"{_fmt(r.data_quality)} | {_fmt(r.query_performance)} | {r.reliability:.0f} | "
             f"{r.duration_s:.0f} | {_failed_checks(r)} |"
         )
-    return lines + _slower_builds(results)
+    return lines + _run_figures(results) + _slower_builds(results)
+
+
+#: the source document's metrics, named as Figures names them (graph/figures.py)
+RUN_FIGURES = (
+    "models_built",
+    "models_failed",
+    "build_seconds_mean",
+    "build_seconds_p95",
+    "test_pass_rate",
+    "schema_compliance",
+    "documentation_coverage",
+    "data_freshness_sla",
+    "incremental_models_ratio",
+    "query_efficiency",
+    "downstream_impact",
+    "mttr_test_failures",
+)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _run_figures(results: Results) -> list[str]:
+    """Each run's figures as its run report gives them (runs that reached Verify)."""
+    runs = [r for r in results.results if r.figures]
+    if not runs:
+        return []
+    return [
+        "",
+        "## Run figures",
+        "",
+        "| task | " + " | ".join(RUN_FIGURES) + " |",
+        "|---|" + "--:|" * len(RUN_FIGURES),
+        *(
+            f"| {_run_label(r, results.config.repeat)} | "
+            + " | ".join(_cell(r.figures.get(name)) for name in RUN_FIGURES)
+            + " |"
+            for r in runs
+        ),
+    ]
 
 
 def render_markdown(results: Results) -> str:

@@ -205,6 +205,21 @@ def test_the_markdown_report_shows_the_build_times_behind_a_slower_query_perform
     assert "## Builds slower" not in render_markdown(_results(_result("same", True)))
 
 
+def test_the_markdown_report_gives_each_runs_figures_as_the_run_report_names_them() -> None:
+    figures = {"models_built": 2, "models_failed": 0, "data_freshness_sla": 0.5, "mttr_test_failures": None}
+    markdown = render_markdown(
+        _results(_result("a", True).model_copy(update={"figures": figures}), _result("b", True))
+    )
+    section = markdown.split("## Run figures", 1)[1]
+    header = next(line for line in section.splitlines() if line.startswith("| task |"))
+    row = next(line for line in section.splitlines() if line.startswith("| a |"))
+    cells = dict(zip(header.split("|")[2:-1], row.split("|")[2:-1], strict=True))
+    assert {k.strip(): v.strip() for k, v in cells.items()}["data_freshness_sla"] == "0.5"
+    assert {k.strip(): v.strip() for k, v in cells.items()}["mttr_test_failures"] == "—"
+    assert "| b |" not in section  # a run without figures (it never reached Verify) has no row
+    assert "## Run figures" not in render_markdown(_results(_result("b", True)))
+
+
 # --- a small real run --------------------------------------------------------------------------------
 
 
