@@ -309,6 +309,9 @@ def run_trial(
             {"task_id": task.task_id, "agent": agent, "duration_s": time.perf_counter() - started, **fields}
         )
 
+    missing = _missing_packages(project)
+    if missing:
+        return result(passed=False, reason=f"needs packages not installed here: {missing}")
     setup = task.folder / "setup.sh"
     if setup.is_file():
         run_script(setup.read_text(encoding="utf-8"), "setup.sh", project, task.folder, log)
@@ -319,11 +322,6 @@ def run_trial(
     if _place_seeds(task, project):
         _install_equality_macro(project)
         run_script("dbt seed", "seed.sh", project, task.folder, log)
-    missing = _missing_packages(project)
-    if missing:
-        return result(
-            passed=False, tests_expected=expected, reason=f"needs packages not installed here: {missing}"
-        )
     run_script('dbt test --select "test_type:singular"', "run-tests.sh", project, task.folder, log)
     passed, failed = _singular_results(project)
     ok = expected > 0 and passed >= expected and not failed

@@ -62,3 +62,20 @@ def test_core_tasks_round_trip_through_ade_format(tmp_path: Path) -> None:
     assert all(r.passed for r in results["oracle"]), results["oracle"]
     assert not any(r.passed for r in results["noop"]), results["noop"]
     assert all(r.tests_expected == 1 for r in results["noop"])
+
+
+def test_a_task_needing_a_package_not_installed_says_which(tmp_path: Path) -> None:
+    from evals.ade_bench import run_trial
+
+    tasks_dir = _tasks_dir(tmp_path, {"a001": "airbnb"})
+    (tmp_path / "projects" / "proj" / "packages.yml").write_text(
+        "packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n"
+    )
+    (tmp_path / "dbs").mkdir()
+    (tmp_path / "dbs" / "airbnb.duckdb").write_bytes(b"")
+    [task] = load_ade_tasks(tasks_dir)
+    result = run_trial(
+        task, "noop", projects_dir=tmp_path / "projects", db_dir=tmp_path / "dbs", work_dir=tmp_path / "w"
+    )
+    assert not result.passed
+    assert "dbt-labs/dbt_utils" in result.reason
