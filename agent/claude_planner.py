@@ -66,7 +66,7 @@ class ClaudePlanner:
             model=settings.model,
             system=prompts.load("system"),
             tools=all_tools(planning_tools),
-            describe=lambda spec: prompts.tool_description(spec.name),
+            describe=lambda spec: spec.description,
             submit_description=prompts.load("submit_plan"),
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,

@@ -2,14 +2,18 @@
 
 ``system.md`` is the system prompt, ``repair.md`` the message of a repair visit (a ``str.format``
 template with one ``{feedback}`` field), ``submit_plan.md`` the description of the tool that ends
-planning, and ``tools/<name>.md`` one description per registered tool. The texts are read once per
-process: the system prompt and tool descriptions are a cached prefix of every request, so they must
-stay byte-stable.
+planning, and ``tools/<name>.md`` the text of one registered tool: its description, then an
+``Arguments:`` section with one ``- name: description`` line per parameter (indented lines continue
+it). These files are the only source of what the model reads about a tool; tools/registry.py takes
+the schema from the function's signature and refuses a tool whose parameters and described
+arguments differ. The texts are read once per process: the system prompt and tool descriptions are a
+cached prefix of every request, so they must stay byte-stable.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -39,9 +43,43 @@ def load(name: str) -> str:
         ) from None
 
 
+ARGUMENTS_HEADER = "Arguments:"
+_ARGUMENT_LINE = re.compile(r"^- (?P<name>\w+): (?P<text>.+)$")
+
+
+@dataclass(frozen=True)
+class ToolText:
+    """What the model reads about one tool."""
+
+    description: str
+    #: parameter name -> its description
+    arguments: dict[str, str]
+
+
+@cache
+def tool_text(name: str) -> ToolText:
+    """The description and argument descriptions of tool ``name`` (``prompts/tools/<name>.md``)."""
+    text = load(f"tools/{name}")
+    description, _, section = text.partition(f"\n{ARGUMENTS_HEADER}\n")
+    arguments: dict[str, str] = {}
+    current = ""
+    for line in section.splitlines():
+        if match := _ARGUMENT_LINE.match(line):
+            current = match["name"]
+            arguments[current] = match["text"].strip()
+        elif line.startswith(" ") and current:
+            arguments[current] += " " + line.strip()
+        elif line.strip():
+            raise ConfigurationError(
+                f"prompts/tools/{name}.md: {line!r} in its {ARGUMENTS_HEADER} section is not "
+                "'- name: description' or an indented continuation",
+            )
+    return ToolText(description=description.strip(), arguments=arguments)
+
+
 def tool_description(name: str) -> str:
-    """The description the model reads for the registered tool ``name`` (``prompts/tools/<name>.md``)."""
-    return load(f"tools/{name}")
+    """The description the model reads for the registered tool ``name``."""
+    return tool_text(name).description
 
 
 def render_repair(feedback: str) -> str:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import BaseModel, Field
 
+from prompts import ToolText, tool_text
 from tools.context import ToolContext
 from tools.errors import CircuitOpen, ConfigurationError, QueryError, WarehouseLocked
 from tools.paths import ProjectPaths
@@ -39,36 +40,40 @@ def greet(
     style: Literal["plain", "loud"] = "plain",
     tags: list[str] | None = None,
 ) -> Greeting:
-    """Greet someone a number of times.
-
-    This paragraph is for developers and stays out of the schema.
-
-    Args:
-        name: Who to greet.
-        count: How many times to greet,
-            at least once.
-        style: How to say it.
-        tags: Labels to attach.
-
-    Returns:
-        The greeting.
-    """
+    """A developer's note: what the model reads is in TEXTS, not here."""
     text = " ".join([name.upper() if style == "loud" else name] * count)
     return Greeting(text=text, repeated=count)
 
 
 def rename(ctx: ToolContext, name: str) -> str:
-    """Rename something (a writing tool).
-
-    Args:
-        name: The new name.
-    """
+    """A writing tool."""
     return name
+
+
+#: the test tools' texts, as prompts/tools/<name>.md gives them for the built-in tools
+TEXTS = {
+    "greet": ToolText(
+        "Greet someone a number of times.",
+        {
+            "name": "Who to greet.",
+            "count": "How many times to greet, at least once.",
+            "style": "How to say it.",
+            "tags": "Labels to attach.",
+        },
+    ),
+    "rename": ToolText("Rename something (a writing tool).", {"name": "The new name."}),
+    "bad_query": ToolText("Run a query.", {"sql": "The query."}),
+}
+
+
+def text_of(name: str) -> ToolText:
+    """A test tool's text; the ones without parameters share a stock sentence."""
+    return TEXTS.get(name, ToolText(f"The {name} test tool.", {}))
 
 
 @pytest.fixture
 def registry() -> ToolRegistry:
-    reg = ToolRegistry()
+    reg = ToolRegistry(texts=text_of)
     reg.tool(read_only=True, family="demo")(greet)
     reg.tool(read_only=False, family="demo")(rename)
     return reg
@@ -82,7 +87,7 @@ def ctx(tmp_path: Path) -> ToolContext:
 # --- schemas -----------------------------------------------------------------------------------
 
 
-def test_schema_comes_from_signature_and_docstring(registry: ToolRegistry) -> None:
+def test_schema_comes_from_signature_and_the_prompt_text(registry: ToolRegistry) -> None:
     spec = registry.get("greet")
     schema = spec.input_schema
 
@@ -109,31 +114,31 @@ def test_schema_comes_from_signature_and_docstring(registry: ToolRegistry) -> No
 
 def test_malformed_tools_are_refused_at_registration() -> None:
     def no_ctx(name: str) -> str:
-        """Does things.
-
-        Args:
-            name: A name.
-        """
         return name
 
-    def undocumented(ctx: ToolContext, name: str) -> str:
-        """Does things."""
+    def takes_name(ctx: ToolContext, name: str) -> str:
         return name
 
-    def stale_doc(ctx: ToolContext) -> str:
-        """Does things.
-
-        Args:
-            gone: Removed long ago.
-        """
+    def takes_nothing(ctx: ToolContext) -> str:
         return ""
 
+    named = ToolText("Does things.", {"name": "A name."})
     with pytest.raises(TypeError, match="first parameter must be `ctx: ToolContext`"):
-        build_spec(no_ctx, read_only=True, family="demo")
-    with pytest.raises(TypeError, match="parameter 'name' needs a description in the Args: section"):
-        build_spec(undocumented, read_only=True, family="demo")
-    with pytest.raises(TypeError, match=r"documents parameters it does not have: \['gone'\]"):
-        build_spec(stale_doc, read_only=True, family="demo")
+        build_spec(no_ctx, read_only=True, family="demo", text=named)
+    with pytest.raises(TypeError, match=r"parameter 'name' needs a '- name: \.\.\.' line"):
+        build_spec(takes_name, read_only=True, family="demo", text=ToolText("Does things.", {}))
+    with pytest.raises(TypeError, match=r"describes arguments it does not have: \['name'\]"):
+        build_spec(takes_nothing, read_only=True, family="demo", text=named)
+    with pytest.raises(TypeError, match="needs a description for the model"):
+        build_spec(takes_nothing, read_only=True, family="demo", text=ToolText("", {}))
+
+
+def test_every_built_in_tool_reads_its_text_from_its_prompt_file() -> None:
+    for spec in all_tools():
+        text = tool_text(spec.name)
+        assert spec.description == text.description
+        described = {k: v["description"] for k, v in spec.input_schema["properties"].items()}
+        assert described == text.arguments, spec.name
 
 
 def test_registering_two_tools_with_one_name_is_refused(registry: ToolRegistry) -> None:
@@ -179,11 +184,6 @@ def test_unknown_tools_come_back_listing_the_known_ones(registry: ToolRegistry, 
 
 def test_a_model_fixable_error_becomes_a_failed_outcome(registry: ToolRegistry, ctx: ToolContext) -> None:
     def bad_query(ctx: ToolContext, sql: str) -> str:
-        """Run a query.
-
-        Args:
-            sql: The query.
-        """
         raise QueryError(f"Parser Error: syntax error at or near {sql!r}")
 
     registry.tool(read_only=True, family="sql")(bad_query)
@@ -396,16 +396,7 @@ EXPECTED_TOOLS = {
     "files": (["list_files", "read_file", "show_changeset"], ["write_file", "edit_file", "delete_file"]),
     "dbt": (
         ["dbt_parse", "dbt_compile", "dbt_ls", "dbt_show", "dbt_debug", "dbt_source_freshness"],
-        [
-            "dbt_run",
-            "dbt_build",
-            "dbt_test",
-            "dbt_seed",
-            "dbt_snapshot",
-            "dbt_docs_generate",
-            "dbt_retry",
-            "dbt_run_operation",
-        ],
+        ["dbt_docs_generate"],  # for ae mcp; Execute and Verify run dbt through the run context
     ),
     "warehouse": (
         [

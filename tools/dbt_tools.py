@@ -1,14 +1,17 @@
 """dbt commands as registered tools (family ``dbt``), all through the run's warm engine.
 
 Read-only tools (parse, compile, ls, show, debug, source freshness) may be called while planning;
-they see the project as it is on disk — pending changeset edits are compiled by Validate. The
-writing tools (run, build, test, seed, snapshot, docs generate, retry, run-operation) change the
-warehouse; only the Execute/Verify phases call them.
+they see the project as it is on disk — pending changeset edits are compiled by Validate.
+``dbt_docs_generate`` writes the docs site and is offered by ``ae mcp``. Execute and Verify run
+dbt through the run context (graph/context.py), not as tools, so there are no tools for building:
+the model is never offered one, and a tool nobody calls is code nobody tests.
+
+What the model (or an MCP client) reads about each tool and its arguments is in
+``prompts/tools/<name>.md``; the schema comes from the signature (tools/registry.py).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -92,18 +95,6 @@ def _selection(select: str) -> list[str]:
     return [select] if select.strip() else []
 
 
-def _vars(vars_json: str) -> dict[str, Any]:
-    if not vars_json.strip():
-        return {}
-    try:
-        value = json.loads(vars_json)
-    except json.JSONDecodeError as exc:
-        raise InvalidArguments(f"vars must be a JSON object: {exc}") from exc
-    if not isinstance(value, dict):
-        raise InvalidArguments('vars must be a JSON object such as {"start_date": "2024-01-01"}')
-    return value
-
-
 @tool(read_only=True, family="dbt")
 def dbt_parse(ctx: ToolContext) -> DbtToolResult:
     """Parse the dbt project on disk and report whether it is valid (writes only target/manifest.json)."""
@@ -112,11 +103,7 @@ def dbt_parse(ctx: ToolContext) -> DbtToolResult:
 
 @tool(read_only=True, family="dbt")
 def dbt_compile(ctx: ToolContext, select: str) -> DbtToolResult:
-    """Compile models on disk and return their compiled SQL.
-
-    Args:
-        select: dbt node selection, e.g. "stg_orders" or "tag:daily" or "stg_orders+".
-    """
+    """Compile models on disk and return their compiled SQL."""
     return _run(
         ctx, DbtCall(command="compile", select=_selection(select)), with_sql=True, only_problems=False
     )
@@ -124,24 +111,14 @@ def dbt_compile(ctx: ToolContext, select: str) -> DbtToolResult:
 
 @tool(read_only=True, family="dbt")
 def dbt_ls(ctx: ToolContext, select: str = "", resource_type: str = "") -> DbtToolResult:
-    """List the nodes of the project (models, sources, tests, seeds, snapshots, exposures).
-
-    Args:
-        select: optional dbt node selection; empty lists everything.
-        resource_type: optional filter such as model, source, test, seed, snapshot, exposure.
-    """
+    """List the nodes of the project (models, sources, tests, seeds, snapshots, exposures)."""
     types = [resource_type] if resource_type else []
     return _run(ctx, DbtCall(command="ls", select=_selection(select), resource_types=types))
 
 
 @tool(read_only=True, family="dbt")
 def dbt_show(ctx: ToolContext, select: str, limit: int = 5) -> DbtToolResult:
-    """Preview the rows a model returns (runs its SQL with a limit; builds nothing).
-
-    Args:
-        select: the one model to preview.
-        limit: how many rows to return (at most 100).
-    """
+    """Preview the rows a model returns (runs its SQL with a limit; builds nothing)."""
     if not 1 <= limit <= 100:
         raise InvalidArguments("limit must be between 1 and 100")
     return _run(ctx, DbtCall(command="show", select=_selection(select), limit=limit))
@@ -155,87 +132,11 @@ def dbt_debug(ctx: ToolContext) -> DbtToolResult:
 
 @tool(read_only=True, family="dbt")
 def dbt_source_freshness(ctx: ToolContext, select: str = "") -> DbtToolResult:
-    """Check source freshness (max loaded_at against the freshness thresholds).
-
-    Args:
-        select: optional source selection such as "source:raw.orders"; empty checks all sources.
-    """
+    """Check source freshness (max loaded_at against the freshness thresholds)."""
     return _run(ctx, DbtCall(command="source freshness", select=_selection(select)), only_problems=False)
-
-
-@tool(read_only=False, family="dbt")
-def dbt_run(ctx: ToolContext, select: str, full_refresh: bool = False, vars_json: str = "") -> DbtToolResult:
-    """Build models in the warehouse.
-
-    Args:
-        select: dbt node selection.
-        full_refresh: rebuild incremental models from scratch.
-        vars_json: optional JSON object of dbt vars.
-    """
-    call = DbtCall(command="run", select=_selection(select), full_refresh=full_refresh, vars=_vars(vars_json))
-    return _run(ctx, call)
-
-
-@tool(read_only=False, family="dbt")
-def dbt_build(ctx: ToolContext, select: str, full_refresh: bool = False) -> DbtToolResult:
-    """Build and test nodes in DAG order (models, seeds, snapshots and their tests).
-
-    Args:
-        select: dbt node selection.
-        full_refresh: rebuild incremental models from scratch.
-    """
-    return _run(ctx, DbtCall(command="build", select=_selection(select), full_refresh=full_refresh))
-
-
-@tool(read_only=False, family="dbt")
-def dbt_test(ctx: ToolContext, select: str, store_failures: bool = False) -> DbtToolResult:
-    """Run data tests and return the failing ones.
-
-    Args:
-        select: dbt node selection whose tests to run.
-        store_failures: keep failing rows in the warehouse for inspection.
-    """
-    return _run(ctx, DbtCall(command="test", select=_selection(select), store_failures=store_failures))
-
-
-@tool(read_only=False, family="dbt")
-def dbt_seed(ctx: ToolContext, select: str) -> DbtToolResult:
-    """Load seed CSV files into the warehouse.
-
-    Args:
-        select: the seeds to load.
-    """
-    return _run(ctx, DbtCall(command="seed", select=_selection(select)))
-
-
-@tool(read_only=False, family="dbt")
-def dbt_snapshot(ctx: ToolContext, select: str) -> DbtToolResult:
-    """Run snapshots (slowly changing dimension history).
-
-    Args:
-        select: the snapshots to run.
-    """
-    return _run(ctx, DbtCall(command="snapshot", select=_selection(select)))
 
 
 @tool(read_only=False, family="dbt")
 def dbt_docs_generate(ctx: ToolContext) -> DbtToolResult:
     """Generate the documentation site (target/index.html and catalog.json)."""
     return _run(ctx, DbtCall(command="docs generate"))
-
-
-@tool(read_only=False, family="dbt")
-def dbt_retry(ctx: ToolContext) -> DbtToolResult:
-    """Re-run the nodes that failed or were skipped in the previous dbt invocation."""
-    return _run(ctx, DbtCall(command="retry"))
-
-
-@tool(read_only=False, family="dbt")
-def dbt_run_operation(ctx: ToolContext, macro: str, args_json: str = "") -> DbtToolResult:
-    """Run a macro as an operation.
-
-    Args:
-        macro: the macro name.
-        args_json: optional JSON object of the macro's arguments.
-    """
-    return _run(ctx, DbtCall(command="run-operation", macro=macro, macro_args=_vars(args_json)))

@@ -49,11 +49,6 @@ def list_files(
 ) -> FileListing:
     """List the project's files whose relative path matches a glob, as the pending changeset leaves
     them. Build output (target/, logs/, dbt_packages/) and the warehouse file are never listed.
-
-    Args:
-        pattern: Glob matched against the whole path relative to the project root: `*` stays within
-            one directory, `**/` spans any number, e.g. `models/**/*.sql` or `**/*.yml`.
-        limit: The most paths to return; the result says how many matched in total.
     """
     matcher = _glob_regex(pattern)
     found = {rel for rel in _disk_files(ctx) if matcher.fullmatch(rel)}
@@ -73,13 +68,7 @@ def read_file(
     offset: Annotated[int, Field(ge=0)] = 0,
     limit: Annotated[int, Field(ge=1, le=5000)] = 400,
 ) -> FileExcerpt:
-    """Read a text file of the project as the pending changeset would leave it, with line numbers.
-
-    Args:
-        path: File path relative to the project root, e.g. `models/staging/stg_orders.sql`.
-        offset: Number of lines to skip from the start (0 reads from the first line).
-        limit: The most lines to return.
-    """
+    """Read a text file of the project as the pending changeset would leave it, with line numbers."""
     rel = ctx.paths.normalise(path)
     content = ctx.changeset.view(ctx.paths, rel)
     if content is None:
@@ -100,36 +89,21 @@ def read_file(
 
 @tool(read_only=False, family="files")
 def write_file(ctx: ToolContext, path: str, content: str) -> str:
-    """Create a file or replace its whole content (recorded in the changeset, applied in Validate).
-
-    Args:
-        path: File path relative to the project root; missing directories are created on apply.
-        content: The complete new text of the file.
-    """
+    """Create a file or replace its whole content (recorded in the changeset, applied in Validate)."""
     change = ctx.changeset.write_file(ctx.paths, path, content)
     return _summarise(ctx, path, change)
 
 
 @tool(read_only=False, family="files")
 def edit_file(ctx: ToolContext, path: str, old: str, new: str) -> str:
-    """Replace one exact, unique piece of text in a file (recorded in the changeset).
-
-    Args:
-        path: File path relative to the project root.
-        old: The exact text to replace, including whitespace; it must occur exactly once in the file.
-        new: The text to put in its place.
-    """
+    """Replace one exact, unique piece of text in a file (recorded in the changeset)."""
     change = ctx.changeset.edit_file(ctx.paths, path, old, new)
     return _summarise(ctx, path, change)
 
 
 @tool(read_only=False, family="files")
 def delete_file(ctx: ToolContext, path: str) -> str:
-    """Delete a file (recorded in the changeset, applied in Validate).
-
-    Args:
-        path: File path relative to the project root.
-    """
+    """Delete a file (recorded in the changeset, applied in Validate)."""
     change = ctx.changeset.delete_file(ctx.paths, path)
     return _summarise(ctx, path, change)
 

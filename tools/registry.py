@@ -2,9 +2,10 @@
 
 A tool is a plain function ``fn(ctx: ToolContext, arg: T = default, ...)`` decorated with
 ``@tool(read_only=..., family=...)``. Its input schema comes from the signature (types, defaults,
-``Annotated`` constraints) and its Google-style docstring: the first paragraph is the description
-the model reads (later paragraphs are notes for developers), and ``Args:`` gives each parameter's
-description. Every parameter must be documented, so no schema reaches the model half-explained.
+``Annotated`` constraints); what the model reads about it — the description and each argument's —
+comes from one place, ``prompts/tools/<name>.md`` (prompts.tool_text). Every parameter must be
+described there and nothing else, so no schema reaches the model half-explained or stale. The
+docstring is for developers.
 
 ``invoke`` is the only way a phase runs a tool. It validates the arguments, runs the function under
 the resilience policy for the tool's family, logs and records the call, and sorts errors by channel:
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
+from prompts import ToolText, tool_text
 from tools.context import ToolCallRecord, ToolContext
 from tools.errors import Channel, InvalidArguments, channel_of
 from tools.journal import os_fault
@@ -77,14 +78,20 @@ def is_read_only(spec: ToolSpec) -> bool:
 
 
 class ToolRegistry:
-    def __init__(self) -> None:
+    def __init__(self, texts: Callable[[str], ToolText] = tool_text) -> None:
+        """``texts``: where the model's text of a tool comes from, by tool name."""
         self._specs: dict[str, ToolSpec] = {}
+        self._texts = texts
 
     def tool(self, *, read_only: bool, family: str, name: str | None = None) -> Callable[[F], F]:
         """Register the decorated function as a tool and return it unchanged."""
 
         def register(fn: F) -> F:
-            self.register(build_spec(fn, read_only=read_only, family=family, name=name))
+            tool_name = name or fn.__name__
+            spec = build_spec(
+                fn, read_only=read_only, family=family, name=tool_name, text=self._texts(tool_name)
+            )
+            self.register(spec)
             return fn
 
         return register
@@ -207,8 +214,11 @@ def anthropic_tool_param(spec: ToolSpec) -> dict[str, Any]:
 # --- building a spec from a function -----------------------------------------------------------
 
 
-def build_spec(fn: Callable[..., Any], *, read_only: bool, family: str, name: str | None = None) -> ToolSpec:
-    """Derive a ToolSpec from a typed function; a malformed tool is a TypeError at import time."""
+def build_spec(
+    fn: Callable[..., Any], *, read_only: bool, family: str, text: ToolText, name: str | None = None
+) -> ToolSpec:
+    """Derive a ToolSpec from a typed function and its text; a malformed tool is a TypeError at
+    import time."""
     tool_name = name or fn.__name__
     where = f"tool {tool_name!r} ({fn.__module__})"
     try:
@@ -221,9 +231,9 @@ def build_spec(fn: Callable[..., Any], *, read_only: bool, family: str, name: st
     params = list(signature.parameters.values())
     if not params or params[0].name != "ctx":
         raise TypeError(f"{where}: the first parameter must be `ctx: ToolContext`")
-    description, arg_docs = parse_docstring(fn.__doc__)
+    description, arg_docs = text.description, text.arguments
     if not description:
-        raise TypeError(f"{where}: needs a docstring whose first paragraph describes it for the model")
+        raise TypeError(f"{where}: needs a description for the model in prompts/tools/{tool_name}.md")
 
     fields: dict[str, Any] = {}
     for param in params[1:]:
@@ -232,12 +242,17 @@ def build_spec(fn: Callable[..., Any], *, read_only: bool, family: str, name: st
         if param.annotation is param.empty:
             raise TypeError(f"{where}: parameter {param.name!r} needs a type annotation")
         if not arg_docs.get(param.name):
-            raise TypeError(f"{where}: parameter {param.name!r} needs a description in the Args: section")
+            raise TypeError(
+                f"{where}: parameter {param.name!r} needs a '- {param.name}: ...' line in the "
+                f"Arguments: section of prompts/tools/{tool_name}.md"
+            )
         default = ... if param.default is param.empty else param.default
         fields[param.name] = (param.annotation, Field(default, description=arg_docs[param.name]))
     stale = sorted(set(arg_docs) - set(fields))
     if stale:
-        raise TypeError(f"{where}: the Args: section documents parameters it does not have: {stale}")
+        raise TypeError(
+            f"{where}: prompts/tools/{tool_name}.md describes arguments it does not have: {stale}"
+        )
 
     input_model: type[BaseModel] = create_model(
         f"{_camel(tool_name)}Arguments", __config__=ConfigDict(extra="forbid"), **fields
@@ -251,40 +266,6 @@ def build_spec(fn: Callable[..., Any], *, read_only: bool, family: str, name: st
         fn=fn,
         input_model=input_model,
     )
-
-
-_SECTION_HEADER = re.compile(r"^[A-Z][A-Za-z ]*:\s*$")
-_ARG_LINE = re.compile(r"^(?P<name>\w+)\s*(?:\([^)]*\))?\s*:\s*(?P<text>.*)$")
-
-
-def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
-    """The first paragraph (joined into one line) and the ``Args:`` descriptions of a docstring."""
-    lines = inspect.cleandoc(doc or "").splitlines()
-    first: list[str] = []
-    for line in lines:
-        if not line.strip() or _SECTION_HEADER.match(line):
-            break
-        first.append(line.strip())
-
-    args: dict[str, str] = {}
-    if "Args:" in lines:
-        current = ""
-        entry_indent: int | None = None
-        for line in lines[lines.index("Args:") + 1 :]:
-            if not line.strip():
-                continue
-            indent = len(line) - len(line.lstrip())
-            if indent == 0:
-                break  # the next section (Returns:, Raises:, ...)
-            if entry_indent is None:
-                entry_indent = indent
-            match = _ARG_LINE.match(line.strip())
-            if indent == entry_indent and match:
-                current = match["name"]
-                args[current] = match["text"].strip()
-            elif current:
-                args[current] = f"{args[current]} {line.strip()}".strip()
-    return " ".join(first), args
 
 
 def _describe_validation_error(spec: ToolSpec, exc: ValidationError) -> str:

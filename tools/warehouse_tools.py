@@ -24,32 +24,19 @@ def _warehouse(ctx: ToolContext) -> Path:
 
 @tool(read_only=True, family="warehouse")
 def list_warehouse_relations(ctx: ToolContext, schema_name: str = "") -> list[RelationRef]:
-    """List tables and views in the warehouse.
-
-    Args:
-        schema_name: only this schema (e.g. "raw"); empty lists all schemas.
-    """
+    """List tables and views in the warehouse."""
     return list_relations(_warehouse(ctx), schema_name or None)
 
 
 @tool(read_only=True, family="warehouse")
 def describe_warehouse_relation(ctx: ToolContext, relation: str) -> RelationDescription:
-    """Columns, types and row count of a table or view.
-
-    Args:
-        relation: "schema.table" (or "table" in the main schema), e.g. "raw.orders".
-    """
+    """Columns, types and row count of a table or view."""
     return describe_relation(_warehouse(ctx), relation)
 
 
 @tool(read_only=True, family="warehouse")
 def profile_columns(ctx: ToolContext, relation: str, columns: list[str] | None = None) -> RelationProfile:
-    """Profile columns: rows, distinct, nulls, min/max, top values, key and timestamp candidates.
-
-    Args:
-        relation: "schema.table" to profile.
-        columns: only these columns; omit for all.
-    """
+    """Profile columns: rows, distinct, nulls, min/max, top values, key and timestamp candidates."""
     return profile_relation(_warehouse(ctx), relation, columns=columns)
 
 
@@ -57,37 +44,19 @@ def profile_columns(ctx: ToolContext, relation: str, columns: list[str] | None =
 def check_foreign_key(
     ctx: ToolContext, child_relation: str, child_column: str, parent_relation: str, parent_column: str
 ) -> ForeignKeyMatch:
-    """Check whether every non-null child value has a parent (a relationships test would pass).
-
-    Args:
-        child_relation: the referencing relation, e.g. "main.stg_orders".
-        child_column: the referencing column, e.g. "customer_id".
-        parent_relation: the referenced relation, e.g. "main.stg_customers".
-        parent_column: the referenced key column, e.g. "customer_id".
-    """
+    """Check whether every non-null child value has a parent (a relationships test would pass)."""
     return foreign_key_matches(_warehouse(ctx), child_relation, child_column, parent_relation, parent_column)
 
 
 @tool(read_only=True, family="warehouse")
 def run_query(ctx: ToolContext, sql: str, limit: int = 50) -> QueryResult:
-    """Run one read-only SQL statement (SELECT/WITH/DESCRIBE/SHOW/EXPLAIN) on the warehouse.
-
-    Args:
-        sql: the statement, in DuckDB SQL; writes, file access and multiple statements are refused.
-        limit: at most this many rows are returned.
-    """
+    """Run one read-only SQL statement (SELECT/WITH/DESCRIBE/SHOW/EXPLAIN) on the warehouse."""
     return run_readonly_query(_warehouse(ctx), sql, limit=min(limit, 500))
 
 
 @tool(read_only=True, family="manifest")
 def model_lineage(ctx: ToolContext, node: str, upstream: int = 1, downstream: int = 1) -> Lineage:
-    """Upstream and downstream nodes of a model, source or snapshot, from the parsed manifest.
-
-    Args:
-        node: a name ("stg_orders"), a source ("raw.orders") or a unique id.
-        upstream: how many levels of parents.
-        downstream: how many levels of children.
-    """
+    """Upstream and downstream nodes of a model, source or snapshot, from the parsed manifest."""
     manifest_path = ctx.paths.root / "target" / "manifest.json"
     if not manifest_path.exists() and ctx.engine is not None:
         ctx.engine.run("parse")
