@@ -22,6 +22,7 @@ from agent.exit_codes import HELP as EXIT_CODES_HELP
 from agent.exit_codes import ExitCode, for_error, status_for
 from agent.lint_command import HELP as LINT_HELP
 from agent.lint_command import configure_parser as configure_lint_parser
+from agent.mcp.cli import configure_mcp_parser
 from agent.memory.cli import HELP as MEMORY_HELP
 from agent.memory.cli import configure_parser as configure_memory_parser
 from agent.queue.cli import configure_queue_parser, configure_worker_parser
@@ -57,6 +58,7 @@ examples:
   ae undo 20250101-120000-abc123           roll back a run left half-applied
   ae queue add "/dbt-run --select x" --project P --key K   enqueue a task (ae worker runs it)
   ae worker --concurrency 1                                run queued tasks until Ctrl-C
+  ae mcp --project demo/jaffle_shop                        serve ae's tools to Claude Code, Cursor (MCP)
 """
 
 #: every parser's epilog: the exit codes are the same on every entry point, so each help shows them
@@ -304,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     configure_queue_parser(sub)
     configure_worker_parser(sub)
+    configure_mcp_parser(sub)
 
     doctor = _sub(
         sub,

@@ -284,7 +284,7 @@ def test_data_quality_tests_are_added_only_where_the_data_supports_them(journey:
     assert spec.operations == [] and spec.verify_select is None
     answer = spec.answer or ""
     assert "unique on store_name: unique today but not named like a key" in answer
-    assert "accepted_values on tax_rate: few values, but not a text category" in answer
+    assert "accepted_values on tax_rate: few values, but not an enum-like code" in answer
     columns = journey.columns("models/staging/raw/stg_stores.yml", "stg_stores")
     assert "not_null" in column_tests(columns, "store_name")
     assert "unique" not in column_tests(columns, "store_name")

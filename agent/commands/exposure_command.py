@@ -34,12 +34,17 @@ def _title(name: str, kind: str) -> str:
     return f"The {words}" if words.endswith(kind) else f"The {words} {kind}"
 
 
-def published_entry(view: ProjectView, name: str) -> tuple[str, dict[str, Any]]:
-    """The model's properties file and the entry that makes it public with an enforced contract."""
+def published_entry(view: ProjectView, name: str) -> tuple[str, dict[str, Any], str | None]:
+    """The model's properties file, the entry that makes it public with an enforced contract, and
+    why the contract is left off when the model's YAML documents columns its output lacks (a
+    contract over them could never pass; ae does not delete what a person documented)."""
     node = view.built_model(name, purpose="its contract takes the column types from the warehouse")
     profile = view.profile(view.qualified_name(node))
     default = str(PurePosixPath(str(node["original_file_path"])).with_suffix(".yml"))
-    config: dict[str, Any] = {"access": "public", "contract": {"enforced": True}}
+    stale = sorted(set(node.get("columns") or {}) - {c.name for c in profile.columns})
+    config: dict[str, Any] = {"access": "public"}
+    if not stale:
+        config["contract"] = {"enforced": True}
     node_config = node.get("config") or {}
     # dbt refuses a contract on an incremental model that would silently drop or ignore a changed
     # column; a published schema changes by a decision, so a change fails the run
@@ -53,7 +58,14 @@ def published_entry(view: ProjectView, name: str) -> tuple[str, dict[str, Any]]:
         if column.name not in declared:  # a contract lists every column; a new one is described too
             typed["description"] = column_description(facts_from_profile(column), entity_of(name))
         columns.append(typed)
-    return view.properties_path(node, default), {"name": name, "config": config, "columns": columns}
+    why_no_contract = (
+        f"{name} is public without a contract: its YAML documents {', '.join(stale)}, which its output "
+        "does not have; correct the YAML and re-run /exposure-define to enforce one"
+        if stale
+        else None
+    )
+    entry = {"name": name, "config": config, "columns": columns}
+    return view.properties_path(node, default), entry, why_no_contract
 
 
 def exposure_define(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
@@ -89,9 +101,11 @@ def exposure_define(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     )
     path = str(existing["original_file_path"]) if existing else f"models/exposures/{name}.yml"
     view.write_entry(view.tools.changeset, path, "exposures", exposure_entry(spec))
+    uncontracted: list[str] = []
     for model in spec.depends_on:
-        model_path, entry = published_entry(view, model)
+        model_path, entry, why_no_contract = published_entry(view, model)
         view.write_entry(view.tools.changeset, model_path, "models", entry)
+        uncontracted += [why_no_contract] if why_no_contract else []
     owner_note = (
         f"; owner defaulted to {DEFAULT_OWNER!r} (set --owner-name/--owner-email)"
         if owner_name == DEFAULT_OWNER and not cmd.text("owner-name")
@@ -102,6 +116,7 @@ def exposure_define(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
         operations=[Operation(command="run", select=list(spec.depends_on))],
         verify_select=[],
         answer=f"{name}: {kind} depending on {', '.join(spec.depends_on)}, in {path}{owner_note}; "
-        f"{', '.join(spec.depends_on)} now public with an enforced contract. "
-        f"`/model-lineage --model {name} --upstream 2` shows what feeds it.",
+        f"{', '.join(spec.depends_on)} now public"
+        + ("; " + "; ".join(uncontracted) if uncontracted else " with an enforced contract")
+        + f". `/model-lineage --model {name} --upstream 2` shows what feeds it.",
     )
