@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import prompts
 from agent.commands.project import ProjectView
@@ -15,6 +16,9 @@ from graph.plan_spec import PlanRequest, PlanSpec
 from tools.context import ToolContext
 from tools.errors import DbtCompilationError
 from tools.registry import ToolSpec, all_tools
+
+if TYPE_CHECKING:
+    from agent.claude_describer import ClaudeDescriber
 
 
 def planning_tools(spec: ToolSpec) -> bool:
@@ -80,6 +84,15 @@ class ClaudePlanner:
             endpoint=settings.anthropic_base_url or "anthropic",
         )
         return cls(loop=loop)
+
+    def describer(self) -> ClaudeDescriber:
+        """Document's describer for this planner's runs: same client, model and budgets."""
+        from agent.claude_describer import ClaudeDescriber
+
+        loop = self.loop
+        return ClaudeDescriber(
+            client=loop.client, model=loop.model, budgets=loop.budgets, endpoint=loop.endpoint
+        )
 
     def plan(self, request: PlanRequest, tools: ToolContext) -> PlanSpec:
         transcript = None

@@ -138,6 +138,43 @@ class UsageMeter:
         return {**self.as_dict(), **limits}
 
 
+def price_for(model: str, budgets: Budgets) -> ModelPrice | None:
+    """The model's price; an unpriced model is refused unless the cost budget is off on purpose."""
+    price = budgets.price or price_of(model)
+    if price is None and budgets.max_cost_usd is not None:
+        raise PlanningFailed(
+            f"no price on file for model {model!r}, so the run's cost budget "
+            f"(${budgets.max_cost_usd}) cannot be enforced",
+            hint="add the model to agent/llm/pricing.py PRICES, or set AE_MAX_COST_USD=0 "
+            "to turn the cost budget off for this model",
+        )
+    return price
+
+
+def check_budgets(budgets: Budgets, meter: UsageMeter, *, before_call: bool) -> None:
+    """Before a call: is there room for one more step? After it: did its response overshoot
+    (then nothing it asked for is done)?"""
+    b = budgets
+    steps, tokens, cost, wall = meter.run_totals()
+    problem = (
+        f"steps {steps} >= max_steps {b.max_steps}"
+        if before_call and steps >= b.max_steps
+        else f"tokens {tokens} > max {b.max_tokens}"
+        if tokens > b.max_tokens
+        else f"cost ${cost:.4f} > max ${b.max_cost_usd}"
+        if b.max_cost_usd is not None and cost > b.max_cost_usd
+        else f"wall time {wall:.0f}s > max {b.max_wall_s:.0f}s"
+        if wall > b.max_wall_s
+        else None
+    )
+    if problem:
+        raise PlanningFailed(
+            f"run budget exceeded: {problem} (counted over all Plan visits of the run)",
+            usage=meter.with_budgets(b),
+            hint="raise the budget in ae.yml or AE_* settings, or narrow the request",
+        )
+
+
 def _submit_plan_tool(description: str) -> dict[str, Any]:
     schema = SubmittedPlan.model_json_schema()
     schema.pop("title", None)
@@ -195,7 +232,7 @@ class ToolLoop:
         failures = _FailureStreaks(limit=self.budgets.max_tool_failures)
         nudged = False
         while True:
-            self._check_budgets(meter, before_call=True)
+            check_budgets(self.budgets, meter, before_call=True)
             step = meter.calls + 1
             request = LLMRequest(
                 system=self.system,
@@ -211,7 +248,7 @@ class ToolLoop:
             response = self._complete(ctx.policy, request, meter)
             took = time.perf_counter() - call_started
             meter.add(response, took)
-            self._check_budgets(meter, before_call=False)
+            check_budgets(self.budgets, meter, before_call=False)
             if transcript is not None:
                 transcript.response(step, response, took)
             progress(_model_line(step, response), True, took)
@@ -268,16 +305,7 @@ class ToolLoop:
             ), meter.with_budgets(self.budgets)
 
     def _price(self) -> ModelPrice | None:
-        """The model's price; an unpriced model is refused unless the cost budget is off on purpose."""
-        price = self.budgets.price or price_of(self.model)
-        if price is None and self.budgets.max_cost_usd is not None:
-            raise PlanningFailed(
-                f"no price on file for model {self.model!r}, so the run's cost budget "
-                f"(${self.budgets.max_cost_usd}) cannot be enforced",
-                hint="add the model to agent/llm/pricing.py PRICES, or set AE_MAX_COST_USD=0 "
-                "to turn the cost budget off for this model",
-            )
-        return price
+        return price_for(self.model, self.budgets)
 
     def _complete(self, policy: Resilience, request: LLMRequest, meter: UsageMeter) -> LLMResponse:
         """One model call under the run's retry policy and the endpoint's breaker."""
@@ -287,29 +315,6 @@ class ToolLoop:
             raise PlanningFailed(
                 f"the model API failed: {exc}", usage=meter.with_budgets(self.budgets)
             ) from exc
-
-    def _check_budgets(self, meter: UsageMeter, *, before_call: bool) -> None:
-        """Before a call: is there room for one more step? After it: did its response overshoot
-        (then its tool calls are not run)?"""
-        b = self.budgets
-        steps, tokens, cost, wall = meter.run_totals()
-        problem = (
-            f"steps {steps} >= max_steps {b.max_steps}"
-            if before_call and steps >= b.max_steps
-            else f"tokens {tokens} > max {b.max_tokens}"
-            if tokens > b.max_tokens
-            else f"cost ${cost:.4f} > max ${b.max_cost_usd}"
-            if b.max_cost_usd is not None and cost > b.max_cost_usd
-            else f"wall time {wall:.0f}s > max {b.max_wall_s:.0f}s"
-            if wall > b.max_wall_s
-            else None
-        )
-        if problem:
-            raise PlanningFailed(
-                f"run budget exceeded: {problem} (counted over all Plan visits of the run)",
-                usage=meter.with_budgets(self.budgets),
-                hint="raise the budget in ae.yml or AE_* settings, or narrow the request",
-            )
 
     def _answer_tools(
         self, ctx: ToolContext, uses: list[ToolUseBlock], truncated: bool, progress: Progress

@@ -33,4 +33,6 @@ def choose_planner(
         )
     from agent.claude_planner import ClaudePlanner
 
-    return ClaudePlanner.from_settings(settings), HeuristicDescriber()
+    planner = ClaudePlanner.from_settings(settings)
+    # Document asks the same model, on the same client, within the same run budget
+    return planner, planner.describer()

@@ -7,9 +7,9 @@ Execute should run and what Verify should check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -122,3 +122,18 @@ class Describer(Protocol):
     """Writes descriptions for models (and their columns) that lack them, as a changeset."""
 
     def describe(self, manifest: dict[str, Any], unique_ids: list[str], tools: ToolContext) -> Changeset: ...
+
+
+@runtime_checkable
+class BudgetedDescriber(Describer, Protocol):
+    """A describer that asks a model, so it spends from the run's budget (agent/claude_describer.py)."""
+
+    def describe_within(
+        self,
+        manifest: dict[str, Any],
+        unique_ids: list[str],
+        tools: ToolContext,
+        spent: Mapping[str, float],
+    ) -> tuple[Changeset, dict[str, float], str]:
+        """The descriptions, what asking cost, and why the model's text was not used ("" if it was)."""
+        ...

@@ -206,3 +206,45 @@ def test_server_down_ends_cleanly_with_the_project_unchanged(
     status_line = next(line for line in out.splitlines() if line.startswith("status:"))
     assert "failed" in status_line and "model API" in status_line
     assert fingerprint(project) == before
+
+
+def test_document_asks_claude_for_the_descriptions_it_left_out(
+    monkeypatch: pytest.MonkeyPatch, project: Path, fast_retries: None
+) -> None:
+    bare_yml = (
+        "version: 2\nmodels:\n  - name: stg_orders\n    columns:\n"
+        "      - name: order_id\n        data_tests: [unique, not_null]\n"
+    )
+    described = {
+        "models": [
+            {
+                "name": "stg_orders",
+                "description": "One row per order placed in a store, renamed from the raw orders.",
+                "columns": {
+                    "order_id": "The order's id, unique per order.",
+                    "store_id": "The store it was placed in.",
+                },
+            }
+        ]
+    }
+    steps = [
+        tool_use("write_file", {"path": "models/staging/stg_orders.sql", "content": STG_ORDERS_SQL}, id="t1"),
+        tool_use("write_file", {"path": "models/staging/stg_orders.yml", "content": bare_yml}, id="t2"),
+        tool_use("submit_plan", {"summary": "stg_orders"}, id="t3"),
+        tool_use("describe_models", described, id="t4", usage=token_usage(900, 200)),
+    ]
+    # a project that lets undescribed models through Validate (descriptions are warnings there)
+    monkeypatch.setenv("AE_LINT", json.dumps({"severity": {"AE006": "warning", "AE007": "warning"}}))
+    with FakeAnthropic(steps) as fake:
+        code, out, err = run_cli(monkeypatch, fake.base_url, project, "--json")
+        describe_request = fake.requests[-1].body
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert report["llm_usage"]["llm_calls"] == 4  # the describe call is counted in the run's usage
+    assert describe_request["tool_choice"] == {"type": "tool", "name": "describe_models"}
+    assert "order_total" in describe_request["messages"][0]["content"][0]["text"]  # the SQL and profile
+    yml = (project / "models" / "staging" / "stg_orders.yml").read_text()
+    assert "One row per order placed in a store" in yml
+    assert "The store it was placed in." in yml
+    # a column Claude said nothing about keeps the offline describer's text
+    assert "customer_id" in yml

@@ -130,6 +130,8 @@ def build_messages_params(request: LLMRequest, *, default_model: str) -> dict[st
         params["tools"] = tools
     if request.temperature is not None:
         params["temperature"] = request.temperature
+    if request.tool_choice is not None:
+        params["tool_choice"] = request.tool_choice
     return params
 
 

@@ -32,6 +32,8 @@ class LLMRequest(BaseModel):
     model: str | None = None
     # Mark tools + system as a cacheable prefix (Anthropic prompt caching).
     cache_prefix: bool = True
+    # e.g. {"type": "tool", "name": "..."} to make the model answer through one tool; None: auto.
+    tool_choice: dict[str, Any] | None = None
 
 
 class TextBlock(BaseModel):

@@ -13,9 +13,10 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from graph.context import RunContext
-from graph.plan_spec import PlanSpec
+from graph.plan_spec import BudgetedDescriber, PlanSpec
 from graph.state import RunState
 from graph.transaction import apply_journaled, merge_applied
+from graph.usage import add_usage
 from tools.changeset import AppliedChangeset
 from tools.engine import DbtCall
 from tools.errors import AeError
@@ -53,7 +54,14 @@ def document(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     update: dict[str, Any] = {}
     described: list[str] = []
     if missing and ctx.describer is not None:
-        changeset = ctx.describer.describe(manifest, missing, ctx.tools)
+        if isinstance(ctx.describer, BudgetedDescriber):
+            spent = state.get("llm_usage", {})
+            changeset, usage, fallback = ctx.describer.describe_within(manifest, missing, ctx.tools, spent)
+            update["llm_usage"] = add_usage(spent, usage)
+            if fallback:
+                ctx.progress("document", f"offline descriptions kept: {fallback}", ok=False)
+        else:
+            changeset = ctx.describer.describe(manifest, missing, ctx.tools)
         if not changeset.is_empty:
             before = AppliedChangeset.model_validate(state["applied"]) if state.get("applied") else None
             after = apply_journaled(changeset, ctx.tools.paths, ctx.run_dir / "document")
