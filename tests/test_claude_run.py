@@ -164,7 +164,7 @@ def test_free_form_request_goes_through_all_five_phases(
     assert report["transcript"] == "transcript.jsonl"
     (transcript,) = project.rglob("transcript.jsonl")
     records = [json.loads(line) for line in transcript.read_text().splitlines()]
-    assert [r["kind"] for r in records] == ["request", "response"] * 7
+    assert [r["kind"] for r in records] == ["visit"] + ["request", "response"] * 7
     assert "sk-ant-test" not in transcript.read_text()
     # every request of the run shares a byte-identical prefix up to the cache breakpoint
     prefixes = {json.dumps([b["tools"], b["system"]], sort_keys=False) for b in bodies}
