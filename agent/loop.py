@@ -381,6 +381,8 @@ class ToolLoop:
         outcome = invoke(ctx, use.name, use.input, allowed=lambda spec: spec.name in allowed)
         line = f"{use.name} {_key_argument(use.input)}".rstrip()
         progress(line if outcome.ok else f"{line}: {outcome.error}", outcome.ok, outcome.duration_s)
+        # the same line in the structured log, which is what a queue worker leaves behind
+        log.info("plan_tool_call", call=line, ok=outcome.ok, seconds=round(outcome.duration_s, 3))
         if outcome.ok:
             return {"type": "tool_result", "tool_use_id": use.id, "content": _result_text(outcome.output)}
         return _error(use, outcome.error or "the tool failed")
