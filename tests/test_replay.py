@@ -56,3 +56,21 @@ def test_a_changed_prompt_is_reported_as_different_input(
     result = replay_on_fresh_project(tmp_path, "question_no_edits.jsonl")
     assert [d.step for d in result.divergences] == [1, 2]
     assert "system prompt or the tool definitions differ" in result.divergences[0].what
+
+
+def test_ae_replay_runs_on_a_copy_and_leaves_the_project_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from agent.replay import configure_replay_parser
+    from tests.test_graph import fingerprint
+
+    project = create_example_project(tmp_path / "shop")
+    before = fingerprint(project)
+    parser = argparse.ArgumentParser(prog="ae")
+    configure_replay_parser(parser.add_subparsers())
+    args = parser.parse_args(["replay", str(HERE / "staging_model.jsonl"), "--project", str(project)])
+    assert args.handler(args) == 0
+    assert "replay reproduced the recorded run (3 model calls)" in capsys.readouterr().out
+    assert fingerprint(project) == before  # the run built stg_orders in the copy only
