@@ -1,7 +1,8 @@
 """The core suite written as ADE-bench task folders, so the ADE-bench adapter is proven on data we have.
 
 Layout, as in dbt-labs/ade-bench: ``tasks/<id>/{task.yaml, setup.sh, setup/, solution.sh,
-solutions/, tests/AUTO_<model>_equality.sql, seeds/solution__<model>.csv}``,
+solutions/, tests/AUTO_<model>_equality.sql, tests/<model>_row_count.sql,
+seeds/solution__<model>.csv}``,
 ``shared/projects/jaffle_shop`` (the bundled example) and ``databases/jaffle_shop.duckdb`` (its
 generated warehouse). The gold seeds come from running each exported solution.sh once, so they are
 what the reference produces on that database.
@@ -59,6 +60,15 @@ EQUALITY_TEST = """\
         exclude_columns=cols_to_exclude
     ) }}}}
 {{% endif %}}
+"""
+
+
+#: ADE-bench's equality test compares with EXCEPT, so duplicated rows pass it; this manual test
+#: (ADE tasks carry such hand-written singular tests beside the generated ones) checks row counts
+ROW_COUNT_TEST = """\
+select 1
+where (select count(*) from {{{{ ref('{table}') }}}})
+   != (select count(*) from {{{{ ref('solution__{table}') }}}})
 """
 
 
@@ -189,6 +199,9 @@ def export_core(tasks: list[Task], dest: Path) -> list[str]:
         for model in task.models:
             (folder / "tests" / f"AUTO_{model}_equality.sql").write_text(
                 EQUALITY_TEST.format(table=model), encoding="utf-8"
+            )
+            (folder / "tests" / f"{model}_row_count.sql").write_text(
+                ROW_COUNT_TEST.format(table=model), encoding="utf-8"
             )
     by_id = {t.id: t for t in chosen}
     for ade_task in load_ade_tasks(dest / "tasks"):
