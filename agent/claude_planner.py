@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import prompts
 from agent.commands.project import ProjectView
 from agent.llm.base import LLMClient
+from agent.llm.pricing import ModelPrice
 from agent.llm.transcript import TRANSCRIPT_FILE, Transcript
 from agent.loop import Budgets, ToolLoop, quiet
 from agent.project_brief import project_brief
@@ -80,6 +81,7 @@ class ClaudePlanner:
                 # 0 is how a person turns the cost budget off (e.g. for a model with no price on file)
                 max_cost_usd=settings.max_cost_usd or None,
                 max_wall_s=settings.max_wall_s,
+                price=ModelPrice(**settings.model_price) if settings.model_price else None,
             ),
             endpoint=settings.anthropic_base_url or "anthropic",
         )

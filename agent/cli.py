@@ -26,6 +26,7 @@ from agent.mcp.cli import configure_mcp_parser
 from agent.memory.cli import HELP as MEMORY_HELP
 from agent.memory.cli import configure_parser as configure_memory_parser
 from agent.queue.cli import configure_queue_parser, configure_worker_parser
+from agent.replay_cli import configure_replay_parser
 from tools.errors import AeError, InvalidArguments
 from tools.logs import redact
 
@@ -307,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     configure_queue_parser(sub)
     configure_worker_parser(sub)
     configure_mcp_parser(sub)
+    configure_replay_parser(sub)
 
     doctor = _sub(
         sub,

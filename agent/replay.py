@@ -12,8 +12,6 @@ offline regression test of everything around the model.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +23,6 @@ from agent.llm.transcript import TRANSCRIPT_FILE, read_transcript, request_diges
 from tools.errors import InvalidArguments
 
 if TYPE_CHECKING:
-    import argparse
-
     from agent.runner import RunOutcome
     from agent.settings import Settings
     from graph.progress import Emit
@@ -236,42 +232,3 @@ def transcript_of(settings: Settings, run_or_file: str) -> Path:
             hint="list runs with: ae runs   (only runs Claude planned have a transcript)",
         )
     return path
-
-
-# --- the command line ---------------------------------------------------------------------------
-
-
-def configure_replay_parser(sub: Any) -> None:
-    """``ae replay RUN_ID|FILE [--project DIR]``; the caller wires the subparsers in agent/cli.py."""
-    parser = sub.add_parser(
-        "replay",
-        help="run a recorded Claude run again offline and report where it diverges",
-        description=__doc__,
-    )
-    parser.add_argument("run", help="a run id of the project, or a transcript.jsonl file")
-    parser.add_argument(
-        "--project",
-        type=Path,
-        default=None,
-        help="the dbt project to replay against, as it was before the run (a copy is used; "
-        "default: the current project)",
-    )
-    parser.set_defaults(handler=replay_command)
-
-
-def replay_command(args: argparse.Namespace) -> int:
-    """Replay on a throwaway copy of the project, so the real one is never touched."""
-    import sys
-
-    from agent.exit_codes import ExitCode
-    from agent.run_command import progress_printer
-    from agent.settings import load_settings
-
-    settings = load_settings(args.project)
-    transcript = transcript_of(settings, args.run)
-    with tempfile.TemporaryDirectory(prefix="ae-replay-") as scratch:
-        copy = Path(scratch) / settings.project_dir.name
-        shutil.copytree(settings.project_dir, copy, ignore=shutil.ignore_patterns(".ae", "target", "logs"))
-        result = replay(load_settings(copy), transcript, emit=progress_printer(sys.stderr))
-    print(result.render())
-    return ExitCode.OK if result.reproduced else ExitCode.FAILED

@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     max_run_tokens: int = Field(default=2_000_000, gt=0)
     max_cost_usd: float = Field(default=5.0, ge=0)
     max_wall_s: float = Field(default=1800.0, gt=0)
+    #: USD per million tokens for a model with no price on file (input, output, cache_write,
+    #: cache_read), e.g. AE_MODEL_PRICE='{"input": 2, "output": 10, "cache_write": 2.5, "cache_read": 0.2}'
+    model_price: dict[str, float] | None = None
     max_repairs: int = Field(default=3, ge=0, description="Plan visits after the first, on failure")
 
     # --- the tool layer ----------------------------------------------------------------------------
@@ -145,6 +148,16 @@ class Settings(BaseSettings):
     @classmethod
     def _resolve(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
+
+    @field_validator("model_price")
+    @classmethod
+    def _complete_price(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        wanted = {"input", "output", "cache_write", "cache_read"}
+        if value is not None and set(value) != wanted:
+            raise ValueError(
+                f"a model price names exactly {', '.join(sorted(wanted))} (USD per million tokens)"
+            )
+        return value
 
     @field_validator("store_url", "memory_url")
     @classmethod

@@ -144,3 +144,22 @@ def test_retries_are_counted_per_run_not_per_session(tmp_path: Path) -> None:
     assert first_report is not None and second_report is not None
     assert first_report.resilience["retries"] == 1
     assert second_report.resilience["retries"] == 0  # the session's counter says 1; the run made none
+
+
+def test_a_price_set_by_the_user_reaches_the_run_budget(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.claude_planner import ClaudePlanner
+    from agent.llm.pricing import ModelPrice
+    from agent.settings import load_settings
+    from tools.errors import ConfigurationError
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key-for-settings")
+    monkeypatch.setenv("AE_MODEL", "claude-unpriced-1")
+    price = {"input": 2, "output": 10, "cache_write": 2.5, "cache_read": 0.2}
+    monkeypatch.setenv("AE_MODEL_PRICE", json.dumps(price))
+    planner = ClaudePlanner.from_settings(load_settings(project))
+    assert planner.loop.budgets.price == ModelPrice(**price)
+    monkeypatch.setenv("AE_MODEL_PRICE", json.dumps({"input": 2}))
+    with pytest.raises(ConfigurationError, match="names exactly cache_read, cache_write, input, output"):
+        load_settings(project)

@@ -97,7 +97,9 @@ def test_tool_use_response_is_converted(serve: list[FakeAnthropic]) -> None:
 
     (received,) = server.requests
     assert received.body["model"] == DEFAULT_MODEL
-    assert received.body["messages"] == [{"role": "user", "content": "build fct_orders"}]
+    # the conversation's cache breakpoint sits on its last block
+    text = {"type": "text", "text": "build fct_orders", "cache_control": {"type": "ephemeral"}}
+    assert received.body["messages"] == [{"role": "user", "content": [text]}]
     assert received.api_key_sent
     assert API_KEY not in json.dumps(received.headers)
 

@@ -63,7 +63,7 @@ def test_ae_replay_runs_on_a_copy_and_leaves_the_project_alone(
 ) -> None:
     import argparse
 
-    from agent.replay import configure_replay_parser
+    from agent.replay_cli import configure_replay_parser
     from tests.test_graph import fingerprint
 
     project = create_example_project(tmp_path / "shop")

@@ -25,6 +25,7 @@ from agent.queue.faults import inject
 from agent.runner import RunOutcome, Session
 from agent.settings import load_settings
 from agent.targets import request_target
+from graph.progress import Emit, ProgressEvent
 from tools.errors import AeError, TransientError
 
 #: the worker's warm engines; the worker closes them when it stops
@@ -77,6 +78,17 @@ def run_attempt(spec: dict[str, Any], task_id: str, attempt: int) -> dict[str, A
     return result | {"started_at": started_at, "finished_at": time.time()}
 
 
+def _worker_log(run_id: str) -> Emit:
+    """The run's progress (phases, Plan's model and tool calls) in the worker's log, one line per
+    event in one write, each naming its run: several tasks may print at once."""
+
+    def emit(event: ProgressEvent) -> None:
+        sys.stderr.write(f"ae worker: {run_id} {event.line()}\n")
+        sys.stderr.flush()
+
+    return emit
+
+
 def _run(task: TaskSpec, run_id: str) -> dict[str, Any]:
     settings = load_settings(Path(task.project))
     target = request_target(task.request, task.target)
@@ -87,7 +99,10 @@ def _run(task: TaskSpec, run_id: str) -> dict[str, Any]:
             "reason": f"{protection.reason}; nothing was changed. Enqueue it with --yes to approve.",
         }
     planner, describer = choose_planner(settings, task.request)
-    with ENGINES.lease(settings, target) as engine, Session(settings, engine=engine) as session:
+    with (
+        ENGINES.lease(settings, target) as engine,
+        Session(settings, engine=engine, emit=_worker_log(run_id)) as session,
+    ):
         outcome = session.run(
             task.request,
             planner=planner,
