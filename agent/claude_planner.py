@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import prompts
@@ -11,6 +11,7 @@ from agent.llm.base import LLMClient
 from agent.llm.pricing import ModelPrice
 from agent.llm.transcript import TRANSCRIPT_FILE, Transcript
 from agent.loop import Budgets, ToolLoop, quiet
+from agent.memory.recalled import Recall
 from agent.project_brief import project_brief
 from agent.settings import Settings
 from graph.plan_spec import PlanRequest, PlanSpec
@@ -23,21 +24,25 @@ if TYPE_CHECKING:
 
 
 def planning_tools(spec: ToolSpec) -> bool:
-    """Plan may explore (read-only tools) and record edits (the file tools write only the changeset)."""
-    return spec.read_only or spec.family == "files"
+    """Plan may explore (read-only tools), record edits (the file tools write only the changeset)
+    and keep a decision the user stated (memory)."""
+    return spec.read_only or spec.family in {"files", "memory"}
 
 
-def _brief(tools: ToolContext) -> str:
-    """The project's conventions; a project that does not parse (a request to fix it) says so instead."""
+def _brief(tools: ToolContext, recall: Recall | None) -> str:
+    """The project's conventions and what memory recalls for the request; a project that does not
+    parse (a request to fix it) says so instead of its conventions."""
+    remembered = recall.render() if recall else ""
     try:
-        return project_brief(ProjectView(tools))
+        brief = project_brief(ProjectView(tools, recall=recall))
     except DbtCompilationError as exc:
-        return f"# The project does not parse right now\n\n{exc}"
+        brief = f"# The project does not parse right now\n\n{exc}"
+    return f"{brief}\n\n{remembered}" if remembered else brief
 
 
-def _first_message(request: PlanRequest, tools: ToolContext) -> str:
+def _first_message(request: PlanRequest, tools: ToolContext, recall: Recall | None) -> str:
     if request.attempt == 1 or not request.feedback:
-        return f"{_brief(tools)}\n\n# Request\n\n{request.request}"
+        return f"{_brief(tools, recall)}\n\n# Request\n\n{request.request}"
     previous = request.previous.summary if request.previous else "(none)"
     feedback = "\n\n".join(f.render() for f in request.feedback[-2:])
     return (
@@ -52,6 +57,11 @@ class ClaudePlanner:
     loop: ToolLoop
     name: str = "claude"
     can_repair: bool = True
+    #: what memory recalled for this request (agent/memory): sent in the first message
+    recall: Recall | None = None
+
+    def with_recall(self, recall: Recall) -> ClaudePlanner:
+        return replace(self, recall=recall)
 
     @classmethod
     def from_settings(cls, settings: Settings, client: LLMClient | None = None) -> ClaudePlanner:
@@ -103,7 +113,7 @@ class ClaudePlanner:
             transcript.visit_started(request.request)
         submitted, usage = self.loop.run(
             tools,
-            _first_message(request, tools),
+            _first_message(request, tools, self.recall),
             spent=request.spent,
             progress=request.progress or quiet,
             transcript=transcript,

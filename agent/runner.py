@@ -121,6 +121,7 @@ class Session:
             policy=self.policy,
             engine=self.engine,
             journal=run_dir / "calls.jsonl",
+            memory=self.memory,
         )
         return RunContext(
             run_id=run_id,

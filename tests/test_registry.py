@@ -409,6 +409,7 @@ EXPECTED_TOOLS = {
         [],
     ),
     "manifest": (["model_lineage"], []),
+    "memory": (["memory_search"], ["memory_store"]),
 }
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -22,6 +22,9 @@ from tools.paths import ProjectPaths
 from tools.profiles import find_profiles, read_target
 from tools.resilience import Resilience
 from tools.secrets import register_profile_secrets
+
+if TYPE_CHECKING:  # the store imports LangGraph; a context without memory never loads it
+    from tools.memory.store import ProjectMemory
 
 T = TypeVar("T")
 log = get_logger("ae.tools")
@@ -71,6 +74,8 @@ class ToolContext:
     calls: list[ToolCallRecord] = field(default_factory=list)
     #: a JSON-lines file that also receives every call, so a resumed run's report has them all
     journal: Path | None = None
+    #: the project's memory across runs (tools/memory); None when memory is off
+    memory: ProjectMemory | None = None
 
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -36,7 +36,12 @@ log = get_logger("ae.tools")
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: modules whose import registers the built-in tools; add a module here when it defines tools
-BUILTIN_TOOL_MODULES: tuple[str, ...] = ("tools.file_tools", "tools.dbt_tools", "tools.warehouse_tools")
+BUILTIN_TOOL_MODULES: tuple[str, ...] = (
+    "tools.file_tools",
+    "tools.dbt_tools",
+    "tools.warehouse_tools",
+    "tools.memory_tools",
+)
 
 # Errors on these channels are handed back to the model as a failed tool call instead of raised.
 _RETURNED_CHANNELS = frozenset({Channel.MODEL, Channel.RETRY})
