@@ -45,10 +45,11 @@ fmt: setup  ## format and autofix
 demo: setup  ## build the bundled example end to end with no API key
 	$(BIN)/ae demo --dir $(DEMO_DIR) --force
 
-bench: setup  ## engine vs dbt CLI latency on the generated example, ae's startup times, queue throughput
+bench: setup  ## engine vs dbt CLI, ae's startup, queue throughput, MCP round trips
 	$(BIN)/python -m evals.bench_engine
 	$(BIN)/python -m evals.bench_startup
 	$(BIN)/python -m evals.bench_queue
+	$(BIN)/python -m evals.bench_mcp
 
 bench-public: setup  ## core suite -> ADE-bench and Spider2-DBT formats -> adapters: oracle 1.0, noop 0.0
 	$(BIN)/python -m evals.public_round_trip
