@@ -14,10 +14,9 @@ from typing import Any
 
 from evals.graders import CheckResult, compare_multisets
 from evals.task import GoldCheck, NodeCheck, Task
-from evals.workspace import changed_files
+from evals.workspace import changed_files, warehouse_of
 from tools.engine import DbtCall, DbtEngine, DbtResult
 from tools.errors import AeError, EmptySelection
-from tools.example_project import warehouse_path
 from tools.lineage import load_manifest
 from tools.lint import lint_project
 from tools.warehouse import quote_identifier, readonly_connection
@@ -46,7 +45,7 @@ class Copy:
 
     @property
     def db(self) -> Path:
-        return warehouse_path(self.project_dir)
+        return warehouse_of(self.project_dir)
 
     def load_manifest(self) -> None:
         path = self.project_dir / "target" / "manifest.json"

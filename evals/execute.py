@@ -34,11 +34,11 @@ from evals.workspace import (
     grading_engine,
     raw_fingerprint,
     run_steps,
+    warehouse_of,
 )
 from graph.plan_spec import Describer, Planner
 from tools.engine import DbtCall
 from tools.errors import AeError
-from tools.example_project import warehouse_path
 
 #: builds per side for query_performance (the median is used)
 BUILDS = 3
@@ -227,12 +227,12 @@ def _run(job: Job, base: TaskResult, started: float) -> TaskResult:
             if ref_run.status not in task.checks.expect_status:
                 reference_error = f"the reference solution ended {ref_run.status}: {ref_run.reason}"
             reference = Copy(ref_dir, stack.enter_context(grading_engine(ref_dir, target)))
-        files_before, raw_before = file_digests(agent_dir), raw_fingerprint(warehouse_path(agent_dir))
+        files_before, raw_before = file_digests(agent_dir), raw_fingerprint(warehouse_of(agent_dir))
         try:
             run = run_agent(job, agent_dir, agent=job.agent, fault_rate=job.fault_rate)
         except Exception as exc:
             run = AgentRun("crashed", f"{type(exc).__name__}: {exc}", "", False, None, 0, 0, 0.0)
-        files_after, raw_after = file_digests(agent_dir), raw_fingerprint(warehouse_path(agent_dir))
+        files_after, raw_after = file_digests(agent_dir), raw_fingerprint(warehouse_of(agent_dir))
         grader = setup_engine if target is None else stack.enter_context(grading_engine(agent_dir, target))
         agent = Copy(agent_dir, grader)
         after_error = None

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from graph.plan_spec import Operation
 from tools.errors import ConfigurationError
+from tools.example_project import EXAMPLE_PROJECT
 
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
@@ -44,9 +45,47 @@ class _Strict(BaseModel):
 
 
 class ProjectSpec(_Strict):
-    name: Literal["jaffle_shop"] = "jaffle_shop"
+    """Where a task starts: the bundled example (generated at ``scale`` and ``seed``) or a dbt project folder.
+
+    A folder is copied as it is; its warehouse is the DuckDB file its profile's default target points
+    at, either inside the folder or copied there from ``warehouse``.
+    """
+
+    #: the folder name of the task's copies (the bundled example's name when ``path`` is not set)
+    name: str = Field(default=EXAMPLE_PROJECT, pattern=r"^[A-Za-z0-9_.-]+$")
+    #: a dbt project folder, absolute or relative to the task file; None: the bundled example
+    path: str | None = None
+    #: the DuckDB file the project needs, absolute or relative to the task file, copied to where the
+    #: profile points; None: the folder carries its own (or the example generates one)
+    warehouse: str | None = None
     scale: int = Field(default=1, ge=1)
     seed: int = 42
+
+    @property
+    def is_example(self) -> bool:
+        return self.path is None
+
+    @model_validator(mode="after")
+    def _example_or_folder(self) -> ProjectSpec:
+        if self.is_example and (self.name != EXAMPLE_PROJECT or self.warehouse is not None):
+            raise ValueError(
+                "project.name and project.warehouse need project.path "
+                f"(the bundled example is {EXAMPLE_PROJECT!r})"
+            )
+        if not self.is_example and (self.scale, self.seed) != (1, 42):
+            raise ValueError(
+                "project.scale and project.seed apply to the bundled example only (no project.path)"
+            )
+        return self
+
+    def resolved(self, task_dir: Path) -> ProjectSpec:
+        """The same spec with ``path`` and ``warehouse`` made absolute against the task file's folder."""
+        update = {
+            key: str((task_dir / value).resolve())
+            for key, value in (("path", self.path), ("warehouse", self.warehouse))
+            if value is not None
+        }
+        return self.model_copy(update=update)
 
 
 class AdvanceTime(_Strict):
@@ -226,7 +265,17 @@ def load_task(path: Path) -> Task:
         raise ConfigurationError(f"task file {path} is not a valid task:\n{exc}") from exc
     if task.id != path.stem:
         raise ConfigurationError(f"task file {path} declares id {task.id!r}; the id must match the file name")
-    return task
+    project = task.project.resolved(path.parent)
+    for what, value, exists in (
+        ("project.path", project.path, Path.is_dir),
+        ("project.warehouse", project.warehouse, Path.is_file),
+    ):
+        if value is not None and not exists(Path(value)):
+            raise ConfigurationError(
+                f"task file {path}: {what} {value} does not exist",
+                hint=f"give {what} absolute or relative to {path.parent}",
+            )
+    return task.model_copy(update={"project": project})
 
 
 def load_suite(suite: str = "core") -> list[Task]:

@@ -16,13 +16,14 @@ from agent.settings import load_settings
 from evals.agents import copy_fixture
 from evals.task import ProjectSpec, Step
 from tools.engine import DbtCall, DbtEngine
-from tools.errors import AeError
-from tools.example_project import create_example_project, warehouse_path
+from tools.errors import AeError, ConfigurationError
+from tools.example_project import create_example_project
 from tools.jaffle_data import advance_time
+from tools.profiles import read_target
 from tools.warehouse import quote_identifier, readonly_connection
 
 #: build output and run state: not part of what an agent "changed"
-_NOT_PROJECT_FILES = frozenset({".ae", "target", "logs", "dbt_packages"})
+_NOT_PROJECT_FILES = frozenset({".ae", "target", "logs", "dbt_packages", ".user.yml"})
 RAW_SCHEMA = "raw"
 
 
@@ -31,8 +32,37 @@ class StepFailed(AeError):
 
 
 def create_project(dest: Path, spec: ProjectSpec) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    return create_example_project(dest, scale=spec.scale, seed=spec.seed)
+    """The task's starting project in ``dest``: the generated example, or a copy of its folder."""
+    if spec.path is None:
+        dest.mkdir(parents=True, exist_ok=True)
+        return create_example_project(dest, scale=spec.scale, seed=spec.seed)
+    copy_project(Path(spec.path), dest)
+    warehouse = warehouse_of(dest)
+    if warehouse.parent.resolve() != dest.resolve() and dest.resolve() not in warehouse.parents:
+        raise ConfigurationError(
+            f"project {spec.path}: its profile points at {warehouse}, outside the project folder",
+            hint="each task run needs its own warehouse: make the profile's DuckDB path project-relative",
+        )
+    if spec.warehouse is not None:
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(spec.warehouse, warehouse)
+    if not warehouse.is_file():
+        raise ConfigurationError(
+            f"project {spec.path}: no warehouse at {warehouse.relative_to(dest)}, where its profile points",
+            hint="put the DuckDB file there, or name it in the task's project.warehouse",
+        )
+    return dest
+
+
+def warehouse_of(project_dir: Path) -> Path:
+    """The DuckDB file the project's profile (default target) points at."""
+    path = read_target(project_dir).path
+    if path is None:
+        raise ConfigurationError(
+            f"the profile of {project_dir} does not point at a DuckDB file; eval tasks run on DuckDB",
+            hint="give the project a profiles.yml whose default target is a DuckDB file",
+        )
+    return path
 
 
 @contextmanager
@@ -70,7 +100,7 @@ def _run_step(step: Step, project_dir: Path, engine: DbtEngine) -> None:
     for rel in step.delete or []:
         (project_dir / rel).unlink(missing_ok=True)
     if step.advance_time is not None:
-        advance_time(warehouse_path(project_dir), days=step.advance_time.days, seed=step.advance_time.seed)
+        advance_time(warehouse_of(project_dir), days=step.advance_time.days, seed=step.advance_time.seed)
     if step.dbt is not None:
         result = engine.invoke(
             DbtCall(command=step.dbt.command, select=step.dbt.select, full_refresh=step.dbt.full_refresh)
@@ -104,13 +134,10 @@ def copy_project(source: Path, dest: Path) -> Path:
 def file_digests(project_dir: Path) -> dict[str, str]:
     """sha256 of every project file (not the warehouse, build output or run state)."""
     digests = {}
+    warehouse = warehouse_of(project_dir).name
     for path in sorted(project_dir.rglob("*")):
         rel = path.relative_to(project_dir)
-        if (
-            not path.is_file()
-            or rel.parts[0] in _NOT_PROJECT_FILES
-            or path.name.startswith(warehouse_path(project_dir).name)
-        ):
+        if not path.is_file() or rel.parts[0] in _NOT_PROJECT_FILES or path.name.startswith(warehouse):
             continue
         digests[rel.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
     return digests

@@ -13,8 +13,9 @@ from tools.errors import ConfigurationError
 from tools.jaffle_data import generate
 
 # The package is installed editable, so the template sits beside the code, not in site-packages.
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "examples" / "jaffle_shop"
-WAREHOUSE_FILE = "jaffle_shop.duckdb"
+EXAMPLE_PROJECT = "jaffle_shop"
+TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "examples" / EXAMPLE_PROJECT
+WAREHOUSE_FILE = f"{EXAMPLE_PROJECT}.duckdb"
 # Build output and local state a template folder may hold after someone ran dbt or ae in it.
 _NOT_COPIED = shutil.ignore_patterns(
     WAREHOUSE_FILE, f"{WAREHOUSE_FILE}.*", "target", "logs", "dbt_packages", ".ae", ".user.yml"
