@@ -56,7 +56,7 @@ def test_the_project_path_is_resolved_against_the_task_file(task_file: Path) -> 
 
 def test_a_missing_project_folder_is_named_at_load(task_file: Path) -> None:
     task_file.write_text(TASK.replace("path: tiny", "path: nowhere"), encoding="utf-8")
-    with pytest.raises(ConfigurationError, match="project.path .*nowhere does not exist"):
+    with pytest.raises(ConfigurationError, match=r"project\.path .*nowhere does not exist"):
         load_task(task_file)
 
 
