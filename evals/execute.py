@@ -21,9 +21,11 @@ from evals.agents import make_agent
 from evals.checks import Copy, RunFacts, run_checks
 from evals.graders import (
     TaskResult,
+    build_ratios,
     clean_terminal,
     data_quality,
     median_build,
+    median_interval,
     query_performance,
 )
 from evals.task import Task
@@ -40,8 +42,9 @@ from graph.plan_spec import Describer, Planner
 from tools.engine import DbtCall
 from tools.errors import AeError
 
-#: builds per side for query_performance (the median is used)
-BUILDS = 3
+#: interleaved build pairs for query_performance: the median paired ratio is the figure; with five
+#: pairs the smallest to the largest ratio covers the true median with probability 1 - 2/32 = 93.75%
+BUILDS = 5
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,9 @@ class Performance:
     figure: float | None
     reference_s: float | None = None
     agent_s: float | None = None
+    #: order-statistic interval around the median paired ratio, and its coverage
+    interval: tuple[float, float] | None = None
+    coverage: float | None = None
 
 
 def measure_performance(task: Task, agent: Copy, reference: Copy) -> Performance:
@@ -176,10 +182,13 @@ def measure_performance(task: Task, agent: Copy, reference: Copy) -> Performance
             if seconds is None:
                 return Performance(0.0 if side == "agent" else None)
             timings[side].append(seconds)
+    low, high, coverage = median_interval(build_ratios(timings["reference"], timings["agent"]))
     return Performance(
         query_performance(timings["reference"], timings["agent"]),
         reference_s=median_build(timings["reference"]),
         agent_s=median_build(timings["agent"]),
+        interval=(low, high),
+        coverage=coverage,
     )
 
 
@@ -266,6 +275,8 @@ def _run(job: Job, base: TaskResult, started: float) -> TaskResult:
             "query_performance": performance.figure,
             "reference_build_s": performance.reference_s,
             "agent_build_s": performance.agent_s,
+            "query_performance_ci": performance.interval,
+            "query_performance_ci_coverage": performance.coverage,
             "reliability": 1.0 if clean else 0.0,
             "duration_s": time.perf_counter() - started,
             "agent_s": run.seconds,

@@ -28,6 +28,8 @@ REFUSALS = frozenset({"refused", "invalid", "failed"})
 #: dbt's per-node timer cannot tell apart builds this close on a small warehouse; added to both
 #: sides of the query-performance ratio so noise on a 20 ms view build does not read as a slowdown
 TIMING_NOISE_FLOOR_S = 0.05
+#: the confidence asked of the interval around a task's median build-time ratio
+MEDIAN_CI = 0.9
 
 CheckKind = Literal[
     "status",
@@ -122,12 +124,45 @@ def median_build(seconds: Sequence[float]) -> float:
     return float(statistics.median(seconds))
 
 
+def build_ratios(
+    reference_s: Sequence[float], agent_s: Sequence[float], noise_floor_s: float = TIMING_NOISE_FLOOR_S
+) -> list[float]:
+    """reference / agent seconds per interleaved pair of builds (the noise floor added to both)."""
+    if not reference_s or len(reference_s) != len(agent_s):
+        raise ValueError(f"need paired build timings, got {len(reference_s)} and {len(agent_s)}")
+    return [(r + noise_floor_s) / (a + noise_floor_s) for r, a in zip(reference_s, agent_s, strict=True)]
+
+
 def query_performance(
     reference_s: Sequence[float], agent_s: Sequence[float], noise_floor_s: float = TIMING_NOISE_FLOOR_S
 ) -> float:
-    """min(1, reference build time / agent build time), medians of the repeated builds."""
-    reference, agent = median_build(reference_s), median_build(agent_s)
-    return min(1.0, (reference + noise_floor_s) / (agent + noise_floor_s))
+    """min(1, median of the paired reference/agent build-time ratios).
+
+    Pairing cancels what a moment of the shared machine does to both builds of a pair; the median
+    drops the pair a hiccup hit on one side only.
+    """
+    return min(1.0, float(statistics.median(build_ratios(reference_s, agent_s, noise_floor_s))))
+
+
+def median_interval(values: Sequence[float], confidence: float = MEDIAN_CI) -> tuple[float, float, float]:
+    """A distribution-free confidence interval for the median: (low, high, coverage).
+
+    The interval between the j-th smallest and j-th largest of n values covers the true median with
+    probability 1 - 2 * P(Binomial(n, 1/2) < j); j is the largest that still reaches ``confidence``
+    (j = 1, min to max, when none does: its coverage is returned, so the report states it).
+    """
+    ordered = sorted(values)
+    n = len(ordered)
+    if n == 0:
+        raise ValueError("no values to bound the median of")
+
+    def coverage(j: int) -> float:
+        return 1.0 - 2.0 * sum(math.comb(n, i) for i in range(j)) / 2.0**n
+
+    j = 1
+    while j + 1 <= (n + 1) // 2 and coverage(j + 1) >= confidence:
+        j += 1
+    return ordered[j - 1], ordered[n - j], coverage(j)
 
 
 def clean_terminal(status: str, *, project_unchanged: bool, has_report: bool) -> bool:
@@ -155,6 +190,9 @@ class TaskResult(BaseModel):
     #: median seconds dbt spent building the task's models, per side, when they were timed
     reference_build_s: float | None = None
     agent_build_s: float | None = None
+    #: order-statistic interval around the median paired ratio (before the cap at 1) and its coverage
+    query_performance_ci: tuple[float, float] | None = None
+    query_performance_ci_coverage: float | None = None
     reliability: float
     duration_s: float
     agent_s: float = 0.0

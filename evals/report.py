@@ -107,7 +107,7 @@ def _detail_lines(results: Results) -> list[str]:
             f"{_fmt(r.data_quality)} | {_fmt(r.query_performance)} | {r.reliability:.0f} | "
             f"{r.duration_s:.0f} | {_failed_checks(r)} |"
         )
-    return lines + _run_figures(results) + _slower_builds(results)
+    return lines + _run_figures(results) + _timed_builds(results)
 
 
 #: the source document's metrics, named as Figures names them (graph/figures.py)
@@ -157,31 +157,35 @@ def render_markdown(results: Results) -> str:
     return "\n".join(_summary_lines(results) + _detail_lines(results)) + "\n"
 
 
-def _slower_builds(results: Results) -> list[str]:
-    """The runs whose build was slower than the reference's, with the medians behind the figure."""
-    slower = [
+def _timed_builds(results: Results) -> list[str]:
+    """The runs whose builds were timed against the reference's, with the interval behind the figure."""
+    timed = [
         r
         for r in results.results
-        if r.query_performance is not None
-        and r.query_performance < 1.0
+        if r.query_performance_ci is not None
         and r.reference_build_s is not None
         and r.agent_build_s is not None
     ]
-    if not slower:
+    if not timed:
         return []
     lines = [
         "",
-        "## Builds slower than the reference",
+        "## Timed builds",
         "",
-        f"Median seconds dbt spent building the task's models, of {BUILDS} interleaved builds per side.",
+        f"Each side built the task's models {BUILDS} times, interleaved in pairs. QP is min(1, median of "
+        "the pairs' reference/agent ratios); the interval is an order-statistic confidence interval for "
+        "that median (uncapped), with its coverage; the seconds are each side's median. A run whose SQL "
+        "is the reference's is not timed (QP 1.0).",
         "",
-        "| task | QP | reference s | agent s |",
-        "|---|--:|--:|--:|",
+        "| task | QP | ratio interval | coverage | reference s | agent s |",
+        "|---|--:|--:|--:|--:|--:|",
     ]
-    for r in sorted(slower, key=lambda r: r.query_performance or 0.0):
+    for r in sorted(timed, key=lambda r: (r.query_performance or 0.0, r.task_id, r.repeat)):
+        low, high = r.query_performance_ci or (0.0, 0.0)
         lines.append(
-            f"| {_run_label(r, results.config.repeat)} | "
-            f"{_fmt(r.query_performance)} | {r.reference_build_s:.3f} | {r.agent_build_s:.3f} |"
+            f"| {_run_label(r, results.config.repeat)} | {_fmt(r.query_performance)} | "
+            f"{low:.3f}–{high:.3f} | {_fmt(r.query_performance_ci_coverage)} | "
+            f"{r.reference_build_s:.3f} | {r.agent_build_s:.3f} |"
         )
     return lines
 

@@ -15,9 +15,11 @@ from evals.execute import Job
 from evals.graders import (
     CheckResult,
     TaskResult,
+    build_ratios,
     clean_terminal,
     compare_multisets,
     data_quality,
+    median_interval,
     missed_thresholds,
     query_performance,
     totals,
@@ -196,13 +198,32 @@ def test_html_report_is_self_contained_with_svg_charts() -> None:
     assert "<script" not in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
-def test_the_markdown_report_shows_the_build_times_behind_a_slower_query_performance() -> None:
-    slow = _result("slow", True, qp=0.8).model_copy(update={"reference_build_s": 0.08, "agent_build_s": 0.1})
+def test_the_markdown_report_shows_the_build_times_and_interval_behind_a_timed_query_performance() -> None:
+    slow = _result("slow", True, qp=0.8).model_copy(
+        update={
+            "reference_build_s": 0.08,
+            "agent_build_s": 0.1,
+            "query_performance_ci": (0.75, 0.85),
+            "query_performance_ci_coverage": 0.9375,
+        }
+    )
     markdown = render_markdown(_results(_result("same", True), slow))
-    section = markdown.split("## Builds slower than the reference", 1)[1]
-    assert "| slow | 0.800 | 0.080 | 0.100 |" in section
+    section = markdown.split("## Timed builds", 1)[1]
+    assert "| slow | 0.800 | 0.750–0.850 | 0.938 | 0.080 | 0.100 |" in section
     assert "| same |" not in section
-    assert "## Builds slower" not in render_markdown(_results(_result("same", True)))
+    assert "## Timed builds" not in render_markdown(_results(_result("same", True)))
+
+
+def test_query_performance_is_the_median_of_paired_ratios_with_an_order_statistic_interval() -> None:
+    # a hiccup that slows one agent build does not move the median of the pairs
+    assert query_performance([1.0, 1.0, 1.0, 1.0, 1.0], [2.0, 2.0, 9.0, 2.0, 2.0], noise_floor_s=0.0) == 0.5
+    ratios = build_ratios([1.0, 2.0, 1.0, 1.0, 1.0], [2.0, 2.0, 4.0, 1.25, 1.0], noise_floor_s=0.0)
+    assert ratios == [0.5, 1.0, 0.25, 0.8, 1.0]
+    assert median_interval(ratios) == (0.25, 1.0, 1 - 2 / 32)
+    # nine values: the 2nd smallest to the 2nd largest covers the median with 1 - 2 * 10/512
+    assert median_interval(list(range(9))) == (1, 7, 1 - 20 / 512)
+    with pytest.raises(ValueError, match="paired"):
+        build_ratios([1.0], [1.0, 2.0])
 
 
 def test_the_markdown_report_gives_each_runs_figures_as_the_run_report_names_them() -> None:
