@@ -145,8 +145,9 @@ def _fmt(value: float | None) -> str:
 
 
 DESCRIPTION = """\
-Score an agent on a benchmark suite. Runs each task in an isolated copy of the example project, in
-parallel processes, and writes results.json, report.md and report.html. Exits 1 when a threshold is
+Score an agent on a benchmark suite. Runs each task in an isolated copy of its project (the bundled
+example unless the task names another), in parallel processes, and writes results.json, report.md
+and report.html. Exits 1 when a threshold is
 missed (data quality 0.98, query performance 0.95, reliability 0.99, success 0.95).
 """
 
