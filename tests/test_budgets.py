@@ -7,37 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from agent.claude_planner import planning_tools
 from agent.llm.anthropic_client import AnthropicClient
 from agent.loop import Budgets, ToolLoop
 from graph.plan_spec import PlanningFailed
 from tests.fake_anthropic import FakeAnthropic, Step, message, text, token_usage, tool_use
 from tests.test_claude_run import fast_retries, project, run_cli
+from tests.test_tool_loop import ctx
 from tools.context import ToolContext
-from tools.paths import ProjectPaths
-from tools.registry import ToolSpec, all_tools
-from tools.resilience import Resilience, RetryPolicy
+from tools.registry import all_tools
 
-__all__ = ["fast_retries", "project"]  # fixtures shared with test_claude_run
+__all__ = ["ctx", "fast_retries", "project"]  # fixtures shared with test_claude_run, test_tool_loop
 
 #: 100k input tokens of claude-sonnet-5-5 at $2 per million: $0.20 a call
 COSTLY = token_usage(100_000, 0)
 BROKEN_SQL = "select id from {{ ref('no_such_model') }}\n"
-
-
-def _planning(spec: ToolSpec) -> bool:
-    return spec.read_only or spec.family == "files"
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> ToolContext:
-    (tmp_path / "dbt_project.yml").write_text("name: p\nprofile: p\n")
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "a.sql").write_text("select 1 as id\n")
-    return ToolContext(
-        paths=ProjectPaths.for_project(tmp_path),
-        target="dev",
-        policy=Resilience(retry=RetryPolicy(attempts=2, initial_wait=0.001, max_wait=0.002)),
-    )
 
 
 def sdk_loop(base_url: str, *, model: str = "claude-sonnet-5-5", budgets: Budgets | None = None) -> ToolLoop:
@@ -45,7 +29,7 @@ def sdk_loop(base_url: str, *, model: str = "claude-sonnet-5-5", budgets: Budget
         client=AnthropicClient(api_key="test-key", base_url=base_url, model=model),
         model=model,
         system="You plan dbt changes.",
-        tools=all_tools(_planning),
+        tools=all_tools(planning_tools),
         describe=lambda spec: spec.description,
         submit_description="Submit the plan.",
         budgets=budgets or Budgets(),

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from agent.claude_planner import planning_tools
 from agent.llm.anthropic_client import AnthropicClient
 from agent.llm.base import LLMRequest, LLMResponse, Usage
 from agent.loop import ToolLoop
 from tests.fake_anthropic import FakeAnthropic, PromptCache, Step, tool_use
 from tools.context import ToolContext
 from tools.paths import ProjectPaths
-from tools.registry import ToolSpec, all_tools
+from tools.registry import all_tools
 from tools.resilience import Resilience, RetryPolicy
 
 STEPS = 10
@@ -34,10 +35,6 @@ class Recording:
         response = self.client.complete(request)
         self.responses.append(response)
         return response
-
-
-def _planning(spec: ToolSpec) -> bool:
-    return spec.read_only or spec.family == "files"
 
 
 @pytest.fixture
@@ -65,7 +62,7 @@ def ten_step_run(ctx: ToolContext) -> list[Usage]:
             client=client,
             model="claude-sonnet-5-5",
             system="You plan dbt changes.",
-            tools=all_tools(_planning),
+            tools=all_tools(planning_tools),
             describe=lambda spec: spec.description,
             submit_description="Submit the plan.",
         )

@@ -6,18 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from agent.claude_planner import planning_tools
 from agent.llm.base import LLMResponse, TextBlock, ToolUseBlock, Usage
 from agent.llm.scripted import ScriptedClient, text_response, tool_use_response
 from agent.loop import Budgets, SubmittedPlan, ToolLoop
 from graph.plan_spec import PlanningFailed
 from tools.context import ToolContext
 from tools.paths import ProjectPaths
-from tools.registry import ToolSpec, all_tools
+from tools.registry import all_tools
 from tools.resilience import Resilience, RetryPolicy
-
-
-def _planning(spec: ToolSpec) -> bool:
-    return spec.read_only or spec.family == "files"
 
 
 @pytest.fixture
@@ -37,7 +34,7 @@ def make_loop(client: ScriptedClient, budgets: Budgets | None = None) -> ToolLoo
         client=client,
         model="claude-sonnet-5-5",
         system="You plan dbt changes.",
-        tools=all_tools(_planning),
+        tools=all_tools(planning_tools),
         describe=lambda spec: spec.description,
         submit_description="Submit the plan.",
         budgets=budgets or Budgets(),

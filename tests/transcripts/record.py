@@ -21,38 +21,11 @@ from agent.llm.scripted import ScriptedClient, ScriptStep
 from agent.llm.transcript import TRANSCRIPT_FILE
 from agent.runner import RunOutcome, Session
 from agent.settings import load_settings
+from tests.test_claude_run import STG_ORDERS_SQL, STG_ORDERS_YML
 from tools.example_project import create_example_project
 
 HERE = Path(__file__).parent
 
-STG_ORDERS_SQL = """\
-select
-    id as order_id,
-    customer_id,
-    store_id,
-    ordered_at,
-    order_total
-from {{ source('raw', 'orders') }}
-"""
-STG_ORDERS_YML = """\
-version: 2
-models:
-  - name: stg_orders
-    description: One row per order, renamed from the raw orders table.
-    columns:
-      - name: order_id
-        description: Primary key of the order.
-        data_tests: [unique, not_null]
-      - name: customer_id
-        description: The customer who placed the order.
-        data_tests: [not_null]
-      - name: store_id
-        description: The store the order was placed in.
-      - name: ordered_at
-        description: When the order was placed.
-      - name: order_total
-        description: Order total in cents, tax included.
-"""
 FCT_ORDERS_SQL = """\
 {{ config(materialized='incremental', unique_key='order_id') }}
 
