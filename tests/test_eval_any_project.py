@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from evals.execute import Job, run_task
-from evals.task import load_task
+from evals.task import ProjectSpec, load_task
+from evals.workspace import create_project, warehouse_of
 from tests.dbt_project_factory import write_tiny_project
 from tools.errors import ConfigurationError
 
@@ -73,3 +74,24 @@ def test_oracle_passes_and_noop_fails_on_a_tiny_project(task_file: Path, tmp_pat
     assert {"relation", "gold"} <= failed
     # the project folder the task names is copied, never touched
     assert not (task_file.parent / "tiny" / "models" / "adult_names.sql").exists()
+
+
+def test_a_warehouse_kept_apart_is_copied_to_where_the_profile_points(tmp_path: Path) -> None:
+    source = write_tiny_project(tmp_path / "tiny")
+    kept_apart = tmp_path / "dbs" / "tiny.duckdb"
+    kept_apart.parent.mkdir()
+    (source / "tiny.duckdb").rename(kept_apart)
+    with pytest.raises(ConfigurationError, match=r"no warehouse at tiny\.duckdb"):
+        create_project(tmp_path / "without", ProjectSpec(name="tiny", path=str(source)))
+    copy = create_project(
+        tmp_path / "with", ProjectSpec(name="tiny", path=str(source), warehouse=str(kept_apart))
+    )
+    assert warehouse_of(copy) == (copy / "tiny.duckdb").resolve()
+    assert warehouse_of(copy).read_bytes() == kept_apart.read_bytes()
+
+
+def test_example_only_settings_need_the_example() -> None:
+    with pytest.raises(ValueError, match=r"scale and project\.seed apply to the bundled example only"):
+        ProjectSpec(name="tiny", path="tiny", scale=3)
+    with pytest.raises(ValueError, match=r"need project\.path"):
+        ProjectSpec(name="other")
