@@ -1,0 +1,454 @@
+"""Make an existing model incremental in place: its config, and an ``is_incremental()`` filter on the
+relation that drives its grain, designed so that an incremental run gives what a full refresh gives.
+
+How the filter is placed (the compiled SQL says what, the source text says where):
+
+- The *driving* relation is the one the unique key is read from: the key is followed from the
+  model's output through CTEs by plain references (``orders.order_id``) to the FROM that reads it.
+  A key computed on the way (``coalesce(a.id, b.id)``, a hash) has no such relation: refused.
+- When nothing on that way folds rows (no GROUP BY, DISTINCT, aggregate or window), each output row
+  comes from one driving row: the filter keeps the driving rows whose time column is within the
+  lookback of the newest one loaded (``max(<its output column>) from {{ this }}``).
+- When rows fold per key (a model grouping payments by order_id), a time filter would re-aggregate
+  only the new rows of a key. The filter keeps *every* row of the keys that have a new row instead
+  (``key in (select key from <relation> where <time> >= ...)``), so each re-read key is aggregated
+  whole. A window over several keys, or a LIMIT, cannot be recomputed from some keys: refused.
+- Every other relation is classified where it meets the driving rows. Joined on the key with the
+  driving rows preserved (``orders left join order_payments on orders.order_id =
+  order_payments.order_id``), the result is already right for the re-read keys; when its rows reach
+  the join per key (grouped by it, or not folded), the CTE that reads it gets ``key in (select key
+  from <driving CTE>)`` too, so it is aggregated for the re-read keys only instead of in full. A
+  relation whose rows are preserved against the driving rows (RIGHT/FULL join) would bring rows of
+  keys not re-read: refused. A lookup joined on something else is kept as is, with a warning: rows
+  loaded earlier keep the values they were built with until a full refresh.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlglot import TokenType, exp
+from sqlglot.optimizer.scope import Scope
+
+from tools.column_lineage import ModelLineage
+from tools.errors import InvalidArguments
+from tools.sql_edit.compiled import CompiledModel, Relations, Trace, from_and_joins, is_grouped, windows
+from tools.sql_edit.config_call import config_splices
+from tools.sql_edit.model_source import (
+    EditRefused,
+    ModelSource,
+    Splice,
+    apply_splices,
+    line_indent,
+    newline_of,
+)
+from tools.sql_edit.result import EditResult, impact_of
+
+Strategy = Literal["merge", "delete+insert"]
+OnSchemaChange = Literal["ignore", "fail", "append_new_columns", "sync_all_columns"]
+STRATEGIES: tuple[Strategy, ...] = ("merge", "delete+insert")
+ON_SCHEMA_CHANGE: tuple[OnSchemaChange, ...] = ("ignore", "fail", "append_new_columns", "sync_all_columns")
+# an argument's shape, checked before it is written into SQL
+_LOOKBACK = re.compile(r"\d+ (second|minute|hour|day|week|month|year)s?")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def make_incremental(
+    source: str,
+    compiled: str,
+    *,
+    unique_key: str,
+    time_column: str,
+    relations: Relations,
+    strategy: Strategy = "merge",
+    on_schema_change: OnSchemaChange | None = None,
+    lookback: str | None = "1 day",
+    lookback_var: str | None = None,
+    dialect: str = "duckdb",
+    lineage: ModelLineage | None = None,
+) -> EditResult:
+    """The model's text made incremental on ``unique_key``, new rows found by ``time_column`` (a column
+    of the driving relation) within ``lookback`` (``"3 days"``; None for none) of the newest loaded.
+
+    ``relations`` gives the columns of every relation the compiled SQL reads. ``lookback_var`` writes
+    the lookback as ``var('<name>', '<lookback>')`` so a run can widen it. Raises ``EditRefused``.
+    """
+    _check_arguments(strategy, on_schema_change, lookback, lookback_var)
+    src = ModelSource.parse(source, dialect)
+    for span in src.spans:
+        if "is_incremental" in span.names():
+            raise EditRefused(
+                "the model already has an is_incremental() filter; adding a second one would change "
+                "what it selects",
+                hint="edit that filter by hand, or set only the materialization (--materialized)",
+            )
+    model = CompiledModel.parse(compiled, relations, dialect)
+    driving = _driving(model, unique_key, time_column, relations)
+    time_filter = _time_filter(driving, lookback, lookback_var)
+    scope_name = model.name_of(driving.trace.reader)
+    table = _masked_table(src, model, driving.trace.reader, driving.trace.table, scope_name)
+    qualifier = _qualifier(src, scope_name, table)
+    if driving.per_key:
+        condition = f"{qualifier}{_name(driving.time_column, dialect)} >= {time_filter}"
+        how = f"rows of {driving.trace.relation} with {driving.time_column} in the lookback"
+    else:
+        relation_text = _table_text(src, table)
+        key = _name(driving.trace.column, dialect)
+        condition = (
+            f"{qualifier}{key} in (select {key} from {relation_text} where "
+            f"{_name(driving.time_column, dialect)} >= {time_filter})"
+        )
+        how = f"every row of the {unique_key}s that have a row in the lookback (rows fold per key)"
+    splices = filter_splices(
+        src, scope_name, condition, f"the CTE {scope_name}" if scope_name else "the query"
+    )
+    children, warnings = _children(src, model, driving, scope_name)
+    for child_scope, child_condition in children:
+        splices += filter_splices(src, child_scope, child_condition, f"the CTE {child_scope}")
+    settings: dict[str, str] = {
+        "materialized": "incremental",
+        "unique_key": unique_key,
+        "incremental_strategy": strategy,
+    }
+    if on_schema_change is not None:
+        settings["on_schema_change"] = on_schema_change
+    config, _ = config_splices(src, settings)
+    text = apply_splices(source, splices + config)
+    ModelSource.parse(text, dialect, what="the edited model")  # what was spliced in must still parse
+    where = f"CTE {scope_name}" if scope_name else "the outer query"
+    lookback_text = f" with a {lookback} lookback" if lookback else ""
+    also = (
+        f"; re-aggregates {', '.join(c for c, _ in children)} for the re-read keys only" if children else ""
+    )
+    description = (
+        f"make incremental ({strategy} on {unique_key}): re-read {how}{lookback_text} "
+        f"({where}, newest loaded from {driving.this_column}){also}"
+    )
+    return EditResult(text, description, tuple(warnings), impact_of(lineage, model.outputs()))
+
+
+def _check_arguments(
+    strategy: str, on_schema_change: str | None, lookback: str | None, lookback_var: str | None
+) -> None:
+    if strategy not in STRATEGIES:
+        raise InvalidArguments(
+            f"incremental strategy {strategy!r} is not one this edit writes",
+            hint="use merge or delete+insert: both replace a re-read row by its unique key; append would "
+            "add a second copy of every re-read row",
+        )
+    if on_schema_change is not None and on_schema_change not in ON_SCHEMA_CHANGE:
+        raise InvalidArguments(f"on_schema_change must be one of {', '.join(ON_SCHEMA_CHANGE)}")
+    if lookback is not None and not _LOOKBACK.fullmatch(lookback):
+        raise InvalidArguments(
+            f"lookback {lookback!r} is not a number and a unit", hint="e.g. '3 days' or '12 hours'"
+        )
+    if lookback_var is not None and not _NAME.fullmatch(lookback_var):
+        raise InvalidArguments(f"lookback var {lookback_var!r} is not a plain name")
+
+
+def _name(name: str, dialect: str) -> str:
+    return exp.to_identifier(name).sql(dialect=dialect)
+
+
+@dataclass(frozen=True)
+class _Driving:
+    trace: Trace
+    #: whether every output row comes from one driving row (nothing folds rows on the way)
+    per_key: bool
+    #: the relation's column the filter compares (its own spelling)
+    time_column: str
+    #: the model's output column that holds the newest time loaded
+    this_column: str
+
+
+def _driving(model: CompiledModel, unique_key: str, time_column: str, relations: Relations) -> _Driving:
+    outputs = model.outputs()
+    if unique_key.lower() not in {o.lower() for o in outputs}:
+        raise EditRefused(f"the model has no output column {unique_key!r} (it has {', '.join(outputs)})")
+    trace = model.trace(model.root, unique_key)
+    if trace is None:
+        raise EditRefused(
+            f"{unique_key} is computed on its way to the output, not read from one relation, so no "
+            "relation drives the model's grain",
+            hint="filter the model by hand, or make the key a plain column of one relation",
+        )
+    columns = {c.lower(): c for c in relations[trace.relation]}
+    if time_column.lower() not in columns:
+        raise EditRefused(
+            f"{trace.relation}, which drives the grain ({unique_key}), has no column {time_column!r}",
+            hint=f"its columns: {', '.join(relations[trace.relation])}",
+        )
+    folding = False
+    for scope, _ in trace.steps:
+        select = scope.expression
+        if select.args.get("limit"):
+            raise EditRefused("a LIMIT on the way to the key depends on every row, not on the re-read keys")
+        key = _key_reference(model, scope, trace)
+        for window in windows(select):
+            if not any(_same_column(p, key) for p in window.args.get("partition_by") or []):
+                raise EditRefused(
+                    f"a window ({window.sql(dialect=model.dialect)[:80]}) spans rows of several "
+                    f"{unique_key}s, so it cannot be recomputed from the re-read keys alone"
+                )
+        folding = folding or is_grouped(select) or bool(windows(select))
+    this_column = None
+    for output in outputs:
+        found = model.trace(model.root, output, through_max=True)
+        if found is not None and found.table is trace.table and found.column.lower() == time_column.lower():
+            this_column = output
+            break
+    if this_column is None:
+        raise EditRefused(
+            f"the model does not output {trace.relation}.{time_column}, so an incremental run cannot "
+            "tell how far it has loaded",
+            hint=f"add {time_column} to the model's columns first (--add-column), then make it incremental",
+        )
+    return _Driving(trace, not folding, columns[time_column.lower()], this_column)
+
+
+def _key_reference(model: CompiledModel, scope: Scope, trace: Trace) -> exp.Column | None:
+    name = next(n for s, n in trace.steps if s is scope)
+    item = model.item(scope, name)
+    value = item.unalias() if item is not None else None
+    return value if isinstance(value, exp.Column) else None
+
+
+def _same_column(a: exp.Expr, b: exp.Column | None) -> bool:
+    return b is not None and isinstance(a, exp.Column) and (a.table, a.name) == (b.table, b.name)
+
+
+def _time_filter(driving: _Driving, lookback: str | None, lookback_var: str | None) -> str:
+    newest = f"max({driving.this_column})"
+    if lookback is not None:
+        amount = f"{{{{ var('{lookback_var}', '{lookback}') }}}}" if lookback_var else lookback
+        newest += f" - interval '{amount}'"
+    return f"(select {newest} from {{{{ this }}}})"
+
+
+def _masked_table(
+    src: ModelSource, model: CompiledModel, reader: Scope, table: exp.Table, scope_name: str | None
+) -> exp.Table:
+    """The relation as written in the source, found by its place among the FROM and JOINs."""
+    compiled_items = from_and_joins(reader.expression)
+    if scope_name is not None and scope_name not in src.ctes():
+        raise EditRefused(f"the CTE {scope_name} is not written in the model's source (Jinja makes it)")
+    written = from_and_joins(src.scope_select(scope_name))
+    index = next((i for i, item in enumerate(compiled_items) if item is table), None)
+    found = written[index] if index is not None and len(written) == len(compiled_items) else None
+    if not isinstance(found, exp.Table):
+        raise EditRefused(
+            f"the relations read by {'CTE ' + scope_name if scope_name else 'the query'} are not written "
+            "in the source as they compile (Jinja chooses them)"
+        )
+    return found
+
+
+def _table_text(src: ModelSource, table: exp.Table) -> str:
+    identifiers = [p for p in table.parts if p.meta.get("start") is not None]
+    return src.text[min(i.meta["start"] for i in identifiers) : max(i.meta["end"] for i in identifiers) + 1]
+
+
+def _qualifier(src: ModelSource, scope_name: str | None, table: exp.Table) -> str:
+    """What to put before a column of ``table`` in its scope: nothing when it is the only relation."""
+    if len(from_and_joins(src.scope_select(scope_name))) == 1:
+        return ""
+    if table.alias:
+        return table.alias + "."
+    if not src.span_at(table.this.meta["start"]):
+        return table.name + "."
+    raise EditRefused(
+        f"{_table_text(src, table)} has no alias in {'CTE ' + scope_name if scope_name else 'the query'}, "
+        "so the filter cannot name its columns",
+        hint="give it an alias (`from {{ ref('x') }} as x`), then run the command again",
+    )
+
+
+def filter_splices(src: ModelSource, scope: str | None, condition: str, what: str) -> list[Splice]:
+    """``{% if is_incremental() %} where <condition> {% endif %}`` in a CTE's (or the outer query's)
+    SELECT: a WHERE after its FROM, or ``and <condition>`` after the WHERE it has."""
+    tokens = src.select_tokens(scope, what)
+    newline = newline_of(src.text)
+    if tokens.from_ is None:
+        raise EditRefused(f"{what} has no FROM to filter")
+    splices: list[Splice] = []
+    if TokenType.WHERE in tokens.clauses:
+        where = tokens.clauses[TokenType.WHERE]
+        last = tokens.where_end() - 1
+        indent = line_indent(src.text, src.tokens[where].start)
+        existing = src.scope_select(scope).args["where"].this
+        if isinstance(existing, exp.Or):  # `a or b and new` would bind the filter to b alone
+            splices.append(Splice(src.tokens[where + 1].start, src.tokens[where + 1].start, "("))
+            splices.append(Splice(src.end_of(last), src.end_of(last), ")"))
+        lines = ["{% if is_incremental() %}", f"  and {condition}", "{% endif %}"]
+    else:
+        last = tokens.after_from() - 1
+        indent = line_indent(src.text, src.tokens[tokens.from_].start)
+        lines = ["{% if is_incremental() %}", f"where {condition}", "{% endif %}"]
+    at = _past_line_comment(src.text, src.end_of(last))
+    src.refuse_inside_block(at, f"the filter in {what}")
+    splices.append(Splice(at, at, "".join(f"{newline}{indent}{line}" for line in lines)))
+    return splices
+
+
+def _past_line_comment(text: str, at: int) -> int:
+    """After a ``-- comment`` that ends the line at ``at``, so the comment stays with its code."""
+    line_end = text.find("\n", at)
+    line_end = len(text) if line_end < 0 else line_end
+    rest = text[at:line_end].strip()
+    return line_end - (1 if text[line_end - 1 : line_end] == "\r" else 0) if rest.startswith("--") else at
+
+
+def _children(
+    src: ModelSource, model: CompiledModel, driving: _Driving, driving_scope: str | None
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (CTE, condition) filters that limit other relations to the re-read keys, and warnings."""
+    trace = driving.trace
+    path = [scope for scope, _ in trace.steps]
+    users: dict[int, list[tuple[Scope, str]]] = {}
+    for scope in model.scopes():
+        for alias, (_, source) in scope.selected_sources.items():
+            if isinstance(source, Scope):
+                users.setdefault(id(source), []).append((scope, alias))
+    filters: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    for reader, alias, table in model.tables():
+        if table is trace.table:
+            continue
+        relation = model.relation_of(table)
+        meet = _meeting(reader, alias, path, users)
+        if meet is None:
+            warnings.append(
+                f"{relation} is read in a way the incremental filter cannot follow (in several places, "
+                "or in a subquery): rows loaded by earlier runs keep the values they were built with "
+                "until a full refresh"
+            )
+            continue
+        scope, branch_alias = meet
+        kind, branch_column = _join_kind(model, scope, branch_alias, trace, path)
+        if kind == "preserved":
+            raise EditRefused(
+                f"{relation} is joined so that its rows are kept without a matching {trace.relation} row "
+                "(a RIGHT or FULL join, or it is the FROM of a LEFT join): an incremental run would "
+                "bring its rows for keys it does not re-read",
+                hint="make the driving relation the preserved side, or filter the model by hand",
+            )
+        if kind == "lookup":
+            warnings.append(
+                f"{relation} is joined on something other than the unique key: rows loaded by earlier "
+                f"runs keep the {relation} values they were built with until a full refresh"
+            )
+            continue
+        warnings.append(
+            f"rows of {relation} that arrive later than the lookback for an older key are picked up only "
+            "by a full refresh"
+        )
+        child = _child_filter(
+            src,
+            model,
+            (scope, branch_alias, branch_column),
+            table,
+            driving=driving,
+            driving_scope=driving_scope,
+        )
+        if child is not None:
+            filters.append(child)
+    return filters, warnings
+
+
+def _meeting(
+    reader: Scope, alias: str, path: list[Scope], users: dict[int, list[tuple[Scope, str]]]
+) -> tuple[Scope, str] | None:
+    """Where a relation's rows meet the driving rows: (scope on the key's way, alias of the branch),
+    None when they reach it through several scopes or a subquery."""
+    if any(reader is p for p in path):
+        return reader, alias  # joined right where the key passes
+    current = reader
+    while True:
+        up = users.get(id(current), [])
+        if len(up) != 1:
+            return None
+        scope, alias = up[0]
+        if any(scope is p for p in path):
+            return scope, alias
+        current = scope
+
+
+def _join_kind(
+    model: CompiledModel, scope: Scope, branch: str, trace: Trace, path: list[Scope]
+) -> tuple[Literal["aligned", "preserved", "lookup"], str]:
+    """How the branch ``branch`` joins the driving rows in ``scope``: on the key (and which of its
+    columns equals it), with its rows preserved, or on something else."""
+    index = next(i for i, p in enumerate(path) if p is scope)
+    if index + 1 < len(path):
+        below, key_column = trace.steps[index + 1]
+        key_alias = next(a for a, (_, s) in scope.selected_sources.items() if s is below)
+    else:
+        key_column = trace.column
+        key_alias = next(a for a, (_, s) in scope.selected_sources.items() if s is trace.table)
+    select = scope.expression
+    joins = {join.this.alias_or_name: join for join in select.args.get("joins") or []}
+    branch_join, key_join = joins.get(branch), joins.get(key_alias)
+    side = (branch_join.side if branch_join else "").upper()
+    if side in ("RIGHT", "FULL") or (
+        branch_join is None and key_join is not None and key_join.side.upper() in ("LEFT", "FULL")
+    ):
+        return "preserved", ""
+    join = branch_join or key_join
+    condition = join.args.get("on") if join is not None else None
+    if condition is None:
+        return "lookup", ""
+    for eq in condition.flatten() if isinstance(condition, exp.And) else [condition]:
+        if (
+            isinstance(eq, exp.EQ)
+            and isinstance(eq.this, exp.Column)
+            and isinstance(eq.expression, exp.Column)
+        ):
+            sides = {eq.this.table: eq.this.name, eq.expression.table: eq.expression.name}
+            if sides.get(key_alias) == key_column and branch in sides:
+                return "aligned", sides[branch]
+    return "lookup", ""
+
+
+def _child_filter(
+    src: ModelSource,
+    model: CompiledModel,
+    meet: tuple[Scope, str, str],
+    table: exp.Table,
+    *,
+    driving: _Driving,
+    driving_scope: str | None,
+) -> tuple[str, str] | None:
+    """``(CTE, condition)`` limiting the CTE that reads ``table`` to the re-read keys, when its rows
+    reach the join per key; None when they do not (the join alone keeps the result right). ``meet``
+    is where its branch joins the driving rows: (scope, the branch's alias, its column equal to the key)."""
+    scope, branch, column = meet
+    _, branch_scope = scope.selected_sources[branch]
+    if not isinstance(branch_scope, Scope):
+        return None
+    found = model.trace(branch_scope, column)
+    if found is None or found.table is not table or len(found.reader.selected_sources) != 1:
+        return None
+    for step_scope, name in found.steps:
+        select = step_scope.expression
+        item = model.item(step_scope, name)
+        reference = item.unalias() if item is not None else None
+        group = select.args.get("group")
+        if select.args.get("limit") or (
+            is_grouped(select) and not (group and any(_same_column(g, reference) for g in group.expressions))  # type: ignore[arg-type]
+        ):
+            return None
+    reader_name = model.name_of(found.reader)
+    ctes = list(src.ctes())
+    if reader_name is None or reader_name not in ctes:
+        return None
+    key = _name(found.column, model.dialect)
+    if (
+        driving_scope is not None
+        and driving_scope in ctes
+        and ctes.index(driving_scope) < ctes.index(reader_name)
+    ):
+        driving_key = _name(driving.trace.steps[-1][1], model.dialect)
+        return reader_name, f"{key} in (select {driving_key} from {_name(driving_scope, model.dialect)})"
+    return None
