@@ -115,21 +115,42 @@ def _act(memory: ProjectMemory, args: argparse.Namespace) -> tuple[Any, str]:
     return {"imported": loaded}, f"imported {loaded} memories from {args.file}"
 
 
+def _record_problem(record: object) -> str | None:
+    """What is wrong with one record of an export file, or None when it can be imported."""
+    from tools.memory.store import KINDS
+
+    if not isinstance(record, dict):
+        return f"is a {type(record).__name__}, not an object"
+    missing = sorted({"kind", "key", "text"} - record.keys())
+    if missing:
+        return f"has no {', '.join(missing)}"
+    if record["kind"] not in KINDS:
+        return f"kind {str(record['kind'])[:40]!r} is not one of {', '.join(KINDS)}"
+    if not isinstance(record["key"], str) or not isinstance(record["text"], str):
+        return "key and text must be strings"
+    if record.get("data") is not None and not isinstance(record["data"], dict):
+        return f"data is a {type(record['data']).__name__}, not a mapping"
+    return None
+
+
 def _read_export(path: Path) -> list[Mapping[str, Any]]:
     from tools.errors import InvalidArguments
 
+    hint = "give a file `ae memory export` wrote: a JSON list of {kind, key, text, data}"
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
+        raise InvalidArguments(f"cannot read {path}: {exc}", hint=hint) from None
+    if not isinstance(records, list):
         raise InvalidArguments(
-            f"cannot read {path}: {exc}", hint="give a file `ae memory export` wrote"
-        ) from None
-    if not isinstance(records, list) or not all(
-        isinstance(r, dict) and {"kind", "key", "text"} <= r.keys() for r in records
-    ):
+            f"{path} is not a memory export: a JSON list of {{kind, key, text, data}}", hint=hint
+        )
+    problems = [f"record {n}: {p}" for n, r in enumerate(records, 1) if (p := _record_problem(r))]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise InvalidArguments(
-            f"{path} is not a memory export: a JSON list of {{kind, key, text, data}}",
-            hint="give a file `ae memory export` wrote",
+            f"{path} is not a memory export: {'; '.join(problems[:3])}{more}; nothing was imported",
+            hint=hint,
         )
     return records
 

@@ -9,18 +9,29 @@ from pathlib import Path
 import yaml
 
 from agent.settings import Settings
-from tools.memory.store import ProjectMemory, open_base_store
+from tools.errors import ConfigurationError
+from tools.memory.store import ProjectMemory, open_memory
 
 
 def project_name(project_dir: Path) -> str:
     """The dbt project's ``name``: memories belong to the project, whichever checkout runs it."""
     path = project_dir / "dbt_project.yml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return project_dir.name
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError):
+        raise ConfigurationError(
+            f"{path} is not readable YAML text, so the project's name (its memory) is unknown",
+            hint="save dbt_project.yml as UTF-8 YAML",
+        ) from None
     return str(data.get("name")) if isinstance(data, dict) and data.get("name") else project_dir.name
 
 
 @contextmanager
 def open_project_memory(settings: Settings) -> Iterator[ProjectMemory]:
     url = settings.memory_url or settings.store_url
-    with open_base_store(url, settings.state_dir) as store:
-        yield ProjectMemory(store, project_name(settings.project_dir), settings.memory_embedding)
+    with open_memory(
+        url, settings.state_dir, project_name(settings.project_dir), settings.memory_embedding
+    ) as memory:
+        yield memory

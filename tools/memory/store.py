@@ -3,56 +3,109 @@
 The store is SQLite (``.ae/memory.sqlite``) unless the URL is PostgreSQL, where a team's workers
 share it. Ranking is done here rather than by the store's vector index: the PostgreSQL index needs
 the pgvector extension on the server, and a project holds hundreds of memories, not millions, so
-scoring every candidate of the namespace in Python costs milliseconds and works the same on both.
+scoring the newest candidates of the namespace in Python (at most ``SEARCH_SCAN``) costs
+milliseconds and works the same on both.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from langgraph.store.base import BaseStore, Item
+from langgraph.store.base import BaseStore, Item, SearchItem
 
 from tools.errors import ConfigurationError
-from tools.memory.embedding import HASHED, Embedder, cosine, load_embedder
+from tools.logs import redact
+from tools.memory.embedding import HASHED, Embedder, checked_vectors, cosine, load_embedder
 
 MemoryKind = Literal["conventions", "models", "failures", "decisions"]
 KINDS: tuple[MemoryKind, ...] = get_args(MemoryKind)
 _POSTGRES_PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
-#: how many items of a namespace a search scores (far above what a project accumulates)
-_SCAN_LIMIT = 10_000
+#: how many memories of a kind ``ae memory list`` and ``export`` show (far above what a project
+#: accumulates)
+LIST_LIMIT = 10_000
+#: how many of a kind's newest memories a similarity search scores. Bounded so that a store someone
+#: filled (20,000 imported memories) costs a search what a few hundred do: reading the newest rows is
+#: an index-free sort in the store, scoring each is a vector read and a cosine in Python.
+SEARCH_SCAN = 2_000
 
 
 def is_postgres_url(url: str | None) -> bool:
     return bool(url) and str(url).startswith(_POSTGRES_PREFIXES)
 
 
+def _store_fault(where: str, exc: Exception, *, sqlite_file: Path | None) -> ConfigurationError:
+    """A memory store that cannot be used (damaged, read-only, unreachable), named, with what to do."""
+    detail = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    if sqlite_file is None:
+        return ConfigurationError(
+            f"cannot use {where}: {detail}",
+            hint="start PostgreSQL or fix AE_MEMORY_URL / AE_STORE_URL, or set AE_MEMORY=false to run "
+            "without memory",
+        )
+    if "not a database" in detail or "malformed" in detail:
+        return ConfigurationError(
+            f"{where} is damaged ({detail})",
+            hint=f"move it aside (`mv {sqlite_file} {sqlite_file}.broken`) and run again: memory starts "
+            "afresh; the project's files are not affected",
+        )
+    return ConfigurationError(
+        f"cannot use {where}: {detail}",
+        hint=f"make {sqlite_file.parent} writable and free some space, or set AE_MEMORY=false to run "
+        "without memory",
+    )
+
+
 @contextmanager
-def open_base_store(url: str | None, state_dir: Path) -> Iterator[BaseStore]:
-    """LangGraph's PostgresStore for a ``postgresql://`` URL, else its SqliteStore under ``state_dir``."""
+def _sqlite_store(state_dir: Path) -> Iterator[tuple[BaseStore, str, Path]]:
+    from langgraph.store.sqlite import SqliteStore
+
+    file = state_dir / "memory.sqlite"
+    where = f"the memory store {file}"
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(file, check_same_thread=False, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise _store_fault(where, exc, sqlite_file=file) from None
+    try:
+        store = SqliteStore(conn)
+        try:
+            store.setup()
+        except sqlite3.Error as exc:
+            raise _store_fault(where, exc, sqlite_file=file) from None
+        yield store, where, file
+    finally:
+        conn.close()
+
+
+@contextmanager
+def open_memory(
+    url: str | None, state_dir: Path, project: str, embedding: str = HASHED
+) -> Iterator[ProjectMemory]:
+    """``project``'s memory in LangGraph's PostgresStore for a ``postgresql://`` URL, else in its
+    SqliteStore under ``state_dir``. A store that cannot be opened or used is a ConfigurationError
+    naming it, never a driver's traceback."""
     if is_postgres_url(url):
+        import psycopg
         from langgraph.store.postgres import PostgresStore
 
         dsn = str(url).replace("postgresql+psycopg://", "postgresql://", 1)
-        with PostgresStore.from_conn_string(dsn) as pg_store:
-            pg_store.setup()
-            yield pg_store
+        where = f"the memory store at {redact(dsn)}"
+        with ExitStack() as stack:
+            try:  # only the opening: an error of the caller's own (its checkpointer) is not ours
+                pg_store = stack.enter_context(PostgresStore.from_conn_string(dsn))
+                pg_store.setup()
+            except psycopg.Error as exc:
+                raise _store_fault(where, exc, sqlite_file=None) from None
+            yield ProjectMemory(pg_store, project, embedding, where=where, faults=(psycopg.Error,))
         return
-    from langgraph.store.sqlite import SqliteStore
-
-    state_dir.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(state_dir / "memory.sqlite", check_same_thread=False, isolation_level=None)
-    try:
-        sqlite_store = SqliteStore(conn)
-        sqlite_store.setup()
-        yield sqlite_store
-    finally:
-        conn.close()
+    with _sqlite_store(state_dir) as (store, where, file):
+        yield ProjectMemory(store, project, embedding, where=where, faults=(sqlite3.Error,), file=file)
 
 
 @dataclass(frozen=True)
@@ -84,19 +137,44 @@ def checked_kind(kind: str) -> MemoryKind:
 
 
 class ProjectMemory:
-    """The memories of one project in a BaseStore: write, list, search by similarity, forget."""
+    """The memories of one project in a BaseStore: write, list, search by similarity, forget.
 
-    def __init__(self, store: BaseStore, project: str, embedding: str = HASHED) -> None:
+    ``where`` names the store in messages; a ``faults`` error from it (a damaged file, a read-only
+    folder, a lost connection) becomes a ConfigurationError naming it."""
+
+    def __init__(
+        self,
+        store: BaseStore,
+        project: str,
+        embedding: str = HASHED,
+        *,
+        where: str = "the memory store",
+        faults: tuple[type[Exception], ...] = (sqlite3.Error,),
+        file: Path | None = None,
+    ) -> None:
         self.store = store
         self.project = project
         self.provider = embedding
+        self.where = where
+        self._faults = faults
+        self._file = file
         self._embed: Embedder = load_embedder(embedding)
+
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        try:
+            yield
+        except self._faults as exc:
+            raise _store_fault(self.where, exc, sqlite_file=self._file) from None
 
     def namespace(self, kind: MemoryKind) -> tuple[str, str]:
         return (self.project, kind)
 
     def _vector(self, text: str) -> list[float]:
-        return self._embed([text])[0]
+        vectors = self._embed([text])
+        if self.provider != HASHED:
+            vectors = checked_vectors(self.provider, [text], vectors)
+        return vectors[0]
 
     def remember(
         self, kind: MemoryKind, key: str, text: str, data: Mapping[str, Any] | None = None
@@ -108,27 +186,40 @@ class ProjectMemory:
             "data": fields,
             "embedding": {"provider": self.provider, "vector": self._vector(text)},
         }
-        self.store.put(self.namespace(kind), key, value, index=False)
+        with self._guarded():
+            self.store.put(self.namespace(kind), key, value, index=False)
         return Memory(kind, key, text, fields, datetime.now(UTC))
 
     def _memory(self, kind: MemoryKind, item: Item, score: float | None = None) -> Memory:
         value = item.value
+        data = value.get("data")
         return Memory(
-            kind, item.key, str(value.get("text", "")), value.get("data") or {}, item.updated_at, score
+            kind,
+            item.key,
+            str(value.get("text", "")),
+            data if isinstance(data, Mapping) else {},
+            item.updated_at,
+            score,
         )
 
     def get(self, kind: MemoryKind, key: str) -> Memory | None:
-        item = self.store.get(self.namespace(kind), key)
+        with self._guarded():
+            item = self.store.get(self.namespace(kind), key)
         return self._memory(kind, item) if item else None
 
-    def items(self, kind: MemoryKind, where: Mapping[str, Any] | None = None) -> list[Memory]:
-        """Every memory of ``kind`` (``where``: equal values of ``data`` fields), newest first."""
-        found = self.store.search(
-            self.namespace(kind),
-            filter={f"data.{k}": v for k, v in (where or {}).items()} or None,
-            limit=_SCAN_LIMIT,
-        )
-        return [self._memory(kind, item) for item in found]
+    def _newest(self, kind: MemoryKind, where: Mapping[str, Any] | None, limit: int) -> list[SearchItem]:
+        with self._guarded():
+            return self.store.search(
+                self.namespace(kind),
+                filter={f"data.{k}": v for k, v in (where or {}).items()} or None,
+                limit=limit,
+            )
+
+    def items(
+        self, kind: MemoryKind, where: Mapping[str, Any] | None = None, *, limit: int = LIST_LIMIT
+    ) -> list[Memory]:
+        """The newest ``limit`` memories of ``kind`` (``where``: equal values of ``data`` fields)."""
+        return [self._memory(kind, item) for item in self._newest(kind, where, limit)]
 
     def search(
         self,
@@ -138,16 +229,14 @@ class ProjectMemory:
         limit: int = 5,
         min_score: float = 0.0,
         where: Mapping[str, Any] | None = None,
+        scan: int = SEARCH_SCAN,
     ) -> list[Memory]:
-        """The memories of ``kinds`` most similar to ``query``, best first."""
+        """Of the newest ``scan`` memories of each of ``kinds``, the ``limit`` most similar to
+        ``query``, best first."""
         target = self._vector(query)
         scored = []
         for kind in kinds:
-            for item in self.store.search(
-                self.namespace(kind),
-                filter={f"data.{k}": v for k, v in (where or {}).items()} or None,
-                limit=_SCAN_LIMIT,
-            ):
+            for item in self._newest(kind, where, scan):
                 stored = item.value.get("embedding") or {}
                 vector = (
                     stored["vector"]
@@ -164,17 +253,21 @@ class ProjectMemory:
         """Delete one memory, or every memory of ``kind`` when ``key`` is None; how many went."""
         keys = [key] if key is not None else [m.key for m in self.items(kind)]
         gone = 0
-        for k in keys:
-            if self.store.get(self.namespace(kind), k) is not None:
-                self.store.delete(self.namespace(kind), k)
-                gone += 1
+        with self._guarded():
+            for k in keys:
+                if self.store.get(self.namespace(kind), k) is not None:
+                    self.store.delete(self.namespace(kind), k)
+                    gone += 1
         return gone
 
     def export(self) -> list[dict[str, Any]]:
         return [m.as_dict() for kind in KINDS for m in self.items(kind)]
 
     def load(self, records: list[Mapping[str, Any]]) -> int:
-        """Write exported records back (the vector is recomputed with this store's provider)."""
+        """Write exported records back (the vector is recomputed with this store's provider).
+
+        The records are checked by the caller (agent/memory/cli.py): a kind, key and text each, and
+        ``data`` a mapping when present."""
         for record in records:
             self.remember(
                 checked_kind(str(record["kind"])), str(record["key"]), str(record["text"]), record.get("data")
