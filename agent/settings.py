@@ -14,6 +14,14 @@ project, where the agent writes, so it may *add* to them and never remove anythi
 the user's list plus ``ae.yml``'s, never ``ae.yml``'s alone. A model that writes
 ``protected_targets: []`` into ``ae.yml`` changes nothing.
 
+And except for the settings that send secrets, choose where data goes or run code
+(``USER_ONLY_SETTINGS``: the API key and base URL, the embedding function, the store and memory
+URLs, the profiles folder). A project is untrusted input (a cloned repository, a file a plan
+wrote), so ``ae.yml`` may not set them at all: one that does is a ConfigurationError (exit 5) naming
+the file, the setting and where to set it instead. An error rather than a warning, because ignoring
+the line would change silently where ae sends requests or keeps its state (a team's shared store
+quietly replaced by a local file, a company proxy by the public API); the error costs one move.
+
 A bad value is a ConfigurationError naming where it came from (the file or the variable), the
 setting, the value (hidden for secrets) and what is expected, never a traceback.
 """
@@ -43,6 +51,15 @@ PROJECT_CONFIG_FILE = "ae.yml"
 USER_CONFIG_ENV = "AE_CONFIG"
 #: settings the project's ae.yml may add to but never narrow (module docstring)
 PROTECTION_SETTINGS = frozenset({"protected_targets", "protected_schemas"})
+#: settings a project's ae.yml may not set (module docstring), each with what it decides
+USER_ONLY_SETTINGS: dict[str, str] = {
+    "anthropic_api_key": "whose API account the model is called with",
+    "anthropic_base_url": "the server your API key is sent to",
+    "memory_embedding": "code ae imports and runs",
+    "store_url": "where run reports and checkpoints, which hold your data, are written",
+    "memory_url": "where ae's memory of the project is written",
+    "profiles_dir": "which profiles.yml (warehouse credentials) dbt uses",
+}
 #: settings whose values never appear in a message
 SECRET_SETTINGS = frozenset({"anthropic_api_key", "store_url", "memory_url"})
 _STORE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "sqlite")
@@ -94,7 +111,8 @@ class Settings(BaseSettings):
     #: where ae remembers the project across runs (agent/memory); None: the store_url's database,
     #: else SQLite at <project>/.ae/memory.sqlite
     memory_url: str | None = None
-    #: how memories are ranked: ``hashed`` (offline n-grams) or ``module:function`` (any provider)
+    #: how memories are ranked: ``hashed`` (offline n-grams) or an installed ``ae.embeddings`` entry
+    #: point (tools/memory/embedding.py): a name, or the ``module:function`` it registers
     memory_embedding: str = "hashed"
     #: False: runs neither recall nor learn (``ae memory`` still reads and corrects what is stored)
     memory: bool = True
@@ -248,6 +266,11 @@ def read_config_file(path: Path) -> dict[str, Any]:
         return {}
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"{path} is not UTF-8 text (byte {exc.start} cannot be read)",
+            hint="save it as UTF-8 YAML, or remove it",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -270,6 +293,30 @@ def _env_name(field: str) -> str:
     alias = Settings.model_fields[field].validation_alias
     names = [str(a) for a in alias.choices] if isinstance(alias, AliasChoices) else []
     return next((n for n in names if n.isupper() and n in os.environ), f"AE_{field.upper()}")
+
+
+def _where_to_set(field: str) -> str:
+    """The places the user sets ``field`` in: the environment variable(s) and the CLI flag there is."""
+    alias = Settings.model_fields[field].validation_alias
+    names = [str(a) for a in alias.choices] if isinstance(alias, AliasChoices) else []
+    variable = next((n for n in names if n.isupper() and not n.startswith("AE_")), f"AE_{field.upper()}")
+    flag = " or --profiles-dir" if field == "profiles_dir" else ""
+    return f"{variable}{flag}"
+
+
+def _refuse_user_only(project_file: Path, values: dict[str, Any]) -> None:
+    """ae.yml may not set what sends secrets, chooses where data goes or runs code (module docstring)."""
+    refused = sorted(set(values) & USER_ONLY_SETTINGS.keys())
+    if not refused:
+        return
+    what = "; ".join(f"{name} decides {USER_ONLY_SETTINGS[name]}" for name in refused)
+    places = "; ".join(f"{name}: {_where_to_set(name)}" for name in refused)
+    raise ConfigurationError(
+        f"{project_file} sets {', '.join(refused)}, which only you may set, never a project: {what}",
+        hint=f"remove {'it' if len(refused) == 1 else 'them'} from {project_file}; set "
+        f"{'it' if len(refused) == 1 else 'them'} yourself instead, in {user_config_path()} or with "
+        f"{places}",
+    )
 
 
 def _bad_settings(exc: ValidationError, source_of: dict[str, str]) -> ConfigurationError:
@@ -313,6 +360,7 @@ def load_settings(project_dir: Path | str | None = None, **overrides: Any) -> Se
     user_file = user_config_path()
     project_file = root / PROJECT_CONFIG_FILE
     project_values = read_config_file(project_file)
+    _refuse_user_only(project_file, project_values)
     project_adds = {k: v for k, v in project_values.items() if k in PROTECTION_SETTINGS}
     layers = [
         (str(user_file), read_config_file(user_file)),
