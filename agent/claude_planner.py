@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 
 def planning_tools(spec: ToolSpec) -> bool:
-    """Plan may explore (read-only tools), record edits (the file tools write only the changeset)
-    and keep a decision the user stated (memory)."""
-    return spec.read_only or spec.family in {"files", "memory"}
+    """Plan may explore (read-only tools, memory search among them) and record edits (the file tools
+    write only the changeset); nothing else it calls writes anything."""
+    return spec.read_only or spec.family == "files"
 
 
 def _brief(tools: ToolContext, recall: Recall | None) -> str:

@@ -265,6 +265,8 @@ def test_a_phase_can_restrict_calls_to_read_only_tools(registry: ToolRegistry, c
     refused = registry.invoke(ctx, "rename", {"name": "x"}, allowed=is_read_only)
     assert not refused.ok and refused.channel == "model"
     assert refused.error == "tool 'rename' is not allowed in this phase; allowed here: greet"
+    unknown = registry.invoke(ctx, "gret", {}, allowed=is_read_only)
+    assert unknown.error == "tool 'gret' does not exist; allowed here: greet"  # not every known tool
     assert registry.invoke(ctx, "greet", {"name": "x"}, allowed=is_read_only).ok
     assert [s.name for s in registry.all(is_read_only)] == ["greet"]
 
@@ -409,7 +411,7 @@ EXPECTED_TOOLS = {
         [],
     ),
     "manifest": (["model_lineage"], []),
-    "memory": (["memory_search"], ["memory_store"]),
+    "memory": (["memory_search"], []),
 }
 
 

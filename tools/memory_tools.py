@@ -1,5 +1,10 @@
-"""The project's memory (tools/memory) as registered tools for Claude's loop: search it, and keep a
-decision. Both refuse, as a model-fixable error, when the run has no memory (``memory: false``)."""
+"""The project's memory (tools/memory) as a registered tool for Claude's loop: search it.
+
+Search only. Decisions are written by the user (`/remember` in chat, `ae memory add`), and what a
+run teaches is learned by ae from the run's outcome (agent/memory/learn.py): a model that could
+write memory would turn one run's injected text into every later run's recalled "decision", and a
+question-only run would change state. The tool refuses, as a model-fixable error, when the run has
+no memory (``memory: false``)."""
 
 from __future__ import annotations
 
@@ -7,16 +12,11 @@ from typing import Any, Literal
 
 from tools.context import ToolContext
 from tools.errors import InvalidArguments
-from tools.memory.claude_tools import memory_search as search_memory
-from tools.memory.claude_tools import memory_store as store_memory
-from tools.memory.store import ProjectMemory
+from tools.memory.store import KINDS, MemoryKind
 from tools.registry import tool
 
-
-def _memory(ctx: ToolContext) -> ProjectMemory:
-    if ctx.memory is None:
-        raise InvalidArguments("memory is off for this project (memory: false); plan without it")
-    return ctx.memory
+#: the most memories one search returns
+MAX_FOUND = 20
 
 
 @tool(read_only=True, family="memory")
@@ -26,11 +26,9 @@ def memory_search(
     kind: Literal["conventions", "models", "failures", "decisions"] | None = None,
     limit: int = 5,
 ) -> list[dict[str, Any]]:
-    """The project's memories closest to ``query``."""
-    return search_memory(_memory(ctx), query, kind, limit)
-
-
-@tool(read_only=False, family="memory")
-def memory_store(ctx: ToolContext, text: str, key: str) -> dict[str, Any]:
-    """Keep a decision for later runs."""
-    return store_memory(_memory(ctx), text, key)
+    """The project's memories closest to ``query`` (one kind, or all), best first."""
+    if ctx.memory is None:
+        raise InvalidArguments("memory is off for this project (memory: false); plan without it")
+    kinds: tuple[MemoryKind, ...] = (kind,) if kind else KINDS
+    found = ctx.memory.search(query, kinds, limit=max(1, min(limit, MAX_FOUND)))
+    return [m.as_dict() for m in found]

@@ -149,12 +149,12 @@ class ToolRegistry:
         arguments: dict[str, Any],
         allowed: Callable[[ToolSpec], bool] | None,
     ) -> Any:
-        spec = self.get(name)
-        if allowed is not None and not allowed(spec):
+        if allowed is not None and not (name in self._specs and allowed(self._specs[name])):
+            # only what this phase may call: naming the others would invite calls it refuses
             permitted = ", ".join(s.name for s in self.all(allowed))
-            raise InvalidArguments(
-                f"tool {name!r} is not allowed in this phase; allowed here: {permitted or 'none'}"
-            )
+            refusal = "is not allowed in this phase" if name in self._specs else "does not exist"
+            raise InvalidArguments(f"tool {name!r} {refusal}; allowed here: {permitted or 'none'}")
+        spec = self.get(name)
         try:
             validated = spec.input_model.model_validate(arguments)
         except ValidationError as exc:

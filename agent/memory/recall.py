@@ -1,33 +1,73 @@
-"""What Plan is told before it plans: the project's conventions and the closest past work."""
+"""What Plan is told before it plans: the project's conventions and the closest past work.
+
+Bounded whatever the store holds: the conventions are read by their keys, the decisions are the
+newest few, and similarity is scored over the newest ``RECALL_SCAN`` models and failures only, so a
+store filled with 20,000 imported memories costs a run what a few hundred do. Values come from a
+store anyone with the project (or an import file) could fill, so a convention that is not the shape
+learn.py writes is left out rather than followed.
+"""
 
 from __future__ import annotations
 
-from typing import cast
+import re
+from pathlib import PurePosixPath
+from typing import get_args
 
-from agent.memory.recalled import Recall
+from agent.commands.naming import model_type_of
+from agent.memory.recalled import Recall, cut
 from tools.layers import Layer
-from tools.memory.store import ProjectMemory
+from tools.memory.store import MemoryKind, ProjectMemory
 
 #: a past model or failure must share this much with the request to be worth telling Plan about
 MIN_SIMILARITY = 0.25
+#: past models, and past failures, told to Plan
+MAX_SIMILAR = 3
+#: decisions told to Plan (the newest)
+MAX_DECISIONS = 20
+#: the newest models and failures recall scores for similarity
+RECALL_SCAN = 500
+#: the prefixes learn.py records; a remembered prefix outside them is not followed
+_PREFIXES = ("stg_", "int_", "fct_", "dim_")
+_FOLDER = re.compile(r"[A-Za-z0-9_./-]{1,200}")
 
 
-def recall(memory: ProjectMemory, request: str, *, limit: int = 3) -> Recall:
-    conventions = memory.items("conventions")
-    folders = {
-        cast(Layer, m.data["layer"]): str(m.data["folder"])
-        for m in conventions
-        if m.key.startswith("folder:")
-    }
-    prefixes = {
-        str(m.data["model_type"]): str(m.data["prefix"]) for m in conventions if m.key.startswith("prefix:")
-    }
+def _safe_folder(value: object) -> str | None:
+    """A remembered folder the command planner may write under: relative, plain, no ``..``."""
+    if not isinstance(value, str) or not _FOLDER.fullmatch(value):
+        return None
+    path = PurePosixPath(value)
+    return value if not path.is_absolute() and ".." not in path.parts else None
+
+
+def _conventions(memory: ProjectMemory) -> tuple[dict[Layer, str], dict[str, str]]:
+    folders: dict[Layer, str] = {}
+    for layer in get_args(Layer):
+        found = memory.get("conventions", f"folder:{layer}")
+        folder = _safe_folder(found.data.get("folder")) if found else None
+        if folder is not None:
+            folders[layer] = folder
+    prefixes: dict[str, str] = {}
+    for prefix in _PREFIXES:
+        kind = model_type_of(prefix)
+        found = memory.get("conventions", f"prefix:{kind}")
+        if found is not None and found.data.get("prefix") == prefix:
+            prefixes[kind] = prefix
+    return folders, prefixes
+
+
+def recall(memory: ProjectMemory, request: str, *, limit: int = MAX_SIMILAR) -> Recall:
+    folders, prefixes = _conventions(memory)
+    decisions = memory.items("decisions", limit=MAX_DECISIONS + 1)
+
+    def similar(kind: MemoryKind) -> list[str]:
+        found = memory.search(request, (kind,), limit=limit, min_score=MIN_SIMILARITY, scan=RECALL_SCAN)
+        return [cut(m.text) for m in found]
+
     return Recall(
         folders=folders,
         prefixes=prefixes,
-        models=[m.text for m in memory.search(request, ("models",), limit=limit, min_score=MIN_SIMILARITY)],
-        failures=[
-            m.text for m in memory.search(request, ("failures",), limit=limit, min_score=MIN_SIMILARITY)
-        ],
-        decisions=[m.text for m in memory.items("decisions")],
+        models=similar("models"),
+        failures=similar("failures"),
+        decisions=[cut(m.text) for m in decisions[:MAX_DECISIONS]],
+        more_decisions=len(decisions) > MAX_DECISIONS,
     )
