@@ -232,3 +232,127 @@ def test_http_without_token_on_a_non_loopback_bind_refuses_to_start(project: Pat
     )
     assert done.returncode == 2
     assert "without a bearer token" in done.stderr and "AE_MCP_TOKEN" in done.stderr
+
+
+# --- issue 23 item 7: a token always, and calls confined to the server's projects ------------------
+
+
+def _listening(port: int, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        assert proc.poll() is None, "the HTTP server exited before listening"
+        assert time.monotonic() < deadline, "the HTTP server did not listen within 30 s"
+        time.sleep(0.2)
+
+
+def _start_without_token(project: Path, state: Path) -> tuple[subprocess.Popen[str], str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, *_server_args(project, "--http", f"127.0.0.1:{port}")],
+        cwd=ROOT,
+        env={**os.environ, "XDG_STATE_HOME": str(state)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _listening(port, proc)
+    return proc, f"http://127.0.0.1:{port}/mcp"
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    return err
+
+
+_LIST = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+_MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+
+def test_http_on_loopback_without_a_token_makes_one_shows_it_once_and_requires_it(
+    project: Path, tmp_path: Path
+) -> None:
+    """Before: a loopback server without --token answered anyone on the machine."""
+    from agent.mcp.token_store import TOKEN_FILE
+
+    state = tmp_path / "state"
+    proc, url = _start_without_token(project, state)
+    try:
+        kept = state / "ae" / TOKEN_FILE
+        token = kept.read_text().strip()
+        assert oct(kept.stat().st_mode & 0o777) == "0o600" and len(token) >= 40
+        assert httpx2.post(url, json=_LIST, headers=_MCP_HEADERS, timeout=30).status_code == 401
+        wrong = {**_MCP_HEADERS, "Authorization": "Bearer nope"}
+        assert httpx2.post(url, json=_LIST, headers=wrong, timeout=30).status_code == 401
+        right = {**_MCP_HEADERS, "Authorization": f"Bearer {token}"}
+        assert httpx2.post(url, json=_LIST, headers=right, timeout=30).status_code != 401
+    finally:
+        first = _stop(proc)
+    assert first.count(token) == 1 and str(kept) in first  # printed once, with where it is kept
+    proc, url = _start_without_token(project, state)  # a restart keeps the token and does not show it
+    try:
+        right = {**_MCP_HEADERS, "Authorization": f"Bearer {token}"}
+        assert httpx2.post(url, json=_LIST, headers=right, timeout=30).status_code != 401
+        assert httpx2.post(url, json=_LIST, headers=_MCP_HEADERS, timeout=30).status_code == 401
+    finally:
+        second = _stop(proc)
+    assert token not in second and str(kept) in second
+
+
+def test_a_token_file_others_could_know_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.mcp.token_store import server_token, token_path
+    from tools.errors import ConfigurationError
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    shown: list[str] = []
+    token = server_token(shown.append)
+    assert token in shown[0] and server_token(shown.append) == token and token not in shown[1]
+    token_path().chmod(0o644)
+    with pytest.raises(ConfigurationError, match="readable or writable by others"):
+        server_token(shown.append)
+    token_path().unlink()
+    (tmp_path / "planted").write_text("known-to-someone-else\n")
+    token_path().symlink_to(tmp_path / "planted")
+    with pytest.raises(ConfigurationError, match="not a plain file"):
+        server_token(shown.append)
+
+
+def _call(server: Any, name: str, arguments: dict[str, Any]) -> CallToolResult:
+    async def call() -> CallToolResult:
+        async with Client(server) as client:
+            return await client.call_tool(name, arguments)
+
+    return anyio.run(call)
+
+
+def test_a_call_may_name_only_the_servers_project_or_one_under_its_root(
+    project: Path, tmp_path: Path
+) -> None:
+    """Before: ``project`` could name any folder with a dbt_project.yml, whose dbt code the server
+    then ran as its own user."""
+    from agent.mcp.server import ServerOptions, build_server
+
+    elsewhere = write_tiny_project(tmp_path / "someone_elses")
+    server, workspaces = build_server(ServerOptions(project=project))
+    try:
+        for named in (str(elsewhere), "../someone_elses", str(tmp_path)):
+            refused = _call(server, "ae_list", {"project": named})
+            assert refused.is_error and "is not served here" in str(refused.content), named
+            assert "--projects-root" in str(refused.content)
+        assert not workspaces._engines  # refused before any dbt started
+        allowed = _call(server, "ae_memory_search", {"query": "x", "project": str(project)})
+        assert not allowed.is_error, allowed.content
+    finally:
+        workspaces.close()
+
+    root = tmp_path / "mine"
+    mine = write_tiny_project(root / "shop")
+    (root / "link").symlink_to(elsewhere)  # a link under the root to a folder outside it
+    server, workspaces = build_server(ServerOptions(project=project, projects_root=root))
+    try:
+        assert not _call(server, "ae_memory_search", {"query": "x", "project": str(mine)}).is_error
+        assert not _call(server, "ae_memory_search", {"query": "x", "project": "shop"}).is_error
+        for named in ("link", str(root / "link"), str(elsewhere)):
+            refused = _call(server, "ae_memory_search", {"query": "x", "project": named})
+            assert refused.is_error and "is not served here" in str(refused.content), named
+    finally:
+        workspaces.close()

@@ -1,4 +1,5 @@
-"""Who may talk to ae's HTTP server: loopback binds may go open, any other bind needs a bearer token."""
+"""Who may talk to ae's HTTP server: a bearer token always (the user's, or on loopback one ae keeps for
+them: agent/mcp/token_store.py); a bind beyond loopback needs one the user gives."""
 
 from __future__ import annotations
 
@@ -36,11 +37,12 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(host: str, token: str | None) -> None:
-    """Refuse to listen beyond this machine without a token: anyone who reaches the port could run dbt."""
+    """Refuse to listen beyond this machine without a token the user chose and gave to its clients:
+    anyone who reaches the port could run dbt."""
     if not is_loopback(host) and not token:
         raise InvalidArguments(
             f"refusing to serve MCP on {host} without a bearer token: other machines could run dbt here",
-            hint=f"set {TOKEN_ENV} or pass --token, or bind 127.0.0.1 (the default)",
+            hint=f"set {TOKEN_ENV} or pass --token, or bind 127.0.0.1 (the default; ae then makes a token)",
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from mcp.server import MCPServer
 from agent.mcp.auth import bearer_guard, check_bind
 from agent.mcp.memory import memory_tools
 from agent.mcp.runs import RunPolicy, queue_tools, run_tools
+from agent.mcp.token_store import server_token
 from agent.mcp.tools import McpTool, allowlist, read_tools
 from agent.mcp.workspaces import Workspaces
 
@@ -25,6 +27,8 @@ class ServerOptions:
     project: Path
     tools: str | None = None
     allow_protected: bool = False
+    #: a folder whose projects a call may name besides ``project`` (agent/mcp/workspaces.py)
+    projects_root: Path | None = None
 
 
 def all_tools(ws: Workspaces, options: ServerOptions) -> list[McpTool]:
@@ -38,7 +42,7 @@ def all_tools(ws: Workspaces, options: ServerOptions) -> list[McpTool]:
 
 def build_server(options: ServerOptions) -> tuple[MCPServer, Workspaces]:
     """The server with the allowed tools; close the workspaces when it stops (their dbt processes)."""
-    ws = Workspaces(options.project)
+    ws = Workspaces(options.project, options.projects_root)
     offered = all_tools(ws, options)
     served = set(allowlist(options.tools, [tool.name for tool in offered]))
     server: MCPServer = MCPServer("ae", instructions=INSTRUCTIONS)
@@ -51,24 +55,28 @@ def build_server(options: ServerOptions) -> tuple[MCPServer, Workspaces]:
 
 
 def serve(options: ServerOptions, http: tuple[str, int] | None = None, token: str | None = None) -> None:
-    """Serve until the client disconnects (stdio) or the process is stopped (HTTP)."""
+    """Serve until the client disconnects (stdio) or the process is stopped (HTTP).
+
+    HTTP always asks for a bearer token: ``token`` when given, else (on loopback) the one ae keeps
+    for the user (agent/mcp/token_store.py). Beyond loopback the user must give one."""
+    bearer = ""
     if http is not None:
         check_bind(http[0], token)  # before anything starts: an exposed, open server never listens
+        bearer = token or server_token(lambda line: print(line, file=sys.stderr, flush=True))
     server, ws = build_server(options)
     try:
         if http is None:
             server.run("stdio")
         else:
-            _serve_http(server, *http, token)
+            _serve_http(server, *http, bearer)
     finally:
         ws.close()
 
 
-def _serve_http(server: MCPServer, host: str, port: int, token: str | None) -> None:
+def _serve_http(server: MCPServer, host: str, port: int, token: str) -> None:
     import anyio
     import uvicorn
 
     app = server.streamable_http_app(host=host)
-    guarded = bearer_guard(app, token) if token else app
-    config = uvicorn.Config(guarded, host=host, port=port, log_level="warning")
+    config = uvicorn.Config(bearer_guard(app, token), host=host, port=port, log_level="warning")
     anyio.run(uvicorn.Server(config).serve)

@@ -27,7 +27,12 @@ from tools.registry import get_tool, invoke
 
 TOOLS_ENV = "AE_MCP_TOOLS"
 
-Project = Annotated[str, Field(description="dbt project folder; empty: the server's --project")]
+Project = Annotated[
+    str,
+    Field(
+        description="dbt project folder: empty for the server's --project, or one under its --projects-root"
+    ),
+]
 Target = Annotated[str, Field(description="dbt target, e.g. dev; empty: the profile's default")]
 
 READ = ToolAnnotations(
