@@ -1,8 +1,9 @@
 """Replay a recorded Claude run: its model responses, against the current code and a project copy.
 
 ``ae replay RUN_ID`` (or a transcript file) runs the recorded request again through all five
-phases, with the model's answers taken from the run's ``transcript.jsonl`` instead of the API (the
-scripted client; no key, no network, no cost). Before answering each call it checks that the
+phases, on a copy of the project and of its warehouse (agent/replay_sandbox.py), with the model's
+answers taken from the run's ``transcript.jsonl`` instead of the API (the scripted client; no key,
+no network, no cost). Before answering each call it checks that the
 model would have been shown exactly what it was shown when recorded; the first place where it
 would not (a tool result that differs, a changed prompt or tool definition, a call the recording
 does not have) is a divergence. A transcript recorded once with a real key thereby becomes an
@@ -182,6 +183,8 @@ class ReplayResult:
     divergences: list[Divergence]
     calls_recorded: int
     calls_made: int
+    #: where the replay ran: the copies of the project and warehouse (agent/replay_sandbox.py)
+    ran_in: str = ""
 
     @property
     def reproduced(self) -> bool:
@@ -194,28 +197,42 @@ class ReplayResult:
             else f"replay DIVERGED from the recording ({self.calls_made} of {self.calls_recorded} "
             "model calls made):"
         )
-        return "\n".join([head, *(f"- {d.render()}" for d in self.divergences)])
+        lines = [head, *(f"- {d.render()}" for d in self.divergences)]
+        return "\n".join([*lines, self.ran_in] if self.ran_in else lines)
 
 
-def replay(settings: Settings, transcript: Path, *, emit: Emit | None = None) -> ReplayResult:
-    """Run the recorded request on ``settings.project_dir`` with the recorded model answers."""
+def replay(
+    settings: Settings,
+    transcript: Path,
+    *,
+    emit: Emit | None = None,
+    target: str | None = None,
+    keep: bool = False,
+) -> ReplayResult:
+    """Run the recorded request with the recorded model answers, on a copy of ``settings``' project
+    and of ``target``'s warehouse (agent/replay_sandbox.py), never on the real ones; ``keep`` leaves
+    the copy in place."""
     from agent.claude_planner import ClaudePlanner
     from agent.commands.describer import HeuristicDescriber
+    from agent.replay_sandbox import sandbox
     from agent.runner import Session
     from graph.progress import silent
 
     recording = Recording.load(transcript)
     client = ReplayClient(recording)
-    # the recorded run's budgets must not cut the replay short: it spends nothing
-    planner = ClaudePlanner.from_settings(settings.model_copy(update={"max_cost_usd": 0}), client)
-    with Session(settings, emit=emit or silent) as session:
-        outcome = session.run(recording.request, planner=planner, describer=HeuristicDescriber())
+    with sandbox(settings, target, keep=keep) as box:
+        # the recorded run's budgets must not cut the replay short: it spends nothing
+        planner = ClaudePlanner.from_settings(box.settings.model_copy(update={"max_cost_usd": 0}), client)
+        with Session(box.settings, emit=emit or silent) as session:
+            outcome = session.run(recording.request, planner=planner, describer=HeuristicDescriber())
+        ran_in = box.describe(kept=keep)
     client.finished()
     return ReplayResult(
         outcome=outcome,
         divergences=client.divergences,
         calls_recorded=len(recording.calls),
         calls_made=client.calls,
+        ran_in=ran_in,
     )
 
 

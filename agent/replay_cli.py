@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 DESCRIPTION = (
     "Drive a recorded Claude run's model responses through the scripted client against the current "
-    "code, on a throwaway copy of the project, and report where the new run diverges: a tool result "
-    "that differs, or a prompt or tool definition the model would have seen differently."
+    "code, on a throwaway copy of the project and of its warehouse (wherever the profile keeps it), "
+    "and report where the new run diverges: a tool result that differs, or a prompt or tool "
+    "definition the model would have seen differently. A protected target, or a warehouse that "
+    "cannot be copied (not a local DuckDB file), is refused."
 )
 
 
 def configure_replay_parser(sub: Any) -> None:
-    """``ae replay RUN_ID|FILE [--project DIR]``; the caller wires the subparsers in agent/cli.py."""
+    """``ae replay RUN_ID|FILE [--project DIR] [--target T] [--keep]``; agent/cli.py wires it in."""
     parser = sub.add_parser(
         "replay",
-        help="run a recorded Claude run again offline and report where it diverges",
+        help="run a recorded Claude run again offline, on a copy, and report where it diverges",
         description=DESCRIPTION,
     )
     parser.add_argument("run", help="a run id of the project, or a transcript.jsonl file")
@@ -30,11 +30,18 @@ def configure_replay_parser(sub: Any) -> None:
         help="the dbt project to replay against, as it was before the run (a copy is used; "
         "default: the current project)",
     )
+    parser.add_argument(
+        "--target",
+        default=None,
+        metavar="T",
+        help="the target whose warehouse is copied (default: the profile's; never a protected one)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the copy afterwards, to look at it")
     parser.set_defaults(handler=replay_command)
 
 
 def replay_command(args: argparse.Namespace) -> int:
-    """Replay on a throwaway copy of the project, so the real one is never touched."""
+    """Replay on a throwaway copy of the project and warehouse, so the real ones are never touched."""
     import sys
 
     from agent.exit_codes import ExitCode
@@ -44,9 +51,8 @@ def replay_command(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.project)
     transcript = transcript_of(settings, args.run)
-    with tempfile.TemporaryDirectory(prefix="ae-replay-") as scratch:
-        copy = Path(scratch) / settings.project_dir.name
-        shutil.copytree(settings.project_dir, copy, ignore=shutil.ignore_patterns(".ae", "target", "logs"))
-        result = replay(load_settings(copy), transcript, emit=progress_printer(sys.stderr))
+    result = replay(
+        settings, transcript, emit=progress_printer(sys.stderr), target=args.target, keep=args.keep
+    )
     print(result.render())
     return ExitCode.OK if result.reproduced else ExitCode.FAILED

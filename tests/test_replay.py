@@ -74,3 +74,65 @@ def test_ae_replay_runs_on_a_copy_and_leaves_the_project_alone(
     assert args.handler(args) == 0
     assert "replay reproduced the recorded run (3 model calls)" in capsys.readouterr().out
     assert fingerprint(project) == before  # the run built stg_orders in the copy only
+
+
+# --- issue 23 item 9: replay is a sandbox -------------------------------------------------------------
+
+
+def _warehouse_outside(tmp_path: Path) -> tuple[Path, Path]:
+    """The example project with its warehouse moved out to an absolute path its profile names."""
+    project = create_example_project(tmp_path / "shop")
+    real = tmp_path / "data" / "jaffle_shop.duckdb"
+    real.parent.mkdir()
+    (project / "jaffle_shop.duckdb").rename(real)
+    profiles = project / "profiles.yml"
+    profiles.write_text(profiles.read_text().replace("path: jaffle_shop.duckdb", f"path: {real}"))
+    return project, real
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_ae_replay_copies_a_warehouse_kept_outside_the_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: the project was copied but its profile still named the real warehouse, and the
+    replayed plan built there."""
+    from agent.cli import main
+    from tools.warehouse import list_relations
+
+    project, real = _warehouse_outside(tmp_path)
+    before = _digest(real)
+    assert main(["replay", str(HERE / "staging_model.jsonl"), "--project", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "replay reproduced the recorded run (3 model calls)" in out
+    assert "replayed on a copy (removed afterwards)" in out and "warehouse /" in out
+    assert str(real) not in out.split("warehouse ", 1)[1]  # it names the copy, not the real file
+    assert _digest(real) == before
+    assert "stg_orders" not in {r.name for r in list_relations(real)}
+
+
+def test_ae_replay_refuses_a_protected_target_and_a_warehouse_it_cannot_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.cli import main
+
+    project, real = _warehouse_outside(tmp_path)
+    before = _digest(real)
+    transcript = str(HERE / "staging_model.jsonl")
+    assert main(["replay", transcript, "--project", str(project), "--target", "prod"]) == 3
+    err = capsys.readouterr().err
+    assert "ae replay refuses target 'prod'" in err and "never runs on a protected location" in err
+    profiles = project / "profiles.yml"
+    profiles.write_text(
+        profiles.read_text()
+        + "    shared:\n      type: postgres\n      host: 127.0.0.1\n      user: x\n      password: y\n"
+        "      port: 5432\n      dbname: d\n      schema: s\n      threads: 1\n"
+    )
+    assert main(["replay", transcript, "--project", str(project), "--target", "shared"]) == 5
+    err = capsys.readouterr().err
+    assert "cannot copy target 'shared'" in err and "a postgres warehouse" in err and "Traceback" not in err
+    assert _digest(real) == before

@@ -31,20 +31,29 @@ _TEXT_TYPES = ("VARCHAR",)
 _NUMBER_TYPES = ("INTEGER", "BIGINT", "SMALLINT", "DOUBLE", "FLOAT", "DECIMAL", "HUGEINT", "REAL")
 
 
-def _scratch_profile(engine: DbtEngine, copy: Path) -> dict[str, Any]:
-    """The user's profile entry for the engine's target, pointing at ``copy``."""
-    name = profile_name(engine.project_dir, engine.profile)
-    profiles = yaml.safe_load(engine.profiles.file.read_text(encoding="utf-8")) or {}
-    target = engine.target_name()
+def profile_pointing_at(profiles_file: Path, name: str, target: str, copy: Path) -> dict[str, Any]:
+    """Profile ``name``'s entry for ``target`` alone, as the user wrote it, with its DuckDB ``path``
+    pointing at ``copy``: a profiles.yml that can reach no other target and no other file."""
+    profiles = yaml.safe_load(profiles_file.read_text(encoding="utf-8")) or {}
     output = dict(profiles[name]["outputs"][target])
     if output.get("attach"):
-        # an attached database would be the user's own file, written by the scratch run
+        # an attached database would be the user's own file, written through the copy
         raise ConfigurationError(
-            f"target {target!r} attaches other databases; a scratch copy would write them",
-            hint="the proof needs a target without attach:",
+            f"target {target!r} attaches other databases; a copy of its warehouse would still write them",
+            hint="use a target without attach:",
         )
     output.update(path=str(copy), keep_open=False)
     return {name: {"target": target, "outputs": {target: output}}}
+
+
+def copy_duckdb(source: Path, dest: Path) -> None:
+    """Copy a DuckDB file and its write-ahead log (``.wal``, when there is one) over ``dest``."""
+    for suffix in ("", ".wal"):
+        origin = source.with_name(source.name + suffix)
+        target = dest.with_name(dest.name + suffix)
+        target.unlink(missing_ok=True)
+        if origin.exists():
+            shutil.copy2(origin, target)
 
 
 @dataclass(frozen=True)
@@ -57,12 +66,7 @@ class Scratch:
 
     def reset(self) -> None:
         """Copy the warehouse again: each proof starts from the user's data, not another's edits."""
-        for suffix in ("", ".wal"):
-            source = self.original.with_name(self.original.name + suffix)
-            target = self.copy.with_name(self.copy.name + suffix)
-            target.unlink(missing_ok=True)
-            if source.exists():
-                shutil.copy2(source, target)
+        copy_duckdb(self.original, self.copy)
 
 
 @contextmanager
@@ -71,7 +75,9 @@ def scratch_engine(engine: DbtEngine, db_path: Path) -> Iterator[Scratch]:
     with tempfile.TemporaryDirectory(prefix="ae-scratch-") as tmp:
         folder = Path(tmp)
         copy = folder / db_path.name
-        (folder / "profiles.yml").write_text(yaml.safe_dump(_scratch_profile(engine, copy)), encoding="utf-8")
+        name = profile_name(engine.project_dir, engine.profile)
+        profile = profile_pointing_at(engine.profiles.file, name, engine.target_name(), copy)
+        (folder / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
         with DbtEngine(
             engine.project_dir,
             target=engine.target_name(),
