@@ -5,6 +5,9 @@ whenever the run store records a new status, always atomically. A run killed mid
 stays visible: its record still says ``running`` while its process is gone. This module stays
 light (pydantic and the journal helpers only) so ``ae runs``, ``ae show`` and ``ae doctor`` start
 without loading dbt, LangGraph or SQLAlchemy.
+
+A run folder that is a symbolic link is never read or written (tools/paths.refuse_state_links):
+listings pass over it, and naming it is refused.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from tools.errors import ConfigurationError
 from tools.journal import load, save
-from tools.paths import STATE_DIR
+from tools.paths import STATE_DIR, refuse_state_links
 
 RECORD = "run.json"
 REPORT_MD = "report.md"
@@ -46,6 +50,22 @@ class RunRecord(BaseModel):
 
 def runs_dir(state_dir: Path) -> Path:
     return state_dir / "runs"
+
+
+def run_folder(state_dir: Path, run_id: str) -> Path | None:
+    """The folder of run ``run_id``; None when the id is not a plain folder name or no such run
+    exists; StateLinkRefused when the folder is a symbolic link."""
+    if not run_id or run_id in {".", ".."} or "/" in run_id or "\0" in run_id:
+        return None
+    folder = runs_dir(state_dir) / run_id
+    refuse_state_links(folder)
+    return folder if folder.is_dir() else None
+
+
+def linked_runs(state_dir: Path) -> list[str]:
+    """Names under ``.ae/runs/`` that are symbolic links: listings skip them and say so."""
+    folder = runs_dir(state_dir)
+    return sorted(p.name for p in folder.iterdir() if p.is_symlink()) if folder.is_dir() else []
 
 
 def record_path(state_dir: Path, run_id: str) -> Path:
@@ -90,11 +110,16 @@ def update_record(state_dir: Path, run_id: str, *, status: str, reason: str) -> 
 def recent_runs(state_dir: Path, limit: int) -> list[RunRecord]:
     """The newest ``limit`` runs with a record, newest first; a damaged record is skipped."""
     records: list[RunRecord] = []
-    for path in runs_dir(state_dir).glob(f"*/{RECORD}"):
+    folder = runs_dir(state_dir)
+    for run in folder.iterdir() if folder.is_dir() else []:
+        if run.is_symlink() or (run / RECORD).is_symlink():
+            continue  # never followed (linked_runs names them)
         try:
-            records.append(RunRecord.model_validate_json(path.read_bytes()))
-        except ValueError:
+            record = read_record(state_dir, run.name)
+        except ConfigurationError:
             continue  # `ae show` on that run names the damage; a listing should still list the rest
+        if record is not None:
+            records.append(record)
     records.sort(key=lambda r: r.started_at, reverse=True)
     return records[:limit]
 
@@ -114,11 +139,16 @@ def _process_alive(record: RunRecord) -> bool:
 def left_unfinished(state_dir: Path, record: RunRecord) -> bool:
     """Whether the run's files may be half-applied: it applied a changeset and never wrote a report."""
     run_dir = runs_dir(state_dir) / record.run_id
-    if (run_dir / REPORT_JSON).exists():
+    if present_file(run_dir / REPORT_JSON):
         return False  # the run finished: whatever it left applied is its result
     from graph.transaction import JOURNAL  # ~1 s of imports, only for the rare run with no report
 
-    return (run_dir / JOURNAL).exists()
+    return present_file(run_dir / JOURNAL)
+
+
+def present_file(path: Path) -> bool:
+    """Whether ae's file is there (a link is not: it is never followed)."""
+    return path.is_file() and not path.is_symlink()
 
 
 def is_interrupted(state_dir: Path, record: RunRecord) -> bool:

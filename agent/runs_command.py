@@ -1,7 +1,8 @@
 """`ae runs` (the recent runs of a project) and `ae show RUN_ID` (one run's report).
 
 Both read the run files under ``.ae/runs/`` only (agent/runs.py), so they answer at once: no dbt,
-LangGraph or run store is loaded.
+LangGraph or run store is loaded. Neither follows a symbolic link there: ``ae runs`` lists the
+linked names without reading them, ``ae show`` of one is refused.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from agent.runs import (
     RunRecord,
     describe_interrupted,
     is_interrupted,
+    linked_runs,
+    present_file,
     read_record,
     recent_runs,
+    run_folder,
     runs_dir,
 )
 from agent.settings import Settings
 from tools.errors import InvalidArguments
+from tools.journal import read_state_file
 
 #: a request longer than this is cut in the text listing (the JSON keeps it whole)
 REQUEST_WIDTH = 60
@@ -32,7 +37,7 @@ def _summary(settings: Settings, record: RunRecord) -> dict[str, Any]:
         **record.model_dump(mode="json"),
         "duration_s": record.duration_s,
         "interrupted": is_interrupted(settings.state_dir, record),
-        "report": str(report) if report.exists() else None,
+        "report": str(report) if present_file(report) else None,
     }
 
 
@@ -59,6 +64,13 @@ def list_runs(settings: Settings, *, as_json: bool, limit: int, out: TextIO) -> 
     if as_json:
         print(json.dumps(summaries, indent=2), file=out)
         return 0
+    linked = linked_runs(settings.state_dir)
+    if linked:
+        print(
+            f"skipped {', '.join(linked)} in {runs_dir(settings.state_dir)}: symbolic link(s), which ae "
+            "never follows (a planted or copied link could point anywhere); remove them",
+            file=out,
+        )
     if not summaries:
         print(
             f"no runs recorded in {runs_dir(settings.state_dir)}; start one with "
@@ -77,15 +89,15 @@ def list_runs(settings: Settings, *, as_json: bool, limit: int, out: TextIO) -> 
 
 def show_run(settings: Settings, run_id: str, *, as_json: bool, out: TextIO) -> int:
     """Print run ``run_id``'s report (Markdown, or its JSON); a run with no report yet shows its record."""
-    run_dir = runs_dir(settings.state_dir) / run_id
-    if not run_id or run_id != run_dir.name or not run_dir.is_dir():
+    run_dir = run_folder(settings.state_dir, run_id)
+    if run_dir is None:
         raise InvalidArguments(
             f"no run {run_id!r} in {runs_dir(settings.state_dir)}",
             hint=f"`ae runs --project {settings.project_dir}` lists the project's runs and their ids",
         )
-    report = run_dir / (REPORT_JSON if as_json else REPORT_MD)
-    if report.exists():
-        print(report.read_text(encoding="utf-8").rstrip("\n"), file=out)
+    report = read_state_file(run_dir / (REPORT_JSON if as_json else REPORT_MD))
+    if report is not None:
+        print(report.decode("utf-8", errors="replace").rstrip("\n"), file=out)
         return 0
     record = read_record(settings.state_dir, run_id)
     if record is None:

@@ -3,22 +3,30 @@
 A journal in the run directory holds what the changeset replaces *before* any file is written
 (write-ahead), then the full record after. A resumed run finds the journal: if the disk already
 holds the changeset it is not applied twice; if it holds a half-applied one, that is undone first.
+
+A journal is read back as untrusted input (it may have been edited, planted, or copied with the
+project): its paths are relative to the project it is read in, each is checked before anything is
+touched (``prepare_rollback``), and a warehouse outside the project is touched only when the
+project reading the journal is the one that wrote it and, at ``ae undo``, when the profile still
+names that warehouse (``WarehouseNow``).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import Field
 
 from tools.changeset import AppliedChangeset, Changeset, PriorFile
-from tools.errors import AeError
-from tools.journal import load, save
-from tools.paths import ProjectPaths
+from tools.errors import AeError, PathRefused
+from tools.journal import DamagedJournal, ProjectStamp, load, save
+from tools.paths import STATE_DIR, ProjectPaths, inside_project, recorded_location, refuse_state_links
 from tools.warehouse_undo import drop_relations
 
 JOURNAL = "applied.json"
@@ -46,10 +54,10 @@ def apply_journaled(changeset: Changeset, paths: ProjectPaths, run_dir: Path) ->
     if previous is not None:
         if changeset.is_applied(paths):
             return previous  # resumed after apply: the files are already in place
-        previous.rollback()
+        previous.rollback(paths, source=str(journal))
     mark_artifacts(paths.root, run_dir)
-    priors = AppliedChangeset(
-        root=str(paths.root),
+    priors = AppliedChangeset.stamped(
+        paths.root,
         priors=[
             PriorFile.capture(c.path, paths.resolve(c.path, must_exist=False), after=c.content)
             for c in changeset.changes
@@ -61,13 +69,14 @@ def apply_journaled(changeset: Changeset, paths: ProjectPaths, run_dir: Path) ->
     return applied
 
 
-class ArtifactMark(BaseModel):
+class ArtifactMark(ProjectStamp):
     """dbt's output folders as they were at apply, so a rollback can take back what the run wrote.
 
     dbt writes compiled SQL, run_results.json and its log as it goes; after a failed run they hold
     the rolled-back code, compiled with whatever values it read (secrets included). A rollback
     deletes the files under target/ written since the mark (dbt regenerates them; a missing
     partial-parse file only costs one full parse) and truncates logs/dbt.log to its size then.
+    Both places are recorded relative to the project when inside it (``recorded_location``).
     """
 
     since_ns: int
@@ -82,18 +91,28 @@ class ArtifactMark(BaseModel):
 _CLOCK_SLACK_NS = 1_000_000_000
 
 
+def dbt_output(root: Path) -> tuple[Path, Path]:
+    """Where dbt writes for the project now: its target folder and its log file (dbt runs with the
+    working directory at the project, so relative settings are relative to it)."""
+    target = root / os.environ.get("DBT_TARGET_PATH", "target")
+    log_file = root / os.environ.get("DBT_LOG_PATH", "logs") / "dbt.log"
+    return target.resolve(), log_file.resolve()
+
+
 def mark_artifacts(root: Path, run_dir: Path) -> None:
     """Record where dbt's output stands; a resumed run keeps the first mark."""
     journal = run_dir / ARTIFACTS_JOURNAL
+    refuse_state_links(journal)
     if journal.exists():
         return
-    log_file = Path(os.environ.get("DBT_LOG_PATH") or root / "logs") / "dbt.log"
+    target_dir, log_file = dbt_output(root)
     save(
         journal,
-        ArtifactMark(
+        ArtifactMark.stamped(
+            root,
             since_ns=time.time_ns() - _CLOCK_SLACK_NS,
-            target_dir=str(Path(os.environ.get("DBT_TARGET_PATH") or root / "target")),
-            log_file=str(log_file),
+            target_dir=recorded_location(root, target_dir),
+            log_file=recorded_location(root, log_file),
             log_size=log_file.stat().st_size if log_file.is_file() else None,
         ),
     )
@@ -101,47 +120,63 @@ def mark_artifacts(root: Path, run_dir: Path) -> None:
 
 def keep_artifacts(run_dir: Path) -> None:
     """A successful run's dbt output is the person's to keep: no later undo takes it back."""
+    refuse_state_links(run_dir)
     for mark in run_dir.rglob(ARTIFACTS_JOURNAL):
         mark.unlink()
 
 
-def clean_artifacts(run_dir: Path) -> int:
-    """Take back dbt's output written since the mark; returns how many files were removed or cut."""
-    journal = run_dir / ARTIFACTS_JOURNAL
-    mark = load(journal, ArtifactMark, what_to_do="delete it; dbt's target/ can be removed safely")
-    if mark is None:
-        return 0
-    cleaned = 0
-    target = Path(mark.target_dir)
-    for path in sorted(target.rglob("*"), reverse=True) if target.is_dir() else []:
-        if path.is_file() and path.stat().st_mtime_ns >= mark.since_ns:
-            path.unlink()
-            cleaned += 1
-        elif path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-    log_file = Path(mark.log_file)
-    if log_file.is_file() and mark.log_size is None:
-        log_file.unlink()
-        cleaned += 1
-    elif log_file.is_file() and log_file.stat().st_size > (mark.log_size or 0):
-        # dbt appends to its log: cutting it back removes exactly the run's lines
-        os.truncate(log_file, mark.log_size or 0)
-        cleaned += 1
-    journal.unlink()
-    return cleaned
-
-
-class BuiltRelations(BaseModel):
+class BuiltRelations(ProjectStamp):
     """What Execute built in the warehouse: relations it created, and existing ones it rebuilt."""
 
-    db_path: str
-    created: list[str] = []
-    replaced: list[str] = []
+    #: the target's DuckDB file, relative to the project when inside it (``recorded_location``)
+    warehouse: str = ""
+    adapter: str = "duckdb"
+    #: the dbt target the run built on ("" in a journal from an older ae)
+    target: str = ""
+    #: an older ae's absolute file, read only when ``warehouse`` is empty
+    db_path: str = ""
+    created: list[str] = Field(default_factory=list)
+    replaced: list[str] = Field(default_factory=list)
+
+
+def built_relations(
+    root: Path, db_path: Path, target: str, created: list[str], replaced: list[str]
+) -> BuiltRelations:
+    """The journal record of a build on ``db_path`` in the project at ``root``."""
+    return BuiltRelations.stamped(
+        root,
+        warehouse=recorded_location(root, db_path),
+        target=target,
+        created=created,
+        replaced=replaced,
+    )
 
 
 def record_built_relations(run_dir: Path, built: BuiltRelations) -> None:
     """Journal the relations a build created, so that a rollback (now or after a crash) drops them."""
     save(run_dir / RELATIONS_JOURNAL, built)
+
+
+def load_relations(run_dir: Path) -> BuiltRelations | None:
+    return load(
+        run_dir / RELATIONS_JOURNAL, BuiltRelations, what_to_do="drop the relations the run created by hand"
+    )
+
+
+def _never_protected(_relation: str) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class WarehouseNow:
+    """The warehouse the run's target names now, from the profile as it is at undo time."""
+
+    #: the target's DuckDB file; None when the target is not a DuckDB file
+    path: Path | None
+    target: str = ""
+    #: why a relation (``db.schema.name``) may not be dropped without the person (a protected
+    #: location), or None when it may
+    protected: Callable[[str], str | None] = _never_protected
 
 
 @dataclass(frozen=True)
@@ -183,29 +218,240 @@ class Rollback:
         return "; ".join(parts)
 
 
-def rollback_journaled(applied: dict[str, Any] | None, run_dir: Path) -> Rollback | None:
-    """Undo what the run applied and built; None when it had nothing to undo."""
+@dataclass(frozen=True)
+class UndoPlan:
+    """A run's rollback with every journal read and checked, before anything is touched."""
+
+    run_dir: Path
+    paths: ProjectPaths
+    record: AppliedChangeset | None
+    #: where the record came from, for messages (the journal, or the run's checkpoint)
+    source: str
+    #: the checked places of dbt's output to take back (None: nothing to take back there)
+    target_dir: Path | None = None
+    log_file: Path | None = None
+    mark: ArtifactMark | None = None
+    relations: BuiltRelations | None = None
+    #: the warehouse file the relations are dropped from, once checked
+    warehouse: Path | None = None
+    #: why the relations may not be dropped from here; None when they may
+    relations_refused: str | None = None
+    #: relations in a protected location, with the reason: never dropped without the person
+    protected: list[tuple[str, str]] = field(default_factory=list)
+
+    def removed_files(self) -> list[str]:
+        """The files this rollback deletes: created by the run and unchanged since."""
+        if self.record is None:
+            return []
+        targets = self.record.targets(self.paths, source=self.source)
+        return [p.path for p in self.record.priors if p.undo_deletes(targets[p.path])]
+
+    def dropped_relations(self) -> list[str]:
+        """The relations this rollback drops (``db.schema.name``), when it may drop them."""
+        if self.relations is None or self.relations_refused is not None:
+            return []
+        kept = {name for name, _ in self.protected}
+        return [r for r in self.relations.created if r not in kept]
+
+    def refusals(self) -> list[str]:
+        """What ``ae undo`` must not do from here, in words; empty when the whole run can be undone."""
+        reasons = [self.relations_refused] if self.relations_refused else []
+        if self.protected:
+            listed = "; ".join(f"{name} ({why})" for name, why in self.protected)
+            reasons.append(
+                f"the run created relations in a protected location, which an undo never drops: {listed}. "
+                f"Drop them by hand if they should go, then delete {self.run_dir / RELATIONS_JOURNAL} "
+                "and run the undo again to restore the files"
+            )
+        return reasons
+
+    def carry_out(self) -> Rollback | None:
+        """Undo what the plan holds; None when the run had nothing to undo."""
+        conflicts = self.record.rollback(self.paths, source=self.source) if self.record else []
+        (self.run_dir / JOURNAL).unlink(missing_ok=True)
+        undone = Rollback(
+            files=self.record is not None, conflicts=conflicts, artifacts=self._clean_artifacts()
+        )
+        if self.relations is None:
+            return undone if undone.files else None
+        return replace(
+            self._drop(self.relations), files=undone.files, conflicts=conflicts, artifacts=undone.artifacts
+        )
+
+    def _drop(self, built: BuiltRelations) -> Rollback:
+        if self.relations_refused is not None or self.warehouse is None:
+            return Rollback(files=False, replaced=built.replaced, error=self.relations_refused)
+        try:
+            dropped = drop_relations(self.warehouse, self.dropped_relations())
+        except AeError as exc:
+            return Rollback(
+                files=False, replaced=built.replaced, error=f"could not drop {built.created}: {exc}"
+            )
+        if not self.protected:  # a relation left in a protected location stays journaled
+            (self.run_dir / RELATIONS_JOURNAL).unlink(missing_ok=True)
+        return Rollback(files=False, dropped=dropped, replaced=built.replaced)
+
+    def _clean_artifacts(self) -> int:
+        """Take back dbt's output written since the mark; returns how many files were removed or cut."""
+        if self.mark is None:
+            return 0
+        cleaned = 0
+        target = self.target_dir
+        for path in sorted(target.rglob("*"), reverse=True) if target and target.is_dir() else []:
+            status = path.lstat()
+            if stat.S_ISREG(status.st_mode) and status.st_mtime_ns >= self.mark.since_ns:
+                path.unlink()
+                cleaned += 1
+            elif stat.S_ISDIR(status.st_mode) and not any(path.iterdir()):
+                path.rmdir()
+        log_file, size = self.log_file, self.mark.log_size
+        if log_file is not None and log_file.is_file() and not log_file.is_symlink():
+            if size is None:
+                log_file.unlink()
+                cleaned += 1
+            elif log_file.stat().st_size > size:
+                # dbt appends to its log: cutting it back removes exactly the run's lines
+                os.truncate(log_file, size)
+                cleaned += 1
+        (self.run_dir / ARTIFACTS_JOURNAL).unlink()
+        return cleaned
+
+
+def project_of(run_dir: Path, record: ProjectStamp | None) -> Path:
+    """The project a run folder belongs to: the folder holding its ``.ae``. A run folder kept outside
+    any project (a library caller's choice) belongs to the project its record names."""
+    parts = run_dir.parts
+    if STATE_DIR in parts:
+        return Path(*parts[: len(parts) - 1 - parts[::-1].index(STATE_DIR)])
+    if record is not None and record.root:
+        return Path(record.root)
+    raise DamagedJournal(
+        f"cannot tell which project the run folder {run_dir} belongs to",
+        hint="undo a run from inside its project's .ae/runs/",
+    )
+
+
+def prepare_rollback(
+    applied: dict[str, Any] | None, run_dir: Path, *, warehouse: WarehouseNow | None = None
+) -> UndoPlan:
+    """Read and check every journal of the run (``applied``: the record from the run's state, which
+    wins over the journal). DamagedJournal, naming the journal and the entry, when a path is not
+    this project's: then nothing of the run may be undone.
+
+    ``warehouse``: the target's warehouse as the profile names it now (``ae undo``); the relations
+    are dropped only there. None (a run's own rollback) trusts the journal's warehouse when it is
+    inside the project, or outside it when this project wrote the journal.
+    """
+    refuse_state_links(run_dir)
     record = AppliedChangeset.model_validate(applied) if applied else load_applied(run_dir)
-    conflicts = record.rollback() if record is not None else []
-    (run_dir / JOURNAL).unlink(missing_ok=True)
-    undone = Rollback(files=record is not None, conflicts=conflicts, artifacts=clean_artifacts(run_dir))
-    relations = _undo_relations(run_dir)
+    source = f"the state of run {run_dir.name}" if applied else str(run_dir / JOURNAL)
+    mark = load(
+        run_dir / ARTIFACTS_JOURNAL, ArtifactMark, what_to_do="delete it; dbt's target/ can be removed safely"
+    )
+    relations = load_relations(run_dir)
+    root = project_of(run_dir, record or relations or mark)
+    paths = ProjectPaths.for_project(root)
+    if record is not None:
+        record.targets(paths, source=source)  # refuses the whole run on one bad path
+    plan = UndoPlan(
+        run_dir=run_dir, paths=paths, record=record, source=source, mark=mark, relations=relations
+    )
+    if mark is not None:
+        target_dir, log_file = _mark_places(mark, run_dir / ARTIFACTS_JOURNAL, paths.root)
+        plan = replace(plan, target_dir=target_dir, log_file=log_file)
     if relations is not None:
-        undone = replace(relations, files=undone.files, conflicts=conflicts, artifacts=undone.artifacts)
-    return undone if undone.files or relations is not None else None
+        plan = replace(plan, **_relations_places(relations, run_dir, paths.root, warehouse))
+    return plan
 
 
-def _undo_relations(run_dir: Path) -> Rollback | None:
-    journal = run_dir / RELATIONS_JOURNAL
-    built = load(journal, BuiltRelations, what_to_do="drop the relations the run created by hand")
-    if built is None:
-        return None
+def rollback_journaled(
+    applied: dict[str, Any] | None, run_dir: Path, *, warehouse: WarehouseNow | None = None
+) -> Rollback | None:
+    """Undo what the run applied and built; None when it had nothing to undo (``prepare_rollback``)."""
+    return prepare_rollback(applied, run_dir, warehouse=warehouse).carry_out()
+
+
+def _refused_entry(journal: Path, entry: str, why: str) -> DamagedJournal:
+    return DamagedJournal(
+        f"{journal} names {entry!r}, which is not this project's to touch ({why}); "
+        "nothing of the run was undone",
+        hint="a journal ae wrote only names places inside its project or the ones its settings name: "
+        "this one was edited or planted; restore the files from version control (`git status`) "
+        "and delete it",
+    )
+
+
+def _checked_place(root: Path, recorded: str, journal: Path) -> Path:
+    """A place a journal recorded, relative to the project (checked) or absolute (returned as is)."""
+    if Path(recorded).is_absolute():
+        return Path(recorded)
     try:
-        dropped = drop_relations(Path(built.db_path), built.created)
-    except AeError as exc:
-        return Rollback(files=False, replaced=built.replaced, error=f"could not drop {built.created}: {exc}")
-    journal.unlink(missing_ok=True)
-    return Rollback(files=False, dropped=dropped, replaced=built.replaced)
+        return inside_project(root, recorded)
+    except PathRefused as exc:
+        raise _refused_entry(journal, recorded, exc.message) from None
+
+
+def _mark_places(mark: ArtifactMark, journal: Path, root: Path) -> tuple[Path | None, Path | None]:
+    """The artifact mark's places, each inside the project or exactly where dbt writes for it now
+    (an absolute DBT_TARGET_PATH / DBT_LOG_PATH); one shared with the project this one was copied
+    from is left alone (None)."""
+    places: list[Path | None] = []
+    for recorded, now in zip((mark.target_dir, mark.log_file), dbt_output(root), strict=True):
+        place = _checked_place(root, recorded, journal)
+        if place.resolve().is_relative_to(root.resolve()):
+            places.append(place)
+        elif place != now:
+            raise _refused_entry(
+                journal, recorded, "outside the project, and not where dbt writes for it now"
+            )
+        else:
+            places.append(place if mark.written_in(root) else None)
+    return places[0], places[1]
+
+
+def _relations_places(
+    built: BuiltRelations, run_dir: Path, root: Path, now: WarehouseNow | None
+) -> dict[str, Any]:
+    """Where the journal's relations may be dropped (``warehouse``), or why not (``relations_refused``),
+    and which of them are in a protected location (``protected``)."""
+    journal = run_dir / RELATIONS_JOURNAL
+    recorded = built.warehouse or built.db_path
+    if not recorded:
+        raise _refused_entry(journal, "", "it names no warehouse")
+    for relation in built.created:
+        if len([part for part in relation.split(".", 2) if part]) != 3:
+            raise _refused_entry(journal, relation, "not a database.schema.name")
+    place = _checked_place(root, recorded, journal)
+    shared = not place.resolve().is_relative_to(root.resolve())
+    undo = f"`ae undo {run_dir.name} --project {root}`"
+    names = ", ".join(built.created) or "nothing"
+    files_only = (
+        f"to restore only the files, delete {journal} and run {undo} again "
+        "(the relations then stay where they are)"
+    )
+    refused: str | None = None
+    if now is not None and now.path is None:
+        refused = (
+            f"the run built in the DuckDB file {place}, but target {now.target!r} is no longer a DuckDB "
+            f"file in the profile; drop {names} there by hand, or {files_only}"
+        )
+    elif now is not None and now.path is not None and now.path.resolve() != place.resolve():
+        refused = (
+            f"the run built in {place}, but the profile now points target {now.target!r} at {now.path}: "
+            f"an undo drops relations only where the run built them. Point the target back at {place} "
+            f"and run {undo} again, or drop {names} there by hand; {files_only}"
+        )
+    elif shared and not built.written_in(root):
+        original = built.root or "another project (the journal is from an older ae)"
+        refused = (
+            f"this project is a copy of {original}, and the run built in {place}, a warehouse outside "
+            f"both, which the original uses: undo the run there with `ae undo {run_dir.name} --project "
+            f"{original}`; here, {files_only}"
+        )
+    protected = (
+        [(r, why) for r in built.created if (why := now.protected(r)) is not None] if now is not None else []
+    )
+    return {"warehouse": place, "relations_refused": refused, "protected": protected}
 
 
 def merge_applied(first: AppliedChangeset, second: AppliedChangeset) -> AppliedChangeset:
@@ -219,6 +465,7 @@ def merge_applied(first: AppliedChangeset, second: AppliedChangeset) -> AppliedC
     ]
     return AppliedChangeset(
         root=first.root,
+        root_id=first.root_id,
         priors=[*merged, *(p for p in second.priors if p.path not in known)],
         created_dirs=[*first.created_dirs, *second.created_dirs],
     )

@@ -151,9 +151,9 @@ def test_apply_writes_the_changes_and_rollback_restores_every_byte(project: Proj
     assert applied.created_dirs == ["models/deep", "models/deep/er"]
     assert not list(project.root.rglob("*.ae-tmp"))
 
-    applied.rollback()
+    applied.rollback(project)
     assert snapshot(project.root) == before
-    applied.rollback()  # a second rollback (say, after a crash during the first) changes nothing
+    applied.rollback(project)  # a second rollback (say, after a crash during the first) changes nothing
     assert snapshot(project.root) == before
 
 
@@ -182,7 +182,7 @@ def test_an_applied_changeset_rolls_back_after_a_json_round_trip(project: Projec
 
     # A new process only has the stored JSON.
     restored = AppliedChangeset.model_validate_json(stored)
-    restored.rollback()
+    restored.rollback(project)
 
     assert snapshot(project.root) == before
 

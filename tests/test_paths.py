@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from tools.errors import InvalidArguments, PathRefused
-from tools.paths import ProjectPaths
+from tools.paths import (
+    STATE_DIR,
+    ProjectPaths,
+    StateLinkRefused,
+    inside_project,
+    recorded_location,
+    refuse_state_links,
+)
 
 
 @pytest.fixture
@@ -77,3 +84,48 @@ def test_refused_paths_say_which_path_and_why(project: ProjectPaths, relpath: st
     assert reason in message
     if relpath:
         assert repr(relpath) in message
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    ["models/a.sql", "models/new/b.sql", "warehouse.duckdb"],
+)
+def test_a_journal_path_inside_the_project_is_read_in_the_project(
+    project: ProjectPaths, recorded: str
+) -> None:
+    assert inside_project(project.root, recorded) == project.root / recorded
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        "",
+        "/etc/passwd",
+        "../outside/secret.txt",
+        "models/../a.sql",
+        "./models/a.sql",
+        "models//a.sql",
+        "models/leak.sql",
+        "models/ext/secret.txt",
+    ],
+)
+def test_a_journal_path_that_is_not_plain_and_inside_is_refused(project: ProjectPaths, recorded: str) -> None:
+    with pytest.raises(PathRefused):
+        inside_project(project.root, recorded)
+
+
+def test_a_place_is_recorded_relative_inside_the_project_and_absolute_outside(
+    project: ProjectPaths, tmp_path: Path
+) -> None:
+    assert recorded_location(project.root, project.root / "models" / "a.sql") == "models/a.sql"
+    assert recorded_location(project.root, tmp_path / "outside") == str((tmp_path / "outside").resolve())
+
+
+def test_a_link_under_the_state_folder_is_refused_but_not_elsewhere(project: ProjectPaths) -> None:
+    state = project.root / STATE_DIR
+    (state / "runs").mkdir()
+    (state / "runs" / "linked").symlink_to(project.root / "models", target_is_directory=True)
+    with pytest.raises(StateLinkRefused, match=r"runs/linked is a symbolic link"):
+        refuse_state_links(state / "runs" / "linked" / "applied.json")
+    refuse_state_links(state / "runs" / "missing" / "applied.json")  # nothing there, nothing linked
+    refuse_state_links(project.root / "models" / "leak.sql")  # not ae's data: the file tools decide

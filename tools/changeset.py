@@ -6,6 +6,10 @@ keeps the exact prior bytes and mode of every path it touches in an ``AppliedCha
 record is a pydantic model, so it can be stored with the run and used to roll back even after the
 process restarts (``model_dump_json`` / ``model_validate_json``).
 
+A stored record is read back as untrusted: its paths are relative to the project it is rolled back
+in (a copy undoes its own files), and every one must be a plain relative path inside that project,
+or nothing of the record is rolled back.
+
 Text is UTF-8 and written exactly as given: no newline translation, so CRLF files stay CRLF.
 """
 
@@ -20,10 +24,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from tools.errors import InvalidArguments
-from tools.journal import write_atomic
+from tools.errors import InvalidArguments, PathRefused
+from tools.journal import DamagedJournal, ProjectStamp, write_atomic
 from tools.logs import get_logger
-from tools.paths import ProjectPaths
+from tools.paths import ProjectPaths, inside_project
 
 log = get_logger("ae.changeset")
 
@@ -140,7 +144,7 @@ class Changeset(BaseModel):
 
     def apply(self, paths: ProjectPaths) -> AppliedChangeset:
         """Write every change to disk, or none: a failure midway rolls back and re-raises."""
-        applied = AppliedChangeset(root=str(paths.root))
+        applied = AppliedChangeset.stamped(paths.root)
         try:
             for change in self.changes:
                 target = paths.resolve(change.path, must_exist=False)
@@ -153,7 +157,7 @@ class Changeset(BaseModel):
                 write_atomic(target, change.content.encode("utf-8"), mode=None)
         except BaseException:
             log.warning("changeset_apply_failed", written=len(applied.priors), total=len(self.changes))
-            applied.rollback()
+            applied.rollback(paths)
             raise
         log.info("changeset_applied", paths=self.touched_paths())
         return applied
@@ -187,40 +191,71 @@ class PriorFile(BaseModel):
             after_known=True,
         )
 
-    def restore(self, root: Path) -> bool:
-        """Put the path back; False (and the file left alone) when it changed since the apply."""
-        target = root / self.path
+    def _before(self) -> bytes | None:
+        return base64.b64decode(self.content_b64) if self.content_b64 is not None else None
+
+    def changed_since(self, target: Path) -> bool:
+        """Whether someone (another run, the person) changed ``target`` after this run wrote it."""
         current = target.read_bytes() if target.is_file() else None
-        before = base64.b64decode(self.content_b64) if self.content_b64 is not None else None
-        if current == before:
+        if current == self._before():
+            return False  # never written (a failure midway), or already restored
+        return self.after_known and (None if current is None else _sha256(current)) != self.after_sha256
+
+    def undo_deletes(self, target: Path) -> bool:
+        """Whether restoring removes ``target``: the run created it and nobody changed it since."""
+        return not self.existed and target.is_file() and not self.changed_since(target)
+
+    def restore(self, target: Path) -> bool:
+        """Put ``target`` (this path, checked) back; False (and the file left alone) when it changed
+        since the apply."""
+        if self.changed_since(target):
+            return False  # theirs is newer
+        before = self._before()
+        if before == (target.read_bytes() if target.is_file() else None):
             return True  # never written (a failure midway), or already restored
-        if self.after_known and (None if current is None else _sha256(current)) != self.after_sha256:
-            # Someone (another run, the person) changed it after this run did: theirs is newer.
-            return False
         if before is not None:
-            write_atomic(target, before, mode=self.mode)
+            # permission bits only: a journal cannot make a restored file setuid
+            write_atomic(target, before, mode=None if self.mode is None else self.mode & 0o777)
         elif target.is_file() or target.is_symlink():
             target.unlink()
         return True
 
 
-class AppliedChangeset(BaseModel):
+class AppliedChangeset(ProjectStamp):
     """What ``apply`` replaced, enough to undo it byte for byte, also from another process."""
 
-    root: str
     priors: list[PriorFile] = Field(default_factory=list)
     #: directories apply created, parents before children
     created_dirs: list[str] = Field(default_factory=list)
 
-    def rollback(self) -> list[str]:
-        """Put every touched path back as it was; returns the paths kept because they changed since.
+    def targets(self, paths: ProjectPaths, *, source: str) -> dict[str, Path]:
+        """Every path of the record in ``paths``' project, checked; DamagedJournal naming ``source``
+        and the entry when one is not a plain relative path inside it (then nothing is undone)."""
+        checked: dict[str, Path] = {}
+        for rel in [*(prior.path for prior in self.priors), *self.created_dirs]:
+            try:
+                inside_project(paths.root, rel)  # the plain relative form ae records
+                real = paths.resolve(rel, must_exist=False)  # and never .ae/, .git/ or the warehouse
+            except PathRefused as exc:
+                raise DamagedJournal(
+                    f"{source} names {rel!r}, which is not this project's to touch ({exc.message}); "
+                    "nothing of it was undone",
+                    hint="a journal ae wrote holds plain paths inside its project: this one was edited "
+                    "or planted. Restore the files from version control (`git status`) and delete it",
+                ) from None
+            checked[rel] = real
+        return checked
+
+    def rollback(self, paths: ProjectPaths, *, source: str = "the applied changeset") -> list[str]:
+        """Put every touched path of ``paths``' project back as it was; returns the paths kept because
+        they changed since. Every path is checked before any is touched (``targets``).
 
         Safe to run twice (e.g. after a crash midway).
         """
-        root = Path(self.root)
-        conflicts = [prior.path for prior in reversed(self.priors) if not prior.restore(root)]
+        targets = self.targets(paths, source=source)
+        conflicts = [p.path for p in reversed(self.priors) if not p.restore(targets[p.path])]
         for rel in reversed(self.created_dirs):
-            directory = root / rel
+            directory = targets[rel]
             if not directory.is_dir():
                 continue
             try:

@@ -4,6 +4,9 @@ A JSON document (``applied.json``, ``relations.json``) is replaced whole: writte
 file beside it, fsynced, then renamed over the old one, so a reader sees the old record or the new
 one, never a mix. A JSON-lines log (``calls.jsonl``) is appended one whole line per ``write``; a
 crash can still leave a partial last line, which the reader skips and counts instead of failing.
+
+Nothing here follows a symbolic link inside ``.ae/`` (tools/paths.refuse_state_links): a run
+folder or journal that is a link is refused, and files are opened with ``O_NOFOLLOW``.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from tools.errors import AeError, ConfigurationError, InvalidArguments
+from tools.paths import StateLinkRefused, refuse_state_links
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -26,6 +30,35 @@ _NEW_FILE_MODE = 0o666  # narrowed by the process umask, like any newly created 
 
 class DamagedJournal(ConfigurationError):
     """A run file that exists but cannot be read back: truncated, edited, or not ae's."""
+
+
+class ProjectStamp(BaseModel):
+    """Which project wrote a journal: its resolved root then, and the root folder's identity.
+
+    A journal's paths are relative and are read against the project it is read in, never against
+    this root, so a copied project undoes its own files. The stamp only says whether the project
+    reading it is the one that wrote it (the same folder, or the same folder moved: same device and
+    inode; a copy has a new inode), which decides whether a place outside the project, such as a
+    warehouse the original shares, is this project's to touch.
+    """
+
+    root: str = ""
+    #: ``device:inode`` of the root folder; "" in a journal written by an older ae
+    root_id: str = ""
+
+    @classmethod
+    def stamped(cls, root: Path, **fields: Any) -> Self:
+        """A record of this kind with ``fields``, stamped with the project at ``root``."""
+        return cls(root=str(root.resolve()), root_id=_folder_id(root), **fields)
+
+    def written_in(self, root: Path) -> bool:
+        """Whether the project at ``root`` is the one that wrote this journal."""
+        return str(root.resolve()) == self.root or (bool(self.root_id) and self.root_id == _folder_id(root))
+
+
+def _folder_id(root: Path) -> str:
+    status = root.stat()
+    return f"{status.st_dev}:{status.st_ino}"
 
 
 def write_atomic(target: Path, data: bytes, *, mode: int | None = None) -> None:
@@ -52,6 +85,7 @@ def write_atomic(target: Path, data: bytes, *, mode: int | None = None) -> None:
 
 def save(path: Path, record: BaseModel) -> None:
     """Write one JSON record atomically (creating its folder); a full or read-only disk is named."""
+    refuse_state_links(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, record.model_dump_json().encode("utf-8"))
@@ -59,11 +93,25 @@ def save(path: Path, record: BaseModel) -> None:
         raise environment_error(exc, path) from exc
 
 
+def read_state_file(path: Path) -> bytes | None:
+    """The bytes of ae's own file at ``path``, never through a link; None when there is none."""
+    refuse_state_links(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # made a link since the check above
+            raise StateLinkRefused(f"{path} is a symbolic link") from None
+        raise environment_error(exc, path) from exc
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
 def load(path: Path, model: type[M], *, what_to_do: str) -> M | None:
     """The record at ``path``; None when there is none; ``DamagedJournal`` naming the file if unreadable."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    data = read_state_file(path)
+    if data is None:
         return None
     try:
         return model.model_validate_json(data)
@@ -76,9 +124,10 @@ def load(path: Path, model: type[M], *, what_to_do: str) -> M | None:
 def append_line(path: Path, line: str) -> None:
     """Append one record as one ``write``; starts on a fresh line if a crash left a partial one."""
     data = (line.rstrip("\n") + "\n").encode("utf-8")
+    refuse_state_links(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, _NEW_FILE_MODE)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, _NEW_FILE_MODE)
         try:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -100,9 +149,10 @@ class LinesRead(Generic[M]):
 def read_lines(path: Path, model: type[M]) -> LinesRead[M]:
     """Every readable record of a JSON-lines file; unreadable lines are skipped and counted."""
     read: LinesRead[M] = LinesRead()
-    if not path.exists():
+    data = read_state_file(path)
+    if data is None:
         return read
-    for line in path.read_bytes().split(b"\n"):
+    for line in data.split(b"\n"):
         if not line.strip():
             continue
         try:

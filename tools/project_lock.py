@@ -12,6 +12,7 @@ A second run waits (bounded, saying who holds the lock), then refuses with ``Pro
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.errors import ConfigurationError
+from tools.paths import StateLinkRefused, refuse_state_links
 
 LOCK_FILE = "project.lock"
 _POLL_S = 0.2
@@ -83,9 +85,16 @@ def _wait(
 def file_lock(
     state_dir: Path, project: Path, *, run_id: str, wait_s: float, notify: Notify
 ) -> Iterator[None]:
-    """``flock`` on ``<state_dir>/project.lock``; the file says who holds it (run id, pid)."""
+    """``flock`` on ``<state_dir>/project.lock``; the file says who holds it (run id, pid). A lock
+    file that is a link is refused: truncating it would truncate wherever it points."""
     path = state_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    refuse_state_links(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StateLinkRefused(f"{path} is a symbolic link") from None
+        raise
 
     def try_acquire() -> bool:
         try:

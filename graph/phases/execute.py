@@ -19,7 +19,7 @@ from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, Operation, PlanSpec
 from graph.read_only import is_read_only
 from graph.state import RunState
-from graph.transaction import BuiltRelations, record_built_relations, rollback_journaled
+from graph.transaction import WarehouseNow, built_relations, record_built_relations, rollback_journaled
 from tools.engine import BUILDING, DbtCall, DbtResult
 from tools.errors import ModelFixableError
 from tools.protection import Protection
@@ -80,7 +80,7 @@ def _journal_relations(ctx: RunContext, db_path: Path, existing: set[str], resul
     """Record what the build created (so a rollback drops it) and which existing relations it rebuilt."""
     created = sorted(list_relation_names(db_path) - existing)
     rebuilt = {qualified(n.relation, db_path.stem) for r in results for n in r.nodes if n.ok and n.relation}
-    built = BuiltRelations(db_path=str(db_path), created=created, replaced=sorted(rebuilt & existing))
+    built = built_relations(ctx.project_dir, db_path, ctx.target, created, sorted(rebuilt & existing))
     record_built_relations(ctx.run_dir, built)
 
 
@@ -108,7 +108,8 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx.progress("execute", f"{len(ops)} dbt operation(s) on target {ctx.target}", kind="phase")
     protection = ctx.protection()  # now, after Validate applied the plan (its profile edits included)
     if not _approved(ctx, spec, protection):
-        rollback_journaled(state.get("applied"), ctx.run_dir)
+        now = WarehouseNow(ctx.warehouse_path(), ctx.target)
+        rollback_journaled(state.get("applied"), ctx.run_dir, warehouse=now)
         why = protection.reason if protection else f"target {ctx.target!r} is protected"
         reason = f"not approved: {why}; nothing was built and the changes were undone"
         ctx.progress("execute", reason, ok=False)
