@@ -23,8 +23,8 @@ from agent.run_command import progress_printer, render_code_question, render_sum
 from agent.runner import RunOutcome, Session
 from agent.settings import Settings
 from agent.targets import request_target
+from agent.undo import undo
 from graph.progress import Emit
-from graph.transaction import rollback_journaled
 from tools.errors import AeError, InvalidArguments
 
 HELP = """\
@@ -159,7 +159,7 @@ def _converse(
                 print(f"{i}. {turn.request} -> {turn.status}{' (undone)' if turn.undone else ''}", file=out)
             continue
         if line == "/undo":
-            print(_undo(settings, conversation), file=out)
+            print(_undo(settings, conversation, out), file=out)
             conversation.save(settings.state_dir)
             continue
         if line == "/remember" or line.startswith("/remember "):
@@ -220,13 +220,18 @@ def _remember(session: Session, text: str) -> str:
     return f"remembered: {kept.text} (forget it with `ae memory forget decisions {kept.key}`)"
 
 
-def _undo(settings: Settings, conversation: Conversation) -> str:
+def _undo(settings: Settings, conversation: Conversation, out: TextIO) -> str:
+    """Undo the last successful request, as `ae undo` does (agent/undo.py): refused, with nothing
+    changed, when newer runs or files need what it would remove."""
     for turn in reversed(conversation.turns):
         if turn.undone or turn.status != "success":
             continue
-        if undone := rollback_journaled(None, settings.state_dir / "runs" / turn.run_id):
-            turn.undone = True
-            return f"undid {turn.request}: {undone.describe()}"
+        try:
+            undone = undo(settings, turn.run_id, notify=lambda m: print(f"ae: {m}", file=out))
+        except AeError as exc:
+            return f"could not undo {turn.request}: {exc}"
         turn.undone = True
+        if undone:
+            return f"undid {turn.request}: {undone.describe()}"
         return f"{turn.request} changed no files; nothing to undo"
     return "nothing to undo"

@@ -1,21 +1,43 @@
-"""`ae undo RUN_ID`: bring a project back from a run that was left half-applied.
+"""`ae undo RUN_ID` (and chat's /undo): bring a project back from a run.
 
-A run killed mid-way (or stopped by a damaged file) may leave its changeset on disk. Its journal
-(``.ae/runs/RUN_ID/applied.json``) says what each file was before; when that journal is damaged,
-the run's last checkpoint holds the same record. The undo takes the project's lock, so it never
-races a live run, and keeps any file changed since the run wrote it.
+A run killed mid-way (or stopped by a damaged file) may leave its changeset on disk; a finished run
+can be undone too. Its journal (``.ae/runs/RUN_ID/applied.json``) says what each file was before;
+when that journal is unreadable, the run's last checkpoint holds the same record. The undo takes
+the project's lock, so it never races a live run, and keeps any file changed since the run wrote it.
+
+Everything is checked before anything changes, and a refusal changes nothing (exit 3): a journal
+path outside the project (graph/transaction.py), relations in another warehouse than the profile
+names now or in a protected location, and newer runs or files that need what the undo removes
+(agent/undo_order.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from agent.runs import read_record, run_folder
 from agent.settings import Settings
 from agent.store import RunStore, open_checkpointer
-from graph.transaction import load_applied, rollback_journaled
-from tools.errors import InvalidArguments
+from agent.undo_order import blockers, describe
+from graph.transaction import (
+    RELATIONS_JOURNAL,
+    Rollback,
+    UndoPlan,
+    WarehouseNow,
+    load_applied,
+    load_relations,
+    prepare_rollback,
+)
+from tools.errors import ApprovalRequired, ConfigurationError, InvalidArguments
 from tools.journal import DamagedJournal
+from tools.profiles import read_profile
+from tools.protection import protection_of
+
+
+class UndoRefused(ApprovalRequired):
+    """The undo would act where the run did not, or break newer work: nothing was changed (exit 3)."""
 
 
 def _applied_from_checkpoint(settings: Settings, run_id: str) -> dict[str, Any] | None:
@@ -27,10 +49,54 @@ def _applied_from_checkpoint(settings: Settings, run_id: str) -> dict[str, Any] 
     return applied
 
 
-def undo_run(settings: Settings, run_id: str, *, notify: Callable[[str], None]) -> str:
-    """Roll back what run ``run_id`` left on disk and in the warehouse; returns what was done."""
-    run_dir = settings.state_dir / "runs" / run_id
-    if not run_id or "/" in run_id or not run_dir.is_dir():
+def _warehouse_now(settings: Settings, target: str | None) -> WarehouseNow:
+    """The run's target as the profile resolves it now, and which of its locations are protected."""
+    profile = read_profile(settings.project_dir, target, settings.profiles_dir, profile=settings.profile)
+    chosen = profile.target
+
+    def protected(relation: str) -> str | None:
+        # the relation's own schema decides, so a dev target's build into prod's schema is caught
+        here = chosen.model_copy(update={"schema_name": relation.split(".", 2)[1]})
+        verdict = protection_of(
+            here,
+            profile.targets,
+            protected_targets=settings.protected_targets,
+            protected_schemas=settings.protected_schemas,
+        )
+        return verdict.reason if verdict.protected else None
+
+    return WarehouseNow(chosen.path, chosen.target, protected)
+
+
+def _plan(settings: Settings, run_id: str, run_dir: Path) -> UndoPlan:
+    applied: dict[str, Any] | None = None
+    try:
+        load_applied(run_dir)
+    except DamagedJournal:
+        applied = _applied_from_checkpoint(settings, run_id)
+        if applied is None:
+            raise  # neither record survives: the error says what to do by hand
+    relations = load_relations(run_dir)
+    warehouse = None
+    if relations is not None:
+        record = read_record(settings.state_dir, run_id)
+        target = relations.target or (record.target if record else None) or settings.target
+        try:
+            warehouse = _warehouse_now(settings, target)
+        except ConfigurationError as exc:
+            raise ConfigurationError(
+                f"cannot tell where run {run_id}'s relations are now: {exc.message}",
+                hint=f"fix the profile and run the undo again, or delete {run_dir / RELATIONS_JOURNAL} "
+                "to restore only the files (the relations then stay)",
+            ) from None
+    return prepare_rollback(applied, run_dir, warehouse=warehouse)
+
+
+def undo(settings: Settings, run_id: str, *, notify: Callable[[str], None]) -> Rollback | None:
+    """Roll back what run ``run_id`` left on disk and in the warehouse; None when it left nothing.
+    UndoRefused (nothing changed) when part of it may not or should not be undone."""
+    run_dir = run_folder(settings.state_dir, run_id)
+    if run_dir is None:
         raise InvalidArguments(
             f"no run {run_id!r} in {settings.state_dir / 'runs'}",
             hint=f"`ae runs --project {settings.project_dir}` lists the project's runs and their ids",
@@ -38,18 +104,22 @@ def undo_run(settings: Settings, run_id: str, *, notify: Callable[[str], None]) 
     store = RunStore(settings.store_url, settings.state_dir)
     try:
         with store.project_lock(settings.project_dir, f"undo {run_id}", notify=notify):
-            applied: dict[str, Any] | None = None
-            try:
-                load_applied(run_dir)
-            except DamagedJournal:
-                applied = _applied_from_checkpoint(settings, run_id)
-                if applied is None:
-                    raise  # neither record survives: the error says what to do by hand
-            undone = rollback_journaled(applied, run_dir)
-        if undone is None:
-            return f"run {run_id} left nothing to undo"
-        if store.get(run_id) is not None:
+            plan = _plan(settings, run_id, run_dir)
+            refusals = plan.refusals()
+            blocked = blockers(plan, settings.state_dir, run_id)
+            if blocked:
+                refusals.append(describe(blocked, run_id, settings.project_dir))
+            if refusals:
+                raise UndoRefused("refused, nothing changed: " + "\n".join(refusals))
+            undone = plan.carry_out()
+        if undone is not None and store.get(run_id) is not None:
             store.finish(run_id, status="rolled_back", reason="undone by `ae undo`", report_dir=None)
-        return f"run {run_id}: {undone.describe()}"
+        return undone
     finally:
         store.close()
+
+
+def undo_run(settings: Settings, run_id: str, *, notify: Callable[[str], None]) -> str:
+    """``undo``, said in one line for ``ae undo``."""
+    undone = undo(settings, run_id, notify=notify)
+    return f"run {run_id}: {undone.describe()}" if undone else f"run {run_id} left nothing to undo"
