@@ -13,19 +13,35 @@ through ``find_profiles`` / ``read_target`` so that ae and dbt never disagree ab
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel
 
 from tools.errors import ConfigurationError, UnknownTarget
 
+if TYPE_CHECKING:
+    import jinja2
+
 PROFILES_FILE = "profiles.yml"
-_ENV_VAR = re.compile(r"""\{\{\s*env_var\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]*)['"]\s*)?\)\s*\}\}""")
+PROJECT_FILE = "dbt_project.yml"
+#: dbt renders a string as Jinja when it holds one of these (dbt.clients.jinja._HAS_RENDER_CHARS_PAT)
+_JINJA = re.compile(r"({[{%#]|[#}%]})")
+#: a whole value that is one ``env_var('NAME')`` / ``env_var('NAME', 'default')``: dbt's native
+#: rendering returns that string unchanged, so it is rendered here without importing dbt's Jinja
+_PLAIN_ENV_VAR = re.compile(
+    r"""\{\{\s*env_var\(\s*(['"])([^'"]+)\1\s*(?:,\s*(['"])([^'"]*)\3\s*)?\)\s*\}\}"""
+)
+#: dbt's stand-in for a ``DBT_ENV_SECRET_*`` value while Jinja runs (dbt.constants.SECRET_PLACEHOLDER)
+_SECRET_PREFIX = "DBT_ENV_SECRET_"
+_SECRET_PLACEHOLDER = "$$$DBT_SECRET_START$$${}$$$DBT_SECRET_END$$$"
+_SECRET_IN_RENDERED = re.compile(re.escape(_SECRET_PLACEHOLDER).replace(r"\{\}", f"({_SECRET_PREFIX}.*)"))
 #: DuckDB paths that name no local file: in-memory and MotherDuck databases
 _NOT_A_FILE = (":memory:", "md:", "motherduck:")
 _HINT = "create it, or say where it is with --profiles-dir (or DBT_PROFILES_DIR)"
@@ -104,15 +120,131 @@ def find_profiles(project_dir: Path, profiles_dir: Path | None = None) -> Profil
     )
 
 
-def _render_env(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    return _ENV_VAR.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), value)
+class _Unknown:
+    """A value that could not be rendered (an unset ``env_var`` without default, a Jinja error)."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+#: dbt would fail on this value, so what it names is unknown: "" for a location, which protection
+#: treats as matching any other location (the safe side)
+UNKNOWN: Any = _Unknown()
+
+
+class _MissingEnvVar(Exception):
+    pass
+
+
+class ProfileRenderer:
+    """Renders profile and project values as dbt does, one value at a time.
+
+    dbt renders every string of the chosen target with its native Jinja (dbt.config.renderer:
+    ``ProfileRenderer``, ``get_rendered(value, ctx, native=True)``): ``"{{ env_var('P') | int }}"``
+    becomes the number, ``"{{ 'prod' }}"`` the text. This renders each value with dbt_common's own
+    environment and filters (as_number, as_bool, as_native, as_text, and Jinja's lower, int, ...),
+    with dbt's ``env_var`` (the variable, else the default, else an error). Unlike dbt, a value that
+    fails (prod's password unset in a dev shell) makes only that value UNKNOWN, never the profile.
+
+    ``env_var`` sees what the dbt child sees (tools/engine/child_env.py), not ae's own environment:
+    ``ANTHROPIC_*`` and ``AE_*`` never reach dbt. dbt's other context members (``var``, ``modules``,
+    ...) are not offered: a value using one is UNKNOWN rather than guessed (a guess could say "dev"
+    where dbt says "prod"). dbt_common's Jinja costs ~0.3 s to import, so it is imported only for a
+    value that needs more than a plain ``{{ env_var('X', 'default') }}``.
+    """
+
+    def __init__(self, config_files: list[Path]) -> None:
+        self._config_files = config_files
+
+    @functools.cached_property
+    def _environment(self) -> Mapping[str, str]:
+        from tools.engine.child_env import child_environment
+
+        return child_environment(os.environ, self._config_files)
+
+    def render(self, value: Any) -> Any:
+        """``value`` as dbt renders it (lists and mappings value by value), UNKNOWN where it fails."""
+        if isinstance(value, dict):
+            return {key: self.render(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.render(item) for item in value]
+        if not isinstance(value, str) or not _JINJA.search(value):
+            return value
+        plain = _PLAIN_ENV_VAR.fullmatch(value)
+        try:
+            if plain is not None:
+                return self._env_var(plain.group(2), plain.group(4))
+            return self._render_jinja(value)
+        except Exception:  # any failure of the project's Jinja, including a missing variable
+            return UNKNOWN
+
+    @staticmethod
+    def _env_var(name: str, default: str | None) -> str:
+        """A plain ``env_var`` call: its name is in the profile, so the child has it unless ae
+        withholds it (tools/engine/child_env.py)."""
+        from tools.engine.child_env import is_passed
+
+        if name in os.environ and is_passed(name, {name}):
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise _MissingEnvVar(name)
+
+    def _render_jinja(self, text: str) -> Any:
+        environment = _native_environment()
+        env = self._environment
+
+        def env_var(name: str, default: Any = None) -> Any:
+            # dbt hands Jinja a placeholder for a secret, swapped for the value after rendering,
+            # so that filters cannot change (or print) the secret itself
+            if name in env and name.startswith(_SECRET_PREFIX):
+                return _SECRET_PLACEHOLDER.format(name)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise _MissingEnvVar(name)
+
+        context = {"env_var": env_var}
+        rendered = environment.from_string(text, globals=context).render(context)
+        if _SECRET_PREFIX not in str(rendered):
+            return rendered
+        found = _SECRET_IN_RENDERED.search(str(rendered))
+        if found is None:
+            return UNKNOWN  # dbt itself renders such a value as None
+        return str(rendered).replace(found.group(0), env[found.group(1)])
+
+
+@functools.cache
+def _native_environment() -> jinja2.Environment:
+    """dbt_common's native sandboxed environment, where an undefined name is an error."""
+    import jinja2
+    from dbt_common.clients.jinja import get_environment
+
+    environment = get_environment(native=True)
+    environment.undefined = jinja2.StrictUndefined
+    return environment
+
+
+def _text_of(path: Path) -> str:
+    """A configuration file's text; a binary or non-UTF-8 file is a ConfigurationError naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"{path} is not UTF-8 text (byte {exc.start} cannot be decoded); dbt cannot read it either",
+            hint="restore the file from version control, or save it as UTF-8 YAML",
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(_text_of(path)) or {}
     except yaml.YAMLError as exc:
         # only the position: yaml's own message quotes the offending line, which may hold a password
         mark = getattr(exc, "problem_mark", None)
@@ -128,12 +260,18 @@ def profile_name(project_dir: Path, profile: str | None = None) -> str:
     chosen = profile or os.environ.get("DBT_PROFILE")
     if chosen:
         return chosen
-    project_file = project_dir / "dbt_project.yml"
+    project_file = project_dir / PROJECT_FILE
     if not project_file.is_file():
         raise ConfigurationError(
-            f"{project_dir} has no dbt_project.yml", hint="point --project at a dbt project"
+            f"{project_dir} has no {PROJECT_FILE}", hint="point --project at a dbt project"
         )
-    name = _render_env(_load_yaml(project_file).get("profile"))
+    raw = _load_yaml(project_file).get("profile")
+    name = ProfileRenderer([project_file]).render(raw)
+    if name is UNKNOWN:
+        raise ConfigurationError(
+            f"{project_file}: its `profile:` could not be rendered (an env_var that is not set?)",
+            hint="set the variable, or pass --profile",
+        )
     if not name:
         raise ConfigurationError(
             f"{project_file} names no profile", hint="add `profile: <name>` to it or pass --profile"
@@ -144,8 +282,8 @@ def profile_name(project_dir: Path, profile: str | None = None) -> str:
 def _line_of(path: Path, keys: tuple[str, ...]) -> str:
     """`` (line N)`` of the value at ``keys`` in a YAML file, or "" when it cannot be found."""
     try:
-        node = yaml.compose(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
+        node = yaml.compose(_text_of(path))
+    except (yaml.YAMLError, ConfigurationError):
         return ""
     for key in keys:
         if not isinstance(node, yaml.MappingNode):
@@ -167,14 +305,20 @@ def _mapping(value: Any, path: Path, keys: tuple[str, ...], what: str) -> dict[s
 
 
 def _first(output: dict[str, Any], *keys: str) -> str | None:
-    """The first of ``keys`` the output sets, as text (adapters name the same thing differently)."""
-    return next((str(output[k]) for k in keys if output.get(k) not in (None, "")), None)
+    """The first of ``keys`` the output sets, as text (adapters name the same thing differently);
+    "" when that value is UNKNOWN."""
+    for key in keys:
+        value = output.get(key)
+        if value is UNKNOWN:
+            return ""
+        if value not in (None, ""):
+            return str(value)
+    return None
 
 
 def _profile_target(
     project_dir: Path, output: dict[str, Any], *, profile: str, name: str, targets: list[str], file: Path
 ) -> ProfileTarget:
-    output = {k: _render_env(v) for k, v in output.items()}
     path = None
     raw_path = str(output.get("path") or "")
     if output.get("type") == "duckdb" and raw_path and not raw_path.startswith(_NOT_A_FILE):
@@ -183,7 +327,7 @@ def _profile_target(
     return ProfileTarget(
         profile=profile,
         target=name,
-        type=str(output.get("type")),
+        type=str(output.get("type") or ""),
         path=path,
         schema_name=_first(output, "schema", "dataset"),
         database=_first(output, "database", "dbname", "project"),
@@ -204,8 +348,10 @@ def read_profile(
     """Every target of the profile dbt would use for this project, and the one it would pick.
 
     ``target``, ``profiles_dir`` and ``profile`` are the ``--target``, ``--profiles-dir`` and
-    ``--profile`` overrides; None means dbt's own defaults (module docstring). env_var() defaults
-    are honoured. A profile of the wrong shape is a ConfigurationError naming the file and line.
+    ``--profile`` overrides; None means dbt's own defaults (module docstring). Every target's
+    values are rendered as dbt renders them (``ProfileRenderer``); one that cannot be is UNKNOWN
+    ("" in the ProfileTarget's text fields). A profile of the wrong shape is a ConfigurationError
+    naming the file and line.
     """
     name = profile_name(project_dir, profile)
     location = find_profiles(project_dir, profiles_dir)
@@ -219,9 +365,11 @@ def read_profile(
         )
     entry = _mapping(profiles[name], file, (name,), "settings (target, outputs)")
     outputs = _mapping(entry.get("outputs") or {}, file, (name, "outputs"), "targets")
-    chosen = str(target or os.environ.get("DBT_TARGET") or _render_env(entry.get("target")) or "default")
+    renderer = ProfileRenderer([file, project_dir / PROJECT_FILE])
+    default = renderer.render(entry.get("target"))
+    chosen = str(target or os.environ.get("DBT_TARGET") or default or "default")
     if chosen not in outputs:
-        default = _render_env(entry.get("target")) or next(iter(outputs), "")
+        default = default or next(iter(outputs), "")
         raise UnknownTarget(
             f"target {chosen!r} is not in profile {name!r} of {file}, whose targets are "
             f"{', '.join(map(str, outputs)) or 'none'}",
@@ -233,7 +381,7 @@ def read_profile(
     targets = {
         str(t): _profile_target(
             project_dir,
-            _mapping(o, file, (name, "outputs", str(t)), "settings"),
+            renderer.render(_mapping(o, file, (name, "outputs", str(t)), "settings")),
             profile=name,
             name=str(t),
             targets=names,
