@@ -1,16 +1,24 @@
-"""What the dbt child process inherits and how long it lives: no secrets, never past its caller.
+"""What the dbt child process inherits and how long it lives: no secrets, never past its caller; a
+shared server only in a folder private to the user, and never on a project that is gone.
 
 Real dbt and real DuckDB in temp dirs; the kill -9 tests kill a real ae-like parent process.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import re
+import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -18,8 +26,11 @@ import pytest
 
 from tests.dbt_project_factory import write_tiny_project
 from tools.engine import DbtCall, DbtEngine
+from tools.engine.child import in_project
 from tools.engine.child_env import child_environment, env_var_names
+from tools.engine.process import SOCKET_FOLDER, PrivateChild, SocketFolderRefused, server_key, socket_folder
 from tools.errors import EngineTimeout
+from tools.logs import configure_logging
 from tools.resilience import Resilience, RetryPolicy
 
 #: a table, so dbt runs the query (a view would only be created, in milliseconds, whatever it selects)
@@ -206,3 +217,119 @@ def test_a_private_child_dies_with_its_parent(project: Path, mode: str) -> None:
 def test_a_shared_server_stops_a_call_whose_caller_was_killed(project: Path) -> None:
     # the server outlives ae processes by design, but not a runaway call nobody waits for
     _kill_parent_and_wait_for(project, keep_alive_s=60, mode="runaway")
+
+
+# --- the shared engine's socket folder and project (issue 23 item 11) ------------------------------
+
+
+@pytest.fixture
+def private_base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A short private folder standing for the runtime and cache folders (socket paths are short)."""
+    base = Path(tempfile.mkdtemp(prefix="ae-sock-"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(base / "runtime"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(base / "cache"))
+    (base / "runtime").mkdir(mode=0o700)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_sockets_live_in_the_private_runtime_folder_else_the_cache(private_base: Path) -> None:
+    folder = socket_folder()
+    assert folder == private_base / "runtime" / SOCKET_FOLDER
+    assert stat.S_IMODE(folder.lstat().st_mode) == 0o700
+    (private_base / "runtime").chmod(0o755)  # a runtime folder others can enter is not the spec's
+    assert socket_folder() == private_base / "cache" / SOCKET_FOLDER
+
+
+def _refuse_by_link(folder: Path) -> None:
+    elsewhere = folder.parent / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    folder.symlink_to(elsewhere)
+
+
+def _refuse_by_owner(folder: Path) -> None:
+    folder.mkdir(mode=0o700)
+    os.chown(folder, 65534, 65534)  # what another local user who made it first would leave
+
+
+def _refuse_by_mode(folder: Path) -> None:
+    folder.mkdir(mode=0o700)
+    folder.chmod(0o770)
+
+
+@pytest.mark.parametrize(
+    ("plant", "reason"),
+    [
+        (_refuse_by_link, "it is a symbolic link"),
+        (_refuse_by_owner, "belongs to user id 65534"),
+        (_refuse_by_mode, "other users may reach it (mode drwxrwx---)"),
+    ],
+)
+def test_a_socket_folder_that_is_not_private_is_refused(
+    private_base: Path, plant: Callable[[Path], None], reason: str
+) -> None:
+    if plant is _refuse_by_owner and os.getuid() != 0:
+        pytest.skip("giving a folder to another user needs root")
+    plant(private_base / "runtime" / SOCKET_FOLDER)
+    with pytest.raises(SocketFolderRefused, match=re.escape(reason)):
+        socket_folder()
+
+
+def test_a_refused_socket_folder_costs_only_the_sharing(private_base: Path, project: Path) -> None:
+    """It made every `ae run` exit 5; now the run gets a dbt process of its own, and says why."""
+    _refuse_by_link(private_base / "runtime" / SOCKET_FOLDER)
+    stream = io.StringIO()
+    configure_logging(json=True, level="WARNING", stream=stream)
+    try:
+        with DbtEngine(project, keep_alive_s=60, timeout_s=120) as engine:
+            assert engine.run("compile", select=["adults"]).success
+            assert isinstance(engine._process, PrivateChild)
+    finally:
+        configure_logging(json=True, level="WARNING")
+    (warning,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert warning["event"] == "engine_not_shared" and "symbolic link" in warning["reason"]
+    assert not any((private_base / "runtime" / "elsewhere").iterdir())  # no socket went through the link
+
+
+def test_a_project_recreated_at_the_same_path_is_another_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = write_tiny_project(tmp_path / "tiny")
+    key = server_key(project, ["parse"], {})
+    monkeypatch.chdir(project)  # where a server started on it works
+    assert in_project(str(project))
+    shutil.rmtree(project)
+    write_tiny_project(project)
+    assert not in_project(str(project))  # the server sees it and leaves
+    assert server_key(project, ["parse"], {}) != key  # clients start a new one
+
+
+@pytest.mark.slow
+def test_a_server_on_a_deleted_project_leaves_and_the_next_run_works(
+    private_base: Path, tmp_path: Path
+) -> None:
+    """It kept the deleted folder as its working directory: every run failed `[Errno 2]` for 300 s."""
+    project = write_tiny_project(tmp_path / "tiny")
+    first = DbtEngine(project, keep_alive_s=120, timeout_s=120)
+    assert first.run("compile", select=["adults"]).success
+    old_server = first.pid
+    assert old_server is not None
+    first.close()
+    second_server = None
+    try:
+        shutil.rmtree(project)
+        write_tiny_project(project)
+        with DbtEngine(project, keep_alive_s=120, timeout_s=120) as second:
+            assert second.run("compile", select=["adults"]).success
+            second_server = second.pid
+        assert second_server not in (None, old_server)
+        deadline = time.monotonic() + 10
+        while _alive(old_server):
+            assert time.monotonic() < deadline, "the server on the deleted folder stayed"
+            time.sleep(0.2)
+    finally:
+        for pid in (old_server, second_server):
+            if pid is not None and _alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -24,12 +24,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tools.engine.process import spawn_lock
+from tools.engine.process import project_identity, spawn_lock
 from tools.engine.results import DbtError, DbtResult, ErrorKind, NodeResult, NodeTiming, Preview
 
 LOCK_MARKERS = ("Could not set lock on file", "Conflicting lock is held")
 #: how often a child checks that its parent (private child) or caller (shared server) is still there
 WATCHDOG_INTERVAL_S = 0.5
+#: how often an idle shared server checks that its project folder is still the one it started in
+PROJECT_CHECK_S = 1.0
 
 
 def _iso(value: Any) -> str | None:
@@ -262,14 +264,16 @@ def serve_socket(project_dir: str, socket_path: Path, keep_alive_s: float, warm_
     inode = socket_path.stat().st_ino
     _setup(project_dir)
     answer(json.dumps({"command": "parse", "args": warm_up}).encode())
-    server.settimeout(min(keep_alive_s, 30.0))
+    server.settimeout(min(keep_alive_s, PROJECT_CHECK_S))
     idle_since = time.monotonic()
-    while time.monotonic() - idle_since < keep_alive_s and os.path.isdir(project_dir):
+    while time.monotonic() - idle_since < keep_alive_s and in_project(project_dir):
         try:
             conn, _ = server.accept()
         except TimeoutError:
             continue
         with conn:
+            if not in_project(project_dir):
+                break  # the caller finds the socket gone and starts a server on the new folder
             _serve_connection(conn)
         idle_since = time.monotonic()
     with spawn_lock(socket_path):  # a client cannot start a new server while this one leaves
@@ -277,6 +281,18 @@ def serve_socket(project_dir: str, socket_path: Path, keep_alive_s: float, warm_
         with contextlib.suppress(FileNotFoundError):
             if socket_path.stat().st_ino == inode:
                 socket_path.unlink()
+
+
+def in_project(project_dir: str) -> bool:
+    """Whether the working directory (the project folder this server started in) is still the
+    folder at ``project_dir``. A project deleted and re-created there is another folder: this
+    server would keep parsing the deleted one (``[Errno 2]`` on every call), so it leaves at once;
+    clients key their server by the folder's identity (tools/engine/process.py) and start a new one.
+    """
+    try:
+        return project_identity(Path(project_dir)) == project_identity(Path("."))
+    except FileNotFoundError:
+        return False
 
 
 def _serve_connection(conn: socket.socket) -> None:

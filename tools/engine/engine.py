@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from tools.engine.child_env import child_environment
 from tools.engine.commands import DbtCall, build_args
-from tools.engine.process import EngineProcess, Heartbeat, PrivateChild, SharedServer
+from tools.engine.process import EngineProcess, Heartbeat, PrivateChild, SharedServer, SocketFolderRefused
 from tools.engine.results import DbtResult
 from tools.errors import (
     ConfigurationError,
@@ -112,11 +112,18 @@ class DbtEngine:
         warm_up = ["parse", *self._base_args()]
         # dbt runs project code, which the agent may have written: it gets no secrets it does not need
         env = child_environment(os.environ, [self.profiles.file, self.project_dir / "dbt_project.yml"])
-        self._process: EngineProcess = (
-            SharedServer(self.project_dir, log_file, warm_up, env, keep_alive_s)
-            if keep_alive_s > 0
-            else PrivateChild(self.project_dir, log_file, warm_up, env)
-        )
+        self._process: EngineProcess = PrivateChild(self.project_dir, log_file, warm_up, env)
+        if keep_alive_s > 0:
+            try:
+                self._process = SharedServer(self.project_dir, log_file, warm_up, env, keep_alive_s)
+            except SocketFolderRefused as exc:
+                # not worth failing a run for: it only costs this run dbt's start-up
+                log.warning(
+                    "engine_not_shared",
+                    reason=str(exc),
+                    consequence="this run uses a dbt process of its own (a few seconds slower)",
+                    hint="make that folder yours with mode 700, or remove it",
+                )
 
     def read_target(self) -> ProfileTarget:
         """The profile target this engine's dbt uses (where its DuckDB file is)."""

@@ -5,10 +5,14 @@
 ``SharedServer`` (``ae run``): a one-shot ``ae run`` would otherwise pay dbt's import and a cold
 parse (seconds) in every process. The first ``ae run`` on a project starts a server on a Unix
 socket; the next ones connect to it, and it exits after ``keep_alive_s`` without a call. The socket
-name is a digest of everything the server's dbt depends on (project, dbt arguments, environment,
-Python and installed packages, this engine's code), so a changed setting gets a server of its own
-instead of a stale one. The server takes one connection at a time, so calls from several ae
-processes on one project queue instead of fighting over the DuckDB file.
+name is a digest of everything the server's dbt depends on (project folder and its identity on disk,
+dbt arguments, environment, Python and installed packages, this engine's code), so a changed
+setting, or a project deleted and re-created at the same path, gets a server of its own instead of
+a stale one. The server takes one connection at a time, so calls from several ae processes on one
+project queue instead of fighting over the DuckDB file.
+
+Whoever can connect to the socket runs dbt as this user, so it lives in a folder only this user can
+enter (``socket_folder``); when no such folder can be had, the engine uses a private child instead.
 
 Both speak the same protocol (tools/engine/child.py): one JSON request per line, one JSON reply per
 line; the shared server greets each connection with a hello line first.
@@ -24,22 +28,33 @@ import os
 import select
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from tools.errors import ConfigurationError, EngineCrashed, WarehouseLocked
+from tools.errors import EngineCrashed, WarehouseLocked
 
 #: the child imports dbt (~1.5-3 s); allow a slow machine before calling it a crash
 STARTUP_TIMEOUT_S = 60.0
 #: variables that differ between shells without changing what dbt does
 _ENV_NOT_KEYED = frozenset({"PWD", "OLDPWD", "SHLVL", "_"})
+#: the socket folder's name in the user's runtime or cache folder
+SOCKET_FOLDER = "ae-engines"
+#: a Unix socket's path must fit in sockaddr_un.sun_path (108 bytes on Linux, with its NUL)
+_MAX_SOCKET_PATH = 107
+
+
+def project_identity(project_dir: Path) -> tuple[int, int]:
+    """The project folder's device and inode: a folder deleted and re-created at the same path is
+    another folder. FileNotFoundError when it is gone."""
+    info = os.stat(project_dir)
+    return info.st_dev, info.st_ino
 
 
 class Heartbeat:
@@ -146,12 +161,15 @@ class PrivateChild:
         #: replies the child owes for requests nobody waits on (the warm-up parse)
         self._unread = 0
         self._replaced = False
+        #: the project folder the child started in (``project_identity``)
+        self._identity: tuple[int, int] | None = None
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def _spawn(self) -> subprocess.Popen[bytes]:
+        self._identity = project_identity(self._project_dir)
         with open(self._log_file, "ab") as stderr:
             proc = subprocess.Popen(
                 child_command(self._project_dir, *die_with_us_options()),
@@ -178,9 +196,20 @@ class PrivateChild:
         proc.stdin.write(request)
         proc.stdin.flush()
 
+    def _moved(self) -> bool:
+        """Whether the project folder is no longer the one the child works in (deleted and
+        re-created at the same path): the child would parse a folder that is gone."""
+        try:
+            return project_identity(self._project_dir) != self._identity
+        except FileNotFoundError:
+            return False  # gone for good: the call reports it
+
     def _running(self) -> tuple[subprocess.Popen[bytes], LineReader]:
         proc = self._proc
         self._replaced = proc is not None and self._ready and proc.poll() is not None
+        if proc is not None and not self._replaced and self._moved():
+            self.kill()
+            proc = None
         if proc is None or self._replaced:
             self.kill()
             proc = self._spawn()
@@ -229,16 +258,70 @@ class PrivateChild:
         self.kill()
 
 
+class SocketFolderRefused(Exception):
+    """No folder private to this user for the shared engine's sockets (the engine uses a private
+    child instead); the message names the folder and what is wrong with it."""
+
+
+def _not_private(folder: Path) -> str | None:
+    """Why ``folder`` is not private to this user, or None when it is.
+
+    Private: a real folder (a symbolic link is refused, not followed), owned by this user, that no
+    group or other user may read, write or enter. Checked on an O_NOFOLLOW descriptor of the folder
+    itself, so nothing can swap the folder between the check and the answer.
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return "it does not exist"
+    except OSError:
+        kind = "a symbolic link" if folder.is_symlink() else "not a folder"
+        return f"it is {kind}"
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if info.st_uid != os.getuid():
+        return f"it belongs to user id {info.st_uid}, not to this user ({os.getuid()})"
+    if info.st_mode & 0o077:
+        return f"other users may reach it (mode {stat.filemode(info.st_mode)})"
+    return None
+
+
+def _runtime_dir() -> Path | None:
+    """``$XDG_RUNTIME_DIR`` when set and private (as the XDG spec requires), else None."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if not runtime or not os.path.isabs(runtime) or _not_private(Path(runtime)) is not None:
+        return None
+    return Path(runtime)
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
+
+
 def socket_folder() -> Path:
-    """A folder only this user can enter: whoever can reach the socket can run dbt as us."""
-    folder = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"ae-engines-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    info = folder.stat()
-    if info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise ConfigurationError(
-            f"{folder} is not private to this user; the shared dbt engine will not use it",
-            hint="remove it, or set AE_ENGINE_KEEP_ALIVE_S=0",
-        )
+    """A folder only this user can enter: whoever can reach the socket can run dbt as us.
+
+    ``$XDG_RUNTIME_DIR/ae-engines`` when the runtime folder is set and private, else
+    ``~/.cache/ae-engines`` (``$XDG_CACHE_HOME``): both under folders only this user writes, so no
+    other user can create the folder first or plant a link in its place, as they could in the
+    shared temporary folder. SocketFolderRefused when the folder is not private (``_not_private``)
+    or too deep for a socket path.
+    """
+    folder = (_runtime_dir() or _cache_dir()) / SOCKET_FOLDER
+    try:
+        folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass  # checked below, like one we just made
+    except OSError as exc:
+        raise SocketFolderRefused(f"cannot create {folder}: {exc.strerror or exc}") from None
+    reason = _not_private(folder)
+    if reason is not None:
+        raise SocketFolderRefused(f"{folder} is not private to this user: {reason}")
+    if len(os.fsencode(folder / f"{'0' * 24}.sock")) > _MAX_SOCKET_PATH:
+        raise SocketFolderRefused(f"{folder} is too deep for a Unix socket path")
     return folder
 
 
@@ -248,6 +331,9 @@ def server_key(project_dir: Path, warm_up: list[str], env: dict[str, str]) -> st
     packages = Path(sysconfig.get_paths()["purelib"])
     parts = {
         "project": str(project_dir),
+        # a project deleted and re-created at the same path is another project (the old server
+        # kept the deleted folder as its working directory)
+        "project_identity": project_identity(project_dir),
         "dbt_args": warm_up,
         "env": sorted((k, v) for k, v in env.items() if k not in _ENV_NOT_KEYED),
         "python": sys.executable,
