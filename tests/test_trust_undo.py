@@ -447,6 +447,7 @@ def test_a_linked_run_folder_is_never_followed(
     project: Path, outside: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     linked_run(project, outside)
+    linked_before = digest_tree(outside / "evil")
     good = RunRecord(
         run_id="GOOD", request="a real run", target="dev", started_at=datetime.now(UTC), pid=1, host="h"
     )
@@ -463,10 +464,17 @@ def test_a_linked_run_folder_is_never_followed(
     assert main(["runs", "--json", "--project", str(project)]) == ExitCode.OK
     assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == ["GOOD"]
 
-    assert main(["undo", "EVIL", "--project", str(project)]) == ExitCode.ENVIRONMENT
-    undone = capsys.readouterr()
-    assert "is a symbolic link" in undone.err and SECRET not in undone.out + undone.err
+    for command in ("undo", "resume"):
+        assert main([command, "EVIL", "--project", str(project)]) == ExitCode.ENVIRONMENT
+        refused = capsys.readouterr()
+        assert "is a symbolic link" in refused.err and SECRET not in refused.out + refused.err
     assert not (project / "victim.txt").exists()
+    assert digest_tree(outside / "evil") == linked_before  # nothing written through the link
+        JOURNAL,
+        "report.json",
+        "report.md",
+        "run.json",
+    ]
 
 
 def test_a_linked_report_or_journal_is_refused(
