@@ -6,6 +6,9 @@ reported, never blocking.
 A model is *created* when it did not exist before the change; *modified* when its SQL file changed
 or its own entry under ``models:`` in a YAML file changed. Entries are compared as loaded YAML, so
 comments, blank lines and a neighbour's entry in the same file do not modify a model.
+
+A model's ``ae_lint_disable`` counts as the project had it before the change (``ChangeScope.disables``):
+a plan cannot switch a rule off for the models it creates or modifies, and what it tried is reported.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import yaml
 
 from graph.nodes import project_nodes
 from tools.changeset import Changeset, PriorFile
-from tools.lint import LintFinding
+from tools.lint import LintFinding, disabled_rules
 
 _YAML_SUFFIXES = (".yml", ".yaml")
 
@@ -87,6 +90,23 @@ class ChangeScope:
                 modified.add(uid)
         return cls(frozenset(created), frozenset(modified))
 
+    def disables(
+        self, manifest: Mapping[str, Any], before_manifest: Mapping[str, Any] | None
+    ) -> dict[str, frozenset[str]]:
+        """What each model's ``ae_lint_disable`` may switch off: for a model the change created,
+        nothing; for one it modified, what it switched off before the change (nothing when the
+        project was not parsed before it); for any other, its own list, which the change left alone."""
+        old = (before_manifest or {}).get("nodes", {})
+        allowed: dict[str, frozenset[str]] = {}
+        for uid, node in project_nodes(manifest).items():
+            if uid in self.created:
+                allowed[uid] = frozenset()
+            elif uid in self.modified:
+                allowed[uid] = disabled_rules(old[uid]) if uid in old else frozenset()
+            else:
+                allowed[uid] = disabled_rules(node)
+        return allowed
+
     def split(
         self,
         findings: Iterable[LintFinding],
@@ -105,6 +125,17 @@ class ChangeScope:
             counts = finding.fingerprint not in baseline and (finding.node in self.created or new_on_modified)
             (answered if counts else debt).append(finding)
         return answered, debt
+
+
+def added_disables(
+    manifest: Mapping[str, Any], allowed: Mapping[str, frozenset[str]]
+) -> dict[str, list[str]]:
+    """The rule ids each model's ``ae_lint_disable`` lists beyond what it may switch off (by unique id)."""
+    return {
+        uid: sorted(extra)
+        for uid, node in project_nodes(manifest).items()
+        if (extra := disabled_rules(node) - allowed.get(uid, frozenset()))
+    }
 
 
 def _model_entries(texts: Iterable[str | None]) -> dict[str, Any]:

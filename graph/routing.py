@@ -21,10 +21,16 @@ def after_approve(state: RunState) -> Literal["validate", "plan", "finish"]:
     return "plan" if state.get("needs_repair") else "validate"
 
 
-def after_validate(state: RunState) -> Literal["execute", "plan", "finish"]:
+def after_validate(state: RunState) -> Literal["gate", "execute", "plan", "finish"]:
     if _ended(state):
         return "finish"
+    if state.get("gate"):  # a question for a person first; Validate runs again once it is answered yes
+        return "gate"
     return "plan" if state.get("needs_repair") else "execute"
+
+
+def after_gate(state: RunState) -> Literal["validate", "finish"]:
+    return "finish" if _ended(state) else "validate"
 
 
 def after_execute(state: RunState) -> Literal["verify", "plan", "finish"]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 Status = Literal["running", "success", "failed", "refused", "invalid"]
-PHASES = ("plan", "approve", "validate", "execute", "verify", "document")
+PHASES = ("plan", "approve", "validate", "gate", "execute", "verify", "document")
 
 
 class RunState(TypedDict, total=False):
@@ -35,6 +35,14 @@ class RunState(TypedDict, total=False):
     new_tests: list[str]
     #: tools.jinja_inspect.CodeFinding items of the plan Approve showed (empty: it held no code)
     code_review: list[dict[str, Any]]
+    #: CodeFinding items Validate found on dbt's resolved manifest (graph/trust_gate.py): code beside
+    #: the models' own statements, and nodes landing on protected locations
+    trust_review: list[dict[str, Any]]
+    #: the question the gate asks before Validate runs again (graph/phases/approve.py); None: none
+    gate: dict[str, Any] | None
+    #: what a person approved of trust_review: ``{"attempt": n, "findings": [rendered, ...]}``, for
+    #: the plan of Plan visit n only
+    gate_approved: dict[str, Any]
     validation: dict[str, Any]
     execution: dict[str, Any]
     verification: dict[str, Any]

@@ -37,6 +37,12 @@ FindingKind = Literal[
     "env_var",
     "vars_jinja",
     "config_file",
+    # found on dbt's resolved manifest after Validate's compile (tools/resolved_gate.py)
+    "sql_header",
+    "statements",
+    "macro_override",
+    "file_write",
+    "protected_location",
 ]
 
 #: files that decide how dbt (and ae) connect, what packages run and which targets are protected

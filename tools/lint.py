@@ -191,14 +191,18 @@ def lint_project(
     only_paths: set[str] | None = None,
     only_nodes: Collection[str] | None = None,
     texts: Mapping[str, str | None] | None = None,
+    disable_allowed: Mapping[str, frozenset[str]] | None = None,
 ) -> LintReport:
     """Lint the root project's models.
 
     ``only_paths`` keeps models whose SQL or YAML is listed, ``only_nodes`` models with those unique
     ids. ``texts`` (relative path -> text, None for absent) stands in for files on disk: Validate
     lints the project as it was before a change with the files the change replaced.
+    ``disable_allowed`` (unique id -> rule ids) caps what a model's ``ae_lint_disable`` switches off:
+    Validate passes what the project had before a change, so a plan cannot switch a rule off for
+    itself; a model not in it switches nothing off. None: each model's own list counts.
     """
-    project = _Project(manifest, root, texts or {})
+    project = _Project(manifest, root, texts or {}, disable_allowed)
     wanted = None if only_paths is None else {project.relative(p) for p in only_paths}
     findings: list[LintFinding] = []
     for model in project.models():
@@ -228,6 +232,15 @@ def lint_project(
     report = LintReport(findings=findings)
     log.debug("lint.done", errors=len(report.errors), warnings=len(report.warnings))
     return report
+
+
+def disabled_rules(node: Mapping[str, Any]) -> frozenset[str]:
+    """The rule ids a model's ``ae_lint_disable`` (its meta, or meta in its config) switches off."""
+    listed: list[Any] = []
+    for meta in (node.get("meta") or {}, (node.get("config") or {}).get("meta") or {}):
+        value = meta.get(META_DISABLE_KEY) if isinstance(meta, Mapping) else None
+        listed.extend([value] if isinstance(value, str) else value if isinstance(value, list) else [])
+    return frozenset(str(rule_id).upper() for rule_id in listed)
 
 
 def documents_its_output(node: Mapping[str, Any]) -> bool:
@@ -283,7 +296,14 @@ class _ParsedSql:
 class _Project:
     """Manifest indexes and file reads shared by every model's checks (files read once)."""
 
-    def __init__(self, manifest: Mapping[str, Any], root: Path, texts: Mapping[str, str | None]) -> None:
+    def __init__(
+        self,
+        manifest: Mapping[str, Any],
+        root: Path,
+        texts: Mapping[str, str | None],
+        disable_allowed: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
+        self.disable_allowed = disable_allowed
         self.root = root
         # the read cache, seeded with the texts that stand in for the disk
         self._texts: dict[str, str | None] = dict(texts)
@@ -358,11 +378,9 @@ class _Model:
 
     @cached_property
     def disabled_rules(self) -> frozenset[str]:
-        listed: list[str] = []
-        for meta in (self.node.get("meta") or {}, self.config.get("meta") or {}):
-            value = meta.get(META_DISABLE_KEY) or []
-            listed.extend([value] if isinstance(value, str) else value)
-        return frozenset(str(rule_id).upper() for rule_id in listed)
+        own = disabled_rules(self.node)
+        allowed = self.project.disable_allowed
+        return own if allowed is None else own & allowed.get(self.uid, frozenset())
 
     @property
     def is_incremental(self) -> bool:

@@ -10,14 +10,22 @@ Custom schemas: dbt's default ``generate_schema_name`` writes a model with ``sch
 ``<target schema>_x``, so a target whose schema is ``prod`` also writes to ``prod_*``. Two schemas
 therefore overlap when they are equal or one is the other followed by ``_`` (``prod`` and
 ``prod_staging``); a dev target with schema ``prod_sandbox`` counts as prod's. An override of
-``generate_schema_name`` can send models anywhere; that is code, approved before it runs (Validate),
-not something a location can describe.
+``generate_schema_name`` can send models anywhere; that is code, approved before it runs (Approve).
+
+A target is one question; a node is another. A model with ``schema='prod'``, a snapshot with
+``target_schema='prod'`` or a ``database=`` config lands wherever dbt resolves it, whatever the target.
+``ProtectedPlaces`` holds every protected location of the profile, and places a node's resolved
+database and schema (from dbt's manifest) among them. A node's schema is exact, so it lies in a
+protected schema when it is that schema or one of its custom schemas (``prod``, ``prod_x``), not the
+other way round. For DuckDB the database is a catalog: the target's own catalog is its file; any other
+catalog is a file attached under another name, which could be any file, so it matches every server.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from tools.profiles import ProfileTarget
 
@@ -28,6 +36,20 @@ DUCKDB_DEFAULT_SCHEMA = "main"
 def _same(a: str, b: str) -> bool:
     """Equal identifiers; an unknown one ("") could be anything, so it matches (the safe side)."""
     return not a or not b or a.casefold() == b.casefold()
+
+
+def within(schema: str, protected: str) -> bool:
+    """Whether a relation in ``schema`` lies in ``protected`` or one of its custom schemas."""
+    return _same(schema, protected) or schema.casefold().startswith(protected.casefold() + "_")
+
+
+def duckdb_catalog(path: Path | None) -> str:
+    """The catalog DuckDB names a file's database after: its name up to the first dot, leading dots
+    dropped (dbt-duckdb's ``path_derived_database_name``). ``memory`` when there is no local file
+    (in-memory, MotherDuck): no node's catalog then counts as the target's own, the protective side."""
+    if path is None:
+        return "memory"
+    return path.name.lstrip(".").split(".")[0]
 
 
 def schemas_overlap(a: str, b: str) -> bool:
@@ -75,6 +97,55 @@ class Location:
         return " ".join([*parts, f"schema {self.schema or '(unknown)'}"])
 
 
+def lands_in(here: Location, there: Location) -> bool:
+    """Whether a relation at ``here`` (a node's exact location) is written into ``there``."""
+    return (
+        here.adapter == there.adapter
+        and _same(here.server, there.server)
+        and _same(here.database, there.database)
+        and within(here.schema, there.schema)
+    )
+
+
+@dataclass(frozen=True)
+class ProtectedPlaces:
+    """The protected locations of a profile, and where a node of a run on ``target`` lands."""
+
+    #: where the run's target writes
+    target: Location
+    #: DuckDB: the catalog of the target's file (any other catalog is another, attached file)
+    catalog: str = ""
+    #: (protected target's name, its location)
+    targets: tuple[tuple[str, Location], ...] = ()
+    #: protected on any server
+    schemas: tuple[str, ...] = ()
+
+    def place(self, database: str, schema: str) -> Location:
+        """The location of a relation dbt resolved to ``database``.``schema`` on this run's target."""
+        if self.target.adapter == "duckdb":
+            own = database.casefold() == self.catalog.casefold()
+            return Location("duckdb", self.target.server if own else "", "", schema)
+        return Location(self.target.adapter, self.target.server, database, schema)
+
+    def protecting(self, database: str, schema: str) -> str | None:
+        """Why a relation at ``database``.``schema`` is on a protected location; None when it is not."""
+        here = self.place(database, schema)
+        for name, there in self.targets:
+            if lands_in(here, there):
+                return f"target {name}'s location ({there.describe()})"
+        for protected in self.schemas:
+            if within(here.schema, protected):
+                return f"the protected schema {protected!r}"
+        return None
+
+    def merged(self, other: ProtectedPlaces) -> ProtectedPlaces:
+        """These places and ``other``'s (the profile before a change and after it: a plan that moves
+        prod in profiles.yml does not take prod's old location out of protection)."""
+        targets = tuple(dict.fromkeys([*self.targets, *other.targets]))
+        schemas = tuple(dict.fromkeys([*self.schemas, *other.schemas]))
+        return ProtectedPlaces(self.target, self.catalog, targets, schemas)
+
+
 @dataclass(frozen=True)
 class Protection:
     """Whether a target is protected, and why, in words for the person who has to approve."""
@@ -83,6 +154,14 @@ class Protection:
     location: Location
     protected: bool
     reason: str
+    #: every protected location of the profile, for placing the nodes a run builds
+    places: ProtectedPlaces | None = field(default=None, compare=False)
+
+    def widened(self, earlier: Protection | None) -> Protection:
+        """This protection with ``earlier``'s protected places as well (the profile before a change)."""
+        if earlier is None or earlier.places is None or self.places is None:
+            return self
+        return replace(self, places=self.places.merged(earlier.places))
 
 
 def protection_of(
@@ -99,10 +178,16 @@ def protection_of(
     server. The first reason found is reported.
     """
     here = Location.of(target)
-    names = set(protected_targets)
+    names, schemas = set(protected_targets), tuple(protected_schemas)
+    places = ProtectedPlaces(
+        here,
+        duckdb_catalog(target.path) if target.type == "duckdb" else "",
+        tuple((name, Location.of(profile_targets[name])) for name in sorted(names & set(profile_targets))),
+        schemas,
+    )
 
     def verdict(reason: str) -> Protection:
-        return Protection(target.target, here, True, reason)
+        return Protection(target.target, here, True, reason, places)
 
     if target.target in names:
         return verdict(f"target {target.target!r} is a protected target; it writes to {here.describe()}")
@@ -110,9 +195,10 @@ def protection_of(
         there = Location.of(profile_targets[name])
         if here.overlaps(there):
             return verdict(f"target {target.target!r} writes to {name}'s location {there.describe()}")
-    for schema in protected_schemas:
+    for schema in schemas:
         if schemas_overlap(here.schema, schema):
             return verdict(
                 f"target {target.target!r} writes to {here.describe()}, and schema {schema!r} is protected"
             )
-    return Protection(target.target, here, False, f"target {target.target!r} writes to {here.describe()}")
+    reason = f"target {target.target!r} writes to {here.describe()}"
+    return Protection(target.target, here, False, reason, places)

@@ -7,6 +7,14 @@ Jinja's syntax tree (and hooks, Python models, secret ``env_var`` reads, config 
 none of it passes straight through. Otherwise the run pauses (a LangGraph interrupt, as Execute does
 for a protected target): the chat shows the code and asks, ``ae run`` needs ``--allow-code``. A "no"
 ends the run ``refused`` with nothing applied and nothing run.
+
+The gate's second look (``judge_resolved``, ``approve_resolved``) comes after Validate's read-only
+parse and compile, on what dbt resolved the change to (graph/trust_gate.py): code beside the models'
+own statements needs the same ``--allow-code``; a node landing on a protected location needs the
+protected target's approval (``--yes``, a yes in chat, an approved queue task), even on a dev run.
+Validate undoes the change before asking, so nothing waits applied for an answer; a yes sends the run
+back through Validate, which finds the same findings approved (kept for this plan in
+``gate_approved``). A no ends it ``refused``, as here.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from graph.context import RunContext
 from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, PlanSpec
 from graph.state import RunState
+from graph.trust_gate import Review
 from tools.jinja_inspect import CodeFinding, inspect_changes, inspect_vars
 
 
@@ -72,3 +81,77 @@ def approve(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     )
     ctx.progress("approve", reason, ok=False)
     return {"code_review": shown, "status": "refused", "reason": reason}
+
+
+def _record(state: RunState, approved: set[str]) -> dict[str, Any]:
+    return {"attempt": state.get("attempt", 1), "findings": sorted(approved)}
+
+
+def _approved_so_far(state: RunState) -> set[str]:
+    """The resolved findings a person approved for the plan of this Plan visit."""
+    record = state.get("gate_approved") or {}
+    return set(record.get("findings", [])) if record.get("attempt") == state.get("attempt", 1) else set()
+
+
+def judge_resolved(ctx: RunContext, state: RunState, review: Review) -> dict[str, Any]:
+    """Validate's verdict on a change's resolved findings, as a state update: ``gate`` holds the
+    question to ask (code first, then locations) or None when all is approved."""
+    approved = _approved_so_far(state)
+    shown = [f.as_dict() for f in review.code + review.locations]
+    asks = (
+        ("code", review.code, ctx.code_approved, "--allow-code, or a yes in chat"),
+        ("target", review.locations, ctx.approved, "--yes, a yes in chat or an approved queue task"),
+    )
+    for kind, findings, given, how in asks:
+        waiting = [f for f in findings if f.render() not in approved]
+        if not waiting:
+            continue
+        for finding in waiting:
+            ctx.progress("approve", finding.render())
+        if not given:
+            question = _resolved_question(kind, waiting, state)
+            return {"gate": question, "gate_approved": _record(state, approved), "trust_review": shown}
+        ctx.progress("approve", f"approved ({how})", ok=True)
+        approved |= {f.render() for f in waiting}
+    return {"gate": None, "gate_approved": _record(state, approved), "trust_review": shown}
+
+
+def _resolved_question(kind: str, findings: list[CodeFinding], state: RunState) -> dict[str, Any]:
+    first = findings[0]
+    more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+    if kind == "code":
+        question = (
+            f"What dbt makes of this plan holds code that runs when it builds ({first.path}:{first.line}: "
+            f"{first.why}){more}. Run it? (ae run: --allow-code)"
+        )
+    else:
+        question = (
+            f"This run builds onto a protected location ({first.path}:{first.line}: {first.why}){more}. "
+            "Build there? (ae run: --yes)"
+        )
+    return {
+        "kind": kind,
+        "question": question,
+        "findings": [f.as_dict() for f in findings],
+        "diff": state.get("diff", ""),
+    }
+
+
+def approve_resolved(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Ask Validate's question (``judge_resolved``); Validate already undid the change."""
+    ctx = runtime.context
+    question = state.get("gate") or {}
+    kind, findings = question.get("kind"), question.get("findings", [])
+    ctx.progress("approve", str(question.get("question", "")), kind="phase")
+    if (kind == "code" and ctx.code_approved) or (kind == "target" and ctx.approved):
+        approved = _approved_so_far(state) | {CodeFinding(**f).render() for f in findings}
+        ctx.progress("approve", "approved: validating the change again", ok=True)
+        return {"gate": None, "gate_approved": _record(state, approved)}
+    # a yes resumes the run with the approval in its context (Session.resume), so this phase runs
+    # again and passes above; any answer that reaches here is a no
+    interrupt(question)
+    first = findings[0] if findings else {"path": "?", "why": "not approved"}
+    how = "--allow-code" if kind == "code" else "--yes"
+    reason = f"not approved ({how}): {first['path']}: {first['why']}; nothing was built, the change undone"
+    ctx.progress("approve", reason, ok=False)
+    return {"gate": None, "status": "refused", "reason": reason, "applied": None}

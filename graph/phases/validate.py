@@ -19,6 +19,12 @@ Every parse and compile here opens the warehouse read-only with no file access (
 calls, tools/engine/child.py): behind Approve, a second wall, so code in a model cannot write while
 it is only being checked. Any failure counts — an exception, ``success=False`` or a node that failed
 — whatever kind of error dbt reports.
+
+Once it compiles, the gate looks again, at what dbt resolved the change to (graph/trust_gate.py):
+code beside the models' own statements, and nodes the run builds onto a protected location. What
+needs a yes that was not given is asked after the change is undone (graph/phases/approve.py); the
+lint runs once all is approved. A model's ``ae_lint_disable`` counts as the project had it before
+the change (graph/lint_scope.py): what a plan adds is reported and ignored.
 """
 
 from __future__ import annotations
@@ -32,19 +38,22 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from graph.context import RunContext
-from graph.lint_scope import ChangeScope, models_it_may_modify, prior_texts
+from graph.lint_scope import ChangeScope, added_disables, models_it_may_modify, prior_texts
 from graph.nodes import names, new_tests, project_nodes, redefined, touched_nodes
+from graph.phases.approve import judge_resolved
 from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, PlanSpec
 from graph.read_only import is_read_only
 from graph.state import RunState
-from graph.transaction import apply_journaled
+from graph.transaction import apply_journaled, rollback_journaled
+from graph.trust_gate import Reach, review_change
 from tools.changeset import Changeset, PriorFile
 from tools.engine import DbtCall, DbtResult
 from tools.errors import DbtCompilationError, ModelFixableError
 from tools.lineage import load_manifest
 from tools.lint import LintFinding, lint_project
 from tools.lint_baseline import BASELINE_FILE, parse_baseline, read_baseline
+from tools.protection import Protection
 
 PACKAGE_FILES = frozenset({"packages.yml", "dependencies.yml"})
 COMPILED_BY = frozenset({"run", "build", "test", "compile", "seed", "snapshot"})
@@ -67,8 +76,12 @@ def _check(ctx: RunContext, call: DbtCall) -> DbtResult:
     return result
 
 
+def _manifest_file(ctx: RunContext) -> Path:
+    return ctx.project_dir / "target" / "manifest.json"
+
+
 def _manifest(ctx: RunContext) -> dict[str, Any]:
-    return load_manifest(ctx.project_dir / "target" / "manifest.json")
+    return load_manifest(_manifest_file(ctx))
 
 
 def _add_compiled_sql(manifest: dict[str, Any], compiled: DbtResult) -> None:
@@ -121,11 +134,21 @@ class _ChangeLint:
     #: everything else linted: reported, never blocking
     debt: list[LintFinding] = field(default_factory=list)
     scope: ChangeScope = field(default_factory=lambda: ChangeScope(frozenset(), frozenset()))
+    #: rule ids the change's own ``ae_lint_disable`` tried to switch off, by model: ignored
+    ignored_disables: dict[str, list[str]] = field(default_factory=dict)
 
     def errors(self) -> list[str]:
         return [f"{f.path}:{f.line}: {f.rule_id} {f.message}" for f in self.answered if f.severity == "error"]
 
     def show(self, ctx: RunContext) -> None:
+        for uid, rules in self.ignored_disables.items():
+            ctx.progress(
+                "validate",
+                f"{uid}: ae_lint_disable {', '.join(rules)} ignored: this change added it, and a plan "
+                "cannot switch a lint rule off for itself (the project's own list, or its lint baseline, "
+                "can)",
+                ok=False,
+            )
         for finding in self.answered:
             if finding.severity == "warning":
                 ctx.progress("validate", f"lint warning {finding.rule_id} {finding.path}:{finding.line}")
@@ -141,6 +164,7 @@ class _ChangeLint:
             "lint": [f.model_dump() for f in self.answered],
             "lint_debt": [f.model_dump() for f in self.debt],
             "lint_scope": {"created": sorted(self.scope.created), "modified": sorted(self.scope.modified)},
+            "lint_disable_ignored": self.ignored_disables,
         }
 
 
@@ -153,8 +177,13 @@ def _lint_change(
 ) -> _ChangeLint:
     """Lint the models in the touched files and sort the findings into the change's own and debt."""
     scope = ChangeScope.of(manifest, changeset, before, before_manifest)
+    allowed = scope.disables(manifest, before_manifest)
     report = lint_project(
-        manifest, ctx.project_dir, config=ctx.lint, only_paths=set(changeset.touched_paths())
+        manifest,
+        ctx.project_dir,
+        config=ctx.lint,
+        only_paths=set(changeset.touched_paths()),
+        disable_allowed=allowed,
     )
     found_before: set[str] | None = None
     if before_manifest is not None:
@@ -171,7 +200,34 @@ def _lint_change(
     answered, debt = scope.split(
         report.findings, before=found_before, baseline=_baseline(ctx.project_dir, before)
     )
-    return _ChangeLint(answered, debt, scope)
+    return _ChangeLint(answered, debt, scope, added_disables(manifest, allowed))
+
+
+def _judge(
+    ctx: RunContext,
+    state: RunState,
+    manifest: Mapping[str, Any],
+    reach: Reach,
+    *,
+    build_nodes: list[str],
+    before_manifest: Mapping[str, Any] | None,
+    protected_before: Protection | None,
+) -> dict[str, Any]:
+    """The gate's verdict on what dbt resolved the change to (graph/phases/approve.judge_resolved)."""
+    protection = ctx.protection()  # after the change (a profile it edited), and as it was before
+    if protection is not None:
+        protection = protection.widened(protected_before)
+    review = review_change(
+        lambda call: _check(ctx, call),
+        manifest,
+        _manifest_file(ctx),
+        PlanSpec.model_validate(state["plan"]),
+        reach,
+        build_nodes=build_nodes,
+        before=before_manifest,
+        protection=protection,
+    )
+    return judge_resolved(ctx, state, review)
 
 
 def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -185,6 +241,7 @@ def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     changeset = spec.changeset
     ctx.progress("validate", "applying the changeset, parsing, compiling, linting", kind="phase")
     started = time.perf_counter()
+    protected_before = ctx.protection()  # the profile as it was: moving prod does not unprotect it
     before_manifest = _project_before(ctx, changeset)
     applied = None
     if not changeset.is_empty:
@@ -193,8 +250,10 @@ def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     errors: list[str] = []
     lint = _ChangeLint()
     changed: list[str] = []
+    build: list[str] = []
     manifest: dict[str, Any] = {}
     touched = changeset.touched_paths()
+    verdict: dict[str, Any] = {}
     try:
         if PACKAGE_FILES & set(touched):
             # dbt refuses to parse until the declared packages are installed (offline: local ones)
@@ -202,12 +261,24 @@ def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         _check(ctx, DbtCall(command="parse"))
         manifest = _manifest(ctx)
         changed = touched_nodes(manifest, touched)
-        selection = _selection_to_compile(spec, names(manifest, changed))
+        build = redefined(manifest, changed, touched, before_manifest)
+        reach = Reach.of(manifest, touched, before_manifest)
+        selection = _selection_to_compile(spec, names(manifest, [*changed, *reach.nodes]))
         if selection:
             compiled = _check(ctx, DbtCall(command="compile", select=selection))
             errors += [f"{n.name}: {n.message}" for n in compiled.failed_nodes]
             _add_compiled_sql(manifest, compiled)
-        if applied is not None:
+        if not errors:
+            verdict = _judge(
+                ctx,
+                state,
+                manifest,
+                reach,
+                build_nodes=build,
+                before_manifest=before_manifest,
+                protected_before=protected_before,
+            )
+        if applied is not None and not verdict.get("gate"):
             lint = _lint_change(ctx, manifest, changeset, prior_texts(applied.priors), before_manifest)
             errors += lint.errors()
             lint.show(ctx)
@@ -216,6 +287,10 @@ def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     validation = {"ok": not errors, "errors": errors, **lint.as_validation(), "changed_nodes": changed}
     applied_record = applied.model_dump(mode="json") if applied is not None else None
     took = time.perf_counter() - started
+    if verdict.get("gate") and not errors:  # a person answers first, with nothing left applied
+        if undone := rollback_journaled(applied_record, ctx.run_dir):
+            ctx.progress("validate", undone.describe())
+        return {"validation": validation, **verdict, "applied": None, "needs_repair": False}
     if errors:
         ctx.progress("validate", f"{len(errors)} problem(s): {errors[0]}", ok=False, duration_s=took)
         return {
@@ -225,8 +300,8 @@ def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx.progress(
         "validate", f"{len(changed)} changed node(s) compile and pass lint", ok=True, duration_s=took
     )
-    build = redefined(manifest, changed, touched, before_manifest)
     return {
+        **verdict,
         "validation": validation,
         "applied": applied_record,
         "changed_nodes": changed,

@@ -1,0 +1,154 @@
+"""The gate's second look, in Validate: what the change resolves to in dbt's manifest.
+
+Approve judged the plan's files as written; this judges what dbt made of them, after Validate's
+read-only parse and compile (the checks themselves are tools/resolved_gate.py):
+
+- code beside a node's own statement, in the nodes the change defines or changes — redefined
+  models, seeds and snapshots, tests in the files it touches, and every node that uses (through any
+  chain of macros) a macro it defines or changes — and macros of its own that override dbt's;
+- where every node the run will build lands: Execute's operations (the plan's, or the default build
+  of what changed and what depends on it) selected by dbt itself (``dbt ls``, read-only), plus the
+  redefined nodes. The user's own code is theirs, but a write to prod is a write to prod whoever
+  wrote the model, so locations count for everything built.
+
+An operation with ``--vars`` is compiled with them (read-only): vars change configs (a schema from
+``var()``) and bodies (a value pasted into SQL), so its nodes are judged as that build would see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graph.nodes import BUILDABLE, _patch_file, project_nodes, redefined
+from graph.phases.execute import _build_kinds, default_operations
+from graph.plan_spec import Operation, PlanSpec
+from tools.engine import BUILDING, DbtCall, DbtResult
+from tools.errors import EmptySelection
+from tools.jinja_inspect import CodeFinding
+from tools.lineage import load_manifest
+from tools.protection import Protection
+from tools.resolved_gate import code_findings, location_findings, macro_findings
+
+#: what each building command builds, when the plan names it (Execute builds all of them for ``build``)
+_KINDS: dict[str, list[str]] = {
+    "build": list(BUILDABLE),
+    "run": ["model"],
+    "seed": ["seed"],
+    "snapshot": ["snapshot"],
+}
+
+Check = Callable[[DbtCall], DbtResult]
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What a change defines or changes: nodes (unique ids) whose code to judge, and its macros."""
+
+    nodes: frozenset[str]
+    macros: frozenset[str]
+
+    @classmethod
+    def of(
+        cls, manifest: Mapping[str, Any], touched: Iterable[str], before: Mapping[str, Any] | None
+    ) -> Reach:
+        paths = set(touched)
+        project = manifest.get("metadata", {}).get("project_name")
+        old_macros = (before or {}).get("macros", {})
+        macros = frozenset(
+            uid
+            for uid, macro in manifest.get("macros", {}).items()
+            if macro.get("package_name") == project
+            and macro.get("original_file_path") in paths
+            and old_macros.get(uid, {}).get("macro_sql") != macro.get("macro_sql")
+        )
+        nodes = set(redefined(manifest, project_nodes(manifest), paths, before))
+        for uid, node in manifest.get("nodes", {}).items():
+            a_test_here = node.get("resource_type") == "test" and node.get("original_file_path") in paths
+            # with the project before unknown, a config set in a touched YAML file may be new
+            if a_test_here or (before is None and _patch_file(node) in paths):
+                nodes.add(uid)
+        return cls(frozenset(nodes | _users(manifest, macros)), macros)
+
+
+def _users(manifest: Mapping[str, Any], macros: frozenset[str]) -> set[str]:
+    """Nodes that call any of ``macros``, directly or through other macros."""
+    reached, grew = set(macros), True
+    every = manifest.get("macros", {})
+    while grew:
+        more = {uid for uid, m in every.items() if set(m.get("depends_on", {}).get("macros", [])) & reached}
+        grew = not more <= reached
+        reached |= more
+    return {
+        uid
+        for uid, node in manifest.get("nodes", {}).items()
+        if set(node.get("depends_on", {}).get("macros", [])) & reached
+    }
+
+
+@dataclass(frozen=True)
+class Review:
+    """The resolved findings of a change: code (``--allow-code``) and protected locations (``--yes``)."""
+
+    code: list[CodeFinding]
+    locations: list[CodeFinding]
+
+
+def _operations(spec: PlanSpec, build_nodes: list[str]) -> list[tuple[Operation, list[str]]]:
+    """Execute's building operations with the resource types each builds."""
+    if spec.operations is None:
+        return [(op, _build_kinds(build_nodes)) for op in default_operations(build_nodes)]
+    return [(op, _KINDS[op.command]) for op in spec.operations if op.command in BUILDING]
+
+
+def _listed(manifest: Mapping[str, Any], listed: Iterable[str], kinds: list[str]) -> set[str]:
+    """Unique ids of the nodes ``dbt ls`` printed (dotted fqn, its default output) of these kinds."""
+    wanted = set(listed)
+    return {
+        uid
+        for uid, node in manifest.get("nodes", {}).items()
+        if node.get("resource_type") in kinds and ".".join(node.get("fqn", [])) in wanted
+    }
+
+
+def review_change(
+    check: Check,
+    manifest: Mapping[str, Any],
+    manifest_file: Path,
+    spec: PlanSpec,
+    reach: Reach,
+    *,
+    build_nodes: list[str],
+    before: Mapping[str, Any] | None,
+    protection: Protection | None,
+) -> Review:
+    """Judge a change on dbt's manifest (compiled where Validate compiled it). ``check`` runs a
+    read-only dbt call; ``protection`` carries the protected places (None: nothing is protected)."""
+    files = {c.path: c.content for c in spec.changeset.changes}
+    code = macro_findings(manifest, reach.macros, files) + code_findings(manifest, reach.nodes, before, files)
+    built: list[tuple[Mapping[str, Any], set[str]]] = [(manifest, set(build_nodes))]
+    for op, kinds in _operations(spec, build_nodes):
+        if op.vars:  # judged as built with them: configs and bodies may come from vars
+            result = check(DbtCall(command="compile", select=op.select, vars=op.vars))
+            seen = load_manifest(manifest_file)
+            for node in result.nodes:
+                if node.unique_id in seen["nodes"] and node.compiled_sql:
+                    seen["nodes"][node.unique_id]["compiled_code"] = node.compiled_sql
+            selected = {node.unique_id for node in result.nodes}
+            code += code_findings(seen, selected, manifest, files)
+            built.append((seen, {uid for uid in selected if uid.split(".")[0] in kinds}))
+            continue
+        try:
+            listed = check(DbtCall(command="ls", select=op.select, resource_types=kinds)).listed
+        except EmptySelection:  # Execute reports a selection that matches nothing
+            listed = []
+        built.append((manifest, _listed(manifest, listed, kinds)))
+    locations: list[CodeFinding] = []
+    if protection is not None and protection.places is not None:
+        for resolved, uids in built:
+            locations += location_findings(
+                resolved, uids, protection.places, target_protected=protection.protected
+            )
+    return Review(list(dict.fromkeys(code)), list(dict.fromkeys(locations)))
