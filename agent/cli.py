@@ -27,7 +27,7 @@ from agent.memory.cli import HELP as MEMORY_HELP
 from agent.memory.cli import configure_parser as configure_memory_parser
 from agent.queue.cli import configure_queue_parser, configure_worker_parser
 from agent.replay_cli import configure_replay_parser
-from tools.errors import AeError, InvalidArguments
+from tools.errors import AeError, ConfigurationError, InvalidArguments
 from tools.logs import redact
 
 if TYPE_CHECKING:
@@ -415,6 +415,40 @@ def print_error(exc: AeError, code: ExitCode, *, as_json: bool, out: TextIO, err
     return code
 
 
+def _register_secrets() -> None:
+    """Every secret-named environment variable's value is redacted wherever ae writes, from now on."""
+    from tools.secrets import register_environment_secrets
+
+    register_environment_secrets(os.environ)
+
+
+def _file_in(exc: BaseException) -> Path | None:
+    """The file that was being read where ``exc`` was raised: the innermost frame holding a path
+    or an open file (``Path.read_text``'s own ``self``, a reader's ``handle``)."""
+    traceback = exc.__traceback__
+    frames = []
+    while traceback is not None:
+        frames.append(traceback.tb_frame)
+        traceback = traceback.tb_next
+    for frame in reversed(frames):
+        for value in frame.f_locals.values():
+            name = getattr(value, "name", None) if hasattr(value, "read") else value
+            if isinstance(name, str | Path) and os.path.isfile(name):
+                return Path(name)
+    return None
+
+
+def _undecodable(exc: UnicodeDecodeError) -> ConfigurationError:
+    """A file that is not UTF-8 text (binary, or another encoding), named with what to do."""
+    file = _file_in(exc)
+    where = f"{file}" if file is not None else "a file ae read"
+    return ConfigurationError(
+        f"{where} is not UTF-8 text ({exc.reason} at byte {exc.start}): dbt and ae read project "
+        "files as UTF-8",
+        hint="save it as UTF-8, or restore it from version control (`git diff` shows what changed)",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in arguments
@@ -430,6 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"status": "help", "text": text}, indent=2) if as_json else text)
             return ExitCode.OK
         _configure_logging(args)
+        _register_secrets()
         return handler(args)
     except AeError as exc:
         return print_error(exc, for_error(exc), as_json=as_json, out=sys.stdout, err=sys.stderr)
@@ -441,7 +476,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a full disk, a read-only or immutable .ae/: the environment, named, not a traceback
         from tools.journal import environment_error
 
-        error = environment_error(exc)
+        error = environment_error(exc, _file_in(exc))
+        return print_error(error, ExitCode.ENVIRONMENT, as_json=as_json, out=sys.stdout, err=sys.stderr)
+    except UnicodeDecodeError as exc:
+        # the last resort for a project file that is not text: its reader should have said so
+        error = _undecodable(exc)
         return print_error(error, ExitCode.ENVIRONMENT, as_json=as_json, out=sys.stdout, err=sys.stderr)
     except KeyboardInterrupt:
         # a run catches its own interrupt to name the run (agent/run_command.py); this is the rest

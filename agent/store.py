@@ -8,6 +8,7 @@ store records is also written to the run's own record file (agent/runs.py), whic
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 
 from agent.runs import start_record, update_record
 from tools.errors import ConfigurationError
-from tools.logs import redact, register_secret
+from tools.logs import redact, redact_known, register_secret
 from tools.project_lock import advisory_lock, file_lock
 
 #: how long a second run waits for the project's lock before it refuses
@@ -77,19 +78,25 @@ def _register_url_password(url: str) -> None:
     register_secret(unquote(password))
 
 
-def _store_error(url: str, exc: Exception) -> ConfigurationError:
+def _store_error(url: str, exc: Exception, *, what: str = "the run store") -> ConfigurationError:
     """A clear error for a store that cannot be used: unreachable, corrupt, read-only, full."""
     detail = redact(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0])
     if not is_postgres(url):
         file = url.removeprefix("sqlite:///")
         if "not a database" in detail or "malformed" in detail:
             return ConfigurationError(
-                f"the run store {file} is damaged ({detail})",
+                f"{what} {file} is damaged ({detail})",
                 hint=f"move it aside (`mv {file} {file}.broken`) and run again: the run history starts "
                 "afresh; the project's files are not affected",
             )
+        if "disk is full" in detail:
+            return ConfigurationError(
+                f"cannot write {what} {file}: the disk is full",
+                hint=f"free some space on the disk that holds {Path(file).parent} and run the command "
+                "again; a run this stopped is listed by `ae runs` with the command that resumes it",
+            )
         return ConfigurationError(
-            f"cannot use the run store {file}: {detail}",
+            f"cannot use {what} {file}: {detail}",
             hint="make the folder writable and free some space, or set AE_STORE_URL",
         )
     return ConfigurationError(
@@ -169,6 +176,7 @@ class RunStore:
             raise
 
     def create(self, *, run_id: str, request: str, project_dir: Path, target: str, planner: str) -> None:
+        request = redact_known(request)
         now = datetime.now(UTC)
         with self._guard(), self.engine.begin() as conn:
             conn.execute(
@@ -197,6 +205,7 @@ class RunStore:
         start_record(self.state_dir, run_id=run.run_id, request=run.request, target=run.target)
 
     def finish(self, run_id: str, *, status: str, reason: str, report_dir: str | None) -> None:
+        reason = redact(reason)
         with self._guard(), self.engine.begin() as conn:
             conn.execute(
                 runs.update()
@@ -223,14 +232,18 @@ class RunStore:
 
 @contextmanager
 def open_checkpointer(url: str | None, state_dir: Path) -> Iterator[Any]:
-    """A LangGraph checkpointer: SQLite at .ae/checkpoints.sqlite, or PostgreSQL at the store URL."""
+    """A LangGraph checkpointer: SQLite at .ae/checkpoints.sqlite, or PostgreSQL at the store URL;
+    either way what it stores has the known secrets replaced (agent/checkpoints.py)."""
+    from agent.checkpoints import NamedSqliteSaver, RedactingSerializer
+
     if url and is_postgres(url):
         import psycopg
         from langgraph.checkpoint.postgres import PostgresSaver
 
         with ExitStack() as stack:
             try:
-                saver = stack.enter_context(PostgresSaver.from_conn_string(_psycopg_url(url)))
+                connected = stack.enter_context(PostgresSaver.from_conn_string(_psycopg_url(url)))
+                saver = PostgresSaver(connected.conn, serde=RedactingSerializer())
                 saver.setup()
             except psycopg.Error as exc:
                 raise _store_error(url, exc) from None
@@ -238,20 +251,19 @@ def open_checkpointer(url: str | None, state_dir: Path) -> Iterator[Any]:
         return
     import sqlite3
 
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
     state_dir.mkdir(parents=True, exist_ok=True)
     file = state_dir / "checkpoints.sqlite"
+    error = functools.partial(_store_error, f"sqlite:///{file}", what="the checkpoint store")
     try:
         conn = sqlite3.connect(file, check_same_thread=False)
     except sqlite3.Error as exc:
-        raise _store_error(f"sqlite:///{file}", exc) from None
+        raise error(exc) from None
     try:
-        sqlite_saver = SqliteSaver(conn)
+        sqlite_saver = NamedSqliteSaver(conn, error)
         try:
             sqlite_saver.setup()
         except sqlite3.DatabaseError as exc:
-            raise _store_error(f"sqlite:///{file}", exc) from None
+            raise error(exc) from None
         yield sqlite_saver
     finally:
         conn.close()

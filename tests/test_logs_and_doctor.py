@@ -48,13 +48,15 @@ def test_registered_secrets_are_redacted_wherever_they_appear() -> None:
 
 
 def test_profile_env_var_defaults_are_rendered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # not an AE_* name: the profile is read with the environment the dbt child gets, without those
     (tmp_path / "dbt_project.yml").write_text("name: p\nprofile: p\n")
     (tmp_path / "profiles.yml").write_text(
         "p:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
-        "      path: \"{{ env_var('AE_TEST_DB', 'w.duckdb') }}\"\n"
+        "      path: \"{{ env_var('TINY_TEST_DB', 'w.duckdb') }}\"\n"
     )
+    monkeypatch.delenv("TINY_TEST_DB", raising=False)
     assert read_target(tmp_path).path == tmp_path / "w.duckdb"
-    monkeypatch.setenv("AE_TEST_DB", "/tmp/other.duckdb")
+    monkeypatch.setenv("TINY_TEST_DB", "/tmp/other.duckdb")
     assert read_target(tmp_path).path == Path("/tmp/other.duckdb")
 
 

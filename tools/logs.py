@@ -59,12 +59,23 @@ def register_secret(value: str | None) -> None:
             _known_secrets.add(value)
 
 
+def known_secrets() -> list[str]:
+    """The registered secret values, longest first (a secret that contains another goes first)."""
+    with _secrets_lock:
+        return sorted(_known_secrets, key=len, reverse=True)
+
+
+def redact_known(text: str) -> str:
+    """Replace only the registered secret values: for data that is read back (a checkpoint), where
+    the patterns below would also rewrite ordinary text such as SQL's ``where password = 'x'``."""
+    for secret in known_secrets():
+        text = text.replace(secret, REDACTED)
+    return text
+
+
 def redact(text: str) -> str:
     """Remove secrets from free text."""
-    with _secrets_lock:
-        secrets = sorted(_known_secrets, key=len, reverse=True)
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
+    text = redact_known(text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -80,6 +91,18 @@ def redact_value(value: Any, key: str = "") -> Any:
         return {k: redact_value(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact_value(v) for v in value]
+    return value
+
+
+def redact_known_values(value: Any) -> Any:
+    """``value`` with the registered secrets replaced in every string of its dicts, lists and tuples
+    (keys and other objects are kept as they are, so the structure reads back the same)."""
+    if isinstance(value, str):
+        return redact_known(value)
+    if type(value) is dict:
+        return {k: redact_known_values(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(redact_known_values(v) for v in value)
     return value
 
 
