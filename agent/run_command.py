@@ -85,12 +85,29 @@ def render_code_question(question: dict[str, Any], *, with_diff: bool) -> str:
     return "\n".join(lines)
 
 
+#: the largest request ae takes, in UTF-8 bytes. A request is a /command or a task in words; a
+#: 200 KB one was enqueued and kept a worker busy for two minutes (dbt matching a selector that long)
+MAX_REQUEST_BYTES = 32 * 1024
+
+
 def check_request(request: str | None) -> None:
-    """An empty request is a usage error, said as such (not as "free text needs Claude")."""
-    if request is not None and not request.strip():
+    """What every way in checks before a request goes anywhere (``ae run``, ``ae chat``, MCP's
+    ``ae_run``, ``ae queue add``, a worker taking a task): it is not empty (a usage error, said as
+    such, not as "free text needs Claude") and not larger than MAX_REQUEST_BYTES."""
+    if request is None:
+        return
+    if not request.strip():
         raise InvalidArguments(
             "the request is empty",
             hint='give a /command (`ae run "/help"` lists them), or a task in words with a Claude key',
+        )
+    size = len(request.encode("utf-8", "surrogatepass"))
+    if size > MAX_REQUEST_BYTES:
+        raise InvalidArguments(
+            f"the request is {size:,} bytes; a request may hold at most {MAX_REQUEST_BYTES:,} "
+            f"({MAX_REQUEST_BYTES // 1024} KiB)",
+            hint="put long material (a spec, SQL, data) in a file in the project and name the file in "
+            "the request",
         )
 
 

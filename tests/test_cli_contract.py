@@ -3,22 +3,30 @@ messages, a doctor that creates nothing, resuming by id. dbt runs for real on a 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agent import cli
 from agent.cli import build_parser, main
 from agent.commands.help import command_help
 from agent.commands.planner import CommandPlanner
 from agent.exit_codes import HELP as EXIT_CODES_HELP
-from agent.exit_codes import ExitCode
+from agent.exit_codes import ExitCode, for_error
+from agent.run_command import MAX_REQUEST_BYTES
 from agent.runner import Session
 from agent.settings import load_settings
+from graph.plan_spec import PlanRequest, PlanSpec
 from tests.dbt_project_factory import write_tiny_project
-from tools.errors import WarehouseLocked
+from tests.scripted_planner import ScriptedPlanner
+from tests.test_graph import NEW_MODEL
+from tools.context import ToolContext
+from tools.errors import ConfigurationError, WarehouseLocked
 from tools.logs import configure_logging
 from tools.resilience import Resilience, RetryPolicy
 
@@ -218,3 +226,116 @@ def test_a_long_wait_says_what_it_waits_for_and_the_final_error_says_it_gave_up(
     message = str(caught.value)
     assert "gave up after 3 attempts over 0." in message
     assert "retried" not in message
+
+
+# --- issue 23: a bad environment is a message with its exit code, never a traceback ---------------------
+
+
+@pytest.mark.parametrize("file", ["dbt_project.yml", "profiles.yml", "ae.yml"])
+def test_a_project_file_that_is_not_text_is_named_with_exit_5(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], file: str
+) -> None:
+    project = write_tiny_project(tmp_path / "tiny")
+    (project / file).write_bytes(b"\xff\xfe\x00\x81binary\x80")
+    code = main(["run", LINEAGE, "--project", str(project)])  # a traceback would raise out of main
+    err = capfd.readouterr().err
+    assert code == ExitCode.ENVIRONMENT, err
+    assert str(project / file) in err and "Traceback" not in err
+
+
+def test_the_last_resort_names_any_file_that_is_not_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A reader that forgot to say it (the specific ones do: the cases above) still gets a message."""
+    binary = tmp_path / "selectors.yml"
+    binary.write_bytes(b"selectors:\n  - \xff\xfe\x00\x81")
+
+    def reads_it(_args: Any) -> int:
+        return len(binary.read_text(encoding="utf-8"))
+
+    monkeypatch.setattr(cli, "_cmd_runs", reads_it)
+    assert main(["runs", "--json"]) == ExitCode.ENVIRONMENT
+    error = one_document(capfd)["error"]
+    assert error["message"].startswith(f"{binary} is not UTF-8 text (invalid start byte at byte 15)")
+    assert "UTF-8" in error["hint"]
+
+
+def test_a_worker_on_a_dead_postgres_queue_exits_5_naming_it_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AE_QUEUE_URL", "postgresql://ae:Queue-Pass-77@127.0.0.1:1/queue")
+    assert main(["worker"]) == ExitCode.ENVIRONMENT
+    err = capfd.readouterr().err
+    assert "cannot open the queue store postgresql://ae:***@127.0.0.1:1/queue" in err
+    assert "AE_QUEUE_URL" in err  # what to do
+    assert "Queue-Pass-77" not in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MB tmpfs: a disk that really fills up (mounting needs root; skipped without it)."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], check=False)
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    """Write a file until the disk has no byte left."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as handle:
+        for chunk in (1 << 16, 4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    handle.write(b"\0" * chunk)
+    return filler
+
+
+def test_a_disk_that_fills_during_plan_names_the_store_file_with_exit_5_and_the_run_resumes(
+    small_disk: Path,
+) -> None:
+    project = write_tiny_project(small_disk / "tiny")
+    filler: list[Path] = []
+
+    def plan_then_the_disk_fills(_request: PlanRequest, tools: ToolContext) -> PlanSpec:
+        for path, content in NEW_MODEL.items():
+            tools.changeset.write_file(tools.paths, path, content)
+        if not filler:
+            filler.append(_fill(small_disk))
+        return PlanSpec(summary="add stg_people_names", changeset=tools.changeset)
+
+    settings = load_settings(project)
+    planner = ScriptedPlanner([plan_then_the_disk_fills])
+    with Session(settings) as session, pytest.raises(ConfigurationError) as stopped:
+        session.run("add stg_people_names", planner=planner, run_id="full-disk")
+    message = str(stopped.value)
+    assert f"{project / '.ae' / 'checkpoints.sqlite'}: the disk is full" in message, message
+    assert for_error(stopped.value) == ExitCode.ENVIRONMENT
+    filler[0].unlink()  # space freed: the run continues, as the message says
+    with Session(settings) as session:
+        done = session.resume("full-disk", planner=planner)
+    assert done.status == "success", done.reason
+
+
+# --- issue 23: a request has a size limit ---------------------------------------------------------------
+
+
+def test_an_oversized_request_exits_2_saying_its_size_and_the_limit(
+    project: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    runs = project / ".ae" / "runs"
+    before = set(runs.iterdir()) if runs.is_dir() else set()
+    request = "/dbt-run --select " + "x" * 40_000
+    assert main(["run", request, "--project", str(project), "--json"]) == ExitCode.USAGE
+    error = one_document(capfd)["error"]
+    assert f"the request is {len(request):,} bytes" in error["message"]
+    assert f"at most {MAX_REQUEST_BYTES:,}" in error["message"]
+    assert (set(runs.iterdir()) if runs.is_dir() else set()) == before  # refused before any run began

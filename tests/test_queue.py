@@ -12,10 +12,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agent.queue.batch import read_batch
-from agent.queue.config import MAX_ATTEMPTS, MAX_RECOVERY_ATTEMPTS, queue_url
+from agent.queue import tasks
+from agent.queue.batch import TaskSpec, read_batch
+from agent.queue.commands import enqueue
+from agent.queue.config import MAX_ATTEMPTS, MAX_RECOVERY_ATTEMPTS, QUEUE_NAME, queue_url
+from agent.queue.engine import open_client
 from agent.queue.faults import CRASH_STATUS, QUEUE_FAULTS_ENV
 from agent.queue.worker import Heartbeats
+from agent.run_command import MAX_REQUEST_BYTES
 from tests.dbt_project_factory import write_tiny_project
 from tests.queue_helpers import (
     in_process_worker,
@@ -99,6 +103,25 @@ def test_bad_batch_file_names_the_line_and_enqueues_nothing(sqlite_queue: str, p
         ("a", 2, str(project)),
         (None, 100, str(project)),
     ]
+
+
+def test_an_oversized_request_is_refused_at_every_way_into_the_queue(
+    sqlite_queue: str, project: Path
+) -> None:
+    """Issue 23: a 200 KB request was enqueued and kept a worker busy for two minutes."""
+    huge = "/dbt-run --select " + "x" * 200_000
+    too_large = rf"the request is {len(huge):,} bytes; a request may hold at most {MAX_REQUEST_BYTES:,}"
+    with pytest.raises(InvalidArguments, match=too_large):
+        queue_cli("queue", "add", huge, "--project", str(project))
+    batch = project.parent / "big.yaml"
+    batch.write_text(f"- '{LINEAGE}'\n- request: '{huge}'\n", encoding="utf-8")
+    with pytest.raises(InvalidArguments, match=rf"{batch}:2: {too_large}"):
+        queue_cli("queue", "add", "--file", str(batch), "--project", str(project))
+    with pytest.raises(InvalidArguments, match=too_large):  # MCP's ae_queue_add enqueues through this
+        enqueue(open_client(sqlite_queue), [TaskSpec(request=huge, project=str(project))], QUEUE_NAME)
+    assert queue_cli("queue", "list") == []
+    with pytest.raises(InvalidArguments, match=too_large):  # a task put in the queue some other way
+        tasks._run(TaskSpec(request=huge, project=str(project)), "t.1")
 
 
 def test_cancel_a_queued_task_and_retry_it(sqlite_queue: str, project: Path) -> None:

@@ -16,6 +16,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from agent.queue.config import DEFAULT_PRIORITY, MAX_PRIORITY, TASK_ID
+from agent.run_command import check_request
 from tools.errors import InvalidArguments
 
 ENTRY_KEYS = frozenset({"request", "project", "target", "key", "priority"})
@@ -106,6 +107,7 @@ def _entry(entry: Any, *, base: Path, default_project: Path, approval: Approval 
     request = entry.get("request")
     if not isinstance(request, str) or not request.strip():
         raise InvalidArguments("'request' is missing or not text")
+    check_request(request)
     priority = entry.get("priority", DEFAULT_PRIORITY)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise InvalidArguments(f"'priority' must be a whole number, got {priority!r}")

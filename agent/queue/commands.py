@@ -22,6 +22,7 @@ from agent.queue.batch import Approval, TaskSpec, check_key, check_priority, rea
 from agent.queue.config import APP_VERSION, WORKFLOW_NAME, default_executor_id, queue_url
 from agent.queue.engine import open_client
 from agent.queue.views import FINISHED, TaskView, stats, view
+from agent.run_command import check_request
 from tools.errors import InvalidArguments
 
 
@@ -32,6 +33,8 @@ def new_task_id() -> str:
 def enqueue(client: DBOSClient, tasks: list[TaskSpec], queue: str) -> list[tuple[str, bool]]:
     """Enqueue ``tasks``; each one's id and whether it was new. A key already used (by a task in any
     state) names that task: enqueueing it again never makes a second one."""
+    for task in tasks:  # every caller's way in (the CLI, a batch file, MCP) meets the same checks
+        check_request(task.request)
     ids = [task.key or new_task_id() for task in tasks]
     known = {
         s.workflow_id for s in client.list_workflows(workflow_ids=ids, load_input=False, load_output=False)

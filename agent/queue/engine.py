@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 from dbos import DBOS, DBOSClient, DBOSConfig
 
-from agent.queue.config import APP_NAME, APP_VERSION, QUEUE_POLL_S
+from agent.queue.config import APP_NAME, APP_VERSION, QUEUE_POLL_S, QUEUE_URL_ENV
 from agent.store import safe_url
 from tools.errors import ConfigurationError
+from tools.logs import redact
 
 if TYPE_CHECKING:
     from dbos import Queue
@@ -24,15 +25,23 @@ if TYPE_CHECKING:
 logging.getLogger("dbos").setLevel(logging.WARNING)
 
 
+def unusable_store(url: str, exc: Exception) -> ConfigurationError:
+    """The queue store cannot be used (down, unreachable, refusing): which store, why, what to do."""
+    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+    detail = redact(str(cause).strip().splitlines()[0] if str(cause).strip() else "")
+    return ConfigurationError(
+        f"cannot open the queue store {safe_url(url)}: {type(cause).__name__}: {detail}",
+        hint=f"start it, or point {QUEUE_URL_ENV} at one that answers (sqlite:///PATH or "
+        "postgresql://USER@HOST/DB), or unset it for this machine's own SQLite queue",
+    )
+
+
 def migrate(url: str) -> None:
     """Create or upgrade the queue's schema; a clear error when the store cannot be reached."""
     try:
         DBOS.migrate(url)
     except Exception as exc:  # any driver's connection error: say which store and what next
-        raise ConfigurationError(
-            f"cannot open the queue store {safe_url(url)}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
-            hint="check AE_QUEUE_URL (sqlite:///PATH or postgresql://USER@HOST/DB) and that it answers",
-        ) from None
+        raise unusable_store(url, exc) from None
 
 
 def open_client(url: str) -> DBOSClient:

@@ -22,6 +22,7 @@ from agent.queue.batch import TaskSpec
 from agent.queue.config import MAX_ATTEMPTS, MAX_RECOVERY_ATTEMPTS, WORKFLOW_NAME, retry_wait_s
 from agent.queue.engines import EnginePool
 from agent.queue.faults import inject
+from agent.run_command import check_request
 from agent.runner import RunOutcome, Session
 from agent.settings import load_settings
 from agent.targets import request_target
@@ -90,6 +91,7 @@ def _worker_log(run_id: str) -> Emit:
 
 
 def _run(task: TaskSpec, run_id: str) -> dict[str, Any]:
+    check_request(task.request)  # a task enqueued around `ae queue add` (DBOS's own client) too
     settings = load_settings(Path(task.project))
     target = request_target(task.request, task.target)
     protection = settings.protection(target)

@@ -14,6 +14,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from types import FrameType
 from typing import TextIO
@@ -22,8 +24,9 @@ import sqlalchemy as sa
 
 from agent.queue import tasks
 from agent.queue.config import DEAD_AFTER_S, HEARTBEAT_S, QUEUE_NAME, STOP_GRACE_S
-from agent.queue.engine import launch_worker, recover_executor, shut_down
+from agent.queue.engine import launch_worker, recover_executor, shut_down, unusable_store
 from agent.store import sqlalchemy_url
+from tools.errors import ConfigurationError
 
 _META = sa.MetaData()
 WORKERS = sa.Table(
@@ -51,8 +54,18 @@ class Heartbeats:
     """The workers' heartbeat rows, in the queue's own database."""
 
     def __init__(self, url: str) -> None:
+        self.url = url
         self.engine = sa.create_engine(sqlalchemy_url(url))
-        _META.create_all(self.engine)
+        with self._named_errors():
+            _META.create_all(self.engine)
+
+    @contextmanager
+    def _named_errors(self) -> Iterator[None]:
+        """A store that is down (at start or later) is a message naming it, not a driver traceback."""
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            raise unusable_store(self.url, exc) from None
 
     def beat(self, executor_id: str, *, at: float | None = None) -> None:
         values = {
@@ -60,7 +73,7 @@ class Heartbeats:
             "pid": os.getpid(),
             "beat_at": time.time() if at is None else at,
         }
-        with self.engine.begin() as conn:
+        with self._named_errors(), self.engine.begin() as conn:
             updated = conn.execute(
                 sa.update(WORKERS).where(WORKERS.c.executor_id == executor_id).values(**values)
             ).rowcount
@@ -73,11 +86,11 @@ class Heartbeats:
         cutoff = time.time() - dead_after_s
         stale = WORKERS.c.beat_at < cutoff
         claimed = []
-        with self.engine.connect() as conn:
+        with self._named_errors(), self.engine.connect() as conn:
             silent = conn.execute(sa.select(WORKERS.c.executor_id).where(stale, WORKERS.c.executor_id != me))
             candidates = [row[0] for row in silent]
         for executor_id in candidates:
-            with self.engine.begin() as conn:
+            with self._named_errors(), self.engine.begin() as conn:
                 gone = conn.execute(sa.delete(WORKERS).where(WORKERS.c.executor_id == executor_id, stale))
                 if gone.rowcount == 1:
                     claimed.append(executor_id)
@@ -99,9 +112,9 @@ def run_worker(options: WorkerOptions, *, err: TextIO | None = None) -> int:
         )
         stop.set()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     heartbeats = Heartbeats(options.url)
     heartbeats.beat(options.executor_id)
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     launch_worker(
         options.url, executor_id=options.executor_id, queue=options.queue, concurrency=options.concurrency
     )
@@ -121,7 +134,8 @@ def run_worker(options: WorkerOptions, *, err: TextIO | None = None) -> int:
     finally:
         shut_down(options.grace_s)
         tasks.ENGINES.close()
-        heartbeats.beat(options.executor_id, at=0.0)  # a task left running is taken over at once
+        with suppress(ConfigurationError):  # a store that went away: the error on its way out says so
+            heartbeats.beat(options.executor_id, at=0.0)  # a task left running is taken over at once
         heartbeats.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
