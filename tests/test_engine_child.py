@@ -243,6 +243,29 @@ def test_sockets_live_in_the_private_runtime_folder_else_the_cache(private_base:
     assert socket_folder() == private_base / "cache" / SOCKET_FOLDER
 
 
+def test_a_cache_folder_too_deep_for_a_socket_records_a_private_temp_folder(
+    private_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    deep = private_base / ("d" * 100)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(deep))
+    folder = socket_folder()
+    try:
+        assert len(str(folder)) < 80 and folder.name.startswith(f"{SOCKET_FOLDER}-")
+        assert stat.S_IMODE(folder.lstat().st_mode) == 0o700 and not folder.is_symlink()
+        assert socket_folder() == folder  # recorded in the private cache folder, reused
+        # the temp cleaner removed it and someone planted a link under that name: replaced
+        folder.rmdir()
+        folder.symlink_to(private_base)
+        replaced = socket_folder()
+        assert replaced != folder and not replaced.is_symlink()
+        assert (deep / SOCKET_FOLDER / "temp-folder").read_text() == str(replaced)
+        replaced.rmdir()
+    finally:
+        if folder.is_symlink():
+            folder.unlink()
+
+
 def _refuse_by_link(folder: Path) -> None:
     elsewhere = folder.parent / "elsewhere"
     elsewhere.mkdir(mode=0o700)

@@ -32,6 +32,7 @@ import stat
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -300,16 +301,8 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
 
 
-def socket_folder() -> Path:
-    """A folder only this user can enter: whoever can reach the socket can run dbt as us.
-
-    ``$XDG_RUNTIME_DIR/ae-engines`` when the runtime folder is set and private, else
-    ``~/.cache/ae-engines`` (``$XDG_CACHE_HOME``): both under folders only this user writes, so no
-    other user can create the folder first or plant a link in its place, as they could in the
-    shared temporary folder. SocketFolderRefused when the folder is not private (``_not_private``)
-    or too deep for a socket path.
-    """
-    folder = (_runtime_dir() or _cache_dir()) / SOCKET_FOLDER
+def _private_folder(folder: Path) -> Path:
+    """``folder``, made if missing; SocketFolderRefused unless it is private (``_not_private``)."""
     try:
         folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.mkdir(folder, 0o700)
@@ -320,7 +313,49 @@ def socket_folder() -> Path:
     reason = _not_private(folder)
     if reason is not None:
         raise SocketFolderRefused(f"{folder} is not private to this user: {reason}")
-    if len(os.fsencode(folder / f"{'0' * 24}.sock")) > _MAX_SOCKET_PATH:
+    return folder
+
+
+def _fits(folder: Path) -> bool:
+    return len(os.fsencode(folder / f"{'0' * 24}.sock")) <= _MAX_SOCKET_PATH
+
+
+def _recorded_temp_folder(private: Path) -> Path:
+    """A private folder with a short path, for when ``private`` is too deep for a socket path.
+
+    Made by ``mkdtemp`` (a random name, created mode 700 in one step, so no one can make it first)
+    and its path recorded in ``private``, where only this user writes, for the next processes; a
+    recorded folder that is gone or no longer private (the temp cleaner removed it and another user
+    took the name) is replaced.
+    """
+    record = private / "temp-folder"
+    with open(private / "temp-folder.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            recorded = Path(record.read_text(encoding="utf-8").strip())
+            if recorded.is_absolute() and _not_private(recorded) is None:
+                return recorded
+        folder = Path(tempfile.mkdtemp(prefix=f"{SOCKET_FOLDER}-"))
+        staged = record.with_suffix(".new")
+        staged.write_text(str(folder), encoding="utf-8")
+        os.replace(staged, record)
+        return folder
+
+
+def socket_folder() -> Path:
+    """A folder only this user can enter: whoever can reach the socket can run dbt as us.
+
+    ``$XDG_RUNTIME_DIR/ae-engines`` when the runtime folder is set and private, else
+    ``~/.cache/ae-engines`` (``$XDG_CACHE_HOME``): both under folders only this user writes, so no
+    other user can create the folder first or plant a link in its place, as they could in the
+    shared temporary folder. When that path is too deep for a Unix socket (108 bytes), a private
+    temporary folder recorded there (``_recorded_temp_folder``). SocketFolderRefused when a folder
+    is not private (``_not_private``) or every candidate is too deep.
+    """
+    folder = _private_folder((_runtime_dir() or _cache_dir()) / SOCKET_FOLDER)
+    if not _fits(folder):
+        folder = _recorded_temp_folder(folder)
+    if not _fits(folder):
         raise SocketFolderRefused(f"{folder} is too deep for a Unix socket path")
     return folder
 
