@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from tools.engine.confine import confine_duckdb
 from tools.engine.process import project_identity, spawn_lock
 from tools.engine.results import DbtError, DbtResult, ErrorKind, NodeResult, NodeTiming, Preview
 
@@ -174,7 +175,10 @@ def _setup(project_dir: str) -> None:
             "DBT_PARTIAL_PARSE": "true",
         }
     )
-    import dbt.cli.main  # noqa: F401  (the slow import, done before saying hello)
+    import dbt.cli.main  # the slow import, done before saying hello
+
+    with contextlib.suppress(ImportError):  # what confine_duckdb wraps, so no call pays for it
+        import dbt.adapters.duckdb.environments  # noqa: F401
 
 
 def read_only_warehouse() -> Callable[[], None]:
@@ -207,6 +211,23 @@ def read_only_warehouse() -> Callable[[], None]:
     return restore
 
 
+def _option(args: list[str], flag: str) -> str | None:
+    return args[args.index(flag) + 1] if flag in args[:-1] else None
+
+
+def generated_folders(args: list[str]) -> list[Path]:
+    """dbt's target and log folders for these arguments, when moved from ``target``/``logs``
+    (which tools/engine/confine.py leaves out by name): SQL may not read them."""
+    project = Path(_option(args, "--project-dir") or ".")
+    named = [
+        _option(args, "--target-path"),
+        _option(args, "--log-path"),
+        os.environ.get("DBT_TARGET_PATH"),
+        os.environ.get("DBT_LOG_PATH"),
+    ]
+    return [project / path for path in named if path]
+
+
 def hello() -> bytes:
     return json.dumps({"ready": True, "pid": os.getpid()}).encode() + b"\n"
 
@@ -218,6 +239,8 @@ def answer(line: bytes) -> bytes:
     request = json.loads(line)
     command, args = request["command"], request["args"]
     restore = read_only_warehouse() if request.get("read_only") else None
+    # every invocation's SQL reaches only the project and what the profile names
+    unconfine = confine_duckdb(Path(_option(args, "--project-dir") or "."), generated_folders(args))
     started = time.perf_counter()
     try:
         res = dbtRunner().invoke(args)
@@ -232,6 +255,7 @@ def answer(line: bytes) -> bytes:
         )
     finally:
         release_warehouse()
+        unconfine()
         if restore is not None:
             restore()
     return json.dumps(result.model_dump(mode="json")).encode() + b"\n"
