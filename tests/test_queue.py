@@ -20,6 +20,7 @@ from agent.queue.engine import open_client
 from agent.queue.faults import CRASH_STATUS, QUEUE_FAULTS_ENV
 from agent.queue.worker import Heartbeats
 from agent.run_command import MAX_REQUEST_BYTES
+from agent.runner import RunOutcome
 from tests.dbt_project_factory import write_tiny_project
 from tests.queue_helpers import (
     in_process_worker,
@@ -29,6 +30,7 @@ from tests.queue_helpers import (
     wait_until_finished,
 )
 from tools.errors import ConfigurationError, InvalidArguments
+from tools.secrets import register_environment_secrets
 
 LINEAGE = "/model-lineage --model adults --upstream 1 --downstream 1"
 
@@ -122,6 +124,12 @@ def test_an_oversized_request_is_refused_at_every_way_into_the_queue(
     assert queue_cli("queue", "list") == []
     with pytest.raises(InvalidArguments, match=too_large):  # a task put in the queue some other way
         tasks._run(TaskSpec(request=huge, project=str(project)), "t.1")
+
+
+def test_a_task_result_kept_in_the_queue_has_secrets_redacted() -> None:
+    register_environment_secrets({"QUEUE_TEST_TOKEN": "queue-secret-0123456789"})
+    outcome = RunOutcome("t.1", "failed", "dbt failed: select 'queue-secret-0123456789'", None)
+    assert tasks._result(outcome)["reason"] == "dbt failed: select '***'"
 
 
 def test_cancel_a_queued_task_and_retry_it(sqlite_queue: str, project: Path) -> None:

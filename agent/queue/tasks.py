@@ -28,6 +28,7 @@ from agent.settings import load_settings
 from agent.targets import request_target
 from graph.progress import Emit, ProgressEvent
 from tools.errors import AeError, TransientError
+from tools.logs import redact
 
 #: the worker's warm engines; the worker closes them when it stops
 ENGINES = EnginePool()
@@ -72,9 +73,9 @@ def run_attempt(spec: dict[str, Any], task_id: str, attempt: int) -> dict[str, A
         inject(task_id, attempt)
         result = base | _run(task, run_id)
     except TransientError as exc:
-        result = base | {"status": TRANSIENT, "reason": str(exc)}
+        result = base | {"status": TRANSIENT, "reason": redact(str(exc))}
     except AeError as exc:  # bad request, no project, no profile: another attempt fails alike
-        result = base | {"status": "failed", "reason": str(exc)}
+        result = base | {"status": "failed", "reason": redact(str(exc))}
     print(f"ae worker: task {task_id} attempt {attempt}: {result['status']}", file=sys.stderr, flush=True)
     return result | {"started_at": started_at, "finished_at": time.time()}
 
@@ -124,7 +125,7 @@ def _result(outcome: RunOutcome) -> dict[str, Any]:
     report = outcome.report()
     return {
         "status": status,
-        "reason": outcome.reason,
+        "reason": redact(outcome.reason),  # kept in the queue's database, which other machines read
         "report_dir": str(outcome.report_dir) if outcome.report_dir else None,
         "diff": report.diff if report else "",
         "figures": report.figures if report else {},
