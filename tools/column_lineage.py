@@ -336,7 +336,7 @@ class ColumnGraph:
         """What depends on ``columns`` of ``node``: the downstream answer for all of them at once."""
         wanted = [c.lower() for c in columns]
         found = self._downstream(ColumnRef(self.find(node), wanted[0] if wanted else ""), wanted)
-        models = sorted({ref.node for ref, _ in found.columns} | set(found.readers) - set(found.tests))
+        models = sorted({ref.node for ref, _ in found.columns} | set(found.readers))
         return Impact(
             tuple(ref for ref, _ in found.columns), tuple(models), found.tests, found.exposures,
             found.unresolved, found.cut,

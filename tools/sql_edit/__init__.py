@@ -16,9 +16,9 @@ from tools.sql_edit.compiled import Relations
 from tools.sql_edit.config_call import set_materialization
 from tools.sql_edit.extract import extract_cte
 from tools.sql_edit.incremental import make_incremental
-from tools.sql_edit.model_source import EditRefused
 from tools.sql_edit.rename import SqlFile, rename_everywhere, rename_references
 from tools.sql_edit.result import EditResult, ExtractResult, ProjectEdit
+from tools.sql_edit.text import EditRefused
 from tools.sql_edit.yaml_rename import rename_in_yaml
 
 __all__ = [

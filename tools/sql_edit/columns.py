@@ -13,22 +13,30 @@ import difflib
 import re
 from collections import deque
 
-from sqlglot import exp
+from sqlglot import TokenType, exp
 from sqlglot.optimizer.scope import Scope
 
 from tools.column_lineage import ModelLineage
 from tools.errors import InvalidArguments
-from tools.sql_edit.compiled import CompiledModel, Relations, find_relation, from_and_joins, is_grouped
-from tools.sql_edit.model_source import (
+from tools.sql_edit.compiled import (
+    CompiledModel,
+    Relations,
+    find_relation,
+    from_and_joins,
+    is_grouped,
+    require_same_shape,
+)
+from tools.sql_edit.model_source import ModelSource
+from tools.sql_edit.result import EditResult, impact_of
+from tools.sql_edit.text import (
     EditRefused,
-    ModelSource,
     Splice,
     apply_splices,
     line_indent,
     line_of,
     newline_of,
+    past_line_comment,
 )
-from tools.sql_edit.result import EditResult, impact_of
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -81,13 +89,14 @@ def projection(src: ModelSource, model: CompiledModel) -> tuple[Scope, str | Non
             raise EditRefused(f"the CTE {name} is not written in the model's source (Jinja makes it)")
 
 
-def append_item(src: ModelSource, scope: str | None, item: str) -> Splice:
-    """``item`` added after the last item of a SELECT list, in the list's own layout."""
+def append_item(src: ModelSource, scope: str | None, item: str) -> list[Splice]:
+    """``item`` added after the last item of a SELECT list, in the list's own layout (after a comment
+    that ends the last item's line: the comma goes before it, the item after it)."""
     tokens = src.select_tokens(scope, where(scope))
     items = src.select_items(tokens)
     first, last = items[0][0], items[-1][1]
     end = tokens.from_ if tokens.from_ is not None else tokens.end
-    trailing_comma = src.tokens[end - 1].token_type.name == "COMMA"
+    trailing_comma = src.tokens[end - 1].token_type == TokenType.COMMA
     text = src.text
     at = src.end_of(end - 1 if trailing_comma else last)
     src.refuse_inside_block(src.tokens[last].start, f"the last column of {where(scope)}")
@@ -96,10 +105,15 @@ def append_item(src: ModelSource, scope: str | None, item: str) -> Splice:
         or src.tokens[first].line != src.tokens[tokens.select].line
     )
     if not multiline:
-        return Splice(at, at, f" {item}," if trailing_comma else f", {item}")
+        return [Splice(at, at, f" {item}," if trailing_comma else f", {item}")]
     newline = newline_of(text)
     indent = line_indent(text, src.tokens[last].start)
-    return Splice(at, at, f"{newline}{indent}{item}," if trailing_comma else f",{newline}{indent}{item}")
+    if trailing_comma:
+        return [Splice(at, at, f"{newline}{indent}{item},")]
+    after_comment = past_line_comment(text, at)
+    if after_comment != at:
+        return [Splice(at, at, ","), Splice(after_comment, after_comment, f"{newline}{indent}{item}")]
+    return [Splice(at, at, f",{newline}{indent}{item}")]
 
 
 def add_column(
@@ -125,14 +139,7 @@ def add_column(
     if not readers:
         read = sorted({model.relation_of(t) for _, _, t in model.tables()})
         raise EditRefused(f"the model does not read {parent} (it reads {', '.join(read) or 'no relation'})")
-    columns = {c.lower(): c for c in relations[relation]}
-    if column.lower() not in columns:
-        close = difflib.get_close_matches(column.lower(), list(columns), n=3)
-        raise EditRefused(
-            f"{parent} has no column {column!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""),
-            hint=f"its columns: {', '.join(relations[relation])}",
-        )
-    column = columns[column.lower()]
+    column = _parent_column(relations, relation, parent, column)
     name = alias or column
     for output in model.outputs():
         found = model.trace(model.root, output)
@@ -149,14 +156,15 @@ def add_column(
     if chain is None:
         raise EditRefused(f"{parent} is not read on the way to the model's output (only in a subquery)")
     splices: list[Splice] = []
-    through: list[str] = []
+    added: list[str] = []
+    passed: list[str] = []
     for position, (scope, next_alias) in enumerate(chain):
         scope_name = top_name if position == 0 else model.name_of(scope)
         if scope_name is not None and scope_name not in src.ctes():
             raise EditRefused(f"the CTE {scope_name} is not written in the model's source (Jinja makes it)")
         written = src.scope_select(scope_name)
         if position > 0 and is_star_only(written):
-            through.append(str(scope_name))
+            passed.append(str(scope_name))
             continue
         if is_grouped(scope.expression):
             raise EditRefused(
@@ -171,12 +179,26 @@ def add_column(
         item = f"{qualifier}{_sql(column, dialect)}"
         if position == 0 and alias and alias.lower() != column.lower():
             item += f" as {_sql(alias, dialect)}"
-        splices.append(append_item(src, scope_name, item))
-        through.append(str(scope_name) if scope_name else "the outer query")
+        require_same_shape(src, model, scope, scope_name)
+        splices += append_item(src, scope_name, item)
+        added.append(str(scope_name) if scope_name else "the outer query")
     text = apply_splices(source, splices)
     ModelSource.parse(text, dialect, what="the edited model")
     shown = f"{parent}.{column}" + (f" as {alias}" if alias else "")
-    return EditResult(text, f"add {shown} to the model's output (through {', '.join(reversed(through))})")
+    star = f"; passed on by select * in {', '.join(passed)}" if passed else ""
+    return EditResult(text, f"add {shown} to the model's output (listed in {', '.join(added)}{star})")
+
+
+def _parent_column(relations: Relations, relation: str, parent: str, column: str) -> str:
+    """The parent's spelling of ``column``; refused (with the closest names) when it has none."""
+    columns = {c.lower(): c for c in relations[relation]}
+    if column.lower() not in columns:
+        close = difflib.get_close_matches(column.lower(), list(columns), n=3)
+        raise EditRefused(
+            f"{parent} has no column {column!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""),
+            hint=f"its columns: {', '.join(relations[relation])}",
+        )
+    return columns[column.lower()]
 
 
 def _chain(top: Scope, readers: dict[int, str]) -> list[tuple[Scope, str]] | None:

@@ -17,7 +17,8 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, build_scope
 
-from tools.sql_edit.model_source import EditRefused
+from tools.sql_edit.model_source import ModelSource
+from tools.sql_edit.text import EditRefused
 
 #: relation name (``"db"."main"."stg_orders"``, or ``stg_orders``) -> its column names
 Relations = Mapping[str, Sequence[str]]
@@ -248,6 +249,26 @@ class CompiledModel:
 def cte_name(scope: Scope) -> str:
     parent = scope.expression.parent
     return parent.alias.lower() if isinstance(parent, exp.CTE) else ""
+
+
+_CLAUSES = ("where", "group", "having", "qualify", "order", "limit")
+
+
+def require_same_shape(src: ModelSource, model: CompiledModel, scope: Scope, name: str | None) -> None:
+    """Refuse to edit a SELECT whose source (Jinja set aside) lacks a clause or join that its compiled
+    SQL has: Jinja wrote it (``{{ "where x" }}`` reads as an alias once masked), so positions found in
+    the source would be wrong."""
+    written, compiled = src.scope_select(name), scope.expression
+    same = type(written) is type(compiled)
+    if same and isinstance(written, exp.Select):
+        same = all(bool(written.args.get(k)) == bool(compiled.args.get(k)) for k in _CLAUSES) and len(
+            written.args.get("joins") or []
+        ) == len(compiled.args.get("joins") or [])
+    if not same:
+        raise EditRefused(
+            f"{'the CTE ' + name if name else 'the outer query'} compiles to a different shape than its "
+            "source shows (Jinja writes part of its SQL), so the edit cannot be placed safely"
+        )
 
 
 def from_and_joins(select: exp.Expr) -> list[exp.Expr]:

@@ -18,18 +18,9 @@ from jinja2 import nodes
 
 from tools.column_lineage import ModelLineage
 from tools.errors import InvalidArguments
-from tools.sql_edit.model_source import (
-    EditRefused,
-    JinjaFile,
-    JinjaSpan,
-    JinjaToken,
-    Splice,
-    apply_splices,
-    line_indent,
-    line_of,
-    newline_of,
-)
+from tools.sql_edit.jinja_text import JinjaFile, JinjaSpan, JinjaToken
 from tools.sql_edit.result import EditResult, impact_of
+from tools.sql_edit.text import EditRefused, Splice, apply_splices, line_indent, line_of, newline_of
 
 ConfigValue = str | bool | Sequence[str]
 _ENV = jinja2.Environment()

@@ -18,8 +18,10 @@ from sqlglot import exp
 
 from tools.sql_edit.columns import check_name, is_star_only
 from tools.sql_edit.compiled import from_and_joins
-from tools.sql_edit.model_source import EditRefused, JinjaSpan, ModelSource, Splice, apply_splices, newline_of
+from tools.sql_edit.jinja_text import JinjaSpan
+from tools.sql_edit.model_source import ModelSource
 from tools.sql_edit.result import ExtractResult
+from tools.sql_edit.text import EditRefused, Splice, apply_splices, newline_of
 
 
 def _tables(select: exp.Expr) -> set[str]:

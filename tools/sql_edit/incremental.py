@@ -34,17 +34,20 @@ from sqlglot.optimizer.scope import Scope
 
 from tools.column_lineage import ModelLineage
 from tools.errors import InvalidArguments
-from tools.sql_edit.compiled import CompiledModel, Relations, Trace, from_and_joins, is_grouped, windows
-from tools.sql_edit.config_call import config_splices
-from tools.sql_edit.model_source import (
-    EditRefused,
-    ModelSource,
-    Splice,
-    apply_splices,
-    line_indent,
-    newline_of,
+from tools.sql_edit.compiled import (
+    CompiledModel,
+    Relations,
+    Trace,
+    from_and_joins,
+    is_grouped,
+    relation_parts,
+    require_same_shape,
+    windows,
 )
+from tools.sql_edit.config_call import config_splices
+from tools.sql_edit.model_source import ModelSource
 from tools.sql_edit.result import EditResult, impact_of
+from tools.sql_edit.text import EditRefused, Splice, apply_splices, line_indent, newline_of, past_line_comment
 
 Strategy = Literal["merge", "delete+insert"]
 OnSchemaChange = Literal["ignore", "fail", "append_new_columns", "sync_all_columns"]
@@ -87,12 +90,15 @@ def make_incremental(
     model = CompiledModel.parse(compiled, relations, dialect)
     driving = _driving(model, unique_key, time_column, relations)
     time_filter = _time_filter(driving, lookback, lookback_var)
+    relation = relation_parts(driving.trace.relation, dialect)[-1]
+    window = f"within {lookback} of" if lookback else "at or after"
+    window += f" the newest loaded ({driving.this_column})"
     scope_name = model.name_of(driving.trace.reader)
     table = _masked_table(src, model, driving.trace.reader, driving.trace.table, scope_name)
     qualifier = _qualifier(src, scope_name, table)
     if driving.per_key:
         condition = f"{qualifier}{_name(driving.time_column, dialect)} >= {time_filter}"
-        how = f"rows of {driving.trace.relation} with {driving.time_column} in the lookback"
+        how = f"the {relation} rows whose {driving.time_column} is {window}"
     else:
         relation_text = _table_text(src, table)
         key = _name(driving.trace.column, dialect)
@@ -100,12 +106,15 @@ def make_incremental(
             f"{qualifier}{key} in (select {key} from {relation_text} where "
             f"{_name(driving.time_column, dialect)} >= {time_filter})"
         )
-        how = f"every row of the {unique_key}s that have a row in the lookback (rows fold per key)"
+        how = f"every {relation} row of each {unique_key} with a row whose {driving.time_column} is {window}"
+    require_same_shape(src, model, driving.trace.reader, scope_name)
     splices = filter_splices(
         src, scope_name, condition, f"the CTE {scope_name}" if scope_name else "the query"
     )
     children, warnings = _children(src, model, driving, scope_name)
+    named = model.named()
     for child_scope, child_condition in children:
+        require_same_shape(src, model, named[child_scope], child_scope)
         splices += filter_splices(src, child_scope, child_condition, f"the CTE {child_scope}")
     settings: dict[str, str] = {
         "materialized": "incremental",
@@ -117,15 +126,9 @@ def make_incremental(
     config, _ = config_splices(src, settings)
     text = apply_splices(source, splices + config)
     ModelSource.parse(text, dialect, what="the edited model")  # what was spliced in must still parse
-    where = f"CTE {scope_name}" if scope_name else "the outer query"
-    lookback_text = f" with a {lookback} lookback" if lookback else ""
-    also = (
-        f"; re-aggregates {', '.join(c for c, _ in children)} for the re-read keys only" if children else ""
-    )
-    description = (
-        f"make incremental ({strategy} on {unique_key}): re-read {how}{lookback_text} "
-        f"({where}, newest loaded from {driving.this_column}){also}"
-    )
+    where = f"the CTE {scope_name}" if scope_name else "the outer query"
+    also = "".join(f"; the CTE {c} reads only the rows of those {unique_key}s" for c, _ in children)
+    description = f"make incremental ({strategy} on {unique_key}): {where} re-reads {how}{also}"
     return EditResult(text, description, tuple(warnings), impact_of(lineage, model.outputs()))
 
 
@@ -286,18 +289,10 @@ def filter_splices(src: ModelSource, scope: str | None, condition: str, what: st
         last = tokens.after_from() - 1
         indent = line_indent(src.text, src.tokens[tokens.from_].start)
         lines = ["{% if is_incremental() %}", f"where {condition}", "{% endif %}"]
-    at = _past_line_comment(src.text, src.end_of(last))
+    at = past_line_comment(src.text, src.end_of(last))
     src.refuse_inside_block(at, f"the filter in {what}")
     splices.append(Splice(at, at, "".join(f"{newline}{indent}{line}" for line in lines)))
     return splices
-
-
-def _past_line_comment(text: str, at: int) -> int:
-    """After a ``-- comment`` that ends the line at ``at``, so the comment stays with its code."""
-    line_end = text.find("\n", at)
-    line_end = len(text) if line_end < 0 else line_end
-    rest = text[at:line_end].strip()
-    return line_end - (1 if text[line_end - 1 : line_end] == "\r" else 0) if rest.startswith("--") else at
 
 
 def _children(

@@ -21,7 +21,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tools.jinja_inspect import parse_jinja
-from tools.sql_edit.model_source import EditRefused, Splice, apply_splices
+from tools.sql_edit.text import EditRefused, Splice, apply_splices
 
 _TEST_KEYS = ("data_tests", "tests")
 _COLUMN_LISTS = ("combination_of_columns",)
