@@ -27,7 +27,7 @@ from graph.plan_spec import PlanRequest, PlanSpec
 from tests.dbt_project_factory import write_tiny_project
 from tests.fake_anthropic import FakeAnthropic, tool_use
 from tests.scripted_planner import ScriptedPlanner
-from tests.test_graph import NEW_MODEL
+from tests.test_graph import BROKEN_MODEL, NEW_MODEL
 from tools.context import ToolContext
 from tools.engine import DbtCall
 from tools.logs import REDACTED, redact, redact_known_values
@@ -212,6 +212,23 @@ def test_a_run_leaves_the_env_secret_in_no_report_transcript_store_or_dbt_output
     assert (project / "target" / "compiled").is_dir() and (project / "logs" / "dbt.log").is_file()
     assert files_holding(project, token) == []
     assert token not in out + err
+
+
+def test_a_failed_run_leaves_the_env_secret_in_no_dbt_output(project: Path, token: str) -> None:
+    """Rolled back after Validate: what Plan's compile wrote is older than the rollback's mark."""
+    register_environment_secrets(os.environ)
+
+    def compile_then_break(_request: PlanRequest, tools: ToolContext) -> PlanSpec:
+        tools.dbt(DbtCall(command="compile", select=["leaky"]))
+        for path, content in BROKEN_MODEL.items():
+            tools.changeset.write_file(tools.paths, path, content)
+        return PlanSpec(summary="a broken model", changeset=tools.changeset)
+
+    with Session(load_settings(project, max_repairs=0)) as session:
+        outcome = session.run("break it", planner=ScriptedPlanner([compile_then_break]))
+    assert outcome.status == "failed", outcome.reason
+    assert (project / "target" / "compiled" / "tiny" / "models" / "leaky.sql").is_file()
+    assert files_holding(project, token) == []
 
 
 # --- checkpoints -------------------------------------------------------------------------------------
