@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import operator
 import re
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -62,8 +63,9 @@ def hashed_ngrams(texts: Sequence[str]) -> list[list[float]]:
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=False))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    # map and hypot run in C: a search scores hundreds of 512-dimension vectors
+    dot = sum(map(operator.mul, a, b))
+    norm = math.hypot(*a) * math.hypot(*b)
     return dot / norm if norm else 0.0
 
 

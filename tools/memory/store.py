@@ -9,6 +9,7 @@ milliseconds and works the same on both.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -33,6 +34,8 @@ LIST_LIMIT = 10_000
 #: filled (20,000 imported memories) costs a search what a few hundred do: reading the newest rows is
 #: an index-free sort in the store, scoring each is a vector read and a cosine in Python.
 SEARCH_SCAN = 2_000
+#: ae's own index on LangGraph's SQLite store table (the newest memories of a namespace, cheaply)
+_UPDATED_INDEX = "ae_store_updated_at_idx"
 
 
 def is_postgres_url(url: str | None) -> bool:
@@ -76,9 +79,14 @@ def _sqlite_store(state_dir: Path) -> Iterator[tuple[BaseStore, str, Path]]:
         store = SqliteStore(conn)
         try:
             store.setup()
+            # the store lists a namespace newest first: without an index on the time, SQLite sorts
+            # every row of it, vectors and all (0.45 s for 20,000 memories; 0.02 s with it)
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {_UPDATED_INDEX} ON store (updated_at)")
         except sqlite3.Error as exc:
             raise _store_fault(where, exc, sqlite_file=file) from None
         yield store, where, file
+        with contextlib.suppress(sqlite3.Error):  # statistics, so that the planner picks that index
+            conn.execute("PRAGMA optimize")
     finally:
         conn.close()
 
