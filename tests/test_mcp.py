@@ -354,5 +354,10 @@ def test_a_call_may_name_only_the_servers_project_or_one_under_its_root(
         for named in ("link", str(root / "link"), str(elsewhere)):
             refused = _call(server, "ae_memory_search", {"query": "x", "project": named})
             assert refused.is_error and "is not served here" in str(refused.content), named
+        if os.geteuid() == 0:  # only root can give a folder to another user here
+            theirs = write_tiny_project(root / "theirs")
+            os.chown(theirs / "dbt_project.yml", 4242, -1)
+            refused = _call(server, "ae_memory_search", {"query": "x", "project": "theirs"})
+            assert refused.is_error and "belongs to another user (uid 4242)" in str(refused.content)
     finally:
         workspaces.close()
