@@ -126,6 +126,31 @@ def test_orders_incremental_run_equals_a_full_refresh() -> None:
     assert incremental == full
 
 
+def test_payments_declared_before_orders_are_left_whole_and_the_run_still_equals_a_full_refresh() -> None:
+    orders_cte = "orders as (\n\n    select * from {{ ref('stg_orders') }}\n\n),\n\n"
+    payments_cte = "payments as (\n\n    select * from {{ ref('stg_payments') }}\n\n),\n\n"
+    source = ORDERS.replace(orders_cte + payments_cte, payments_cte + orders_cte)
+    result = make_incremental(
+        source, render(source), unique_key="order_id", time_column="order_date",
+        relations=relations("stg_orders", "stg_payments"), lookback="3 days",
+    )  # fmt: skip
+    assert result.text.count("{% if is_incremental() %}") == 1  # no filter can name orders before it exists
+    incremental, full = simulate_incremental(
+        result.text, before=load_jaffle, after=_new_orders, unique_key="order_id"
+    )
+    assert incremental == full
+
+
+def test_windows_line_endings_and_bare_relation_names() -> None:
+    source = ORDERS.replace("\n", "\r\n")
+    bare = {"stg_orders": COLUMNS[relation("stg_orders")], "stg_payments": COLUMNS[relation("stg_payments")]}
+    result = make_incremental(
+        source, render(source), unique_key="order_id", time_column="order_date", relations=bare
+    )
+    assert "\n" not in result.text.replace("\r\n", "")
+    assert result.text.replace("\r\n", "\n") == _orders_incremental(lookback="1 day").text
+
+
 FOLDED = """\
 {{ config(materialized='table') }}
 
@@ -577,6 +602,19 @@ def test_rename_everywhere_follows_references_into_a_jinja_loop_and_the_yaml() -
     assert edit.renamed == (("stg_payments", "payment_method", "method"),)
 
 
+def test_rename_lists_its_impact_when_given_the_lineage() -> None:
+    files = _jaffle_files()
+    graph = ColumnGraph(manifest_nodes({f.name: f.source for f in files}))
+    target = next(f for f in files if f.name == "stg_payments")
+    edit = rename_everywhere(
+        target, old="amount", new="amount_usd", project=files, yaml_files=_yaml_files(),
+        lineage=ModelLineage(graph, "model.jaffle_shop.stg_payments"),
+    )  # fmt: skip
+    assert edit.impact is not None
+    assert edit.impact.models == ("model.jaffle_shop.customers", "model.jaffle_shop.orders")
+    assert len(edit.impact.columns) == 6  # orders' amount and four pivot columns, customer_lifetime_value
+
+
 def test_rename_keeps_downstream_names_and_cascades_through_select_star() -> None:
     mirror = "select * from {{ ref('stg_orders') }}\n"
     report = "select order_date, count(*) as n from {{ ref('orders_mirror') }} group by order_date\n"
@@ -681,6 +719,22 @@ def test_extract_cte_moves_the_body_with_its_jinja_and_its_import_cte() -> None:
         before = con.execute(f"select * from ({render(ORDERS)}) order by all").fetchall()
         after = con.execute(f"select * from ({render(result.text)}) order by all").fetchall()
     assert before == after and len(after) == 99
+
+
+def test_extract_cte_keeps_the_model_s_enabled_switch() -> None:
+    source = (
+        "{{ config(materialized='table', enabled=var('use_orders', true)) }}\n"
+        "with o as (select * from {{ ref('stg_orders') }} where status != 'returned')\nselect * from o\n"
+    )
+    result = extract_cte(source, cte="o", new_model="int_kept_orders")
+    assert result.new_model_text == (
+        "{{ config(enabled=var('use_orders', true)) }}\n\n"
+        "select * from {{ ref('stg_orders') }} where status != 'returned'\n"
+    )
+    assert result.text == source.replace(
+        "select * from {{ ref('stg_orders') }} where status != 'returned'",
+        "select * from {{ ref('int_kept_orders') }}",
+    )
 
 
 @pytest.mark.parametrize(

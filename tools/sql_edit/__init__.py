@@ -6,9 +6,14 @@ model-fixable ``InvalidArguments``: exit 2) when it cannot be made safely. Pure 
 call, no file read or written.
 
 - ``make_incremental``: config + ``is_incremental()`` filter on the relation that drives the grain
-- ``add_column`` / ``rename_column``: the model's output; ``rename_everywhere`` downstream and in YAML
+- ``add_column`` / ``rename_column``: the model's output
+- ``rename_everywhere``: a rename in the model, the downstream SQL (``rename_references``) and the YAML
+  (``rename_in_yaml``), as path -> new text for one changeset
 - ``set_materialization``: the ``config()`` call
 - ``extract_cte``: a CTE becomes its own model, referenced by ``ref``
+
+Each result lists the edit's downstream impact when given the model's column lineage
+(``tools.column_lineage.ModelLineage``).
 """
 
 from tools.sql_edit.columns import add_column, rename_column

@@ -103,6 +103,15 @@ def _constant(text: str) -> object:
         return _UNSET
 
 
+def config_argument(source: JinjaFile, name: str) -> str | None:
+    """The expression the model's config() call gives ``name``, as written; None when it gives none."""
+    for span in source.config_spans():
+        for argument in _parse_call(span).arguments:
+            if argument.name == name:
+                return source.text[argument.value_tokens[0].start : argument.end]
+    return None
+
+
 def render_value(value: ConfigValue, quote: str = "'") -> str:
     """A Jinja literal for ``value``, strings in the file's quote style."""
     if isinstance(value, bool):

@@ -2,7 +2,8 @@
 
 The CTE keeps its name in the original model, its body becoming ``select * from {{ ref('new') }}``,
 so nothing else in the model changes. The new model is the body as written (its Jinja kept), with the
-``{% set %}`` statements it uses copied from the top of the file.
+``{% set %}`` statements it uses copied from the top of the file, and the model's ``config(enabled=...)``
+when it has one (a disabled model must not leave an enabled part behind that refs what is disabled).
 
 A CTE that reads other CTEs of the model: an *import* CTE (``select * from {{ ref('x') }}``, dbt's
 style guide) is only a declaration, so it comes along into the new model, and leaves the original
@@ -18,6 +19,7 @@ from sqlglot import exp
 
 from tools.sql_edit.columns import check_name, is_star_only
 from tools.sql_edit.compiled import from_and_joins
+from tools.sql_edit.config_call import config_argument
 from tools.sql_edit.jinja_text import JinjaSpan
 from tools.sql_edit.model_source import ModelSource
 from tools.sql_edit.result import ExtractResult
@@ -105,7 +107,10 @@ def extract_cte(source: str, *, cte: str, new_model: str, dialect: str = "duckdb
     core = body.strip()
     if imports and core[:4].lower() == "with":
         raise EditRefused(f"the CTE {cte} has a WITH of its own, so the CTEs it reads cannot join it")
-    parts = [source[s.start : s.end] for s in _sets_used(src, body_start, body_end)]
+    enabled = config_argument(src, "enabled")
+    # a model disabled by its config must not leave an enabled part behind that refs it
+    parts = [f"{{{{ config(enabled={enabled}) }}}}"] if enabled is not None else []
+    parts += [source[s.start : s.end] for s in _sets_used(src, body_start, body_end)]
     if imports:
         texts = [
             source[ctes[i].args["alias"].this.meta["start"] : src.end_of(src.cte_parens(i)[1])]
@@ -130,6 +135,8 @@ def extract_cte(source: str, *, cte: str, new_model: str, dialect: str = "duckdb
         f"extract the CTE {cte} into the model {new_model}{along}; {cte} now selects from ref('{new_model}')"
     )
     warnings = tuple(f"the CTE {m} is no longer used by the model and moved with {cte}" for m in moved)
+    if enabled is not None:
+        warnings += (f"{new_model} takes enabled={enabled} from the model's config()",)
     return ExtractResult(text, new_model, new_text, description, warnings)
 
 

@@ -192,7 +192,7 @@ def _driving(model: CompiledModel, unique_key: str, time_column: str, relations:
         for window in windows(select):
             if not any(_same_column(p, key) for p in window.args.get("partition_by") or []):
                 raise EditRefused(
-                    f"a window ({window.sql(dialect=model.dialect)[:80]}) spans rows of several "
+                    f"a window ({_shortened(window.sql(dialect=model.dialect))}) spans rows of several "
                     f"{unique_key}s, so it cannot be recomputed from the re-read keys alone"
                 )
         folding = folding or is_grouped(select) or bool(windows(select))
@@ -209,6 +209,10 @@ def _driving(model: CompiledModel, unique_key: str, time_column: str, relations:
             hint=f"add {time_column} to the model's columns first (--add-column), then make it incremental",
         )
     return _Driving(trace, not folding, columns[time_column.lower()], this_column)
+
+
+def _shortened(sql: str, limit: int = 80) -> str:
+    return sql if len(sql) <= limit else sql[: limit - 3] + "..."
 
 
 def _key_reference(model: CompiledModel, scope: Scope, trace: Trace) -> exp.Column | None:

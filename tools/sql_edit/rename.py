@@ -292,5 +292,5 @@ def rename_everywhere(
         f" and its uses in {others} other file(s)" if others else ""
     )
     return ProjectEdit(
-        files, description, tuple(renamed), tuple(warnings), impact_of(lineage, [old]), details
+        files, description, tuple(renamed), tuple(warnings), impact_of(lineage, [old]), tuple(details)
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tools.column_lineage import Impact, ModelLineage
 
@@ -42,7 +42,8 @@ class ProjectEdit:
     renamed: tuple[tuple[str, str, str], ...] = ()
     warnings: tuple[str, ...] = ()
     impact: Impact | None = None
-    details: list[str] = field(default_factory=list)
+    #: what changed in each file, one line each
+    details: tuple[str, ...] = ()
 
 
 def impact_of(lineage: ModelLineage | None, columns: Sequence[str]) -> Impact | None:
