@@ -696,6 +696,18 @@ def test_rename_in_yaml_changes_names_and_relationships_fields_only() -> None:
     )  # fmt: skip
     with pytest.raises(EditRefused, match="not valid YAML"):
         rename_in_yaml("models: [", "bad.yml", model="a", old="b", new="c")
+    shared = "models:\n  - name: a\n    columns:\n      - name: &col b\n"
+    shared += "  - name: c\n    columns:\n      - name: *col\n"
+    with pytest.raises(EditRefused, match="YAML anchor"):
+        rename_in_yaml(shared, "anchored.yml", model="a", old="b", new="d")
+
+
+def test_sql_nested_past_the_parser_s_depth_is_refused_not_crashed() -> None:
+    deep = "select " + "(" * 5000 + "1" + ")" * 5000 + " as x from {{ ref('stg_orders') }}"
+    with pytest.raises(EditRefused, match="nested too deeply"):
+        add_column(
+            deep, "select 1 as x", parent="stg_orders", column="status", relations=relations("stg_orders")
+        )
 
 
 # --- extract_cte -------------------------------------------------------------------------------------

@@ -277,7 +277,7 @@ class ColumnGraph:
             nodes = sqlglot_lineage(
                 None, qualified, schema=schema, dialect=self.dialect, scope=root, copy=False
             )
-        except (SqlglotError, ValueError, KeyError):
+        except (SqlglotError, ValueError, KeyError, RecursionError):  # sqlglot's ways of failing on SQL
             return None
         edges: dict[str, set[ColumnRef]] = {}
         for column, top in nodes.items():

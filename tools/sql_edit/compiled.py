@@ -101,7 +101,7 @@ class CompiledModel:
     ) -> CompiledModel:
         try:
             statements = [s for s in sqlglot.parse(compiled, read=dialect) if s is not None]
-        except SqlglotError as exc:
+        except (SqlglotError, RecursionError) as exc:
             raise EditRefused(f"{what}'s compiled SQL does not parse: {str(exc).splitlines()[0]}") from exc
         if len(statements) != 1 or not isinstance(statements[0], exp.Query):
             raise EditRefused(f"{what}'s compiled SQL is not a single query")
@@ -145,7 +145,7 @@ class CompiledModel:
                 quote_identifiers=False,
                 identify=False,
             )
-        except SqlglotError as exc:
+        except (SqlglotError, RecursionError) as exc:
             raise EditRefused(
                 f"{what}'s compiled SQL cannot be resolved: {str(exc).splitlines()[0]}"
             ) from exc

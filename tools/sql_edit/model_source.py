@@ -65,6 +65,8 @@ class ModelSource(JinjaFile):
         try:
             tokens = sqlglot.tokenize(masked, read=dialect)
             statements = [s for s in sqlglot.parse(masked, read=dialect) if s is not None]
+        except RecursionError as exc:
+            raise EditRefused(f"{what}'s SQL is nested too deeply to parse") from exc
         except SqlglotError as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise EditRefused(
