@@ -210,10 +210,10 @@ class ColumnGraph:
             )
         return matches[0]
 
-    def columns(self, unique_id: str, clock: _Clock | None = None) -> list[str] | None:
+    def columns(self, unique_id: str) -> list[str] | None:
         """The node's columns: a model's from its SQL, a seed's or source's as declared."""
         if _compiled(self.nodes.get(unique_id, {})) is not None:
-            analysis = self._analyse(unique_id, clock or _Clock(self.budget))
+            analysis = self._analyse(unique_id, _Clock(self.budget))
             if analysis is not None and analysis.outputs:
                 return analysis.outputs
         node = self.nodes.get(unique_id)
