@@ -260,6 +260,7 @@ def _paused_then_resumed(project: Path, store_url: str | None) -> tuple[str, str
     return paused.run_id, str(done.state.get("plan", {}).get("answer", ""))
 
 
+@pytest.mark.slow  # the CLI test above checks checkpoints.sqlite; the PostgreSQL one below resumes
 def test_sqlite_checkpoints_hold_no_env_secret_and_a_resumed_run_finishes(project: Path, token: str) -> None:
     register_environment_secrets(os.environ)  # what `ae` does at start-up
     _run_id, answer = _paused_then_resumed(project, None)
