@@ -503,6 +503,8 @@ def test_location_findings_leave_the_protected_targets_own_location_to_execute()
     assert [(f.kind, f.line, f.snippet) for f in found] == [("protected_location", 2, '"shop"."prod"."s"')]
     on_prod = ProtectedPlaces(PROD, "shop", (("prod", PROD),), ())
     assert location_findings(manifest(nodes), nodes, on_prod, target_protected=True) == []
+    inlined = {"model.shop.e": {**model("e", materialized="ephemeral"), "schema": "prod"}}
+    assert location_findings(manifest(inlined), inlined, PLACES, target_protected=False) == []
 
 
 def test_a_plans_lint_switch_counts_only_as_the_project_had_it() -> None:

@@ -296,7 +296,7 @@ def location_findings(
     found: list[CodeFinding] = []
     for uid in sorted(set(built)):
         node = nodes.get(uid)
-        if node is None:
+        if node is None or _config(node).get("materialized") in INLINED:  # nothing of its own is built
             continue
         database, schema = str(node.get("database") or ""), str(node.get("schema") or "")
         why = places.protecting(database, schema)
