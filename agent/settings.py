@@ -22,6 +22,11 @@ the file, the setting and where to set it instead. An error rather than a warnin
 the line would change silently where ae sends requests or keeps its state (a team's shared store
 quietly replaced by a local file, a company proxy by the public API); the error costs one move.
 
+And except for the budgets (``BUDGET_SETTINGS``: steps, tokens, cost, wall time, repairs). They
+decide how much of the user's money and time a run may spend, so ``ae.yml`` may only tighten them:
+each is the stricter of the user's value and the project's (for ``max_cost_usd``, 0 turns the cost
+budget off, which is never stricter). A project that writes ``max_cost_usd: 0`` changes nothing.
+
 A bad value is a ConfigurationError naming where it came from (the file or the variable), the
 setting, the value (hidden for secrets) and what is expected, never a traceback.
 """
@@ -59,7 +64,10 @@ USER_ONLY_SETTINGS: dict[str, str] = {
     "store_url": "where run reports and checkpoints, which hold your data, are written",
     "memory_url": "where ae's memory of the project is written",
     "profiles_dir": "which profiles.yml (warehouse credentials) dbt uses",
+    "model_price": "the price the cost budget counts with",
 }
+#: settings the project's ae.yml may only tighten (module docstring)
+BUDGET_SETTINGS = frozenset({"max_steps", "max_run_tokens", "max_cost_usd", "max_wall_s", "max_repairs"})
 #: settings whose values never appear in a message
 SECRET_SETTINGS = frozenset({"anthropic_api_key", "store_url", "memory_url"})
 _STORE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "sqlite")
@@ -348,6 +356,13 @@ def _environment_values() -> dict[str, Any]:
         ) from None
 
 
+def _stricter(key: str, user: float, project: float) -> float:
+    """The stricter of two budget values; a cost budget of 0 is off, so any other value is stricter."""
+    if key == "max_cost_usd" and 0 in (user, project):
+        return project if user == 0 else user
+    return min(user, project)
+
+
 def load_settings(project_dir: Path | str | None = None, **overrides: Any) -> Settings:
     """Settings for a project: defaults < user config < ae.yml < environment < explicit overrides
     (CLI flags), except that ae.yml only adds to the protection settings (module docstring)."""
@@ -362,9 +377,13 @@ def load_settings(project_dir: Path | str | None = None, **overrides: Any) -> Se
     project_values = read_config_file(project_file)
     _refuse_user_only(project_file, project_values)
     project_adds = {k: v for k, v in project_values.items() if k in PROTECTION_SETTINGS}
+    project_limits = {k: v for k, v in project_values.items() if k in BUDGET_SETTINGS}
     layers = [
         (str(user_file), read_config_file(user_file)),
-        (str(project_file), {k: v for k, v in project_values.items() if k not in PROTECTION_SETTINGS}),
+        (
+            str(project_file),
+            {k: v for k, v in project_values.items() if k not in PROTECTION_SETTINGS | BUDGET_SETTINGS},
+        ),
         ("the environment", {k: v for k, v in env_values.items() if k != "project_dir"}),
         ("the command line", {k: v for k, v in overrides.items() if v is not None}),
     ]
@@ -379,13 +398,16 @@ def load_settings(project_dir: Path | str | None = None, **overrides: Any) -> Se
     except ValidationError as exc:
         raise _bad_settings(exc, source_of) from None
     try:  # validated on their own so that an error names ae.yml
-        added = Settings.model_validate(project_adds)
+        added = Settings.model_validate(project_adds | project_limits)
     except ValidationError as exc:
-        raise _bad_settings(exc, dict.fromkeys(PROTECTION_SETTINGS, str(project_file))) from None
+        raise _bad_settings(
+            exc, dict.fromkeys(PROTECTION_SETTINGS | BUDGET_SETTINGS, str(project_file))
+        ) from None
     union = {
         key: [*getattr(settings, key), *(v for v in getattr(added, key) if v not in getattr(settings, key))]
         for key in project_adds
     }
-    settings = settings.model_copy(update=union)
+    tighter = {key: _stricter(key, getattr(settings, key), getattr(added, key)) for key in project_limits}
+    settings = settings.model_copy(update=union | tighter)
     register_secret(settings.api_key)
     return settings

@@ -52,6 +52,7 @@ HOSTILE_VALUES = {
     "store_url": "postgresql://spy:hunter2-secret@127.0.0.1:9/loot",
     "memory_url": "postgresql://spy:hunter2-secret@127.0.0.1:9/loot",
     "profiles_dir": "/somewhere/else",
+    "model_price": {"input": 0, "output": 0, "cache_write": 0, "cache_read": 0},
 }
 
 
@@ -75,6 +76,25 @@ def test_ae_yml_setting_a_user_only_setting_is_refused_naming_file_setting_and_w
 
 def tmp_config(project: Path) -> Path:
     return project.parent / "user" / "config.yml"
+
+
+def test_ae_yml_may_only_tighten_the_budgets(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A project cannot turn the cost budget off or raise a limit the user set; it may lower one."""
+    tmp_config(project).parent.mkdir()
+    tmp_config(project).write_text("max_cost_usd: 2\nmax_steps: 10\n")
+    (project / "ae.yml").write_text("max_cost_usd: 0\nmax_steps: 1000\nmax_wall_s: 60\nmax_repairs: 9\n")
+    settings = load_settings(project)
+    assert settings.max_cost_usd == 2  # 0 (off) from the project is not stricter
+    assert settings.max_steps == 10  # the user's limit stands
+    assert settings.max_wall_s == 60  # a project may tighten
+    assert settings.max_repairs == 3  # the default stands against a looser project
+    # the user turning the cost budget off still lets a project set one
+    tmp_config(project).write_text("max_cost_usd: 0\n")
+    (project / "ae.yml").write_text("max_cost_usd: 1.5\n")
+    assert load_settings(project).max_cost_usd == 1.5
+    (project / "ae.yml").write_text("max_steps: -3\n")
+    with pytest.raises(ConfigurationError, match=r"ae\.yml: max_steps"):
+        load_settings(project)
 
 
 def test_the_user_still_sets_them_in_their_config_and_environment(
