@@ -195,15 +195,17 @@ def run_request(
                         allow_code=allow_code,
                         run_id=run_id,
                     )
-                if outcome.status == "awaiting_approval":  # code, and no --allow-code: nobody to ask
-                    question = render_code_question(outcome.question or {}, with_diff=False)
+                if outcome.status == "awaiting_approval":  # not approved up front: nobody to ask
+                    asked = outcome.question or {}
+                    question = render_code_question(asked, with_diff=False)
+                    flag = (
+                        "--yes to approve building there"
+                        if asked.get("kind") == "target"
+                        else ("--allow-code to approve this code")
+                    )
                     emit(ProgressEvent(kind="warning", phase="approve", message=question))
                     emit(
-                        ProgressEvent(
-                            kind="warning",
-                            phase="approve",
-                            message="refused; re-run with --allow-code to approve this code",
-                        )
+                        ProgressEvent(kind="warning", phase="approve", message=f"refused; re-run with {flag}")
                     )
                     outcome = session.resume(
                         outcome.run_id, planner=planner, describer=describer, approval=False

@@ -49,9 +49,11 @@ def test_core_suite_loads_with_unique_ids_and_covers_every_category(suite: list[
 
 
 def test_most_tasks_are_commands_and_free_text_tasks_exist(suite: list[Task]) -> None:
-    commands = [t for t in suite if t.is_command]
-    assert len(commands) >= 0.75 * len(suite)
-    free_text = {t.category for t in suite if not t.is_command}
+    # a hostile plan cannot be written as a /command, so adversarial tasks do not count either way
+    work = [t for t in suite if t.category != "adversarial"]
+    commands = [t for t in work if t.is_command]
+    assert len(commands) >= 0.75 * len(work)
+    free_text = {t.category for t in work if not t.is_command}
     assert {"bugfix", "refactor"} <= free_text
 
 

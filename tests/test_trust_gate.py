@@ -226,6 +226,7 @@ def test_with_the_right_approval_the_gate_lets_the_snapshot_into_prod(
 ) -> None:
     files = escapes(outside)["snapshot_target_schema"]
     assert ae_run(shop, files, claude_env, "--allow-code") == ExitCode.REFUSED  # code approval is not it
+    assert "re-run with --yes" in capsys.readouterr().err  # the flag that approves it is named
     assert "orders_history" not in prod_state(warehouse_path(shop))
     assert ae_run(shop, files, claude_env, "--yes") == ExitCode.OK, capsys.readouterr().err
     assert prod_state(warehouse_path(shop))["orders_history"][0] > 0
