@@ -9,13 +9,13 @@ a session opened for it on first use and kept for the lines after.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
+
+from pydantic import BaseModel, Field
 
 from agent.exit_codes import ExitCode
 from agent.planners import choose_planner
@@ -26,6 +26,7 @@ from agent.targets import request_target
 from agent.undo import undo
 from graph.progress import Emit
 from tools.errors import AeError, InvalidArguments
+from tools.journal import load, save
 
 HELP = """\
 Type a request: a /command (see /help) or, with ANTHROPIC_API_KEY set, plain text.
@@ -37,18 +38,16 @@ Type a request: a /command (see /help) or, with ANTHROPIC_API_KEY set, plain tex
 """
 
 
-@dataclass
-class Turn:
+class Turn(BaseModel):
     request: str
     run_id: str
     status: str
     undone: bool = False
 
 
-@dataclass
-class Conversation:
+class Conversation(BaseModel):
     id: str
-    turns: list[Turn] = field(default_factory=list)
+    turns: list[Turn] = Field(default_factory=list)
 
     @staticmethod
     def path(state_dir: Path, conversation_id: str) -> Path:
@@ -64,13 +63,14 @@ class Conversation:
                 f"no conversation {conversation_id!r} in {path.parent}",
                 hint=f"{listed}start a new one with `ae chat --project {project_dir}`",
             )
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(id=data["id"], turns=[Turn(**t) for t in data["turns"]])
+        # never through a link (a planted one could point anywhere); damage is a message naming it
+        loaded = load(path, cls, what_to_do=f"move {path} aside and start a new conversation")
+        if loaded is None:
+            raise InvalidArguments(f"no conversation {conversation_id!r} in {path.parent}")
+        return loaded
 
     def save(self, state_dir: Path) -> None:
-        path = self.path(state_dir, self.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"id": self.id, "turns": [asdict(t) for t in self.turns]}, indent=2))
+        save(self.path(state_dir, self.id), self)
 
 
 def _ask(prompt: str, read: Callable[[str], str]) -> bool:

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 from agent.llm.base import LLMRequest, LLMResponse
 from agent.llm.scripted import ScriptedClient
 from agent.llm.transcript import TRANSCRIPT_FILE, read_transcript, request_digest
+from agent.runs import run_folder
 from tools.errors import InvalidArguments
+from tools.paths import refuse_state_links
 
 if TYPE_CHECKING:
     from agent.runner import RunOutcome
@@ -241,8 +243,10 @@ def transcript_of(settings: Settings, run_or_file: str) -> Path:
     given = Path(run_or_file).expanduser()
     if given.is_file():
         return given
-    path = settings.state_dir / "runs" / run_or_file / TRANSCRIPT_FILE
-    if not path.is_file():
+    folder = run_folder(settings.state_dir, run_or_file)  # never through a link under .ae
+    path = (folder or settings.state_dir / "runs" / run_or_file) / TRANSCRIPT_FILE
+    refuse_state_links(path)
+    if folder is None or not path.is_file():
         raise InvalidArguments(
             f"no transcript for {run_or_file!r}: neither a file nor a run of {settings.project_dir} "
             f"with {TRANSCRIPT_FILE} (looked at {path})",

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from agent.runs import start_record, update_record
 from tools.errors import ConfigurationError
 from tools.logs import redact, redact_known, register_secret
+from tools.paths import refuse_state_links
 from tools.project_lock import advisory_lock, file_lock
 
 #: how long a second run waits for the project's lock before it refuses
@@ -127,6 +128,7 @@ class RunStore:
             )
         if not url:
             state_dir.mkdir(parents=True, exist_ok=True)
+            refuse_state_links(state_dir / "ae.sqlite")  # sqlite follows a planted link
             url = f"sqlite:///{state_dir / 'ae.sqlite'}"
         _register_url_password(url)
         if "@" in url.partition("://")[2].rpartition("@")[0]:
@@ -253,6 +255,7 @@ def open_checkpointer(url: str | None, state_dir: Path) -> Iterator[Any]:
 
     state_dir.mkdir(parents=True, exist_ok=True)
     file = state_dir / "checkpoints.sqlite"
+    refuse_state_links(file)  # sqlite follows a planted link
     error = functools.partial(_store_error, f"sqlite:///{file}", what="the checkpoint store")
     try:
         conn = sqlite3.connect(file, check_same_thread=False)

@@ -14,7 +14,9 @@ from graph.state import RunState
 from graph.usage import SPEND_VS_BUDGET, total_tokens
 from tools.context import ToolCallRecord
 from tools.engine import BUILDING
+from tools.journal import write_atomic
 from tools.logs import redact, redact_value
+from tools.paths import refuse_state_links
 from tools.resilience import CallStats
 
 #: the file an LLM planner appends its conversation to in the run folder (agent/llm/transcript.py)
@@ -218,6 +220,11 @@ def write_report(report: RunReport, run_dir: Path) -> Path:
     transcript = TRANSCRIPT_FILE if (run_dir / TRANSCRIPT_FILE).exists() else None
     report = report.model_copy(update={"dbt_calls": count_invocations(run_dir), "transcript": transcript})
     data = redact_value(json.loads(report.model_dump_json()))
-    (run_dir / "report.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    # replaced whole and never written through a link a planted .ae/runs folder could hold
+    for name, text in (
+        ("report.json", json.dumps(data, indent=2) + "\n"),
+        ("report.md", render_markdown(report)),
+    ):
+        refuse_state_links(run_dir / name)
+        write_atomic(run_dir / name, text.encode("utf-8"))
     return run_dir

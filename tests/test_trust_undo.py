@@ -503,3 +503,43 @@ def test_a_linked_lock_file_is_refused_and_its_target_untouched(
     assert main(["undo", "R", "--project", str(project)]) == ExitCode.ENVIRONMENT
     assert "project.lock is a symbolic link" in capsys.readouterr().err
     assert (outside / "victim.txt").read_text() == "the person's own file\n"
+
+
+def test_ae_never_writes_or_reads_its_stores_conversations_reports_or_transcripts_through_a_link(
+    project: Path, outside: Path
+) -> None:
+    """sqlite, a conversation, a report and a transcript would each follow a planted link."""
+    from agent.replay import transcript_of
+    from agent.store import RunStore, open_checkpointer
+    from graph.report import RunReport, write_report
+
+    state = ensure_state_dir(project)
+    victim = outside / "victim.txt"
+    before = victim.read_bytes()
+    settings = load_settings(project)
+    (state / "ae.sqlite").symlink_to(victim)
+    with pytest.raises(StateLinkRefused, match=r"ae\.sqlite is a symbolic link"):
+        RunStore(None, state)
+    (state / "checkpoints.sqlite").symlink_to(victim)
+    with pytest.raises(StateLinkRefused, match=r"checkpoints\.sqlite is a symbolic link"):
+        open_checkpointer(None, state).__enter__()
+    (state / "conversations").mkdir()
+    (state / "conversations" / "c1.json").symlink_to(victim)
+    with pytest.raises(StateLinkRefused):
+        Conversation.load(state, "c1", project)
+    with pytest.raises(StateLinkRefused):
+        Conversation(id="c1", turns=[Turn(request="/help", run_id="r", status="success")]).save(state)
+    run_dir = state / "runs" / "R"
+    run_dir.mkdir(parents=True)
+    (run_dir / "report.json").symlink_to(victim)
+    with pytest.raises(StateLinkRefused):
+        write_report(
+            RunReport.model_validate(
+                {"request": "x", "run_id": "R", "status": "success", "planner": "command", "target": "dev"}
+            ),
+            run_dir,
+        )
+    (run_dir / "transcript.jsonl").symlink_to(victim)
+    with pytest.raises(StateLinkRefused):
+        transcript_of(settings, "R")
+    assert victim.read_bytes() == before
