@@ -13,13 +13,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pytest
 
 from tests.dbt_project_factory import write_tiny_project
 from tools.engine import DbtCall, DbtEngine
-from tools.engine.confine import project_entries
+from tools.engine.confine import profile_named, project_entries
 from tools.errors import ReadOnlyViolation
 from tools.warehouse import readonly_connection, run_readonly_query
 
@@ -260,3 +261,28 @@ def test_a_read_only_call_still_reaches_no_file(sandbox: tuple[Sandbox, DbtEngin
     result = engine.invoke(DbtCall(command="show", inline=sql, read_only=True))
     assert result.error is not None and "Permission Error" in result.error.message
     assert engine.run("show", inline=sql).preview is not None  # the same, not read-only: allowed
+
+
+def test_what_a_profile_names_is_resolved_against_the_project(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    creds = SimpleNamespace(
+        attach=[
+            SimpleNamespace(path="raw.duckdb"),
+            SimpleNamespace(path="md:shared"),
+            SimpleNamespace(path="s3://b/x.db"),
+        ],
+        external_root=".",
+        settings={"extension_directory": "~/.duckdb/ext", "allowed_paths": str(tmp_path / "one.csv")},
+    )
+    named = profile_named(creds, project)
+    assert named.paths == (
+        str(project / "raw.duckdb"),
+        str(project / "raw.duckdb.wal"),
+        "s3://b/x.db",
+        str(tmp_path / "one.csv"),
+    )
+    # the project folder as external_root (dbt-duckdb's default) would open .ae/ and profiles.yml
+    assert named.directories == (str(Path("~/.duckdb/ext").expanduser()) + "/",)
+    creds.external_root = "exports"
+    assert profile_named(creds, project).directories[0] == f"{project / 'exports'}/"

@@ -18,9 +18,9 @@ Allowed:
   the repository, warehouses or secrets: ``.ae/`` and ``.git/`` (tools/paths.py), other DuckDB
   files, ``profiles.yml``, ``.env*``, and dbt's target and log folders (compiled code, logs,
   values of environment variables: dbt writes them from Python, SQL has no business there);
-- what the profile names: ``attach:`` paths, ``external_root`` when it sets one, the folders its
-  ``settings`` name (extension, secret and temp directories; ``allowed_directories`` and
-  ``allowed_paths`` add to the lists);
+- what the profile names: ``attach:`` paths, ``external_root`` unless it is the project folder
+  itself, the folders its ``settings`` name (extension, secret and temp directories;
+  ``allowed_directories`` and ``allowed_paths`` add to the lists);
 - DuckDB's own files (the database, its WAL, its temp folder), which DuckDB allows by itself.
 
 Not allowed, so the profile has to name it: data outside the project (a symbolic link that leads
@@ -117,11 +117,11 @@ def profile_named(creds: Any, project_dir: Path) -> Allowed:
     for attachment in creds.attach or []:
         path = _local(attachment.path, project_dir)
         if path is not None:
-            paths += [path, f"{path}.wal"]
-    if str(creds.external_root or ".") != ".":
-        root = _local(creds.external_root, project_dir)
-        if root is not None:
-            directories.append(_folder(root))
+            paths += [path] if "://" in path else [path, f"{path}.wal"]
+    external_root = _local(creds.external_root, project_dir)
+    if external_root is not None and Path(external_root) != project_dir.resolve():
+        # the project folder itself (dbt-duckdb's default) would open .ae/, profiles.yml, ...
+        directories.append(_folder(external_root))
     settings = creds.settings or {}
     for key in _FOLDER_SETTINGS:
         folder = _local(settings.get(key), project_dir)
