@@ -20,6 +20,7 @@ import pytest
 
 from tests.dbt_project_factory import write_tiny_project
 from tools.engine import DbtCall, DbtEngine
+from tools.engine.child import withheld_folders
 from tools.engine.confine import profile_named, project_entries
 from tools.errors import ReadOnlyViolation
 from tools.warehouse import readonly_connection, run_readonly_query
@@ -184,10 +185,13 @@ def test_run_query_cannot_carry_the_environment_out(sandbox: tuple[Sandbox, DbtE
 def test_the_project_listing_leaves_out_state_secrets_and_links(sandbox: tuple[Sandbox, DbtEngine]) -> None:
     box, _ = sandbox
     (box.root / ".env").write_text("TOKEN=x")
-    allowed = project_entries(box.root, [box.root / "build"])
+    (box.root / "conf").mkdir(exist_ok=True)  # a --profiles-dir inside the project
+    allowed = project_entries(
+        box.root, withheld_folders(["--project-dir", str(box.root), "--profiles-dir", "conf"])
+    )
     names = {Path(p).name for p in (*allowed.directories, *allowed.paths)}
     assert {"models", "seeds", "data", "top.csv", "dbt_project.yml"} <= names
-    assert not names & {".ae", "profiles.yml", ".env", "tiny.duckdb", "home_link", "target", "logs"}
+    assert not names & {".ae", "profiles.yml", ".env", "tiny.duckdb", "home_link", "target", "logs", "conf"}
     assert all(d.endswith("/") for d in allowed.directories)  # /p/data must not allow /p/data-x
 
 

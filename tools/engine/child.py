@@ -215,13 +215,15 @@ def _option(args: list[str], flag: str) -> str | None:
     return args[args.index(flag) + 1] if flag in args[:-1] else None
 
 
-def generated_folders(args: list[str]) -> list[Path]:
-    """dbt's target and log folders for these arguments, when moved from ``target``/``logs``
-    (which tools/engine/confine.py leaves out by name): SQL may not read them."""
+def withheld_folders(args: list[str]) -> list[Path]:
+    """Folders of the project SQL may not read although their names do not say so
+    (tools/engine/confine.py): dbt's target and log folders when moved from ``target``/``logs``,
+    and the folder holding the profile."""
     project = Path(_option(args, "--project-dir") or ".")
     named = [
         _option(args, "--target-path"),
         _option(args, "--log-path"),
+        _option(args, "--profiles-dir"),
         os.environ.get("DBT_TARGET_PATH"),
         os.environ.get("DBT_LOG_PATH"),
     ]
@@ -240,7 +242,7 @@ def answer(line: bytes) -> bytes:
     command, args = request["command"], request["args"]
     restore = read_only_warehouse() if request.get("read_only") else None
     # every invocation's SQL reaches only the project and what the profile names
-    unconfine = confine_duckdb(Path(_option(args, "--project-dir") or "."), generated_folders(args))
+    unconfine = confine_duckdb(Path(_option(args, "--project-dir") or "."), withheld_folders(args))
     started = time.perf_counter()
     try:
         res = dbtRunner().invoke(args)

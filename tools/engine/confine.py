@@ -16,8 +16,9 @@ Allowed:
 
 - the project folder's top-level folders and files, each by name, except what holds ae's state,
   the repository, warehouses or secrets: ``.ae/`` and ``.git/`` (tools/paths.py), other DuckDB
-  files, ``profiles.yml``, ``.env*``, and dbt's target and log folders (compiled code, logs,
-  values of environment variables: dbt writes them from Python, SQL has no business there);
+  files, ``profiles.yml`` (and a folder of the project ``--profiles-dir`` names), ``.env*``, and
+  dbt's target and log folders (compiled code, logs, values of environment variables: dbt writes
+  them from Python, SQL has no business there);
 - what the profile names: ``attach:`` paths, ``external_root`` unless it is the project folder
   itself, the folders its ``settings`` name (extension, secret and temp directories;
   ``allowed_directories`` and ``allowed_paths`` add to the lists);
@@ -88,14 +89,15 @@ def _local(value: object, project_dir: Path) -> str | None:
     return str((project_dir / Path(text).expanduser()).resolve())
 
 
-def project_entries(project_dir: Path, generated: Iterable[Path] = ()) -> Allowed:
+def project_entries(project_dir: Path, withheld: Iterable[Path] = ()) -> Allowed:
     """The project's top-level folders and files SQL may read (module docstring).
 
     Links are left out: DuckDB checks the file a link leads to, which is allowed only if it lies
-    in an allowed entry itself. ``generated`` are dbt's target and log folders wherever they are.
+    in an allowed entry itself. ``withheld`` are folders left out wherever they are: dbt's target
+    and log folders under other names, the folder holding the profile.
     """
     root = project_dir.resolve()
-    skipped = {Path(path).resolve() for path in generated}
+    skipped = {Path(path).resolve() for path in withheld}
     directories: list[str] = []
     paths: list[str] = []
     for entry in os.scandir(root):
@@ -177,7 +179,7 @@ def _per_cursor(creds: Any, cursor: Any) -> Any:
     return trimmed
 
 
-def confine_duckdb(project_dir: Path, generated: Iterable[Path]) -> Callable[[], None]:
+def confine_duckdb(project_dir: Path, withheld: Iterable[Path]) -> Callable[[], None]:
     """Confine every database dbt-duckdb sets up until the returned function undoes it.
 
     dbt-duckdb opens its database in ``Environment.initialize_db`` and prepares each cursor in
@@ -192,7 +194,7 @@ def confine_duckdb(project_dir: Path, generated: Iterable[Path]) -> Callable[[],
         return lambda: None
     real_db = Environment.__dict__["initialize_db"]
     real_cursor = Environment.__dict__["initialize_cursor"]
-    generated = tuple(generated)
+    withheld = tuple(withheld)
 
     def initialize_db(cls: type, creds: Any, plugins: Any = None) -> Any:
         conn = real_db.__func__(cls, creds, plugins)
@@ -200,7 +202,7 @@ def confine_duckdb(project_dir: Path, generated: Iterable[Path]) -> Callable[[],
             return conn
         _settings_before_confining(creds, conn)
         named = profile_named(creds, project_dir)
-        in_project = project_entries(project_dir, generated)
+        in_project = project_entries(project_dir, withheld)
         confine(
             conn,
             Allowed(
