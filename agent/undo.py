@@ -8,15 +8,24 @@ the project's lock, so it never races a live run, and keeps any file changed sin
 Everything is checked before anything changes, and a refusal changes nothing (exit 3): a journal
 path outside the project (graph/transaction.py), relations in another warehouse than the profile
 names now or in a protected location, and newer runs or files that need what the undo removes
-(agent/undo_order.py).
+(agent/undo_order.py). A file a newer run changed too does not block the undo when the run's own
+lines come out of it cleanly (``through_revert``): the newer lines stay.
+
+What the run taught memory (its models, the conventions they set, its failure) is forgotten with it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from agent.memory.learn import unlearn_run
+from agent.memory.project_memory import open_project_memory
 from agent.runs import read_record, run_folder
 from agent.settings import Settings
 from agent.store import RunStore, open_checkpointer
@@ -30,7 +39,7 @@ from graph.transaction import (
     load_relations,
     prepare_rollback,
 )
-from tools.errors import ApprovalRequired, ConfigurationError, InvalidArguments
+from tools.errors import AeError, ApprovalRequired, ConfigurationError, InvalidArguments
 from tools.journal import DamagedJournal
 from tools.profiles import read_profile
 from tools.protection import protection_of
@@ -106,17 +115,66 @@ def undo(settings: Settings, run_id: str, *, notify: Callable[[str], None]) -> R
         with store.project_lock(settings.project_dir, f"undo {run_id}", notify=notify):
             plan = _plan(settings, run_id, run_dir)
             refusals = plan.refusals()
-            blocked = blockers(plan, settings.state_dir, run_id)
+            through = through_revert(plan)
+            blocked = [b for b in blockers(plan, settings.state_dir, run_id) if b.path not in through]
             if blocked:
                 refusals.append(describe(blocked, run_id, settings.project_dir))
             if refusals:
                 raise UndoRefused("refused, nothing changed: " + "\n".join(refusals))
             undone = plan.carry_out()
+            if undone is not None:
+                undone = _forget(settings, run_id, undone)
         if undone is not None and store.get(run_id) is not None:
             store.finish(run_id, status="rolled_back", reason="undone by `ae undo`", report_dir=None)
         return undone
     finally:
         store.close()
+
+
+def _forget(settings: Settings, run_id: str, undone: Rollback) -> Rollback:
+    """``undone`` with what the run taught memory forgotten; a store that fails is said, not raised:
+    the project is already undone."""
+    if not settings.memory:
+        return undone
+    try:
+        with open_project_memory(settings) as memory:
+            return replace(undone, forgotten=unlearn_run(memory, run_id))
+    except AeError as exc:
+        note = (
+            f"memory still holds what the run taught ({exc.message}): `ae memory list` shows it and "
+            "`ae memory forget KIND KEY` removes it"
+        )
+        return replace(undone, error="; ".join(filter(None, [undone.error, note])))
+
+
+_MACRO = re.compile(rb"{%-?\s*macro\b")
+
+
+def _sources(text: bytes) -> object:
+    try:
+        loaded = yaml.safe_load(text)
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+    return loaded.get("sources") if isinstance(loaded, dict) else None
+
+
+def through_revert(plan: UndoPlan) -> set[str]:
+    """Files that newer runs changed too from which the undo takes only this run's lines out, leaving
+    nothing there that needs what the undo removes. Kept blocking, as the same file, when the text left
+    still names a model or relation the undo removes, or when the revert takes out a macro or a source
+    (agent/undo_order.py reads what other files need from these only in files it restores whole)."""
+    removed = {Path(path).stem for path in plan.removed_files() if path.endswith((".sql", ".py", ".csv"))}
+    removed |= {relation.rsplit(".", 1)[-1] for relation in plan.dropped_relations()}
+    named = re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(removed)) + rb")\b")
+    through: set[str] = set()
+    for path, text in plan.reverted_files().items():
+        now = (plan.paths.root / path).read_bytes()
+        if removed and named.search(text):
+            continue
+        if len(_MACRO.findall(text)) < len(_MACRO.findall(now)) or _sources(text) != _sources(now):
+            continue
+        through.add(path)
+    return through
 
 
 def undo_run(settings: Settings, run_id: str, *, notify: Callable[[str], None]) -> str:

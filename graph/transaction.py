@@ -16,15 +16,17 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
-from tools.changeset import AppliedChangeset, Changeset, PriorFile
+from tools.changeset import AppliedChangeset, Changeset, PriorFile, RolledBack
 from tools.errors import AeError, PathRefused
+from tools.installed_packages import LOCK_FILE, InstalledPackages, PackagesUndo, after_deps, before_deps
 from tools.journal import DamagedJournal, ProjectStamp, load, save
 from tools.paths import STATE_DIR, ProjectPaths, inside_project, recorded_location, refuse_state_links
 from tools.warehouse_undo import drop_relations
@@ -34,6 +36,8 @@ JOURNAL = "applied.json"
 RELATIONS_JOURNAL = "relations.json"
 #: where dbt's own output stood when the changeset was applied (see ArtifactMark)
 ARTIFACTS_JOURNAL = "artifacts.json"
+#: what the run's ``dbt deps`` installed (tools/installed_packages.py)
+PACKAGES_JOURNAL = "packages.json"
 
 
 def _damaged_hint(run_dir: Path) -> str:
@@ -125,6 +129,31 @@ def keep_artifacts(run_dir: Path) -> None:
         mark.unlink()
 
 
+@contextmanager
+def journaled_deps(root: Path, run_dir: Path) -> Iterator[None]:
+    """Around a run's ``dbt deps``: journal the lock file and the package folders it installs, so
+    that the run's rollback and a later ``ae undo`` remove them. Written before deps runs (a crash
+    inside it still leaves what to take back) and completed when it returns or fails; a run that
+    runs deps again keeps what stood before its first."""
+    journal = run_dir / PACKAGES_JOURNAL
+    first = _load_packages(run_dir)
+    if first is None:
+        first = before_deps(root)
+        save(journal, first)
+    try:
+        yield
+    finally:
+        save(journal, after_deps(first, root))
+
+
+def _load_packages(run_dir: Path) -> InstalledPackages | None:
+    return load(
+        run_dir / PACKAGES_JOURNAL,
+        InstalledPackages,
+        what_to_do=f"remove what dbt deps installed by hand ({LOCK_FILE}, dbt_packages/), then delete it",
+    )
+
+
 class BuiltRelations(ProjectStamp):
     """What Execute built in the warehouse: relations it created, and existing ones it rebuilt."""
 
@@ -186,11 +215,17 @@ class Rollback:
     files: bool
     #: files changed by someone else since this run wrote them: kept, not overwritten
     conflicts: list[str] = field(default_factory=list)
+    #: files changed by someone else since, from which only the run's own lines were taken out
+    reverted: list[str] = field(default_factory=list)
+    #: package folders the run's ``dbt deps`` installed, removed
+    packages: list[str] = field(default_factory=list)
     #: dbt output files the run wrote (target/, logs/dbt.log) taken back
     artifacts: int = 0
     dropped: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     error: str | None = None
+    #: memories of what the run taught, forgotten with it (``ae undo``: agent/memory/learn.py)
+    forgotten: int = 0
 
     def describe(self) -> str:
         parts: list[str] = []
@@ -201,6 +236,13 @@ class Rollback:
             )
         elif self.files:
             parts.append("rolled the changeset back; the project's files are as they were")
+        if self.files and self.reverted:
+            parts.append(
+                f"took only this run's own lines out of {', '.join(self.reverted)}: changed since, "
+                "the newer lines were kept"
+            )
+        if self.packages:
+            parts.append(f"removed the package(s) the run's dbt deps installed: {', '.join(self.packages)}")
         if self.artifacts:
             parts.append(f"removed {self.artifacts} dbt output file(s) the run wrote (target/, logs/)")
         if self.dropped:
@@ -213,6 +255,9 @@ class Rollback:
                 f"{', '.join(self.replaced)} were rebuilt by the run and keep its data: "
                 f"rebuild them from the restored files with `dbt build --select {names}`"
             )
+        if self.forgotten:
+            many = "memory" if self.forgotten == 1 else "memories"
+            parts.append(f"forgot {self.forgotten} {many} of what the run taught (`ae memory list`)")
         if self.error:
             parts.append(self.error)
         return "; ".join(parts)
@@ -238,6 +283,8 @@ class UndoPlan:
     relations_refused: str | None = None
     #: relations in a protected location, with the reason: never dropped without the person
     protected: list[tuple[str, str]] = field(default_factory=list)
+    #: what the run's ``dbt deps`` installed, checked
+    packages: PackagesUndo | None = None
 
     def removed_files(self) -> list[str]:
         """The files this rollback deletes: created by the run and unchanged since."""
@@ -265,18 +312,42 @@ class UndoPlan:
             )
         return reasons
 
+    def reverted_files(self) -> dict[str, bytes]:
+        """The files others changed since the run wrote them from which the rollback takes out only
+        the run's own lines (a clean three-way revert, tools/revert_merge.py), each with the bytes it
+        leaves. A newer run that changed such a file keeps its lines: it does not block the undo."""
+        return self.record.reverted_files(self.paths, source=self.source) if self.record else {}
+
     def carry_out(self) -> Rollback | None:
         """Undo what the plan holds; None when the run had nothing to undo."""
-        conflicts = self.record.rollback(self.paths, source=self.source) if self.record else []
+        files = self.record.rollback(self.paths, source=self.source) if self.record else RolledBack()
         (self.run_dir / JOURNAL).unlink(missing_ok=True)
+        removed, lock = self._take_back_packages()
         undone = Rollback(
-            files=self.record is not None, conflicts=conflicts, artifacts=self._clean_artifacts()
+            files=self.record is not None or self.packages is not None,
+            conflicts=[*files.conflicts, *([LOCK_FILE] if lock == "kept" else [])],
+            reverted=[*files.reverted, *([LOCK_FILE] if lock == "reverted" else [])],
+            packages=removed,
+            artifacts=self._clean_artifacts(),
         )
         if self.relations is None:
             return undone if undone.files else None
         return replace(
-            self._drop(self.relations), files=undone.files, conflicts=conflicts, artifacts=undone.artifacts
+            self._drop(self.relations),
+            files=undone.files,
+            conflicts=undone.conflicts,
+            reverted=undone.reverted,
+            packages=undone.packages,
+            artifacts=undone.artifacts,
         )
+
+    def _take_back_packages(self) -> tuple[list[str], str | None]:
+        """Remove what the run's ``dbt deps`` installed: (entries removed, what became of the lock)."""
+        if self.packages is None:
+            return [], None
+        removed, lock = self.packages.take_back()
+        (self.run_dir / PACKAGES_JOURNAL).unlink(missing_ok=True)
+        return removed, lock
 
     def _drop(self, built: BuiltRelations) -> Rollback:
         if self.relations_refused is not None or self.warehouse is None:
@@ -349,12 +420,31 @@ def prepare_rollback(
         run_dir / ARTIFACTS_JOURNAL, ArtifactMark, what_to_do="delete it; dbt's target/ can be removed safely"
     )
     relations = load_relations(run_dir)
-    root = project_of(run_dir, record or relations or mark)
+    installed = _load_packages(run_dir)
+    root = project_of(run_dir, record or relations or mark or installed)
     paths = ProjectPaths.for_project(root)
     if record is not None:
         record.targets(paths, source=source)  # refuses the whole run on one bad path
+    packages = None
+    if installed is not None:
+        try:
+            packages = PackagesUndo.checked(installed, paths)
+        except PathRefused as exc:
+            raise DamagedJournal(
+                f"{run_dir / PACKAGES_JOURNAL} names what is not this project's to touch: {exc.message}; "
+                "nothing of the run was undone",
+                hint="a journal ae wrote names the project's packages folder and the packages dbt deps "
+                "put in it: this one was edited or planted; remove what dbt deps installed by hand "
+                f"({LOCK_FILE}, dbt_packages/) and delete it",
+            ) from None
     plan = UndoPlan(
-        run_dir=run_dir, paths=paths, record=record, source=source, mark=mark, relations=relations
+        run_dir=run_dir,
+        paths=paths,
+        record=record,
+        source=source,
+        mark=mark,
+        relations=relations,
+        packages=packages,
     )
     if mark is not None:
         target_dir, log_file = _mark_places(mark, run_dir / ARTIFACTS_JOURNAL, paths.root)
@@ -460,7 +550,11 @@ def merge_applied(first: AppliedChangeset, second: AppliedChangeset) -> AppliedC
     later = {p.path: p for p in second.priors}
     known = {p.path for p in first.priors}
     merged = [
-        p.model_copy(update={"after_sha256": later[p.path].after_sha256}) if p.path in later else p
+        p.model_copy(
+            update={"after_sha256": later[p.path].after_sha256, "after_b64": later[p.path].after_b64}
+        )
+        if p.path in later
+        else p
         for p in first.priors
     ]
     return AppliedChangeset(

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from agent.commands.planner import CommandPlanner
+from agent.memory.learn import learn_from_run, unlearn_run
 from agent.runner import Session
 from agent.settings import Settings, load_settings
 from tests.dbt_project_factory import write_tiny_project
 from tests.scripted_planner import ScriptedPlanner, writes
 from tests.test_graph import BROKEN_MODEL, NEW_MODEL
+from tools.memory.store import ProjectMemory, open_memory
 
 CORE_FACT = {
     "models/marts/core/fct_people.sql": "select person_id, age from {{ ref('stg_people') }}\n",
@@ -68,3 +70,47 @@ def run_memory_scenarios(settings: Settings) -> None:
 def test_memory_on_sqlite(settings: Settings) -> None:
     run_memory_scenarios(settings)
     assert (settings.state_dir / "memory.sqlite").is_file()
+
+
+def _taught(memory: ProjectMemory, run_id: str, *paths: str) -> None:
+    """What learn.py remembers of a successful run that created the models at ``paths``."""
+    nodes = {}
+    for path in paths:
+        name = Path(path).stem
+        nodes[f"model.shop.{name}"] = {
+            "name": name,
+            "unique_id": f"model.shop.{name}",
+            "resource_type": "model",
+            "original_file_path": path,
+            "fqn": ["shop", *Path(path).parent.parts[1:], name],
+            "config": {"materialized": "table"},
+        }
+    state = {"status": "success", "created_nodes": list(nodes), "request": f"request {run_id}"}
+    learn_from_run(memory, state, {"nodes": nodes}, run_id)
+
+
+def test_an_undone_run_is_forgotten_and_its_conventions_taught_again_by_what_remains(
+    tmp_path: Path,
+) -> None:
+    with open_memory(None, tmp_path, "shop") as memory:
+        _taught(memory, "R1", "models/marts/core/fct_sales.sql")
+        _taught(memory, "R2", "models/marts/finance/fct_revenue.sql", "models/marts/finance/dim_accounts.sql")
+        memory.remember("failures", "R2", "request 'x' -> validate failed", {"request": "x"})
+        newest = memory.get("conventions", "folder:marts")
+        assert newest is not None and newest.data["folder"] == "models/marts/finance"
+
+        assert unlearn_run(memory, "R2") == 4  # two models, its failure, the dimension prefix
+        assert [m.key for m in memory.items("models")] == ["fct_sales"]
+        assert memory.get("failures", "R2") is None
+        folder = memory.get("conventions", "folder:marts")
+        assert folder is not None and folder.data == {
+            "layer": "marts",
+            "folder": "models/marts/core",
+            "run_id": "R1",
+        }
+        assert memory.get("conventions", "prefix:fact") is not None
+        assert memory.get("conventions", "prefix:dimension") is None  # only R2 named a dimension
+
+        assert unlearn_run(memory, "R1") == 3
+        assert memory.export() == []
+        assert unlearn_run(memory, "R1") == 0  # twice is harmless

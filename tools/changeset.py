@@ -19,6 +19,7 @@ import base64
 import difflib
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +29,7 @@ from tools.errors import InvalidArguments, PathRefused
 from tools.journal import DamagedJournal, ProjectStamp, write_atomic
 from tools.logs import get_logger
 from tools.paths import ProjectPaths, inside_project
+from tools.revert_merge import revert_change
 
 log = get_logger("ae.changeset")
 
@@ -163,9 +165,13 @@ class Changeset(BaseModel):
         return applied
 
 
+Restore = Literal["restored", "reverted", "kept"]
+
+
 class PriorFile(BaseModel):
-    """A path exactly as it was before apply (its bytes and mode, or that it did not exist), and a
-    digest of what apply put there, so a rollback can tell the run's bytes from someone else's."""
+    """A path exactly as it was before apply (its bytes and mode, or that it did not exist), and what
+    apply put there, so a rollback can tell the run's bytes from someone else's and, in a file changed
+    since, take out only the run's own lines (tools/revert_merge.py)."""
 
     path: str
     existed: bool
@@ -175,20 +181,36 @@ class PriorFile(BaseModel):
     #: before this field existed (then a rollback restores without checking)
     after_sha256: str | None = None
     after_known: bool = False
+    #: the bytes apply wrote (None: deleted, or a journal from before this field existed, whose
+    #: files changed since are kept whole)
+    after_b64: str | None = None
 
     @classmethod
     def capture(cls, rel: str, target: Path, *, after: str | None = None) -> PriorFile:
         """The path as it is now; ``after`` is the text the change will leave (None: deleted)."""
-        digest = None if after is None else _sha256(after.encode("utf-8"))
+        written = None if after is None else after.encode("utf-8")
+        return cls.of_bytes(rel, target, written)
+
+    @classmethod
+    def of_bytes(cls, rel: str, target: Path, after: bytes | None) -> PriorFile:
+        """The path as it is now, and ``after``: the bytes something will leave there (None: none)."""
         if not target.is_file():
-            return cls(path=rel, existed=False, after_sha256=digest, after_known=True)
+            return cls(path=rel, existed=False).written(after)
         return cls(
             path=rel,
             existed=True,
             content_b64=base64.b64encode(target.read_bytes()).decode("ascii"),
             mode=target.stat().st_mode & 0o7777,
-            after_sha256=digest,
-            after_known=True,
+        ).written(after)
+
+    def written(self, after: bytes | None) -> PriorFile:
+        """This record, saying that ``after`` is what was left at the path (None: nothing)."""
+        return self.model_copy(
+            update={
+                "after_sha256": None if after is None else _sha256(after),
+                "after_b64": None if after is None else base64.b64encode(after).decode("ascii"),
+                "after_known": True,
+            }
         )
 
     def _before(self) -> bytes | None:
@@ -205,20 +227,46 @@ class PriorFile(BaseModel):
         """Whether restoring removes ``target``: the run created it and nobody changed it since."""
         return not self.existed and target.is_file() and not self.changed_since(target)
 
-    def restore(self, target: Path) -> bool:
-        """Put ``target`` (this path, checked) back; False (and the file left alone) when it changed
-        since the apply."""
+    def reverted(self, target: Path) -> bytes | None:
+        """The bytes ``target``, changed since this run wrote it, gets with only the run's own change
+        taken out; None when that cannot be done cleanly (then the newer file is kept whole). Only for
+        a file that existed before and after the run: a file the run created or deleted is its own."""
+        before = self._before()
+        if before is None or self.after_b64 is None or not target.is_file() or target.is_symlink():
+            return None
+        after = base64.b64decode(self.after_b64)
+        if _sha256(after) != self.after_sha256:
+            return None  # a record whose text and digest disagree was edited: trust neither
+        return revert_change(before, after, target.read_bytes(), path=self.path)
+
+    def restore(self, target: Path) -> Restore:
+        """Put ``target`` (this path, checked) back: ``restored``; ``reverted`` when it changed since
+        the apply and only the run's own lines came out; ``kept`` (left alone) when they could not."""
         if self.changed_since(target):
-            return False  # theirs is newer
+            reverted = self.reverted(target)
+            if reverted is None:
+                return "kept"  # theirs is newer, and the run's lines are tangled with it
+            write_atomic(target, reverted, mode=None)
+            return "reverted"
         before = self._before()
         if before == (target.read_bytes() if target.is_file() else None):
-            return True  # never written (a failure midway), or already restored
+            return "restored"  # never written (a failure midway), or already restored
         if before is not None:
             # permission bits only: a journal cannot make a restored file setuid
             write_atomic(target, before, mode=None if self.mode is None else self.mode & 0o777)
         elif target.is_file() or target.is_symlink():
             target.unlink()
-        return True
+        return "restored"
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """What a rollback did with files changed since the apply."""
+
+    #: kept whole: the run's own lines could not be taken out cleanly
+    conflicts: list[str] = field(default_factory=list)
+    #: the run's own lines taken out, everything newer kept
+    reverted: list[str] = field(default_factory=list)
 
 
 class AppliedChangeset(ProjectStamp):
@@ -246,14 +294,15 @@ class AppliedChangeset(ProjectStamp):
             checked[rel] = real
         return checked
 
-    def rollback(self, paths: ProjectPaths, *, source: str = "the applied changeset") -> list[str]:
-        """Put every touched path of ``paths``' project back as it was; returns the paths kept because
-        they changed since. Every path is checked before any is touched (``targets``).
+    def rollback(self, paths: ProjectPaths, *, source: str = "the applied changeset") -> RolledBack:
+        """Put every touched path of ``paths``' project back as it was; a path changed since keeps the
+        newer lines (``RolledBack``). Every path is checked before any is touched (``targets``).
 
         Safe to run twice (e.g. after a crash midway).
         """
         targets = self.targets(paths, source=source)
-        conflicts = [p.path for p in reversed(self.priors) if not p.restore(targets[p.path])]
+        done = {p.path: p.restore(targets[p.path]) for p in reversed(self.priors)}
+        conflicts = [path for path, how in done.items() if how == "kept"]
         for rel in reversed(self.created_dirs):
             directory = targets[rel]
             if not directory.is_dir():
@@ -265,8 +314,20 @@ class AppliedChangeset(ProjectStamp):
                 log.warning("rollback_kept_directory", path=rel, reason="not empty")
         if conflicts:
             log.warning("rollback_kept_newer_files", paths=conflicts)
-        log.info("changeset_rolled_back", paths=[p.path for p in self.priors])
-        return conflicts
+        reverted = [path for path, how in done.items() if how == "reverted"]
+        log.info("changeset_rolled_back", paths=[p.path for p in self.priors], reverted=reverted)
+        return RolledBack(conflicts=conflicts, reverted=reverted)
+
+    def reverted_files(self, paths: ProjectPaths, *, source: str) -> dict[str, bytes]:
+        """Each file changed since the apply whose run's own lines come out cleanly: the bytes the
+        rollback leaves there (nothing is written)."""
+        targets = self.targets(paths, source=source)
+        found: dict[str, bytes] = {}
+        for prior in self.priors:
+            target = targets[prior.path]
+            if prior.changed_since(target) and (text := prior.reverted(target)) is not None:
+                found[prior.path] = text
+        return found
 
 
 # --- helpers -----------------------------------------------------------------------------------

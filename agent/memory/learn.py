@@ -13,10 +13,12 @@ from typing import Any
 from agent.commands.naming import model_type_of
 from graph.plan_spec import Feedback
 from tools.layers import layer_of
-from tools.memory.store import ProjectMemory
+from tools.memory.store import Memory, ProjectMemory
 
 _PREFIXES = ("stg_", "int_", "fct_", "dim_")
 _MAX_TEXT = 600
+#: the newest remembered models an undo looks through to teach a convention again
+UNLEARN_SCAN = 500
 
 
 def _tests_of(manifest: Mapping[str, Any], uid: str) -> list[str]:
@@ -56,6 +58,11 @@ def _learn_conventions(memory: ProjectMemory, name: str, layer: str, path: str, 
     """The folder this layer's models went to, and the prefix of the model's kind."""
     if layer == "other":
         return
+    _teach_folder(memory, layer, path, run_id)
+    _teach_prefix(memory, name, run_id)
+
+
+def _teach_folder(memory: ProjectMemory, layer: str, path: str, run_id: str) -> None:
     folder = str(PurePosixPath(path).parent)
     memory.remember(
         "conventions",
@@ -63,7 +70,14 @@ def _learn_conventions(memory: ProjectMemory, name: str, layer: str, path: str, 
         f"new {layer} models go in {folder}/",
         {"layer": layer, "folder": folder, "run_id": run_id},
     )
-    prefix = next((p for p in _PREFIXES if name.startswith(p)), None)
+
+
+def _prefix_of(name: str) -> str | None:
+    return next((p for p in _PREFIXES if name.startswith(p)), None)
+
+
+def _teach_prefix(memory: ProjectMemory, name: str, run_id: str) -> None:
+    prefix = _prefix_of(name)
     if prefix:
         kind = model_type_of(name)
         memory.remember(
@@ -111,3 +125,31 @@ def learn_from_run(
         node = nodes.get(uid)
         if node and node.get("resource_type") == "model":
             _learn_model(memory, manifest, node, run_id)
+
+
+def unlearn_run(memory: ProjectMemory, run_id: str) -> int:
+    """Forget what run ``run_id`` taught, once it is undone: its failure, the models it remembered
+    (unless a later run remembered them since), and the conventions it set, which are taught again by
+    the newest model still remembered for them, or forgotten. Returns how many memories went."""
+    gone = memory.forget("failures", run_id)
+    for model in memory.items("models", {"run_id": run_id}):
+        gone += memory.forget("models", model.key)
+    remaining = [m for m in memory.items("models", limit=UNLEARN_SCAN) if m.data.get("run_id") != run_id]
+    for convention in memory.items("conventions", {"run_id": run_id}):
+        if not _teach_again(memory, convention.key, remaining):
+            gone += memory.forget("conventions", convention.key)
+    return gone
+
+
+def _teach_again(memory: ProjectMemory, key: str, models: list[Memory]) -> bool:
+    """Write convention ``key`` from the newest of ``models`` that follows one; False when none does."""
+    what, _, value = key.partition(":")
+    for model in models:  # newest first
+        name, path, run_id = (str(model.data.get(k) or "") for k in ("name", "path", "run_id"))
+        if what == "folder" and model.data.get("layer") == value and path:
+            _teach_folder(memory, value, path, run_id)
+            return True
+        if what == "prefix" and _prefix_of(name) and model_type_of(name) == value:
+            _teach_prefix(memory, name, run_id)
+            return True
+    return False
