@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from agent.commands.spec import TARGET_OPTION, CommandSpec, OptionSpec
+from tools.layers import MATERIALIZATIONS, MODEL_TYPES
 
-MODEL_TYPES = ("staging", "intermediate", "fact", "dimension")
-MATERIALIZATIONS = ("view", "table", "incremental", "ephemeral")
 INCREMENTAL_STRATEGIES = ("merge", "append", "delete+insert")
 SNAPSHOT_STRATEGIES = ("timestamp", "check")
 QUALITY_TESTS = ("not_null", "unique", "relationships", "accepted_values")

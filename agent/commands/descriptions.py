@@ -12,8 +12,11 @@ import re
 
 from agent.commands.column_facts import ColumnFacts, ForeignKey, is_numeric_type, is_timestamp_type
 from agent.commands.naming import is_id_like, phrase, plural, timestamp_phrase
+from tools.layers import ModelType, kind_of_name
 
 _MAX_VALUES_SHOWN = 12
+#: a mart's name says which kind it is; other models are named by their layer
+_MART_KINDS: dict[ModelType, str] = {"dimension": "Dimension", "fact": "Fact table"}
 # "(foreign key to customers.id)", "; references stores.id": a pointer at another table's column
 _REFERENCE = re.compile(
     r"\s*[(;,]?\s*(?:foreign key to|fk to|references|joins to)\s+[\w.]+\.\w+\)?", re.IGNORECASE
@@ -79,12 +82,9 @@ def column_description(facts: ColumnFacts, entity: str) -> str:
 
 def model_description(name: str, layer: str, entity: str, key: str | None, upstream: list[str]) -> str:
     """A model-level description from its layer, grain (the key the data proves) and inputs."""
-    if name.startswith("dim_"):
-        kind = "Dimension"
-    elif name.startswith("fct_"):
-        kind = "Fact table"
-    else:
-        kind = {"staging": "Staging model", "intermediate": "Intermediate model"}.get(layer, "Model")
+    named = kind_of_name(name)
+    kind = _MART_KINDS.get(named.model_type) if named else None
+    kind = kind or {"staging": "Staging model", "intermediate": "Intermediate model"}.get(layer, "Model")
     grain = f"one row per {entity}" + (f" (key {key}, unique and not null in the data)" if key else "")
     inputs = f"; built from {', '.join(upstream)}" if upstream else ""
     return f"{kind} {name}: {grain}{inputs}."

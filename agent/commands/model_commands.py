@@ -7,20 +7,18 @@ from typing import cast
 
 from agent.commands.marts import plan_mart
 from agent.commands.model_files import (
-    DEFAULT_MATERIALIZATION,
-    Materialization,
     ModelRequest,
-    ModelType,
     Strategy,
     configured_materialization,
     model_files,
 )
-from agent.commands.naming import is_identifier, model_type_of
+from agent.commands.naming import is_identifier
 from agent.commands.parser import ParsedCommand
 from agent.commands.project import ProjectView
 from agent.commands.staging import plan_staging, with_raw_source
 from graph.plan_spec import PlanSpec
 from tools.errors import InvalidArguments
+from tools.layers import KINDS, Materialization, ModelType, model_type_of
 
 
 def _checked_name(name: str) -> str:
@@ -41,7 +39,7 @@ def _resolved(view: ProjectView, request: ModelRequest, given: Materialization |
     materialization = given or cast(Materialization | None, configured)
     return replace(
         request,
-        materialization=materialization or DEFAULT_MATERIALIZATION[request.model_type],
+        materialization=materialization or KINDS[request.model_type].materialization,
         inherited_materialization=configured,
     )
 
@@ -72,7 +70,7 @@ def dbt_model(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     request = ModelRequest(
         name=_checked_name(cmd.required_text("name")),
         model_type=model_type,
-        materialization=given or DEFAULT_MATERIALIZATION[model_type],
+        materialization=given or KINDS[model_type].materialization,
         partition=cmd.text("partition-by"),
         source=cmd.text("source"),
         base=cmd.text("from"),
@@ -83,7 +81,7 @@ def dbt_model(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
 
 def incremental_model(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     name = _checked_name(cmd.required_text("name"))
-    model_type = cast(ModelType, model_type_of(name))
+    model_type = model_type_of(name)
     request = ModelRequest(
         name=name,
         model_type=model_type,

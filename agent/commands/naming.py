@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from tools import layers
 from tools.layers import entity_of
 
 _ID_LIKE = re.compile(r"^(id|key|sku|uuid|guid|code)$|_(id|key|sku|uuid|guid|code|pk)$", re.IGNORECASE)
@@ -46,12 +47,8 @@ _GENERIC_COLUMNS = frozenset({"name", "type", "description", "title", "label", "
 _TIMESTAMP_VERBS = {"created": "created", "updated": "last updated", "modified": "last modified"}
 
 
-_TYPE_BY_PREFIX = {"stg_": "staging", "int_": "intermediate", "dim_": "dimension", "fct_": "fact"}
-
-
-def model_type_of(name: str) -> str:
-    """The /dbt-model --type a name's prefix implies (fact when it has none)."""
-    return next((kind for prefix, kind in _TYPE_BY_PREFIX.items() if name.startswith(prefix)), "fact")
+#: the naming table is tools/layers.py; agent/memory (learn.py, recall.py) still imports this from here
+model_type_of = layers.model_type_of
 
 
 def plural(word: str) -> str:
