@@ -26,6 +26,7 @@ from tools.changeset import Changeset
 from tools.context import ToolContext
 from tools.errors import AeError
 from tools.logs import redact
+from tools.manifest import Manifest, Node
 
 DESCRIBE_TOOL = "describe_models"
 #: what one model's SQL and profile may take of the request
@@ -69,13 +70,13 @@ class ClaudeDescriber:
     max_tokens: int = 4096
     offline: HeuristicDescriber = field(default_factory=HeuristicDescriber)
 
-    def describe(self, manifest: dict[str, Any], unique_ids: list[str], tools: ToolContext) -> Changeset:
+    def describe(self, manifest: Manifest, unique_ids: list[str], tools: ToolContext) -> Changeset:
         """The offline draft alone (the Describer protocol); Document calls ``describe_within``."""
         return self.offline.describe(manifest, unique_ids, tools)
 
     def describe_within(
         self,
-        manifest: dict[str, Any],
+        manifest: Manifest,
         unique_ids: list[str],
         tools: ToolContext,
         spent: Mapping[str, float],
@@ -85,8 +86,7 @@ class ClaudeDescriber:
         draft = self.offline.describe(manifest, unique_ids, tools)
         meter = UsageMeter(model=self.model, price=price_for(self.model, self.budgets), prior=dict(spent))
         view = ProjectView(tools, manifest=manifest)
-        nodes = manifest.get("nodes") or {}
-        shown = [nodes[uid] for uid in sorted(unique_ids) if uid in nodes]
+        shown = [node for uid in sorted(unique_ids) if (node := manifest.nodes.get(uid)) is not None]
         try:
             check_budgets(self.budgets, meter, before_call=True)
             started = time.perf_counter()
@@ -105,14 +105,14 @@ class ClaudeDescriber:
             return draft, meter.with_budgets(self.budgets), f"Claude's descriptions were not usable: {exc}"
         return self._apply(view, draft, shown, described), meter.with_budgets(self.budgets), ""
 
-    def _request(self, view: ProjectView, draft: Changeset, nodes: list[dict[str, Any]]) -> LLMRequest:
+    def _request(self, view: ProjectView, draft: Changeset, nodes: list[Node]) -> LLMRequest:
         parts = []
         for node in nodes:
-            sql = node.get("compiled_code") or node.get("raw_code") or ""
+            sql = node.compiled_code or node.raw_code
             profile = view.profile(view.relation_of(node)).model_dump_json() if view.is_built(node) else "{}"
-            entry = view.existing_entry(draft, _yaml_path(view, node), "models", str(node["name"]))
+            entry = view.existing_entry(draft, _yaml_path(view, node), "models", node.name)
             text = (
-                f"## {node['name']}\n\nSQL:\n{sql}\n\nProfile:\n{profile}\n\n"
+                f"## {node.name}\n\nSQL:\n{sql}\n\nProfile:\n{profile}\n\n"
                 f"Draft entry:\n{json.dumps(entry, default=str)}"
             )
             parts.append(text[:MAX_MODEL_CHARS])
@@ -126,21 +126,19 @@ class ClaudeDescriber:
         )
 
     def _apply(
-        self, view: ProjectView, draft: Changeset, nodes: list[dict[str, Any]], described: Described
+        self, view: ProjectView, draft: Changeset, nodes: list[Node], described: Described
     ) -> Changeset:
         texts = {m.name: m for m in described.models}
         for node in nodes:
-            name = str(node["name"])
+            name = node.name
             text = texts.get(name)
             path = _yaml_path(view, node)
             entry = view.existing_entry(draft, path, "models", name)
             if text is None or entry is None:
                 continue
             # what a person wrote was in the manifest before the draft; only the draft's text is replaced
-            written = {
-                str(c): (v.get("description") or "").strip() for c, v in (node.get("columns") or {}).items()
-            }
-            if not (node.get("description") or "").strip() and text.description.strip():
+            written = {c: column.description.strip() for c, column in node.columns.items()}
+            if not node.description.strip() and text.description.strip():
                 entry = {**entry, "description": text.description.strip()}
             columns = []
             for column in entry.get("columns") or []:
@@ -151,6 +149,6 @@ class ClaudeDescriber:
         return draft
 
 
-def _yaml_path(view: ProjectView, node: Mapping[str, Any]) -> str:
+def _yaml_path(view: ProjectView, node: Node) -> str:
     # where HeuristicDescriber wrote the model's entry (beside its SQL unless a patch file exists)
-    return view.properties_path(dict(node), str(node["original_file_path"]).removesuffix(".sql") + ".yml")
+    return view.properties_path(node, node.original_file_path.removesuffix(".sql") + ".yml")

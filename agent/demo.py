@@ -25,8 +25,8 @@ from graph.progress import Emit
 from tools.errors import AeError, InvalidArguments
 from tools.example_project import create_example_project, warehouse_path
 from tools.jaffle_data import advance_time
-from tools.lineage import load_manifest
 from tools.lint import lint_project
+from tools.manifest import Manifest, target_dir
 from tools.warehouse import quote_identifier, run_readonly_query
 
 BUILD_STEPS: tuple[str, ...] = (
@@ -158,8 +158,8 @@ def run_demo(
     incremental_run, test_run = results[0].report(), results[2].report()
     checks = incremental_run.verification.get("incremental_checks", []) if incremental_run else []
     test_figures = test_run.figures if test_run else {}
-    manifest = load_manifest(project / "target" / "manifest.json")
-    lint = lint_project(manifest, project)
+    manifest = Manifest.load(project)
+    lint = lint_project(manifest.raw, project)
     figures = project_figures(manifest)
     built = {
         name
@@ -178,7 +178,7 @@ def run_demo(
     summary.snapshot_history_rows = _snapshot_history_rows(warehouse_path(project))
     summary.lint_errors = len(lint.errors)
     summary.lint_warnings = len(lint.warnings)
-    summary.docs_index = str(project / "target" / "index.html")
+    summary.docs_index = str(target_dir(project) / "index.html")
     summary.wall_seconds = round(time.perf_counter() - started, 1)
     summary.status = "success" if _passes(summary) else "failed"
     _write(directory, summary)

@@ -37,15 +37,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run_lint(settings: Settings, *, accept: bool) -> int:
     # imported here so `ae --help` does not pay for the engine and sqlglot
     from tools.engine import DbtCall
-    from tools.lineage import load_manifest
     from tools.lint import LintConfig, LintReport, lint_project
     from tools.lint_baseline import BASELINE_FILE, read_baseline, write_baseline
+    from tools.manifest import Manifest
 
     root = settings.project_dir
     config = LintConfig.from_mapping(settings.lint)
     with settings.open_engine() as engine:
         engine.invoke(DbtCall(command="parse"))
-    report = lint_project(load_manifest(root / "target" / "manifest.json"), root, config=config)
+        manifest = Manifest.for_engine(engine)
+    report = lint_project(manifest.raw, root, config=config)
     if accept:
         path = write_baseline(root, report.findings)
         print(

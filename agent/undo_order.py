@@ -6,7 +6,7 @@ models use what A would remove (``ref``, ``source``, a macro), the undo would le
 no longer parses, or tables built on nothing. The same holds for the person's own files. So the
 undo is refused before anything changes, naming what depends on what, and the order to follow.
 
-What depends on what is read two ways, both cheap: dbt's last manifest (``target/manifest.json``:
+What depends on what is read two ways, both cheap: dbt's last manifest (tools/manifest.py:
 ``depends_on`` of every node) and the files' text (``ref('x')``, ``source('s', 't')``), which also
 sees files written after the manifest.
 """
@@ -14,21 +14,20 @@ sees files written after the manifest.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from agent.runs import read_record, runs_dir
-from graph.transaction import JOURNAL, UndoPlan, dbt_output, load_applied
+from graph.transaction import JOURNAL, UndoPlan, load_applied
 from tools.changeset import AppliedChangeset
 from tools.errors import ConfigurationError
+from tools.manifest import Manifest
 
 #: files whose text can name a model or source; bigger ones are data, not code
 _CODE_SUFFIXES = (".sql", ".py", ".yml", ".yaml")
@@ -37,8 +36,9 @@ _MAX_SCANNED_BYTES = 1_000_000
 _NOT_CODE = frozenset({"target", "dbt_packages", "dbt_modules", "logs", "node_modules"})
 _REF = re.compile(r"""\bref\s*\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"])?""")
 _SOURCE = re.compile(r"""\bsource\s*\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]""")
-#: manifest sections whose entries depend on others
-_DEPENDENTS = ("nodes", "exposures", "metrics", "semantic_models", "saved_queries")
+#: entries not looked at for what they need: sources depend on nothing; unit tests and functions are
+#: left to dbt parse, which names them
+_NOT_DEPENDENTS = frozenset({"source", "unit_test", "function"})
 
 
 @dataclass(frozen=True)
@@ -142,21 +142,19 @@ def describe(blocked: list[Blocker], run_id: str, project: Path) -> str:
     return "\n".join(lines)
 
 
-def _manifest(root: Path) -> dict[str, Any]:
+def _manifest(root: Path) -> Manifest:
     """dbt's last manifest of the project; empty when there is none or it is unreadable."""
-    target_dir, _ = dbt_output(root)
     try:
-        loaded = json.loads((target_dir / "manifest.json").read_bytes())
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
+        return Manifest.load(root, missing_ok=True)
+    except ConfigurationError:
+        return Manifest({})
 
 
 @dataclass(frozen=True)
 class _Removed:
     """What the undo removes, as dbt names it: unique ids, ref names, and (source, table) pairs."""
 
-    manifest: dict[str, Any]
+    manifest: Manifest
     ids: frozenset[str]
     names: frozenset[str]
     sources: frozenset[tuple[str, str]]
@@ -166,7 +164,7 @@ class _Removed:
         return not (self.ids or self.names or self.sources)
 
     @classmethod
-    def of(cls, plan: UndoPlan, manifest: dict[str, Any]) -> _Removed:
+    def of(cls, plan: UndoPlan, manifest: Manifest) -> _Removed:
         deleted = set(plan.removed_files())
         # what goes: every definition in a deleted file, and what a restored file defines no more
         gone = {path: _definitions(path, _text(plan.paths.root / path)) for path in deleted}
@@ -174,29 +172,31 @@ class _Removed:
         names = {Path(path).stem for path in deleted if path.endswith((".sql", ".py", ".csv"))}
         names |= {relation.rsplit(".", 1)[-1] for relation in plan.dropped_relations()}
         ids: set[str] = set()
-        for section in ("nodes", "sources", "macros"):
-            for uid, node in _entries(manifest, section):
-                path, name = str(node.get("original_file_path", "")), str(node.get("name", ""))
-                defined = (str(node.get("source_name", "")), name) if section == "sources" else name
-                if path in deleted or (section != "nodes" and defined in gone.get(path, set())):
-                    ids.add(uid)
-                    if section == "nodes":
-                        names.add(name)
+        # a package's files are not the project's (its paths are relative to the package): never undone
+        for node in [*manifest.nodes.values(), *manifest.sources.values(), *manifest.macros.values()]:
+            if node.is_package:
+                continue
+            path, is_node = node.original_file_path, node.unique_id in manifest.nodes
+            defined = (node.source_name or "", node.name) if node.resource_type == "source" else node.name
+            if path in deleted or (not is_node and defined in gone.get(path, set())):
+                ids.add(node.unique_id)
+                if is_node:
+                    names.add(node.name)
         sources = {d for definitions in gone.values() for d in definitions if isinstance(d, tuple)}
         return cls(manifest, frozenset(ids), frozenset(names), frozenset(sources))
 
     def manifest_dependents(self, root: Path, touched: set[str]) -> Iterator[tuple[str, str]]:
         """(file, what it needs) for every manifest entry depending on a removed id whose file is
         still there (the manifest may be older than the last undo)."""
-        for section in _DEPENDENTS:
-            for uid, node in _entries(self.manifest, section):
-                path = str(node.get("original_file_path", ""))
-                depends = node.get("depends_on") or {}
-                needed = {*(depends.get("nodes") or []), *(depends.get("macros") or [])} & self.ids
-                if not needed or not path or path in touched or uid in self.ids:
-                    continue
-                if (root / path).is_file():
-                    yield path, ", ".join(sorted(_short(n) for n in needed))
+        for node in self.manifest.every():
+            if node.resource_type in _NOT_DEPENDENTS or node.is_package:
+                continue
+            path = node.original_file_path
+            needed = {*node.depends_on, *node.depends_on_macros} & self.ids
+            if not needed or not path or path in touched or node.unique_id in self.ids:
+                continue
+            if (root / path).is_file():
+                yield path, ", ".join(sorted(_short(n) for n in needed))
 
     def text_dependents(self, root: Path, touched: set[str]) -> Iterator[tuple[str, str]]:
         """(file, what it needs) for every project file whose text refs or sources a removed one."""
@@ -212,12 +212,6 @@ class _Removed:
             for match in _SOURCE.finditer(text):
                 if (match.group(1), match.group(2)) in self.sources:
                     yield rel, f"source {match.group(1)}.{match.group(2)}"
-
-
-def _entries(manifest: dict[str, Any], section: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    entries = manifest.get(section)
-    if isinstance(entries, dict):
-        yield from ((uid, node) for uid, node in entries.items() if isinstance(node, dict))
 
 
 def _short(unique_id: str) -> str:

@@ -17,8 +17,8 @@ from evals.task import GoldCheck, NodeCheck, Task
 from evals.workspace import changed_files, warehouse_of
 from tools.engine import DbtCall, DbtEngine, DbtResult
 from tools.errors import AeError, EmptySelection
-from tools.lineage import load_manifest
 from tools.lint import lint_project
+from tools.manifest import Manifest, Node
 from tools.warehouse import quote_identifier, readonly_connection
 
 
@@ -41,22 +41,22 @@ class Copy:
 
     project_dir: Path
     engine: DbtEngine
-    manifest: dict[str, Any] = field(default_factory=dict)
+    #: empty until parsed, and when the project does not parse
+    manifest: Manifest = field(default_factory=lambda: Manifest({}))
 
     @property
     def db(self) -> Path:
         return warehouse_of(self.project_dir)
 
     def load_manifest(self) -> None:
-        path = self.project_dir / "target" / "manifest.json"
-        self.manifest = load_manifest(path) if path.is_file() else {}
+        self.manifest = Manifest.for_engine(self.engine, missing_ok=True)
 
     def reparse(self) -> None:
         try:
             self.engine.invoke(DbtCall(command="parse"))
-            self.manifest = load_manifest(self.project_dir / "target" / "manifest.json")
+            self.manifest = Manifest.for_engine(self.engine)
         except AeError:
-            self.manifest = {}
+            self.manifest = Manifest({})
 
 
 def relation_parts(name: str) -> tuple[str, str]:
@@ -87,18 +87,11 @@ def _query(db: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         return names, cursor.fetchall()
 
 
-def _node(manifest: dict[str, Any], resource_type: str, name: str) -> dict[str, Any] | None:
-    section = {"exposure": "exposures", "macro": "macros", "source": "sources"}.get(resource_type, "nodes")
-    project = manifest.get("metadata", {}).get("project_name")
-    for node in (manifest.get(section) or {}).values():
-        if node.get("resource_type") != resource_type:
-            continue
-        full = (
-            f"{node.get('source_name')}.{node.get('name')}" if resource_type == "source" else node.get("name")
-        )
-        if full == name and (resource_type != "macro" or node.get("package_name") == project):
-            return dict(node)
-    return None
+def _node(manifest: Manifest, resource_type: str, name: str) -> Node | None:
+    """The node of that type named ``name`` (``source.table`` for a source); a macro must be the
+    project's own (dbt and packages ship hundreds), other kinds may come from packages."""
+    candidates = manifest.of_type(resource_type, packages=resource_type != "macro")
+    return next((node for node in candidates if node.label == name), None)
 
 
 # --- individual checks ------------------------------------------------------------------------------
@@ -159,7 +152,7 @@ def check_gold(task: Task, agent: Copy, reference: Copy | None) -> Iterator[Chec
 def run_tests(task: Task, agent: Copy) -> tuple[DbtResult | None, list[CheckResult]]:
     """dbt test on the task's models: one check per test node (a dbt error is one failed check)."""
     selection = sorted({*task.models, *(t.model for t in task.checks.tests_pass)})
-    if not selection or not agent.manifest:
+    if not selection or agent.manifest.is_empty:
         return None, []
     try:
         tested = agent.engine.invoke(DbtCall(command="test", select=selection))
@@ -177,16 +170,15 @@ def run_tests(task: Task, agent: Copy) -> tuple[DbtResult | None, list[CheckResu
 
 def check_required_tests(task: Task, agent: Copy, tested: DbtResult | None) -> Iterator[CheckResult]:
     statuses = {n.unique_id: n.ok for n in (tested.nodes if tested else [])}
-    nodes = agent.manifest.get("nodes", {})
+    tests = agent.manifest.of_type("test")
     for required in task.checks.tests_pass:
         name = f"{required.test}({required.model}.{required.column})"
         found = [
-            uid
-            for uid, node in nodes.items()
-            if node.get("resource_type") == "test"
-            and (node.get("test_metadata") or {}).get("name") == required.test
-            and str(node.get("attached_node") or "").split(".")[-1] == required.model
-            and node.get("column_name") == required.column
+            test.unique_id
+            for test in tests
+            if test.generic_test == required.test
+            and (test.attached_node or "").split(".")[-1] == required.model
+            and test.column_name == required.column
         ]
         if not found:
             yield CheckResult(kind="required_test", name=name, passed=False, detail="no such test")
@@ -202,13 +194,14 @@ def check_lint(task: Task, agent: Copy) -> Iterator[CheckResult]:
         return
     wanted = set(task.models)
     missing = sorted(m for m in wanted if _node(agent.manifest, "model", m) is None)
-    if not agent.manifest or missing:
+    if agent.manifest.is_empty or missing:
         # a rule cannot hold on a model that is not there
-        detail = "the project does not parse" if not agent.manifest else f"missing models {missing}"
+        detail = "the project does not parse" if agent.manifest.is_empty else f"missing models {missing}"
         for rule in task.checks.lint:
             yield CheckResult(kind="lint", name=rule, passed=False, detail=detail)
         return
-    findings = lint_project(agent.manifest, agent.project_dir).findings
+    # the lint reads dbt's own shape of the nodes (code, configs, columns)
+    findings = lint_project(agent.manifest.raw, agent.project_dir).findings
     for rule in task.checks.lint:
         hits = [f for f in findings if f.rule_id == rule and (not wanted or f.node.split(".")[-1] in wanted)]
         detail = "; ".join(f"{f.path}:{f.line} {f.message}" for f in hits)[:300] or "clean"
@@ -250,7 +243,7 @@ def _check_node(agent: Copy, spec: NodeCheck) -> CheckResult:
     name = f"{spec.resource_type} {spec.name}"
     if node is None:
         return CheckResult(kind="node", name=name, passed=False, detail="not in the manifest")
-    depends = {uid.split(".")[-1] for uid in (node.get("depends_on") or {}).get("nodes", [])}
+    depends = {uid.split(".")[-1] for uid in node.depends_on}
     missing = [d for d in spec.depends_on if d not in depends]
     return CheckResult(
         kind="node",
@@ -267,7 +260,7 @@ def check_nodes(task: Task, agent: Copy) -> Iterator[CheckResult]:
 
 def _relation_of(agent: Copy, resource_type: str, name: str) -> str | None:
     node = _node(agent.manifest, resource_type, name)
-    return str(node["relation_name"]) if node and node.get("relation_name") else None
+    return node.relation_name if node else None
 
 
 def _fingerprint(db: Path, relation: str) -> tuple[int, str]:
@@ -297,8 +290,8 @@ def check_snapshots(task: Task, agent: Copy) -> Iterator[CheckResult]:
 def check_incrementals(task: Task, agent: Copy) -> Iterator[CheckResult]:
     for model in task.checks.incremental:
         relation = _relation_of(agent, "model", model)
-        node = _node(agent.manifest, "model", model) or {}
-        if relation is None or (node.get("config") or {}).get("materialized") != "incremental":
+        node = _node(agent.manifest, "model", model)
+        if relation is None or node is None or node.config.materialized != "incremental":
             yield CheckResult(kind="incremental", name=model, passed=False, detail="not an incremental model")
             continue
         try:
@@ -318,23 +311,10 @@ def check_incrementals(task: Task, agent: Copy) -> Iterator[CheckResult]:
         )
 
 
-def _freshness_set(node: dict[str, Any]) -> bool:
-    for freshness in ((node.get("config") or {}).get("freshness"), node.get("freshness")):
-        if isinstance(freshness, dict) and any(
-            isinstance(freshness.get(k), dict) and freshness[k].get("count")
-            for k in ("warn_after", "error_after")
-        ):
-            return True
-    return False
-
-
 def check_freshness(task: Task, agent: Copy) -> Iterator[CheckResult]:
     for name in task.checks.source_freshness:
         node = _node(agent.manifest, "source", name)
-        loaded_at = node and (
-            node.get("loaded_at_field") or (node.get("config") or {}).get("loaded_at_field")
-        )
-        ok = node is not None and bool(loaded_at) and _freshness_set(node)
+        ok = node is not None and bool(node.loaded_at_field) and node.declares_freshness
         yield CheckResult(
             kind="source_freshness",
             name=name,
@@ -345,15 +325,14 @@ def check_freshness(task: Task, agent: Copy) -> Iterator[CheckResult]:
 
 def check_described(task: Task, agent: Copy) -> Iterator[CheckResult]:
     for name in task.checks.described:
-        node = _node(agent.manifest, "model", name) or {}
-        columns = node.get("columns") or {}
-        undocumented = [c for c, info in columns.items() if not (info.get("description") or "").strip()]
-        ok = bool((node.get("description") or "").strip()) and bool(columns) and not undocumented
+        node = _node(agent.manifest, "model", name)
+        ok = node is not None and node.is_documented
         detail = (
             "described"
             if ok
-            else f"description: {bool(node.get('description'))}, {len(columns)} columns, "
-            f"undescribed: {undocumented}"
+            else f"description: {bool(node and node.description)}, "
+            f"{len(node.columns) if node else 0} columns, "
+            f"undescribed: {node.undocumented_columns if node else []}"
         )
         yield CheckResult(kind="described", name=name, passed=ok, detail=detail[:300])
 

@@ -136,10 +136,8 @@ def _build_seconds(copy: Copy, models: list[str]) -> float | None:
 
 
 def _raw_code(copy: Copy, model: str) -> str | None:
-    for node in (copy.manifest.get("nodes") or {}).values():
-        if node.get("resource_type") == "model" and node.get("name") == model:
-            return str(node.get("raw_code"))
-    return None
+    node = next((n for n in copy.manifest.of_type("model") if n.name == model), None)
+    return node.raw_code if node else None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 - **sqlfluff** lints SQL (jinja templater with its dbt stand-ins for ref/source/config/var/
   is_incremental/this, the project's macros loaded, dialect duckdb) against the committed
   ``.sqlfluff`` at the repository root, which states the house style of generated SQL.
-- **dbt-score** scores the metadata in a ``manifest.json`` (descriptions, owners, key tests...)
+- **dbt-score** scores the metadata in dbt's manifest (descriptions, owners, key tests...)
   with the rules and thresholds in the committed ``dbt-score.toml`` (dbt-score itself reads only
   ``[tool.dbt-score]`` of a pyproject.toml; this file holds the same section, so the CLI and these
   judges agree once the section is copied there).

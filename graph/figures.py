@@ -5,16 +5,15 @@ the time the repair loop took to turn failing tests into passing ones."""
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from graph.nodes import project_nodes
 from tools.engine import DbtResult
 from tools.errors import AeError
 from tools.lint import documents_its_output
+from tools.manifest import Manifest
 from tools.warehouse import describe_relation
 
 
@@ -75,14 +74,9 @@ def impact_and_size(results: list[DbtResult]) -> dict[str, Any]:
     }
 
 
-def sources_with_freshness(manifest: Mapping[str, Any]) -> list[str]:
+def sources_with_freshness(manifest: Manifest) -> list[str]:
     """``source:name.table`` selectors of the sources that declare a warn_after or error_after count."""
-    found = []
-    for source in (manifest.get("sources") or {}).values():
-        rule = source.get("freshness") or {}
-        if any((rule.get(key) or {}).get("count") for key in ("warn_after", "error_after")):
-            found.append(f"source:{source['source_name']}.{source['name']}")
-    return sorted(found)
+    return sorted(f"source:{s.label}" for s in manifest.sources.values() if s.declares_freshness)
 
 
 def freshness_figure(result: DbtResult | None, declared: int) -> float | None:
@@ -106,17 +100,12 @@ def test_figures(result: DbtResult | None) -> dict[str, Any]:
     }
 
 
-def project_figures(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    models = [n for n in project_nodes(manifest).values() if n.get("resource_type") == "model"]
-    compliant = [m for m in models if documents_its_output(m)]
-    documented = [
-        m
-        for m in models
-        if (m.get("description") or "").strip()
-        and m.get("columns")
-        and all((c.get("description") or "").strip() for c in m["columns"].values())
-    ]
-    incremental = [m for m in models if m.get("config", {}).get("materialized") == "incremental"]
+def project_figures(manifest: Manifest) -> dict[str, Any]:
+    models = list(manifest.root("model").values())
+    # the lint reads dbt's own shape of a node (compiled and raw code, declared columns)
+    compliant = [m for m in models if documents_its_output(m.raw)]
+    documented = [m for m in models if m.is_documented]
+    incremental = [m for m in models if m.config.materialized == "incremental"]
     return {
         "schema_compliance": _ratio(len(compliant), len(models)),
         "documentation_coverage": _ratio(len(documented), len(models)),
@@ -124,23 +113,18 @@ def project_figures(manifest: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def row_counts(db_path: Path | None, manifest: Mapping[str, Any], unique_ids: list[str]) -> dict[str, int]:
+def row_counts(db_path: Path | None, manifest: Manifest, unique_ids: list[str]) -> dict[str, int]:
     """Rows in each built model's relation (DuckDB targets; other warehouses are skipped)."""
     if db_path is None:
         return {}
     counts: dict[str, int] = {}
-    nodes = manifest.get("nodes", {})
     for uid in unique_ids:
-        node = nodes.get(uid)
-        if (
-            not node
-            or node.get("resource_type") != "model"
-            or node.get("config", {}).get("materialized") == "ephemeral"
-        ):
+        node = manifest.nodes.get(uid)
+        if node is None or node.resource_type != "model" or node.config.materialized == "ephemeral":
             continue
         try:
-            described = describe_relation(db_path, f"{node['schema']}.{node.get('alias') or node['name']}")
+            described = describe_relation(db_path, f"{node.schema}.{node.alias or node.name}")
         except AeError:
             continue
-        counts[node["name"]] = described.row_count
+        counts[node.name] = described.row_count
     return counts

@@ -21,6 +21,7 @@ from graph.nodes import upstream_tables
 from tools.engine import DbtCall, NodeResult
 from tools.engine.scratch import Scratch, edit_rows_in_place, scratch_engine
 from tools.errors import AeError
+from tools.manifest import Manifest
 from tools.warehouse import run_readonly_query
 
 
@@ -85,7 +86,7 @@ def _run(ctx: RunContext, scratch: Scratch, select: str, *, full_refresh: bool) 
     return None if result.success else result.summary()
 
 
-def _prove(ctx: RunContext, scratch: Scratch, manifest: dict[str, Any], node: NodeResult) -> IncrementalCheck:
+def _prove(ctx: RunContext, scratch: Scratch, manifest: Manifest, node: NodeResult) -> IncrementalCheck:
     scratch.reset()
     copy, relation = scratch.copy, node.relation or node.name
     built = _fingerprint(copy, relation)
@@ -107,16 +108,16 @@ def _prove(ctx: RunContext, scratch: Scratch, manifest: dict[str, Any], node: No
 
 
 def prove_incrementals(
-    ctx: RunContext, db_path: Path, manifest: dict[str, Any], built: list[NodeResult]
+    ctx: RunContext, db_path: Path, manifest: Manifest, built: list[NodeResult]
 ) -> list[IncrementalCheck]:
     """Prove each incremental model in ``built`` (nodes a building command of this run built)."""
-    nodes = manifest.get("nodes", {})
     models = [
         n
         for n in built
         if n.ok
         and n.relation
-        and nodes.get(n.unique_id, {}).get("config", {}).get("materialized") == "incremental"
+        and (model := manifest.nodes.get(n.unique_id)) is not None
+        and model.config.materialized == "incremental"
     ]
     if not models:
         return []

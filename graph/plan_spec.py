@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools.changeset import Changeset
 from tools.context import ToolContext
 from tools.errors import AeError
+from tools.manifest import Manifest
 
 ExecCommand = Literal[
     "build",
@@ -121,7 +122,7 @@ class Planner(Protocol):
 class Describer(Protocol):
     """Writes descriptions for models (and their columns) that lack them, as a changeset."""
 
-    def describe(self, manifest: dict[str, Any], unique_ids: list[str], tools: ToolContext) -> Changeset: ...
+    def describe(self, manifest: Manifest, unique_ids: list[str], tools: ToolContext) -> Changeset: ...
 
 
 @runtime_checkable
@@ -130,7 +131,7 @@ class BudgetedDescriber(Describer, Protocol):
 
     def describe_within(
         self,
-        manifest: dict[str, Any],
+        manifest: Manifest,
         unique_ids: list[str],
         tools: ToolContext,
         spent: Mapping[str, float],

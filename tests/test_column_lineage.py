@@ -4,7 +4,6 @@ manifest dbt itself compiles."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from tests.change_what_exists import FIXTURE, MODELS, manifest_nodes, read, relation
 from tools.column_lineage import ColumnGraph, ColumnRef, LineageBudget, from_manifest
 from tools.errors import UnknownNode
+from tools.manifest import Manifest
 
 PAYMENTS = "model.jaffle_shop.stg_payments"
 
@@ -181,7 +181,7 @@ def test_lineage_on_the_manifest_dbt_compiles(tmp_path: Path, monkeypatch: pytes
         ]
     )
     assert result.success, result.exception
-    nodes = from_manifest(json.loads((root / "target" / "manifest.json").read_text()))
+    nodes = from_manifest(Manifest.load(root))
     for node in nodes.values():  # a seed's columns: its CSV header (the manifest declares none)
         if node["resource_type"] == "seed":
             node["raw_code"] = (root / node["original_file_path"]).read_text()

@@ -22,8 +22,8 @@ from tools.context import ToolContext
 from tools.engine import DbtEngine, DbtResult
 from tools.errors import InvalidArguments, PathRefused, UnknownNode
 from tools.example_project import create_example_project
-from tools.lineage import load_manifest
 from tools.lint import lint_project
+from tools.manifest import Manifest
 from tools.paths import ProjectPaths
 from tools.profiling import profile_relation
 
@@ -126,10 +126,10 @@ def test_the_finished_project_builds_lints_clean_and_is_documented(journey: Jour
         "items_snapshot",
     }
     journey.engine.run("parse")
-    manifest = load_manifest(journey.project / "target" / "manifest.json")
-    report = lint_project(manifest, journey.project)
+    manifest = Manifest.load(journey.project)
+    report = lint_project(manifest.raw, journey.project)
     assert report.errors == [], report.render_text()
-    models = [uid for uid, n in manifest["nodes"].items() if n["resource_type"] == "model"]
+    models = list(manifest.root("model"))
     assert len(models) == 10
     assert undocumented(manifest, models) == []
 
@@ -373,7 +373,7 @@ def test_a_mart_on_a_model_that_is_not_built_names_the_command_that_builds_it(jo
         assert "model stg_orders_copy is not built yet" in str(caught.value)
         assert "/dbt-run --select stg_orders_copy" in str(caught.value)
     finally:
-        applied.rollback()
+        applied.rollback(paths)
 
 
 def test_describer_documents_a_hand_written_model_from_its_data(journey: Journey) -> None:
@@ -383,7 +383,7 @@ def test_describer_documents_a_hand_written_model_from_its_data(journey: Journey
     try:
         journey.engine.run("run", select=["int_order_totals"])
         journey.engine.run("parse")
-        manifest = load_manifest(journey.project / "target" / "manifest.json")
+        manifest = Manifest.load(journey.project)
         uid = "model.jaffle_shop.int_order_totals"
         assert undocumented(manifest, [uid]) == [uid]
         changeset = HeuristicDescriber().describe(manifest, [uid], journey.tools())
@@ -402,9 +402,9 @@ def test_describer_documents_a_hand_written_model_from_its_data(journey: Journey
             assert columns["status"] == "Status of the order: one of completed, placed, returned, shipped."
             assert columns["order_total"] == "Total of the order, an amount in the source's units."
             journey.engine.run("parse")
-            assert undocumented(load_manifest(journey.project / "target" / "manifest.json"), [uid]) == []
+            assert undocumented(Manifest.load(journey.project), [uid]) == []
         finally:
-            applied.rollback()
+            applied.rollback(paths)
     finally:
         (journey.project / "models" / "int_order_totals.sql").unlink()
 

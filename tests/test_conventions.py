@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.commands.catalog import COMMANDS
 from agent.commands.conventions import Conventions
+from agent.commands.descriptions import model_description
 from agent.commands.naming import timestamp_phrase
-from tools.layers import bare_name, layer_of_path
+from tools.layers import MODEL_KINDS, bare_name, layer_of_path, model_type_of
+from tools.manifest import Node
 
 
-def _model(path: str, patch: str | None = None) -> dict[str, Any]:
+def _model(path: str, patch: str | None = None, **more: Any) -> Node:
     name = path.rsplit("/", 1)[-1].removesuffix(".sql")
-    return {
-        "name": name,
-        "unique_id": f"model.p.{name}",
-        "original_file_path": path,
-        "patch_path": f"p://{patch}" if patch else None,
-    }
+    raw = {"name": name, "original_file_path": path, "patch_path": f"p://{patch}" if patch else None}
+    return Node.of(f"model.p.{name}", {**raw, **more}, "p")
 
 
 JAFFLE = [
@@ -71,6 +70,29 @@ def test_layers_know_base_models_and_seeds_names() -> None:
     assert bare_name("raw_orders") == "orders"
 
 
+def test_the_naming_table_decides_type_layer_folder_and_materialization() -> None:
+    empty = Conventions.read([], {}, "p")
+    for kind in MODEL_KINDS:
+        name = f"{kind.prefix}orders"
+        assert model_type_of(name) == kind.model_type
+        assert layer_of_path(f"models/{name}.sql", name) == kind.layer
+        if kind.layer != "staging":  # a new staging model goes to its source's folder
+            assert empty.folder_for(kind.layer) == kind.folder
+    assert [kind.materialization for kind in MODEL_KINDS] == ["view", "view", "table", "table"]
+    # a bare name is a fact to create (jaffle_shop names its marts so); its layer waits for its folder
+    assert model_type_of("orders") == "fact"
+    assert layer_of_path("models/orders.sql", "orders") == "other"
+    assert layer_of_path("models/marts/orders.sql", "orders") == "marts"
+    # the prefix of a staging or intermediate model wins over a marts folder, as it always did
+    assert layer_of_path("models/marts/stg_orders.sql", "stg_orders") == "staging"
+    assert layer_of_path("models/marts/int_orders.sql", "int_orders") == "intermediate"
+    types = next(o.choices for o in COMMANDS["dbt-model"].options if o.flag == "type")
+    assert types == tuple(kind.model_type for kind in MODEL_KINDS)
+    assert model_description("dim_orders", "marts", "order", None, []).startswith("Dimension dim_orders")
+    assert model_description("fct_orders", "marts", "order", None, []).startswith("Fact table fct_orders")
+    assert model_description("orders", "other", "order", None, []).startswith("Model orders")
+
+
 def test_timestamp_descriptions_read_as_english() -> None:
     assert timestamp_phrase("order_date", "order") == "Date of the order"
     assert timestamp_phrase("ordered_at", "order") == "When the order was ordered"
@@ -78,9 +100,9 @@ def test_timestamp_descriptions_read_as_english() -> None:
     assert timestamp_phrase("first_order_date", "customer") == "First order date of the customer"
 
 
-def _staging(path: str, source: str | None) -> dict[str, Any]:
+def _staging(path: str, source: str | None) -> Node:
     depends = [f"source.p.{source}.t"] if source else ["seed.p.raw_regions"]
-    return {**_model(path), "depends_on": {"nodes": depends}}
+    return _model(path, depends_on={"nodes": depends})
 
 
 def test_staging_goes_in_a_folder_per_source_unless_the_project_keeps_one_shared_folder() -> None:

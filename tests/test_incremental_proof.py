@@ -16,7 +16,7 @@ from tests.dbt_project_factory import SCHEMA, write_tiny_project
 from tests.scripted_planner import ScriptedPlanner
 from tools.context import ToolContext
 from tools.engine import DbtCall, DbtEngine
-from tools.lineage import load_manifest
+from tools.manifest import Manifest
 from tools.paths import ProjectPaths
 
 INCREMENTAL = """\
@@ -66,7 +66,7 @@ def checks(project: Path, tmp_path: Path) -> Iterator[dict[str, IncrementalCheck
         assert built.success
         tools = ToolContext(paths=ProjectPaths.for_project(project), target="dev", engine=engine)
         ctx = RunContext(run_id="r", run_dir=tmp_path / "run", tools=tools, planner=ScriptedPlanner([]))
-        manifest = load_manifest(project / "target" / "manifest.json")
+        manifest = Manifest.load(project)
         db = project / "tiny.duckdb"
         before = _relations(db)
         proved = prove_incrementals(ctx, db, manifest, built.nodes)

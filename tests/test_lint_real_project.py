@@ -24,8 +24,8 @@ from graph.figures import project_figures
 from graph.report import RunReport, render_markdown
 from tests.real_project import MARTS_SCHEMA, STAGING_SCHEMA, write_real_project
 from tests.scripted_planner import ScriptedPlanner, writes
-from tools.lineage import load_manifest
 from tools.lint_baseline import BASELINE_FILE
+from tools.manifest import Manifest
 
 GENERATED = {"target", ".ae", "logs", "dbt_packages"}
 FINDING_LINE = re.compile(r"^\S+:\d+: AE\d{3} (?:error|warning) ")
@@ -269,7 +269,7 @@ def test_schema_compliance_counts_documented_columns_that_the_model_does_not_out
     project: RealProject,
 ) -> None:
     project.lint()
-    figures = project_figures(load_manifest(project.root / "target" / "manifest.json"))
+    figures = project_figures(Manifest.load(project.root))
 
     # of the seven models only orders documents exactly what it outputs
     assert figures["schema_compliance"] == round(1 / 7, 4)

@@ -1,7 +1,7 @@
 """Column-level lineage over a dbt project's compiled SQL: which columns a column is made from, and
 every model column, test and exposure that depends on it.
 
-Input is manifest-like (``from_manifest`` builds it from ``manifest.json``): unique_id -> node with
+Input is manifest-like (``from_manifest`` builds it from dbt's manifest): unique_id -> node with
 ``name``, ``resource_type``, ``compiled_code`` (models, snapshots, singular tests), ``columns`` (names,
 or the manifest's mapping; a seed may give its CSV text as ``raw_code`` instead), ``depends_on``,
 ``relation_name``, and for tests ``attached_node``/``column_name``/``test_metadata``. A model's output
@@ -33,10 +33,10 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import build_scope
 
 from tools.errors import UnknownNode
+from tools.manifest import Manifest
 
 _SQL_TYPES = frozenset({"model", "snapshot", "test", "analysis"})
 _ANY_TYPE = "unknown"
-_MANIFEST_SECTIONS = ("nodes", "sources", "exposures")
 
 
 @dataclass(frozen=True, order=True)
@@ -131,13 +131,11 @@ class _Clock:
         self.analysed += 1
 
 
-def from_manifest(manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The nodes, sources and exposures of a loaded ``manifest.json``, by unique_id."""
-    nodes: dict[str, dict[str, Any]] = {}
-    for section in _MANIFEST_SECTIONS:
-        for unique_id, node in (manifest.get(section) or {}).items():
-            nodes[unique_id] = dict(node)
-    return nodes
+def from_manifest(manifest: Manifest) -> dict[str, dict[str, Any]]:
+    """The nodes, sources and exposures of dbt's manifest, by unique_id, as dbt wrote them (the graph
+    reads compiled code and columns in every shape it accepts)."""
+    sections = (manifest.nodes, manifest.sources, manifest.exposures)
+    return {uid: dict(node.raw) for section in sections for uid, node in section.items()}
 
 
 def _depends_on(node: Mapping[str, Any]) -> list[str]:

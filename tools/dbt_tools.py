@@ -97,7 +97,7 @@ def _selection(select: str) -> list[str]:
 
 @tool(read_only=True, family="dbt")
 def dbt_parse(ctx: ToolContext) -> DbtToolResult:
-    """Parse the dbt project on disk and report whether it is valid (writes only target/manifest.json)."""
+    """Parse the dbt project on disk and report whether it is valid (writes only dbt's manifest)."""
     return _run(ctx, DbtCall(command="parse"))
 
 

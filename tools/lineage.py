@@ -1,4 +1,4 @@
-"""Lineage of a dbt node from ``manifest.json``: what it reads from and what reads from it.
+"""Lineage of a dbt node from dbt's manifest: what it reads from and what reads from it.
 
 The manifest's ``parent_map``/``child_map`` already hold the DAG (models, seeds, snapshots,
 sources, exposures, metrics ...); this walks them breadth-first to a depth in each direction.
@@ -9,27 +9,18 @@ asked for.
 from __future__ import annotations
 
 import difflib
-import json
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from tools.errors import ConfigurationError, InvalidArguments, UnknownNode
+from tools.errors import InvalidArguments, UnknownNode
+from tools.manifest import Manifest, ManifestLike, as_manifest, load_manifest
 
-# manifest sections whose entries can appear in parent_map/child_map
-_NODE_SECTIONS = (
-    "nodes",
-    "sources",
-    "exposures",
-    "metrics",
-    "semantic_models",
-    "saved_queries",
-    "unit_tests",
-    "functions",
-)
+# load_manifest lived here: validate, runner, trust_gate and the warehouse tools import it from here
+__all__ = ["MAX_DEPTH", "Lineage", "LineageEdge", "LineageNode", "lineage", "load_manifest"]
+
 _TEST_TYPES = frozenset({"test", "unit_test"})
 #: deeper requests are cut to this many hops (a 1500-model chain asked for 2000)
 MAX_DEPTH = 100
@@ -137,45 +128,14 @@ def _within_size(lines: list[str]) -> str:
 # --- manifest access ------------------------------------------------------------------------------
 
 
-def load_manifest(path: Path) -> dict[str, Any]:
-    """Read a dbt ``manifest.json``."""
-    if not path.is_file():
-        raise ConfigurationError(
-            f"dbt manifest {path} not found", hint="run dbt parse first (it writes target/manifest.json)"
+def _entries(manifest: Manifest) -> dict[str, LineageNode]:
+    """Every node the graph may mention, with its display name (distance filled in later)."""
+    return {
+        node.unique_id: LineageNode(
+            unique_id=node.unique_id, name=node.label, resource_type=node.resource_type, distance=0
         )
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigurationError(
-            f"dbt manifest {path} is unreadable: {exc}", hint="run dbt parse again to rewrite it"
-        ) from exc
-    if not isinstance(manifest, dict) or "parent_map" not in manifest:
-        raise ConfigurationError(f"{path} is not a dbt manifest (no parent_map)", hint="run dbt parse first")
-    return manifest
-
-
-def _entries(manifest: Mapping[str, Any]) -> dict[str, LineageNode]:
-    """Every node the maps may mention, with its display name (distance filled in later)."""
-    entries: dict[str, LineageNode] = {}
-    for section in _NODE_SECTIONS:
-        for unique_id, info in (manifest.get(section) or {}).items():
-            name = str(info.get("name", unique_id.rsplit(".", 1)[-1]))
-            if info.get("resource_type") == "source":
-                name = f"{info['source_name']}.{name}"
-            entries[unique_id] = LineageNode(
-                unique_id=unique_id,
-                name=name,
-                resource_type=str(info.get("resource_type", unique_id.split(".", 1)[0])),
-                distance=0,
-            )
-    # a resource type newer than this code still shows up, named from its unique id
-    for unique_id in manifest.get("parent_map") or {}:
-        if unique_id not in entries:
-            resource_type, *_, name = unique_id.split(".")
-            entries[unique_id] = LineageNode(
-                unique_id=unique_id, name=name, resource_type=resource_type, distance=0
-            )
-    return entries
+        for node in manifest.every()
+    }
 
 
 def _resolve(node: str, entries: dict[str, LineageNode]) -> LineageNode:
@@ -205,7 +165,7 @@ def _resolve(node: str, entries: dict[str, LineageNode]) -> LineageNode:
 
 def _walk(
     start: str,
-    graph: Mapping[str, list[str]],
+    graph: Callable[[str], list[str]],
     depth: int,
     keep: set[str],
     upstream: bool,
@@ -218,7 +178,7 @@ def _walk(
         current, distance = queue.popleft()
         if distance == depth:
             continue
-        for neighbour in graph.get(current, []):
+        for neighbour in graph(current):
             if neighbour not in keep:
                 continue
             edges.append(
@@ -233,7 +193,7 @@ def _walk(
 
 
 def lineage(
-    manifest: Mapping[str, Any] | Path,
+    manifest: ManifestLike | Path,
     node: str,
     *,
     upstream: int = 1,
@@ -249,12 +209,12 @@ def lineage(
         raise InvalidArguments(f"depths must not be negative (upstream={upstream}, downstream={downstream})")
     asked = max(upstream, downstream)
     upstream, downstream = min(upstream, MAX_DEPTH), min(downstream, MAX_DEPTH)
-    data = load_manifest(manifest) if isinstance(manifest, Path) else manifest
+    data = Manifest.read(manifest) if isinstance(manifest, Path) else as_manifest(manifest)
     entries = _entries(data)
     focus = _resolve(node, entries)
     keep = {uid for uid, entry in entries.items() if include_tests or entry.resource_type not in _TEST_TYPES}
-    up, up_edges = _walk(focus.unique_id, data.get("parent_map") or {}, upstream, keep, upstream=True)
-    down, down_edges = _walk(focus.unique_id, data.get("child_map") or {}, downstream, keep, upstream=False)
+    up, up_edges = _walk(focus.unique_id, data.parents, upstream, keep, upstream=True)
+    down, down_edges = _walk(focus.unique_id, data.children, downstream, keep, upstream=False)
 
     def at_distance(found: dict[str, int]) -> list[LineageNode]:
         ordered = sorted(found.items(), key=lambda item: (item[1], entries[item[0]].name))

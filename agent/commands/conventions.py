@@ -16,31 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from tools.layers import Layer, layer_of
-
-#: ae's folder for a layer when the project has no model of that layer yet
-DEFAULT_FOLDERS: dict[Layer, str] = {
-    "staging": "models/staging",
-    "intermediate": "models/intermediate",
-    "marts": "models/marts",
-}
-
-Node = Mapping[str, Any]
+from tools.layers import DEFAULT_FOLDERS, Layer
+from tools.manifest import Node
 
 
 def _folder(node: Node) -> str:
-    return str(PurePosixPath(str(node.get("original_file_path", ""))).parent)
-
-
-def _patch_path(node: Node) -> str | None:
-    patch = node.get("patch_path")
-    return patch.split("://", 1)[1] if isinstance(patch, str) and "://" in patch else None
+    return str(PurePosixPath(node.original_file_path).parent)
 
 
 def _source_of(node: Node) -> str | None:
     """The one source a model reads (None: it reads a seed, several sources or none)."""
-    depends = (node.get("depends_on") or {}).get("nodes") or []
-    names = {str(uid).split(".")[2] for uid in depends if str(uid).startswith("source.")}
+    names = {uid.split(".")[2] for uid in node.depends_on if uid.startswith("source.")}
     return names.pop() if len(names) == 1 else None
 
 
@@ -78,13 +64,13 @@ class Conventions:
         """Where the project keeps models of ``layer``; for marts, where its non-staging models live
         when it has no recognisable marts (jaffle_shop keeps customers.sql at the models/ root).
         A folder remembered from earlier runs comes before those guesses."""
-        own = [_folder(n) for n in self.models if layer_of(n) == layer]
+        own = [_folder(n) for n in self.models if n.layer == layer]
         if layer == "staging":
             own = [f for f in own if PurePosixPath(f).name != "base"]
         if not own and layer in self.remembered_folders:
             return self.remembered_folders[layer]
         if not own and layer == "marts":
-            own = [_folder(n) for n in self.models if layer_of(n) == "other"]
+            own = [_folder(n) for n in self.models if n.layer == "other"]
         return _most_common(own) or DEFAULT_FOLDERS[layer]
 
     def staging_folder_for(self, source_name: str | None) -> str:
@@ -98,7 +84,7 @@ class Conventions:
         staged = [
             (folder, source)
             for n in self.models
-            if layer_of(n) == "staging"
+            if n.layer == "staging"
             and PurePosixPath(folder := _folder(n)).name != "base"
             and (source := _source_of(n))
         ]
@@ -116,13 +102,13 @@ class Conventions:
         each with their own file mean one file per model; a folder with no documented model follows
         the project's majority habit.
         """
-        here = [p for n in self.models if _folder(n) == folder and (p := _patch_path(n))]
+        here = [p for n in self.models if _folder(n) == folder and (p := n.patch_path)]
         shared = [p for p, count in Counter(here).items() if count > 1]
         if shared:
             return _most_common(p for p in here if p in shared) or shared[0]
         if here:
             return f"{folder}/{name}.yml"
-        everywhere = Counter(p for n in self.models if (p := _patch_path(n)))
+        everywhere = Counter(p for n in self.models if (p := n.patch_path))
         shared_names = [PurePosixPath(p).name for p, count in everywhere.items() if count > 1]
         single = sum(1 for count in everywhere.values() if count == 1)
         if shared_names and len(shared_names) >= single:

@@ -68,7 +68,10 @@ def dbt_compile(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
         check_selection(view, selection)  # names the misspelt model, with the closest names
         raise
     project = view.dbt_project.get("name", "")
-    where = f"target/compiled/{project}/ (one .sql per node, same paths as in the project)"
+    compiled_dir = view.target_dir / "compiled" / str(project)
+    if compiled_dir.is_relative_to(view.root):  # said as the project names it, unless it is elsewhere
+        compiled_dir = compiled_dir.relative_to(view.root)
+    where = f"{compiled_dir.as_posix()}/ (one .sql per node, same paths as in the project)"
     answer = f"Compiled SQL is written to {where}."
     if cmd.boolean("show-compiled-sql"):
         answer += "\n\n" + _compiled_sql(compiled)
@@ -102,7 +105,7 @@ def dbt_debug(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
 def dbt_docs(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     if not cmd.boolean("generate") and not cmd.boolean("serve"):
         raise InvalidArguments("/dbt-docs --generate false with no --serve leaves nothing to do")
-    index = view.root / "target" / "index.html"
+    index = view.target_dir / "index.html"
     answer = f"The docs site is {index}: a single self-contained file, open it in a browser."
     if cmd.boolean("serve"):
         port = cmd.integer("port") or 8080

@@ -7,16 +7,14 @@ declared columns only.
 
 from __future__ import annotations
 
-from typing import Any
-
 from agent.commands.column_facts import ColumnFacts, facts_from_profile
 from agent.commands.descriptions import model_description
 from agent.commands.model_files import documented_entry
 from agent.commands.naming import grain_entity
-from agent.commands.project import Node, ProjectView
+from agent.commands.project import ProjectView
 from tools.changeset import Changeset
 from tools.context import ToolContext
-from tools.layers import layer_of
+from tools.manifest import Manifest, Node
 from tools.profiling import RelationProfile
 
 
@@ -24,28 +22,27 @@ def _facts(node: Node, profile: RelationProfile | None) -> list[ColumnFacts]:
     key = profile.key_candidates[0] if profile and profile.key_candidates else None
     facts = [facts_from_profile(c, is_key=c.name == key) for c in profile.columns] if profile else []
     present = {f.name.lower() for f in facts}
-    declared = [str(name) for name in node.get("columns") or {} if str(name).lower() not in present]
+    declared = [name for name in node.columns if name.lower() not in present]
     return facts + [ColumnFacts(name=name, type="", never_null=False) for name in declared]
 
 
 class HeuristicDescriber:
     """Deterministic: the same manifest and data give the same descriptions."""
 
-    def describe(self, manifest: dict[str, Any], unique_ids: list[str], tools: ToolContext) -> Changeset:
+    def describe(self, manifest: Manifest, unique_ids: list[str], tools: ToolContext) -> Changeset:
         view = ProjectView(tools, manifest=manifest)
         changeset = Changeset()
-        nodes = manifest.get("nodes") or {}
         for uid in sorted(unique_ids):
-            node = nodes.get(uid)
-            if not node or node.get("resource_type") != "model":
+            node = manifest.nodes.get(uid)
+            if node is None or node.resource_type != "model" or node.is_package:
                 continue
-            name = str(node["name"])
+            name = node.name
             profile = view.profile(view.relation_of(node)) if view.is_built(node) else None
             key = profile.key_candidates[0] if profile and profile.key_candidates else None
-            upstream = [d.rsplit(".", 1)[-1] for d in (node.get("depends_on") or {}).get("nodes") or []]
+            upstream = [d.rsplit(".", 1)[-1] for d in node.depends_on]
             entity = grain_entity(name, key)
-            description = model_description(name, layer_of(node), entity, key, upstream)
-            sql_path = str(node["original_file_path"])
+            description = model_description(name, node.layer, entity, key, upstream)
+            sql_path = node.original_file_path
             path = view.properties_path(node, sql_path.removesuffix(".sql") + ".yml")
             existing = view.existing_entry(changeset, path, "models", name)
             entry = documented_entry(

@@ -15,11 +15,12 @@ from agent.commands.column_facts import facts_from_profile
 from agent.commands.descriptions import column_description
 from agent.commands.naming import is_identifier
 from agent.commands.parser import ParsedCommand
-from agent.commands.project import ProjectView, close_matches
+from agent.commands.project import ProjectView
 from graph.plan_spec import Operation, PlanSpec
 from tools.codegen import ExposureSpec, exposure_entry
 from tools.errors import InvalidArguments, UnknownNode
 from tools.layers import entity_of
+from tools.manifest import close_matches
 
 DEFAULT_OWNER = "Analytics Engineering"
 ExposureType = Literal["dashboard", "notebook", "analysis", "ml", "application"]
@@ -40,18 +41,17 @@ def published_entry(view: ProjectView, name: str) -> tuple[str, dict[str, Any], 
     contract over them could never pass; ae does not delete what a person documented)."""
     node = view.built_model(name, purpose="its contract takes the column types from the warehouse")
     profile = view.profile(view.qualified_name(node))
-    default = str(PurePosixPath(str(node["original_file_path"])).with_suffix(".yml"))
-    stale = sorted(set(node.get("columns") or {}) - {c.name for c in profile.columns})
+    default = str(PurePosixPath(node.original_file_path).with_suffix(".yml"))
+    declared = set(node.columns)
+    stale = sorted(declared - {c.name for c in profile.columns})
     config: dict[str, Any] = {"access": "public"}
     if not stale:
         config["contract"] = {"enforced": True}
-    node_config = node.get("config") or {}
     # dbt refuses a contract on an incremental model that would silently drop or ignore a changed
     # column; a published schema changes by a decision, so a change fails the run
-    incremental = node_config.get("materialized") == "incremental"
-    if incremental and node_config.get("on_schema_change") not in _CONTRACT_SAFE_SCHEMA_CHANGES:
+    incremental = node.config.materialized == "incremental"
+    if incremental and node.config.on_schema_change not in _CONTRACT_SAFE_SCHEMA_CHANGES:
         config["on_schema_change"] = "fail"
-    declared = set(node.get("columns") or {})
     columns: list[dict[str, Any]] = []
     for column in profile.columns:
         typed: dict[str, Any] = {"name": column.name, "data_type": column.type.lower()}
@@ -96,10 +96,8 @@ def exposure_define(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
         url=cmd.text("url"),
         maturity=cast(Maturity | None, cmd.text("maturity")),
     )
-    existing = next(
-        (e for e in (view.manifest.get("exposures") or {}).values() if e.get("name") == name), None
-    )
-    path = str(existing["original_file_path"]) if existing else f"models/exposures/{name}.yml"
+    existing = view.manifest.named("exposure").get(name)
+    path = existing.original_file_path if existing else f"models/exposures/{name}.yml"
     view.write_entry(view.tools.changeset, path, "exposures", exposure_entry(spec))
     uncontracted: list[str] = []
     for model in spec.depends_on:

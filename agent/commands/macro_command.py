@@ -34,11 +34,10 @@ def _check_names(name: str, parameters: list[str], view: ProjectView) -> None:
         raise InvalidArguments(
             f"{name!r} is part of dbt's Jinja context; a macro of that name would shadow it"
         )
-    existing = next((m for m in (view.manifest.get("macros") or {}).values() if m.get("name") == name), None)
+    existing = next((m for m in view.manifest.macros.values() if m.name == name), None)
     if existing is not None:
-        package = existing.get("package_name")
         raise InvalidArguments(
-            f"a macro named {name!r} already exists (package {package})",
+            f"a macro named {name!r} already exists (package {existing.package_name})",
             hint="pick another --name; shadowing a dbt or project macro changes how the project compiles",
         )
 

@@ -29,8 +29,8 @@ from agent.commands.model_files import (
     partition_choice,
     write_model,
 )
-from agent.commands.naming import is_id_like, model_type_of, plural
-from agent.commands.project import Node, ProjectView
+from agent.commands.naming import is_id_like, plural
+from agent.commands.project import ProjectView
 from tools.codegen import (
     Aggregate,
     ChildSummary,
@@ -41,7 +41,8 @@ from tools.codegen import (
     mart_sql,
 )
 from tools.errors import InvalidArguments, QueryError
-from tools.layers import bare_name, entity_of, layer_of, singular
+from tools.layers import bare_name, entity_of, model_type_of, singular
+from tools.manifest import Node
 from tools.profiling import ColumnProfile, ForeignKeyMatch, RelationProfile
 
 _KIND_PHRASE = {"fact": "Fact table of", "dimension": "Dimension of", "intermediate": "Intermediate model of"}
@@ -57,10 +58,11 @@ class _Input:
 
     @property
     def name(self) -> str:
-        return str(self.node["name"])
+        return self.node.name
 
     def described(self, column: str) -> str | None:
-        return ((self.node.get("columns") or {}).get(column) or {}).get("description") or None
+        documented = self.node.columns.get(column)
+        return (documented.description or None) if documented else None
 
 
 def _read(view: ProjectView, node: Node) -> _Input:
@@ -87,13 +89,14 @@ def _match_rank(candidate: str, wanted: str) -> int | None:
 def _base_node(view: ProjectView, request: ModelRequest) -> Node:
     purpose = f"{request.name} is built on it"
     if request.base is not None:
-        return view.built_model(request.base, purpose=purpose)
+        # only read: a model of an installed package is a base like the project's own
+        return view.built_model(request.base, purpose=purpose, read_only=True)
     wanted = bare_name(request.name)
     ranked = sorted(
-        (rank, layer_of(node) != "intermediate", name)
+        (rank, node.layer != "intermediate", name)
         for name, node in view.models.items()
         if name != request.name
-        and layer_of(node) in {"staging", "intermediate"}
+        and node.layer in {"staging", "intermediate"}
         and (rank := _match_rank(name, wanted)) is not None
     )
     if not ranked:
@@ -129,7 +132,7 @@ def _reference(
     the data matches it too (dim_customers before stg_customers); else the parent model itself."""
     marts = view.marts_for_entity(entity_of(parent.name)) if owner.is_mart else []
     for mart in marts:
-        if mart["name"] == owner.name:
+        if mart.name == owner.name:
             continue
         try:
             found = view.foreign_key(
@@ -138,7 +141,7 @@ def _reference(
         except (InvalidArguments, QueryError):
             continue  # the mart has no such column or an incomparable type: not a target
         if found.is_foreign_key:
-            return ForeignKey(str(mart["name"]), match.parent_column)
+            return ForeignKey(mart.name, match.parent_column)
     return ForeignKey(parent.name, match.parent_column)
 
 
@@ -311,8 +314,8 @@ _REFINEMENT = {"fact": 0, "intermediate": 1, "staging": 2}
 
 def _refinement(model: _Input) -> int:
     """0 for a built fact, 1 for an intermediate, 2 for staging: which of one grain's models to read."""
-    layer = layer_of(model.node)
-    return _REFINEMENT.get(model_type_of(model.name) if layer == "marts" else str(layer), len(_REFINEMENT))
+    layer = model.node.layer
+    return _REFINEMENT.get(model_type_of(model.name) if layer == "marts" else layer, len(_REFINEMENT))
 
 
 def _distinct_grains(inputs: list[_Input], base_key: str) -> dict[str, _Input]:
@@ -346,13 +349,13 @@ def _refuse_duplicate(view: ProjectView, request: ModelRequest, entity: str, key
     if request.model_type not in {"fact", "dimension"}:
         return
     for name, node in sorted(view.models.items()):
-        if name == request.name or layer_of(node) in {"staging", "intermediate"} or entity_of(name) != entity:
+        if name == request.name or node.layer in {"staging", "intermediate"} or entity_of(name) != entity:
             continue
         keyed = key in view.unique_columns(node) or (
             view.is_built(node) and key in _read(view, node).profile.key_candidates
         )
         if keyed:
-            path = node["original_file_path"]
+            path = node.original_file_path
             raise InvalidArguments(
                 f"{name} ({path}) already has one row per {entity} (key {key}); {request.name} would "
                 "duplicate it",
@@ -370,7 +373,7 @@ def _inputs(view: ProjectView, owner: str) -> list[_Input]:
         if (
             name != owner
             and name not in downstream
-            and layer_of(node) == "marts"
+            and node.layer == "marts"
             and model_type_of(name) == "fact"
             and view.is_built(node)
         ):
@@ -385,7 +388,7 @@ def _pools(
     candidates = [c for c in _inputs(view, owner) if c.name != base.name]
     # facts stand in for their staging model as parents only: summarised as children they would bring
     # the keys they joined (a store_id on order items) and count one event at two grains
-    children = _distinct_grains([c for c in candidates if layer_of(c.node) != "marts"], key)
+    children = _distinct_grains([c for c in candidates if c.node.layer != "marts"], key)
     return _distinct_grains(candidates, key), children
 
 
@@ -395,14 +398,12 @@ def _fanout_note(view: ProjectView, owner: str, reads: set[str]) -> list[str]:
     notes = []
     for name in sorted(reads):
         node = view.models.get(name)
-        if node is None or layer_of(node) != "staging":
+        if node is None or node.layer != "staging":
             continue
         marts = sorted(
             other
             for other, child in view.models.items()
-            if other != owner
-            and layer_of(child) == "marts"
-            and str(node.get("unique_id")) in ((child.get("depends_on") or {}).get("nodes") or [])
+            if other != owner and child.layer == "marts" and node.unique_id in child.depends_on
         )
         if len(marts) >= 2:
             entity = entity_of(name)
@@ -517,7 +518,7 @@ def plan_mart(view: ProjectView, request: ModelRequest) -> list[str]:
             identity,
             request.strategy,
             unique_key=key,
-            documentation=str(base.node.get("description") or ""),
+            documentation=base.node.description,
         )
         config = request.config(
             unique_key=key, incremental_strategy=request.strategy, partition_by=config.partition_by

@@ -20,25 +20,10 @@ from tools.codegen import (
     resource_entry,
 )
 from tools.errors import InvalidArguments
-from tools.layers import Layer
+from tools.layers import KINDS, Materialization, ModelType
 from tools.profiling import RelationProfile
 
-ModelType = Literal["staging", "intermediate", "fact", "dimension"]
-Materialization = Literal["view", "table", "incremental", "ephemeral"]
 Strategy = Literal["merge", "append", "delete+insert"]
-
-LAYERS: dict[ModelType, Layer] = {
-    "staging": "staging",
-    "intermediate": "intermediate",
-    "fact": "marts",
-    "dimension": "marts",
-}
-DEFAULT_MATERIALIZATION: dict[str, Materialization] = {
-    "staging": "view",
-    "intermediate": "view",
-    "fact": "table",
-    "dimension": "table",
-}
 _TIME_GRAINS = {"date": "date", "day": "date", "month": "month", "year": "year"}
 
 
@@ -84,13 +69,13 @@ def model_files(
     that folder is (see ``Conventions``)."""
     node = view.models.get(name)
     if node is not None:
-        sql = str(node["original_file_path"])
+        sql = node.original_file_path
         return ModelFiles(sql=sql, yml=view.properties_path(node, sql.removesuffix(".sql") + ".yml"))
     conventions = view.conventions
     folder = (
         conventions.staging_folder_for(source_name)
         if model_type == "staging"
-        else conventions.folder_for(LAYERS[model_type])
+        else conventions.folder_for(KINDS[model_type].layer)
     )
     return ModelFiles(sql=f"{folder}/{name}.sql", yml=view.conventions.properties_file_for(folder, name))
 

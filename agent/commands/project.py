@@ -7,21 +7,19 @@ rests on the project and the warehouse as they are now. Nothing here writes to d
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.commands.conventions import Conventions
-from agent.commands.naming import model_type_of
 from tools.changeset import Changeset
 from tools.codegen import PropertyKind, load_yaml_mapping
 from tools.context import ToolContext
 from tools.engine import DbtCall
-from tools.errors import InvalidArguments, UnknownNode
-from tools.layers import entity_of, layer_of
-from tools.lineage import load_manifest
+from tools.errors import ConfigurationError, InvalidArguments
+from tools.layers import KINDS, entity_of, model_type_of
+from tools.manifest import Manifest, Node, target_dir
 from tools.profiling import (
     ForeignKeyMatch,
     RelationProfile,
@@ -36,13 +34,6 @@ if TYPE_CHECKING:
     from agent.memory.recalled import Recall
 
 T = TypeVar("T")
-Node = Mapping[str, Any]
-
-
-def close_matches(word: str, candidates: list[str]) -> str:
-    """`` (did you mean a, b?)`` for the candidates closest to ``word``, or nothing."""
-    found = difflib.get_close_matches(word, candidates, n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(found)}?)" if found else ""
 
 
 def _relation_key(database: str, schema: str, name: str) -> tuple[str, str, str]:
@@ -54,7 +45,7 @@ class ProjectView:
     ``recall``: what memory says about the project (agent/memory), followed where the project is silent."""
 
     def __init__(
-        self, tools: ToolContext, manifest: dict[str, Any] | None = None, recall: Recall | None = None
+        self, tools: ToolContext, manifest: Manifest | None = None, recall: Recall | None = None
     ) -> None:
         self.tools = tools
         self.recall = recall
@@ -68,13 +59,19 @@ class ProjectView:
         return self.tools.call("warehouse", name, fn, arguments)
 
     @property
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Manifest:
         """The manifest of the project as it is on disk now (a fresh ``dbt parse`` on first use)."""
         if self._manifest is None:
             self.tools.dbt(DbtCall(command="parse"))
-            target_path = getattr(self.tools.engine, "target_path", None) or "target"
-            self._manifest = load_manifest(self.root / target_path / "manifest.json")
+            if self.tools.engine is None:
+                raise ConfigurationError("the command planner needs a dbt engine in its tool context")
+            self._manifest = Manifest.for_engine(self.tools.engine)
         return self._manifest
+
+    @cached_property
+    def target_dir(self) -> Path:
+        """Where the engine's dbt writes its output (compiled SQL, the docs site, the manifest)."""
+        return target_dir(self.root, self.tools.engine.target_path if self.tools.engine else None)
 
     @cached_property
     def dbt_project(self) -> dict[str, Any]:
@@ -139,48 +136,45 @@ class ProjectView:
 
     @property
     def project_name(self) -> str:
-        return str(self.manifest.get("metadata", {}).get("project_name", ""))
-
-    def _own(self, section: str, resource_type: str) -> dict[str, Node]:
-        return {
-            str(node["name"]): node
-            for node in (self.manifest.get(section) or {}).values()
-            if node.get("resource_type") == resource_type and node.get("package_name") == self.project_name
-        }
+        return self.manifest.project_name or ""
 
     @cached_property
     def models(self) -> dict[str, Node]:
-        return self._own("nodes", "model")
+        """The project's own models by name: what a command may edit (a package's are read-only)."""
+        return self.manifest.named("model")
 
     @cached_property
     def snapshots(self) -> dict[str, Node]:
-        return self._own("nodes", "snapshot")
+        return self.manifest.named("snapshot")
 
     @cached_property
     def seeds(self) -> dict[str, Node]:
-        return self._own("nodes", "seed")
+        return self.manifest.named("seed")
 
     @cached_property
     def sources(self) -> list[Node]:
-        return list((self.manifest.get("sources") or {}).values())
+        """Every declared source table, installed packages' included (``source()`` reads them all)."""
+        return list(self.manifest.sources.values())
 
-    def model(self, name: str, *, create_hint: str) -> Node:
-        """The model named ``name``, or an error with close matches and how to create it."""
-        if name in self.models:
-            return self.models[name]
-        raise UnknownNode(
-            f"no model named {name!r} in the project{close_matches(name, sorted(self.models))}",
-            hint=create_hint,
-        )
+    def model(self, name: str, *, create_hint: str, read_only: bool = False) -> Node:
+        """The model named ``name``, or an error with close matches and how to create it. With
+        ``read_only`` (a parent, read and never edited) it may be an installed package's."""
+        node = self.manifest.find_model(name, hint=create_hint)
+        if node.is_package and not read_only:
+            raise InvalidArguments(
+                f"{name} is a model of the installed package {node.package_name}: ae reads a package's "
+                "models but never edits them",
+                hint=f"build your own model on it: /dbt-model --name <name> --type <type> --from {name}",
+            )
+        return node
 
     def relation_of(self, node: Node) -> str:
-        relation = node.get("relation_name")
-        if not relation:
+        if not node.relation_name:
             raise InvalidArguments(
-                f"{node.get('name')} is {node.get('config', {}).get('materialized', 'ephemeral')} and has no "
+                f"{node.name} is {node.config.materialized or 'ephemeral'} and has no "
                 "relation in the warehouse to read"
             )
-        return str(relation)
+        return node.relation_name
 
     def qualified_name(self, node: Node) -> str:
         """``database.schema.name`` in lower case, as profiling reports relations (for matching them)."""
@@ -188,15 +182,16 @@ class ProjectView:
         return ".".join(_relation_key(database or self.default_database, schema, name))
 
     def is_built(self, node: Node) -> bool:
-        if not node.get("relation_name"):
+        if not node.relation_name:
             return False
-        database, schema, name = parse_relation_name(str(node["relation_name"]))
+        database, schema, name = parse_relation_name(node.relation_name)
         return _relation_key(database or self.default_database, schema, name) in self._existing_relations
 
-    def built_model(self, name: str, *, purpose: str) -> Node:
-        """A model that exists and is built; otherwise an error naming the command that fixes it."""
+    def built_model(self, name: str, *, purpose: str, read_only: bool = False) -> Node:
+        """A model that exists and is built; otherwise an error naming the command that fixes it.
+        ``read_only``: it is only read (a parent), so an installed package's model will do."""
         create = f"/dbt-model --name {name} --type {model_type_of(name)}"
-        node = self.model(name, create_hint=f"create it first: {create}")
+        node = self.model(name, create_hint=f"create it first: {create}", read_only=read_only)
         if not self.is_built(node):
             raise InvalidArguments(
                 f"model {name} is not built yet, and {purpose} reads its data",
@@ -209,7 +204,7 @@ class ProjectView:
         return {
             name: node
             for name, node in sorted(self.models.items())
-            if name != exclude and layer_of(node) in {"staging", "intermediate"} and self.is_built(node)
+            if name != exclude and node.layer in {"staging", "intermediate"} and self.is_built(node)
         }
 
     def marts_for_entity(self, entity: str) -> list[Node]:
@@ -217,42 +212,33 @@ class ProjectView:
         found = [
             node
             for name, node in self.models.items()
-            if layer_of(node) == "marts" and entity_of(name) == entity and self.is_built(node)
+            if node.layer == "marts" and entity_of(name) == entity and self.is_built(node)
         ]
-        return sorted(found, key=lambda n: (not str(n["name"]).startswith("dim_"), str(n["name"])))
+        dimension = KINDS["dimension"].prefix
+        return sorted(found, key=lambda n: (not n.name.startswith(dimension), n.name))
 
     def unique_columns(self, node: Node) -> set[str]:
         """Columns of ``node`` that a ``unique`` test in the project covers."""
-        uid = node.get("unique_id")
         return {
-            str(test.get("column_name"))
-            for test in (self.manifest.get("nodes") or {}).values()
-            if test.get("resource_type") == "test"
-            and test.get("attached_node") == uid
-            and (test.get("test_metadata") or {}).get("name") == "unique"
-            and test.get("column_name")
+            test.column_name
+            for test in self.manifest.tests_of(node.unique_id)
+            if test.generic_test == "unique" and test.column_name
         }
 
     def descendants(self, node: Node) -> set[str]:
         """Names of the models built, directly or not, from ``node`` (its ``+`` selection, minus itself)."""
-        children: Mapping[str, list[str]] = self.manifest.get("child_map") or {}
-        seen: set[str] = set()
-        frontier = [str(node.get("unique_id"))]
-        while frontier:  # iterative: real projects have deep chains
-            for child in children.get(frontier.pop(), []):
-                if child not in seen:
-                    seen.add(child)
-                    frontier.append(child)
-        nodes = self.manifest.get("nodes") or {}
-        return {str(nodes[uid]["name"]) for uid in seen if uid in nodes and uid.startswith("model.")}
+        nodes = self.manifest.nodes
+        return {
+            nodes[uid].name
+            for uid in self.manifest.descendants(node.unique_id)
+            if uid in nodes and nodes[uid].resource_type == "model"
+        }
 
     def source_table(self, source_name: str, table: str) -> Node | None:
-        return next(
-            (s for s in self.sources if s.get("source_name") == source_name and s.get("name") == table), None
-        )
+        return next((s for s in self.sources if s.source_name == source_name and s.name == table), None)
 
     def sources_named(self, table: str) -> list[Node]:
-        return [s for s in self.sources if str(s.get("name", "")).lower() == table.lower()]
+        return [s for s in self.sources if s.name.lower() == table.lower()]
 
     # --- properties files ------------------------------------------------------------------------------
 
@@ -261,18 +247,15 @@ class ProjectView:
 
     def properties_path(self, node: Node | None, default: str) -> str:
         """The YAML that documents a node now (its patch file), else ``default``."""
-        patch = node.get("patch_path") if node else None
-        if isinstance(patch, str) and "://" in patch:
-            return patch.split("://", 1)[1]
-        return default
+        return (node.patch_path if node else None) or default
 
     @cached_property
     def test_style(self) -> TestStyle:
         """How this project writes data tests (``tests:`` or ``data_tests:``, ``arguments:`` or not),
-        read from the YAML files that document its nodes and sources."""
-        documented = [self.properties_path(n, "") for n in self.manifest.get("nodes", {}).values()]
-        documented += [str(s.get("original_file_path") or "") for s in self.sources]
-        files = sorted({p for p in documented if p.endswith((".yml", ".yaml"))})
+        read from the YAML files that document its own nodes and sources (a package's paths are
+        relative to the package, and its habits are not the project's)."""
+        documented = [n.documentation_file for n in self.manifest.every() if not n.is_package]
+        files = sorted({p for p in documented if p and p.endswith((".yml", ".yaml"))})
         texts = [(self.root / p).read_text(encoding="utf-8") for p in files if (self.root / p).is_file()]
         return detect_test_style(texts)
 

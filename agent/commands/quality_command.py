@@ -11,11 +11,11 @@ from agent.commands.column_facts import ColumnFacts, ForeignKey, facts_from_prof
 from agent.commands.descriptions import column_description, model_description
 from agent.commands.naming import grain_entity, is_id_like
 from agent.commands.parser import ParsedCommand, usage_error
-from agent.commands.project import Node, ProjectView
+from agent.commands.project import ProjectView
 from agent.commands.unit_tests import add_unit_test
 from graph.plan_spec import PlanSpec
 from tools.codegen import TestSpec, accepted_values_test, relationships_test, test_kind
-from tools.layers import layer_of
+from tools.manifest import Node
 from tools.profiling import ColumnProfile, ForeignKeyMatch, RelationProfile
 
 
@@ -27,8 +27,8 @@ class _Choice:
 
 def _target_rank(model: Node, target: Node) -> tuple[int, str]:
     """Point staging at staging and marts at marts (dim_ first), so tests follow the layering."""
-    same_layer = (layer_of(target) == "marts") == (layer_of(model) == "marts")
-    return (0 if same_layer else 1, str(target["name"]))
+    same_layer = (target.layer == "marts") == (model.layer == "marts")
+    return (0 if same_layer else 1, target.name)
 
 
 def _foreign_keys(view: ProjectView, model: Node, relation: str) -> dict[str, ForeignKey]:
@@ -38,7 +38,7 @@ def _foreign_keys(view: ProjectView, model: Node, relation: str) -> dict[str, Fo
     others = {
         view.qualified_name(node): node
         for name, node in view.models.items()
-        if name != model["name"] and name not in downstream and view.is_built(node)
+        if name != model.name and name not in downstream and view.is_built(node)
     }
     matches: dict[str, list[tuple[ForeignKeyMatch, Node]]] = defaultdict(list)
     for match in view.suggest_foreign_keys(relation, [view.relation_of(n) for n in others.values()]):
@@ -49,7 +49,7 @@ def _foreign_keys(view: ProjectView, model: Node, relation: str) -> dict[str, Fo
     chosen: dict[str, ForeignKey] = {}
     for column, found in matches.items():
         match, target = min(found, key=lambda pair: _target_rank(model, pair[1]))
-        chosen[column] = ForeignKey(str(target["name"]), match.parent_column)
+        chosen[column] = ForeignKey(target.name, match.parent_column)
     return chosen
 
 
@@ -134,7 +134,7 @@ def _tests_entry(
     """Only what the request asked for: the added tests, on their columns. A column the YAML did not
     declare yet gets a description with its entry, and so does an entry that did not exist; what the
     person already wrote (other columns, descriptions) is not touched."""
-    name = str(node["name"])
+    name = node.name
     documented = {str(c.get("name")) for c in existing.get("columns") or [] if isinstance(c, dict)}
     columns: list[dict[str, Any]] = []
     for column in dict.fromkeys(choice.column for choice in added):
@@ -145,8 +145,8 @@ def _tests_entry(
         columns.append(entry)
     model: dict[str, Any] = {"name": name}
     if not existing:
-        upstream = [uid.rsplit(".", 1)[-1] for uid in (node.get("depends_on") or {}).get("nodes") or []]
-        model["description"] = model_description(name, layer_of(node), entity, key, upstream)
+        upstream = [uid.rsplit(".", 1)[-1] for uid in node.depends_on]
+        model["description"] = model_description(name, node.layer, entity, key, upstream)
     return {**model, "columns": columns} if columns else model
 
 
@@ -169,7 +169,7 @@ def data_quality_test(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
         for c in profile.columns
     }
     changeset = view.tools.changeset
-    sql_path = str(node["original_file_path"])
+    sql_path = node.original_file_path
     path = view.properties_path(node, sql_path.removesuffix(".sql") + ".yml")
     existing = view.existing_entry(changeset, path, "models", name) or {}
     existing_tests = {

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from agent.commands.project import ProjectView, close_matches
+from agent.commands.project import ProjectView
 from tools.errors import UnknownNode
+from tools.manifest import close_matches
 
 # a bare name with optional graph operators: +name, 2+name+3, @name
 _PLAIN = re.compile(r"^(?:\d*\+|@)?(?P<name>[A-Za-z0-9_.]+)(?:\+\d*)?$")
@@ -14,10 +15,9 @@ _PLAIN = re.compile(r"^(?:\d*\+|@)?(?P<name>[A-Za-z0-9_.]+)(?:\+\d*)?$")
 def _known_words(view: ProjectView) -> set[str]:
     """Every word a bare selector can name: node names, folders and packages (fqn components)."""
     words: set[str] = set()
-    for section in ("nodes", "sources", "exposures", "metrics", "semantic_models", "saved_queries"):
-        for node in (view.manifest.get(section) or {}).values():
-            words.update(str(part) for part in node.get("fqn") or [])
-            words.add(str(node.get("name", "")))
+    for node in view.manifest.every():
+        words.update(node.fqn)
+        words.add(node.name)
     return words
 
 

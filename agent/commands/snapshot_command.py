@@ -9,11 +9,12 @@ from agent.commands.descriptions import column_description
 from agent.commands.model_files import choose_key
 from agent.commands.naming import is_identifier
 from agent.commands.parser import ParsedCommand
-from agent.commands.project import Node, ProjectView, close_matches
+from agent.commands.project import ProjectView
 from graph.plan_spec import Operation, PlanSpec
 from tools.codegen import ColumnDoc, SnapshotSpec, snapshot_yaml
 from tools.errors import InvalidArguments
 from tools.layers import entity_of
+from tools.manifest import Node, close_matches
 from tools.profiling import RelationProfile
 
 _META_COLUMNS = (
@@ -43,16 +44,14 @@ def _snapshot_input(view: ProjectView, given: str) -> tuple[Node, str]:
     schema, _, table = given.rpartition(".")
     if schema:
         by_source_name = view.source_table(schema, table)
-        by_schema = [
-            s for s in view.sources_named(table) if str(s.get("schema", "")).lower() == schema.lower()
-        ]
+        by_schema = [s for s in view.sources_named(table) if (s.schema or "").lower() == schema.lower()]
         source = by_source_name or (by_schema[0] if len(by_schema) == 1 else None)
         if source is not None:
-            return source, f"source('{source['source_name']}', '{source['name']}')"
+            return source, f"source('{source.source_name}', '{source.name}')"
     model = None if schema else view.models.get(table)
     if model is not None:
         return model, f"ref('{table}')"
-    known = sorted({f"{s['source_name']}.{s['name']}" for s in view.sources} | set(view.models))
+    known = sorted({s.label for s in view.sources} | set(view.models))
     raise InvalidArguments(
         f"--source-table {given!r} is neither a declared source table nor a model"
         f"{close_matches(given, known)}",
@@ -98,7 +97,7 @@ def _check_columns(profile: RelationProfile, requested: list[str], key: str) -> 
 
 def dbt_snapshot(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     node, relation_expr = _snapshot_input(view, cmd.required_text("source-table"))
-    table = str(node["name"])
+    table = node.name
     if not view.is_built(node):
         raise InvalidArguments(
             f"{table} does not exist in the warehouse yet", hint=f"build it first: /dbt-run --select {table}"
@@ -114,14 +113,12 @@ def dbt_snapshot(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     if name in view.models or name in view.seeds:
         raise InvalidArguments(f"{name!r} already names a model or seed", hint="choose another --name")
     entity = entity_of(table)
-    described = node.get("columns") or {}
+    described = {name: documented.description for name, documented in node.columns.items()}
     columns = [
         ColumnDoc(
             column.name,
             column_description(
-                facts_from_profile(
-                    column, description=(described.get(column.name) or {}).get("description") or None
-                ),
+                facts_from_profile(column, description=described.get(column.name) or None),
                 entity,
             ),
             ("not_null",) if column.name == key else (),
@@ -149,7 +146,7 @@ def dbt_snapshot(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
         columns=tuple(columns),
     )
     existing = view.snapshots.get(name)
-    path = str(existing["original_file_path"]) if existing else f"snapshots/{name}.yml"
+    path = existing.original_file_path if existing else f"snapshots/{name}.yml"
     if not path.endswith((".yml", ".yaml")):
         raise InvalidArguments(
             f"snapshot {name} exists as SQL in {path}", hint="edit it there, or pick another --name"

@@ -15,10 +15,11 @@ import yaml
 from agent.commands.column_facts import facts_from_profile, is_timestamp_type
 from agent.commands.descriptions import column_description
 from agent.commands.parser import ParsedCommand
-from agent.commands.project import ProjectView, close_matches
+from agent.commands.project import ProjectView
 from graph.plan_spec import Operation, PlanSpec
 from tools.errors import InvalidArguments
 from tools.layers import entity_of
+from tools.manifest import close_matches
 from tools.profiling import RelationProfile
 
 DEFAULT_SOURCES_FILE = "models/staging/_sources.yml"
@@ -68,7 +69,7 @@ def parse_freshness(text: str) -> dict[str, dict[str, Any]]:
 def _source_name(view: ProjectView, cmd: ParsedCommand, schema: str) -> str:
     given = cmd.text("source-name")
     declaring = sorted(
-        {str(s["source_name"]) for s in view.sources if str(s.get("schema", "")).lower() == schema.lower()}
+        {str(s.source_name) for s in view.sources if (s.schema or "").lower() == schema.lower()}
     )
     if given is not None:
         return given
@@ -181,13 +182,14 @@ def dbt_source(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     freshness = parse_freshness(given_freshness) if given_freshness else None
     tables = _tables(view, cmd, schema, database)
     source_name = _source_name(view, cmd, schema)
-    declared = next((s for s in view.sources if s.get("source_name") == source_name), None)
-    if declared is not None and str(declared.get("schema", "")).lower() != schema.lower():
+    # the project's own declaration: a package's YAML is never edited
+    declared = next((s for s in view.sources if s.source_name == source_name and not s.is_package), None)
+    if declared is not None and (declared.schema or "").lower() != schema.lower():
         raise InvalidArguments(
-            f"source {source_name!r} already reads schema {declared.get('schema')}, not {schema}",
+            f"source {source_name!r} already reads schema {declared.schema}, not {schema}",
             hint="pick another --source-name",
         )
-    path = str(declared["original_file_path"]) if declared else DEFAULT_SOURCES_FILE
+    path = declared.original_file_path if declared else DEFAULT_SOURCES_FILE
     changeset = view.tools.changeset
     source = view.existing_entry(changeset, path, "sources", source_name) or _new_source(
         source_name, schema, database, view.default_database

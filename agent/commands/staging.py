@@ -9,10 +9,11 @@ from dataclasses import replace
 from agent.commands.column_facts import facts_from_profile
 from agent.commands.model_files import ModelRequest, choose_key, incremental_filter, write_model
 from agent.commands.naming import plural, quote_if_needed, staging_column_name
-from agent.commands.project import Node, ProjectView, close_matches
+from agent.commands.project import ProjectView
 from tools.codegen import RawInput, SelectColumn, staging_sql
 from tools.errors import InvalidArguments
 from tools.layers import bare_name, entity_of
+from tools.manifest import Node, close_matches
 
 
 def _sql_type(warehouse_type: str) -> str:
@@ -21,13 +22,13 @@ def _sql_type(warehouse_type: str) -> str:
 
 
 def _raw_input(node: Node) -> RawInput:
-    if node.get("resource_type") == "seed":
-        return RawInput(str(node["name"]))
-    return RawInput(str(node["name"]), str(node["source_name"]))
+    if node.resource_type == "seed":
+        return RawInput(node.name)
+    return RawInput(node.name, node.source_name)
 
 
 def _declared(view: ProjectView) -> list[str]:
-    return sorted(f"{s['source_name']}.{s['name']}" for s in view.sources) + sorted(view.seeds)
+    return sorted(s.label for s in view.sources) + sorted(view.seeds)
 
 
 def _raw_node(view: ProjectView, request: ModelRequest) -> Node:
@@ -76,7 +77,7 @@ def plan_staging(view: ProjectView, request: ModelRequest) -> list[str]:
     if not view.is_built(source):
         load = f"; load it first: /dbt-run --select {reads.name}" if reads.source is None else ""
         raise InvalidArguments(
-            f"{reads.label} ({source.get('relation_name')}) does not exist in the warehouse{load}"
+            f"{reads.label} ({source.relation_name}) does not exist in the warehouse{load}"
         )
     profile = view.profile(view.relation_of(source))
     entity = entity_of(reads.name)
@@ -87,13 +88,13 @@ def plan_staging(view: ProjectView, request: ModelRequest) -> list[str]:
         SelectColumn(f"cast({quote_if_needed(c.name)} as {_sql_type(c.type)})", renamed[c.name])
         for c in profile.columns
     ]
-    described = source.get("columns") or {}
+    described = {name: column.description for name, column in source.columns.items()}
     facts = [
         facts_from_profile(
             column,
             name=renamed[column.name],
             is_key=column.name == key,
-            description=(described.get(column.name) or {}).get("description") or None,
+            description=described.get(column.name) or None,
         )
         for column in profile.columns
     ]
@@ -107,7 +108,7 @@ def plan_staging(view: ProjectView, request: ModelRequest) -> list[str]:
         answer.append(f"renamed: {', '.join(renames)}")
     incremental = None
     config = request.config()
-    source_text = str(source.get("description") or "").strip()
+    source_text = source.description.strip()
     if request.materialization == "incremental":
         incremental = incremental_filter(
             profile, renamed, request.strategy, unique_key=renamed[key], documentation=source_text

@@ -22,9 +22,10 @@ from typing import Any
 
 import duckdb
 
-from agent.commands.project import Node, ProjectView
+from agent.commands.project import ProjectView
 from tools.engine import DbtCall
 from tools.errors import InvalidArguments
+from tools.manifest import Node
 from tools.warehouse import QueryResult, parse_relation_name, quote_identifier, run_readonly_query
 from tools.yaml_edit import read_section_item, upsert_section_item
 
@@ -55,13 +56,12 @@ class _Input:
 
 
 def _given_name(view: ProjectView, uid: str) -> tuple[str, Node] | None:
-    node = view.manifest.get("nodes", {}).get(uid)
-    if node is not None:
-        return f"ref('{node['name']}')", node
-    source = view.manifest.get("sources", {}).get(uid)
-    if source is not None:
-        return f"source('{source['source_name']}', '{source['name']}')", source
-    return None
+    node = view.manifest.get(uid)
+    if node is None or node.resource_type not in {"model", "seed", "snapshot", "source"}:
+        return None
+    if node.resource_type == "source":
+        return f"source('{node.source_name}', '{node.name}')", node
+    return f"ref('{node.name}')", node
 
 
 def _literal(value: Any) -> str:
@@ -131,23 +131,23 @@ def _compiled(view: ProjectView, name: str) -> str:
 
 def unit_test_entry(view: ProjectView, node: Node) -> tuple[dict[str, Any], list[str]] | None:
     """The model's ``unit_tests:`` entry and what it pins, or None when its SQL has no logic to pin."""
-    name = str(node["name"])
-    pinned = logic_of(str(node.get("raw_code") or ""))
+    name = node.name
+    pinned = logic_of(node.raw_code)
     if not pinned:
         return None
     compiled = _compiled(view, name)
     inputs: list[_Input] = []
-    for uid in (node.get("depends_on") or {}).get("nodes") or []:
+    for uid in node.depends_on:
         found = _given_name(view, uid)
         if found is None:
             continue
         given, upstream = found
-        if not upstream.get("relation_name"):
+        if not upstream.relation_name:
             # an ephemeral input has no rows to sample; dbt wants its fixture as SQL (format: sql)
             raise InvalidArguments(
-                f"{name} reads {upstream.get('name')}, which is ephemeral: ae cannot sample rows for its "
+                f"{name} reads {upstream.name}, which is ephemeral: ae cannot sample rows for its "
                 "unit test fixture",
-                hint=f"write the unit test by hand (given: input ref('{upstream.get('name')}'), format: sql)",
+                hint=f"write the unit test by hand (given: input ref('{upstream.name}'), format: sql)",
             )
         relation = view.relation_of(upstream)
         rows = _sample(view, relation)
@@ -186,7 +186,7 @@ def add_unit_test(view: ProjectView, node: Node, path: str) -> UnitTestNote | No
     """Write the model's unit test into ``path`` (its properties YAML); None when it has no logic."""
     changeset = view.tools.changeset
     current = view.read_text(changeset, path)
-    name = unit_test_name(str(node["name"]))
+    name = unit_test_name(node.name)
     # an existing test keeps its expectations: re-recording them from today's output would erase the
     # very difference it exists to catch
     if read_section_item(current, "unit_tests", name, path) is not None:

@@ -20,25 +20,18 @@ from graph.usage import add_usage
 from tools.changeset import AppliedChangeset
 from tools.engine import DbtCall
 from tools.errors import AeError
-from tools.lineage import load_manifest
+from tools.manifest import Manifest, target_dir
 
 
-def undocumented(manifest: dict[str, Any], unique_ids: list[str]) -> list[str]:
+def undocumented(manifest: Manifest, unique_ids: list[str]) -> list[str]:
     """Models lacking a description, declared columns, or a column description."""
-    nodes = manifest.get("nodes", {})
-    missing = []
-    for uid in unique_ids:
-        node = nodes.get(uid)
-        if not node or node.get("resource_type") != "model":
-            continue
-        columns = node.get("columns") or {}
-        if (
-            not (node.get("description") or "").strip()
-            or not columns
-            or any(not (c.get("description") or "").strip() for c in columns.values())
-        ):
-            missing.append(uid)
-    return missing
+    return [
+        uid
+        for uid in unique_ids
+        if (node := manifest.nodes.get(uid)) is not None
+        and node.resource_type == "model"
+        and not node.is_documented
+    ]
 
 
 def document(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -48,7 +41,7 @@ def document(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         return {"documentation": {"skipped": True}}
     ctx.progress("document", "describing changes and generating docs", kind="phase")
     started = time.perf_counter()
-    manifest = load_manifest(ctx.project_dir / "target" / "manifest.json")
+    manifest = Manifest.for_engine(ctx.engine)
     # only what this run created: a model it merely touched is the user's to describe
     missing = undocumented(manifest, state.get("created_nodes", []))
     update: dict[str, Any] = {}
@@ -74,7 +67,7 @@ def document(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     docs_path = None
     try:
         ctx.dbt("document", DbtCall(command="docs generate"))
-        docs_path = str(ctx.project_dir / "target" / "index.html")
+        docs_path = str(target_dir(ctx.project_dir, ctx.engine.target_path) / "index.html")
     except AeError as exc:  # docs are a convenience: report, do not fail the run for them
         ctx.progress("document", f"dbt docs generate failed: {exc}", ok=False)
     ctx.progress(

@@ -30,7 +30,7 @@ from graph.read_only import is_read_only
 from graph.state import RunState
 from tools.engine import BUILDING, DbtCall, DbtResult
 from tools.errors import AeError, EmptySelection
-from tools.lineage import load_manifest
+from tools.manifest import Manifest
 
 SAMPLE_ROWS = 5
 
@@ -72,7 +72,7 @@ def _sample_failures(ctx: RunContext, result: DbtResult) -> list[dict[str, Any]]
     return failing
 
 
-def _freshness(ctx: RunContext, manifest: dict[str, Any]) -> float | None:
+def _freshness(ctx: RunContext, manifest: Manifest) -> float | None:
     declared = sources_with_freshness(manifest)
     if not declared:
         return None
@@ -114,8 +114,7 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             )
         except EmptySelection:
             ctx.progress("verify", "no tests are defined for this selection")
-    manifest_path = ctx.project_dir / "target" / "manifest.json"
-    manifest = load_manifest(manifest_path) if manifest_path.exists() else {}
+    manifest = Manifest.for_engine(ctx.engine, missing_ok=True)
     db_path = ctx.warehouse_path()
     built_ids = [n.unique_id for r in built for n in r.nodes if n.ok]
     built_nodes = [n for r in built for n in r.nodes]
