@@ -272,11 +272,6 @@ def test_a_binary_config_file_is_a_configuration_error_naming_it(
     assert str(project / name) in err and "Traceback" not in err and "UnicodeDecodeError" not in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs tools/protection.py Location.of to keep an unknown DuckDB schema ('') unknown "
-    "instead of reading it as dbt-duckdb's default 'main'",
-)
 def test_an_unknown_duckdb_schema_is_protected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # dbt renders modules.datetime (so it writes to prod); ae does not offer it, so the value is unknown
     monkeypatch.setenv("AE_CONFIG", str(tmp_path / "no-user-config.yml"))

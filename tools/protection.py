@@ -75,7 +75,10 @@ class Location:
         if target.type == "duckdb":
             # the file is the database (dbt-duckdb names it after the file), so it alone identifies it
             server = str(target.path) if target.path is not None else ""
-            return cls("duckdb", server, "", target.schema_name or DUCKDB_DEFAULT_SCHEMA)
+            # no schema set is dbt-duckdb's default; a schema the profile sets but ae cannot render
+            # ("") stays unknown, which matches every schema (the safe side)
+            schema = DUCKDB_DEFAULT_SCHEMA if target.schema_name is None else target.schema_name
+            return cls("duckdb", server, "", schema)
         server = f"{target.host or ''}:{target.port}" if target.port else target.host or ""
         return cls(target.type, server, target.database or "", target.schema_name or "")
 
