@@ -82,6 +82,8 @@ def test_the_filter_drops_secrets_but_keeps_what_dbt_needs(tmp_path: Path) -> No
         "WAREHOUSE_PASSWORD": "needed",
         "DBT_ENV_SECRET_TOKEN": "dbt's own",
         "DBT_PROFILES_DIR": "/p",
+        "STRIPE_KEY": "rk_live_x",  # the same rule as redaction's (tools.secrets.looks_secret)
+        "GOOGLE_APPLICATION_CREDENTIALS": str(profiles),  # names a file: where a credential lives
     }
     env = child_environment(parent, [profiles, tmp_path / "missing.yml"])
     assert env == {
@@ -93,6 +95,7 @@ def test_the_filter_drops_secrets_but_keeps_what_dbt_needs(tmp_path: Path) -> No
         "WAREHOUSE_PASSWORD": "needed",  # the profile reads it
         "DBT_ENV_SECRET_TOKEN": "dbt's own",
         "DBT_PROFILES_DIR": "/p",
+        "GOOGLE_APPLICATION_CREDENTIALS": str(profiles),
         "PYTHONUNBUFFERED": "1",
     }  # ANTHROPIC_API_KEY stays out although the profile asks for it: the agent may have written that
 

@@ -187,7 +187,7 @@ class ProfileRenderer:
         withholds it (tools/engine/child_env.py)."""
         from tools.engine.child_env import is_passed
 
-        if name in os.environ and is_passed(name, {name}):
+        if name in os.environ and is_passed(name, os.environ[name], {name}):
             return os.environ[name]
         if default is not None:
             return default

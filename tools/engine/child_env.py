@@ -10,14 +10,16 @@ secrets or other obvious credentials. The rule, in order:
    masks in its logs).
 3. A variable that profiles.yml or dbt_project.yml reads with ``env_var('NAME')`` is kept: dbt
    needs it to connect.
-4. Any other name that looks like a credential is dropped: ``*_API_KEY``, ``*_TOKEN``,
-   ``*SECRET*``, ``*PASSWORD*``, ``*PASSWD*`` (case-insensitive).
+4. Any other name that looks like a credential (``tools.secrets.looks_secret``, the one rule
+   redaction uses too: ``*_KEY``, ``*_TOKEN``, ``*SECRET*``, ``*PASSWORD*``, ``*CREDENTIAL*``, ...)
+   is dropped, unless its value names an existing file or folder: that is where a credential lives
+   (``GOOGLE_APPLICATION_CREDENTIALS``), which adapters find through the variable, not the secret.
 5. Everything else is kept (PATH, HOME, LANG, TZ, PYTHON*, proxies, ...).
 """
 
 from __future__ import annotations
 
-import re
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -25,9 +27,10 @@ import jinja2
 import yaml
 from jinja2 import nodes
 
+from tools.secrets import looks_secret
+
 _ALWAYS_DROPPED = ("ANTHROPIC_", "AE_")
 _ALWAYS_KEPT = ("DBT_",)
-_SECRET_NAME = re.compile(r"_API_KEY$|_TOKEN$|SECRET|PASSWORD|PASSWD", re.IGNORECASE)
 
 
 def env_var_names(text: str) -> set[str]:
@@ -84,18 +87,18 @@ def referenced_names(files: Iterable[Path]) -> set[str]:
     return names
 
 
-def is_passed(name: str, referenced: set[str]) -> bool:
-    """Whether the child sees variable ``name`` (the module docstring's rule)."""
+def is_passed(name: str, value: str, referenced: set[str]) -> bool:
+    """Whether the child sees variable ``name`` holding ``value`` (the module docstring's rule)."""
     upper = name.upper()
     if upper.startswith(_ALWAYS_DROPPED):
         return False
     if upper.startswith(_ALWAYS_KEPT) or name in referenced:
         return True
-    return not _SECRET_NAME.search(name)
+    return not looks_secret(name) or os.path.exists(value)
 
 
 def child_environment(environ: Mapping[str, str], config_files: Iterable[Path]) -> dict[str, str]:
     """``environ`` filtered for the dbt child, with unbuffered output so its log lines arrive."""
     referenced = referenced_names(config_files)
-    kept = {name: value for name, value in environ.items() if is_passed(name, referenced)}
+    kept = {name: value for name, value in environ.items() if is_passed(name, value, referenced)}
     return {**kept, "PYTHONUNBUFFERED": "1"}
