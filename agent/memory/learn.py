@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from agent.commands.naming import model_type_of
+from agent.memory.relevance import environment_fault
 from graph.plan_spec import Feedback
 from tools.layers import layer_of
 from tools.memory.store import Memory, ProjectMemory
@@ -111,11 +112,18 @@ def _learn_failure(memory: ProjectMemory, state: Mapping[str, Any], run_id: str)
     )
 
 
+def _environment_caused(state: Mapping[str, Any]) -> bool:
+    """Whether the run's first failure, or how it ended, was the environment's fault (relevance.py)."""
+    first = Feedback.model_validate(state["feedback"][0]).render()
+    return any(environment_fault(str(text)) for text in (first, state.get("reason") or ""))
+
+
 def learn_from_run(
     memory: ProjectMemory, state: Mapping[str, Any], manifest: Mapping[str, Any], run_id: str
 ) -> None:
-    """Write what the run in ``state`` (its final graph state) teaches; ``manifest`` is the project now."""
-    if state.get("feedback"):
+    """Write what the run in ``state`` (its final graph state) teaches; ``manifest`` is the project now.
+    A failure the environment caused (a missing or empty warehouse, a lock, ...) teaches nothing."""
+    if state.get("feedback") and not _environment_caused(state):
         _learn_failure(memory, state, run_id)
     if state.get("status") != "success":
         return

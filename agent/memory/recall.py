@@ -1,5 +1,9 @@
 """What Plan is told before it plans: the project's conventions and the closest past work.
 
+Only what is about the request: nothing for a command that plans no change, and of the past
+failures only those on the same models or the same kind of change, never one the environment caused
+(agent/memory/relevance.py).
+
 Bounded whatever the store holds: the conventions are read by their keys, the decisions are the
 newest few, and similarity is scored over the newest ``RECALL_SCAN`` models and failures only, so a
 store filled with 20,000 imported memories costs a run what a few hundred do. Values come from a
@@ -15,10 +19,17 @@ from typing import get_args
 
 from agent.commands.naming import model_type_of
 from agent.memory.recalled import Recall, cut
+from agent.memory.relevance import (
+    MIN_REQUEST_SIMILARITY,
+    PastFailure,
+    environment_fault,
+    plans_no_change,
+    relevance,
+)
 from tools.layers import Layer
-from tools.memory.store import MemoryKind, ProjectMemory
+from tools.memory.store import ProjectMemory
 
-#: a past model or failure must share this much with the request to be worth telling Plan about
+#: a past model must share this much with the request to be worth telling Plan about
 MIN_SIMILARITY = 0.25
 #: past models, and past failures, told to Plan
 MAX_SIMILAR = 3
@@ -55,19 +66,29 @@ def _conventions(memory: ProjectMemory) -> tuple[dict[Layer, str], dict[str, str
     return folders, prefixes
 
 
+def _failures(memory: ProjectMemory, request: str, limit: int) -> list[str]:
+    """The past failures about ``request`` (relevance.py), most relevant and then newest first."""
+    scored = []
+    for order, failure in enumerate(memory.items("failures", limit=RECALL_SCAN)):
+        if environment_fault(f"{failure.text}\n{failure.data.get('error', '')}"):
+            continue  # stored by an older ae: the environment's fault is no lesson
+        score = relevance(request, PastFailure.of(failure.data))
+        if score >= MIN_REQUEST_SIMILARITY:
+            scored.append((-score, order, cut(failure.text)))
+    return [text for _, _, text in sorted(scored)[:limit]]
+
+
 def recall(memory: ProjectMemory, request: str, *, limit: int = MAX_SIMILAR) -> Recall:
+    if plans_no_change(request):
+        return Recall()  # compile, lineage, docs, debug, test: nothing remembered changes their answer
     folders, prefixes = _conventions(memory)
     decisions = memory.items("decisions", limit=MAX_DECISIONS + 1)
-
-    def similar(kind: MemoryKind) -> list[str]:
-        found = memory.search(request, (kind,), limit=limit, min_score=MIN_SIMILARITY, scan=RECALL_SCAN)
-        return [cut(m.text) for m in found]
-
+    models = memory.search(request, ("models",), limit=limit, min_score=MIN_SIMILARITY, scan=RECALL_SCAN)
     return Recall(
         folders=folders,
         prefixes=prefixes,
-        models=similar("models"),
-        failures=similar("failures"),
+        models=[cut(m.text) for m in models],
+        failures=_failures(memory, request, limit),
         decisions=[cut(m.text) for m in decisions[:MAX_DECISIONS]],
         more_decisions=len(decisions) > MAX_DECISIONS,
     )
