@@ -9,20 +9,17 @@ Everything is checked before anything changes, and a refusal changes nothing (ex
 path outside the project (graph/transaction.py), relations in another warehouse than the profile
 names now or in a protected location, and newer runs or files that need what the undo removes
 (agent/undo_order.py). A file a newer run changed too does not block the undo when the run's own
-lines come out of it cleanly (``through_revert``): the newer lines stay.
+lines come out of it cleanly (agent/undo_revert.py): the newer lines stay.
 
 What the run taught memory (its models, the conventions they set, its failure) is forgotten with it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from agent.memory.learn import unlearn_run
 from agent.memory.project_memory import open_project_memory
@@ -30,6 +27,7 @@ from agent.runs import read_record, run_folder
 from agent.settings import Settings
 from agent.store import RunStore, open_checkpointer
 from agent.undo_order import blockers, describe
+from agent.undo_revert import through_revert
 from graph.transaction import (
     RELATIONS_JOURNAL,
     Rollback,
@@ -145,36 +143,6 @@ def _forget(settings: Settings, run_id: str, undone: Rollback) -> Rollback:
             "`ae memory forget KIND KEY` removes it"
         )
         return replace(undone, error="; ".join(filter(None, [undone.error, note])))
-
-
-_MACRO = re.compile(rb"{%-?\s*macro\b")
-
-
-def _sources(text: bytes) -> object:
-    try:
-        loaded = yaml.safe_load(text)
-    except (yaml.YAMLError, UnicodeDecodeError):
-        return None
-    return loaded.get("sources") if isinstance(loaded, dict) else None
-
-
-def through_revert(plan: UndoPlan) -> set[str]:
-    """Files that newer runs changed too from which the undo takes only this run's lines out, leaving
-    nothing there that needs what the undo removes. Kept blocking, as the same file, when the text left
-    still names a model or relation the undo removes, or when the revert takes out a macro or a source
-    (agent/undo_order.py reads what other files need from these only in files it restores whole)."""
-    removed = {Path(path).stem for path in plan.removed_files() if path.endswith((".sql", ".py", ".csv"))}
-    removed |= {relation.rsplit(".", 1)[-1] for relation in plan.dropped_relations()}
-    named = re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(removed)) + rb")\b")
-    through: set[str] = set()
-    for path, text in plan.reverted_files().items():
-        now = (plan.paths.root / path).read_bytes()
-        if removed and named.search(text):
-            continue
-        if len(_MACRO.findall(text)) < len(_MACRO.findall(now)) or _sources(text) != _sources(now):
-            continue
-        through.add(path)
-    return through
 
 
 def undo_run(settings: Settings, run_id: str, *, notify: Callable[[str], None]) -> str:

@@ -10,6 +10,7 @@ import pytest
 from tools.changeset import AppliedChangeset, Changeset
 from tools.errors import InvalidArguments, PathRefused
 from tools.paths import ProjectPaths
+from tools.revert_merge import revert_change
 
 ODD_BYTES = b"\xff\xfe not utf-8 \x00\x01 bytes\r\nsecond"
 CRLF = b"select id,\r\n  name\r\nfrom raw\r\n"
@@ -192,3 +193,57 @@ def test_a_changeset_survives_a_json_round_trip(project: ProjectPaths) -> None:
     again = Changeset.model_validate_json(changeset.model_dump_json())
     assert again == changeset
     assert again.diff(project) == changeset.diff(project)
+
+
+# --- taking one run's lines out of a file changed since (tools/revert_merge.py) -----------------
+
+ENTRY_A = b"\n  - name: dim_a\n    description: A.\n"
+ENTRY_B = b"\n  - name: dim_b\n    description: B.\n"
+HEAD = b"version: 2\nmodels:\n  - name: kept\n    description: Mine.  # a comment\n"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "now", "reverted"),
+    [
+        # the undone run's entry out, the newer one kept; then the newer one's own undo
+        (HEAD, HEAD + ENTRY_A, HEAD + ENTRY_A + ENTRY_B, HEAD + ENTRY_B),
+        (HEAD + ENTRY_A, HEAD + ENTRY_A + ENTRY_B, HEAD + ENTRY_B, HEAD),
+        # a line the run changed, with the person's edit elsewhere in the file
+        (b"a\nb\nc\nd\n", b"a\nB\nc\nd\n", b"a\nB\nc\nd\ne\n", b"a\nb\nc\nd\ne\n"),
+        # lines the run removed go back between their neighbours
+        (b"a\nb\nc\nd\n", b"a\nd\n", b"z\na\nd\n", b"z\na\nb\nc\nd\n"),
+        # CRLF stays CRLF, byte for byte
+        (b"a\r\nb\r\n", b"a\r\nb\r\nc\r\n", b"x\r\na\r\nb\r\nc\r\n", b"x\r\na\r\nb\r\n"),
+        # the run's lines edited since: a conflict
+        (HEAD, HEAD + ENTRY_A, HEAD + ENTRY_A.replace(b"A.", b"A, edited."), None),
+        # something put between the neighbours of removed lines: where they go is a guess
+        (b"a\nb\nc\n", b"a\nc\n", b"a\nnew\nc\n", None),
+        # a blank line the run added, with its context gone: not taken from somewhere else
+        (b"a\nb\n", b"a\n\nb\n", b"x\n\ny\n", None),
+        # a last line without its newline would be glued to the next one
+        (b"a", b"a\nb\n", b"a\nb\nc\n", None),
+    ],
+)
+def test_revert_change_takes_out_only_the_runs_lines(
+    before: bytes, after: bytes, now: bytes, reverted: bytes | None
+) -> None:
+    assert revert_change(before, after, now) == reverted
+
+
+def test_a_revert_that_breaks_the_yaml_is_a_conflict() -> None:
+    before = b"models:\n  - name: a\n"
+    after = b"models:\n  - name: a\n    columns:\n"
+    now = b"models:\n  - name: a\n    columns:\n      - name: id\n"  # someone's column under the run's key
+    assert revert_change(before, after, now) == b"models:\n  - name: a\n      - name: id\n"
+    assert revert_change(before, after, now, path="models/schema.yml") is None
+
+
+def test_a_rollback_reverts_a_file_changed_since_and_says_so(project: ProjectPaths) -> None:
+    changeset = Changeset()
+    changeset.write_file(project, "models/keep.sql", "select 1\n-- the run's line\n")
+    applied = changeset.apply(project)
+    (project.root / "models" / "keep.sql").write_text("-- the person's line\nselect 1\n-- the run's line\n")
+    done = applied.rollback(project)
+    assert done.reverted == ["models/keep.sql"] and done.conflicts == []
+    assert (project.root / "models" / "keep.sql").read_text() == "-- the person's line\nselect 1\n"
+    assert (project.root / "models" / "keep.sql").stat().st_mode & 0o777 == 0o751  # the mode is kept

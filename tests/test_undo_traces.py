@@ -186,6 +186,16 @@ def test_a_clean_revert_passes_the_undo_order_and_a_tangled_one_does_not(
     assert (project / "models" / "marts" / "dim_e.sql").exists()
 
 
+def test_a_packages_file_a_newer_run_changed_is_never_reverted_past_it(
+    fresh: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """B's models may call the package A added: the undo order holds, even though the lines part."""
+    journaled_run(fresh, "A", 1, {"packages.yml": "packages:\n  - local: vendor/a\n"})
+    journaled_run(fresh, "B", 2, {"packages.yml": "packages:\n  - local: vendor/a\n  - local: vendor/b\n"})
+    assert main(["undo", "A", "--project", str(fresh)]) == ExitCode.REFUSED
+    assert "packages.yml, from run B ('request B'), needs the same file" in capsys.readouterr().err
+
+
 # --- what dbt deps installed ---------------------------------------------------------------------
 
 PACKAGE_PROJECT = "name: tiny_pkg\nversion: '1.0.0'\nconfig-version: 2\nmacro-paths: ['macros']\n"
