@@ -20,6 +20,7 @@ nothing about modelling: it is neither learned nor, when an older ae stored it, 
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Mapping
@@ -174,9 +175,19 @@ class PastFailure:
         return cls(request, frozenset(targets(request) | files))
 
 
+@functools.lru_cache(maxsize=1024)
+def _kind_vector(request: str) -> list[float]:
+    # cached: recall scores one request against hundreds of failures, many with the same request
+    return hashed_ngrams([kind_of(request)])[0]
+
+
+@functools.lru_cache(maxsize=1024)
+def _targets(request: str) -> frozenset[str]:
+    return frozenset(targets(request))
+
+
 def relevance(request: str, past: PastFailure) -> float:
     """1.0 for the same models; else how alike the kinds of change are (0..1)."""
-    if targets(request) & past.worked_on:
+    if _targets(request) & past.worked_on:
         return 1.0
-    mine, theirs = hashed_ngrams([kind_of(request), kind_of(past.request)])
-    return cosine(mine, theirs)
+    return cosine(_kind_vector(request), _kind_vector(past.request))
