@@ -17,7 +17,7 @@ from tools.changeset import Changeset
 from tools.codegen import PropertyKind, load_yaml_mapping
 from tools.context import ToolContext
 from tools.engine import DbtCall
-from tools.errors import ConfigurationError, InvalidArguments
+from tools.errors import InvalidArguments
 from tools.layers import KINDS, entity_of, model_type_of
 from tools.manifest import Manifest, Node, target_dir
 from tools.profiling import (
@@ -63,15 +63,17 @@ class ProjectView:
         """The manifest of the project as it is on disk now (a fresh ``dbt parse`` on first use)."""
         if self._manifest is None:
             self.tools.dbt(DbtCall(command="parse"))
-            if self.tools.engine is None:
-                raise ConfigurationError("the command planner needs a dbt engine in its tool context")
-            self._manifest = Manifest.for_engine(self.tools.engine)
+            self._manifest = Manifest.load(self.root, self._target_path)
         return self._manifest
+
+    @property
+    def _target_path(self) -> str | None:
+        return self.tools.engine.target_path if self.tools.engine else None
 
     @cached_property
     def target_dir(self) -> Path:
         """Where the engine's dbt writes its output (compiled SQL, the docs site, the manifest)."""
-        return target_dir(self.root, self.tools.engine.target_path if self.tools.engine else None)
+        return target_dir(self.root, self._target_path)
 
     @cached_property
     def dbt_project(self) -> dict[str, Any]:
