@@ -234,8 +234,10 @@ class Rollback:
                 f"rolled the changeset back except {', '.join(self.conflicts)}: changed since this run "
                 "wrote them, so the newer version was kept; check them by hand"
             )
-        elif self.files:
+        elif self.files and not self.reverted:
             parts.append("rolled the changeset back; the project's files are as they were")
+        elif self.files:
+            parts.append("rolled the changeset back")
         if self.files and self.reverted:
             parts.append(
                 f"took only this run's own lines out of {', '.join(self.reverted)}: changed since, "
