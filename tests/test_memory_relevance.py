@@ -335,6 +335,7 @@ def test_odd_requests_are_read_without_error(tmp_path: Path, request_: str) -> N
         assert isinstance(recall(memory, request_).failures, list)
 
 
+@pytest.mark.slow
 def test_a_lineage_after_a_failure_prints_no_remembered_failure(tmp_path: Path) -> None:
     """The issue's case on real dbt: a failure learned, then compile and lineage answers stay clean,
     while the same model's next change still hears about it."""
