@@ -45,7 +45,7 @@ from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, PlanSpec
 from graph.read_only import is_read_only
 from graph.state import RunState
-from graph.transaction import apply_journaled, rollback_journaled
+from graph.transaction import apply_journaled, journaled_deps, rollback_journaled
 from graph.trust_gate import Reach, review_change
 from tools.changeset import Changeset, PriorFile
 from tools.engine import DbtCall, DbtResult
@@ -230,6 +230,14 @@ def _judge(
     return judge_resolved(ctx, state, review)
 
 
+def _install_packages(ctx: RunContext, touched: list[str]) -> None:
+    """``dbt deps`` when the change declares packages: dbt refuses to parse until they are installed
+    (offline: local ones). What it installs is journaled, so a rollback or undo removes it."""
+    if PACKAGE_FILES & set(touched):
+        with journaled_deps(ctx.tools.paths.root, ctx.run_dir):
+            _check(ctx, DbtCall(command="deps"))
+
+
 def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     spec = PlanSpec.model_validate(state["plan"])
@@ -255,9 +263,7 @@ def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     touched = changeset.touched_paths()
     verdict: dict[str, Any] = {}
     try:
-        if PACKAGE_FILES & set(touched):
-            # dbt refuses to parse until the declared packages are installed (offline: local ones)
-            _check(ctx, DbtCall(command="deps"))
+        _install_packages(ctx, touched)
         _check(ctx, DbtCall(command="parse"))
         manifest = _manifest(ctx)
         changed = touched_nodes(manifest, touched)
