@@ -134,6 +134,8 @@ def test_dbt_score_passes_its_thresholds_on_generated_metadata(generated: Path) 
 def _reference_sql() -> Iterator[tuple[str, str]]:
     for task in sorted(EVAL_TASKS.rglob("*.yaml")):
         data: dict[str, Any] = yaml.safe_load(task.read_text(encoding="utf-8"))
+        if data.get("category") == "adversarial":
+            continue  # hostile code written to be refused, not a solution to judge
         files: dict[str, str] = (data.get("reference") or {}).get("files") or {}
         for path, text in files.items():
             if path.endswith(".sql") and not any(b in text for b in _UNTEMPLATABLE):
