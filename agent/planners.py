@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from agent.requests import is_command
 from agent.settings import Settings
 from graph.plan_spec import Describer, Planner
 from tools.errors import InvalidArguments
 
 PlannerChoice = Literal["auto", "command", "claude"]
-
-
-def is_command(request: str) -> bool:
-    return request.lstrip().startswith("/")
 
 
 def choose_planner(

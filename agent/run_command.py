@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from agent.exit_codes import for_status
+from agent.requests import check_request
 from graph.progress import Emit, ProgressEvent
 from tools.errors import ApprovalRequired, Interrupted, InvalidArguments
 
@@ -87,30 +88,6 @@ def render_code_question(question: dict[str, Any], *, with_diff: bool) -> str:
 
 #: the largest request ae takes, in UTF-8 bytes. A request is a /command or a task in words; a
 #: 200 KB one was enqueued and kept a worker busy for two minutes (dbt matching a selector that long)
-MAX_REQUEST_BYTES = 32 * 1024
-
-
-def check_request(request: str | None) -> None:
-    """What every way in checks before a request goes anywhere (``ae run``, ``ae chat``, MCP's
-    ``ae_run``, ``ae queue add``, a worker taking a task): it is not empty (a usage error, said as
-    such, not as "free text needs Claude") and not larger than MAX_REQUEST_BYTES."""
-    if request is None:
-        return
-    if not request.strip():
-        raise InvalidArguments(
-            "the request is empty",
-            hint='give a /command (`ae run "/help"` lists them), or a task in words with a Claude key',
-        )
-    size = len(request.encode("utf-8", "surrogatepass"))
-    if size > MAX_REQUEST_BYTES:
-        raise InvalidArguments(
-            f"the request is {size:,} bytes; a request may hold at most {MAX_REQUEST_BYTES:,} "
-            f"({MAX_REQUEST_BYTES // 1024} KiB)",
-            hint="put long material (a spec, SQL, data) in a file in the project and name the file in "
-            "the request",
-        )
-
-
 def resume_command(settings: Settings, run_id: str, target: str | None) -> str:
     """The exact command that continues ``run_id``."""
     on_target = f" --target {target}" if target else ""

@@ -13,7 +13,7 @@ target wins, Execute asks for approval on a protected one (graph/phases/execute.
 
 from __future__ import annotations
 
-from agent.planners import is_command
+from agent.requests import is_command
 from tools.errors import InvalidArguments
 
 

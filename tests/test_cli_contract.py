@@ -18,7 +18,7 @@ from agent.commands.help import command_help
 from agent.commands.planner import CommandPlanner
 from agent.exit_codes import HELP as EXIT_CODES_HELP
 from agent.exit_codes import ExitCode, for_error
-from agent.run_command import MAX_REQUEST_BYTES
+from agent.requests import MAX_REQUEST_BYTES
 from agent.runner import Session
 from agent.settings import load_settings
 from graph.plan_spec import PlanRequest, PlanSpec

@@ -19,7 +19,7 @@ from agent.queue.config import MAX_ATTEMPTS, MAX_RECOVERY_ATTEMPTS, QUEUE_NAME, 
 from agent.queue.engine import open_client
 from agent.queue.faults import CRASH_STATUS, QUEUE_FAULTS_ENV
 from agent.queue.worker import Heartbeats
-from agent.run_command import MAX_REQUEST_BYTES
+from agent.requests import MAX_REQUEST_BYTES
 from agent.runner import RunOutcome
 from tests.dbt_project_factory import write_tiny_project
 from tests.queue_helpers import (

@@ -16,7 +16,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from agent.queue.config import DEFAULT_PRIORITY, MAX_PRIORITY, TASK_ID
-from agent.run_command import check_request
+from agent.requests import check_request
 from tools.errors import InvalidArguments
 
 ENTRY_KEYS = frozenset({"request", "project", "target", "key", "priority"})

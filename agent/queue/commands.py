@@ -22,7 +22,7 @@ from agent.queue.batch import Approval, TaskSpec, check_key, check_priority, rea
 from agent.queue.config import APP_VERSION, WORKFLOW_NAME, default_executor_id, queue_url
 from agent.queue.engine import open_client
 from agent.queue.views import FINISHED, TaskView, stats, view
-from agent.run_command import check_request
+from agent.requests import check_request
 from tools.errors import InvalidArguments
 
 

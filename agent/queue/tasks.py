@@ -22,7 +22,7 @@ from agent.queue.batch import TaskSpec
 from agent.queue.config import MAX_ATTEMPTS, MAX_RECOVERY_ATTEMPTS, WORKFLOW_NAME, retry_wait_s
 from agent.queue.engines import EnginePool
 from agent.queue.faults import inject
-from agent.run_command import check_request
+from agent.requests import check_request
 from agent.runner import RunOutcome, Session
 from agent.settings import load_settings
 from agent.targets import request_target
