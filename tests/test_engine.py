@@ -58,6 +58,15 @@ def test_vars_reach_dbt(engine: DbtEngine) -> None:
     assert preview.rows == [[2, "bob"]]
 
 
+def test_deps_and_debug_run_with_a_custom_target_path(project: Path) -> None:
+    # dbt gives deps and debug no --target-path option: the engine leaves it off for them
+    with DbtEngine(project, target_path="custom_out", timeout_s=120) as custom:
+        assert custom.run("deps").success
+        assert custom.run("debug").success
+        assert custom.run("parse").success
+    assert (project / "custom_out" / "manifest.json").is_file()
+
+
 def test_failing_test_is_a_result_not_an_exception(engine: DbtEngine) -> None:
     result = engine.run("test", select=["adults"])
     assert not result.success

@@ -69,18 +69,6 @@ class Shop:
         return Manifest.for_engine(self.engine)
 
 
-def _install_packages(project: Path) -> None:
-    # not through the engine: it passes its --target-path to every command, and dbt deps refuses it
-    from dbt.cli.main import dbtRunner
-
-    args = ["deps", "--project-dir", str(project), "--profiles-dir", str(project), "--quiet"]
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        result = dbtRunner().invoke(args)
-    assert result.success, result.exception
-    assert (project / "dbt_packages" / PACKAGE / "dbt_project.yml").is_file()
-
-
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     project = create_example_project(tmp_path_factory.mktemp("manifest") / "shop")
@@ -91,8 +79,11 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     (project / "packages.yml").write_text(f"packages:\n  - local: packages/{PACKAGE}\n", encoding="utf-8")
     (project / "models" / "intermediate").mkdir()
     (project / "models" / "intermediate" / f"{OWN_MODEL}.sql").write_text(OWN_SQL, encoding="utf-8")
-    _install_packages(project)
     with DbtEngine(project, target_path=TARGET_PATH) as engine:
+        # through the engine: it leaves its --target-path off dbt deps, which refuses the flag
+        installed = engine.run("deps")
+        assert installed.success, installed.summary()
+        assert (project / "dbt_packages" / PACKAGE / "dbt_project.yml").is_file()
         built = engine.run("run", select=[PACKAGE_MODEL])
         assert built.success, built.summary()
         yield Shop(project, engine)

@@ -37,6 +37,9 @@ COMMANDS: tuple[str, ...] = get_args(Command)
 #: commands that create or replace relations in the warehouse (compile, show and test do not)
 BUILDING = frozenset({"build", "run", "seed", "snapshot"})
 
+#: commands dbt gives no ``--target-path`` option (it refuses the flag): they write no target folder
+NO_TARGET_PATH = frozenset({"debug", "deps"})
+
 #: commands whose selection must match at least one node
 SELECTING = frozenset(
     {"compile", "run", "test", "build", "seed", "snapshot", "ls", "show", "source freshness"}

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tools.engine.child_env import child_environment
-from tools.engine.commands import DbtCall, build_args
+from tools.engine.commands import NO_TARGET_PATH, DbtCall, build_args
 from tools.engine.process import EngineProcess, Heartbeat, PrivateChild, SharedServer, SocketFolderRefused
 from tools.engine.results import DbtResult
 from tools.errors import (
@@ -109,7 +109,7 @@ class DbtEngine:
         log_dir = ensure_state_dir(self.project_dir) / "logs"
         log_dir.mkdir(exist_ok=True)
         log_file = log_dir / f"engine-{target or 'default'}.log"
-        warm_up = ["parse", *self._base_args()]
+        warm_up = ["parse", *self._base_args("parse")]
         # dbt runs project code, which the agent may have written: it gets no secrets it does not need
         env = child_environment(os.environ, [self.profiles.file, self.project_dir / "dbt_project.yml"])
         self._process: EngineProcess = PrivateChild(self.project_dir, log_file, warm_up, env)
@@ -164,13 +164,14 @@ class DbtEngine:
 
     # --- calls ------------------------------------------------------------------------------------
 
-    def _base_args(self) -> list[str]:
+    def _base_args(self, command: str) -> list[str]:
+        """The project, profile and target flags every call carries, as ``command`` accepts them."""
         args = ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir)]
         if self.profile:
             args += ["--profile", self.profile]
         if self.target:
             args += ["--target", self.target]
-        if self.target_path:
+        if self.target_path and command not in NO_TARGET_PATH:
             args += ["--target-path", self.target_path]
         return args
 
@@ -184,7 +185,7 @@ class DbtEngine:
         fail is not an exception: it returns ``success=False`` with the failing nodes.
         """
         command_args = build_args(call)
-        args = [*command_args, *self._base_args()]
+        args = [*command_args, *self._base_args(call.command)]
         limit = timeout_s if timeout_s is not None else self.timeout_s
         request = json.dumps({"command": call.command, "args": args, "read_only": call.read_only}).encode()
         request += b"\n"
