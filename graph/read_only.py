@@ -10,12 +10,11 @@ even code in a model cannot write while it is compiled or tested.
 from __future__ import annotations
 
 from graph.plan_spec import PlanSpec
-
-#: dbt commands that only read the warehouse (``test`` only when it stores no failures)
-READING = frozenset({"compile", "docs generate", "source freshness", "debug", "test"})
+from tools.engine.commands import only_reads
 
 
 def is_read_only(spec: PlanSpec) -> bool:
+    """No file change, and only dbt commands that read (tools/engine/commands.py ``READING``)."""
     if not spec.changeset.is_empty or spec.operations is None or spec.store_failures:
         return False
-    return all(op.command in READING and not op.store_failures for op in spec.operations)
+    return all(only_reads(op.command, store_failures=op.store_failures) for op in spec.operations)

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import duckdb
 import pytest
@@ -16,8 +16,14 @@ import pytest
 from agent.commands.planner import CommandPlanner
 from agent.runner import Session
 from agent.settings import load_settings
+from graph.plan_spec import ExecCommand, Operation, PlanSpec
+from graph.read_only import is_read_only
 from tests.dbt_project_factory import write_tiny_project
-from tools.engine import DbtCall, DbtEngine
+from tools.changeset import Changeset, FileChange
+from tools.engine import BUILDING, DbtCall, DbtEngine
+from tools.engine import COMMANDS as DBT_COMMANDS
+from tools.engine.commands import READING, only_reads
+from tools.registry import all_tools
 
 INCREMENTAL_SQL = """\
 {{ config(materialized='incremental', unique_key='person_id') }}
@@ -94,3 +100,25 @@ def test_a_read_only_command_changes_nothing_and_calls_dbt_only_as_needed(
     assert report["dbt_calls"]["by_phase"] == COMMANDS[command]
     assert not [r for r in report["execution"].get("results", []) if r["command"] in {"run", "build"}]
     assert report["verification"].get("incremental_checks", []) == []
+
+
+@pytest.mark.parametrize("command", get_args(ExecCommand))
+def test_a_plan_reads_only_when_each_of_its_commands_is_in_the_one_reading_set(command: str) -> None:
+    plan = PlanSpec(summary="s", operations=[Operation(command=command)])  # type: ignore[arg-type]
+    assert is_read_only(plan) == (command in READING)
+    # a test that stores its failures writes tables; so does any plan with a file change
+    stored = PlanSpec(summary="s", operations=[Operation(command=command, store_failures=True)])  # type: ignore[arg-type]
+    assert not is_read_only(stored)
+    assert not only_reads(command, store_failures=True)
+    edits = Changeset(changes=[FileChange(op="create", path="models/a.sql", content="select 1")])
+    assert not is_read_only(PlanSpec(summary="s", changeset=edits, operations=[Operation(command=command)]))  # type: ignore[arg-type]
+
+
+def test_the_dbt_tools_are_read_only_exactly_as_their_commands() -> None:
+    marks = {spec.name: spec.read_only for spec in all_tools() if spec.family == "dbt"}
+    commands = {name: name.removeprefix("dbt_").replace("_", " ") for name in marks}
+    assert set(commands.values()) <= set(DBT_COMMANDS)
+    differ = {name for name, command in commands.items() if marks[name] != only_reads(command)}
+    # dbt docs generate reads only, but stays off Plan's tools until the planner leaves it out by name
+    assert differ == {"dbt_docs_generate"}
+    assert READING.isdisjoint(BUILDING | {"deps", "run-operation", "retry"})

@@ -1,10 +1,10 @@
 """dbt commands as registered tools (family ``dbt``), all through the run's warm engine.
 
-Read-only tools (parse, compile, ls, show, debug, source freshness) may be called while planning;
-they see the project as it is on disk — pending changeset edits are compiled by Validate.
-``dbt_docs_generate`` writes the docs site and is offered by ``ae mcp``. Execute and Verify run
-dbt through the run context (graph/context.py), not as tools, so there are no tools for building:
-the model is never offered one, and a tool nobody calls is code nobody tests.
+A tool is read-only when its dbt command is (``only_reads``, tools/engine/commands.py: it writes
+only dbt's target folder, never the warehouse or the project). Read-only tools may be called while
+planning; they see the project as it is on disk — pending changeset edits are compiled by Validate.
+Execute and Verify run dbt through the run context (graph/context.py), not as tools, so there are
+no tools for building: the model is never offered one, and a tool nobody calls is code nobody tests.
 
 What the model (or an MCP client) reads about each tool and its arguments is in
 ``prompts/tools/<name>.md``; the schema comes from the signature (tools/registry.py).
@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from tools.context import ToolContext
 from tools.engine import DbtCall, DbtEngine, DbtResult
+from tools.engine.commands import only_reads
 from tools.errors import ConfigurationError, InvalidArguments
 from tools.registry import tool
 
@@ -95,13 +96,13 @@ def _selection(select: str) -> list[str]:
     return [select] if select.strip() else []
 
 
-@tool(read_only=True, family="dbt")
+@tool(read_only=only_reads("parse"), family="dbt")
 def dbt_parse(ctx: ToolContext) -> DbtToolResult:
     """Parse the dbt project on disk and report whether it is valid (writes only dbt's manifest)."""
     return _run(ctx, DbtCall(command="parse"))
 
 
-@tool(read_only=True, family="dbt")
+@tool(read_only=only_reads("compile"), family="dbt")
 def dbt_compile(ctx: ToolContext, select: str) -> DbtToolResult:
     """Compile models on disk and return their compiled SQL."""
     return _run(
@@ -109,14 +110,14 @@ def dbt_compile(ctx: ToolContext, select: str) -> DbtToolResult:
     )
 
 
-@tool(read_only=True, family="dbt")
+@tool(read_only=only_reads("ls"), family="dbt")
 def dbt_ls(ctx: ToolContext, select: str = "", resource_type: str = "") -> DbtToolResult:
     """List the nodes of the project (models, sources, tests, seeds, snapshots, exposures)."""
     types = [resource_type] if resource_type else []
     return _run(ctx, DbtCall(command="ls", select=_selection(select), resource_types=types))
 
 
-@tool(read_only=True, family="dbt")
+@tool(read_only=only_reads("show"), family="dbt")
 def dbt_show(ctx: ToolContext, select: str, limit: int = 5) -> DbtToolResult:
     """Preview the rows a model returns (runs its SQL with a limit; builds nothing)."""
     if not 1 <= limit <= 100:
@@ -124,18 +125,21 @@ def dbt_show(ctx: ToolContext, select: str, limit: int = 5) -> DbtToolResult:
     return _run(ctx, DbtCall(command="show", select=_selection(select), limit=limit))
 
 
-@tool(read_only=True, family="dbt")
+@tool(read_only=only_reads("debug"), family="dbt")
 def dbt_debug(ctx: ToolContext) -> DbtToolResult:
     """Check the dbt installation, the profile and the warehouse connection."""
     return _run(ctx, DbtCall(command="debug"))
 
 
-@tool(read_only=True, family="dbt")
+@tool(read_only=only_reads("source freshness"), family="dbt")
 def dbt_source_freshness(ctx: ToolContext, select: str = "") -> DbtToolResult:
     """Check source freshness (max loaded_at against the freshness thresholds)."""
     return _run(ctx, DbtCall(command="source freshness", select=_selection(select)), only_problems=False)
 
 
+# dbt docs generate only reads (READING), but the mark also offers a tool to Plan, which needs no
+# docs site (Document generates it after every change): False until the planner leaves it out by
+# name (agent/claude_planner.py planning_tools)
 @tool(read_only=False, family="dbt")
 def dbt_docs_generate(ctx: ToolContext) -> DbtToolResult:
     """Generate the documentation site (target/index.html and catalog.json)."""

@@ -37,6 +37,13 @@ COMMANDS: tuple[str, ...] = get_args(Command)
 #: commands that create or replace relations in the warehouse (compile, show and test do not)
 BUILDING = frozenset({"build", "run", "seed", "snapshot"})
 
+#: commands that leave the warehouse and the project as they are: they write only dbt's target
+#: folder (manifest, compiled SQL, run results, the docs site and its catalog) and logs. ``test``
+#: only while it stores no failures (``only_reads``). The rest build (``BUILDING``), write the
+#: project (``deps``: packages and their lock file) or run whatever they are given (``run-operation``,
+#: ``retry``). Graph/read_only.py, the dbt tools' read-only marks and the MCP annotations all use it.
+READING = frozenset({"parse", "compile", "ls", "show", "debug", "source freshness", "docs generate", "test"})
+
 #: commands dbt gives no ``--target-path`` option (it refuses the flag): they write no target folder
 NO_TARGET_PATH = frozenset({"debug", "deps"})
 
@@ -71,6 +78,12 @@ class DbtCall(BaseModel):
 
     def needs_nonempty_selection(self) -> bool:
         return self.command in SELECTING and bool(self.select) and self.inline is None
+
+
+def only_reads(command: str, *, store_failures: bool = False) -> bool:
+    """Whether dbt ``command`` leaves the warehouse and the project as they are (``READING``): a
+    ``test`` that stores its failures writes tables, so it does not."""
+    return command in READING and not store_failures
 
 
 def _tokens(values: Sequence[str], what: str) -> list[str]:
