@@ -19,6 +19,7 @@ from tools.engine import DbtCall, DbtEngine
 from tools.errors import AeError, TransientError
 from tools.logs import redact
 from tools.profiles import ProfileTarget, find_profiles, read_target
+from tools.store_urls import is_postgres, psycopg_url, safe_url
 from tools.warehouse import readonly_connection
 
 DOCTOR_TIMEOUT_S = 120.0
@@ -165,15 +166,15 @@ def _debug_check(engine: DbtEngine, target: ProfileTarget) -> Check:
 
 def check_store(settings: Settings) -> Check:
     url = settings.store_url
-    if url and url.startswith(("postgresql://", "postgres://")):
+    if is_postgres(url):
         import psycopg
 
         try:
-            with psycopg.connect(url, connect_timeout=5) as conn:
+            with psycopg.connect(psycopg_url(url), connect_timeout=5) as conn:
                 conn.execute("select 1")
         except psycopg.Error as exc:
-            return Check("store", False, f"cannot reach {url}: {exc}; check AE_STORE_URL")
-        return Check("store", True, f"postgres store {url}")
+            return Check("store", False, f"cannot reach {safe_url(url)}: {exc}; check AE_STORE_URL")
+        return Check("store", True, f"postgres store {safe_url(url)}")
     path = settings.state_dir / "ae.sqlite"
     if not path.exists():
         return Check("store", True, f"no store yet at {path}; the first `ae run` on the project creates it")

@@ -36,7 +36,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -51,6 +50,7 @@ from tools.paths import STATE_DIR
 from tools.profiles import read_profile
 from tools.protection import Protection, protection_of
 from tools.resilience import BreakerPolicy, Resilience, RetryPolicy
+from tools.store_urls import normalise_store_url
 
 PROJECT_CONFIG_FILE = "ae.yml"
 USER_CONFIG_ENV = "AE_CONFIG"
@@ -70,34 +70,6 @@ USER_ONLY_SETTINGS: dict[str, str] = {
 BUDGET_SETTINGS = frozenset({"max_steps", "max_run_tokens", "max_cost_usd", "max_wall_s", "max_repairs"})
 #: settings whose values never appear in a message
 SECRET_SETTINGS = frozenset({"anthropic_api_key", "store_url", "memory_url"})
-_STORE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "sqlite")
-
-
-def normalise_store_url(url: str) -> str:
-    """``url`` with its user and password percent-encoded, the password registered as a secret.
-
-    People paste passwords with ``@`` or ``/`` unencoded; a URL parser then splits at the wrong
-    ``@`` and the password's tail lands in an error as a host name. The last ``@`` before the host
-    is the real separator (hosts and database names hold no ``@``), so split there, and register
-    the password (raw and encoded) so that ``redact`` hides it wherever it appears.
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme not in _STORE_SCHEMES:
-        raise ValueError(f"a store URL starts with one of {', '.join(s + '://' for s in _STORE_SCHEMES)}")
-    if scheme == "sqlite" or "@" not in rest:
-        return url
-    userinfo, _, hostpart = rest.rpartition("@")
-    user, colon, password = userinfo.partition(":")
-    password = unquote(password)
-    encoded = quote(password, safe="")
-    register_secret(password)
-    register_secret(encoded)
-    normal = f"{scheme}://{quote(unquote(user), safe='')}{':' + encoded if colon else ''}@{hostpart}"
-    try:
-        urlsplit(normal).port  # noqa: B018  (parsing the port is the check)
-    except ValueError:
-        raise ValueError("the port after the host is not a number") from None
-    return normal
 
 
 class Settings(BaseSettings):

@@ -20,9 +20,11 @@ import sqlalchemy as sa
 
 from agent.runs import start_record, update_record
 from tools.errors import ConfigurationError
-from tools.logs import redact, redact_known, register_secret
+from tools.logs import redact, redact_known
 from tools.paths import refuse_state_links
 from tools.project_lock import advisory_lock, file_lock
+from tools.store_urls import is_postgres, is_sqlite, psycopg_url, register_url_password, safe_url
+from tools.store_urls import sqlalchemy_url as sqlalchemy_url  # noqa: PLC0414  (agent/queue/worker.py's)
 
 #: how long a second run waits for the project's lock before it refuses
 LOCK_WAIT_S = 60.0
@@ -42,41 +44,6 @@ runs = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
-
-
-def is_postgres(url: str | None) -> bool:
-    return bool(url) and str(url).startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
-
-
-def sqlalchemy_url(url: str) -> str:
-    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-def _psycopg_url(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def safe_url(url: str) -> str:
-    """The URL with its password replaced, for messages. Split by hand at the *last* @: a password
-    with an unencoded @ confuses URL parsers, which then show its tail as the host."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, location = rest.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
-        return url
-    return f"{scheme}://{userinfo.partition(':')[0]}:***@{location}"
-
-
-def _register_url_password(url: str) -> None:
-    """The store's password is a secret wherever it turns up (a driver error quoting the DSN)."""
-    from urllib.parse import unquote
-
-    userinfo = url.partition("://")[2].rpartition("@")[0]
-    password = userinfo.partition(":")[2]
-    register_secret(password)
-    register_secret(unquote(password))
 
 
 def _store_error(url: str, exc: Exception, *, what: str = "the run store") -> ConfigurationError:
@@ -122,7 +89,7 @@ class StoredRun:
 
 class RunStore:
     def __init__(self, url: str | None, state_dir: Path) -> None:
-        if url and not is_postgres(url) and not url.startswith("sqlite:"):
+        if url and not is_postgres(url) and not is_sqlite(url):
             raise ConfigurationError(
                 f"unsupported store URL {safe_url(url)!r}", hint="use postgresql://... or leave it unset"
             )
@@ -130,7 +97,7 @@ class RunStore:
             state_dir.mkdir(parents=True, exist_ok=True)
             refuse_state_links(state_dir / "ae.sqlite")  # sqlite follows a planted link
             url = f"sqlite:///{state_dir / 'ae.sqlite'}"
-        _register_url_password(url)
+        register_url_password(url)
         if "@" in url.partition("://")[2].rpartition("@")[0]:
             # a driver would take the password's tail for the host and quote it in its error
             raise ConfigurationError(
@@ -159,7 +126,7 @@ class RunStore:
         machines share it), else a file lock in the state folder (tools/project_lock.py)."""
         if is_postgres(self.url):
             lock = advisory_lock(
-                _psycopg_url(self.url), project_dir, run_id=run_id, wait_s=wait_s, notify=notify
+                psycopg_url(self.url), project_dir, run_id=run_id, wait_s=wait_s, notify=notify
             )
         else:
             lock = file_lock(self.state_dir, project_dir, run_id=run_id, wait_s=wait_s, notify=notify)
@@ -238,13 +205,13 @@ def open_checkpointer(url: str | None, state_dir: Path) -> Iterator[Any]:
     either way what it stores has the known secrets replaced (agent/checkpoints.py)."""
     from agent.checkpoints import NamedSqliteSaver, RedactingSerializer
 
-    if url and is_postgres(url):
+    if is_postgres(url):
         import psycopg
         from langgraph.checkpoint.postgres import PostgresSaver
 
         with ExitStack() as stack:
             try:
-                connected = stack.enter_context(PostgresSaver.from_conn_string(_psycopg_url(url)))
+                connected = stack.enter_context(PostgresSaver.from_conn_string(psycopg_url(url)))
                 saver = PostgresSaver(connected.conn, serde=RedactingSerializer())
                 saver.setup()
             except psycopg.Error as exc:

@@ -15,6 +15,9 @@ import re
 import socket
 from pathlib import Path
 
+from tools.errors import ConfigurationError
+from tools.store_urls import normalise_store_url
+
 QUEUE_URL_ENV = "AE_QUEUE_URL"
 #: DBOS refuses application names shorter than 3 characters ("ae" is refused)
 APP_NAME = "ae-queue"
@@ -36,13 +39,9 @@ def queue_url() -> str:
     """The queue's store URL: ``AE_QUEUE_URL``, else the SQLite file in the user's state dir."""
     explicit = os.environ.get(QUEUE_URL_ENV)
     if explicit:
-        from agent.settings import normalise_store_url  # loaded only by the commands that use the queue
-
         try:
             return normalise_store_url(explicit)
         except ValueError as exc:
-            from tools.errors import ConfigurationError
-
             raise ConfigurationError(
                 f"{QUEUE_URL_ENV}: {exc}", hint="e.g. sqlite:///PATH or postgresql://USER@HOST/DB"
             ) from None
@@ -50,10 +49,6 @@ def queue_url() -> str:
     path = base / "ae" / "queue.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
-
-
-def is_sqlite(url: str) -> bool:
-    return url.startswith("sqlite")
 
 
 def default_executor_id() -> str:

@@ -1,6 +1,6 @@
 """DBOS set-up for ae's queue: one place for the app name, version, schema and executor id.
 
-Facts measured with DBOS 3.4.0 that shape this module (BRIEF §7): the schema must exist before a
+Facts measured with DBOS 3.4.0 that shape this module: the schema must exist before a
 client enqueues (a client never creates it), so every entry point migrates first; a worker needs a
 stable unique ``executor_id`` and a pinned ``application_version``; a worker killed and never
 restarted leaves its workflows PENDING until someone recovers them (``recover_executor``).
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from dbos import DBOS, DBOSClient, DBOSConfig
 
 from agent.queue.config import APP_NAME, APP_VERSION, QUEUE_POLL_S, QUEUE_URL_ENV
-from agent.store import safe_url
 from tools.errors import ConfigurationError
 from tools.logs import redact
+from tools.store_urls import safe_url
 
 if TYPE_CHECKING:
     from dbos import Queue

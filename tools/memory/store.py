@@ -23,10 +23,10 @@ from langgraph.store.base import BaseStore, Item, SearchItem
 from tools.errors import ConfigurationError
 from tools.logs import redact
 from tools.memory.embedding import HASHED, Embedder, checked_vectors, cosine, load_embedder
+from tools.store_urls import is_postgres, psycopg_url
 
 MemoryKind = Literal["conventions", "models", "failures", "decisions"]
 KINDS: tuple[MemoryKind, ...] = get_args(MemoryKind)
-_POSTGRES_PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 #: how many memories of a kind ``ae memory list`` and ``export`` show (far above what a project
 #: accumulates)
 LIST_LIMIT = 10_000
@@ -36,10 +36,6 @@ LIST_LIMIT = 10_000
 SEARCH_SCAN = 2_000
 #: ae's own index on LangGraph's SQLite store table (the newest memories of a namespace, cheaply)
 _UPDATED_INDEX = "ae_store_updated_at_idx"
-
-
-def is_postgres_url(url: str | None) -> bool:
-    return bool(url) and str(url).startswith(_POSTGRES_PREFIXES)
 
 
 def _store_fault(where: str, exc: Exception, *, sqlite_file: Path | None) -> ConfigurationError:
@@ -98,11 +94,11 @@ def open_memory(
     """``project``'s memory in LangGraph's PostgresStore for a ``postgresql://`` URL, else in its
     SqliteStore under ``state_dir``. A store that cannot be opened or used is a ConfigurationError
     naming it, never a driver's traceback."""
-    if is_postgres_url(url):
+    if is_postgres(url):
         import psycopg
         from langgraph.store.postgres import PostgresStore
 
-        dsn = str(url).replace("postgresql+psycopg://", "postgresql://", 1)
+        dsn = psycopg_url(str(url))
         where = f"the memory store at {redact(dsn)}"
         with ExitStack() as stack:
             try:  # only the opening: an error of the caller's own (its checkpointer) is not ours
