@@ -24,6 +24,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.requests import is_command
 from tools.errors import ConfigurationError
 
 DB_TYPE = "duckdb"
@@ -274,7 +275,7 @@ def _run_agent(agent: str, prompt: str, task: AdeTask, project: Path, log: Path)
 
 def run_ae(agent: str, prompt: str, project: Path) -> str:
     """ae on a benchmark prompt with the command or claude planner; what went wrong, or ""."""
-    if agent == "command" and not prompt.lstrip().startswith("/"):
+    if agent == "command" and not is_command(prompt):
         return "the command agent runs /commands only; this prompt is free text"
     from agent.planners import choose_planner
     from agent.runner import Session

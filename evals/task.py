@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agent.requests import is_command
 from graph.plan_spec import Operation
 from tools.errors import ConfigurationError
 from tools.example_project import EXAMPLE_PROJECT
@@ -241,7 +242,7 @@ class Task(_Strict):
 
     @property
     def is_command(self) -> bool:
-        return self.request.lstrip().startswith("/")
+        return is_command(self.request)
 
     @property
     def expects_refusal(self) -> bool:

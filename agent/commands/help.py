@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from agent.commands.catalog import COMMANDS
 from agent.commands.spec import CommandSpec
+from agent.requests import is_command
 from tools.errors import InvalidArguments
 
 
@@ -36,11 +37,11 @@ def requested_help(request: str) -> str | None:
     """The text ``request`` asks for — ``/help``, ``/help CMD``, ``/CMD ... --help`` — or None.
 
     Raises ``InvalidArguments`` for help on a command that does not exist."""
+    if not is_command(request):
+        return None
     try:
         tokens = shlex.split(request.strip())
     except ValueError:  # the parser says what is wrong with the quotes
-        return None
-    if not tokens or not tokens[0].startswith("/") or len(tokens[0]) < 2:
         return None
     name, rest = tokens[0][1:], tokens[1:]
     if name == "help":

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from agent.commands.help import close_matches, command_help, find_spec, requested_help
 from agent.commands.spec import CommandSpec, OptionSpec
+from agent.requests import is_command
 from tools.engine.commands import DbtCall, build_args
 from tools.errors import InvalidArguments
 
@@ -168,12 +169,12 @@ def _looks_like_flag(token: str) -> bool:
 
 def parse_command(text: str) -> ParsedCommand:
     """Parse a ``/command`` line; raises ``HelpRequested`` for help and ``InvalidArguments`` for bad input."""
-    tokens = _split(text.strip())
-    if not tokens or not tokens[0].startswith("/") or len(tokens[0]) < 2:
+    if not is_command(text):
         raise InvalidArguments(
             f"{text.strip()[:60]!r} is not a /command; structured commands start with '/', e.g. "
             "/dbt-run --select stg_orders (/help lists them)"
         )
+    tokens = _split(text.strip())
     shown = requested_help(text)
     if shown is not None:
         raise HelpRequested(shown)
