@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-import prompts
 from agent.loop import SUBMIT_PLAN
+from tools import prompt_text
 from tools.errors import ConfigurationError
 from tools.lint import RULES
 from tools.registry import tool_names
@@ -25,24 +25,24 @@ _VARIABLE_TEXT = re.compile(
 
 def test_every_registered_tool_and_submit_plan_has_a_description() -> None:
     for name in tool_names():
-        assert prompts.tool_description(name).strip(), f"prompts/tools/{name}.md is empty"
-    assert prompts.load(SUBMIT_PLAN).strip()
+        assert prompt_text.tool_description(name).strip(), f"prompts/tools/{name}.md is empty"
+    assert prompt_text.load(SUBMIT_PLAN).strip()
 
 
 def test_no_description_file_for_a_tool_that_does_not_exist() -> None:
-    described = {path.stem for path in prompts.TOOL_DESCRIPTIONS_DIR.glob("*.md")}
+    described = {path.stem for path in prompt_text.TOOL_DESCRIPTIONS_DIR.glob("*.md")}
     assert described - set(tool_names()) == set()
 
 
 def test_tool_descriptions_stay_short() -> None:
     # 2-8 lines: the schema carries the parameters; the text says what, when, returns and limits
     for name in tool_names():
-        lines = prompts.tool_description(name).strip().splitlines()
+        lines = prompt_text.tool_description(name).strip().splitlines()
         assert 2 <= len(lines) <= 8, f"{name}: {len(lines)} lines"
 
 
 def test_system_prompt_names_every_lint_rule_and_submit_plan() -> None:
-    system = prompts.load("system")
+    system = prompt_text.load("system")
     assert set(RULES) == {f"AE{n:03d}" for n in range(1, 15)}
     for rule_id, rule in RULES.items():
         assert f"{rule_id} {rule.title}" in system, f"{rule_id} missing or retitled"
@@ -51,24 +51,24 @@ def test_system_prompt_names_every_lint_rule_and_submit_plan() -> None:
 
 @pytest.mark.parametrize("name", ["system", "submit_plan"])
 def test_cached_prompts_are_byte_stable(name: str) -> None:
-    text = prompts.load(name)
+    text = prompt_text.load(name)
     assert _FORMAT_FIELD.findall(text) == []
     assert _VARIABLE_TEXT.findall(text) == []
 
 
 def test_tool_descriptions_are_byte_stable() -> None:
     for name in tool_names():
-        text = prompts.tool_description(name)
+        text = prompt_text.tool_description(name)
         assert _VARIABLE_TEXT.findall(text) == [], name
 
 
 def test_system_prompt_stays_a_compact_prefix() -> None:
-    assert len(prompts.load("system").split()) <= 1500
+    assert len(prompt_text.load("system").split()) <= 1500
 
 
 def test_render_repair_inserts_the_feedback_verbatim() -> None:
     feedback = "validate failed:\n- models/marts/fct_orders.sql:3: AE001 select * in {a mart}"
-    message = prompts.render_repair(feedback)
+    message = prompt_text.render_repair(feedback)
     assert feedback in message
     assert SUBMIT_PLAN in message
     # the template's own text has no fields left over once the feedback is in
@@ -77,9 +77,9 @@ def test_render_repair_inserts_the_feedback_verbatim() -> None:
 
 def test_load_names_the_missing_file() -> None:
     with pytest.raises(ConfigurationError, match=r"no_such_tool\.md"):
-        prompts.tool_description("no_such_tool")
+        prompt_text.tool_description("no_such_tool")
 
 
 def test_load_refuses_a_path_outside_the_prompts() -> None:
     with pytest.raises(ConfigurationError, match="not a prompt name"):
-        prompts.load("../pyproject")
+        prompt_text.load("../pyproject")

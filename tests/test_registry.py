@@ -10,10 +10,10 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from prompts import ToolText, tool_text
 from tools.context import ToolContext
 from tools.errors import CircuitOpen, ConfigurationError, QueryError, WarehouseLocked
 from tools.paths import ProjectPaths
+from tools.prompt_text import ToolText, tool_text
 from tools.registry import (
     ToolRegistry,
     all_tools,

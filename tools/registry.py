@@ -3,7 +3,7 @@
 A tool is a plain function ``fn(ctx: ToolContext, arg: T = default, ...)`` decorated with
 ``@tool(read_only=..., family=...)``. Its input schema comes from the signature (types, defaults,
 ``Annotated`` constraints); what the model reads about it — the description and each argument's —
-comes from one place, ``prompts/tools/<name>.md`` (prompts.tool_text). Every parameter must be
+comes from one place, ``prompts/tools/<name>.md`` (tools.prompt_text). Every parameter must be
 described there and nothing else, so no schema reaches the model half-explained or stale. The
 docstring is for developers.
 
@@ -25,11 +25,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
-from prompts import ToolText, tool_text
 from tools.context import ToolCallRecord, ToolContext
 from tools.errors import Channel, InvalidArguments, channel_of
 from tools.journal import os_fault
 from tools.logs import get_logger
+from tools.prompt_text import ToolText, tool_text
 
 log = get_logger("ae.tools")
 
@@ -185,19 +185,22 @@ def load_builtin_tools() -> None:
         importlib.import_module(module)
 
 
-def get_tool(name: str) -> ToolSpec:
+def builtin_registry() -> ToolRegistry:
+    """The process-wide registry with ae's built-in tools registered."""
     load_builtin_tools()
-    return REGISTRY.get(name)
+    return REGISTRY
+
+
+def get_tool(name: str) -> ToolSpec:
+    return builtin_registry().get(name)
 
 
 def all_tools(allowed: Callable[[ToolSpec], bool] | None = None) -> list[ToolSpec]:
-    load_builtin_tools()
-    return REGISTRY.all(allowed)
+    return builtin_registry().all(allowed)
 
 
 def tool_names() -> list[str]:
-    load_builtin_tools()
-    return REGISTRY.names()
+    return builtin_registry().names()
 
 
 def invoke(
@@ -207,8 +210,7 @@ def invoke(
     *,
     allowed: Callable[[ToolSpec], bool] | None = None,
 ) -> ToolOutcome:
-    load_builtin_tools()
-    return REGISTRY.invoke(ctx, name, arguments, allowed=allowed)
+    return builtin_registry().invoke(ctx, name, arguments, allowed=allowed)
 
 
 def anthropic_tool_param(spec: ToolSpec) -> dict[str, Any]:
