@@ -110,7 +110,7 @@ def _detail_lines(results: Results) -> list[str]:
     return lines + _run_figures(results) + _timed_builds(results)
 
 
-#: the source document's metrics, named as Figures names them (graph/figures.py)
+#: the figures of each run shown in the report, named as Figures names them (graph/figures.py)
 RUN_FIGURES = (
     "models_built",
     "models_failed",

@@ -1,6 +1,6 @@
-"""The figures a run reports (BRIEF §6 and the source document's metrics): build, tests, schema
-compliance, documentation, incrementals, source freshness, compiled SQL size, failure impact, and
-the time the repair loop took to turn failing tests into passing ones."""
+"""The figures a run reports: build, tests, schema compliance, documentation, incrementals, source
+freshness, compiled SQL size, failure impact, and the time the repair loop took to turn failing tests
+into passing ones."""
 
 from __future__ import annotations
 

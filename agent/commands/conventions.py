@@ -1,6 +1,6 @@
 """How this project lays out its models, read before anything is written so new files follow it.
 
-Real projects differ from ae's own defaults (BRIEF §10): marts at the ``models/`` root, one
+Real projects differ from ae's own defaults: marts at the ``models/`` root, one
 ``schema.yml`` per folder instead of one YAML per model, materializations set per folder in
 ``dbt_project.yml``. A generated model goes where the project keeps that layer, is documented in the
 file the project uses for that folder, and repeats no config the project already gives it. ae's own

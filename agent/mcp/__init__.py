@@ -1,1 +1,1 @@
-"""ae's MCP server: its read-only tools, runs and queue over the Model Context Protocol (issue 17)."""
+"""ae's MCP server: its read-only tools, runs and queue over the Model Context Protocol."""

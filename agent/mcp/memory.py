@@ -1,4 +1,4 @@
-"""``ae_memory_search``: what earlier runs on a project taught ae (issue 16), searched by similarity."""
+"""``ae_memory_search``: what earlier runs on a project taught ae, searched by similarity."""
 
 from __future__ import annotations
 

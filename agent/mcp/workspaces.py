@@ -7,7 +7,8 @@ tool error: an MCP client (or whoever reaches the port) must not point the serve
 and so a project's code as the user who started it, at a folder someone else wrote.
 
 Each (project, target) keeps its own dbt process for the server's life, so a call pays dbt's start-up
-once, and two projects never share one dbt invocation (BRIEF §7).
+once, and two projects never share one dbt invocation (two invocations in one process break each
+other: tools/engine/engine.py).
 """
 
 from __future__ import annotations

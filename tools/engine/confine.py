@@ -48,7 +48,7 @@ from typing import Any
 from tools.paths import PROTECTED_DIRS, is_warehouse_name
 
 #: top-level names no SQL may read: ae's state and the repository (as for the file tools), the
-#: profile's credentials, dbt's generated output (which keeps secrets, issue 23 item 12)
+#: profile's credentials, dbt's generated output (its compiled SQL and logs keep the secrets a run rendered)
 _EXCLUDED_NAMES = frozenset({*PROTECTED_DIRS, "profiles.yml", "target", "logs"})
 _EXCLUDED_PREFIXES = (".env",)
 #: profile settings naming folders DuckDB reads or writes
