@@ -25,6 +25,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
 
 from tests.dbt_project_factory import write_tiny_project
+from tools.context import ToolContext
 
 ROOT = Path(__file__).resolve().parents[1]
 READS = {
@@ -361,3 +362,90 @@ def test_a_call_may_name_only_the_servers_project_or_one_under_its_root(
             assert refused.is_error and "belongs to another user (uid 4242)" in str(refused.content)
     finally:
         workspaces.close()
+
+
+# --- the read tools are the registry's, generated from its specs ------------------------------------
+
+
+def _listed(server: Any) -> dict[str, Any]:
+    async def listed() -> dict[str, Any]:
+        async with Client(server) as client:
+            return {tool.name: tool for tool in (await client.list_tools()).tools}
+
+    return anyio.run(listed)
+
+
+def test_every_served_tool_reads_as_the_registry_tool_it_runs(project: Path) -> None:
+    """Before: each MCP tool re-declared its registry tool's arguments by hand, without their text."""
+    from agent.mcp.server import ServerOptions, build_server
+    from agent.mcp.tools import SERVED
+    from tools.registry import get_tool
+
+    server, workspaces = build_server(ServerOptions(project=project))
+    listed = _listed(server)
+    workspaces.close()
+    for entry in SERVED:
+        spec, tool = get_tool(entry.tool), listed[entry.name]
+        assert tool.description is not None and tool.description.startswith(spec.description)
+        schema = tool.input_schema["properties"]
+        for argument, described in spec.input_schema["properties"].items():
+            assert schema[argument]["description"] == described["description"], (entry.name, argument)
+        assert set(schema) - set(spec.input_schema["properties"]) <= {
+            "project",
+            "target",
+            "offset",
+            "exclude",
+        }
+        assert set(tool.input_schema.get("required", [])) == set(spec.input_schema.get("required", []))
+    assert listed["ae_show"].input_schema["properties"]["limit"]["maximum"] == 100
+    assert listed["ae_sql"].input_schema["properties"]["limit"]["default"] == 10
+
+
+def test_a_new_registry_tool_is_served_by_one_line(project: Path) -> None:
+    from mcp.server import MCPServer
+
+    from agent.mcp.tools import Served, read_tools
+    from agent.mcp.workspaces import Workspaces
+    from tools.prompt_text import ToolText
+    from tools.registry import ToolRegistry
+
+    texts = {
+        "row_count": ToolText(
+            "Count the rows of a warehouse relation.",
+            {"relation": '"schema.table" to count.', "at_most": "stop counting here."},
+        )
+    }
+    registry = ToolRegistry(texts=texts.__getitem__)
+
+    @registry.tool(read_only=True, family="warehouse")
+    def row_count(ctx: ToolContext, relation: str, at_most: int = 1000) -> dict[str, Any]:
+        return {"relation": relation, "rows": min(at_most, 3), "target": ctx.target}
+
+    workspaces = Workspaces(project)
+    [tool] = read_tools(workspaces, (Served("ae_row_count", "row_count"),), registry)
+    server: MCPServer = MCPServer("probe")
+    server.add_tool(tool.fn, name=tool.name, description=tool.description, annotations=tool.annotations)
+    listed = _listed(server)["ae_row_count"]
+    assert listed.description == "Count the rows of a warehouse relation."
+    assert listed.annotations is not None and listed.annotations.read_only_hint
+    properties = listed.input_schema["properties"]
+    assert properties["relation"]["description"] == '"schema.table" to count.'
+    assert properties["at_most"]["default"] == 1000 and "project" in properties
+    called = _call(server, "ae_row_count", {"relation": "raw.people", "at_most": 2})
+    assert not called.is_error, called.content
+    assert called.structured_content == {"relation": "raw.people", "rows": 2, "target": "dev"}
+    refused = _call(server, "ae_row_count", {"relation": "raw.people", "at_most": "many"})
+    assert refused.is_error  # the registry's types reach the MCP schema
+    outside = _call(server, "ae_row_count", {"relation": "raw.people", "project": "/"})
+    assert outside.is_error and "is not served here" in str(outside.content)
+    workspaces.close()
+
+
+def test_a_served_tool_that_writes_must_say_how(project: Path) -> None:
+    from agent.mcp.tools import Served, read_tools
+    from agent.mcp.workspaces import Workspaces
+
+    with pytest.raises(TypeError, match="dbt_docs_generate writes"):
+        read_tools(Workspaces(project), (Served("ae_docs", "dbt_docs_generate"),))
+    with pytest.raises(TypeError, match="no limit argument"):
+        read_tools(Workspaces(project), (Served("ae_lineage", "model_lineage", rows=10),))

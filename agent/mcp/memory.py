@@ -1,4 +1,10 @@
-"""``ae_memory_search``: what earlier runs on a project taught ae, searched by similarity."""
+"""``ae_memory_search``: what earlier runs on a project taught ae, searched by similarity.
+
+Written here rather than served from the registry's ``memory_search`` (agent/mcp/tools.py SERVED):
+that tool searches the memory a run holds open (``ToolContext.memory``) and its text speaks to the
+planner about its first message's ``<memory>`` block; this one opens the project's memory for the
+call, needs no dbt target, and names an unknown kind in words.
+"""
 
 from __future__ import annotations
 

@@ -1,14 +1,19 @@
-"""The tools ae's MCP server offers: thin typed wrappers over ae's registered tools, runs and queue.
+"""The tools ae's MCP server offers: ae's registered read tools under ``ae_*`` names, and what every
+MCP tool shares (annotations, errors, a call's project and target).
 
-Each read tool calls one registry tool (tools/registry.py) through ``invoke``, so validation,
-retries, circuit breakers and error channels are the registry's; its description is the registry
-tool's, plus what the MCP layer adds (caps, project and target per call). Annotations follow
-dbt-mcp's caution: reads are read-only and idempotent; ``ae_run`` is destructive (a /command builds
-in the warehouse and writes files).
+A read tool is generated from its registry spec (tools/registry.py): its description and each
+argument's text are the ones the planner reads (prompts/tools/<name>.md), its schema is the spec's
+input model, and a call goes through the registry's ``invoke`` (validation, retries, circuit
+breakers, error channels). ``SERVED`` lists, one line each, the registry tools MCP serves, under
+which name, with what MCP adds: a row cap and its "narrowed" note, paging of a long list, the fields
+an answer keeps. Every MCP tool also takes ``project`` and ``target``. Annotations follow dbt-mcp's
+caution: a registry tool that only reads is read-only and idempotent; ``ae_run`` is destructive (a
+/command builds in the warehouse and writes files).
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,9 +26,10 @@ from pydantic import Field
 
 from agent.mcp import caps
 from agent.mcp.workspaces import Workspaces
+from tools.context import ToolContext
 from tools.engine import DbtCall
-from tools.errors import AeError
-from tools.registry import get_tool, invoke
+from tools.errors import AeError, InvalidArguments
+from tools.registry import ToolRegistry, ToolSpec, builtin_registry
 
 TOOLS_ENV = "AE_MCP_TOOLS"
 
@@ -34,6 +40,8 @@ Project = Annotated[
     ),
 ]
 Target = Annotated[str, Field(description="dbt target, e.g. dev; empty: the profile's default")]
+Offset = Annotated[int, Field(description="how many names to skip: the offset a narrowed answer names")]
+Exclude = Annotated[str, Field(description="optional dbt node selection to leave out (dbt's --exclude)")]
 
 READ = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
@@ -68,126 +76,146 @@ class McpTool:
     annotations: ToolAnnotations
 
 
-def call_registry(
-    workspaces: Workspaces, name: str, project: str, target: str, arguments: dict[str, Any]
-) -> dict[str, Any]:
-    """Run registry tool ``name`` on ``project``/``target``; a failed call raises ``ToolError``."""
-    with tool_errors():
-        outcome = invoke(workspaces.tool_context(project, target), name, arguments)
-    if not outcome.ok:
-        raise ToolError(outcome.error or f"{name} failed")
-    output: dict[str, Any] = outcome.output
-    return output
+@dataclass(frozen=True)
+class Served:
+    """One registry tool as MCP serves it."""
+
+    name: str
+    #: the registry tool's name
+    tool: str
+    #: the most rows ``limit`` may ask for; a call returns caps.DEFAULT_ROWS unless it asks for more
+    rows: int | None = None
+    #: the answer's list that comes in pages of caps.MAX_LISTED, with an ``offset`` argument
+    paged: str | None = None
+    #: the fields of the answer MCP returns (None: all)
+    keeps: tuple[str, ...] | None = None
+    #: how the tool is annotated when it writes (one that only reads is READ)
+    writes: ToolAnnotations | None = None
+    #: an ``exclude`` argument, dbt's --exclude, which the registry's dbt_ls does not take
+    exclude: bool = False
 
 
-def describe(registry_name: str, extra: str = "") -> str:
-    """The registry tool's own description, plus what the MCP wrapper adds."""
-    return f"{get_tool(registry_name).description} {extra}".strip()
+#: the registry tools ``ae mcp`` serves: a tool added to the registry is exposed by one line here
+SERVED: tuple[Served, ...] = (
+    Served("ae_lineage", "model_lineage"),
+    Served("ae_list", "dbt_ls", paged="listed", exclude=True),
+    Served("ae_show", "dbt_show", rows=caps.MAX_SHOW_ROWS, keeps=("columns", "rows", "summary")),
+    Served("ae_sql", "run_query", rows=caps.MAX_SQL_ROWS),
+    Served("ae_profile", "profile_columns"),
+    Served("ae_describe", "describe_warehouse_relation"),
+    Served("ae_compile", "dbt_compile"),
+    Served("ae_docs", "dbt_docs_generate", writes=DOCS),
+    Served("ae_freshness", "dbt_source_freshness"),
+)
 
 
-def read_tools(ws: Workspaces) -> list[McpTool]:
-    """ae's read-only tools, each bound to the server's workspaces."""
+def read_tools(
+    ws: Workspaces, served: tuple[Served, ...] = SERVED, registry: ToolRegistry | None = None
+) -> list[McpTool]:
+    """The ``served`` registry tools as MCP tools bound to the server's workspaces."""
+    registry = registry or builtin_registry()
+    return [_mcp_tool(ws, registry, entry) for entry in served]
 
-    def ae_lineage(
-        node: str, upstream: int = 1, downstream: int = 1, project: Project = "", target: Target = ""
-    ) -> dict[str, Any]:
-        return call_registry(
-            ws,
-            "model_lineage",
-            project,
-            target,
-            {"node": node, "upstream": upstream, "downstream": downstream},
-        )
 
-    def ae_list(
-        select: str = "",
-        exclude: str = "",
-        resource_type: str = "",
-        offset: int = 0,
-        *,
-        project: Project = "",
-        target: Target = "",
-    ) -> dict[str, Any]:
-        if not exclude:
-            arguments = {"select": select, "resource_type": resource_type}
-            listed = call_registry(ws, "dbt_ls", project, target, arguments)["listed"]
-        else:
-            # the registry's dbt_ls takes no exclude yet: the same dbt ls, through the same recorded,
-            # retried ToolContext.dbt path, with --exclude added
-            call = DbtCall(
-                command="ls",
-                select=[select] if select.strip() else [],
-                exclude=[exclude],
-                resource_types=[resource_type] if resource_type else [],
-            )
-            with tool_errors():
-                result = ws.tool_context(project, target).dbt(call)
-            if not result.success:
-                raise ToolError(result.summary())
-            listed = result.listed
-        return caps.page(list(listed), max(offset, 0))
+def _mcp_tool(ws: Workspaces, registry: ToolRegistry, entry: Served) -> McpTool:
+    spec = registry.get(entry.tool)
 
-    def ae_show(
-        select: str,
-        limit: Annotated[int, Field(ge=1, le=caps.MAX_SHOW_ROWS)] = caps.DEFAULT_ROWS,
-        project: Project = "",
-        target: Target = "",
-    ) -> dict[str, Any]:
-        result = call_registry(ws, "dbt_show", project, target, {"select": select, "limit": limit})
-        shown = {"columns": result["columns"], "rows": result["rows"], "summary": result["summary"]}
-        note = caps.rows_note(len(result["rows"]), limit, caps.MAX_SHOW_ROWS)
-        return shown | ({"narrowed": note} if note else {})
+    def call(**arguments: Any) -> dict[str, Any]:
+        project, target = arguments.pop("project", ""), arguments.pop("target", "")
+        offset, exclude = max(arguments.pop("offset", 0), 0), arguments.pop("exclude", "")
+        with tool_errors():
+            context = ws.tool_context(project, target)
+            if exclude:
+                output = {"listed": _listed_excluding(context, arguments, exclude)}
+            else:
+                outcome = registry.invoke(context, spec.name, arguments)
+                if not outcome.ok:
+                    raise ToolError(outcome.error or f"{spec.name} failed")
+                output = outcome.output
+        return _shaped(entry, output, arguments, offset)
 
-    def ae_sql(
-        sql: str,
-        limit: Annotated[int, Field(ge=1, le=caps.MAX_SQL_ROWS)] = caps.DEFAULT_ROWS,
-        project: Project = "",
-        target: Target = "",
-    ) -> dict[str, Any]:
-        result: dict[str, Any] = call_registry(ws, "run_query", project, target, {"sql": sql, "limit": limit})
-        note = caps.rows_note(len(result.get("rows", [])), limit, caps.MAX_SQL_ROWS)
-        return result | ({"narrowed": note} if note else {})
+    # the MCP SDK builds the tool's input schema from the signature: the registry's arguments
+    call.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        _parameters(spec, entry), return_annotation=dict[str, Any]
+    )
+    call.__name__ = entry.name
+    return McpTool(entry.name, call, _description(spec, entry), _annotations(spec, entry))
 
-    def ae_profile(
-        relation: str, columns: list[str] | None = None, project: Project = "", target: Target = ""
-    ) -> dict[str, Any]:
-        return call_registry(
-            ws, "profile_columns", project, target, {"relation": relation, "columns": columns}
-        )
 
-    def ae_describe(relation: str, project: Project = "", target: Target = "") -> dict[str, Any]:
-        return call_registry(ws, "describe_warehouse_relation", project, target, {"relation": relation})
+def _parameters(spec: ToolSpec, entry: Served) -> list[inspect.Parameter]:
+    """The registry tool's arguments, typed and described as the planner sees them, then MCP's own."""
+    fields = spec.input_model.model_fields
+    if entry.rows is not None and "limit" not in fields:
+        raise TypeError(f"{entry.name}: {spec.name} has no limit argument to cap")
+    own: list[tuple[str, Any, Any]] = [("exclude", Exclude, "")] if entry.exclude else []
+    own += [("offset", Offset, 0)] if entry.paged else []
+    own += [("project", Project, ""), ("target", Target, "")]
+    clash = sorted(set(fields) & {name for name, _, _ in own})
+    if clash:
+        raise TypeError(f"{entry.name}: {spec.name} has arguments MCP adds: {clash}")
+    params = []
+    for name, field in fields.items():
+        annotation = _annotated(field.annotation, *field.metadata, Field(description=field.description))
+        default = inspect.Parameter.empty if field.is_required() else field.default
+        if name == "limit" and entry.rows is not None:
+            annotation, default = _annotated(annotation, Field(ge=1, le=entry.rows)), caps.DEFAULT_ROWS
+        params.append(_keyword(name, annotation, default))
+    return params + [_keyword(*argument) for argument in own]
 
-    def ae_compile(select: str, project: Project = "", target: Target = "") -> dict[str, Any]:
-        return call_registry(ws, "dbt_compile", project, target, {"select": select})
 
-    def ae_docs(project: Project = "", target: Target = "") -> dict[str, Any]:
-        return call_registry(ws, "dbt_docs_generate", project, target, {})
+def _annotated(annotation: Any, *metadata: Any) -> Any:
+    """``Annotated[annotation, *metadata]`` made at run time (mypy reads a literal one as a type)."""
+    annotated: Any = Annotated
+    return annotated[(annotation, *metadata)]
 
-    def ae_freshness(select: str = "", project: Project = "", target: Target = "") -> dict[str, Any]:
-        return call_registry(ws, "dbt_source_freshness", project, target, {"select": select})
 
-    rows = f"Returns {caps.DEFAULT_ROWS} rows unless limit asks for more."
-    return [
-        McpTool("ae_lineage", ae_lineage, describe("model_lineage"), READ),
-        McpTool(
-            "ae_list",
-            ae_list,
-            describe(
-                "dbt_ls",
-                f"exclude takes dbt's --exclude selection. Returns at most {caps.MAX_LISTED} names per "
-                "call; page with offset.",
-            ),
-            READ,
-        ),
-        McpTool("ae_show", ae_show, describe("dbt_show", rows), READ),
-        McpTool("ae_sql", ae_sql, describe("run_query", rows), READ),
-        McpTool("ae_profile", ae_profile, describe("profile_columns"), READ),
-        McpTool("ae_describe", ae_describe, describe("describe_warehouse_relation"), READ),
-        McpTool("ae_compile", ae_compile, describe("dbt_compile"), READ),
-        McpTool("ae_docs", ae_docs, describe("dbt_docs_generate"), DOCS),
-        McpTool("ae_freshness", ae_freshness, describe("dbt_source_freshness"), READ),
-    ]
+def _keyword(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
+def _description(spec: ToolSpec, entry: Served) -> str:
+    """The registry tool's description, plus what the MCP wrapper changes about its answer."""
+    added = []
+    if entry.rows is not None:
+        added.append(f"Returns {caps.DEFAULT_ROWS} rows unless limit asks for more.")
+    if entry.paged:
+        added.append(f"Returns at most {caps.MAX_LISTED} names per call; page with offset.")
+    return " ".join([spec.description, *added])
+
+
+def _annotations(spec: ToolSpec, entry: Served) -> ToolAnnotations:
+    if spec.read_only:
+        return READ
+    if entry.writes is None:
+        raise TypeError(f"{entry.name}: {spec.name} writes; say how with Served(writes=...)")
+    return entry.writes
+
+
+def _listed_excluding(context: ToolContext, arguments: dict[str, Any], exclude: str) -> list[str]:
+    """dbt ls with --exclude, through the same recorded, retried ``ToolContext.dbt`` path as dbt_ls."""
+    select, resource_type = arguments.get("select", ""), arguments.get("resource_type", "")
+    call = DbtCall(
+        command="ls",
+        select=[select] if select.strip() else [],
+        exclude=[exclude],
+        resource_types=[resource_type] if resource_type else [],
+    )
+    result = context.dbt(call)
+    if not result.success:
+        raise ToolError(result.summary())
+    return list(result.listed)
+
+
+def _shaped(entry: Served, output: dict[str, Any], arguments: dict[str, Any], offset: int) -> dict[str, Any]:
+    """The registry tool's answer as MCP returns it: a page of a long list, the fields kept, and a
+    "narrowed" note when the rows reached the limit."""
+    if entry.paged:
+        return caps.page(list(output[entry.paged]), offset)
+    shown = {key: output[key] for key in entry.keeps} if entry.keeps else output
+    if entry.rows is None:
+        return shown
+    note = caps.rows_note(len(output.get("rows", [])), arguments["limit"], entry.rows)
+    return shown | ({"narrowed": note} if note else {})
 
 
 def allowlist(given: str | None, known: list[str]) -> list[str]:
@@ -200,8 +228,6 @@ def allowlist(given: str | None, known: list[str]) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = sorted(set(names) - set(known))
     if unknown:
-        from tools.errors import InvalidArguments
-
         raise InvalidArguments(
             f"unknown MCP tools in the allowlist: {', '.join(unknown)}",
             hint=f"known tools: {', '.join(known)}",
