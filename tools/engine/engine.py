@@ -164,8 +164,9 @@ class DbtEngine:
 
     # --- calls ------------------------------------------------------------------------------------
 
-    def _base_args(self, command: str) -> list[str]:
-        """The project, profile and target flags every call carries, as ``command`` accepts them."""
+    def _base_args(self, command: str | None = None) -> list[str]:
+        """The project, profile and target flags every call carries, as dbt ``command`` accepts them
+        (None: all of them, for a request that is no dbt command)."""
         args = ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir)]
         if self.profile:
             args += ["--profile", self.profile]
