@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,7 +30,6 @@ DB_TYPE = "duckdb"
 PROJECT_TYPE = "dbt"
 USAGE = "ae eval --suite ade-bench --tasks-dir PATH/tasks --projects-dir PATH/shared/projects --db-dir DIR"
 SCRIPT_ARGS = (f"--db-type={DB_TYPE}", f"--project-type={PROJECT_TYPE}")
-AdeAgent = Literal["oracle", "noop", "command", "claude"]
 #: a trial's scripts (setup, solution, test_setup) each get this long
 SCRIPT_TIMEOUT_S = 900
 

@@ -379,13 +379,13 @@ def test_every_served_tool_reads_as_the_registry_tool_it_runs(project: Path) -> 
     """Before: each MCP tool re-declared its registry tool's arguments by hand, without their text."""
     from agent.mcp.server import ServerOptions, build_server
     from agent.mcp.tools import SERVED
-    from tools.registry import get_tool
+    from tools.registry import builtin_registry
 
     server, workspaces = build_server(ServerOptions(project=project))
     listed = _listed(server)
     workspaces.close()
     for entry in SERVED:
-        spec, tool = get_tool(entry.tool), listed[entry.name]
+        spec, tool = builtin_registry().get(entry.tool), listed[entry.name]
         assert tool.description is not None and tool.description.startswith(spec.description)
         schema = tool.input_schema["properties"]
         for argument, described in spec.input_schema["properties"].items():

@@ -10,7 +10,7 @@ from agent.loop import SUBMIT_PLAN
 from tools import prompt_text
 from tools.errors import ConfigurationError
 from tools.lint import RULES
-from tools.registry import tool_names
+from tools.registry import builtin_registry
 
 # a str.format field such as {project} or {0}; Jinja's {{ ... }} and {% ... %} are content, not fields
 _FORMAT_FIELD = re.compile(r"(?<!\{)\{[A-Za-z0-9_]*\}(?!\})")
@@ -24,20 +24,20 @@ _VARIABLE_TEXT = re.compile(
 
 
 def test_every_registered_tool_and_submit_plan_has_a_description() -> None:
-    for name in tool_names():
-        assert prompt_text.tool_description(name).strip(), f"prompts/tools/{name}.md is empty"
+    for name in builtin_registry().names():
+        assert prompt_text.tool_text(name).description.strip(), f"prompts/tools/{name}.md is empty"
     assert prompt_text.load(SUBMIT_PLAN).strip()
 
 
 def test_no_description_file_for_a_tool_that_does_not_exist() -> None:
-    described = {path.stem for path in prompt_text.TOOL_DESCRIPTIONS_DIR.glob("*.md")}
-    assert described - set(tool_names()) == set()
+    described = {path.stem for path in (prompt_text.PROMPTS_DIR / "tools").glob("*.md")}
+    assert described - set(builtin_registry().names()) == set()
 
 
 def test_tool_descriptions_stay_short() -> None:
     # 2-8 lines: the schema carries the parameters; the text says what, when, returns and limits
-    for name in tool_names():
-        lines = prompt_text.tool_description(name).strip().splitlines()
+    for name in builtin_registry().names():
+        lines = prompt_text.tool_text(name).description.strip().splitlines()
         assert 2 <= len(lines) <= 8, f"{name}: {len(lines)} lines"
 
 
@@ -57,8 +57,8 @@ def test_cached_prompts_are_byte_stable(name: str) -> None:
 
 
 def test_tool_descriptions_are_byte_stable() -> None:
-    for name in tool_names():
-        text = prompt_text.tool_description(name)
+    for name in builtin_registry().names():
+        text = prompt_text.tool_text(name).description
         assert _VARIABLE_TEXT.findall(text) == [], name
 
 
@@ -77,7 +77,7 @@ def test_render_repair_inserts_the_feedback_verbatim() -> None:
 
 def test_load_names_the_missing_file() -> None:
     with pytest.raises(ConfigurationError, match=r"no_such_tool\.md"):
-        prompt_text.tool_description("no_such_tool")
+        prompt_text.tool_text("no_such_tool")
 
 
 def test_load_refuses_a_path_outside_the_prompts() -> None:

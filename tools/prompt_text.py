@@ -24,7 +24,6 @@ from tools.errors import ConfigurationError
 
 #: shipped beside ``tools`` (pyproject.toml packages both)
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
-TOOL_DESCRIPTIONS_DIR = PROMPTS_DIR / "tools"
 
 # a prompt name is a relative path without a suffix: "system", "tools/read_file"
 _PROMPT_NAME = re.compile(r"[a-z0-9_]+(?:/[a-z0-9_]+)*")
@@ -79,11 +78,6 @@ def tool_text(name: str) -> ToolText:
                 "'- name: description' or an indented continuation",
             )
     return ToolText(description=description.strip(), arguments=arguments)
-
-
-def tool_description(name: str) -> str:
-    """The description the model reads for the registered tool ``name``."""
-    return tool_text(name).description
 
 
 def render_repair(feedback: str) -> str:

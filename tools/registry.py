@@ -191,16 +191,8 @@ def builtin_registry() -> ToolRegistry:
     return REGISTRY
 
 
-def get_tool(name: str) -> ToolSpec:
-    return builtin_registry().get(name)
-
-
 def all_tools(allowed: Callable[[ToolSpec], bool] | None = None) -> list[ToolSpec]:
     return builtin_registry().all(allowed)
-
-
-def tool_names() -> list[str]:
-    return builtin_registry().names()
 
 
 def invoke(
@@ -211,11 +203,6 @@ def invoke(
     allowed: Callable[[ToolSpec], bool] | None = None,
 ) -> ToolOutcome:
     return builtin_registry().invoke(ctx, name, arguments, allowed=allowed)
-
-
-def anthropic_tool_param(spec: ToolSpec) -> dict[str, Any]:
-    """The tool as the Anthropic Messages API expects it in ``tools=[...]``."""
-    return {"name": spec.name, "description": spec.description, "input_schema": spec.input_schema}
 
 
 # --- building a spec from a function -----------------------------------------------------------
