@@ -34,7 +34,9 @@ from agent.commands.project import ProjectView
 from tools.codegen import (
     Aggregate,
     ChildSummary,
+    IncrementalFilter,
     MartSpec,
+    ModelConfig,
     ParentJoin,
     SelectColumn,
     mart_output_columns,
@@ -438,103 +440,64 @@ def _review_notes(view: ProjectView, owner: str, spec: MartSpec, design: _Design
     return notes + _fanout_note(view, owner, reads)
 
 
+@dataclass(frozen=True)
+class _Mart:
+    """What each step of one mart's design reads, and ``answer``: what it decided, one line each."""
+
+    view: ProjectView
+    request: ModelRequest
+    base: _Input
+    key: str
+    design: _Design
+    owner: _Owner
+    answer: list[str]
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return _identity(self.base)
+
+
+def _identity(base: _Input) -> dict[str, str]:
+    """The base's columns by the names the mart gives them (the same: a mart renames none)."""
+    return {c.name: c.name for c in base.profile.columns}
+
+
 def plan_mart(view: ProjectView, request: ModelRequest) -> list[str]:
+    """Design and write the mart ``request`` asks for; what it decided, one line each."""
     base = _read(view, _base_node(view, request))
-    identity = {c.name: c.name for c in base.profile.columns}
-    key = choose_key(base.profile, request.unique_key, identity)
+    key = choose_key(base.profile, request.unique_key, _identity(base))
     entity = entity_of(base.name)
     _refuse_duplicate(view, request, entity, key)
     design = _Design(entity)
     base_cte = design.cte(plural(entity))
     pool, child_pool = _pools(view, request.name, base, key)
     owner = _Owner(request.name, is_mart=request.model_type in {"fact", "dimension"})
-    parent_matches, base_targets = _references(view, base, pool, owner)
-    for base_column in base.profile.columns:
-        design.facts.append(
-            facts_from_profile(
-                base_column,
-                is_key=base_column.name == key,
-                foreign_key=base_targets.get(base_column.name),
-                description=base.described(base_column.name),
-            )
-        )
-    answer = [
+    summary = (
         f"{request.name}: one row per {entity} of {base.name} ({base.profile.row_count} rows), key {key} "
         "(unique and not null in the data)."
-    ]
+    )
+    mart = _Mart(view, request, base, key, design, owner, answer=[summary])
+    parent_matches = _base_facts(mart, pool)
     # partition/derived columns are decided now so their names are taken before joined columns
-    event_time = _event_time(base.profile)
-    partition, derived = partition_choice(request.partition, list(identity), event_time)
-    derived_columns: tuple[SelectColumn, ...] = ()
-    if derived is not None and event_time is not None:
-        expression, alias, grain = derived
-        derived_columns = (SelectColumn(expression, alias),)
-        design.facts.append(
-            ColumnFacts(
-                name=alias,
-                type="DATE",
-                never_null=_column(base.profile, event_time).nulls == 0,
-                description=f"The {grain} of {event_time} (the {entity}'s partition).",
-            )
-        )
+    partition, derived_columns = _derived_partition(mart)
     # An incremental model re-reads only rows whose own timestamp moved, so attributes joined from
     # parents (a customer's email) or aggregates of children would go stale in rows it does not
     # re-read, and the table would drift from a full refresh: it keeps the foreign keys instead.
-    incremental_model = request.materialization == "incremental"
-    if incremental_model and (parent_matches or pool):
-        answer.append(
+    parents: list[ParentJoin] = []
+    children: list[ChildSummary] = []
+    if request.materialization != "incremental":
+        parents = _parent_joins(mart, parent_matches, pool)
+        children = _child_summaries(mart, child_pool, joined={p.model for p in parents})
+    elif parent_matches or pool:
+        mart.answer.append(
             "incremental: parent attributes and child aggregates are left to the dimensions (joined "
             "values would go stale in rows the incremental filter does not re-read)"
         )
-    parents: list[ParentJoin] = []
-    for column, (match, parent) in parent_matches.items():
-        if column == key or incremental_model:
-            continue
-        parents.append(_parent_join(view, design, base, match=match, parent=parent, pool=pool, owner=owner))
-        answer.append(
-            f"joins {match.parent_relation.rsplit('.', 1)[-1]} on {column} = {match.parent_column} "
-            f"(all {match.child_values} non-null values match)"
-        )
-    parent_models = {p.model for p in parents}
-    children: list[ChildSummary] = []
-    for name, child in child_pool.items():
-        if name in parent_models or incremental_model:
-            continue
-        links = [
-            m
-            for m in view.suggest_foreign_keys(child.relation, [base.relation])
-            if m.parent_column == key and is_id_like(m.child_column)
-        ]
-        # a child keyed by the same column is the same entity again (1:1), not a set of children
-        if links and links[0].child_column not in child.profile.key_candidates:
-            summary = _child_summary(view, design, base, key=key, child=child, match=links[0])
-            children.append(summary)
-            answer.append(f"summarises {name} per {key}: {', '.join(a.alias for a in summary.aggregates)}")
-    config = request.config(partition_by=(partition,) if partition else ())
-    incremental = None
-    if request.materialization == "incremental":
-        incremental = incremental_filter(
-            base.profile,
-            identity,
-            request.strategy,
-            unique_key=key,
-            documentation=base.node.description,
-        )
-        config = request.config(
-            unique_key=key, incremental_strategy=request.strategy, partition_by=config.partition_by
-        )
-        answer.append(
-            f"incremental: unique_key {key}, strategy {request.strategy}, new rows by {incremental.column}"
-        )
-    if partition:
-        answer.append(
-            f"partition_by {partition}: used by adapters that partition tables (BigQuery, Spark, "
-            "Databricks, DuckLake); DuckDB ignores it for ordinary tables"
-        )
+    config, incremental = _materialization(mart, partition)
     spec = MartSpec(
         base_model=base.name,
         base_cte=base_cte,
-        base_columns=tuple(identity),
+        base_columns=tuple(mart.identity),
         key=key,
         config=config,
         parents=tuple(parents),
@@ -542,26 +505,136 @@ def plan_mart(view: ProjectView, request: ModelRequest) -> list[str]:
         derived=derived_columns,
         incremental=incremental,
     )
-    description = (
-        f"{_KIND_PHRASE[request.model_type]} {plural(entity)}: "
-        f"one row per {entity} of {base.name} (key {key})"
-        + (f", with attributes of {', '.join(p.model for p in parents)}" if parents else "")
-        + (f", summarising {', '.join(c.model for c in children)}" if children else "")
-        + "."
-        + (
-            f" Incremental ({request.strategy} on {key}); new rows found by {incremental.column}."
-            if incremental
-            else ""
-        )
-    )
-    answer += _review_notes(view, request.name, spec, design)
+    mart.answer.extend(_review_notes(view, request.name, spec, design))
     files = write_model(
         view,
         request,
         mart_sql(spec),
-        description=description,
+        description=_description(request, spec, entity),
         facts=_in_output_order(spec, design),
         entity=entity,
     )
-    answer.append(f"files: {files.sql}, {files.yml}")
-    return answer
+    return [*mart.answer, f"files: {files.sql}, {files.yml}"]
+
+
+def _base_facts(mart: _Mart, pool: dict[str, _Input]) -> dict[str, tuple[ForeignKeyMatch, _Input]]:
+    """The base's columns into the design (its key, the foreign keys its data proves); the parents
+    its id-like columns reference."""
+    parent_matches, base_targets = _references(mart.view, mart.base, pool, mart.owner)
+    for base_column in mart.base.profile.columns:
+        mart.design.facts.append(
+            facts_from_profile(
+                base_column,
+                is_key=base_column.name == mart.key,
+                foreign_key=base_targets.get(base_column.name),
+                description=mart.base.described(base_column.name),
+            )
+        )
+    return parent_matches
+
+
+def _derived_partition(mart: _Mart) -> tuple[str | None, tuple[SelectColumn, ...]]:
+    """The column to partition by, and the column derived for it when it is a grain of the base's
+    event time (``order_date`` from ``ordered_at``)."""
+    profile = mart.base.profile
+    event_time = _event_time(profile)
+    partition, derived = partition_choice(mart.request.partition, list(mart.identity), event_time)
+    if derived is None or event_time is None:
+        return partition, ()
+    expression, alias, grain = derived
+    mart.design.facts.append(
+        ColumnFacts(
+            name=alias,
+            type="DATE",
+            never_null=_column(profile, event_time).nulls == 0,
+            description=f"The {grain} of {event_time} (the {mart.design.entity}'s partition).",
+        )
+    )
+    return partition, (SelectColumn(expression, alias),)
+
+
+def _parent_joins(
+    mart: _Mart, matches: dict[str, tuple[ForeignKeyMatch, _Input]], pool: dict[str, _Input]
+) -> list[ParentJoin]:
+    """A join for each parent the base references (its own key aside)."""
+    parents: list[ParentJoin] = []
+    for column, (match, parent) in matches.items():
+        if column == mart.key:
+            continue
+        parents.append(
+            _parent_join(
+                mart.view, mart.design, mart.base, match=match, parent=parent, pool=pool, owner=mart.owner
+            )
+        )
+        mart.answer.append(
+            f"joins {match.parent_relation.rsplit('.', 1)[-1]} on {column} = {match.parent_column} "
+            f"(all {match.child_values} non-null values match)"
+        )
+    return parents
+
+
+def _child_summaries(mart: _Mart, child_pool: dict[str, _Input], *, joined: set[str]) -> list[ChildSummary]:
+    """A summary per key of each model that references the base, unless it is ``joined`` as a parent."""
+    key, base = mart.key, mart.base
+    children: list[ChildSummary] = []
+    for name, child in child_pool.items():
+        if name in joined:
+            continue
+        links = [
+            m
+            for m in mart.view.suggest_foreign_keys(child.relation, [base.relation])
+            if m.parent_column == key and is_id_like(m.child_column)
+        ]
+        # a child keyed by the same column is the same entity again (1:1), not a set of children
+        if links and links[0].child_column not in child.profile.key_candidates:
+            summary = _child_summary(mart.view, mart.design, base, key=key, child=child, match=links[0])
+            children.append(summary)
+            mart.answer.append(
+                f"summarises {name} per {key}: {', '.join(a.alias for a in summary.aggregates)}"
+            )
+    return children
+
+
+def _materialization(mart: _Mart, partition: str | None) -> tuple[ModelConfig, IncrementalFilter | None]:
+    """The model's config and, for an incremental one, its new-rows filter."""
+    request, key = mart.request, mart.key
+    partition_by = (partition,) if partition else ()
+    config = request.config(partition_by=partition_by)
+    incremental = None
+    if request.materialization == "incremental":
+        incremental = incremental_filter(
+            mart.base.profile,
+            mart.identity,
+            request.strategy,
+            unique_key=key,
+            documentation=mart.base.node.description,
+        )
+        config = request.config(
+            unique_key=key, incremental_strategy=request.strategy, partition_by=partition_by
+        )
+        mart.answer.append(
+            f"incremental: unique_key {key}, strategy {request.strategy}, new rows by {incremental.column}"
+        )
+    if partition:
+        mart.answer.append(
+            f"partition_by {partition}: used by adapters that partition tables (BigQuery, Spark, "
+            "Databricks, DuckLake); DuckDB ignores it for ordinary tables"
+        )
+    return config, incremental
+
+
+def _description(request: ModelRequest, spec: MartSpec, entity: str) -> str:
+    """The model's description: its grain, what it joins and summarises, how it stays incremental."""
+    parents, children = spec.parents, spec.children
+    return (
+        f"{_KIND_PHRASE[request.model_type]} {plural(entity)}: "
+        f"one row per {entity} of {spec.base_model} (key {spec.key})"
+        + (f", with attributes of {', '.join(p.model for p in parents)}" if parents else "")
+        + (f", summarising {', '.join(c.model for c in children)}" if children else "")
+        + "."
+        + (
+            f" Incremental ({request.strategy} on {spec.key}); new rows found by {spec.incremental.column}."
+            if spec.incremental
+            else ""
+        )
+    )
