@@ -102,8 +102,7 @@ def test_figures(result: DbtResult | None) -> dict[str, Any]:
 
 def project_figures(manifest: Manifest) -> dict[str, Any]:
     models = list(manifest.root("model").values())
-    # the lint reads dbt's own shape of a node (compiled and raw code, declared columns)
-    compliant = [m for m in models if documents_its_output(m.raw)]
+    compliant = [m for m in models if documents_its_output(m)]
     documented = [m for m in models if m.is_documented]
     incremental = [m for m in models if m.config.materialized == "incremental"]
     return {

@@ -21,9 +21,10 @@ from typing import Any
 
 import yaml
 
-from graph.nodes import project_nodes
+from graph.nodes import BUILDABLE
 from tools.changeset import Changeset, PriorFile
 from tools.lint import LintFinding, disabled_rules
+from tools.manifest import Manifest
 
 _YAML_SUFFIXES = (".yml", ".yaml")
 
@@ -66,39 +67,35 @@ class ChangeScope:
     @classmethod
     def of(
         cls,
-        manifest: Mapping[str, Any],
+        manifest: Manifest,
         changeset: Changeset,
         before: Mapping[str, str | None],
-        before_manifest: Mapping[str, Any] | None,
+        before_manifest: Manifest | None,
     ) -> ChangeScope:
         """``before`` holds the touched files' old texts; ``before_manifest`` the project parsed before
         the change, None when it was not parsed (then a model existed when its SQL file did)."""
         entries = changed_model_entries(changeset, before)
         created: set[str] = set()
         modified: set[str] = set()
-        for uid, node in project_nodes(manifest).items():
-            if node.get("resource_type") != "model":
-                continue
-            sql = node.get("original_file_path", "")
+        for uid, node in manifest.root("model").items():
+            sql = node.original_file_path
             if before_manifest is not None:
-                existed = uid in before_manifest.get("nodes", {})
+                existed = uid in before_manifest.nodes
             else:
                 existed = sql not in before or before[sql] is not None
             if not existed:
                 created.add(uid)
-            elif sql in before or node.get("name") in entries:
+            elif sql in before or node.name in entries:
                 modified.add(uid)
         return cls(frozenset(created), frozenset(modified))
 
-    def disables(
-        self, manifest: Mapping[str, Any], before_manifest: Mapping[str, Any] | None
-    ) -> dict[str, frozenset[str]]:
+    def disables(self, manifest: Manifest, before_manifest: Manifest | None) -> dict[str, frozenset[str]]:
         """What each model's ``ae_lint_disable`` may switch off: for a model the change created,
         nothing; for one it modified, what it switched off before the change (nothing when the
         project was not parsed before it); for any other, its own list, which the change left alone."""
-        old = (before_manifest or {}).get("nodes", {})
+        old = before_manifest.nodes if before_manifest is not None else {}
         allowed: dict[str, frozenset[str]] = {}
-        for uid, node in project_nodes(manifest).items():
+        for uid, node in manifest.root(*BUILDABLE).items():
             if uid in self.created:
                 allowed[uid] = frozenset()
             elif uid in self.modified:
@@ -127,13 +124,11 @@ class ChangeScope:
         return answered, debt
 
 
-def added_disables(
-    manifest: Mapping[str, Any], allowed: Mapping[str, frozenset[str]]
-) -> dict[str, list[str]]:
+def added_disables(manifest: Manifest, allowed: Mapping[str, frozenset[str]]) -> dict[str, list[str]]:
     """The rule ids each model's ``ae_lint_disable`` lists beyond what it may switch off (by unique id)."""
     return {
         uid: sorted(extra)
-        for uid, node in project_nodes(manifest).items()
+        for uid, node in manifest.root(*BUILDABLE).items()
         if (extra := disabled_rules(node) - allowed.get(uid, frozenset()))
     }
 

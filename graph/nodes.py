@@ -1,47 +1,40 @@
-"""Which dbt nodes a changeset touches, read from the parsed manifest (tools/manifest.py).
-
-The functions take a ``Manifest``; validate.py, lint_scope.py and trust_gate.py still pass dbt's
-JSON, which ``as_manifest`` wraps (``project_nodes`` and ``_patch_file`` serve them until they read
-the facade themselves).
-"""
+"""Which dbt nodes a changeset touches, and what a build of them builds, read from the parsed
+manifest (tools/manifest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from tools.manifest import Manifest, ManifestLike, Node, as_manifest, patch_file
+from tools.manifest import Manifest, Node
 
 BUILDABLE = ("model", "seed", "snapshot")
 
 
-def _patch_file(node: Mapping[str, Any]) -> str | None:
-    return patch_file(node.get("patch_path"))
+def build_kinds(build_nodes: Iterable[str]) -> list[str]:
+    """What the default ``build`` of these nodes (unique ids) builds: models and seeds, and snapshots
+    only when the change defined one (a snapshot run records history nobody asked for)."""
+    redefines_snapshot = any(uid.startswith("snapshot.") for uid in build_nodes)
+    return [kind for kind in BUILDABLE if kind != "snapshot" or redefines_snapshot]
 
 
-def project_nodes(manifest: ManifestLike) -> dict[str, Mapping[str, Any]]:
-    """The root project's models, seeds and snapshots (not those of installed packages), as dbt's JSON."""
-    return {uid: node.raw for uid, node in as_manifest(manifest).root(*BUILDABLE).items()}
-
-
-def touched_nodes(manifest: ManifestLike, paths: Iterable[str]) -> list[str]:
+def touched_nodes(manifest: Manifest, paths: Iterable[str]) -> list[str]:
     """Unique ids of buildable nodes defined by, or documented/tested in, the given files."""
-    found = as_manifest(manifest)
     wanted = set(paths)
     touched = [
         uid
-        for uid, node in found.root(*BUILDABLE).items()
+        for uid, node in manifest.root(*BUILDABLE).items()
         if node.original_file_path in wanted or node.patch_path in wanted
     ]
     # a test file or YAML test touching a model also touches the tested model
-    for test in found.of_type("test"):
+    for test in manifest.of_type("test"):
         if test.original_file_path in wanted:
             touched += [d for d in test.depends_on if d.split(".")[0] in BUILDABLE]
     return sorted(set(touched))
 
 
-def names(manifest: ManifestLike, unique_ids: Iterable[str]) -> list[str]:
-    nodes = as_manifest(manifest).nodes
+def names(manifest: Manifest, unique_ids: Iterable[str]) -> list[str]:
+    nodes = manifest.nodes
     return [nodes[uid].name for uid in unique_ids if uid in nodes]
 
 
@@ -76,17 +69,14 @@ def upstream_tables(manifest: Manifest, unique_id: str) -> list[str]:
 
 
 def redefined(
-    manifest: ManifestLike,
-    unique_ids: Iterable[str],
-    paths: Iterable[str],
-    before: ManifestLike | None,
+    manifest: Manifest, unique_ids: Iterable[str], paths: Iterable[str], before: Manifest | None
 ) -> list[str]:
     """Of ``unique_ids``, the nodes a build must rebuild: those whose own definition file (SQL, CSV,
     snapshot YAML) is in ``paths``, and those whose build config (materialization, schema, keys...)
     differs from the project as it was (``before``; a config set in YAML). A model only described,
     labelled or tested in a touched YAML is not."""
-    nodes = as_manifest(manifest).nodes
-    old = as_manifest(before).nodes if before is not None else {}
+    nodes = manifest.nodes
+    old = before.nodes if before is not None else {}
     wanted = set(paths)
 
     def rebuilt(uid: str) -> bool:
@@ -101,16 +91,16 @@ def redefined(
 
 
 def new_tests(
-    manifest: ManifestLike, before: ManifestLike | None, paths: Iterable[str], built: Iterable[str]
+    manifest: Manifest, before: Manifest | None, paths: Iterable[str], built: Iterable[str]
 ) -> list[str]:
     """Names of the tests a change added to models it does not rebuild (those run with their build):
     tests defined in the touched files that the project as it was (``before``) did not have."""
     if before is None:  # the change only added models: their tests run with them
         return []
-    wanted, rebuilt, existed = set(paths), set(built), set(as_manifest(before).nodes)
+    wanted, rebuilt, existed = set(paths), set(built), set(before.nodes)
     return sorted(
         test.name
-        for test in as_manifest(manifest).of_type("test")
+        for test in manifest.of_type("test")
         if test.original_file_path in wanted
         and test.unique_id not in existed
         and test.attached_node not in rebuilt

@@ -17,18 +17,16 @@ An operation with ``--vars`` is compiled with them (read-only): vars change conf
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from graph.nodes import BUILDABLE, _patch_file, project_nodes, redefined
-from graph.phases.execute import _build_kinds, default_operations
+from graph.nodes import BUILDABLE, build_kinds, redefined
+from graph.phases.execute import default_operations
 from graph.plan_spec import Operation, PlanSpec
 from tools.engine import BUILDING, DbtCall, DbtResult
 from tools.errors import EmptySelection
 from tools.jinja_inspect import CodeFinding
-from tools.lineage import load_manifest
+from tools.manifest import Manifest
 from tools.protection import Protection
 from tools.resolved_gate import code_findings, location_findings, macro_findings
 
@@ -51,41 +49,32 @@ class Reach:
     macros: frozenset[str]
 
     @classmethod
-    def of(
-        cls, manifest: Mapping[str, Any], touched: Iterable[str], before: Mapping[str, Any] | None
-    ) -> Reach:
+    def of(cls, manifest: Manifest, touched: Iterable[str], before: Manifest | None) -> Reach:
         paths = set(touched)
-        project = manifest.get("metadata", {}).get("project_name")
-        old_macros = (before or {}).get("macros", {})
+        old_macros = before.macros if before is not None else {}
         macros = frozenset(
             uid
-            for uid, macro in manifest.get("macros", {}).items()
-            if macro.get("package_name") == project
-            and macro.get("original_file_path") in paths
-            and old_macros.get(uid, {}).get("macro_sql") != macro.get("macro_sql")
+            for uid, macro in manifest.root("macro").items()
+            if macro.original_file_path in paths
+            and (uid not in old_macros or old_macros[uid].macro_sql != macro.macro_sql)
         )
-        nodes = set(redefined(manifest, project_nodes(manifest), paths, before))
-        for uid, node in manifest.get("nodes", {}).items():
-            a_test_here = node.get("resource_type") == "test" and node.get("original_file_path") in paths
+        nodes = set(redefined(manifest, manifest.root(*BUILDABLE), paths, before))
+        for uid, node in manifest.nodes.items():
+            a_test_here = node.resource_type == "test" and node.original_file_path in paths
             # with the project before unknown, a config set in a touched YAML file may be new
-            if a_test_here or (before is None and _patch_file(node) in paths):
+            if a_test_here or (before is None and node.patch_path in paths):
                 nodes.add(uid)
         return cls(frozenset(nodes | _users(manifest, macros)), macros)
 
 
-def _users(manifest: Mapping[str, Any], macros: frozenset[str]) -> set[str]:
+def _users(manifest: Manifest, macros: frozenset[str]) -> set[str]:
     """Nodes that call any of ``macros``, directly or through other macros."""
     reached, grew = set(macros), True
-    every = manifest.get("macros", {})
     while grew:
-        more = {uid for uid, m in every.items() if set(m.get("depends_on", {}).get("macros", [])) & reached}
+        more = {uid for uid, m in manifest.macros.items() if reached.intersection(m.depends_on_macros)}
         grew = not more <= reached
         reached |= more
-    return {
-        uid
-        for uid, node in manifest.get("nodes", {}).items()
-        if set(node.get("depends_on", {}).get("macros", [])) & reached
-    }
+    return {uid for uid, node in manifest.nodes.items() if reached.intersection(node.depends_on_macros)}
 
 
 @dataclass(frozen=True)
@@ -99,43 +88,40 @@ class Review:
 def _operations(spec: PlanSpec, build_nodes: list[str]) -> list[tuple[Operation, list[str]]]:
     """Execute's building operations with the resource types each builds."""
     if spec.operations is None:
-        return [(op, _build_kinds(build_nodes)) for op in default_operations(build_nodes)]
+        return [(op, build_kinds(build_nodes)) for op in default_operations(build_nodes)]
     return [(op, _KINDS[op.command]) for op in spec.operations if op.command in BUILDING]
 
 
-def _listed(manifest: Mapping[str, Any], listed: Iterable[str], kinds: list[str]) -> set[str]:
+def _listed(manifest: Manifest, listed: Iterable[str], kinds: list[str]) -> set[str]:
     """Unique ids of the nodes ``dbt ls`` printed (dotted fqn, its default output) of these kinds."""
     wanted = set(listed)
     return {
         uid
-        for uid, node in manifest.get("nodes", {}).items()
-        if node.get("resource_type") in kinds and ".".join(node.get("fqn", [])) in wanted
+        for uid, node in manifest.nodes.items()
+        if node.resource_type in kinds and ".".join(node.fqn) in wanted
     }
 
 
 def review_change(
     check: Check,
-    manifest: Mapping[str, Any],
-    manifest_file: Path,
+    manifest: Manifest,
     spec: PlanSpec,
     reach: Reach,
     *,
     build_nodes: list[str],
-    before: Mapping[str, Any] | None,
+    before: Manifest | None,
     protection: Protection | None,
 ) -> Review:
     """Judge a change on dbt's manifest (compiled where Validate compiled it). ``check`` runs a
     read-only dbt call; ``protection`` carries the protected places (None: nothing is protected)."""
     files = {c.path: c.content for c in spec.changeset.changes}
     code = macro_findings(manifest, reach.macros, files) + code_findings(manifest, reach.nodes, before, files)
-    built: list[tuple[Mapping[str, Any], set[str]]] = [(manifest, set(build_nodes))]
+    built: list[tuple[Manifest, set[str]]] = [(manifest, set(build_nodes))]
     for op, kinds in _operations(spec, build_nodes):
         if op.vars:  # judged as built with them: configs and bodies may come from vars
             result = check(DbtCall(command="compile", select=op.select, vars=op.vars))
-            seen = load_manifest(manifest_file)
-            for node in result.nodes:
-                if node.unique_id in seen["nodes"] and node.compiled_sql:
-                    seen["nodes"][node.unique_id]["compiled_code"] = node.compiled_sql
+            # the compile parsed the project with the vars and rewrote the manifest: configs from var()
+            seen = manifest.reread().with_compiled({n.unique_id: n.compiled_sql or "" for n in result.nodes})
             selected = {node.unique_id for node in result.nodes}
             code += code_findings(seen, selected, manifest, files)
             built.append((seen, {uid for uid in selected if uid.split(".")[0] in kinds}))

@@ -20,6 +20,7 @@ import yaml
 
 from tools.errors import ConfigurationError
 from tools.lint import RULES, LintConfig, LintFinding, LintReport, documents_its_output, lint_project
+from tools.manifest import Manifest
 
 PROJECT_YML = """\
 name: shop
@@ -671,7 +672,7 @@ def test_raw_inputs_and_base_models_in_messages(bad: LintedProject) -> None:
 
 
 def test_schema_compliance_needs_documented_columns_to_match_the_output(bad: LintedProject) -> None:
-    nodes = {n["name"]: n for n in bad.compiled["nodes"].values() if n["resource_type"] == "model"}
+    nodes = {n.name: n for n in Manifest(bad.compiled).root("model").values()}
 
     assert documents_its_output(nodes["stg_orders"])
     assert documents_its_output(nodes["fct_star_outer"])  # select * from a ref: the output is unknown

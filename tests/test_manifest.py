@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from agent.commands import CommandPlanner
-from graph.nodes import project_nodes, touched_nodes, upstream_tables
+from graph.nodes import touched_nodes, upstream_tables
 from graph.plan_spec import PlanRequest, PlanSpec
 from tools.context import ToolContext
 from tools.engine import DbtEngine
@@ -127,7 +127,6 @@ def test_package_nodes_are_nodes_marked_read_only(shop: Shop) -> None:
     # the project's own nodes, by id and by name: what ae may edit
     assert set(manifest.root("model")) == {f"model.jaffle_shop.{OWN_MODEL}"}
     assert set(manifest.named("model")) == {OWN_MODEL}
-    assert set(project_nodes(manifest)) == set(project_nodes(manifest.raw)) == set(manifest.root("model"))
 
 
 def test_parents_children_and_tests_of_a_node(shop: Shop) -> None:

@@ -34,6 +34,7 @@ from tests.test_trust_boundary import FAKE_KEY, project_files
 from tools.context import ToolContext
 from tools.engine import DbtEngine
 from tools.example_project import create_example_project, warehouse_path
+from tools.manifest import Manifest
 from tools.protection import Location, ProtectedPlaces
 from tools.resolved_gate import (
     builtin_materializations,
@@ -352,9 +353,7 @@ def test_a_projects_own_macros_do_not(name: str) -> None:
     assert overridden(name, DBT_MACROS, "duckdb") is None
 
 
-def manifest(
-    nodes: dict[str, dict[str, Any]], macros: dict[str, dict[str, Any]] | None = None
-) -> dict[str, Any]:
+def manifest(nodes: dict[str, dict[str, Any]], macros: dict[str, dict[str, Any]] | None = None) -> Manifest:
     internal = {
         "macro.dbt.create_view_as": {"name": "create_view_as", "package_name": "dbt"},
         "macro.dbt_duckdb.materialization_table_duckdb": {
@@ -374,11 +373,13 @@ def manifest(
             "package_name": "dbt_duckdb",
         },
     }
-    return {
-        "metadata": {"adapter_type": "duckdb", "project_name": "shop"},
-        "nodes": nodes,
-        "macros": {**internal, **(macros or {})},
-    }
+    return Manifest(
+        {
+            "metadata": {"adapter_type": "duckdb", "project_name": "shop"},
+            "nodes": nodes,
+            "macros": {**internal, **(macros or {})},
+        }
+    )
 
 
 def model(name: str, **config: Any) -> dict[str, Any]:

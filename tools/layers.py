@@ -12,10 +12,9 @@ the name without its layer prefix or source, singular (``stg_shop__customers`` i
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 Layer = Literal["staging", "intermediate", "marts"]
 AnyLayer = Literal["staging", "intermediate", "marts", "other"]
@@ -83,15 +82,10 @@ def layer_of_path(path: str, name: str) -> AnyLayer:
     return "other"
 
 
-def layer_of(node: Mapping[str, Any]) -> AnyLayer:
-    """The layer of a manifest node."""
-    return layer_of_path(str(node.get("original_file_path") or ""), str(node.get("name", "")))
-
-
-def is_base_model(node: Mapping[str, Any]) -> bool:
-    """A base model: the raw half of a staging pair (``staging/base/`` or ``base_``)."""
-    path = PurePosixPath(str(node.get("original_file_path") or ""))
-    return "base" in path.parts[:-1] or str(node.get("name", "")).startswith(_BASE_PREFIX)
+def is_base_path(path: str, name: str) -> bool:
+    """Whether a model at ``path`` named ``name`` is a base model: the raw half of a staging pair
+    (``staging/base/`` or ``base_``)."""
+    return "base" in PurePosixPath(path).parts[:-1] or name.startswith(_BASE_PREFIX)
 
 
 def singular(word: str) -> str:

@@ -1,6 +1,7 @@
 """Guardrail lint over a parsed dbt project: the checks Validate and ``ae lint`` run on models.
 
-Input is the loaded ``manifest.json`` (from ``dbt parse`` or ``dbt compile``) and the project root.
+Input is the project's ``Manifest`` (tools/manifest.py, from ``dbt parse`` or ``dbt compile``) and
+the project root.
 Each rule is a small function registered with its ``RuleInfo``; ``lint_project`` runs every enabled
 rule on every model of the root project (or only on some models) and returns a typed report.
 dbt-project-evaluator's modeling, testing, documentation and structure rules are the public
@@ -11,7 +12,8 @@ Validate uses it to tell a change's new findings from existing debt, the baselin
 SQL is analysed with sqlglot (dialect duckdb). The raw SQL with its Jinja stripped is tried first,
 because its line numbers are exactly the file's and ``var()`` calls stay visible as placeholders
 instead of being rendered into literals; the compiled SQL is the fallback when Jinja control flow
-leaves the stripped text unparseable. Literal rules (AE011/AE012) on compiled SQL only report
+leaves the stripped text unparseable. Jinja is found with Jinja's own lexer
+(tools/sql_edit/jinja_text.py). Literal rules (AE011/AE012) on compiled SQL only report
 literals written in the file itself, never values rendered from ``var()``.
 
 Layers and entities come from tools/layers.py (folder or name prefix, as dbt's style guide names them;
@@ -35,8 +37,11 @@ from pydantic import BaseModel, ConfigDict
 from sqlglot import exp
 
 from tools.errors import ConfigurationError
-from tools.layers import entity_of, is_base_model, layer_of, singular
+from tools.layers import entity_of, singular
 from tools.logs import get_logger
+from tools.manifest import Column, Manifest, ManifestLike, Node, as_manifest
+from tools.sql_edit.jinja_text import jinja_spans
+from tools.sql_edit.text import EditRefused
 
 log = get_logger("ae.lint")
 
@@ -49,9 +54,6 @@ SQL_DIALECT = "duckdb"
 
 # Jinja becomes an identifier so `from {{ ref('x') }}` and `{{ var('d') }}` still parse as SQL.
 _JINJA_PLACEHOLDER = "__ae_jinja__"
-_JINJA_OPEN = re.compile(r"\{[{%#]")
-_JINJA_CLOSE = {"{{": "}}", "{%": "%}", "{#": "#}"}
-_CONFIG_CALL = re.compile(r"\{\{-?\s*config\s*\(", re.DOTALL)
 _INJECTED_CTE_PREFIX = "__dbt__cte__"  # ephemeral models dbt compiles into the caller
 _IS_INCREMENTAL = re.compile(r"\bis_incremental\b")
 _DATE_LITERAL = re.compile(
@@ -184,7 +186,7 @@ class LintConfig:
 
 
 def lint_project(
-    manifest: Mapping[str, Any],
+    manifest: ManifestLike,
     root: Path,
     *,
     config: LintConfig = LintConfig(),
@@ -201,8 +203,11 @@ def lint_project(
     ``disable_allowed`` (unique id -> rule ids) caps what a model's ``ae_lint_disable`` switches off:
     Validate passes what the project had before a change, so a plan cannot switch a rule off for
     itself; a model not in it switches nothing off. None: each model's own list counts.
+
+    ``manifest`` is the project's ``Manifest``; dbt's JSON is wrapped (``ae lint``, the demo and the
+    eval checks still pass it).
     """
-    project = _Project(manifest, root, texts or {}, disable_allowed)
+    project = _Project(as_manifest(manifest), root, texts or {}, disable_allowed)
     wanted = None if only_paths is None else {project.relative(p) for p in only_paths}
     findings: list[LintFinding] = []
     for model in project.models():
@@ -234,22 +239,22 @@ def lint_project(
     return report
 
 
-def disabled_rules(node: Mapping[str, Any]) -> frozenset[str]:
+def disabled_rules(node: Node) -> frozenset[str]:
     """The rule ids a model's ``ae_lint_disable`` (its meta, or meta in its config) switches off."""
     listed: list[Any] = []
-    for meta in (node.get("meta") or {}, (node.get("config") or {}).get("meta") or {}):
-        value = meta.get(META_DISABLE_KEY) if isinstance(meta, Mapping) else None
+    for meta in node.meta:
+        value = meta.get(META_DISABLE_KEY)
         listed.extend([value] if isinstance(value, str) else value if isinstance(value, list) else [])
     return frozenset(str(rule_id).upper() for rule_id in listed)
 
 
-def documents_its_output(node: Mapping[str, Any]) -> bool:
+def documents_its_output(node: Node) -> bool:
     """Schema compliance of one model node: it documents its columns in YAML, and exactly the columns
     its SQL outputs whenever the SQL says which (compiled SQL if present, else raw SQL; AE014)."""
-    declared = [_normalize_column(name) for name in node.get("columns") or {}]
+    declared = [_normalize_column(name) for name in node.columns]
     if not declared:
         return False
-    outputs = _output_columns(node.get("compiled_code"), _strip_jinja(node.get("raw_code") or ""))
+    outputs = _output_columns(node.compiled_code, _strip_jinja(node.raw_code))
     drift = _column_drift(declared, outputs)
     return drift is None or not (drift.missing or drift.undocumented)
 
@@ -294,44 +299,33 @@ class _ParsedSql:
 
 
 class _Project:
-    """Manifest indexes and file reads shared by every model's checks (files read once)."""
+    """The manifest and file reads shared by every model's checks (files read once)."""
 
     def __init__(
         self,
-        manifest: Mapping[str, Any],
+        manifest: Manifest,
         root: Path,
         texts: Mapping[str, str | None],
         disable_allowed: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.disable_allowed = disable_allowed
         self.root = root
+        self.manifest = manifest
         # the read cache, seeded with the texts that stand in for the disk
         self._texts: dict[str, str | None] = dict(texts)
         self._yaml_entries: dict[str, dict[str, _YamlModelEntry]] = {}
-        nodes: Mapping[str, Mapping[str, Any]] = manifest.get("nodes", {})
-        self.nodes = nodes
-        self.name: str | None = manifest.get("metadata", {}).get("project_name")
-        self.tests_by_model: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-        for node in nodes.values():
-            attached = node.get("attached_node")
-            if node.get("resource_type") == "test" and attached:
-                self.tests_by_model[attached].append(node)
-        self.model_nodes = {
-            uid: node
-            for uid, node in nodes.items()
-            if node.get("resource_type") == "model" and self.name in (None, node.get("package_name"))
-        }
+        self.model_nodes = manifest.root("model")
         self.models_by_entity: dict[str, set[str]] = defaultdict(set)
         for node in self.model_nodes.values():
-            self.models_by_entity[entity_of(node["name"])].add(node["name"])
+            self.models_by_entity[entity_of(node.name)].add(node.name)
 
     def is_base_model(self, uid: str) -> bool:
-        node = self.nodes.get(uid)
-        return node is not None and node.get("resource_type") == "model" and is_base_model(node)
+        node = self.manifest.nodes.get(uid)
+        return node is not None and node.is_base_model
 
     def models(self) -> Iterator[_Model]:
         for uid in sorted(self.model_nodes):
-            yield _Model(uid, self.model_nodes[uid], self)
+            yield _Model(self.model_nodes[uid], self)
 
     def relative(self, path: str) -> str:
         candidate = Path(path)
@@ -359,22 +353,19 @@ class _Project:
 class _Model:
     """One model node with the derived facts rules ask about (computed once, on first use)."""
 
-    def __init__(self, uid: str, node: Mapping[str, Any], project: _Project) -> None:
-        self.uid = uid
+    def __init__(self, node: Node, project: _Project) -> None:
+        self.uid = node.unique_id
         self.node = node
         self.project = project
-        self.name: str = node["name"]
-        self.config: Mapping[str, Any] = node.get("config") or {}
-        self.sql_path: str = node["original_file_path"]
-        patch_path: str | None = node.get("patch_path")
-        # patch_path reads "<project>://models/x.yml"
-        self.yaml_path = patch_path.split("://", 1)[-1] if patch_path else None
+        self.name = node.name
+        self.config = node.config
+        self.sql_path = node.original_file_path
+        self.yaml_path = node.patch_path
         self.defining_files = {self.sql_path} | ({self.yaml_path} if self.yaml_path else set())
-        layer = layer_of(node)
-        self.is_base = is_base_model(node)
-        self.is_staging = layer == "staging"
-        self.is_mart = layer == "marts"
-        self.is_sql = node.get("language", "sql") == "sql"
+        self.is_base = node.is_base_model
+        self.is_staging = node.layer == "staging"
+        self.is_mart = node.layer == "marts"
+        self.is_sql = node.language == "sql"
 
     @cached_property
     def disabled_rules(self) -> frozenset[str]:
@@ -384,15 +375,15 @@ class _Model:
 
     @property
     def is_incremental(self) -> bool:
-        return self.config.get("materialized") == "incremental"
+        return self.config.materialized == "incremental"
 
     @property
     def is_append_only(self) -> bool:
-        return self.config.get("incremental_strategy") in _APPEND_ONLY_STRATEGIES
+        return self.config.incremental_strategy in _APPEND_ONLY_STRATEGIES
 
     @cached_property
     def raw_sql(self) -> str:
-        return self.project.read(self.sql_path) or self.node.get("raw_code") or ""
+        return self.project.read(self.sql_path) or self.node.raw_code
 
     @cached_property
     def stripped_sql(self) -> str:
@@ -400,7 +391,7 @@ class _Model:
 
     @cached_property
     def compiled_sql(self) -> str | None:
-        return self.node.get("compiled_code") or None
+        return self.node.compiled_code
 
     @cached_property
     def parsed(self) -> _ParsedSql | None:
@@ -461,35 +452,30 @@ class _Model:
     # tests and keys
 
     @cached_property
-    def tests(self) -> list[Mapping[str, Any]]:
-        return self.project.tests_by_model.get(self.uid, [])
+    def tests(self) -> list[Node]:
+        return self.project.manifest.tests_of(self.uid)
 
     def columns_tested_with(self, names: frozenset[str]) -> set[str]:
         found: set[str] = set()
         for test in self.tests:
-            metadata = test.get("test_metadata") or {}
-            column = test.get("column_name") or (metadata.get("kwargs") or {}).get("column_name")
-            if metadata.get("name") in names and column:
-                found.add(_normalize_column(column))
+            column = test.column_name or test.test_kwargs.get("column_name")
+            if test.generic_test in names and column:
+                found.add(_normalize_column(str(column)))
         return found
 
     @cached_property
-    def declared_columns(self) -> dict[str, Mapping[str, Any]]:
-        return {_normalize_column(name): col for name, col in (self.node.get("columns") or {}).items()}
+    def declared_columns(self) -> dict[str, Column]:
+        return {_normalize_column(name): column for name, column in self.node.columns.items()}
 
     def columns_constrained(self, kind: str) -> set[str]:
         # a primary_key constraint implies unique and not_null
         kinds = {kind, "primary_key"} if kind in ("unique", "not_null") else {kind}
-        return {
-            name
-            for name, column in self.declared_columns.items()
-            if any(c.get("type") in kinds for c in column.get("constraints") or [])
-        }
+        return {name for name, column in self.declared_columns.items() if kinds & set(column.constraints)}
 
     @cached_property
     def has_model_level_key(self) -> bool:
-        tested = any((t.get("test_metadata") or {}).get("name") in _MODEL_KEY_TESTS for t in self.tests)
-        constrained = any(c.get("type") == "primary_key" for c in self.node.get("constraints") or [])
+        tested = any(t.generic_test in _MODEL_KEY_TESTS for t in self.tests)
+        constrained = any(c.type == "primary_key" for c in self.node.constraints)
         return tested or constrained
 
     @cached_property
@@ -511,17 +497,16 @@ class _Model:
         or primary_key constraint, or the incremental unique_key."""
         columns = set(self.unique_columns)
         for test in self.tests:
-            metadata = test.get("test_metadata") or {}
-            if metadata.get("name") in _MODEL_KEY_TESTS:
-                for value in (metadata.get("kwargs") or {}).values():
+            if test.generic_test in _MODEL_KEY_TESTS:
+                for value in test.test_kwargs.values():
                     if isinstance(value, list):
                         columns.update(_normalize_column(str(v)) for v in value)
-        for constraint in self.node.get("constraints") or []:
-            if constraint.get("type") == "primary_key":
-                columns.update(_normalize_column(str(c)) for c in constraint.get("columns") or [])
-        unique_key = self.config.get("unique_key") or []
+        for constraint in self.node.constraints:
+            if constraint.type == "primary_key":
+                columns.update(_normalize_column(c) for c in constraint.columns)
+        unique_key = self.config.unique_key or ()
         columns.update(
-            _normalize_column(str(c)) for c in ([unique_key] if isinstance(unique_key, str) else unique_key)
+            _normalize_column(c) for c in ((unique_key,) if isinstance(unique_key, str) else unique_key)
         )
         return columns
 
@@ -639,44 +624,21 @@ def _column_drift(declared: Collection[str], outputs: list[str] | None) -> _Colu
 
 
 def _strip_jinja(raw: str) -> str:
-    """Replace Jinja by a placeholder identifier (expressions) or nothing (tags), keeping line numbers."""
+    """Replace Jinja by a placeholder identifier (expressions) or nothing (tags, comments, the config
+    call), keeping line numbers. Jinja that does not lex stays (the compiled SQL is parsed instead)."""
+    try:
+        spans = jinja_spans(raw)
+    except EditRefused:
+        return raw
     pieces: list[str] = []
     done = 0
-    for start, end in _jinja_spans(raw):
-        block = raw[start:end]
-        keep_as = _JINJA_PLACEHOLDER if block.startswith("{{") and not _CONFIG_CALL.match(block) else " "
-        pieces += [raw[done:start], keep_as, "\n" * block.count("\n")]
-        done = end
+    for span in spans:
+        expression = span.kind == "expression" and not span.calls("config")
+        pieces += [raw[done : span.start], _JINJA_PLACEHOLDER if expression else " "]
+        pieces.append("\n" * raw.count("\n", span.start, span.end))
+        done = span.end
     pieces.append(raw[done:])
     return "".join(pieces)
-
-
-def _jinja_spans(raw: str) -> Iterator[tuple[int, int]]:
-    """(start, end) of each Jinja block. Like Jinja's lexer, a closing ``}}`` or ``%}`` only counts
-    outside strings and brackets, so ``config(meta={'a': {'b': 1}})`` is one block."""
-    position = 0
-    while match := _JINJA_OPEN.search(raw, position):
-        closer = _JINJA_CLOSE[match.group()]
-        index, depth, quote = match.end(), 0, ""
-        while index < len(raw):
-            char = raw[index]
-            if quote:
-                index += 2 if char == "\\" else 1
-                quote = "" if char == quote else quote
-                continue
-            if depth == 0 and raw.startswith(closer, index):
-                index += len(closer)
-                break
-            if closer != "#}":  # comments have no strings or brackets
-                if char in "'\"":
-                    quote = char
-                elif char in "([{":
-                    depth += 1
-                elif char in ")]}":
-                    depth = max(0, depth - 1)
-            index += 1
-        yield match.start(), index
-        position = index
 
 
 def _parse(sql: str) -> list[exp.Expression]:
@@ -821,7 +783,7 @@ def _no_select_star_in_marts(model: _Model) -> Iterator[_Issue]:
     "duplicating them. Not required for the append and microbatch strategies.",
 )
 def _incremental_has_unique_key(model: _Model) -> Iterator[_Issue]:
-    if model.is_incremental and not model.is_append_only and not model.config.get("unique_key"):
+    if model.is_incremental and not model.is_append_only and not model.config.unique_key:
         yield _Issue(
             f"incremental model {model.name} has no unique_key; add config(unique_key='<primary key>') "
             "so reruns merge instead of duplicating rows",
@@ -837,7 +799,7 @@ def _incremental_has_unique_key(model: _Model) -> Iterator[_Issue]:
     "without it every run re-reads everything. Not required for microbatch (dbt filters by event_time).",
 )
 def _incremental_has_filter(model: _Model) -> Iterator[_Issue]:
-    microbatch = model.config.get("incremental_strategy") == "microbatch"
+    microbatch = model.config.incremental_strategy == "microbatch"
     if model.is_incremental and not microbatch and not _IS_INCREMENTAL.search(model.raw_sql):
         yield _Issue(
             f"incremental model {model.name} has no is_incremental() block; add "
@@ -909,7 +871,7 @@ def _foreign_keys_tested(model: _Model) -> Iterator[_Issue]:
     "Every model has a non-empty description in its schema YAML.",
 )
 def _model_described(model: _Model) -> Iterator[_Issue]:
-    if not str(model.node.get("description") or "").strip():
+    if not model.node.description.strip():
         yield _Issue(
             f"model {model.name} has no description; add description: to its entry in the schema YAML",
             model.at_yaml(),
@@ -923,7 +885,7 @@ def _model_described(model: _Model) -> Iterator[_Issue]:
     "A model declares its columns in YAML (schema compliance) and each declared column has a description.",
 )
 def _columns_described(model: _Model) -> Iterator[_Issue]:
-    columns: Mapping[str, Mapping[str, Any]] = model.node.get("columns") or {}
+    columns = model.node.columns
     if not columns:
         yield _Issue(
             f"model {model.name} declares no columns; list every output column with a description "
@@ -931,7 +893,7 @@ def _columns_described(model: _Model) -> Iterator[_Issue]:
             model.at_yaml(),
         )
     for name, column in columns.items():
-        if not str(column.get("description") or "").strip():
+        if not column.description.strip():
             yield _Issue(
                 f"column {name} of {model.name} has no description; add one in the schema YAML",
                 model.at_yaml(name),
@@ -950,7 +912,7 @@ def _columns_described(model: _Model) -> Iterator[_Issue]:
 def _staging_reads_sources(model: _Model) -> Iterator[_Issue]:
     if not model.is_staging:
         return
-    nodes: list[str] = (model.node.get("depends_on") or {}).get("nodes") or []
+    nodes = model.node.depends_on
     upstream = sorted(
         n
         for n in nodes
@@ -994,7 +956,7 @@ def _staging_has_no_joins(model: _Model) -> Iterator[_Issue]:
 def _marts_read_refs(model: _Model) -> Iterator[_Issue]:
     if not model.is_mart:
         return
-    nodes: list[str] = (model.node.get("depends_on") or {}).get("nodes") or []
+    nodes = model.node.depends_on
     raw = sorted(n for n in nodes if n.startswith(_RAW_INPUTS))
     if not raw:
         return

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tools.errors import ConfigurationError, UnknownNode
-from tools.layers import AnyLayer, layer_of_path
+from tools.layers import AnyLayer, is_base_path, layer_of_path
 
 MANIFEST_FILE = "manifest.json"
 DEFAULT_TARGET_PATH = "target"
@@ -116,6 +116,21 @@ class Column:
     name: str
     description: str
     data_type: str | None
+    #: the types of its constraints (``not_null``, ``unique``, ``primary_key``, ``foreign_key`` ...)
+    constraints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A constraint of a contract: its type and, for a model-level one, the columns it names."""
+
+    type: str
+    columns: tuple[str, ...]
+
+
+def _constraints(value: Any) -> list[Constraint]:
+    entries = [_mapping(c) for c in value] if isinstance(value, list) else []
+    return [Constraint(str(c.get("type")), _strings(c.get("columns"))) for c in entries if c]
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,6 +207,7 @@ class Node:
                 str(name),
                 _text(_mapping(info).get("description")),
                 _optional(_mapping(info).get("data_type")),
+                tuple(c.type for c in _constraints(_mapping(info).get("constraints"))),
             )
             for name, info in _mapping(raw.get("columns")).items()
         }
@@ -231,6 +247,38 @@ class Node:
     def layer(self) -> AnyLayer:
         """staging, intermediate, marts or other, from its folder and name (tools/layers.py)."""
         return layer_of_path(self.original_file_path, self.name)
+
+    @property
+    def is_base_model(self) -> bool:
+        """A base model: the raw half of a staging pair (``staging/base/`` or ``base_``)."""
+        return self.resource_type == "model" and is_base_path(self.original_file_path, self.name)
+
+    @property
+    def language(self) -> str:
+        """``sql`` or ``python`` (a node dbt wrote without one is SQL)."""
+        language = self.raw.get("language", "sql")
+        return language if isinstance(language, str) else ""
+
+    @property
+    def constraints(self) -> list[Constraint]:
+        """Its model-level constraints (a column's own are on its ``Column``)."""
+        return _constraints(self.raw.get("constraints"))
+
+    @property
+    def macro_sql(self) -> str:
+        """A macro's text (``{% macro ... %} ... {% endmacro %}``); empty for any other node."""
+        return _text(self.raw.get("macro_sql"))
+
+    @property
+    def test_kwargs(self) -> Mapping[str, Any]:
+        """A generic data test's arguments (``column_name``, ``to``, ``field``, ``combination_of_columns``
+        ...)."""
+        return _mapping(_mapping(self.raw.get("test_metadata")).get("kwargs"))
+
+    @property
+    def meta(self) -> list[Mapping[str, Any]]:
+        """Its ``meta``, where dbt puts it: the node's own, and its config's (both may hold keys)."""
+        return [_mapping(self.raw.get("meta")), _mapping(self.config.raw.get("meta"))]
 
     @property
     def documentation_file(self) -> str | None:
@@ -307,6 +355,18 @@ class Manifest:
     def project_name(self) -> str | None:
         name = _mapping(self.raw.get("metadata")).get("project_name")
         return name if isinstance(name, str) else None
+
+    @property
+    def adapter_type(self) -> str:
+        """The warehouse's dbt adapter (``duckdb``, ``postgres`` ...); empty when dbt did not say."""
+        return _text(_mapping(self.raw.get("metadata")).get("adapter_type"))
+
+    def reread(self) -> Manifest:
+        """The manifest dbt has written since to this one's file: a ``dbt compile --vars`` parses the
+        project with those vars and rewrites it (configs and bodies from ``var()`` as they resolve)."""
+        if self.path is None:
+            raise ValueError("a manifest built in memory has no file to read again")
+        return Manifest.read(self.path)
 
     def with_compiled(self, compiled: Mapping[str, str]) -> Manifest:
         """This manifest with ``compiled_code`` set for the nodes in ``compiled`` (unique id -> SQL),

@@ -13,8 +13,8 @@ dbt's own resolved manifest (configs merged, ``generate_*`` macros applied, Jinj
   materializations, ``create_*_as``, ``get_*_sql``, ``generate_*_name``, ``ref``/``source``);
 - where the nodes a run builds land, against the protected locations (tools/protection.py).
 
-Everything here is pure: a manifest (a dict, as ``manifest.json`` holds it) in, findings out, in
-Approve's shape (tools/jinja_inspect.CodeFinding).
+Everything here is pure: a ``Manifest`` (tools/manifest.py) in, findings out, in Approve's shape
+(tools/jinja_inspect.CodeFinding).
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
 
 from sqlglot import TokenType
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 
 from tools.jinja_inspect import CodeFinding, FindingKind
+from tools.manifest import Manifest, Node
 from tools.protection import ProtectedPlaces, lands_in
 
 #: materializations that write files outside the warehouse (dbt-duckdb's ``external``)
@@ -112,21 +112,20 @@ def statement_escape(sql: str, dialect: Dialect) -> Escape | None:
     return None
 
 
-def internal_packages(manifest: Mapping[str, Any]) -> frozenset[str]:
+def internal_packages(manifest: Manifest) -> frozenset[str]:
     """dbt's own package and the adapter's (``dbt``, ``dbt_duckdb``)."""
-    adapter = str(manifest.get("metadata", {}).get("adapter_type") or "")
+    adapter = manifest.adapter_type
     return frozenset({"dbt", f"dbt_{adapter}"} if adapter else {"dbt"})
 
 
-def builtin_materializations(manifest: Mapping[str, Any]) -> frozenset[str]:
+def builtin_materializations(manifest: Manifest) -> frozenset[str]:
     """Materializations dbt or the adapter define (their ``materialization_<name>_<adapter>`` macros),
     and ephemeral."""
     internal = internal_packages(manifest)
     names: set[str] = set(INLINED)
-    for macro in manifest.get("macros", {}).values():
-        name = str(macro.get("name", ""))
-        if macro.get("package_name") in internal and name.startswith("materialization_"):
-            names.add(name.removeprefix("materialization_").rsplit("_", 1)[0])
+    for macro in manifest.macros.values():
+        if macro.package_name in internal and macro.name.startswith("materialization_"):
+            names.add(macro.name.removeprefix("materialization_").rsplit("_", 1)[0])
     return frozenset(names)
 
 
@@ -155,16 +154,11 @@ def _one_line(value: str) -> str:
     return " ".join(value.split())[:_SNIPPET]
 
 
-def _config(node: Mapping[str, Any]) -> Mapping[str, Any]:
-    config = node.get("config")
-    return config if isinstance(config, Mapping) else {}
-
-
-def _hooks(node: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _hooks(node: Node) -> list[tuple[str, str]]:
     """(key, sql) of every pre- and post-hook resolved on a node."""
     found: list[tuple[str, str]] = []
     for key in _HOOK_KEYS:
-        for hook in _config(node).get(key) or []:
+        for hook in node.config.raw.get(key) or []:
             sql = hook.get("sql") if isinstance(hook, Mapping) else hook
             if sql:
                 found.append((key, str(sql)))
@@ -174,22 +168,22 @@ def _hooks(node: Mapping[str, Any]) -> list[tuple[str, str]]:
 class _NodeReview:
     """The findings on one node a change defines or changes."""
 
-    def __init__(self, node: Mapping[str, Any], old: Mapping[str, Any] | None, text: str) -> None:
+    def __init__(self, node: Node, old: Node | None, text: str) -> None:
         self.node, self.old, self.text = node, old, text
-        self.path = str(node.get("original_file_path") or node.get("unique_id", "?"))
-        self.name = str(node.get("name", "?"))
+        self.path = node.original_file_path or node.unique_id
+        self.name = node.name
 
     def finding(self, kind: FindingKind, where: str, why: str, snippet: str = "") -> CodeFinding:
         line, shown = _line(self.text, re.compile(where)) if where else (1, "")
         return CodeFinding(kind, self.path, line, snippet or shown, why)
 
-    def changed(self, read: Callable[[Mapping[str, Any]], object]) -> bool:
+    def changed(self, read: Callable[[Node], object]) -> bool:
         """Whether ``read(node)`` differs from the project before the change (unknown: it does)."""
         return self.old is None or read(self.old) != read(self.node)
 
     def sql_header(self) -> Iterator[CodeFinding]:
-        header = _config(self.node).get("sql_header")
-        if header and self.changed(lambda n: _config(n).get("sql_header")):
+        header = self.node.config.raw.get("sql_header")
+        if header and self.changed(lambda n: n.config.raw.get("sql_header")):
             yield self.finding(
                 "sql_header",
                 r"sql_header",
@@ -205,11 +199,11 @@ class _NodeReview:
                 )
 
     def materialization(self, builtin: Collection[str]) -> Iterator[CodeFinding]:
-        materialized = str(_config(self.node).get("materialized") or "")
-        if not materialized or not self.changed(lambda n: _config(n).get("materialized")):
+        materialized = self.node.config.materialized
+        if not materialized or not self.changed(lambda n: n.config.materialized):
             return
         if materialized in FILE_WRITING:
-            location = _config(self.node).get("location")
+            location = self.node.config.raw.get("location")
             where = f" to {location}" if location else ""
             yield self.finding(
                 "file_write",
@@ -225,8 +219,8 @@ class _NodeReview:
             )
 
     def statements(self, dialect: Dialect) -> Iterator[CodeFinding]:
-        compiled = self.node.get("compiled_code")
-        if self.node.get("language", "sql") != "sql" or not isinstance(compiled, str):
+        compiled = self.node.compiled_code
+        if self.node.language != "sql" or compiled is None:
             return
         escape = statement_escape(compiled, dialect)
         if escape is not None:
@@ -234,82 +228,73 @@ class _NodeReview:
 
 
 def code_findings(
-    manifest: Mapping[str, Any],
-    changed: Iterable[str],
-    before: Mapping[str, Any] | None,
-    files: Mapping[str, str | None],
+    manifest: Manifest, changed: Iterable[str], before: Manifest | None, files: Mapping[str, str | None]
 ) -> list[CodeFinding]:
     """Code that runs beside the own statement of the nodes (unique ids) a change defines or changes.
 
     ``before`` is the manifest before the change (None: unknown); a setting the node had then is the
     user's and not reported again. ``files`` holds the change's file texts, for line numbers.
     """
-    nodes, old_nodes = manifest.get("nodes", {}), (before or {}).get("nodes", {})
-    dialect = sql_dialect(str(manifest.get("metadata", {}).get("adapter_type") or ""))
+    old_nodes = before.nodes if before is not None else {}
+    dialect = sql_dialect(manifest.adapter_type)
     builtin = builtin_materializations(manifest)
     found: list[CodeFinding] = []
     for uid in sorted(set(changed)):
-        node = nodes.get(uid)
+        node = manifest.nodes.get(uid)
         if node is None:
             continue
-        path = str(node.get("original_file_path", ""))
-        review = _NodeReview(node, old_nodes.get(uid), files.get(path) or str(node.get("raw_code") or ""))
+        text = files.get(node.original_file_path) or node.raw_code
+        review = _NodeReview(node, old_nodes.get(uid), text)
         found += [*review.sql_header(), *review.hooks(), *review.materialization(builtin)]
         found += list(review.statements(dialect))
     return found
 
 
 def macro_findings(
-    manifest: Mapping[str, Any], macros: Iterable[str], files: Mapping[str, str | None]
+    manifest: Manifest, macros: Iterable[str], files: Mapping[str, str | None]
 ) -> list[CodeFinding]:
     """The macros (unique ids) a change defines that override one of dbt's or the adapter's."""
-    all_macros = manifest.get("macros", {})
     internal = internal_packages(manifest)
-    dbt_names = {str(m.get("name")) for m in all_macros.values() if m.get("package_name") in internal}
-    adapter = str(manifest.get("metadata", {}).get("adapter_type") or "")
+    dbt_names = {m.name for m in manifest.macros.values() if m.package_name in internal}
     found: list[CodeFinding] = []
     for uid in sorted(set(macros)):
-        macro = all_macros.get(uid)
-        if macro is None or macro.get("package_name") in internal:
+        macro = manifest.macros.get(uid)
+        if macro is None or macro.package_name in internal:
             continue
-        name = str(macro.get("name", ""))
-        takes_over = overridden(name, dbt_names, adapter)
+        name = macro.name
+        takes_over = overridden(name, dbt_names, manifest.adapter_type)
         if takes_over is None:
             continue
-        path = str(macro.get("original_file_path", ""))
+        path = macro.original_file_path
         tag = "materialization" if name.startswith("materialization_") else r"macro\s+" + re.escape(name)
-        line, snippet = _line(files.get(path) or str(macro.get("macro_sql") or ""), re.compile(tag))
+        line, snippet = _line(files.get(path) or macro.macro_sql, re.compile(tag))
         why = f"defines {name}, which takes over {takes_over}: it runs wherever dbt calls it, in every build"
         found.append(CodeFinding("macro_override", path, line, snippet, why))
     return found
 
 
 def location_findings(
-    manifest: Mapping[str, Any], built: Iterable[str], places: ProtectedPlaces, *, target_protected: bool
+    manifest: Manifest, built: Iterable[str], places: ProtectedPlaces, *, target_protected: bool
 ) -> list[CodeFinding]:
     """The nodes (unique ids) a run builds whose resolved relation lies on a protected location.
 
     When the run's target is itself protected, relations in the target's own location are its
     question (Execute asks before building there) and are left out here.
     """
-    nodes = manifest.get("nodes", {})
     found: list[CodeFinding] = []
     for uid in sorted(set(built)):
-        node = nodes.get(uid)
-        if node is None or _config(node).get("materialized") in INLINED:  # nothing of its own is built
+        node = manifest.nodes.get(uid)
+        if node is None or node.config.materialized in INLINED:  # nothing of its own is built
             continue
-        database, schema = str(node.get("database") or ""), str(node.get("schema") or "")
+        database, schema = node.database or "", node.schema or ""
         why = places.protecting(database, schema)
         if why is None:
             continue
         if target_protected and lands_in(places.place(database, schema), places.target):
             continue
-        relation = str(
-            node.get("relation_name") or f"{database}.{schema}.{node.get('alias') or node.get('name')}"
-        )
-        kind = str(node.get("resource_type", "node"))
-        line, _ = _line(str(node.get("raw_code") or ""), _PLACING)
-        path = str(node.get("original_file_path", uid))
-        why = f"{kind} {node.get('name')} builds {relation}, which lies in {why}"
+        relation = node.relation_name or f"{database}.{schema}.{node.alias or node.name}"
+        line, _ = _line(node.raw_code, _PLACING)
+        path = node.original_file_path or uid
+        why = f"{node.resource_type} {node.name} builds {relation}, which lies in {why}"
         found.append(CodeFinding("protected_location", path, line, relation, why))
     return found

@@ -39,7 +39,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import RunContext
 from graph.lint_scope import ChangeScope, added_disables, models_it_may_modify, prior_texts
-from graph.nodes import names, new_tests, project_nodes, redefined, touched_nodes
+from graph.nodes import names, new_tests, redefined, touched_nodes
 from graph.phases.approve import judge_resolved
 from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, PlanSpec
@@ -47,12 +47,12 @@ from graph.read_only import is_read_only
 from graph.state import RunState
 from graph.transaction import apply_journaled, journaled_deps, rollback_journaled
 from graph.trust_gate import Reach, review_change
-from tools.changeset import Changeset, PriorFile
+from tools.changeset import AppliedChangeset, Changeset, PriorFile
 from tools.engine import DbtCall, DbtResult
 from tools.errors import DbtCompilationError, ModelFixableError
-from tools.lineage import load_manifest
 from tools.lint import LintFinding, lint_project
 from tools.lint_baseline import BASELINE_FILE, parse_baseline, read_baseline
+from tools.manifest import Manifest
 from tools.protection import Protection
 
 PACKAGE_FILES = frozenset({"packages.yml", "dependencies.yml"})
@@ -76,22 +76,12 @@ def _check(ctx: RunContext, call: DbtCall) -> DbtResult:
     return result
 
 
-def _manifest_file(ctx: RunContext) -> Path:
-    return ctx.project_dir / "target" / "manifest.json"
+def _with_compiled(manifest: Manifest, compiled: DbtResult) -> Manifest:
+    # the lint and the gate read compiled SQL from the manifest, which `dbt parse` leaves without it
+    return manifest.with_compiled({n.unique_id: n.compiled_sql or "" for n in compiled.nodes})
 
 
-def _manifest(ctx: RunContext) -> dict[str, Any]:
-    return load_manifest(_manifest_file(ctx))
-
-
-def _add_compiled_sql(manifest: dict[str, Any], compiled: DbtResult) -> None:
-    # the lint reads compiled SQL from the manifest, which `dbt parse` leaves without it
-    for node in compiled.nodes:
-        if node.unique_id in manifest["nodes"] and node.compiled_sql:
-            manifest["nodes"][node.unique_id]["compiled_code"] = node.compiled_sql
-
-
-def _project_before(ctx: RunContext, changeset: Changeset) -> dict[str, Any] | None:
+def _project_before(ctx: RunContext, changeset: Changeset) -> Manifest | None:
     """The manifest of the project before the change, with the models the change may modify
     compiled; None when it only adds models, or when the project as it was does not parse."""
     paths = ctx.tools.paths
@@ -108,13 +98,13 @@ def _project_before(ctx: RunContext, changeset: Changeset) -> dict[str, Any] | N
     except ModelFixableError as exc:
         ctx.progress("validate", f"the project did not parse before this change: {exc}", ok=False)
         return None
-    manifest = _manifest(ctx)
-    models = candidates & {
-        n["name"] for n in project_nodes(manifest).values() if n["resource_type"] == "model"
-    }
+    manifest = Manifest.for_engine(ctx.engine)
+    models = candidates & {node.name for node in manifest.root("model").values()}
     if models:
         try:
-            _add_compiled_sql(manifest, _check(ctx, DbtCall(command="compile", select=sorted(models))))
+            manifest = _with_compiled(
+                manifest, _check(ctx, DbtCall(command="compile", select=sorted(models)))
+            )
         except ModelFixableError as exc:  # lint them from raw SQL, as a parse leaves them
             ctx.progress("validate", f"the models did not compile before this change: {exc}", ok=False)
     return manifest
@@ -170,10 +160,10 @@ class _ChangeLint:
 
 def _lint_change(
     ctx: RunContext,
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     changeset: Changeset,
     before: Mapping[str, str | None],
-    before_manifest: Mapping[str, Any] | None,
+    before_manifest: Manifest | None,
 ) -> _ChangeLint:
     """Lint the models in the touched files and sort the findings into the change's own and debt."""
     scope = ChangeScope.of(manifest, changeset, before, before_manifest)
@@ -206,11 +196,11 @@ def _lint_change(
 def _judge(
     ctx: RunContext,
     state: RunState,
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     reach: Reach,
     *,
     build_nodes: list[str],
-    before_manifest: Mapping[str, Any] | None,
+    before_manifest: Manifest | None,
     protected_before: Protection | None,
 ) -> dict[str, Any]:
     """The gate's verdict on what dbt resolved the change to (graph/phases/approve.judge_resolved)."""
@@ -220,7 +210,6 @@ def _judge(
     review = review_change(
         lambda call: _check(ctx, call),
         manifest,
-        _manifest_file(ctx),
         PlanSpec.model_validate(state["plan"]),
         reach,
         build_nodes=build_nodes,
@@ -236,6 +225,102 @@ def _install_packages(ctx: RunContext, touched: list[str]) -> None:
     if PACKAGE_FILES & set(touched):
         with journaled_deps(ctx.tools.paths.root, ctx.run_dir):
             _check(ctx, DbtCall(command="deps"))
+
+
+@dataclass
+class _Examined:
+    """What Validate found on the applied change: its problems, lint, nodes and the gate's verdict."""
+
+    errors: list[str] = field(default_factory=list)
+    lint: _ChangeLint = field(default_factory=_ChangeLint)
+    changed: list[str] = field(default_factory=list)
+    build: list[str] = field(default_factory=list)
+    new_tests: list[str] = field(default_factory=list)
+    verdict: dict[str, Any] = field(default_factory=dict)
+
+
+def _examine(
+    ctx: RunContext,
+    state: RunState,
+    spec: PlanSpec,
+    applied: AppliedChangeset | None,
+    *,
+    before_manifest: Manifest | None,
+    protected_before: Protection | None,
+) -> _Examined:
+    """Parse and compile the applied change read-only, let the gate judge it, then lint it; a problem
+    the model can fix is one of the errors, not an exception."""
+    found = _Examined()
+    touched = spec.changeset.touched_paths()
+    try:
+        _install_packages(ctx, touched)
+        _check(ctx, DbtCall(command="parse"))
+        manifest = Manifest.for_engine(ctx.engine)
+        found.changed = touched_nodes(manifest, touched)
+        found.build = redefined(manifest, found.changed, touched, before_manifest)
+        reach = Reach.of(manifest, touched, before_manifest)
+        selection = _selection_to_compile(spec, names(manifest, [*found.changed, *reach.nodes]))
+        if selection:
+            compiled = _check(ctx, DbtCall(command="compile", select=selection))
+            found.errors += [f"{n.name}: {n.message}" for n in compiled.failed_nodes]
+            manifest = _with_compiled(manifest, compiled)
+        found.new_tests = new_tests(manifest, before_manifest, touched, found.build)
+        if not found.errors:
+            found.verdict = _judge(
+                ctx,
+                state,
+                manifest,
+                reach,
+                build_nodes=found.build,
+                before_manifest=before_manifest,
+                protected_before=protected_before,
+            )
+        if applied is not None and not found.verdict.get("gate"):
+            found.lint = _lint_change(
+                ctx, manifest, spec.changeset, prior_texts(applied.priors), before_manifest
+            )
+            found.errors += found.lint.errors()
+            found.lint.show(ctx)
+    except ModelFixableError as exc:
+        found.errors.append(str(exc))
+    return found
+
+
+def _conclude(
+    ctx: RunContext, state: RunState, found: _Examined, applied: AppliedChangeset | None, took: float
+) -> dict[str, Any]:
+    """The state update: a question for a person (nothing left applied), a repair or a failure, or
+    the change validated and left applied for Execute."""
+    validation = {
+        "ok": not found.errors,
+        "errors": found.errors,
+        **found.lint.as_validation(),
+        "changed_nodes": found.changed,
+    }
+    applied_record = applied.model_dump(mode="json") if applied is not None else None
+    if found.verdict.get("gate") and not found.errors:  # a person answers first, with nothing left applied
+        if undone := rollback_journaled(applied_record, ctx.run_dir):
+            ctx.progress("validate", undone.describe())
+        return {"validation": validation, **found.verdict, "applied": None, "needs_repair": False}
+    if found.errors:
+        ctx.progress(
+            "validate", f"{len(found.errors)} problem(s): {found.errors[0]}", ok=False, duration_s=took
+        )
+        feedback = Feedback(phase="validate", errors=found.errors)
+        return {"validation": validation, **fail_or_repair(ctx, state, applied_record, feedback)}
+    ctx.progress(
+        "validate", f"{len(found.changed)} changed node(s) compile and pass lint", ok=True, duration_s=took
+    )
+    return {
+        **found.verdict,
+        "validation": validation,
+        "applied": applied_record,
+        "changed_nodes": found.changed,
+        "build_nodes": found.build,
+        "created_nodes": sorted(found.lint.scope.created),
+        "new_tests": found.new_tests,
+        "needs_repair": False,
+    }
 
 
 def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -255,64 +340,7 @@ def validate(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if not changeset.is_empty:
         applied = apply_journaled(changeset, ctx.tools.paths, ctx.run_dir)
         ctx.progress("validate", f"applied {len(changeset.changes)} file change(s)", ok=True)
-    errors: list[str] = []
-    lint = _ChangeLint()
-    changed: list[str] = []
-    build: list[str] = []
-    manifest: dict[str, Any] = {}
-    touched = changeset.touched_paths()
-    verdict: dict[str, Any] = {}
-    try:
-        _install_packages(ctx, touched)
-        _check(ctx, DbtCall(command="parse"))
-        manifest = _manifest(ctx)
-        changed = touched_nodes(manifest, touched)
-        build = redefined(manifest, changed, touched, before_manifest)
-        reach = Reach.of(manifest, touched, before_manifest)
-        selection = _selection_to_compile(spec, names(manifest, [*changed, *reach.nodes]))
-        if selection:
-            compiled = _check(ctx, DbtCall(command="compile", select=selection))
-            errors += [f"{n.name}: {n.message}" for n in compiled.failed_nodes]
-            _add_compiled_sql(manifest, compiled)
-        if not errors:
-            verdict = _judge(
-                ctx,
-                state,
-                manifest,
-                reach,
-                build_nodes=build,
-                before_manifest=before_manifest,
-                protected_before=protected_before,
-            )
-        if applied is not None and not verdict.get("gate"):
-            lint = _lint_change(ctx, manifest, changeset, prior_texts(applied.priors), before_manifest)
-            errors += lint.errors()
-            lint.show(ctx)
-    except ModelFixableError as exc:
-        errors.append(str(exc))
-    validation = {"ok": not errors, "errors": errors, **lint.as_validation(), "changed_nodes": changed}
-    applied_record = applied.model_dump(mode="json") if applied is not None else None
-    took = time.perf_counter() - started
-    if verdict.get("gate") and not errors:  # a person answers first, with nothing left applied
-        if undone := rollback_journaled(applied_record, ctx.run_dir):
-            ctx.progress("validate", undone.describe())
-        return {"validation": validation, **verdict, "applied": None, "needs_repair": False}
-    if errors:
-        ctx.progress("validate", f"{len(errors)} problem(s): {errors[0]}", ok=False, duration_s=took)
-        return {
-            "validation": validation,
-            **fail_or_repair(ctx, state, applied_record, Feedback(phase="validate", errors=errors)),
-        }
-    ctx.progress(
-        "validate", f"{len(changed)} changed node(s) compile and pass lint", ok=True, duration_s=took
+    found = _examine(
+        ctx, state, spec, applied, before_manifest=before_manifest, protected_before=protected_before
     )
-    return {
-        **verdict,
-        "validation": validation,
-        "applied": applied_record,
-        "changed_nodes": changed,
-        "build_nodes": build,
-        "created_nodes": sorted(lint.scope.created),
-        "new_tests": new_tests(manifest, before_manifest, touched, build),
-        "needs_repair": False,
-    }
+    return _conclude(ctx, state, found, applied, time.perf_counter() - started)
