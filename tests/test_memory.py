@@ -14,6 +14,7 @@ from agent.settings import Settings, load_settings
 from tests.dbt_project_factory import write_tiny_project
 from tests.scripted_planner import ScriptedPlanner, writes
 from tests.test_graph import BROKEN_MODEL, NEW_MODEL
+from tools.manifest import Manifest
 from tools.memory.store import ProjectMemory, open_memory
 
 CORE_FACT = {
@@ -86,7 +87,7 @@ def _taught(memory: ProjectMemory, run_id: str, *paths: str) -> None:
             "config": {"materialized": "table"},
         }
     state = {"status": "success", "created_nodes": list(nodes), "request": f"request {run_id}"}
-    learn_from_run(memory, state, {"nodes": nodes}, run_id)
+    learn_from_run(memory, state, Manifest({"nodes": nodes}), run_id)
 
 
 def test_an_undone_run_is_forgotten_and_its_conventions_taught_again_by_what_remains(

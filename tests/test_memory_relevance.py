@@ -27,6 +27,7 @@ from agent.settings import load_settings
 from tests.dbt_project_factory import write_tiny_project
 from tests.scripted_planner import ScriptedPlanner, writes
 from tests.test_graph import BROKEN_MODEL, NEW_MODEL
+from tools.manifest import Manifest
 from tools.memory.embedding import cosine, hashed_ngrams
 from tools.memory.store import ProjectMemory, open_memory
 
@@ -285,7 +286,7 @@ def test_an_environment_fault_is_neither_learned_nor_recalled(tmp_path: Path, er
         "feedback": [{"phase": "execute", "errors": [error]}],
     }
     with open_memory(None, tmp_path, "shop") as memory:
-        learn_from_run(memory, state, {}, "R")
+        learn_from_run(memory, state, Manifest({}), "R")
         assert memory.items("failures") == []
         # one an older ae stored is not told either
         memory.remember("failures", "old", f"request 'x' -> {error}", {"request": "x", "error": error})
@@ -301,7 +302,7 @@ def test_a_models_own_failure_is_still_learned(tmp_path: Path, error: str) -> No
         "feedback": [{"phase": "validate", "errors": [error]}],
     }
     with open_memory(None, tmp_path, "shop") as memory:
-        learn_from_run(memory, state, {}, "R")
+        learn_from_run(memory, state, Manifest({}), "R")
         assert [m.key for m in memory.items("failures")] == ["R"]
 
 
@@ -314,7 +315,7 @@ def test_a_run_the_guard_stopped_teaches_no_failure(tmp_path: Path) -> None:
         "feedback": [{"phase": "validate", "errors": [MODEL_ERRORS[0]]}],
     }
     with open_memory(None, tmp_path, "shop") as memory:
-        learn_from_run(memory, state, {}, "R")
+        learn_from_run(memory, state, Manifest({}), "R")
         assert memory.items("failures") == []
 
 

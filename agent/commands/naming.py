@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 
-from tools import layers
 from tools.layers import entity_of
 
 _ID_LIKE = re.compile(r"^(id|key|sku|uuid|guid|code)$|_(id|key|sku|uuid|guid|code|pk)$", re.IGNORECASE)
@@ -45,10 +44,6 @@ _RESERVED = frozenset(
 # columns so generic that joined models would collide on them: prefixed with the entity in staging
 _GENERIC_COLUMNS = frozenset({"name", "type", "description", "title", "label", "category"})
 _TIMESTAMP_VERBS = {"created": "created", "updated": "last updated", "modified": "last modified"}
-
-
-#: the naming table is tools/layers.py; agent/memory (learn.py, recall.py) still imports this from here
-model_type_of = layers.model_type_of
 
 
 def plural(word: str) -> str:

@@ -10,49 +10,36 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
-from agent.commands.naming import model_type_of
 from agent.memory.relevance import environment_fault
 from graph.plan_spec import Feedback
-from tools.layers import layer_of
+from tools.layers import kind_of_name
+from tools.manifest import Manifest, Node
 from tools.memory.store import Memory, ProjectMemory
 
-_PREFIXES = ("stg_", "int_", "fct_", "dim_")
 _MAX_TEXT = 600
 #: the newest remembered models an undo looks through to teach a convention again
 UNLEARN_SCAN = 500
 
 
-def _tests_of(manifest: Mapping[str, Any], uid: str) -> list[str]:
-    return sorted(
-        f"{(node.get('test_metadata') or {}).get('name')}({node.get('column_name') or ''})"
-        for node in (manifest.get("nodes") or {}).values()
-        if node.get("resource_type") == "test"
-        and node.get("attached_node") == uid
-        and node.get("test_metadata")
-    )
-
-
-def _learn_model(
-    memory: ProjectMemory, manifest: Mapping[str, Any], node: Mapping[str, Any], run_id: str
-) -> None:
-    config = node.get("config") or {}
-    path = str(node.get("original_file_path", ""))
-    layer = layer_of(node)
+def _learn_model(memory: ProjectMemory, node: Node, tests: list[Node], run_id: str) -> None:
+    """Remember a model the run built, with ``tests``, the data tests attached to it."""
+    config, path, layer = node.config, node.original_file_path, node.layer
+    key = config.unique_key
     data = {
-        "name": node["name"],
+        "name": node.name,
         "path": path,
         "layer": layer,
-        "materialized": config.get("materialized"),
-        "unique_key": config.get("unique_key"),
-        "incremental_strategy": config.get("incremental_strategy"),
-        "tests": _tests_of(manifest, str(node.get("unique_id"))),
+        "materialized": config.materialized,
+        "unique_key": list(key) if isinstance(key, tuple) else key,
+        "incremental_strategy": config.incremental_strategy,
+        "tests": sorted(f"{t.generic_test}({t.column_name or ''})" for t in tests if t.generic_test),
         "run_id": run_id,
     }
     keys = f", unique_key {data['unique_key']}" if data["unique_key"] else ""
-    tests = f"; tests {', '.join(data['tests'])}" if data["tests"] else ""
-    text = f"model {node['name']} ({layer}, {data['materialized']}{keys}) at {path}{tests}"
-    memory.remember("models", str(node["name"]), text, data)
-    _learn_conventions(memory, str(node["name"]), layer, path, run_id)
+    shown = f"; tests {', '.join(data['tests'])}" if data["tests"] else ""
+    text = f"model {node.name} ({layer}, {data['materialized']}{keys}) at {path}{shown}"
+    memory.remember("models", node.name, text, data)
+    _learn_conventions(memory, node.name, layer, path, run_id)
 
 
 def _learn_conventions(memory: ProjectMemory, name: str, layer: str, path: str, run_id: str) -> None:
@@ -73,19 +60,14 @@ def _teach_folder(memory: ProjectMemory, layer: str, path: str, run_id: str) -> 
     )
 
 
-def _prefix_of(name: str) -> str | None:
-    return next((p for p in _PREFIXES if name.startswith(p)), None)
-
-
 def _teach_prefix(memory: ProjectMemory, name: str, run_id: str) -> None:
-    prefix = _prefix_of(name)
-    if prefix:
-        kind = model_type_of(name)
+    kind = kind_of_name(name)
+    if kind is not None:
         memory.remember(
             "conventions",
-            f"prefix:{kind}",
-            f"{kind} models are named {prefix}<name>",
-            {"model_type": kind, "prefix": prefix, "run_id": run_id},
+            f"prefix:{kind.model_type}",
+            f"{kind.model_type} models are named {kind.prefix}<name>",
+            {"model_type": kind.model_type, "prefix": kind.prefix, "run_id": run_id},
         )
 
 
@@ -118,21 +100,18 @@ def _environment_caused(state: Mapping[str, Any]) -> bool:
     return any(environment_fault(str(text)) for text in (first, state.get("reason") or ""))
 
 
-def learn_from_run(
-    memory: ProjectMemory, state: Mapping[str, Any], manifest: Mapping[str, Any], run_id: str
-) -> None:
+def learn_from_run(memory: ProjectMemory, state: Mapping[str, Any], manifest: Manifest, run_id: str) -> None:
     """Write what the run in ``state`` (its final graph state) teaches; ``manifest`` is the project now.
     A failure the environment caused (a missing or empty warehouse, a lock, ...) teaches nothing."""
     if state.get("feedback") and not _environment_caused(state):
         _learn_failure(memory, state, run_id)
     if state.get("status") != "success":
         return
-    nodes = manifest.get("nodes") or {}
     changed = dict.fromkeys([*state.get("created_nodes", []), *state.get("build_nodes", [])])
     for uid in changed:
-        node = nodes.get(uid)
-        if node and node.get("resource_type") == "model":
-            _learn_model(memory, manifest, node, run_id)
+        node = manifest.nodes.get(uid)
+        if node and node.resource_type == "model":
+            _learn_model(memory, node, manifest.tests_of(uid), run_id)
 
 
 def unlearn_run(memory: ProjectMemory, run_id: str) -> int:
@@ -157,7 +136,8 @@ def _teach_again(memory: ProjectMemory, key: str, models: list[Memory]) -> bool:
         if what == "folder" and model.data.get("layer") == value and path:
             _teach_folder(memory, value, path, run_id)
             return True
-        if what == "prefix" and _prefix_of(name) and model_type_of(name) == value:
+        kind = kind_of_name(name)
+        if what == "prefix" and kind is not None and kind.model_type == value:
             _teach_prefix(memory, name, run_id)
             return True
     return False

@@ -17,7 +17,6 @@ import re
 from pathlib import PurePosixPath
 from typing import get_args
 
-from agent.commands.naming import model_type_of
 from agent.memory.recalled import Recall, cut
 from agent.memory.relevance import (
     MIN_REQUEST_SIMILARITY,
@@ -26,7 +25,7 @@ from agent.memory.relevance import (
     plans_no_change,
     relevance,
 )
-from tools.layers import Layer
+from tools.layers import MODEL_KINDS, Layer
 from tools.memory.store import ProjectMemory
 
 #: a past model must share this much with the request to be worth telling Plan about
@@ -37,8 +36,6 @@ MAX_SIMILAR = 3
 MAX_DECISIONS = 20
 #: the newest models and failures recall scores for similarity
 RECALL_SCAN = 500
-#: the prefixes learn.py records; a remembered prefix outside them is not followed
-_PREFIXES = ("stg_", "int_", "fct_", "dim_")
 _FOLDER = re.compile(r"[A-Za-z0-9_./-]{1,200}")
 
 
@@ -57,12 +54,12 @@ def _conventions(memory: ProjectMemory) -> tuple[dict[Layer, str], dict[str, str
         folder = _safe_folder(found.data.get("folder")) if found else None
         if folder is not None:
             folders[layer] = folder
+    # the naming table's prefixes only (learn.py records no other): another one is not followed
     prefixes: dict[str, str] = {}
-    for prefix in _PREFIXES:
-        kind = model_type_of(prefix)
-        found = memory.get("conventions", f"prefix:{kind}")
-        if found is not None and found.data.get("prefix") == prefix:
-            prefixes[kind] = prefix
+    for kind in MODEL_KINDS:
+        found = memory.get("conventions", f"prefix:{kind.model_type}")
+        if found is not None and found.data.get("prefix") == kind.prefix:
+            prefixes[kind.model_type] = kind.prefix
     return folders, prefixes
 
 
