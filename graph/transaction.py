@@ -28,6 +28,7 @@ from tools.changeset import AppliedChangeset, Changeset, PriorFile, RolledBack
 from tools.errors import AeError, PathRefused
 from tools.installed_packages import LOCK_FILE, InstalledPackages, PackagesUndo, after_deps, before_deps
 from tools.journal import DamagedJournal, ProjectStamp, load, save
+from tools.manifest import target_dir
 from tools.paths import STATE_DIR, ProjectPaths, inside_project, recorded_location, refuse_state_links
 from tools.warehouse_undo import drop_relations
 
@@ -96,9 +97,10 @@ _CLOCK_SLACK_NS = 1_000_000_000
 
 
 def dbt_output(root: Path) -> tuple[Path, Path]:
-    """Where dbt writes for the project now: its target folder and its log file (dbt runs with the
-    working directory at the project, so relative settings are relative to it)."""
-    target = root / os.environ.get("DBT_TARGET_PATH", "target")
+    """Where dbt writes for the project now: its target folder (tools/manifest.py ``target_dir``; a
+    run's engine passes no ``--target-path``) and its log file (dbt runs with the working directory at
+    the project, so relative settings are relative to it)."""
+    target = target_dir(root)
     log_file = root / os.environ.get("DBT_LOG_PATH", "logs") / "dbt.log"
     return target.resolve(), log_file.resolve()
 

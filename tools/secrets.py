@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from tools.logs import get_logger, known_secrets, redact, register_secret
+from tools.manifest import target_dir
 from tools.paths import STATE_DIR
 
 log = get_logger("ae.secrets")
@@ -146,8 +147,7 @@ def dbt_output_files(project_dir: Path, target_path: str | None = None) -> Itera
     engine passes it, else DBT_TARGET_PATH, else ``target``), dbt's log files (DBT_LOG_PATH, else
     ``logs``) and the engine's logs in ``.ae/logs``. Links are not followed: the folders are the
     project's, and what a link points at is not."""
-    target = project_dir / (target_path or os.environ.get("DBT_TARGET_PATH") or "target")
-    for folder, _dirs, names in os.walk(target):
+    for folder, _dirs, names in os.walk(target_dir(project_dir, target_path)):
         yield from (Path(folder) / name for name in names)
     log_dir = project_dir / (os.environ.get("DBT_LOG_PATH") or "logs")
     yield from log_dir.glob("dbt.log*")

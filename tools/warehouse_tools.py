@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tools.context import ToolContext
-from tools.lineage import Lineage, lineage, load_manifest
+from tools.lineage import Lineage, lineage
+from tools.manifest import Manifest
 from tools.profiling import ForeignKeyMatch, RelationProfile, foreign_key_matches, profile_relation
 from tools.registry import tool
 from tools.warehouse import (
@@ -57,7 +58,15 @@ def run_query(ctx: ToolContext, sql: str, limit: int = 50) -> QueryResult:
 @tool(read_only=True, family="manifest")
 def model_lineage(ctx: ToolContext, node: str, upstream: int = 1, downstream: int = 1) -> Lineage:
     """Upstream and downstream nodes of a model, source or snapshot, from the parsed manifest."""
-    manifest_path = ctx.paths.root / "target" / "manifest.json"
-    if not manifest_path.exists() and ctx.engine is not None:
+    return lineage(_manifest(ctx), node, upstream=upstream, downstream=downstream)
+
+
+def _manifest(ctx: ToolContext) -> Manifest:
+    """The manifest the run's dbt last wrote (where its engine writes), parsed first when there is none."""
+    if ctx.engine is None:
+        return Manifest.load(ctx.paths.root)
+    manifest = Manifest.for_engine(ctx.engine, missing_ok=True)
+    if manifest.is_empty:
         ctx.engine.run("parse")
-    return lineage(load_manifest(manifest_path), node, upstream=upstream, downstream=downstream)
+        manifest = Manifest.for_engine(ctx.engine)
+    return manifest
