@@ -95,24 +95,16 @@ def _check_columns(profile: RelationProfile, requested: list[str], key: str) -> 
     return tuple(c for c in names if c != key)
 
 
-def dbt_snapshot(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
-    node, relation_expr = _snapshot_input(view, cmd.required_text("source-table"))
-    table = node.name
-    if not view.is_built(node):
-        raise InvalidArguments(
-            f"{table} does not exist in the warehouse yet", hint=f"build it first: /dbt-run --select {table}"
-        )
-    profile = view.profile(view.relation_of(node))
-    key = choose_key(profile, cmd.text("unique-key"), {c: c for c in _column_names(profile)})
-    strategy = cmd.text("strategy") or (
-        "timestamp" if profile.updated_at_candidates or cmd.text("updated-at") else "check"
-    )
-    name = cmd.text("name") or f"{table}_snapshot"
+def _snapshot_name(name: str, view: ProjectView) -> str:
     if not is_identifier(name):
         raise InvalidArguments(f"snapshot name {name!r} must be lower case letters, digits and _")
     if name in view.models or name in view.seeds:
         raise InvalidArguments(f"{name!r} already names a model or seed", hint="choose another --name")
-    entity = entity_of(table)
+    return name
+
+
+def _column_docs(node: Node, profile: RelationProfile, key: str, entity: str) -> list[ColumnDoc]:
+    """The snapshot's columns (the input's, described as documented or from the data) and dbt's own."""
     described = {name: documented.description for name, documented in node.columns.items()}
     columns = [
         ColumnDoc(
@@ -125,10 +117,27 @@ def dbt_snapshot(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
         )
         for column in profile.columns
     ]
-    columns += [
+    return columns + [
         ColumnDoc(meta, text, ("unique", "not_null") if meta == "dbt_scd_id" else ())
         for meta, text in _META_COLUMNS
     ]
+
+
+def dbt_snapshot(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
+    node, relation_expr = _snapshot_input(view, cmd.required_text("source-table"))
+    table = node.name
+    if not view.is_built(node):
+        raise InvalidArguments(
+            f"{table} does not exist in the warehouse yet", hint=f"build it first: /dbt-run --select {table}"
+        )
+    profile = view.profile(view.relation_of(node))
+    key = choose_key(profile, cmd.text("unique-key"), {c: c for c in _column_names(profile)})
+    strategy = cmd.text("strategy") or (
+        "timestamp" if profile.updated_at_candidates or cmd.text("updated-at") else "check"
+    )
+    name = _snapshot_name(cmd.text("name") or f"{table}_snapshot", view)
+    entity = entity_of(table)
+    columns = _column_docs(node, profile, key, entity)
     updated_at = _timestamp_column(profile, cmd.text("updated-at")) if strategy == "timestamp" else None
     check_cols = _check_columns(profile, cmd.items("check-cols"), key) if strategy == "check" else ()
     change = f"when {updated_at} moves" if updated_at else f"when any of {', '.join(check_cols)} changes"
