@@ -225,84 +225,103 @@ class ToolLoop:
         transcript: Transcript | None = None,
     ) -> tuple[SubmittedPlan, dict[str, float]]:
         """Plan until ``submit_plan``. ``spent`` is what earlier Plan visits of the run used."""
-        meter = UsageMeter(model=self.model, price=self._price(), prior=dict(spent or {}))
-        # the request and repair feedback quote dbt's errors, which may hold secrets
-        messages: list[dict[str, Any]] = [{"role": "user", "content": redact(first_message)}]
+        visit = _Visit(
+            meter=UsageMeter(model=self.model, price=self._price(), prior=dict(spent or {})),
+            # the request and repair feedback quote dbt's errors, which may hold secrets
+            messages=[{"role": "user", "content": redact(first_message)}],
+            failures=_FailureStreaks(limit=self.budgets.max_tool_failures),
+            progress=progress,
+            transcript=transcript,
+        )
         tool_params = self.tool_params()
-        failures = _FailureStreaks(limit=self.budgets.max_tool_failures)
-        nudged = False
         while True:
-            check_budgets(self.budgets, meter, before_call=True)
-            step = meter.calls + 1
-            request = LLMRequest(
-                system=self.system,
-                messages=list(messages),
-                tools=tool_params,
-                max_tokens=self.max_tokens,
-                temperature=self.temperature,
-                model=self.model,
+            response = self._step(ctx, visit, tool_params)
+            visit.messages.append(response.assistant_message())
+            submitted = self._follow(ctx, visit, response)
+            if submitted is not None:
+                return submitted, visit.meter.with_budgets(self.budgets)
+
+    def _step(self, ctx: ToolContext, visit: _Visit, tool_params: list[dict[str, Any]]) -> LLMResponse:
+        """One model call, checked against the run's budgets before and after, recorded and reported."""
+        meter = visit.meter
+        check_budgets(self.budgets, meter, before_call=True)
+        step = meter.calls + 1
+        request = LLMRequest(
+            system=self.system,
+            messages=list(visit.messages),
+            tools=tool_params,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            model=self.model,
+        )
+        if visit.transcript is not None:
+            visit.transcript.request(step, request)
+        call_started = time.perf_counter()
+        response = self._complete(ctx.policy, request, meter)
+        took = time.perf_counter() - call_started
+        meter.add(response, took)
+        check_budgets(self.budgets, meter, before_call=False)
+        if visit.transcript is not None:
+            visit.transcript.response(step, response, took)
+        visit.progress(_model_line(step, response), True, took)
+        log.info("llm_step", step=step, stop_reason=response.stop_reason, tool_calls=len(response.tool_uses))
+        return response
+
+    def _follow(self, ctx: ToolContext, visit: _Visit, response: LLMResponse) -> SubmittedPlan | None:
+        """Act on a response by its stop reason: the plan it ends with, or None once the next message
+        is queued (none for ``pause_turn``: the paused turn is sent back as is, to let it continue)."""
+        stop = response.stop_reason
+        if stop == "refusal":
+            raise PlanningFailed(
+                "the model declined this request (stop reason: refusal)",
+                usage=visit.meter.with_budgets(self.budgets),
             )
-            if transcript is not None:
-                transcript.request(step, request)
-            call_started = time.perf_counter()
-            response = self._complete(ctx.policy, request, meter)
-            took = time.perf_counter() - call_started
-            meter.add(response, took)
-            check_budgets(self.budgets, meter, before_call=False)
-            if transcript is not None:
-                transcript.response(step, response, took)
-            progress(_model_line(step, response), True, took)
-            log.info(
-                "llm_step", step=step, stop_reason=response.stop_reason, tool_calls=len(response.tool_uses)
+        if stop == "model_context_window_exceeded":
+            raise PlanningFailed(
+                "the conversation outgrew the model's context window before a plan was submitted",
+                usage=visit.meter.with_budgets(self.budgets),
+                hint="split the request into smaller ones",
             )
-            messages.append(response.assistant_message())
-            stop = response.stop_reason
-            if stop == "refusal":
-                raise PlanningFailed(
-                    "the model declined this request (stop reason: refusal)",
-                    usage=meter.with_budgets(self.budgets),
-                )
-            if stop == "model_context_window_exceeded":
-                raise PlanningFailed(
-                    "the conversation outgrew the model's context window before a plan was submitted",
-                    usage=meter.with_budgets(self.budgets),
-                    hint="split the request into smaller ones",
-                )
-            if stop == "pause_turn":
-                continue  # the API paused a long turn: send it back as is to let it continue
-            if response.tool_uses:
-                truncated = stop == "max_tokens"
-                results, submitted = self._answer_tools(ctx, response.tool_uses, truncated, progress)
-                if submitted is not None:
-                    return submitted, meter.with_budgets(self.budgets)
-                gave_up = failures.note(response.tool_uses, results)
-                if gave_up:
-                    raise PlanningFailed(
-                        gave_up,
-                        usage=meter.with_budgets(self.budgets),
-                        hint="read the tool's error; the request may name a file, model or relation "
-                        "that does not exist",
-                    )
-                messages.append({"role": "user", "content": results})
-                continue
-            if stop == "max_tokens":
-                messages.append(
-                    {"role": "user", "content": "Your answer was cut off at max_tokens. Continue."}
-                )
-                continue
-            # end_turn / stop_sequence without a tool call: ask once for the plan, then take the text
-            if not nudged:
-                nudged = True
-                messages.append(
-                    {
-                        "role": "user",
-                        "content": f"Call {SUBMIT_PLAN} to finish (with an answer if this was a question).",
-                    }
-                )
-                continue
-            return SubmittedPlan(
-                summary=response.text[:200] or "no change", answer=response.text
-            ), meter.with_budgets(self.budgets)
+        if stop == "pause_turn":
+            return None
+        if response.tool_uses:
+            return self._follow_tools(ctx, visit, response)
+        if stop == "max_tokens":
+            visit.messages.append(
+                {"role": "user", "content": "Your answer was cut off at max_tokens. Continue."}
+            )
+            return None
+        # end_turn / stop_sequence without a tool call: ask once for the plan, then take the text
+        if not visit.nudged:
+            visit.nudged = True
+            visit.messages.append(
+                {
+                    "role": "user",
+                    "content": f"Call {SUBMIT_PLAN} to finish (with an answer if this was a question).",
+                }
+            )
+            return None
+        return SubmittedPlan(summary=response.text[:200] or "no change", answer=response.text)
+
+    def _follow_tools(self, ctx: ToolContext, visit: _Visit, response: LLMResponse) -> SubmittedPlan | None:
+        """Answer the response's tool calls; the plan when one submitted it, else None with the results
+        queued. A tool that failed too often in a row ends the loop."""
+        uses = response.tool_uses
+        results, submitted = self._answer_tools(
+            ctx, uses, response.stop_reason == "max_tokens", visit.progress
+        )
+        if submitted is not None:
+            return submitted
+        gave_up = visit.failures.note(uses, results)
+        if gave_up:
+            raise PlanningFailed(
+                gave_up,
+                usage=visit.meter.with_budgets(self.budgets),
+                hint="read the tool's error; the request may name a file, model or relation "
+                "that does not exist",
+            )
+        visit.messages.append({"role": "user", "content": results})
+        return None
 
     def _price(self) -> ModelPrice | None:
         return price_for(self.model, self.budgets)
@@ -411,6 +430,19 @@ def _key_argument(arguments: Mapping[str, Any]) -> str:
             value = " ".join(str(arguments[key]).split())
             return value if len(value) <= 80 else value[:77] + "..."
     return ""
+
+
+@dataclass
+class _Visit:
+    """One Plan visit: the conversation so far, what it spent, and where it reports."""
+
+    meter: UsageMeter
+    messages: list[dict[str, Any]]
+    failures: _FailureStreaks
+    progress: Progress
+    transcript: Transcript | None
+    #: asked once for submit_plan after a reply with no tool call
+    nudged: bool = False
 
 
 @dataclass

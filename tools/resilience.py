@@ -132,84 +132,98 @@ class Resilience:
                 f"{self.breaker.fail_max} consecutive calls failed despite retries; "
                 f"retry in up to {self.breaker.reset_timeout:g}s"
             )
-
-        started = time.monotonic()
-        attempts = 0
-        waiting_for = f"{op or family} on target {target!r}"
-        last_error = ""
-
-        def attempt() -> T:
-            nonlocal attempts
-            attempts += 1
-            if self.faults is not None:
-                self.faults.maybe_fail(family)
-            return fn()
-
-        def before_sleep(state: RetryCallState) -> None:
-            nonlocal last_error
-            with self._lock:
-                self.stats.retries += 1
-            self._thread.retries = self.retries_on_this_thread() + 1
-            exc = state.outcome.exception() if state.outcome else None
-            last_error = type(exc).__name__
-            wait_s = state.next_action.sleep if state.next_action else 0.0
-            log.warning(
-                "retrying",
-                waiting_for=waiting_for,
-                waited_s=round(time.monotonic() - started, 1),
-                family=family,
-                target=target,
-                op=op,
-                attempt=state.attempt_number,
-                of=self.retry.attempts,
-                wait_s=round(wait_s, 3),
-                error=str(exc),
-                error_type=last_error,
-            )
-
-        def sleep(seconds: float) -> None:
-            # one long sleep cut into pieces, each followed by a line, so a person sees it is alive
-            until = time.monotonic() + seconds
-            while (left := until - time.monotonic()) > 0:
-                time.sleep(min(left, self.progress_every_s))
-                if until - time.monotonic() > 0:
-                    log.warning(
-                        "still waiting",
-                        waiting_for=waiting_for,
-                        waited_s=round(time.monotonic() - started, 1),
-                        error_type=last_error,
-                        family=family,
-                        target=target,
-                        op=op,
-                    )
-
-        backoff = wait_exponential_jitter(
-            multiplier=self.retry.initial_wait, max=self.retry.max_wait, jitter=self.retry.jitter
-        )
-
-        def wait(state: RetryCallState) -> float:
-            # Honour the server's retry-after when it asks for longer than our own backoff.
-            exc = state.outcome.exception() if state.outcome else None
-            asked = exc.retry_after if isinstance(exc, TransientError) else None
-            computed = float(backoff(state))
-            return max(computed, min(asked, self.retry.max_retry_after)) if asked else computed
-
+        tries = _Tries(self, family, target, op)
         retrying = Retrying(
             retry=retry_if_exception(_is_transient),
             stop=stop_after_attempt(self.retry.attempts),
-            wait=wait,
-            before_sleep=before_sleep,
-            sleep=sleep,
+            wait=tries.wait,
+            before_sleep=tries.before_sleep,
+            sleep=tries.sleep,
             reraise=True,
         )
         try:
-            result = retrying(attempt)
+            result = retrying(lambda: tries.attempt(fn))
         except TransientError as exc:
             breaker.failed()
-            exc.gave_up(attempts, time.monotonic() - started)
+            exc.gave_up(tries.count, tries.waited())
             raise
         except Exception:
             breaker.succeeded()  # the service answered; the error is the caller's or ours
             raise
         breaker.succeeded()
         return result
+
+    def count_retry(self) -> None:
+        """One more retry, in the run's stats and in this thread's count."""
+        with self._lock:
+            self.stats.retries += 1
+        self._thread.retries = self.retries_on_this_thread() + 1
+
+
+@dataclass
+class _Tries:
+    """The attempts of one ``Resilience.call``: what each retry waits, and the lines that say so."""
+
+    policy: Resilience
+    family: str
+    target: str
+    op: str
+    started: float = field(default_factory=time.monotonic)
+    count: int = 0
+    #: the type of the last transient error, shown while waiting
+    last_error: str = ""
+
+    def __post_init__(self) -> None:
+        retry = self.policy.retry
+        self._backoff = wait_exponential_jitter(
+            multiplier=retry.initial_wait, max=retry.max_wait, jitter=retry.jitter
+        )
+
+    def waited(self) -> float:
+        return time.monotonic() - self.started
+
+    def _log(self, event: str, **fields: object) -> None:
+        log.warning(
+            event,
+            waiting_for=f"{self.op or self.family} on target {self.target!r}",
+            waited_s=round(self.waited(), 1),
+            family=self.family,
+            target=self.target,
+            op=self.op,
+            **fields,
+        )
+
+    def attempt(self, fn: Callable[[], T]) -> T:
+        self.count += 1
+        if self.policy.faults is not None:
+            self.policy.faults.maybe_fail(self.family)
+        return fn()
+
+    def before_sleep(self, state: RetryCallState) -> None:
+        self.policy.count_retry()
+        exc = state.outcome.exception() if state.outcome else None
+        self.last_error = type(exc).__name__
+        wait_s = state.next_action.sleep if state.next_action else 0.0
+        self._log(
+            "retrying",
+            attempt=state.attempt_number,
+            of=self.policy.retry.attempts,
+            wait_s=round(wait_s, 3),
+            error=str(exc),
+            error_type=self.last_error,
+        )
+
+    def sleep(self, seconds: float) -> None:
+        # one long sleep cut into pieces, each followed by a line, so a person sees it is alive
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            time.sleep(min(left, self.policy.progress_every_s))
+            if until - time.monotonic() > 0:
+                self._log("still waiting", error_type=self.last_error)
+
+    def wait(self, state: RetryCallState) -> float:
+        # Honour the server's retry-after when it asks for longer than our own backoff.
+        exc = state.outcome.exception() if state.outcome else None
+        asked = exc.retry_after if isinstance(exc, TransientError) else None
+        computed = float(self._backoff(state))
+        return max(computed, min(asked, self.policy.retry.max_retry_after)) if asked else computed
