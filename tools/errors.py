@@ -70,6 +70,16 @@ class ConnectionFault(TransientError):
     hint = "the warehouse or service did not answer; check that it is up, then run the command again"
 
 
+class WarehouseBusy(TransientError):
+    """A server warehouse refused for now: a lock held by another session past the lock timeout, a
+    deadlock, a serialization conflict. Another session's work; it passes when that work ends."""
+
+    hint = (
+        "another session holds a lock or wrote the same rows (lock timeout, deadlock or serialization "
+        "conflict); let it finish, then run the command again"
+    )
+
+
 # --- model channel: fixable by the caller ---------------------------------------------------------
 
 
@@ -103,6 +113,17 @@ class ReadOnlyViolation(ModelFixableError):
 
 class QueryError(ModelFixableError):
     """The warehouse rejected a SQL statement (syntax error, unknown column...)."""
+
+
+class NotOnAdapter(ModelFixableError):
+    """A warehouse capability this adapter does not offer (``not on duckdb: moving a relation to
+    another schema``). Said at run time, never skipped: the message names the adapter and the
+    capability, the hint what to do instead. On the model channel: a model can choose another
+    tool; a phase that can do without the capability catches it and reports what it left out."""
+
+    def __init__(self, adapter: str, what: str, *, hint: str = "") -> None:
+        super().__init__(f"not on {adapter}: {what}", hint=hint)
+        self.adapter = adapter
 
 
 # --- raise channel: stop with a clear message -----------------------------------------------------

@@ -1,30 +1,23 @@
 """Column profiles and foreign-key checks, so planners choose tests, keys and accepted values from data.
 
-A relation is profiled in one aggregate SELECT: per column the non-null and distinct counts, min/max
-and (as an uncorrelated scalar subquery) its most frequent values. Facts come from the data; names
-only order the candidates (an ``order_id`` key is offered before an equally unique ``email``).
+On any warehouse behind the port (tools/warehouse_port): a relation is profiled in one read-only
+call, an aggregate SELECT (per column the non-null and distinct counts, min and max as text) and
+per column a SELECT of its most frequent values, all in portable SQL with the dialect's quoting
+(and its stand-ins where PostgreSQL lacks an operator: no min of a boolean, no equality of json).
+Facts come from the data; names only order the candidates (an ``order_id`` key is offered before an
+equally unique ``email``). Each function takes a ``Warehouse``, or a DuckDB file's path.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
-import duckdb
 from pydantic import BaseModel, ConfigDict, JsonValue
 
 from tools.errors import InvalidArguments, QueryError
-from tools.warehouse import (
-    ColumnInfo,
-    RelationRef,
-    execute_query,
-    quote_identifier,
-    readonly_connection,
-    relation_columns,
-    resolve_relation,
-    to_json_value,
-)
+from tools.warehouse_port import Warehouse, duckdb_warehouse
+from tools.warehouse_port.models import ColumnInfo, QueryResult, RelationRef
 
 # Names that suggest an identifier; used only to order key candidates the data already proved unique.
 _ID_LIKE = re.compile(r"^(id|key|sku|uuid|guid|code)$|_(id|key|sku|uuid|guid|code|pk)$", re.IGNORECASE)
@@ -115,37 +108,48 @@ def _pick_columns(
     return [by_name[name.lower()] for name in wanted]
 
 
-def _profile_sql(ref: RelationRef, columns: list[ColumnInfo], fetch_values: int) -> str:
+def _warehouse(warehouse: Warehouse | Path) -> Warehouse:
+    return warehouse if isinstance(warehouse, Warehouse) else duckdb_warehouse(warehouse)
+
+
+def _stats_sql(warehouse: Warehouse, ref: RelationRef, columns: list[ColumnInfo]) -> str:
+    """One aggregate over the relation: rows, then per column non-null, distinct, min and max."""
+    dialect = warehouse.dialect
     selects = ["count(*)"]
     for column in columns:
-        col = quote_identifier(column.name)
-        # a scalar subquery per column keeps the whole profile in one statement
-        top = (
-            f"(SELECT list(struct_pack(value := v, count := n) ORDER BY n DESC, v) FROM "
-            f"(SELECT {col} AS v, count(*) AS n FROM {ref.sql} WHERE {col} IS NOT NULL "
-            f"GROUP BY {col} ORDER BY n DESC, v LIMIT {fetch_values}))"
-            if fetch_values
-            else "NULL"
-        )
-        selects += [
-            f"count({col})",
-            f"count(DISTINCT {col})",
-            f"CAST(min({col}) AS VARCHAR)",
-            f"CAST(max({col}) AS VARCHAR)",
-            top,
-        ]
-    return f"SELECT {', '.join(selects)} FROM {ref.sql}"
+        col = dialect.ident(column.name)
+        low, high = dialect.min_max(col, column.type)
+        selects += [f"count({col})", f"count(DISTINCT {dialect.comparable(col, column.type)})", low, high]
+    return f"SELECT {', '.join(selects)} FROM {warehouse.sql_of(ref)}"
+
+
+def _top_sql(warehouse: Warehouse, ref: RelationRef, column: ColumnInfo, limit: int) -> str:
+    """A column's most frequent non-null values with their counts, ties by value."""
+    dialect = warehouse.dialect
+    col = dialect.ident(column.name)
+    value = dialect.comparable(col, column.type)
+    return (
+        f"SELECT v, n FROM (SELECT {value} AS v, count(*) AS n FROM {warehouse.sql_of(ref)} "
+        f"WHERE {col} IS NOT NULL GROUP BY {value}) AS ae_values ORDER BY n DESC, v LIMIT {limit}"
+    )
+
+
+def _count(value: JsonValue) -> int:
+    return int(str(value))
 
 
 def _column_profile(
     column: ColumnInfo,
     rows: int,
-    stats: tuple[Any, ...],
+    stats: list[JsonValue],
+    top: QueryResult | None,
+    *,
     top_n: int,
     low_cardinality_max: int,
 ) -> ColumnProfile:
-    non_null, distinct, min_value, max_value, top = stats
-    values = [ValueCount(value=to_json_value(item["value"]), count=item["count"]) for item in top or []]
+    non_null, distinct = _count(stats[0]), _count(stats[1])
+    min_value, max_value = stats[2], stats[3]
+    values = [ValueCount(value=value, count=_count(n)) for value, n in (top.rows if top else [])]
     is_unique = rows > 0 and non_null == rows and distinct == rows
     low_cardinality = 1 <= distinct <= low_cardinality_max and not is_unique
     return ColumnProfile(
@@ -168,7 +172,8 @@ def _can_be_key(column_type: str) -> bool:
     # nested values and floats can be unique by accident but make no sense as keys to test or join on
     upper = column_type.upper()
     return not (
-        upper.endswith("]") or upper.startswith(("STRUCT", "MAP", "UNION", "FLOAT", "DOUBLE", "REAL"))
+        upper.endswith("]")
+        or upper.startswith(("STRUCT", "MAP", "UNION", "FLOAT", "DOUBLE", "REAL", "ARRAY", "JSON"))
     )
 
 
@@ -188,22 +193,31 @@ def _updated_at_rank(column: str) -> int | None:
 
 
 def _profile(
-    con: duckdb.DuckDBPyConnection,
-    relation: str,
+    warehouse: Warehouse,
+    relation: str | RelationRef,
     columns: list[str] | None,
     top_n: int,
     low_cardinality_max: int,
 ) -> RelationProfile:
     if top_n < 0 or low_cardinality_max < 0:
         raise InvalidArguments("top_n and low_cardinality_max must not be negative")
-    ref = resolve_relation(con, relation)
-    picked = _pick_columns(relation_columns(con, ref), columns, ref)
+    ref = warehouse.resolve(relation)
+    picked = _pick_columns(warehouse.columns(ref), columns, ref)
     # enough values to fill both the top-N list and a complete low-cardinality value set
     fetch_values = max(top_n, low_cardinality_max)
-    row = execute_query(con, _profile_sql(ref, picked, fetch_values)).fetchone()
-    rows = int(row[0])
+    tops = [_top_sql(warehouse, ref, column, fetch_values) for column in picked] if fetch_values else []
+    stats, *top_values = warehouse.read([_stats_sql(warehouse, ref, picked), *tops])
+    row = stats.rows[0]
+    rows = _count(row[0])
     profiles = [
-        _column_profile(column, rows, tuple(row[1 + 5 * i : 6 + 5 * i]), top_n, low_cardinality_max)
+        _column_profile(
+            column,
+            rows,
+            row[1 + 4 * i : 5 + 4 * i],
+            top_values[i] if top_values else None,
+            top_n=top_n,
+            low_cardinality_max=low_cardinality_max,
+        )
         for i, column in enumerate(picked)
     ]
     keys = [
@@ -226,7 +240,7 @@ def _profile(
 
 
 def profile_relation(
-    db_path: Path,
+    warehouse: Warehouse | Path,
     relation: str,
     *,
     columns: list[str] | None = None,
@@ -234,35 +248,39 @@ def profile_relation(
     low_cardinality_max: int = 10,
 ) -> RelationProfile:
     """Profile the columns of a relation (all of them unless ``columns`` names some)."""
-    with readonly_connection(db_path) as con:
-        return _profile(con, relation, columns, top_n, low_cardinality_max)
+    return _profile(_warehouse(warehouse), relation, columns, top_n, low_cardinality_max)
 
 
 # --- foreign keys ---------------------------------------------------------------------------------
 
 
-def _column_named(con: duckdb.DuckDBPyConnection, ref: RelationRef, name: str) -> str:
-    return _pick_columns(relation_columns(con, ref), [name], ref)[0].name
+def _column_named(warehouse: Warehouse, ref: RelationRef, name: str) -> str:
+    return _pick_columns(warehouse.columns(ref), [name], ref)[0].name
 
 
 def _foreign_key_match(
-    con: duckdb.DuckDBPyConnection,
+    warehouse: Warehouse,
     child: RelationRef,
     child_column: str,
     parent: RelationRef,
     parent_column: str,
 ) -> ForeignKeyMatch:
-    child_col = quote_identifier(child_column)
-    parent_col = quote_identifier(parent_column)
-    sql = (
-        f"WITH child AS (SELECT {child_col} AS v FROM {child.sql} WHERE {child_col} IS NOT NULL), "
-        f"parent AS (SELECT DISTINCT {parent_col} AS v FROM {parent.sql} WHERE {parent_col} IS NOT NULL), "
-        "orphans AS (SELECT v FROM child ANTI JOIN parent USING (v)) "
-        "SELECT (SELECT count(*) FROM child), (SELECT count(*) FROM orphans), "
-        f"(SELECT list(v ORDER BY v) FROM (SELECT DISTINCT v FROM orphans ORDER BY v "
-        f"LIMIT {_ORPHAN_SAMPLE_SIZE}))"
+    ident = warehouse.dialect.ident
+    child_col, parent_col = ident(child_column), ident(parent_column)
+    sets = (
+        f"WITH child AS (SELECT {child_col} AS v FROM {warehouse.sql_of(child)} "
+        f"WHERE {child_col} IS NOT NULL), "
+        f"parent AS (SELECT DISTINCT {parent_col} AS v FROM {warehouse.sql_of(parent)} "
+        f"WHERE {parent_col} IS NOT NULL), "
+        "orphans AS (SELECT v FROM child WHERE NOT EXISTS (SELECT 1 FROM parent WHERE parent.v = child.v)) "
     )
-    child_values, orphan_rows, sample = execute_query(con, sql).fetchone()
+    counts, sample = warehouse.read(
+        [
+            sets + "SELECT (SELECT count(*) FROM child), (SELECT count(*) FROM orphans)",
+            sets + f"SELECT DISTINCT v FROM orphans ORDER BY v LIMIT {_ORPHAN_SAMPLE_SIZE}",
+        ]
+    )
+    child_values, orphan_rows = (_count(value) for value in counts.rows[0])
     return ForeignKeyMatch(
         child_relation=child.qualified_name,
         child_column=child_column,
@@ -270,30 +288,30 @@ def _foreign_key_match(
         parent_column=parent_column,
         child_values=child_values,
         orphan_rows=orphan_rows,
-        orphan_sample=[to_json_value(v) for v in sample or []],
+        orphan_sample=[value for [value] in sample.rows],
         match_fraction=(child_values - orphan_rows) / child_values if child_values else 0.0,
         is_foreign_key=child_values > 0 and orphan_rows == 0,
     )
 
 
 def foreign_key_matches(
-    db_path: Path,
+    warehouse: Warehouse | Path,
     child_relation: str,
     child_column: str,
     parent_relation: str,
     parent_column: str,
 ) -> ForeignKeyMatch:
     """How many non-null child values exist in the parent column (a relationships test, measured)."""
-    with readonly_connection(db_path) as con:
-        child = resolve_relation(con, child_relation)
-        parent = resolve_relation(con, parent_relation)
-        return _foreign_key_match(
-            con,
-            child,
-            _column_named(con, child, child_column),
-            parent,
-            _column_named(con, parent, parent_column),
-        )
+    port = _warehouse(warehouse)
+    child = port.resolve(child_relation)
+    parent = port.resolve(parent_relation)
+    return _foreign_key_match(
+        port,
+        child,
+        _column_named(port, child, child_column),
+        parent,
+        _column_named(port, parent, parent_column),
+    )
 
 
 def _singular(word: str) -> str:
@@ -310,29 +328,31 @@ def _name_suggests_link(child_column: str, parent_name: str, parent_key: str) ->
     return _singular(match["stem"].lower()) in parent_name.lower()
 
 
-def suggest_foreign_keys(db_path: Path, relation: str, candidates: list[str]) -> list[ForeignKeyMatch]:
+def suggest_foreign_keys(
+    warehouse: Warehouse | Path, relation: str, candidates: list[str]
+) -> list[ForeignKeyMatch]:
     """Foreign keys of ``relation`` into the candidate parents, proven by the data (full matches only).
 
     A column is tried against a parent's key candidates when its name points there; every pair is
     then checked on the data, and only those where every child value has a parent are returned.
     """
-    with readonly_connection(db_path) as con:
-        child = resolve_relation(con, relation)
-        child_columns = relation_columns(con, child)
-        found: list[ForeignKeyMatch] = []
-        for parent_relation in candidates:
-            parent_profile = _profile(con, parent_relation, None, top_n=0, low_cardinality_max=0)
-            parent = parent_profile.relation
-            for column in child_columns:
-                for key in parent_profile.key_candidates:
-                    if parent == child and column.name == key:
-                        continue  # a key trivially "references" itself
-                    if not _name_suggests_link(column.name, parent.name, key):
-                        continue
-                    try:
-                        match = _foreign_key_match(con, child, column.name, parent, key)
-                    except QueryError:
-                        continue  # incomparable types (e.g. INTEGER vs VARCHAR): not this key
-                    if match.is_foreign_key:
-                        found.append(match)
-        return found
+    port = _warehouse(warehouse)
+    child = port.resolve(relation)
+    child_columns = port.columns(child)
+    found: list[ForeignKeyMatch] = []
+    for parent_relation in candidates:
+        parent_profile = _profile(port, parent_relation, None, top_n=0, low_cardinality_max=0)
+        parent = parent_profile.relation
+        for column in child_columns:
+            for key in parent_profile.key_candidates:
+                if parent == child and column.name == key:
+                    continue  # a key trivially "references" itself
+                if not _name_suggests_link(column.name, parent.name, key):
+                    continue
+                try:
+                    match = _foreign_key_match(port, child, column.name, parent, key)
+                except QueryError:
+                    continue  # incomparable types (e.g. INTEGER vs VARCHAR): not this key
+                if match.is_foreign_key:
+                    found.append(match)
+    return found
