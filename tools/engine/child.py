@@ -3,13 +3,15 @@
 It reads requests from a pipe (a private child) or a Unix socket (a shared server), runs
 ``dbtRunner().invoke`` with the process cwd at the project (so relative DuckDB paths in profiles
 resolve there), converts dbt's result objects into ``DbtResult`` dicts and sends them back.
-Nothing here parses log text.
+Nothing here parses log text. A ``__sql__`` request runs statements through the project's dbt
+adapter instead of a dbt command (tools/engine/adapter_sql.py), inside the same walls.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -24,11 +26,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from tools.engine.adapter_sql import SQL_COMMAND, AdapterCache, run_sql
+from tools.engine.classify import classify
 from tools.engine.confine import confine_duckdb
 from tools.engine.process import project_identity, spawn_lock
-from tools.engine.results import DbtError, DbtResult, ErrorKind, NodeResult, NodeTiming, Preview
+from tools.engine.results import DbtError, DbtResult, NodeResult, NodeTiming, Preview
 
-LOCK_MARKERS = ("Could not set lock on file", "Conflicting lock is held")
+#: kinds of node failures that are the warehouse's, not the model's, and the error type reported
+_PASSING = {"locked": "DatabaseLocked", "unreachable": "WarehouseUnreachable", "conflict": "WarehouseBusy"}
 #: how often a child checks that its parent (private child) or caller (shared server) is still there
 WATCHDOG_INTERVAL_S = 0.5
 #: how often an idle shared server checks that its project folder is still the one it started in
@@ -47,27 +52,6 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
-
-
-def classify(exc: BaseException | str) -> ErrorKind:
-    """Which kind of failure this is; the parent maps kinds to error channels."""
-    text = str(exc)
-    if any(marker in text for marker in LOCK_MARKERS):
-        return "locked"
-    if isinstance(exc, str):
-        return "runtime"
-    from dbt.exceptions import ParsingError
-    from dbt_common.exceptions import CompilationError, DbtConfigError, DbtDatabaseError, DbtInternalError
-
-    if isinstance(exc, CompilationError | ParsingError):
-        return "compilation"
-    if isinstance(exc, DbtConfigError):
-        return "configuration"
-    if isinstance(exc, DbtDatabaseError):
-        return "database"
-    if isinstance(exc, DbtInternalError):
-        return "internal"
-    return "runtime"
 
 
 def _node_result(item: Any) -> NodeResult:
@@ -128,9 +112,12 @@ def to_result(command: str, args: list[str], res: Any, elapsed: float) -> DbtRes
         if command == "show":
             result.preview = _preview(items)
     if not result.success and result.error is None:
-        locked = [n for n in result.nodes if n.message and classify(n.message) == "locked"]
-        if locked:
-            result.error = DbtError(kind="locked", type="DatabaseLocked", message=locked[0].message or "")
+        # a node that failed on a fault that passes (a lock, the server gone): the call failed, not
+        # the model, so the parent can retry it
+        passing = [n for n in result.nodes if n.message and classify(n.message) in _PASSING]
+        if passing:
+            kind = classify(passing[0].message or "")
+            result.error = DbtError(kind=kind, type=_PASSING[kind], message=passing[0].message or "")
         elif command == "debug":
             result.error = DbtError(
                 kind="configuration", type="DebugFailed", message="dbt debug reported a failing check"
@@ -179,6 +166,8 @@ def _setup(project_dir: str) -> None:
 
     with contextlib.suppress(ImportError):  # what confine_duckdb wraps, so no call pays for it
         import dbt.adapters.duckdb.environments  # noqa: F401
+    with contextlib.suppress(ImportError):  # what read_only_postgres wraps (dbt-postgres's driver)
+        importlib.import_module("psycopg2")
 
 
 def read_only_warehouse() -> Callable[[], None]:
@@ -211,6 +200,60 @@ def read_only_warehouse() -> Callable[[], None]:
     return restore
 
 
+READ_ONLY_OPTION = "-c default_transaction_read_only=on"
+
+
+def read_only_postgres() -> Callable[[], None]:
+    """Have PostgreSQL connections start read-only until the returned function undoes it.
+
+    The second wall on PostgreSQL, as ``read_only_warehouse`` is on DuckDB: every connection
+    dbt-postgres opens meanwhile (through psycopg2, whose ``connect`` is wrapped here) passes
+    ``-c default_transaction_read_only=on`` in its startup options, added to any the profile sets
+    (a ``search_path`` is passed that way too, which would override a PGOPTIONS variable). A model's
+    ``run_query`` during Validate's parse and compile then fails with "cannot execute INSERT in a
+    read-only transaction", and so does any write in a read-only ``__sql__`` request.
+
+    What it is not: a permission. It is a session default the session may change. SQL that runs
+    ``SET default_transaction_read_only = off`` (or ``SET SESSION CHARACTERISTICS AS TRANSACTION READ
+    WRITE``), then ends its transaction (COMMIT) writes in the next one; so can a model's Jinja that
+    sends those statements. It stops writes by mistake and SQL that does not know it is there,
+    nothing more. The wall that holds is the role: run ae against a profile whose user may only read
+    (``GRANT USAGE`` on the schemas and ``GRANT SELECT`` on their tables, nothing else), or keep the
+    target ae builds in separate from the one it must never write (protection by location,
+    tools/protection.py). Without psycopg2 (no dbt-postgres) there is nothing to wrap.
+    """
+    psycopg2: Any = sys.modules.get("psycopg2")
+    if psycopg2 is None:
+        return lambda: None
+    real = psycopg2.connect
+
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        kwargs["options"] = f"{kwargs.get('options') or ''} {READ_ONLY_OPTION}".strip()
+        return real(*args, **kwargs)
+
+    psycopg2.connect = connect
+
+    def restore() -> None:
+        psycopg2.connect = real
+
+    return restore
+
+
+@contextlib.contextmanager
+def walls(args: list[str], read_only: bool) -> Iterator[None]:
+    """What every request runs inside: SQL reaches only the project and what the profile names
+    (tools/engine/confine.py); a read-only request's connections cannot write (DuckDB opened
+    read-only, PostgreSQL sessions read-only by default); the DuckDB file is released after."""
+    restores = [read_only_warehouse(), read_only_postgres()] if read_only else []
+    restores.append(confine_duckdb(Path(_option(args, "--project-dir") or "."), withheld_folders(args)))
+    try:
+        yield
+    finally:
+        release_warehouse()
+        for restore in reversed(restores):
+            restore()
+
+
 def _option(args: list[str], flag: str) -> str | None:
     return args[args.index(flag) + 1] if flag in args[:-1] else None
 
@@ -234,33 +277,38 @@ def hello() -> bytes:
     return json.dumps({"ready": True, "pid": os.getpid()}).encode() + b"\n"
 
 
-def answer(line: bytes) -> bytes:
-    """One request line in (``{"command": ..., "args": [...]}``), its reply line out."""
-    from dbt.cli.main import dbtRunner
+#: the adapter the SQL channel keeps between requests (tools/engine/adapter_sql.py)
+_ADAPTERS = AdapterCache()
 
+
+def answer(line: bytes) -> bytes:
+    """One request line in (``{"command": ..., "args": [...]}``), its reply line out; a ``__sql__``
+    request is answered by the project's dbt adapter (tools/engine/adapter_sql.py)."""
     request = json.loads(line)
     command, args = request["command"], request["args"]
-    restore = read_only_warehouse() if request.get("read_only") else None
-    # every invocation's SQL reaches only the project and what the profile names
-    unconfine = confine_duckdb(Path(_option(args, "--project-dir") or "."), withheld_folders(args))
+    with walls(args, bool(request.get("read_only"))):
+        if command == SQL_COMMAND:
+            reply = run_sql(_ADAPTERS, request).model_dump(mode="json")
+        else:
+            reply = _invoke(command, args).model_dump(mode="json")
+    return json.dumps(reply).encode() + b"\n"
+
+
+def _invoke(command: str, args: list[str]) -> DbtResult:
+    from dbt.cli.main import dbtRunner
+
     started = time.perf_counter()
     try:
         res = dbtRunner().invoke(args)
-        result = to_result(command, args, res, time.perf_counter() - started)
+        return to_result(command, args, res, time.perf_counter() - started)
     except Exception as exc:  # report anything; the parent decides what it means
-        result = DbtResult(
+        return DbtResult(
             command=command,
             args=args,
             success=False,
             elapsed_s=time.perf_counter() - started,
             error=DbtError(kind=classify(exc), type=type(exc).__name__, message=str(exc)),
         )
-    finally:
-        release_warehouse()
-        unconfine()
-        if restore is not None:
-            restore()
-    return json.dumps(result.model_dump(mode="json")).encode() + b"\n"
 
 
 def serve_pipe(project_dir: str) -> None:

@@ -23,13 +23,18 @@ from typing import Any, Protocol
 from tools.engine.child_env import child_environment
 from tools.engine.commands import NO_TARGET_PATH, DbtCall, build_args
 from tools.engine.process import EngineProcess, Heartbeat, PrivateChild, SharedServer, SocketFolderRefused
-from tools.engine.results import DbtResult
+from tools.engine.results import SQL_COMMAND, DbtError, DbtResult, SqlReply
 from tools.errors import (
+    AeError,
     ConfigurationError,
+    ConnectionFault,
     DbtCompilationError,
     EmptySelection,
     EngineCrashed,
     EngineTimeout,
+    QueryError,
+    ReadOnlyViolation,
+    WarehouseBusy,
     WarehouseLocked,
 )
 from tools.locks import locked_message
@@ -41,6 +46,8 @@ log = get_logger("ae.engine")
 
 #: how often a dbt call still running says so
 HEARTBEAT_S = 5.0
+#: what a SQL request gets past its own time limit (connecting, cancelling) before its child is killed
+SQL_GRACE_S = 15.0
 
 
 class CallWatcher(Protocol):
@@ -251,3 +258,82 @@ class DbtEngine:
     def run(self, command: str, **options: Any) -> DbtResult:
         """Convenience: ``engine.run("compile", select=["stg_orders"])``."""
         return self.invoke(DbtCall(command=command, **options))  # type: ignore[arg-type]
+
+    # --- SQL through the project's dbt adapter ----------------------------------------------------
+
+    def sql(
+        self,
+        statements: list[str],
+        *,
+        read_only: bool = True,
+        limit: int | None = None,
+        max_bytes: int | None = None,
+        timeout_s: float = 30.0,
+    ) -> SqlReply:
+        """Run ``statements`` through the project's dbt adapter in the engine's child, in one
+        transaction (rolled back when ``read_only``, committed otherwise); one result per statement.
+
+        The channel of ae's warehouse port (tools/warehouse_port/adapter_runner.py), not of model
+        text: statements are ae's own, or a read the port checked first. The child runs them in its
+        read-only walls when ``read_only`` (tools/engine/child.py ``walls``), stops them at
+        ``timeout_s`` (tools/engine/adapter_sql.py), caps each result at ``limit`` rows and
+        ``max_bytes`` of JSON. One call at a time, like dbt invocations; a child that does not answer
+        by ``timeout_s`` plus ``SQL_GRACE_S`` is killed (EngineTimeout). Errors are raised as
+        tools.errors classes (``_sql_error``).
+        """
+        request = {
+            "command": SQL_COMMAND,
+            "args": self._base_args(),
+            "statements": statements,
+            "read_only": read_only,
+            "limit": limit,
+            "max_bytes": max_bytes,
+            "timeout_s": timeout_s,
+        }
+        line = json.dumps(request).encode() + b"\n"
+        with self._lock:
+            try:
+                payload = json.loads(self._process.exchange(line, timeout_s + SQL_GRACE_S))
+            except TimeoutError as exc:
+                self._fail_child()
+                raise EngineTimeout(
+                    f"SQL through the dbt adapter did not stop at its {timeout_s:g}s time limit; its dbt "
+                    "process was killed",
+                    hint="the adapter could not cancel the statement; make it cheaper",
+                ) from exc
+            except (EOFError, OSError) as exc:
+                self._fail_child()
+                raise EngineCrashed(f"the dbt engine died while running SQL: {exc}") from exc
+            if self._process.replaced_dead_process():
+                self._restarted_pending = True
+        reply = SqlReply.model_validate(payload)
+        if reply.error is not None:
+            raise self._sql_error(reply.adapter or "the warehouse", reply.error, read_only, timeout_s)
+        return reply
+
+    @staticmethod
+    def _sql_error(adapter: str, error: DbtError, read_only: bool, timeout_s: float) -> AeError:
+        """The tools.errors class of a failed ``__sql__`` request (kinds: tools/engine/classify.py)."""
+        message = redact(error.message)
+        if error.kind == "locked":
+            return WarehouseLocked(locked_message(f"{adapter}: the warehouse", message))
+        if error.kind == "unreachable":
+            return ConnectionFault(f"{adapter} did not answer: {message}")
+        if error.kind == "conflict":
+            return WarehouseBusy(f"{adapter}: {message}")
+        if error.kind == "timeout":
+            return QueryError(
+                f"the statement ran past its {timeout_s:g}s time limit and was stopped "
+                f"({adapter}: {message})",
+                hint="filter or aggregate more, add a LIMIT, or query a smaller relation",
+            )
+        if error.kind == "read_only":
+            return ReadOnlyViolation(f"refused by the warehouse ({adapter}): {message}")
+        if error.kind == "permission" and not read_only:
+            return ConfigurationError(
+                f"{adapter}: the profile's role may not do this: {message}",
+                hint="grant the role the privilege on that schema, or use a target whose role has it",
+            )
+        if error.kind in {"permission", "database", "compilation"}:
+            return QueryError(f"{adapter}: {message}")
+        return ConfigurationError(f"SQL through dbt's {adapter} adapter failed ({error.type}): {message}")

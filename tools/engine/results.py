@@ -10,7 +10,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-ErrorKind = Literal["compilation", "configuration", "locked", "database", "runtime", "internal"]
+#: what went wrong (tools/engine/classify.py): ``locked``, ``unreachable`` and ``conflict`` pass and
+#: are retried; the others need a change first
+ErrorKind = Literal[
+    "compilation",
+    "configuration",
+    "locked",
+    "unreachable",
+    "conflict",
+    "timeout",
+    "read_only",
+    "permission",
+    "database",
+    "runtime",
+    "internal",
+]
 
 
 class NodeTiming(BaseModel):
@@ -81,3 +95,20 @@ class DbtResult(BaseModel):
             counts[node.status] = counts.get(node.status, 0) + 1
         detail = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to report"
         return f"dbt {self.command}: {'ok' if self.success else 'FAILED'} ({detail}) in {self.elapsed_s:.2f}s"
+
+
+#: the ``command`` of a request for SQL through the project's dbt adapter: no dbt command has this name
+SQL_COMMAND = "__sql__"
+
+
+class SqlReply(BaseModel):
+    """The engine child's answer to a ``__sql__`` request: SQL run by the project's dbt adapter.
+
+    ``results`` are ``QueryResult`` dicts (tools/warehouse_port/models.py), one per statement, all
+    of them only when every statement ran; ``error`` says what stopped them.
+    """
+
+    adapter: str = ""
+    results: list[dict[str, Any]] = Field(default_factory=list)
+    error: DbtError | None = None
+    elapsed_s: float = 0.0
