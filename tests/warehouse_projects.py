@@ -1,0 +1,142 @@
+"""dbt projects on DuckDB and on PostgreSQL holding the same small shop, for the warehouse port's tests.
+
+A PostgreSQL project gets a database of its own, created here and dropped by the caller's fixture;
+its profile reads the server from the standard libpq variables with ``env_var`` (defaults: the test
+server), so no password lands in a file.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import duckdb
+import pytest
+
+from tests.conftest import POSTGRES_ADMIN_DSN, _postgres_error
+from tools.warehouse_port import Warehouse
+
+CUSTOMERS = [
+    (i, f"c{i}@example.com", ("gold", "silver", "bronze")[i % 3], None if i % 4 == 0 else f"nick{i}")
+    for i in range(1, 13)
+]
+ORDERS = [(i, 1 + i % 12, "returned" if i % 5 == 0 else "completed", f"{i * 1.5:.2f}") for i in range(1, 31)]
+
+DUCKDB_PROFILE = """\
+shop:
+  target: dev
+  outputs:
+    dev:
+      type: duckdb
+      path: warehouse.duckdb
+      keep_open: false
+      threads: 1
+"""
+
+POSTGRES_PROFILE = """\
+shop:
+  target: dev
+  outputs:
+    dev:
+      type: postgres
+      host: "{{{{ env_var('PGHOST', '{host}') }}}}"
+      port: "{{{{ env_var('PGPORT', '{port}') | as_number }}}}"
+      user: "{{{{ env_var('PGUSER', '{user}') }}}}"
+      password: "{{{{ env_var('PGPASSWORD', '') }}}}"
+      dbname: {database}
+      schema: public
+      threads: 1
+    down:
+      type: postgres
+      host: 127.0.0.1
+      port: 9
+      user: nobody
+      password: ""
+      dbname: {database}
+      schema: public
+      threads: 1
+      connect_timeout: 3
+      retries: 0
+"""
+
+
+def seed_statements() -> list[str]:
+    """The shop in portable SQL (DuckDB and PostgreSQL read it alike)."""
+
+    def text(value: str | None) -> str:
+        return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+    customers = ", ".join(
+        f"({i}, {text(email)}, {text(tier)}, {text(nick)}, "
+        f"CAST('{date(2024, 1, 1) + timedelta(days=i)}' AS date))"
+        for i, email, tier, nick in CUSTOMERS
+    )
+    orders = ", ".join(f"({i}, {c}, {text(s)}, CAST({a} AS decimal(10, 2)))" for i, c, s, a in ORDERS)
+    return [
+        "CREATE SCHEMA shop",
+        "CREATE TABLE shop.customers (customer_id integer, email varchar(100), tier varchar(20), "
+        "nickname varchar(20), signup_date date)",
+        f"INSERT INTO shop.customers VALUES {customers}",
+        "CREATE TABLE shop.orders (order_id integer, customer_id integer, status varchar(20), "
+        "amount decimal(10, 2))",
+        f"INSERT INTO shop.orders VALUES {orders}",
+        "CREATE VIEW shop.big_orders AS SELECT order_id, amount FROM shop.orders WHERE amount > 20",
+    ]
+
+
+def _project(root: Path, profile: str) -> Path:
+    root.mkdir(parents=True)
+    (root / "models").mkdir()
+    (root / "dbt_project.yml").write_text("name: shop\nversion: '1.0'\nprofile: shop\n")
+    (root / "profiles.yml").write_text(profile)
+    return root
+
+
+def duckdb_project(root: Path) -> Path:
+    """A dbt-duckdb project whose (empty) warehouse file exists."""
+    project = _project(root, DUCKDB_PROFILE)
+    duckdb.connect(str(project / "warehouse.duckdb")).close()
+    return project
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A database of its own on the test server, dropped after; skips (or fails when
+    AE_REQUIRE_POSTGRES=1) when no server answers, as tests/conftest.py does."""
+    import psycopg
+
+    error = _postgres_error()
+    if error is not None:
+        if os.environ.get("AE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required (AE_REQUIRE_POSTGRES=1) but did not answer: {error}")
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_DSN}: {error}")
+    name = f"ae_port_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    try:
+        yield POSTGRES_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def postgres_project(root: Path, dsn: str) -> Path:
+    """A dbt-postgres project on the database at ``dsn`` (its ``dev`` target; ``down`` names a
+    port where no server listens)."""
+    url = urlsplit(dsn)
+    profile = POSTGRES_PROFILE.format(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        database=url.path.lstrip("/"),
+    )
+    return _project(root, profile)
+
+
+def seed(warehouse: Warehouse) -> None:
+    warehouse.execute(seed_statements())
