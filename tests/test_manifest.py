@@ -266,6 +266,49 @@ def test_entries_of_the_wrong_shape_are_read_as_empty() -> None:
     assert manifest.get("x.p.y") is not None  # a type newer than this code, named from its id
 
 
+def test_what_the_lint_and_the_gate_read_is_typed_and_wrong_shapes_read_as_empty() -> None:
+    raw = {
+        "name": "base_orders",
+        "original_file_path": "models/staging/base/base_orders.sql",
+        "language": "sql",
+        "meta": {"owner": "a"},
+        "config": {"meta": {"ae_lint_disable": ["AE006"]}},
+        "columns": {"id": {"constraints": [{"type": "not_null"}, {"type": "primary_key"}, "junk"]}},
+        "constraints": [{"type": "primary_key", "columns": ["id", "day"]}, 7],
+        "macro_sql": "{% macro m() %}{% endmacro %}",
+    }
+    node = Node.of("model.p.base_orders", raw, "p")
+    assert node.is_base_model and node.layer == "staging" and node.language == "sql"
+    assert node.columns["id"].constraints == ("not_null", "primary_key")
+    assert [(c.type, c.columns) for c in node.constraints] == [("primary_key", ("id", "day"))]
+    assert node.meta == [{"owner": "a"}, {"ae_lint_disable": ["AE006"]}]
+    assert node.macro_sql.startswith("{% macro m()")
+    test = Node.of("test.p.t", {"test_metadata": {"name": "unique", "kwargs": {"column_name": "id"}}}, "p")
+    assert test.generic_test == "unique" and test.test_kwargs == {"column_name": "id"}
+    odd = Node.of(
+        "model.p.odd",
+        {"language": 3, "meta": "x", "constraints": "pk", "columns": {"c": {"constraints": {"type": "x"}}}},
+        "p",
+    )
+    assert odd.language == "" and odd.meta == [{}, {}] and odd.constraints == []
+    assert odd.columns["c"].constraints == () and odd.macro_sql == "" and odd.test_kwargs == {}
+    assert not Node.of("seed.p.base_x", {"name": "base_x"}, "p").is_base_model  # a seed is no model
+    assert Manifest({"metadata": {"adapter_type": "duckdb"}}).adapter_type == "duckdb"
+    assert Manifest({"metadata": {"adapter_type": ["duckdb"]}}).adapter_type == ""
+
+
+def test_a_manifest_read_again_is_what_dbt_wrote_since(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps({"parent_map": {}, "nodes": {"model.p.a": {"config": {"schema": "dev"}}}}))
+    first = Manifest.read(path).with_compiled({"model.p.a": "select 1"})
+    path.write_text(json.dumps({"parent_map": {}, "nodes": {"model.p.a": {"config": {"schema": "prod"}}}}))
+    again = first.reread()
+    assert first.nodes["model.p.a"].config.schema == "dev" and first.nodes["model.p.a"].compiled_code
+    assert again.nodes["model.p.a"].config.schema == "prod" and again.nodes["model.p.a"].compiled_code is None
+    with pytest.raises(ValueError, match="in memory"):
+        Manifest({}).reread()
+
+
 def test_the_target_folder_follows_the_engine_then_dbt_s_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -28,14 +28,16 @@ from agent.settings import load_settings
 from evals.agents import copy_fixture
 from graph.lint_scope import ChangeScope, added_disables
 from graph.plan_spec import Operation, PlanRequest, PlanSpec
+from graph.trust_gate import Reach, review_change
+from tests.dbt_project_factory import write_tiny_project
 from tests.fake_anthropic import FakeAnthropic, Step, tool_use
 from tests.scripted_planner import ScriptedPlanner
 from tests.test_trust_boundary import FAKE_KEY, project_files
 from tools.context import ToolContext
-from tools.engine import DbtEngine
+from tools.engine import DbtCall, DbtEngine, DbtResult
 from tools.example_project import create_example_project, warehouse_path
 from tools.manifest import Manifest
-from tools.protection import Location, ProtectedPlaces
+from tools.protection import Location, ProtectedPlaces, Protection
 from tools.resolved_gate import (
     builtin_materializations,
     code_findings,
@@ -279,6 +281,37 @@ def test_a_value_in_vars_is_judged_as_the_build_would_paste_it(shop: Path) -> No
         outcome = session.resume(outcome.run_id, planner=ScriptedPlanner([plan]), approval=False)
     assert outcome.status == "refused", outcome.reason
     assert prod_state(warehouse_path(shop)) == prod_before
+
+
+def test_an_operation_with_vars_is_placed_where_those_vars_put_it(tmp_path: Path) -> None:
+    """Vars change configs: the gate judges the manifest the compile with them wrote, not the one
+    parsed without them (the schema here comes from ``var()``)."""
+    project = write_tiny_project(tmp_path / "tiny")
+    placed = "{{ config(schema=var('where', 'staging')) }}\nselect 1 as id\n"
+    (project / "models" / "placed.sql").write_text(placed)
+    places = ProtectedPlaces(
+        Location("duckdb", str(project / "tiny.duckdb"), "", "main"), "tiny", (), ("main_prod",)
+    )
+    protection = Protection("dev", places.target, False, "dev is not protected", places)
+
+    with DbtEngine(project) as engine:
+
+        def check(call: DbtCall) -> DbtResult:
+            return engine.invoke(call.model_copy(update={"read_only": True}))
+
+        def protected_by(op: Operation) -> list[str]:
+            spec = PlanSpec(summary="rebuild placed", operations=[op])
+            nothing = Reach(frozenset(), frozenset())
+            manifest = Manifest.for_engine(engine)
+            found = review_change(
+                check, manifest, spec, nothing, build_nodes=[], before=None, protection=protection
+            )
+            return [f.why for f in found.locations]
+
+        assert check(DbtCall(command="parse")).success
+        assert protected_by(Operation(command="run", select=["placed"])) == []
+        (why,) = protected_by(Operation(command="run", select=["placed"], vars={"where": "prod"}))
+    assert "placed builds" in why and "main_prod" in why
 
 
 # --- the pure checks --------------------------------------------------------------------------------
