@@ -125,16 +125,52 @@ def postgres_database() -> Iterator[str]:
             conn.execute(f'drop database if exists "{name}" with (force)')
 
 
-def postgres_project(root: Path, dsn: str) -> Path:
-    """A dbt-postgres project on the database at ``dsn`` (its ``dev`` target; ``down`` names a
-    port where no server listens)."""
+READER_OUTPUT = """\
+    reader:
+      type: postgres
+      host: {host}
+      port: {port}
+      user: {reader}
+      password: ""
+      dbname: {database}
+      schema: public
+      threads: 1
+"""
+
+
+READ_ONLY_OUTPUT = """\
+    dev_read_only:
+      type: postgres
+      host: {host}
+      port: {port}
+      user: {read_only}
+      password: ""
+      dbname: {database}
+      schema: public
+      threads: 1
+"""
+
+
+def postgres_project(
+    root: Path, dsn: str, *, reader: str | None = None, read_only: str | None = None
+) -> Path:
+    """A dbt-postgres project on the database at ``dsn``: its ``dev`` target; ``down`` names a port
+    where no server listens; ``reader`` (when given) logs in as that role; ``read_only`` (when
+    given) is dev's read-only login (tools/engine/read_only_login.py)."""
     url = urlsplit(dsn)
-    profile = POSTGRES_PROFILE.format(
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        database=url.path.lstrip("/"),
-    )
+    values = {
+        "host": url.hostname or "127.0.0.1",
+        "port": url.port or 5432,
+        "user": url.username or "postgres",
+        "database": url.path.lstrip("/"),
+        "reader": reader,
+        "read_only": read_only,
+    }
+    profile = POSTGRES_PROFILE.format(**values)
+    if reader is not None:
+        profile += READER_OUTPUT.format(**values)
+    if read_only is not None:
+        profile += READ_ONLY_OUTPUT.format(**values)
     return _project(root, profile)
 
 

@@ -36,7 +36,7 @@ from tools.engine.classify import classify
 from tools.engine.results import SQL_COMMAND, DbtError, ErrorKind, SqlReply
 from tools.warehouse_port.values import fetch_within
 
-__all__ = ["SQL_COMMAND", "AdapterCache", "run_sql"]
+__all__ = ["SQL_COMMAND", "AdapterCache", "dbt_options", "dbt_profile", "run_sql"]
 
 #: past the time limit, how long the warehouse gets to stop by itself before dbt's cancel
 _CANCEL_AFTER_S = 1.0
@@ -76,25 +76,34 @@ def _key(options: dict[str, str | None]) -> str:
     return digest.hexdigest()
 
 
-def _build(options: dict[str, str | None]) -> Any:
-    """The project's adapter, as dbt's CLI builds it for a command (dbt/cli/requires.py)."""
+def dbt_profile(options: dict[str, str | None], target: str | None = None) -> Any:
+    """dbt's rendered profile for the engine's options (``target`` instead of theirs when given),
+    with dbt's flags and environment set as its CLI sets them first (dbt/cli/requires.py)."""
     import os
     from argparse import Namespace
 
-    from dbt.adapters.factory import get_adapter_class_by_name, load_plugin
-    from dbt.config.runtime import RuntimeConfig, load_profile, load_project
+    from dbt.config.runtime import load_profile
     from dbt.flags import set_from_args
-    from dbt.mp_context import get_mp_context
     from dbt_common.context import set_invocation_context
 
     set_invocation_context(dict(os.environ))  # what env_var() in the profile reads
-    args = Namespace(**options, threads=None, vars={})
-    set_from_args(args, {})
+    set_from_args(Namespace(**options, threads=None, vars={}), {})
     project_dir = options["project_dir"] or "."
-    profile = load_profile(project_dir, {}, options["profile"], options["target"], None)
-    project = load_project(project_dir, False, profile, {})
+    return load_profile(project_dir, {}, options["profile"], target or options["target"], None)
+
+
+def _build(options: dict[str, str | None]) -> Any:
+    """The project's adapter, as dbt's CLI builds it for a command (dbt/cli/requires.py)."""
+    from argparse import Namespace
+
+    from dbt.adapters.factory import get_adapter_class_by_name, load_plugin
+    from dbt.config.runtime import RuntimeConfig, load_project
+    from dbt.mp_context import get_mp_context
+
+    profile = dbt_profile(options)
+    project = load_project(options["project_dir"] or ".", False, profile, {})
     load_plugin(profile.credentials.type)
-    config = RuntimeConfig.from_parts(project, profile, args)
+    config = RuntimeConfig.from_parts(project, profile, Namespace(**options, threads=None, vars={}))
     adapter_class: Any = get_adapter_class_by_name(profile.credentials.type)
     return adapter_class(config, get_mp_context())
 

@@ -26,11 +26,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tools.engine.adapter_sql import SQL_COMMAND, AdapterCache, run_sql
+from tools.engine.adapter_sql import SQL_COMMAND, AdapterCache, dbt_options, run_sql
 from tools.engine.classify import classify
 from tools.engine.confine import confine_duckdb
 from tools.engine.process import project_identity, spawn_lock
-from tools.engine.results import DbtError, DbtResult, NodeResult, NodeTiming, Preview
+from tools.engine.read_only_login import Login, LoginCache
+from tools.engine.results import DbtError, DbtResult, NodeResult, NodeTiming, Preview, SqlReply
 
 #: kinds of node failures that are the warehouse's, not the model's, and the error type reported
 _PASSING = {"locked": "DatabaseLocked", "unreachable": "WarehouseUnreachable", "conflict": "WarehouseBusy"}
@@ -203,8 +204,9 @@ def read_only_warehouse() -> Callable[[], None]:
 READ_ONLY_OPTION = "-c default_transaction_read_only=on"
 
 
-def read_only_postgres() -> Callable[[], None]:
-    """Have PostgreSQL connections start read-only until the returned function undoes it.
+def read_only_postgres(login: Login | None = None) -> Callable[[], None]:
+    """Have PostgreSQL connections start read-only until the returned function undoes it; with
+    ``login``, log in as that read-only role instead of the target's user.
 
     The second wall on PostgreSQL, as ``read_only_warehouse`` is on DuckDB: every connection
     dbt-postgres opens meanwhile (through psycopg2, whose ``connect`` is wrapped here) passes
@@ -217,10 +219,10 @@ def read_only_postgres() -> Callable[[], None]:
     ``SET default_transaction_read_only = off`` (or ``SET SESSION CHARACTERISTICS AS TRANSACTION READ
     WRITE``), then ends its transaction (COMMIT) writes in the next one; so can a model's Jinja that
     sends those statements. It stops writes by mistake and SQL that does not know it is there,
-    nothing more. The wall that holds is the role: run ae against a profile whose user may only read
-    (``GRANT USAGE`` on the schemas and ``GRANT SELECT`` on their tables, nothing else), or keep the
-    target ae builds in separate from the one it must never write (protection by location,
-    tools/protection.py). Without psycopg2 (no dbt-postgres) there is nothing to wrap.
+    nothing more. The wall that holds is the role: give the profile a read-only login for the
+    target (an output ``<target>_read_only``, tools/engine/read_only_login.py) and ae's read-only
+    calls connect as that role, which no SQL talks into writing. Without psycopg2 (no dbt-postgres)
+    there is nothing to wrap.
     """
     psycopg2: Any = sys.modules.get("psycopg2")
     if psycopg2 is None:
@@ -229,6 +231,8 @@ def read_only_postgres() -> Callable[[], None]:
 
     def connect(*args: Any, **kwargs: Any) -> Any:
         kwargs["options"] = f"{kwargs.get('options') or ''} {READ_ONLY_OPTION}".strip()
+        if login is not None:
+            kwargs.update(user=login.user, password=login.password)
         return real(*args, **kwargs)
 
     psycopg2.connect = connect
@@ -240,11 +244,12 @@ def read_only_postgres() -> Callable[[], None]:
 
 
 @contextlib.contextmanager
-def walls(args: list[str], read_only: bool) -> Iterator[None]:
+def walls(args: list[str], read_only: bool, login: Login | None = None) -> Iterator[None]:
     """What every request runs inside: SQL reaches only the project and what the profile names
     (tools/engine/confine.py); a read-only request's connections cannot write (DuckDB opened
-    read-only, PostgreSQL sessions read-only by default); the DuckDB file is released after."""
-    restores = [read_only_warehouse(), read_only_postgres()] if read_only else []
+    read-only, PostgreSQL sessions read-only by default, as ``login`` when the profile gives a
+    read-only login); the DuckDB file is released after."""
+    restores = [read_only_warehouse(), read_only_postgres(login)] if read_only else []
     restores.append(confine_duckdb(Path(_option(args, "--project-dir") or "."), withheld_folders(args)))
     try:
         yield
@@ -279,6 +284,8 @@ def hello() -> bytes:
 
 #: the adapter the SQL channel keeps between requests (tools/engine/adapter_sql.py)
 _ADAPTERS = AdapterCache()
+#: the profile's read-only login, if any (tools/engine/read_only_login.py)
+_LOGINS = LoginCache()
 
 
 def answer(line: bytes) -> bytes:
@@ -286,7 +293,18 @@ def answer(line: bytes) -> bytes:
     request is answered by the project's dbt adapter (tools/engine/adapter_sql.py)."""
     request = json.loads(line)
     command, args = request["command"], request["args"]
-    with walls(args, bool(request.get("read_only"))):
+    read_only = bool(request.get("read_only"))
+    try:
+        login = _LOGINS.get(dbt_options(args)) if read_only else None
+    except Exception as exc:  # a read-only login the profile gets wrong: refused, never bypassed
+        error = DbtError(kind="configuration", type=type(exc).__name__, message=str(exc))
+        refused = (
+            SqlReply(error=error)
+            if command == SQL_COMMAND
+            else DbtResult(command=command, args=args, success=False, error=error)
+        )
+        return json.dumps(refused.model_dump(mode="json")).encode() + b"\n"
+    with walls(args, read_only, login):
         if command == SQL_COMMAND:
             reply = run_sql(_ADAPTERS, request).model_dump(mode="json")
         else:

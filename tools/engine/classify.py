@@ -89,12 +89,15 @@ def classify(exc: BaseException | str) -> ErrorKind:
         return kind
     if isinstance(exc, str):
         return "runtime"
+    from dbt.adapters.exceptions.connection import FailedToConnectError
     from dbt.exceptions import ParsingError
     from dbt_common.exceptions import CompilationError, DbtConfigError, DbtDatabaseError, DbtInternalError
 
     if isinstance(exc, CompilationError | ParsingError):
         return "compilation"
-    if isinstance(exc, DbtConfigError):
+    # a connection refused for what the profile says (no such database, a wrong password): no
+    # retry helps; a server that did not answer was classified above
+    if isinstance(exc, DbtConfigError | FailedToConnectError):
         return "configuration"
     if isinstance(exc, DbtDatabaseError):
         return "database"

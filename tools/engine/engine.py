@@ -336,4 +336,4 @@ class DbtEngine:
             )
         if error.kind in {"permission", "database", "compilation"}:
             return QueryError(f"{adapter}: {message}")
-        return ConfigurationError(f"SQL through dbt's {adapter} adapter failed ({error.type}): {message}")
+        return ConfigurationError(f"SQL through the dbt adapter ({adapter}) failed ({error.type}): {message}")
