@@ -5,13 +5,20 @@ First the one-shot path a person or CI sees: ``ae run "/dbt-compile --select M"`
 turns on the same project; medians, and ae's first run apart (it starts the engine).
 Then four operations on the generated example project — compile one model, run one model, test
 one model, a 5-row show preview — each repeated through the warm engine and the CLI; the median
-latency of each path and their ratio are printed. The last line is
+latency of each path and their ratio are printed, then
 ``engine_vs_cli_speedup_median: <number>`` (median of the four ratios).
+Last, the warehouse port's per-call cost (tools/warehouse_port): a read-only query and a profile of
+one table (raw.orders), median of warm calls, on DuckDB opened by ae, on DuckDB through dbt-duckdb in
+the engine's child, and on PostgreSQL through dbt-postgres when a server answers (the libpq
+variables PGHOST, PGPORT, PGUSER, PGPASSWORD; defaults 127.0.0.1, 5432, the current user; a database
+of its own, dropped after).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import getpass
 import os
 import shutil
 import statistics
@@ -19,13 +26,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
 from tools.engine import DbtCall, DbtEngine
-from tools.example_project import create_example_project
+from tools.example_project import create_example_project, warehouse_path
 from tools.logs import configure_logging
+from tools.profiling import profile_relation
+from tools.warehouse_port import RelationName, Warehouse, adapter_warehouse, duckdb_warehouse
 
 STAGING_SQL = """\
 select
@@ -111,6 +121,86 @@ def one_shot(project: Path, model: str, repeat: int) -> None:
     print(f"ae_run_vs_dbt_cli_ratio: {ae_median / dbt_median:.2f}")
 
 
+PORT_TABLE = "raw.orders"
+PORT_QUERY = (
+    "select status, count(*) as n, sum(order_total) as total from raw.orders group by status order by status"
+)
+POSTGRES_PROFILE = """\
+bench:
+  target: dev
+  outputs:
+    dev:
+      type: postgres
+      host: "{{{{ env_var('PGHOST', '127.0.0.1') }}}}"
+      port: "{{{{ env_var('PGPORT', '5432') | as_number }}}}"
+      user: "{{{{ env_var('PGUSER', '{user}') }}}}"
+      password: "{{{{ env_var('PGPASSWORD', '') }}}}"
+      dbname: {database}
+      schema: public
+      threads: 1
+"""
+
+
+def _port_costs(warehouse: Warehouse, repeat: int) -> tuple[float, float]:
+    """Median seconds of a read-only query and of a profile of PORT_TABLE, after one warm-up each."""
+    query = partial(warehouse.query, PORT_QUERY, 10)
+    profile = partial(profile_relation, warehouse, PORT_TABLE)
+    query()
+    profile()
+    return _median_seconds(query, repeat), _median_seconds(profile, repeat)
+
+
+@contextlib.contextmanager
+def _postgres_project(folder: Path) -> Iterator[Path | None]:
+    """A dbt-postgres project on a database of its own, dropped after; None when no server answers."""
+    import psycopg
+
+    user = os.environ.get("PGUSER") or getpass.getuser()
+    admin = {
+        "host": os.environ.get("PGHOST", "127.0.0.1"),
+        "port": os.environ.get("PGPORT", "5432"),
+        "user": user,
+        "password": os.environ.get("PGPASSWORD", ""),
+        "dbname": "postgres",
+        "connect_timeout": 3,
+    }
+    database = f"ae_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(**admin, autocommit=True) as conn:  # type: ignore[arg-type]
+            conn.execute(f'create database "{database}"')
+    except psycopg.Error as exc:
+        print(f"  PostgreSQL skipped: no server answered ({str(exc).strip()})", file=sys.stderr)
+        yield None
+        return
+    try:
+        folder.mkdir()
+        (folder / "dbt_project.yml").write_text("name: bench\nversion: '1.0'\nprofile: bench\n")
+        (folder / "profiles.yml").write_text(POSTGRES_PROFILE.format(user=user, database=database))
+        yield folder
+    finally:
+        with psycopg.connect(**admin, autocommit=True) as conn:  # type: ignore[arg-type]
+            conn.execute(f'drop database if exists "{database}" with (force)')
+
+
+def port_costs(project: Path, engine: DbtEngine, repeat: int) -> list[tuple[str, float, float]]:
+    """The port's per-call cost on each path (module docstring)."""
+    direct = duckdb_warehouse(warehouse_path(project))
+    rows: list[tuple[str, float, float]] = [
+        ("duckdb (opened by ae)", *_port_costs(direct, repeat)),
+        ("duckdb (dbt-duckdb)", *_port_costs(adapter_warehouse(engine), repeat)),
+    ]
+    table = direct.describe(PORT_TABLE)
+    data = direct.query(f"select * from {PORT_TABLE}", limit=10_000)
+    with _postgres_project(project.parent / "postgres") as pg_project:
+        if pg_project is not None:
+            with DbtEngine(pg_project) as pg_engine:
+                postgres = adapter_warehouse(pg_engine)
+                postgres.create_schema("raw")
+                postgres.load_rows(RelationName(schema_name="raw", name="orders"), table.columns, data.rows)
+                rows.append(("postgres (dbt-postgres)", *_port_costs(postgres, repeat)))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m evals.bench_engine", description=__doc__.split("\n\n")[0]
@@ -118,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="calls per operation and path (default 5)")
     parser.add_argument("--scale", type=int, default=1, help="example warehouse scale (default 1)")
     parser.add_argument("--one-shot-only", action="store_true", help="only ae run vs the dbt CLI")
+    parser.add_argument("--port-only", action="store_true", help="only the warehouse port's per-call cost")
     args = parser.parse_args(argv)
     configure_logging(level="WARNING")
 
@@ -126,25 +217,36 @@ def main(argv: list[str] | None = None) -> int:
         (project / "models" / "staging" / "bench_customers.sql").write_text(STAGING_SQL)
         (project / "models" / "staging" / "_bench.yml").write_text(STAGING_YML)
         print(f"project: {project} (scale {args.scale}), {args.repeat} calls per operation and path")
-        one_shot(project, "bench_customers", args.repeat)
+        if not args.port_only:
+            one_shot(project, "bench_customers", args.repeat)
         if args.one_shot_only:
             return 0
         rows: list[tuple[str, float, float]] = []
         with DbtEngine(project) as engine:
             engine.invoke(DbtCall(command="run", select=["bench_customers"]))  # warm up, build the table
-            for name, call in OPERATIONS.items():
+            for name, call in OPERATIONS.items() if not args.port_only else ():
                 engine_s = _median_seconds(partial(engine.invoke, call), args.repeat)
                 cli_s = _median_seconds(_cli_runner(project, call), args.repeat)
                 rows.append((name, engine_s, cli_s))
                 print(f"  measured {name}", file=sys.stderr)
+            port = port_costs(project, engine, args.repeat)
 
-    print(f"\n{'operation':<20} {'engine (s)':>11} {'cli (s)':>9} {'speedup':>8}")
-    ratios = []
-    for name, engine_s, cli_s in rows:
-        ratios.append(cli_s / engine_s)
-        print(f"{name:<20} {engine_s:>11.3f} {cli_s:>9.3f} {cli_s / engine_s:>7.1f}x")
-    print(f"engine_vs_cli_speedup_median: {statistics.median(ratios):.2f}")
+    if rows:
+        print(f"\n{'operation':<20} {'engine (s)':>11} {'cli (s)':>9} {'speedup':>8}")
+        ratios = []
+        for name, engine_s, cli_s in rows:
+            ratios.append(cli_s / engine_s)
+            print(f"{name:<20} {engine_s:>11.3f} {cli_s:>9.3f} {cli_s / engine_s:>7.1f}x")
+        print(f"engine_vs_cli_speedup_median: {statistics.median(ratios):.2f}")
+    _print_port(port, args.repeat)
     return 0
+
+
+def _print_port(rows: list[tuple[str, float, float]], repeat: int) -> None:
+    print(f"\nwarehouse port per call ({PORT_TABLE}), median of {repeat} warm calls:")
+    print(f"{'path':<26} {'query (ms)':>11} {'profile (ms)':>13}")
+    for name, query_s, profile_s in rows:
+        print(f"{name:<26} {query_s * 1000:>11.1f} {profile_s * 1000:>13.1f}")
 
 
 if __name__ == "__main__":
