@@ -241,7 +241,7 @@ def _profile(
 
 def profile_relation(
     warehouse: Warehouse | Path,
-    relation: str,
+    relation: str | RelationRef,
     *,
     columns: list[str] | None = None,
     top_n: int = 5,
