@@ -336,3 +336,22 @@ def _admin_dsn() -> str:
     from tests.conftest import POSTGRES_ADMIN_DSN
 
     return POSTGRES_ADMIN_DSN
+
+
+@pytest.mark.postgres
+def test_a_dbt_build_that_meets_another_sessions_lock_is_retryable(
+    engine: DbtEngine, pg: tuple[str, Path]
+) -> None:
+    """The same fault inside a dbt invocation (not the __sql__ channel) reaches the policy layer as
+    WarehouseBusy, so it is retried instead of failing the run on the model's merits."""
+    model = pg[1] / "models" / "counted.sql"
+    model.write_text("{{ config(pre_hook=\"set lock_timeout = '300ms'\") }}\nselect count(*) as n from t\n")
+    try:
+        with psycopg.connect(pg[0]) as holder:
+            holder.execute("lock table t in access exclusive mode")
+            with pytest.raises(WarehouseBusy, match=r"(?s)dbt run: .*lock timeout"):
+                engine.invoke(DbtCall(command="run", select=["counted"]))
+            holder.rollback()
+        assert engine.invoke(DbtCall(command="run", select=["counted"])).success
+    finally:
+        model.unlink()

@@ -239,6 +239,11 @@ class DbtEngine:
             message = redact(error.message)
             if error.kind == "locked":
                 raise WarehouseLocked(locked_message(f"dbt {call.command}: the warehouse", message))
+            # a server warehouse that went away or refused for now: retried by the policy layer
+            if error.kind == "unreachable":
+                raise ConnectionFault(f"dbt {call.command}: {message}")
+            if error.kind == "conflict":
+                raise WarehouseBusy(f"dbt {call.command}: {message}")
             if error.kind == "compilation":
                 raise DbtCompilationError(f"dbt {call.command}: {message}")
             if error.kind == "configuration":
