@@ -18,7 +18,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.warehouse_projects import duckdb_project, postgres_database, postgres_project
+from tests.postgres import postgres_database
+from tests.warehouse_projects import duckdb_project, postgres_project
 from tools.engine import DbtCall, DbtEngine
 from tools.engine.classify import classify
 from tools.errors import (
@@ -35,7 +36,7 @@ READER = f"ae_reader_{uuid.uuid4().hex[:8]}"
 @pytest.fixture(scope="module")
 def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """(dsn, project) on a database of its own, with table ``t`` (id, v) and a role without rights."""
-    with postgres_database() as dsn:
+    with postgres_database("ae_port") as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("create table t (id integer primary key, v integer)")
             conn.execute("insert into t select i, 0 from generate_series(1, 50) i")
@@ -333,7 +334,7 @@ def test_classify_by_sqlstate_and_by_words() -> None:
 
 
 def _admin_dsn() -> str:
-    from tests.conftest import POSTGRES_ADMIN_DSN
+    from tests.postgres import POSTGRES_ADMIN_DSN
 
     return POSTGRES_ADMIN_DSN
 

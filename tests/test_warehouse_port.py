@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import postgres_database
 from tests.warehouse_projects import (
     CUSTOMERS,
     ORDERS,
     duckdb_project,
-    postgres_database,
     postgres_project,
     seed,
 )
@@ -84,7 +84,7 @@ def _open(kind: str, root: Path, dsn: str | None) -> Iterator[Case]:
 def case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Case]:
     root = tmp_path_factory.mktemp(request.param) / "shop"
     if request.param.startswith("postgres"):
-        with postgres_database() as dsn:
+        with postgres_database("ae_port") as dsn:
             yield from _open(request.param, root, dsn)
     else:
         yield from _open(request.param, root, None)

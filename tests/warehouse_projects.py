@@ -7,18 +7,12 @@ server), so no password lands in a file.
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import duckdb
-import pytest
 
-from tests.conftest import POSTGRES_ADMIN_DSN, _postgres_error
 from tools.warehouse_port import Warehouse
 
 CUSTOMERS = [
@@ -102,27 +96,6 @@ def duckdb_project(root: Path) -> Path:
     project = _project(root, DUCKDB_PROFILE)
     duckdb.connect(str(project / "warehouse.duckdb")).close()
     return project
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A database of its own on the test server, dropped after; skips (or fails when
-    AE_REQUIRE_POSTGRES=1) when no server answers, as tests/conftest.py does."""
-    import psycopg
-
-    error = _postgres_error()
-    if error is not None:
-        if os.environ.get("AE_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is required (AE_REQUIRE_POSTGRES=1) but did not answer: {error}")
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_DSN}: {error}")
-    name = f"ae_port_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    try:
-        yield POSTGRES_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 READER_OUTPUT = """\
