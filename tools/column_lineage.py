@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -87,7 +87,10 @@ class Impact:
     unresolved: tuple[str, ...] = ()
     cut: str | None = None
 
-    def render(self) -> str:
+    def render(self, name: Callable[[str], str] | None = None) -> str:
+        """One line per affected model, column, test and exposure; ``name`` turns a unique id into
+        the name a person uses (the unique id itself without it)."""
+        shown = name or str
         parts = [
             f"{len(self.models)} downstream model(s)",
             f"{len(self.columns)} column(s)",
@@ -95,10 +98,12 @@ class Impact:
             f"{len(self.exposures)} exposure(s)",
         ]
         lines = ["impact: " + ", ".join(parts)]
-        lines += [f"  column {c.node}.{c.column}" for c in self.columns]
-        lines += [f"  test {t}" for t in self.tests] + [f"  exposure {e}" for e in self.exposures]
+        lines += [f"  model {shown(m)}" for m in self.models]
+        lines += [f"  column {shown(c.node)}.{c.column}" for c in self.columns]
+        lines += [f"  test {shown(t)}" for t in self.tests]
+        lines += [f"  exposure {shown(e)}" for e in self.exposures]
         if self.unresolved:
-            lines.append("  not analysed (SQL unreadable): " + ", ".join(self.unresolved))
+            lines.append("  not analysed (SQL unreadable): " + ", ".join(shown(u) for u in self.unresolved))
         if self.cut:
             lines.append(f"  incomplete: {self.cut}")
         return "\n".join(lines)

@@ -6,6 +6,7 @@ model-fixable ``InvalidArguments``: exit 2) when it cannot be made safely. Pure 
 call, no file read or written.
 
 - ``make_incremental``: config + ``is_incremental()`` filter on the relation that drives the grain
+  (``grain_relation`` names that relation first, so a caller can choose its time column)
 - ``add_column`` / ``rename_column``: the model's output
 - ``rename_everywhere``: a rename in the model, the downstream SQL (``rename_references``) and the YAML
   (``rename_in_yaml``), as path -> new text for one changeset
@@ -19,22 +20,26 @@ Each result lists the edit's downstream impact when given the model's column lin
 from tools.sql_edit.columns import add_column, rename_column
 from tools.sql_edit.compiled import Relations
 from tools.sql_edit.config_call import set_materialization
-from tools.sql_edit.extract import extract_cte
-from tools.sql_edit.incremental import make_incremental
+from tools.sql_edit.extract import CteOutput, cte_output, extract_cte
+from tools.sql_edit.incremental import GrainRelation, grain_relation, make_incremental
 from tools.sql_edit.rename import SqlFile, rename_everywhere, rename_references
 from tools.sql_edit.result import EditResult, ExtractResult, ProjectEdit
 from tools.sql_edit.text import EditRefused
 from tools.sql_edit.yaml_rename import rename_in_yaml
 
 __all__ = [
+    "CteOutput",
     "EditRefused",
     "EditResult",
     "ExtractResult",
+    "GrainRelation",
     "ProjectEdit",
     "Relations",
     "SqlFile",
     "add_column",
+    "cte_output",
     "extract_cte",
+    "grain_relation",
     "make_incremental",
     "rename_column",
     "rename_everywhere",

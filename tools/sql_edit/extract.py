@@ -14,11 +14,12 @@ places to maintain, and moving it would break the other CTEs that read it. Extra
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 
 from sqlglot import exp
 
 from tools.sql_edit.columns import check_name, is_star_only
-from tools.sql_edit.compiled import from_and_joins
+from tools.sql_edit.compiled import CompiledModel, Relations, from_and_joins
 from tools.sql_edit.config_call import config_argument
 from tools.sql_edit.jinja_text import JinjaSpan
 from tools.sql_edit.model_source import ModelSource
@@ -153,3 +154,33 @@ def _remove_cte(src: ModelSource, cte: str) -> Splice:
     start = src.ctes()[cte].args["alias"].this.meta["start"]
     following = names[names.index(cte) + 1]
     return Splice(start, src.ctes()[following].args["alias"].this.meta["start"], "")
+
+
+@dataclass(frozen=True)
+class CteOutput:
+    """What a CTE outputs, from the compiled SQL (a Jinja loop's columns written out)."""
+
+    columns: tuple[str, ...]
+    #: the one column the CTE groups by, when it outputs it: one row per value (its grain)
+    grain: str | None
+
+
+def cte_output(compiled: str, *, cte: str, relations: Relations, dialect: str = "duckdb") -> CteOutput:
+    """The columns of the model's CTE ``cte`` and its grain, as the model compiles: what a model
+    extracted from it (``extract_cte``) will output. ``relations``: the columns of what it reads."""
+    model = CompiledModel.parse(compiled, relations, dialect)
+    scope = model.named().get(cte.lower())
+    if scope is None:
+        raise EditRefused(f"the compiled model has no CTE {cte!r}")
+    columns = tuple(model.outputs(scope))
+    group = scope.expression.args.get("group")
+    keys = group.expressions if group is not None else []
+    grain = None
+    if len(keys) == 1 and isinstance(keys[0], exp.Column):
+        for column in columns:
+            item = model.item(scope, column)
+            value = item.unalias() if item is not None else None
+            if isinstance(value, exp.Column) and value.name.lower() == keys[0].name.lower():
+                grain = column
+                break
+    return CteOutput(columns, grain)

@@ -166,7 +166,34 @@ class _Driving:
     this_column: str
 
 
-def _driving(model: CompiledModel, unique_key: str, time_column: str, relations: Relations) -> _Driving:
+@dataclass(frozen=True)
+class GrainRelation:
+    """The relation a model's unique key is read from (it drives the grain), and its columns that the
+    model outputs as they are (or as their ``max``): where ``make_incremental``'s time column can be."""
+
+    relation: str
+    #: the relation's key column (its own spelling)
+    key: str
+    output_columns: tuple[str, ...]
+
+
+def grain_relation(
+    compiled: str, *, unique_key: str, relations: Relations, dialect: str = "duckdb"
+) -> GrainRelation:
+    """Which relation ``make_incremental`` would filter for ``unique_key``, and which of its columns
+    could keep track of how far a run has loaded, before a time column is chosen. Raises
+    ``EditRefused`` as ``make_incremental`` would for a key it cannot follow."""
+    model = CompiledModel.parse(compiled, relations, dialect)
+    trace = _key_trace(model, unique_key)
+    outputs = []
+    for output in model.outputs():
+        found = model.trace(model.root, output, through_max=True)
+        if found is not None and found.table is trace.table:
+            outputs.append(found.column)
+    return GrainRelation(trace.relation, trace.column, tuple(dict.fromkeys(outputs)))
+
+
+def _key_trace(model: CompiledModel, unique_key: str) -> Trace:
     outputs = model.outputs()
     if unique_key.lower() not in {o.lower() for o in outputs}:
         raise EditRefused(f"the model has no output column {unique_key!r} (it has {', '.join(outputs)})")
@@ -177,6 +204,12 @@ def _driving(model: CompiledModel, unique_key: str, time_column: str, relations:
             "relation drives the model's grain",
             hint="filter the model by hand, or make the key a plain column of one relation",
         )
+    return trace
+
+
+def _driving(model: CompiledModel, unique_key: str, time_column: str, relations: Relations) -> _Driving:
+    outputs = model.outputs()
+    trace = _key_trace(model, unique_key)
     columns = {c.lower(): c for c in relations[trace.relation]}
     if time_column.lower() not in columns:
         raise EditRefused(
