@@ -31,7 +31,9 @@ from tools.sql_edit import (
     EditRefused,
     SqlFile,
     add_column,
+    cte_output,
     extract_cte,
+    grain_relation,
     make_incremental,
     rename_column,
     rename_everywhere,
@@ -265,6 +267,34 @@ def test_impact_lists_what_depends_on_the_model() -> None:
     lineage = ModelLineage(ColumnGraph(nodes), "model.jaffle_shop.orders")
     result = _orders_incremental(lineage=lineage)
     assert result.impact is not None and result.impact.exposures == ("exposure.jaffle_shop.board",)
+
+
+def test_grain_relation_names_the_relation_the_key_comes_from_and_its_output_columns() -> None:
+    found = grain_relation(
+        compiled("orders"), unique_key="order_id", relations=relations("stg_orders", "stg_payments")
+    )
+    assert found.relation == relation("stg_orders") and found.key == "order_id"
+    # every stg_orders column orders outputs as it is: where the time column can be
+    assert found.output_columns == ("order_id", "customer_id", "order_date", "status")
+    folded = grain_relation(render(FOLDED), unique_key="order_id", relations=FOLDED_RELATIONS)
+    assert folded.relation == relation("payment_events")
+    assert "paid_at" in folded.output_columns  # max(paid_at) keeps track of how far it loaded
+    with pytest.raises(EditRefused, match="computed on its way"):
+        grain_relation(
+            "select coalesce(order_id, customer_id) as order_id from " + relation("stg_orders"),
+            unique_key="order_id",
+            relations=relations("stg_orders"),
+        )
+
+
+def test_impact_renders_names_for_unique_ids() -> None:
+    nodes = manifest_nodes({name: read(path) for name, path in _all_models().items()})
+    impact = ColumnGraph(nodes).impact("model.jaffle_shop.stg_payments", ["amount"])
+    shown = impact.render(lambda uid: uid.rsplit(".", 1)[-1])
+    assert "  model customers" in shown and "  model orders" in shown
+    assert "  column customers.customer_lifetime_value" in shown
+    assert "model.jaffle_shop" not in shown
+    assert "model.jaffle_shop.orders" in impact.render()
 
 
 def _all_models() -> dict[str, str]:
@@ -731,6 +761,23 @@ def test_extract_cte_moves_the_body_with_its_jinja_and_its_import_cte() -> None:
         before = con.execute(f"select * from ({render(ORDERS)}) order by all").fetchall()
         after = con.execute(f"select * from ({render(result.text)}) order by all").fetchall()
     assert before == after and len(after) == 99
+
+
+def test_cte_output_writes_out_a_jinja_loop_s_columns_and_finds_the_grain() -> None:
+    output = cte_output(
+        compiled("orders"), cte="order_payments", relations=relations("stg_orders", "stg_payments")
+    )
+    assert output.columns == (
+        "order_id", "credit_card_amount", "coupon_amount", "bank_transfer_amount", "gift_card_amount",
+        "total_amount",
+    )  # fmt: skip
+    assert output.grain == "order_id"
+    assert (
+        cte_output(compiled("orders"), cte="final", relations=relations("stg_orders", "stg_payments")).grain
+        is None
+    )
+    with pytest.raises(EditRefused, match="no CTE 'nope'"):
+        cte_output(compiled("orders"), cte="nope", relations=relations("stg_orders", "stg_payments"))
 
 
 def test_extract_cte_keeps_the_model_s_enabled_switch() -> None:
