@@ -412,6 +412,41 @@ def mart_sql(spec: MartSpec) -> str:
     return (header + "\n" if header else "") + "\n".join(body) + "\n"
 
 
+@dataclass(frozen=True)
+class DeclaredJoin:
+    """A second parent of a model built to its YAML declaration, joined on a key both share."""
+
+    reads: RawInput
+    #: the first parent's column, equal to ``column`` of ``reads``
+    base_column: str
+    column: str
+
+
+def declared_model_sql(
+    base: RawInput,
+    columns: Sequence[SelectColumn],
+    joins: Sequence[DeclaredJoin] = (),
+    config: ModelConfig | None = None,
+) -> str:
+    """A model's SQL written to its YAML declaration: the declared columns, in their order, from the
+    first parent and any parent joined to it on a key (each named by its own name, so a qualified
+    expression reads ``parent.column``)."""
+    if not columns:
+        raise InvalidArguments("a declared model needs at least one column")
+    for column in columns:
+        if not _IDENTIFIER.match(column.alias):
+            raise InvalidArguments(f"column name {column.alias!r} is not a plain identifier")
+    header = config_block(config) if config is not None else ""
+    named = f" as {base.name}" if joins else ""
+    lines = ["select", _select_list([c.render() for c in columns], _INDENT), f"from {base.call}{named}"]
+    for join in joins:
+        lines += [
+            f"left join {join.reads.call} as {join.reads.name}",
+            f"{_INDENT}on {base.name}.{join.base_column} = {join.reads.name}.{join.column}",
+        ]
+    return (header + "\n" if header else "") + "\n".join(lines) + "\n"
+
+
 # --- snapshots, macros, seeds, exposures, packages -----------------------------------------------------
 
 

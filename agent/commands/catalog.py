@@ -76,12 +76,19 @@ _SPECS = (
             metavar="SOURCE.TABLE|SEED",
         ),
         OptionSpec(
-            "from", "non-staging only: the model it is built on (default: from the name)", metavar="MODEL"
+            "from",
+            "non-staging only: the model it is built on (default: from the name); a model declared only "
+            "in YAML: its parent(s), comma-separated (default: the declaration's refs)",
+            metavar="MODEL",
         ),
         OptionSpec(
             "description", "model description (default: written from what it is built of)", metavar="TEXT"
         ),
         notes=(
+            "A model that exists is never replaced: its SQL file is refused (edit it with /model-edit or\n"
+            "/incremental-model), a package's model is read-only, and a model declared only in YAML\n"
+            "(columns, tests) gets just its SQL, each declared column selected by name from --from (or the\n"
+            "declaration's refs), its declaration kept as written.\n"
             "Staging reads one source table or seed: explicit columns, renamed (id -> <entity>_id) and\n"
             "cast, no joins. Files go where the project keeps that layer, documented in the YAML file the\n"
             "folder already uses; a fact or dimension at the grain of an existing model is refused.\n"
@@ -95,7 +102,7 @@ _SPECS = (
     ),
     _command(
         "incremental-model",
-        "Create an incremental model with a key and a new-rows filter from the data",
+        "Create an incremental model, or make an existing one incremental in place",
         "/incremental-model --name fct_orders --unique-key order_id --strategy merge",
         OptionSpec("name", "model name, e.g. fct_orders", required=True, metavar="NAME"),
         OptionSpec(
@@ -110,8 +117,17 @@ _SPECS = (
         OptionSpec(
             "partition", "partition column (or 'date'/'month') for adapters that partition", metavar="COLUMN"
         ),
-        OptionSpec("from", "the model it is built on (default: from the name)", metavar="MODEL"),
-        OptionSpec("description", "model description", metavar="TEXT"),
+        OptionSpec("from", "new models: the model it is built on (default: from the name)", metavar="MODEL"),
+        OptionSpec("description", "new models: model description", metavar="TEXT"),
+        notes=(
+            "On a model that exists, the model is edited in place, never regenerated: only its config()\n"
+            "and an is_incremental() filter on the relation its unique key comes from change (Jinja\n"
+            "loops, CTEs and every column kept). The filter's time column is chosen from the data (the\n"
+            "last-change time, else the event time, of that relation) and re-reads a lookback (var\n"
+            "ae_incremental_lookback, default 1 day); merge or delete+insert only. What the edit affects\n"
+            "downstream is listed before it is applied, and Verify proves the incremental result equals\n"
+            "a full refresh."
+        ),
     ),
     _command(
         "dbt-snapshot",
@@ -226,13 +242,69 @@ _SPECS = (
     ),
     _command(
         "model-lineage",
-        "Show what a model reads from and what reads from it",
+        "Show what a model (or one column) reads from and what reads from it",
         "/model-lineage --model fct_orders --upstream 2 --downstream 1",
         OptionSpec(
             "model", "model, seed, snapshot, exposure or source_name.table", required=True, metavar="NODE"
         ),
         OptionSpec("upstream", "levels of parents to show", kind="int", metavar="N", default=1),
         OptionSpec("downstream", "levels of children to show", kind="int", metavar="N", default=1),
+        OptionSpec(
+            "column",
+            "a column of the node: every column it is computed from (to the seeds and sources) and "
+            "every column, test and exposure that depends on it",
+            metavar="COLUMN",
+        ),
+        notes=(
+            "--column reads the compiled SQL (one read-only dbt compile of the node, what it reads and\n"
+            "what reads it, instead of a parse) and follows the column through CTEs, joins, aggregates\n"
+            "and renames with sqlglot; seeds' and sources' columns come from the warehouse."
+        ),
+    ),
+    _command(
+        "model-edit",
+        "Edit a model in place: add or rename a column, its materialization, extract a CTE",
+        "/model-edit --name orders --rename-column amount:amount_usd",
+        OptionSpec("name", "the project's model to edit", required=True, metavar="NAME"),
+        OptionSpec(
+            "add-column",
+            "add a column of a relation the model reads (a model, seed, snapshot or source.table)",
+            metavar="PARENT.COLUMN",
+        ),
+        OptionSpec(
+            "rename-column",
+            "rename an output column in the model and everywhere downstream",
+            metavar="OLD:NEW",
+        ),
+        OptionSpec(
+            "materialized",
+            "how dbt builds it; incremental needs --unique-key",
+            kind="choice",
+            choices=("view", "table", "incremental"),
+        ),
+        OptionSpec("extract", "a CTE to move into an intermediate model of its own", metavar="CTE"),
+        OptionSpec("as", "the added column's name, or the extracted model's (int_NAME)", metavar="NAME"),
+        OptionSpec(
+            "unique-key",
+            "with --materialized incremental: the column that identifies a row",
+            metavar="COLUMN",
+        ),
+        notes=(
+            "Exactly one of --add-column, --rename-column, --materialized, --extract. Edits are made on\n"
+            "the model's syntax tree (the compiled SQL for meaning, the file for positions): every byte\n"
+            "an edit does not change stays, Jinja loops included, and an edit that cannot be placed\n"
+            "safely is refused with the reason. The answer lists the downstream models, columns, tests\n"
+            "and exposures it affects before anything is applied.\n"
+            "--add-column: added where the model names its output, brought through its CTEs, and added to\n"
+            "its YAML entry, described and tested from the data as a new model's columns are.\n"
+            "--rename-column: the model, every downstream model and singular test reading the column\n"
+            "(they keep their own names: up.new as old), and every YAML entry and test naming it, in one\n"
+            "change; exposures are listed to change by hand.\n"
+            "--extract: the CTE keeps its name and selects from ref('<new model>'); the new model goes\n"
+            "where the project keeps intermediate models, with a YAML entry.\n"
+            "An incremental model whose columns change is rebuilt with --full-refresh. Models of\n"
+            "installed packages are never edited."
+        ),
     ),
     _command(
         "dbt-docs",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agent.commands.column_lineage_answer import column_lineage_answer, compile_for_lineage
 from agent.commands.parser import ParsedCommand
 from agent.commands.project import ProjectView
 from agent.commands.selection import check_selection
@@ -123,15 +124,23 @@ def dbt_docs(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
 
 
 def model_lineage(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
+    """One dbt call: a parse for the model lineage, or, with --column, a compile around the node
+    (which parses too) for the column's."""
     node = cmd.required_text("model")
+    column = cmd.text("column")
+    if column is not None:
+        compile_for_lineage(view, node)
     found = lineage(
         view.manifest, node, upstream=cmd.integer("upstream") or 0, downstream=cmd.integer("downstream") or 0
     )
+    answer = found.render_text()
+    if column is not None:
+        answer += "\n\n" + column_lineage_answer(view, found.node.unique_id, column)
+    shown = f"{found.node.name}.{column}" if column is not None else found.node.name
     return PlanSpec(
-        summary=f"lineage of {found.node.name} "
-        f"({len(found.upstream)} upstream, {len(found.downstream)} downstream)",
+        summary=f"lineage of {shown} ({len(found.upstream)} upstream, {len(found.downstream)} downstream)",
         operations=[],
         verify_select=[],
-        answer=found.render_text(),
+        answer=answer,
         document=False,
     )

@@ -1,10 +1,17 @@
-"""/dbt-model and /incremental-model: one generator, staging or mart by layer."""
+"""/dbt-model and /incremental-model: one generator, staging or mart by layer, for models that do
+not exist yet. A name that exists is never regenerated (agent/commands/existing.py): a model declared
+only in YAML is built to its declaration, /incremental-model edits an existing model in place, and
+anything else is refused naming the file and the command that edits it."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import cast
 
+from agent.commands.declared_model import plan_declared
+from agent.commands.edit_inputs import EditInputs
+from agent.commands.existing import find_existing, refuse_regenerate
+from agent.commands.incremental_edit import plan_incremental_edit
 from agent.commands.marts import plan_mart
 from agent.commands.model_files import (
     ModelRequest,
@@ -64,11 +71,33 @@ def _plan(view: ProjectView, request: ModelRequest, given: Materialization | Non
     return PlanSpec(summary=f"create {kind} model {request.name}", answer="\n".join(answer))
 
 
+def _refuse_flags(cmd: ParsedCommand, flags: tuple[str, ...], what: str) -> None:
+    given = [f"--{flag}" for flag in flags if cmd.text(flag) is not None]
+    if given:
+        raise InvalidArguments(
+            f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for new models; {what}",
+            hint="leave them out; nothing was written",
+        )
+
+
 def dbt_model(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     model_type = cast(ModelType, cmd.required_text("type"))
     given = cast(Materialization | None, cmd.text("materialization"))
+    name = _checked_name(cmd.required_text("name"))
+    existing = find_existing(view, name)
+    if existing is not None and existing.kind != "declared":
+        raise refuse_regenerate(existing, "/dbt-model")
+    if existing is not None:
+        _refuse_flags(
+            cmd,
+            ("description", "partition-by"),
+            f"{name}'s declaration in {existing.path} is kept as written",
+        )
+        return plan_declared(
+            view, existing, parents=cmd.text("from") or cmd.text("source"), materialization=given
+        )
     request = ModelRequest(
-        name=_checked_name(cmd.required_text("name")),
+        name=name,
         model_type=model_type,
         materialization=given or KINDS[model_type].materialization,
         partition=cmd.text("partition-by"),
@@ -81,6 +110,14 @@ def dbt_model(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
 
 def incremental_model(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     name = _checked_name(cmd.required_text("name"))
+    existing = find_existing(view, name)
+    if existing is not None:
+        # edited in place (a package's model and a YAML-only declaration are refused there)
+        _refuse_flags(cmd, ("from", "description", "partition"), f"{name} exists and is edited in place")
+        inputs = EditInputs.for_model(view, name, "/incremental-model")
+        return plan_incremental_edit(
+            inputs, unique_key=cmd.required_text("unique-key"), strategy=cmd.required_text("strategy")
+        )
     model_type = model_type_of(name)
     request = ModelRequest(
         name=name,

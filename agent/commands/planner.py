@@ -9,6 +9,7 @@ from agent.commands.dbt_commands import dbt_compile, dbt_debug, dbt_docs, dbt_ru
 from agent.commands.exposure_command import exposure_define
 from agent.commands.macro_command import dbt_macro
 from agent.commands.model_commands import dbt_model, incremental_model
+from agent.commands.model_edit import model_edit
 from agent.commands.package_command import dbt_package
 from agent.commands.parser import ParsedCommand, parse_command
 from agent.commands.project import ProjectView
@@ -38,6 +39,7 @@ HANDLERS: dict[str, Handler] = {
     "dbt-compile": dbt_compile,
     "dbt-debug": dbt_debug,
     "model-lineage": model_lineage,
+    "model-edit": model_edit,
     "dbt-docs": dbt_docs,
     "exposure-define": exposure_define,
     "dbt-package": dbt_package,

@@ -28,6 +28,7 @@ from tools.profiling import (
     suggest_foreign_keys,
 )
 from tools.warehouse import RelationRef, list_relations, parse_relation_name
+from tools.warehouse_port import duckdb_warehouse
 from tools.yaml_edit import TestStyle, apply_test_style, detect_test_style, read_entry, upsert_entry
 
 if TYPE_CHECKING:
@@ -65,6 +66,24 @@ class ProjectView:
             self.tools.dbt(DbtCall(command="parse"))
             self._manifest = Manifest.load(self.root, self._target_path)
         return self._manifest
+
+    def compile(self, selector: str) -> Manifest:
+        """The project compiled for ``selector`` by one read-only ``dbt compile`` (which parses it as
+        well, so no ``dbt parse`` goes before it): its manifest, holding the compiled SQL of the
+        selected nodes, is the view's from now on. EmptySelection when ``selector`` matches nothing."""
+        self.tools.dbt(DbtCall(command="compile", select=[selector], read_only=True))
+        self._manifest = Manifest.load(self.root, self._target_path)
+        return self._manifest
+
+    def forget_partial_parse(self) -> None:
+        """Make the next ``dbt parse`` a full one. dbt's partial parse does not apply a YAML
+        declaration written before its model's SQL file existed to the model when the SQL file
+        appears (the YAML file is unchanged, so its patches are not read again): a model built to its
+        declaration would parse with no description, columns or tests. Only dbt's own cache in its
+        target folder is removed; dbt writes it again on the next parse."""
+        cache = self.target_dir / "partial_parse.msgpack"
+        if cache.is_file() and not cache.is_symlink():
+            cache.unlink()
 
     @property
     def _target_path(self) -> str | None:
@@ -109,10 +128,26 @@ class ProjectView:
     def default_database(self) -> str:
         return self.db_path.stem
 
-    def profile(self, relation: str) -> RelationProfile:
+    def profile(self, relation: str, columns: list[str] | None = None) -> RelationProfile:
         return self._warehouse(
-            "profile_columns", lambda: profile_relation(self.db_path, relation), relation=relation
+            "profile_columns",
+            lambda: profile_relation(self.db_path, relation, columns=columns),
+            relation=relation,
+            **({"columns": columns} if columns else {}),
         )
+
+    def columns_of(self, relations: list[str]) -> dict[str, list[str]]:
+        """The column names of each built relation of ``relations`` (dbt's relation names), in the
+        warehouse's order, read in one recorded call; relations not built are left out."""
+        built = [r for r in dict.fromkeys(relations) if self._built_relation(r)]
+        if not built:
+            return {}
+
+        def read() -> dict[str, list[str]]:
+            warehouse = duckdb_warehouse(self.db_path)
+            return {r: [c.name for c in warehouse.columns(r)] for r in built}
+
+        return self._warehouse("relation_columns", read, relations=built)
 
     def suggest_foreign_keys(self, relation: str, parents: list[str]) -> list[ForeignKeyMatch]:
         if not parents:
@@ -184,9 +219,10 @@ class ProjectView:
         return ".".join(_relation_key(database or self.default_database, schema, name))
 
     def is_built(self, node: Node) -> bool:
-        if not node.relation_name:
-            return False
-        database, schema, name = parse_relation_name(node.relation_name)
+        return bool(node.relation_name) and self._built_relation(str(node.relation_name))
+
+    def _built_relation(self, relation: str) -> bool:
+        database, schema, name = parse_relation_name(relation)
         return _relation_key(database or self.default_database, schema, name) in self._existing_relations
 
     def built_model(self, name: str, *, purpose: str, read_only: bool = False) -> Node:
