@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tools.column_answers import ColumnLineageAnswer, column_lineage
+from tools.compiled_project import CompiledProject
 from tools.context import ToolContext
 from tools.lineage import Lineage, lineage
 from tools.manifest import Manifest
@@ -56,9 +58,20 @@ def run_query(ctx: ToolContext, sql: str, limit: int = 50) -> QueryResult:
 
 
 @tool(read_only=True, family="manifest")
-def model_lineage(ctx: ToolContext, node: str, upstream: int = 1, downstream: int = 1) -> Lineage:
-    """Upstream and downstream nodes of a model, source or snapshot, from the parsed manifest."""
-    return lineage(_manifest(ctx), node, upstream=upstream, downstream=downstream)
+def model_lineage(
+    ctx: ToolContext, node: str, upstream: int = 1, downstream: int = 1, column: str = ""
+) -> Lineage | ColumnLineageAnswer:
+    """Upstream and downstream nodes of a model, source or snapshot, from the parsed manifest; with
+    ``column``, that column's lineage over the compiled SQL (tools/column_lineage.py)."""
+    found = lineage(
+        _manifest(ctx), node, upstream=0 if column else upstream, downstream=0 if column else downstream
+    )
+    if not column:
+        return found
+    focus = found.node
+    label = focus.name if focus.resource_type != "source" else f"source:{focus.name}"
+    project = CompiledProject.compile(ctx, f"@{label}")
+    return column_lineage(project.graph(), focus.unique_id, column, upstream=upstream, downstream=downstream)
 
 
 def _manifest(ctx: ToolContext) -> Manifest:
