@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import prompts
 from agent.commands.project import ProjectView
 from agent.llm.base import LLMClient
 from agent.llm.pricing import ModelPrice
@@ -17,16 +16,25 @@ from agent.settings import Settings
 from graph.plan_spec import PlanRequest, PlanSpec
 from tools.context import ToolContext
 from tools.errors import DbtCompilationError
+from tools.prompt_text import load, render_repair
 from tools.registry import ToolSpec, all_tools
 
 if TYPE_CHECKING:
     from agent.claude_describer import ClaudeDescriber
 
 
+#: tool families whose writes go only into the run's changeset (file tools, model edits)
+CHANGESET_FAMILIES = frozenset({"files", "edits"})
+#: read-only tools Plan has no use for: Document generates the docs site after every change
+NOT_FOR_PLANNING = frozenset({"dbt_docs_generate"})
+
+
 def planning_tools(spec: ToolSpec) -> bool:
-    """Plan may explore (read-only tools, memory search among them) and record edits (the file tools
-    write only the changeset); nothing else it calls writes anything."""
-    return spec.read_only or spec.family == "files"
+    """Plan may explore (read-only tools, memory search among them) and record edits (the file and
+    model edit tools write only the changeset); nothing else it calls writes anything."""
+    if spec.name in NOT_FOR_PLANNING:
+        return False
+    return spec.read_only or spec.family in CHANGESET_FAMILIES
 
 
 def _brief(tools: ToolContext, recall: Recall | None) -> str:
@@ -48,7 +56,7 @@ def _first_message(request: PlanRequest, tools: ToolContext, recall: Recall | No
     return (
         f"Request: {request.request}\n\nYour previous plan: {previous}\n\n"
         f"Pending changeset (not on disk):\n{tools.changeset.diff(tools.paths) or '(empty)'}\n\n"
-        + prompts.render_repair(feedback)
+        + render_repair(feedback)
     )
 
 
@@ -79,10 +87,10 @@ class ClaudePlanner:
         loop = ToolLoop(
             client=client,
             model=settings.model,
-            system=prompts.load("system"),
+            system=load("system"),
             tools=all_tools(planning_tools),
             describe=lambda spec: spec.description,
-            submit_description=prompts.load("submit_plan"),
+            submit_description=load("submit_plan"),
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
             budgets=Budgets(

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from tools.changeset import FileChange
 from tools.context import ToolContext
 from tools.errors import InvalidArguments, PathRefused
+from tools.model_guard import refuse_model_rewrite, refuse_package_file
 from tools.paths import PROTECTED_DIRS
 from tools.registry import tool
 from tools.secrets import mask_secrets
@@ -89,7 +90,9 @@ def read_file(
 
 @tool(read_only=False, family="files")
 def write_file(ctx: ToolContext, path: str, content: str) -> str:
-    """Create a file or replace its whole content (recorded in the changeset, applied in Validate)."""
+    """Create a file or replace its whole content (recorded in the changeset, applied in Validate);
+    an existing model is refused (tools/model_guard.py): it is changed in place."""
+    refuse_model_rewrite(ctx.paths.root, ctx.paths.normalise(path), _target_path(ctx))
     change = ctx.changeset.write_file(ctx.paths, path, content)
     return _summarise(ctx, path, change)
 
@@ -97,6 +100,7 @@ def write_file(ctx: ToolContext, path: str, content: str) -> str:
 @tool(read_only=False, family="files")
 def edit_file(ctx: ToolContext, path: str, old: str, new: str) -> str:
     """Replace one exact, unique piece of text in a file (recorded in the changeset)."""
+    refuse_package_file(ctx.paths.root, ctx.paths.normalise(path))
     change = ctx.changeset.edit_file(ctx.paths, path, old, new)
     return _summarise(ctx, path, change)
 
@@ -104,6 +108,7 @@ def edit_file(ctx: ToolContext, path: str, old: str, new: str) -> str:
 @tool(read_only=False, family="files")
 def delete_file(ctx: ToolContext, path: str) -> str:
     """Delete a file (recorded in the changeset, applied in Validate)."""
+    refuse_package_file(ctx.paths.root, ctx.paths.normalise(path))
     change = ctx.changeset.delete_file(ctx.paths, path)
     return _summarise(ctx, path, change)
 
@@ -117,15 +122,31 @@ def show_changeset(ctx: ToolContext) -> str:
 # --- helpers -----------------------------------------------------------------------------------
 
 
+def diff_preview(ctx: ToolContext, paths: list[str], max_lines: int = _DIFF_PREVIEW_LINES) -> str:
+    """The pending diff of ``paths``, secrets masked, cut after ``max_lines`` lines (saying so)."""
+    diff_lines = [
+        line for path in paths for line in mask_secrets(ctx.changeset.diff(ctx.paths, path)).splitlines()
+    ]
+    preview = "\n".join(diff_lines[:max_lines])
+    if len(diff_lines) > max_lines:
+        preview += f"\n... {len(diff_lines) - max_lines} more diff lines (show_changeset shows all)"
+    return preview
+
+
+def recorded(change: FileChange) -> str:
+    """``modified models/orders.sql``: what a change records, in a word and its path."""
+    return f"{_VERBS[change.op]} {change.path}"
+
+
 def _summarise(ctx: ToolContext, path: str, change: FileChange | None) -> str:
     if change is None:
         rel = ctx.paths.normalise(path)
         return f"no change: {rel} on disk already has this content, so nothing is pending for it"
-    diff_lines = mask_secrets(ctx.changeset.diff(ctx.paths, change.path)).splitlines()
-    preview = "\n".join(diff_lines[:_DIFF_PREVIEW_LINES])
-    if len(diff_lines) > _DIFF_PREVIEW_LINES:
-        preview += f"\n... {len(diff_lines) - _DIFF_PREVIEW_LINES} more diff lines (show_changeset shows all)"
-    return f"{_VERBS[change.op]} {change.path} (pending in the changeset)\n{preview}"
+    return f"{recorded(change)} (pending in the changeset)\n{diff_preview(ctx, [change.path])}"
+
+
+def _target_path(ctx: ToolContext) -> str | None:
+    return ctx.engine.target_path if ctx.engine else None
 
 
 def _disk_files(ctx: ToolContext) -> list[str]:

@@ -38,6 +38,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: modules whose import registers the built-in tools; add a module here when it defines tools
 BUILTIN_TOOL_MODULES: tuple[str, ...] = (
     "tools.file_tools",
+    "tools.edit_tools",
     "tools.dbt_tools",
     "tools.warehouse_tools",
     "tools.memory_tools",
