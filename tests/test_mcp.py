@@ -37,6 +37,7 @@ READS = {
     "ae_describe",
     "ae_compile",
     "ae_freshness",
+    "ae_docs",
 }
 
 
@@ -390,12 +391,7 @@ def test_every_served_tool_reads_as_the_registry_tool_it_runs(project: Path) -> 
         schema = tool.input_schema["properties"]
         for argument, described in spec.input_schema["properties"].items():
             assert schema[argument]["description"] == described["description"], (entry.name, argument)
-        assert set(schema) - set(spec.input_schema["properties"]) <= {
-            "project",
-            "target",
-            "offset",
-            "exclude",
-        }
+        assert set(schema) - set(spec.input_schema["properties"]) <= {"project", "target", "offset"}
         assert set(tool.input_schema.get("required", [])) == set(spec.input_schema.get("required", []))
     assert listed["ae_show"].input_schema["properties"]["limit"]["maximum"] == 100
     assert listed["ae_sql"].input_schema["properties"]["limit"]["default"] == 10
@@ -441,11 +437,45 @@ def test_a_new_registry_tool_is_served_by_one_line(project: Path) -> None:
     workspaces.close()
 
 
-def test_a_served_tool_that_writes_must_say_how(project: Path) -> None:
+def test_a_served_tool_may_only_read(project: Path) -> None:
+    """The registry's writing tools write a run's changeset, which an MCP call has none of."""
     from agent.mcp.tools import Served, read_tools
     from agent.mcp.workspaces import Workspaces
 
-    with pytest.raises(TypeError, match="dbt_docs_generate writes"):
-        read_tools(Workspaces(project), (Served("ae_docs", "dbt_docs_generate"),))
+    with pytest.raises(TypeError, match="write_file writes; MCP changes a project only through ae_run"):
+        read_tools(Workspaces(project), (Served("ae_write", "write_file"),))
+    with pytest.raises(TypeError, match="make_model_incremental writes"):
+        read_tools(Workspaces(project), (Served("ae_incremental", "make_model_incremental"),))
     with pytest.raises(TypeError, match="no limit argument"):
         read_tools(Workspaces(project), (Served("ae_lineage", "model_lineage", rows=10),))
+
+
+def test_lineage_follows_a_column_and_list_excludes_in_process(project: Path) -> None:
+    """ae_lineage takes a column (column-level lineage up and down, over the compiled SQL); ae_list's
+    exclude is the registry's dbt_ls argument; ae_docs only reads."""
+    from agent.mcp.server import ServerOptions, build_server
+
+    server, workspaces = build_server(ServerOptions(project=project, tools="ae_lineage,ae_list,ae_docs"))
+    try:
+        listed = _listed(server)
+        assert "column" in listed["ae_lineage"].input_schema["properties"]
+        docs = listed["ae_docs"].annotations
+        assert docs is not None and docs.read_only_hint and not docs.destructive_hint
+        name = _call(server, "ae_lineage", {"node": "stg_people", "column": "name", "downstream": 2})
+        assert not name.is_error, name.content
+        answer = name.structured_content
+        assert answer is not None
+        assert answer["origins"] == ["raw.people.name"]
+        assert answer["downstream"] == [{"node": "adults", "column": "name", "distance": 1}]
+        age = _call(server, "ae_lineage", {"node": "adults", "column": "age"})
+        assert age.is_error and "person_id, name" in str(age.content)  # adults only filters on age
+        read_by = _call(server, "ae_lineage", {"node": "stg_people", "column": "age"})
+        assert read_by.structured_content is not None
+        assert read_by.structured_content["readers"] == ["adults"]
+        models = _call(
+            server, "ae_list", {"select": "stg_people+", "exclude": "adults", "resource_type": "model"}
+        )
+        assert models.structured_content is not None
+        assert [n.rsplit(".", 1)[-1] for n in models.structured_content["listed"]] == ["stg_people"]
+    finally:
+        workspaces.close()

@@ -363,15 +363,29 @@ def test_read_file_numbers_lines_and_reads_pending_edits(project_ctx: ToolContex
 
 def test_writing_tools_record_into_the_changeset_and_never_touch_disk(project_ctx: ToolContext) -> None:
     root = project_ctx.paths.root
-    summary = call(project_ctx, "write_file", path="models/marts/fct.sql", content="select 2\n")
+    summary = call(project_ctx, "write_file", path="models/schema.yml", content="version: 2\nmodels: []\n")
 
-    assert summary.startswith("modified models/marts/fct.sql (pending in the changeset)\n")
-    assert "-select 1\n+select 2" in summary
-    assert (root / "models/marts/fct.sql").read_text() == "select 1\n"
-    assert call(project_ctx, "write_file", path="models/marts/fct.sql", content="select 1\n").startswith(
+    assert summary.startswith("modified models/schema.yml (pending in the changeset)\n")
+    assert " version: 2\n+models: []" in summary
+    assert (root / "models/schema.yml").read_text() == "version: 2\n"
+    assert call(project_ctx, "write_file", path="models/schema.yml", content="version: 2\n").startswith(
         "no change"
     )
     assert call(project_ctx, "show_changeset") == "no pending changes"
+    # an existing model is changed in place, never rewritten whole; a new one may be
+    rewrite = invoke(project_ctx, "write_file", {"path": "models/marts/fct.sql", "content": "select 2\n"})
+    assert not rewrite.ok and rewrite.channel == "model"
+    assert "models/marts/fct.sql is an existing model" in (rewrite.error or "")
+    assert "edit_file" in (rewrite.error or "") and "make_model_incremental" in (rewrite.error or "")
+    assert call(project_ctx, "write_file", path="models/marts/new.sql", content="select 3\n").startswith(
+        "created models/marts/new.sql"
+    )
+    assert call(project_ctx, "write_file", path="models/marts/new.sql", content="select 4\n").startswith(
+        "created models/marts/new.sql"
+    )
+    package = invoke(project_ctx, "edit_file", {"path": "dbt_packages/pkg/x.sql", "old": "0", "new": "1"})
+    assert not package.ok and "installed package" in (package.error or "")
+    call(project_ctx, "delete_file", path="models/marts/new.sql")
 
     call(project_ctx, "delete_file", path="models/schema.yml")
     assert (root / "models/schema.yml").exists()
@@ -391,9 +405,28 @@ def test_plan_style_read_only_phase_cannot_call_writing_file_tools(project_ctx: 
 # description in prompts/tools/) fails here on purpose.
 EXPECTED_TOOLS = {
     "files": (["list_files", "read_file", "show_changeset"], ["write_file", "edit_file", "delete_file"]),
+    "edits": (
+        [],
+        [
+            "make_model_incremental",
+            "add_model_column",
+            "rename_model_column",
+            "set_model_materialization",
+            "extract_model_cte",
+        ],
+    ),
     "dbt": (
-        ["dbt_parse", "dbt_compile", "dbt_ls", "dbt_show", "dbt_debug", "dbt_source_freshness"],
-        ["dbt_docs_generate"],  # for ae mcp; Execute and Verify run dbt through the run context
+        # no tool builds: Execute and Verify run dbt through the run context
+        [
+            "dbt_parse",
+            "dbt_compile",
+            "dbt_ls",
+            "dbt_show",
+            "dbt_debug",
+            "dbt_source_freshness",
+            "dbt_docs_generate",
+        ],
+        [],
     ),
     "warehouse": (
         [

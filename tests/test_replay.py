@@ -47,11 +47,10 @@ def test_a_changed_tool_output_is_reported_where_it_diverges(
 def test_a_changed_prompt_is_reported_as_different_input(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import prompts
+    from tools.prompt_text import load
 
-    real = prompts.load
     monkeypatch.setattr(
-        prompts, "load", lambda name: real(name) + ("\nBe terse." if name == "system" else "")
+        "agent.claude_planner.load", lambda name: load(name) + ("\nBe terse." if name == "system" else "")
     )
     result = replay_on_fresh_project(tmp_path, "question_no_edits.jsonl")
     assert [d.step for d in result.divergences] == [1, 2]

@@ -111,10 +111,11 @@ def dbt_compile(ctx: ToolContext, select: str) -> DbtToolResult:
 
 
 @tool(read_only=only_reads("ls"), family="dbt")
-def dbt_ls(ctx: ToolContext, select: str = "", resource_type: str = "") -> DbtToolResult:
+def dbt_ls(ctx: ToolContext, select: str = "", resource_type: str = "", exclude: str = "") -> DbtToolResult:
     """List the nodes of the project (models, sources, tests, seeds, snapshots, exposures)."""
     types = [resource_type] if resource_type else []
-    return _run(ctx, DbtCall(command="ls", select=_selection(select), resource_types=types))
+    call = DbtCall(command="ls", select=_selection(select), exclude=_selection(exclude), resource_types=types)
+    return _run(ctx, call)
 
 
 @tool(read_only=only_reads("show"), family="dbt")
@@ -137,10 +138,9 @@ def dbt_source_freshness(ctx: ToolContext, select: str = "") -> DbtToolResult:
     return _run(ctx, DbtCall(command="source freshness", select=_selection(select)), only_problems=False)
 
 
-# dbt docs generate only reads (READING), but the mark also offers a tool to Plan, which needs no
-# docs site (Document generates it after every change): False until the planner leaves it out by
-# name (agent/claude_planner.py planning_tools)
-@tool(read_only=False, family="dbt")
+# Plan needs no docs site (Document generates it after every change): the planner leaves this one
+# out by name (agent/claude_planner.py planning_tools)
+@tool(read_only=only_reads("docs generate"), family="dbt")
 def dbt_docs_generate(ctx: ToolContext) -> DbtToolResult:
     """Generate the documentation site (target/index.html and catalog.json)."""
     return _run(ctx, DbtCall(command="docs generate"))

@@ -16,10 +16,11 @@ from agent.mcp.tools import McpTool, allowlist, read_tools
 from agent.mcp.workspaces import Workspaces
 
 INSTRUCTIONS = """\
-ae does an analytics engineer's dbt work. Explore with the read-only tools (ae_lineage, ae_list,
-ae_show, ae_sql, ae_describe, ae_profile, ae_compile, ae_freshness, ae_memory_search); change the
-project with ae_run, which carries a /command or a request through Plan, Validate, Execute, Verify
-and Document and rolls back what fails. Outputs are capped; each says how to ask for more."""
+ae does an analytics engineer's dbt work. Explore with the read-only tools (ae_lineage, which
+follows a model or one of its columns up and down, ae_list, ae_show, ae_sql, ae_describe,
+ae_profile, ae_compile, ae_freshness, ae_docs, ae_memory_search); change the project with ae_run,
+which carries a /command or a request through Plan, Validate, Execute, Verify and Document and rolls
+back what fails. Outputs are capped; each says how to ask for more."""
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,6 @@ from pydantic import Field
 
 from agent.mcp import caps
 from agent.mcp.workspaces import Workspaces
-from tools.context import ToolContext
-from tools.engine import DbtCall
 from tools.errors import AeError, InvalidArguments
 from tools.registry import ToolRegistry, ToolSpec, builtin_registry
 
@@ -41,14 +39,9 @@ Project = Annotated[
 ]
 Target = Annotated[str, Field(description="dbt target, e.g. dev; empty: the profile's default")]
 Offset = Annotated[int, Field(description="how many names to skip: the offset a narrowed answer names")]
-Exclude = Annotated[str, Field(description="optional dbt node selection to leave out (dbt's --exclude)")]
 
 READ = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-)
-#: dbt docs generate writes only target/ (the site and catalog): not read-only, never destructive
-DOCS = ToolAnnotations(
-    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
 RUN = ToolAnnotations(
     read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
@@ -89,22 +82,18 @@ class Served:
     paged: str | None = None
     #: the fields of the answer MCP returns (None: all)
     keeps: tuple[str, ...] | None = None
-    #: how the tool is annotated when it writes (one that only reads is READ)
-    writes: ToolAnnotations | None = None
-    #: an ``exclude`` argument, dbt's --exclude, which the registry's dbt_ls does not take
-    exclude: bool = False
 
 
 #: the registry tools ``ae mcp`` serves: a tool added to the registry is exposed by one line here
 SERVED: tuple[Served, ...] = (
     Served("ae_lineage", "model_lineage"),
-    Served("ae_list", "dbt_ls", paged="listed", exclude=True),
+    Served("ae_list", "dbt_ls", paged="listed"),
     Served("ae_show", "dbt_show", rows=caps.MAX_SHOW_ROWS, keeps=("columns", "rows", "summary")),
     Served("ae_sql", "run_query", rows=caps.MAX_SQL_ROWS),
     Served("ae_profile", "profile_columns"),
     Served("ae_describe", "describe_warehouse_relation"),
     Served("ae_compile", "dbt_compile"),
-    Served("ae_docs", "dbt_docs_generate", writes=DOCS),
+    Served("ae_docs", "dbt_docs_generate"),
     Served("ae_freshness", "dbt_source_freshness"),
 )
 
@@ -122,17 +111,12 @@ def _mcp_tool(ws: Workspaces, registry: ToolRegistry, entry: Served) -> McpTool:
 
     def call(**arguments: Any) -> dict[str, Any]:
         project, target = arguments.pop("project", ""), arguments.pop("target", "")
-        offset, exclude = max(arguments.pop("offset", 0), 0), arguments.pop("exclude", "")
+        offset = max(arguments.pop("offset", 0), 0)
         with tool_errors():
-            context = ws.tool_context(project, target)
-            if exclude:
-                output = {"listed": _listed_excluding(context, arguments, exclude)}
-            else:
-                outcome = registry.invoke(context, spec.name, arguments)
-                if not outcome.ok:
-                    raise ToolError(outcome.error or f"{spec.name} failed")
-                output = outcome.output
-        return _shaped(entry, output, arguments, offset)
+            outcome = registry.invoke(ws.tool_context(project, target), spec.name, arguments)
+        if not outcome.ok:
+            raise ToolError(outcome.error or f"{spec.name} failed")
+        return _shaped(entry, outcome.output, arguments, offset)
 
     # the MCP SDK builds the tool's input schema from the signature: the registry's arguments
     call.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -147,8 +131,7 @@ def _parameters(spec: ToolSpec, entry: Served) -> list[inspect.Parameter]:
     fields = spec.input_model.model_fields
     if entry.rows is not None and "limit" not in fields:
         raise TypeError(f"{entry.name}: {spec.name} has no limit argument to cap")
-    own: list[tuple[str, Any, Any]] = [("exclude", Exclude, "")] if entry.exclude else []
-    own += [("offset", Offset, 0)] if entry.paged else []
+    own: list[tuple[str, Any, Any]] = [("offset", Offset, 0)] if entry.paged else []
     own += [("project", Project, ""), ("target", Target, "")]
     clash = sorted(set(fields) & {name for name, _, _ in own})
     if clash:
@@ -184,26 +167,11 @@ def _description(spec: ToolSpec, entry: Served) -> str:
 
 
 def _annotations(spec: ToolSpec, entry: Served) -> ToolAnnotations:
-    if spec.read_only:
-        return READ
-    if entry.writes is None:
-        raise TypeError(f"{entry.name}: {spec.name} writes; say how with Served(writes=...)")
-    return entry.writes
-
-
-def _listed_excluding(context: ToolContext, arguments: dict[str, Any], exclude: str) -> list[str]:
-    """dbt ls with --exclude, through the same recorded, retried ``ToolContext.dbt`` path as dbt_ls."""
-    select, resource_type = arguments.get("select", ""), arguments.get("resource_type", "")
-    call = DbtCall(
-        command="ls",
-        select=[select] if select.strip() else [],
-        exclude=[exclude],
-        resource_types=[resource_type] if resource_type else [],
-    )
-    result = context.dbt(call)
-    if not result.success:
-        raise ToolError(result.summary())
-    return list(result.listed)
+    """READ: SERVED holds only tools that read. A registry tool that writes does so into a run's
+    changeset (files, model edits), which an MCP call has no run for: ``ae_run`` changes a project."""
+    if not spec.read_only:
+        raise TypeError(f"{entry.name}: {spec.name} writes; MCP changes a project only through ae_run")
+    return READ
 
 
 def _shaped(entry: Served, output: dict[str, Any], arguments: dict[str, Any], offset: int) -> dict[str, Any]:
