@@ -13,12 +13,12 @@ import secrets
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from pydantic import BaseModel, Field
 
+from agent.approvals import Ask
 from agent.exit_codes import ExitCode
-from agent.planners import choose_planner
 from agent.run_command import progress_printer, render_code_question, render_summary
 from agent.runner import RunOutcome, Session
 from agent.settings import Settings
@@ -189,23 +189,20 @@ def _run(
         except HelpRequested as help_text:
             print(str(help_text), file=out)
             return None
-    planner, describer = choose_planner(settings, line)
-    outcome = session.run(line, planner=planner, describer=describer)
-    # a plan can ask twice: its code (before Validate runs any of it), then a protected target
-    while outcome.status == "awaiting_approval":
-        question = outcome.question or {}
+    return session.handle(line, ask=_asking_the_person(read, out))
+
+
+def _asking_the_person(read: Callable[[str], str], out: TextIO) -> Ask:
+    """A plan can ask twice (its code before Validate runs any of it, then a protected target): the
+    person answers each, shown the code and its diff."""
+
+    def ask(question: dict[str, Any]) -> bool:
         if question.get("kind") == "code":
             print(render_code_question(question, with_diff=True), file=out)
-            if _ask("Run this code? [y/N] ", read):
-                outcome = session.resume(
-                    outcome.run_id, planner=planner, describer=describer, allow_code=True
-                )
-            else:
-                outcome = session.resume(outcome.run_id, planner=planner, describer=describer, approval=False)
-            continue
-        approved = _ask(f"{question.get('question', 'Approve?')} [y/N] ", read)
-        outcome = session.resume(outcome.run_id, planner=planner, describer=describer, approval=approved)
-    return outcome
+            return _ask("Run this code? [y/N] ", read)
+        return _ask(f"{question.get('question', 'Approve?')} [y/N] ", read)
+
+    return ask
 
 
 def _remember(session: Session, text: str) -> str:

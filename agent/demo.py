@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.approvals import nobody_approves
 from agent.commands.describer import HeuristicDescriber
 from agent.commands.planner import CommandPlanner
 from agent.runner import RunOutcome, Session
@@ -127,7 +128,9 @@ def run_demo(
 
         def run(step: str) -> RunOutcome:
             say(f"\n$ ae run '{step}'")
-            outcome = session.run(step, planner=CommandPlanner(), describer=HeuristicDescriber())
+            outcome = session.handle(
+                step, planner=CommandPlanner(), describer=HeuristicDescriber(), ask=nobody_approves
+            )
             outcomes.append(outcome)
             summary.runs.append(
                 {

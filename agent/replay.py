@@ -214,6 +214,7 @@ def replay(
     """Run the recorded request with the recorded model answers, on a copy of ``settings``' project
     and of ``target``'s warehouse (agent/replay_sandbox.py), never on the real ones; ``keep`` leaves
     the copy in place."""
+    from agent.approvals import nobody_approves
     from agent.claude_planner import ClaudePlanner
     from agent.commands.describer import HeuristicDescriber
     from agent.replay_sandbox import sandbox
@@ -226,7 +227,9 @@ def replay(
         # the recorded run's budgets must not cut the replay short: it spends nothing
         planner = ClaudePlanner.from_settings(box.settings.model_copy(update={"max_cost_usd": 0}), client)
         with Session(box.settings, emit=emit or silent) as session:
-            outcome = session.run(recording.request, planner=planner, describer=HeuristicDescriber())
+            outcome = session.handle(
+                recording.request, planner=planner, describer=HeuristicDescriber(), ask=nobody_approves
+            )
         ran_in = box.describe(kept=keep)
     client.finished()
     return ReplayResult(

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from agent.approvals import target_protection
 from agent.settings import Settings, load_settings
 from tools.engine.scratch import copy_duckdb, profile_pointing_at
 from tools.errors import ApprovalRequired, ConfigurationError
@@ -76,7 +77,7 @@ def sandbox(settings: Settings, target: str | None = None, *, keep: bool = False
         settings.project_dir, target or settings.target, settings.profiles_dir, profile=settings.profile
     )
     chosen = profile.target
-    protection = settings.protection(chosen.target)
+    protection = target_protection(settings, chosen.target)
     if protection.protected:
         raise ApprovalRequired(
             f"ae replay refuses target {chosen.target!r}: {protection.reason}; a replay never runs on a "

@@ -1,4 +1,5 @@
-"""What a request is, checked the same way by every way in (``ae run``, chat, the queue, MCP, evals).
+"""What a request is, checked the same way by every way in (``ae run``, chat, the queue, MCP, evals):
+``Session.handle`` checks it.
 
 Imports nothing heavy: ``ae --help`` and ``/help`` pass through here.
 """
@@ -15,10 +16,29 @@ MAX_REQUEST_BYTES = 32 * 1024
 
 _COMMAND = re.compile(r"\s*/\S")
 
+#: /commands whose plans only read (graph/read_only.is_read_only: compile, docs, lineage, debug, tests
+#: that store no failures): known before planning, so a protected target refuses only the others
+#: early (agent/runner.py). tests/test_oneway_protection.py checks each against its plan.
+READING_COMMANDS = frozenset({"dbt-compile", "dbt-docs", "dbt-debug", "model-lineage", "dbt-test"})
+
 
 def is_command(request: str) -> bool:
     """A structured ``/command`` (planned without an LLM), not free text: a slash and a name."""
     return bool(_COMMAND.match(request))
+
+
+def command_builds(request: str) -> bool:
+    """Whether ``request`` is a /command that writes to the warehouse (False for free text, which is
+    judged by its plan, and for a line that does not parse, which the planner reports)."""
+    if not is_command(request):
+        return False
+    from agent.commands.parser import parse_command
+
+    try:
+        command = parse_command(request)
+    except InvalidArguments:  # help, a bad flag: nothing is built either way
+        return False
+    return command.name not in READING_COMMANDS or bool(command.options.get("store-failures"))
 
 
 def check_request(request: str | None) -> None:

@@ -11,14 +11,14 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from agent.approvals import Approvals, Ask, early_refusal, target_protection
 from agent.exit_codes import for_status
-from agent.requests import check_request
 from graph.progress import Emit, ProgressEvent
-from tools.errors import ApprovalRequired, Interrupted, InvalidArguments
+from tools.errors import Interrupted
 
 if TYPE_CHECKING:
     from agent.planners import PlannerChoice
-    from agent.runner import RunOutcome, Session
+    from agent.runner import RunOutcome
     from agent.settings import Settings
 
 
@@ -86,23 +86,42 @@ def render_code_question(question: dict[str, Any], *, with_diff: bool) -> str:
     return "\n".join(lines)
 
 
-#: the largest request ae takes, in UTF-8 bytes. A request is a /command or a task in words; a
-#: 200 KB one was enqueued and kept a worker busy for two minutes (dbt matching a selector that long)
 def resume_command(settings: Settings, run_id: str, target: str | None) -> str:
     """The exact command that continues ``run_id``."""
     on_target = f" --target {target}" if target else ""
     return f"ae resume {run_id} --project {settings.project_dir}{on_target}"
 
 
-def _request_of(session: Session, run_id: str) -> str:
-    """The request a resumed run was started with (it decides the planner)."""
-    record = session.store.get(run_id)
-    if record is None:
-        raise InvalidArguments(
-            f"no run {run_id!r} in the store of {session.settings.project_dir}",
-            hint=f"`ae runs --project {session.settings.project_dir}` lists the project's runs",
+def _run_target(
+    settings: Settings, request: str | None, target: str | None, resume: str | None
+) -> str | None:
+    """The target the run goes to: the /command's (agent/targets.py), or the resumed run's own."""
+    if request is not None:
+        from agent.targets import request_target
+
+        return request_target(request, target)
+    if resume is not None and target is None:
+        from agent.runs import read_record
+
+        record = read_record(settings.state_dir, resume)
+        return record.target if record else None
+    return target
+
+
+def refusing(emit: Emit) -> Ask:
+    """``ae run``'s answer to a question its flags did not answer: no, saying which flag says yes."""
+
+    def ask(question: dict[str, Any]) -> bool:
+        approves = "--yes to approve building there" if question.get("kind") == "target" else "--allow-code"
+        emit(
+            ProgressEvent(
+                kind="warning", phase="approve", message=render_code_question(question, with_diff=False)
+            )
         )
-    return record.request
+        emit(ProgressEvent(kind="warning", phase="approve", message=f"refused; re-run with {approves}"))
+        return False
+
+    return ask
 
 
 def run_request(
@@ -125,82 +144,48 @@ def run_request(
     holds (hooks, ``run_query``, Python models, naming overrides, config files). Without it such a
     plan ends ``refused`` (exit 3) before anything is applied, with the code printed. Ctrl-C after
     the run started raises ``Interrupted`` naming the run and the command that resumes it."""
-    out = out or sys.stdout
-    err = err or sys.stderr
-    check_request(request)
-    if request is not None:
-        from agent.targets import request_target
-
-        target = request_target(request, target)
-    elif resume is not None and target is None:  # a run continues on the target it started on
-        from agent.runs import read_record
-
-        record = read_record(settings.state_dir, resume)
-        target = record.target if record else None
+    target = _run_target(settings, request, target, resume)
+    emit = progress_printer(err or sys.stderr, as_json=as_json)
     with settings.open_engine(target, shared=True) as engine:
         resolved = engine.target_name()
-        protection = settings.protection(resolved)
-        if protection.protected and not yes:
-            raise ApprovalRequired(
-                f"{protection.reason}; nothing was changed",
-                hint=f"re-run with --yes to approve building on target {resolved}",
-            )
-        engine.prepare()  # dbt loads in its process while the planner and LangGraph load here
-        from agent.planners import choose_planner
+        hint = f"re-run with --yes to approve building on target {resolved}"
+        approvals = Approvals(target=yes, code=allow_code, refusal_hint=hint)
+        # dbt loads in its process while the planner and LangGraph load here; not for a request that
+        # Session.handle will refuse before planning (the same decision, made before dbt starts; an
+        # unknown target is refused here too)
+        protection = target_protection(settings, resolved)
+        if request is None or early_refusal(protection, request, approvals) is None:
+            engine.prepare()
         from agent.runner import Session, new_run_id
 
-        emit = progress_printer(err, as_json=as_json)
         run_id = resume or new_run_id()
         with Session(settings, emit=emit, engine=engine) as session:
-            request = request if request is not None else _request_of(session, run_id)
-            planner, describer = choose_planner(settings, request, planner_choice)
             try:
-                if resume:
-                    outcome = session.resume(
-                        resume,
-                        planner=planner,
-                        describer=describer,
-                        approval=True if yes else None,
-                        allow_code=allow_code,
-                    )
-                else:
-                    outcome = session.run(
-                        request,
-                        planner=planner,
-                        describer=describer,
-                        approved=yes,
-                        allow_code=allow_code,
-                        run_id=run_id,
-                    )
-                if outcome.status == "awaiting_approval":  # not approved up front: nobody to ask
-                    asked = outcome.question or {}
-                    question = render_code_question(asked, with_diff=False)
-                    flag = (
-                        "--yes to approve building there"
-                        if asked.get("kind") == "target"
-                        else ("--allow-code to approve this code")
-                    )
-                    emit(ProgressEvent(kind="warning", phase="approve", message=question))
-                    emit(
-                        ProgressEvent(kind="warning", phase="approve", message=f"refused; re-run with {flag}")
-                    )
-                    outcome = session.resume(
-                        outcome.run_id, planner=planner, describer=describer, approval=False
-                    )
+                outcome = session.handle(
+                    request,
+                    planner_choice=planner_choice,
+                    approvals=approvals,
+                    ask=refusing(emit),
+                    run_id=run_id,
+                )
             except KeyboardInterrupt:
                 raise Interrupted(
                     f"interrupted; run {run_id} stopped where it was",
                     hint=f"continue it with `{resume_command(settings, run_id, target)}`, or roll it "
                     f"back with `ae undo {run_id} --project {settings.project_dir}`",
                 ) from None
-    if as_json:
-        report = outcome.report()
-        payload: dict[str, Any] = (
-            json.loads(report.model_dump_json())
-            if report
-            else {"run_id": outcome.run_id, "status": outcome.status, "reason": outcome.reason}
-        )
-        print(json.dumps(payload, indent=2), file=out)
-    else:
-        print(render_summary(outcome), file=out)
+    print(render_outcome(outcome, as_json=as_json), file=out or sys.stdout)
     return for_status(outcome.status)
+
+
+def render_outcome(outcome: RunOutcome, *, as_json: bool) -> str:
+    """What ``ae run`` prints at the end: the report as JSON, or the summary for a person."""
+    if not as_json:
+        return render_summary(outcome)
+    report = outcome.report()
+    payload: dict[str, Any] = (
+        json.loads(report.model_dump_json())
+        if report
+        else {"run_id": outcome.run_id, "status": outcome.status, "reason": outcome.reason}
+    )
+    return json.dumps(payload, indent=2)

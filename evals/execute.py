@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.runner import RunOutcome, Session
+from agent.approvals import Approvals, nobody_approves
+from agent.runner import Session
 from agent.settings import load_settings
 from evals.agents import make_agent
 from evals.checks import Copy, RunFacts, run_checks
@@ -38,7 +39,6 @@ from evals.workspace import (
     run_steps,
     warehouse_of,
 )
-from graph.plan_spec import Describer, Planner
 from tools.engine import DbtCall
 from tools.errors import AeError
 
@@ -92,23 +92,18 @@ class AgentRun:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-def _finish(
-    session: Session, outcome: RunOutcome, job: Job, planner: Planner, describer: Describer | None
-) -> RunOutcome:
-    # an unapproved protected target interrupts for approval; the harness answers no, like a person would
-    if outcome.status == "awaiting_approval" and not job.task.approve:
-        return session.resume(outcome.run_id, planner=planner, describer=describer, approval=False)
-    return outcome
-
-
 def run_agent(job: Job, project_dir: Path, *, agent: str, fault_rate: float) -> AgentRun:
     task = job.task
     started = time.perf_counter()
     settings = load_settings(project_dir, fault_rate=fault_rate or None, fault_seed=job.fault_seed)
     planner, describer = make_agent(agent, task, settings)
+    # the task approves a protected target or not, as a person would; the plan decides whether it
+    # builds there (no refusal before planning: the benchmark grades what the agent plans)
+    approvals = Approvals(target=task.approve)
     with Session(settings, target=task.target or command_target(task.request)) as session:
-        outcome = session.run(task.request, planner=planner, describer=describer, approved=task.approve)
-        outcome = _finish(session, outcome, job, planner, describer)
+        outcome = session.handle(
+            task.request, planner=planner, describer=describer, approvals=approvals, ask=nobody_approves
+        )
         injected = session.policy.faults.injected if session.policy.faults is not None else 0
     report = outcome.report()
     return AgentRun(

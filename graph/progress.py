@@ -1,4 +1,8 @@
-"""Progress events a run emits as it goes (one line each on a terminal, JSON for programs)."""
+"""Progress events a run emits as it goes (one line each on a terminal, JSON for programs).
+
+A phase writes them up LangGraph's stream (``RunContext.progress``); the runner hands each to the
+caller's ``Emit``: the terminal, ``ae run --json``, MCP progress notifications, the worker's log.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ class ProgressEvent:
         return f"{prefix} [{self.phase:<8}] {mark:<4} {self.message}{took}"
 
 
+#: where a caller wants a run's progress (agent/runner.py hands it each event of the stream)
 Emit = Callable[[ProgressEvent], None]
 
 

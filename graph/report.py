@@ -214,7 +214,9 @@ def _usage_lines(report: RunReport) -> list[str]:
     return lines
 
 
-def write_report(report: RunReport, run_dir: Path) -> Path:
+def write_report(report: RunReport, run_dir: Path) -> RunReport:
+    """Write report.json and report.md into ``run_dir``; the report as written (with the run's dbt
+    call counts, secrets redacted), which is what the run's caller gets."""
     run_dir.mkdir(parents=True, exist_ok=True)
     # the dbt calls are journaled in the run folder as they start (a resumed run has them all)
     transcript = TRANSCRIPT_FILE if (run_dir / TRANSCRIPT_FILE).exists() else None
@@ -227,4 +229,4 @@ def write_report(report: RunReport, run_dir: Path) -> Path:
     ):
         refuse_state_links(run_dir / name)
         write_atomic(run_dir / name, text.encode("utf-8"))
-    return run_dir
+    return RunReport.model_validate(data)

@@ -2,44 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
 
 from graph.state import RunState
 
-
-def _ended(state: RunState) -> bool:
-    return state.get("status", "running") != "running"
-
-
-def after_plan(state: RunState) -> Literal["approve", "finish"]:
-    return "finish" if _ended(state) else "approve"
+FINISH = "finish"
+PLAN = "plan"
 
 
-def after_approve(state: RunState) -> Literal["validate", "plan", "finish"]:
-    if _ended(state):
-        return "finish"
-    return "plan" if state.get("needs_repair") else "validate"
+@dataclass(frozen=True)
+class Route:
+    """After a phase: the finish once the run has ended, else a waiting question (``gate``), else back
+    to Plan when the phase asked for a repair, else ``onward``."""
+
+    onward: str
+    #: whether the phase can send the run back to Plan with feedback
+    repairs: bool = True
+    #: the node that asks the question a phase left in ``state["gate"]`` (Validate's resolved gate)
+    asks: str | None = None
+
+    def __call__(self, state: RunState) -> str:
+        if state.get("status", "running") != "running":
+            return FINISH
+        if self.asks is not None and state.get("gate"):
+            return self.asks  # a question for a person first; the phase runs again once it is a yes
+        if self.repairs and state.get("needs_repair"):
+            return PLAN
+        return self.onward
+
+    @property
+    def destinations(self) -> list[str]:
+        """Every node this route may lead to, for the graph's wiring and its drawing."""
+        asked = [self.asks] if self.asks else []
+        return [FINISH, *asked, *([PLAN] if self.repairs else []), self.onward]
 
 
-def after_validate(state: RunState) -> Literal["gate", "execute", "plan", "finish"]:
-    if _ended(state):
-        return "finish"
-    if state.get("gate"):  # a question for a person first; Validate runs again once it is answered yes
-        return "gate"
-    return "plan" if state.get("needs_repair") else "execute"
-
-
-def after_gate(state: RunState) -> Literal["validate", "finish"]:
-    return "finish" if _ended(state) else "validate"
-
-
-def after_execute(state: RunState) -> Literal["verify", "plan", "finish"]:
-    if _ended(state):
-        return "finish"
-    return "plan" if state.get("needs_repair") else "verify"
-
-
-def after_verify(state: RunState) -> Literal["document", "plan", "finish"]:
-    if _ended(state):
-        return "finish"
-    return "plan" if state.get("needs_repair") else "document"
+#: phase -> where it goes next
+ROUTES: dict[str, Route] = {
+    "plan": Route("approve", repairs=False),
+    "approve": Route("validate"),
+    "validate": Route("execute", asks="gate"),
+    "gate": Route("validate", repairs=False),
+    "execute": Route("verify"),
+    "verify": Route("document"),
+}

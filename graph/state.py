@@ -6,7 +6,10 @@ and other live objects of a run are in ``graph.context.RunContext``.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+from graph.usage import add_usage
 
 Status = Literal["running", "success", "failed", "refused", "invalid"]
 PHASES = ("plan", "approve", "validate", "gate", "execute", "verify", "document")
@@ -19,8 +22,9 @@ class RunState(TypedDict, total=False):
     attempt: int
     #: graph.plan_spec.PlanSpec, dumped
     plan: dict[str, Any]
-    #: graph.plan_spec.Feedback items from failed Validate/Verify visits, oldest first
-    feedback: list[dict[str, Any]]
+    #: graph.plan_spec.Feedback items from failed Validate/Verify visits, oldest first; a visit
+    #: returns its own item, which is appended
+    feedback: Annotated[list[dict[str, Any]], operator.add]
     #: tools.changeset.AppliedChangeset of the plan on disk now, dumped; None when nothing is applied
     applied: dict[str, Any] | None
     #: unified diff of everything this run changed (kept after rollback, for the report)
@@ -49,8 +53,9 @@ class RunState(TypedDict, total=False):
     documentation: dict[str, Any]
     #: set by a failed Validate/Execute/Verify visit that has repair attempts left: go back to Plan
     needs_repair: bool
-    #: tokens and cost of every LLM call of the run, summed (graph.usage.add_usage)
-    llm_usage: dict[str, float]
+    #: tokens and cost of every LLM call of the run: a visit returns what it spent, which is summed
+    #: in (graph.usage.add_usage)
+    llm_usage: Annotated[dict[str, float], add_usage]
     #: the policy's counters when the run began (``instance`` + CallStats.as_dict): the report
     #: shows this run's retries and breaker trips, not the whole session's
     resilience_start: dict[str, Any]

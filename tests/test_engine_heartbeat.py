@@ -39,9 +39,8 @@ def test_a_run_shows_a_dbt_call_still_running_and_counts_it_under_its_phase(tmp_
     events: list[ProgressEvent] = []
     with DbtEngine(project) as engine:
         tools = ToolContext(paths=ProjectPaths.for_project(project), target="dev", engine=engine)
-        ctx = RunContext(
-            run_id="r", run_dir=tmp_path / "run", tools=tools, planner=ScriptedPlanner([]), emit=events.append
-        )
+        ctx = RunContext(run_id="r", run_dir=tmp_path / "run", tools=tools, planner=ScriptedPlanner([]))
+        ctx.bind_stream(events.append)  # in a run, each node binds LangGraph's stream writer
         engine.heartbeat_s = 0.05  # a dbt run here takes a few tenths of a second, not 5 s
         ctx.progress("execute", "building", kind="phase")
         started = time.perf_counter()

@@ -19,7 +19,6 @@ from mcp.server.mcpserver import Context
 from agent.mcp.tools import ENQUEUE, READ, RUN, McpTool, Project, Target, tool_errors
 from agent.mcp.workspaces import Workspaces
 from graph.progress import Emit, ProgressEvent
-from tools.errors import ApprovalRequired
 
 
 @dataclass(frozen=True)
@@ -32,34 +31,29 @@ def run_request(
     ws: Workspaces, policy: RunPolicy, request: str, *, project: str, target: str, approve: bool, emit: Emit
 ) -> dict[str, Any]:
     """Carry ``request`` through a run (blocking); the run's status, summary, diff and report path."""
-    from agent.planners import choose_planner
+    from agent.approvals import Approvals, nobody_approves
     from agent.run_command import render_summary
     from agent.runner import Session
     from agent.targets import request_target
 
     settings = ws.settings(project)
     engine = ws.engine(settings, request_target(request, target or None))
-    resolved = engine.target_name()
-    protection = settings.protection(resolved)
-    approved = approve and policy.allow_protected
-    if protection.protected and not approved:
-        hint = (
-            "call again with approve_protected=true once the user agrees"
-            if policy.allow_protected
-            else "an MCP client cannot approve this for the user: run it with `ae run ... --yes`, or "
-            "restart the server with `ae mcp --allow-protected`"
-        )
-        raise ApprovalRequired(f"{protection.reason}; nothing was changed", hint=hint)
-    planner, describer = choose_planner(settings, request)
+    hint = (
+        "call again with approve_protected=true once the user agrees"
+        if policy.allow_protected
+        else "an MCP client cannot approve this for the user: run it with `ae run ... --yes`, or "
+        "restart the server with `ae mcp --allow-protected`"
+    )
+    # the client's approval counts only on a server the user started with --allow-protected; code
+    # in a plan is never approved from here
+    approvals = Approvals(target=approve and policy.allow_protected, refusal_hint=hint)
     with Session(settings, emit=emit, engine=engine) as session:
-        outcome = session.run(request, planner=planner, describer=describer, approved=approved)
-        if outcome.status == "awaiting_approval":  # executable code: nobody here may approve it
-            outcome = session.resume(outcome.run_id, planner=planner, describer=describer, approval=False)
+        outcome = session.handle(request, approvals=approvals, ask=nobody_approves)
     report = outcome.report()
     return {
         "run_id": outcome.run_id,
         "status": outcome.status,
-        "target": resolved,
+        "target": session.target,
         "summary": render_summary(outcome),
         "diff": report.diff if report else "",
         "report_path": str(outcome.report_dir / "report.md") if outcome.report_dir else None,

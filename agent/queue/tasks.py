@@ -17,17 +17,16 @@ from typing import Any
 
 from dbos import DBOS
 
-from agent.planners import choose_planner
+from agent.approvals import Approvals, nobody_approves
 from agent.queue.batch import TaskSpec
 from agent.queue.config import MAX_ATTEMPTS, MAX_RECOVERY_ATTEMPTS, WORKFLOW_NAME, retry_wait_s
 from agent.queue.engines import EnginePool
 from agent.queue.faults import inject
-from agent.requests import check_request
 from agent.runner import RunOutcome, Session
 from agent.settings import load_settings
 from agent.targets import request_target
 from graph.progress import Emit, ProgressEvent
-from tools.errors import AeError, TransientError
+from tools.errors import AeError, ApprovalRequired, TransientError
 from tools.logs import redact
 
 #: the worker's warm engines; the worker closes them when it stops
@@ -92,29 +91,20 @@ def _worker_log(run_id: str) -> Emit:
 
 
 def _run(task: TaskSpec, run_id: str) -> dict[str, Any]:
-    check_request(task.request)  # a task enqueued around `ae queue add` (DBOS's own client) too
     settings = load_settings(Path(task.project))
     target = request_target(task.request, task.target)
-    protection = settings.protection(target)
-    if protection.protected and task.approved_by is None:
-        return {
-            "status": "refused",
-            "reason": f"{protection.reason}; nothing was changed. Enqueue it with --yes to approve.",
-        }
-    planner, describer = choose_planner(settings, task.request)
+    # approved at enqueue (--yes) or not at all: nobody is there to ask now
+    approvals = Approvals(
+        target=task.approved_by is not None, refusal_hint="enqueue it with --yes to approve building there"
+    )
     with (
         ENGINES.lease(settings, target) as engine,
         Session(settings, engine=engine, emit=_worker_log(run_id)) as session,
     ):
-        outcome = session.run(
-            task.request,
-            planner=planner,
-            describer=describer,
-            approved=task.approved_by is not None,
-            run_id=run_id,
-        )
-        if outcome.status == "awaiting_approval":  # executable dbt code: nobody to ask in a queue
-            outcome = session.resume(run_id, planner=planner, describer=describer, approval=False)
+        try:
+            outcome = session.handle(task.request, approvals=approvals, ask=nobody_approves, run_id=run_id)
+        except ApprovalRequired as exc:  # refused before planning: no run was started
+            return {"status": "refused", "reason": redact(str(exc))}
     return _result(outcome)
 
 

@@ -4,9 +4,9 @@ It sits between Plan and Validate because Validate's own ``dbt parse`` and ``dbt
 render the files: a ``run_query`` in a model runs at compile time, a ``--vars`` value is rendered,
 an overridden ``generate_schema_name`` moves every build. tools/jinja_inspect.py finds that code on
 Jinja's syntax tree (and hooks, Python models, secret ``env_var`` reads, config files); a plan with
-none of it passes straight through. Otherwise the run pauses (a LangGraph interrupt, as Execute does
-for a protected target): the chat shows the code and asks, ``ae run`` needs ``--allow-code``. A "no"
-ends the run ``refused`` with nothing applied and nothing run.
+none of it passes straight through. Otherwise the caller is asked (``RunContext.ask``, as Execute
+asks for a protected target): the chat shows the code and asks a person, ``ae run`` answers from
+``--allow-code``. A "no" ends the run ``refused`` with nothing applied and nothing run.
 
 The gate's second look (``judge_resolved``, ``approve_resolved``) comes after Validate's read-only
 parse and compile, on what dbt resolved the change to (graph/trust_gate.py): code beside the models'
@@ -14,7 +14,8 @@ own statements needs the same ``--allow-code``; a node landing on a protected lo
 protected target's approval (``--yes``, a yes in chat, an approved queue task), even on a dev run.
 Validate undoes the change before asking, so nothing waits applied for an answer; a yes sends the run
 back through Validate, which finds the same findings approved (kept for this plan in
-``gate_approved``). A no ends it ``refused``, as here.
+``gate_approved``). A no ends it ``refused``, as here. A yes approves that kind for the rest of the
+run, as the flag would have.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph.runtime import Runtime
-from langgraph.types import interrupt
 
 from graph.context import RunContext
 from graph.phases.outcome import fail_or_repair
@@ -61,20 +61,15 @@ def approve(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     )
     for finding in findings:
         ctx.progress("approve", finding.render())
-    if ctx.code_approved:
+    question = {
+        "kind": "code",
+        "question": "This plan holds code that dbt runs when it parses, compiles or builds. Run it?",
+        "findings": shown,
+        "diff": state.get("diff", ""),
+    }
+    if ctx.approves(question):
         ctx.progress("approve", "approved (ae run --allow-code, or a yes in chat)", ok=True)
         return {"code_review": shown, "needs_repair": False}
-    # A yes never arrives as the interrupt's answer: it resumes the run with ``allow_code``
-    # (Session.resume), so this phase runs again and passes above. Any answer is a no, which also
-    # keeps ``ae run --resume ID --yes`` (approval of a protected target) from approving code.
-    interrupt(
-        {
-            "kind": "code",
-            "question": "This plan holds code that dbt runs when it parses, compiles or builds. Run it?",
-            "findings": shown,
-            "diff": state.get("diff", ""),
-        }
-    )
     reason = (
         f"not approved: the plan holds code that dbt would run ({findings[0].path}:{findings[0].line}: "
         f"{findings[0].why}); nothing was applied or run"
@@ -143,13 +138,10 @@ def approve_resolved(state: RunState, runtime: Runtime[RunContext]) -> dict[str,
     question = state.get("gate") or {}
     kind, findings = question.get("kind"), question.get("findings", [])
     ctx.progress("approve", str(question.get("question", "")), kind="phase")
-    if (kind == "code" and ctx.code_approved) or (kind == "target" and ctx.approved):
+    if ctx.approves(question):
         approved = _approved_so_far(state) | {CodeFinding(**f).render() for f in findings}
         ctx.progress("approve", "approved: validating the change again", ok=True)
         return {"gate": None, "gate_approved": _record(state, approved)}
-    # a yes resumes the run with the approval in its context (Session.resume), so this phase runs
-    # again and passes above; any answer that reaches here is a no
-    interrupt(question)
     first = findings[0] if findings else {"path": "?", "why": "not approved"}
     how = "--allow-code" if kind == "code" else "--yes"
     reason = f"not approved ({how}): {first['path']}: {first['why']}; nothing was built, the change undone"

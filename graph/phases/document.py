@@ -16,7 +16,6 @@ from graph.context import RunContext
 from graph.plan_spec import BudgetedDescriber, PlanSpec
 from graph.state import RunState
 from graph.transaction import apply_journaled, merge_applied
-from graph.usage import add_usage
 from tools.changeset import AppliedChangeset
 from tools.engine import DbtCall
 from tools.errors import AeError
@@ -50,7 +49,7 @@ def document(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         if isinstance(ctx.describer, BudgetedDescriber):
             spent = state.get("llm_usage", {})
             changeset, usage, fallback = ctx.describer.describe_within(manifest, missing, ctx.tools, spent)
-            update["llm_usage"] = add_usage(spent, usage)
+            update["llm_usage"] = usage  # added to the run's total (graph/state.py)
             if fallback:
                 ctx.progress("document", f"offline descriptions kept: {fallback}", ok=False)
         else:

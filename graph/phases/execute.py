@@ -1,7 +1,8 @@
 """Execute: build what changed and what depends on it (or the plan's explicit dbt operations).
 
-A protected target pauses for approval first (a LangGraph interrupt): the chat asks the person;
-``ae run`` passes approval up front with ``--yes``.
+Building on a protected target needs approval first (``RunContext.approves``): the chat asks the
+person; ``ae run`` gives it up front with ``--yes``. A plan that only reads (graph/read_only.py) or runs
+nothing needs none: its dbt calls open the warehouse read-only.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
-from langgraph.types import interrupt
 
 from graph.context import RunContext
 from graph.nodes import BUILDABLE
@@ -19,7 +19,7 @@ from graph.phases.outcome import fail_or_repair
 from graph.plan_spec import Feedback, Operation, PlanSpec
 from graph.read_only import is_read_only
 from graph.state import RunState
-from graph.transaction import WarehouseNow, built_relations, record_built_relations, rollback_journaled
+from graph.transaction import built_relations, record_built_relations, rollback_journaled
 from tools.engine import BUILDING, DbtCall, DbtResult
 from tools.errors import ModelFixableError
 from tools.protection import Protection
@@ -84,18 +84,19 @@ def _journal_relations(ctx: RunContext, db_path: Path, existing: set[str], resul
     record_built_relations(ctx.run_dir, built)
 
 
-def _approved(ctx: RunContext, spec: PlanSpec, protection: Protection | None) -> bool:
-    if protection is None or not protection.protected or ctx.approved:
+def _approved(ctx: RunContext, spec: PlanSpec, ops: list[Operation], protection: Protection | None) -> bool:
+    """Whether the plan may run on the target: anywhere when it writes nothing there, on a protected
+    location only with the caller's approval."""
+    if protection is None or not protection.protected or not ops or is_read_only(spec):
         return True
-    answer = interrupt(
+    return ctx.approves(
         {
             "kind": "target",
             "question": f"{protection.reason}. Build these changes on it?",
             "summary": spec.summary,
-            "operations": [op.model_dump(exclude_defaults=True) for op in spec.operations or []],
+            "operations": [op.model_dump(exclude_defaults=True) for op in ops],
         }
     )
-    return answer is True or (isinstance(answer, str) and answer.strip().lower() in {"y", "yes", "approve"})
 
 
 def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -107,9 +108,8 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     build_kinds = list(BUILDABLE) if spec.operations is not None else _build_kinds(build_nodes)
     ctx.progress("execute", f"{len(ops)} dbt operation(s) on target {ctx.target}", kind="phase")
     protection = ctx.protection()  # now, after Validate applied the plan (its profile edits included)
-    if not _approved(ctx, spec, protection):
-        now = WarehouseNow(ctx.warehouse_path(), ctx.target)
-        rollback_journaled(state.get("applied"), ctx.run_dir, warehouse=now)
+    if not _approved(ctx, spec, ops, protection):
+        rollback_journaled(state.get("applied"), ctx.run_dir, warehouse=ctx.warehouse_now())
         why = protection.reason if protection else f"target {ctx.target!r} is protected"
         reason = f"not approved: {why}; nothing was built and the changes were undone"
         ctx.progress("execute", reason, ok=False)

@@ -21,7 +21,7 @@ def finish(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if status == "running":
         status = "success"
         keep_artifacts(ctx.run_dir)
-    elif undone := rollback_journaled(state.get("applied"), ctx.run_dir):
+    elif undone := rollback_journaled(state.get("applied"), ctx.run_dir, warehouse=ctx.warehouse_now()):
         ctx.progress("finish", undone.describe())
         update["applied"] = None
     # dbt wrote what it read (an env_var in a model, a profile's password in an error) into
@@ -50,6 +50,7 @@ def finish(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         stats=ctx.tools.policy.stats,
         llm_usage=final.get("llm_usage", {}),
     )
-    write_report(report, ctx.run_dir)
+    # the caller's copy, as written: Session.handle returns it without reading the file back
+    ctx.report = write_report(report, ctx.run_dir)
     ctx.progress("finish", f"{status}: report in {ctx.run_dir}", ok=status == "success", kind="phase")
     return {**update, "status": status, "report_dir": str(ctx.run_dir)}

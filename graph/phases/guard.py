@@ -16,21 +16,17 @@ fault that persists still reaches Finish (a report, not an exception out of ``in
 from __future__ import annotations
 
 import functools
-from typing import Any, Protocol
+from typing import Any
 
 from langgraph.runtime import Runtime
 
-from graph.context import RunContext
+from graph.context import Node, RunContext
 from graph.state import RunState
 from graph.transaction import rollback_journaled
 from tools.errors import AeError, TransientError
 
 
-class Phase(Protocol):
-    def __call__(self, state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]: ...
-
-
-def guarded(name: str, phase: Phase) -> Phase:
+def guarded(name: str, phase: Node) -> Node:
     """``phase`` as a graph node that restarts on lasting transient faults and never leaks an AeError."""
 
     @functools.wraps(phase)
@@ -59,6 +55,6 @@ def guarded(name: str, phase: Phase) -> Phase:
 def _end_failed(ctx: RunContext, state: RunState, name: str, exc: AeError) -> dict[str, Any]:
     reason = f"{name} stopped by an infrastructure fault: {exc}"
     ctx.progress(name, reason, ok=False)
-    if undone := rollback_journaled(state.get("applied"), ctx.run_dir):
+    if undone := rollback_journaled(state.get("applied"), ctx.run_dir, warehouse=ctx.warehouse_now()):
         ctx.progress(name, undone.describe())
     return {"status": "failed", "reason": reason, "applied": None, "needs_repair": False}

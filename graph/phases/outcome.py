@@ -13,11 +13,12 @@ from graph.transaction import rollback_journaled
 def fail_or_repair(
     ctx: RunContext, state: RunState, applied: dict[str, Any] | None, feedback: Feedback
 ) -> dict[str, Any]:
-    """Undo the changeset; go back to Plan with feedback while repairs remain, else end failed."""
-    if undone := rollback_journaled(applied or state.get("applied"), ctx.run_dir):
+    """Undo the changeset; go back to Plan with feedback while repairs remain, else end failed.
+    ``feedback`` joins the run's list (graph/state.py merges it)."""
+    now = ctx.warehouse_now()
+    if undone := rollback_journaled(applied or state.get("applied"), ctx.run_dir, warehouse=now):
         ctx.progress(feedback.phase, undone.describe())
-    history = [*state.get("feedback", []), feedback.model_dump(mode="json")]
-    update: dict[str, Any] = {"feedback": history, "applied": None}
+    update: dict[str, Any] = {"feedback": [feedback.model_dump(mode="json")], "applied": None}
     attempt = state.get("attempt", 1)
     if ctx.planner.can_repair and attempt <= ctx.max_repairs:
         ctx.progress(feedback.phase, f"sending feedback to Plan (repair {attempt} of {ctx.max_repairs})")

@@ -10,7 +10,6 @@ from langgraph.runtime import Runtime
 from graph.context import RunContext
 from graph.plan_spec import Feedback, PlanningFailed, PlanRequest, PlanSpec
 from graph.state import RunState
-from graph.usage import add_usage
 from tools.changeset import Changeset
 from tools.errors import AeError, Channel, DbtCompilationError, TransientError
 
@@ -59,13 +58,13 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         bad_request = exc.channel == Channel.MODEL and not isinstance(exc, DbtCompilationError)
         status = "invalid" if bad_request else "failed"
         ctx.progress("plan", str(exc), ok=False, duration_s=time.perf_counter() - started)
-        usage = add_usage(spent, exc.usage) if isinstance(exc, PlanningFailed) else spent
         return {
             **baseline,
             "attempt": attempt,
             "status": status,
             "reason": str(exc),
-            "llm_usage": usage,
+            # what this visit spent: graph/state.py adds it to the run's total
+            "llm_usage": exc.usage if isinstance(exc, PlanningFailed) else {},
         }
     changes = len(spec.changeset.changes)
     ctx.progress(
@@ -80,5 +79,5 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         "plan": spec.model_dump(mode="json"),
         "diff": spec.changeset.diff(ctx.tools.paths),
         "status": "running",
-        "llm_usage": add_usage(spent, spec.llm_usage),
+        "llm_usage": spec.llm_usage,
     }
