@@ -208,10 +208,15 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    # its flags are evals/cli.py's, parsed there: building them here would load the evals for `--help`
-    from evals.cli import main as eval_main
+    """The benchmark is a program of its own (evals/cli.py), run as one: it drives ae through
+    Session like any caller, so ae does not import it back, and its flags and help are its own."""
+    import subprocess
 
-    return eval_main(args.eval_args)
+    with subprocess.Popen([sys.executable, "-m", "evals.cli", *args.eval_args]) as benchmark:
+        try:
+            return benchmark.wait()
+        except KeyboardInterrupt:  # the terminal's Ctrl-C reached the benchmark too: it says how it ended
+            return benchmark.wait()
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -289,27 +294,8 @@ def _add_run_commands(sub: Any) -> None:
     show.set_defaults(handler=_cmd_show)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="ae",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
-    parser.add_argument("--log-json", action="store_true", help="JSON log lines even on a terminal")
-    parser.add_argument(
-        "--log-file",
-        type=Path,
-        metavar="PATH",
-        help="append log lines (JSON) to this file instead of stderr",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    configure_queue_parser(sub)
-    configure_worker_parser(sub)
-    configure_mcp_parser(sub)
-    configure_replay_parser(sub)
-
+def _add_checks(sub: Any) -> None:
+    """`doctor` and `lint`: what is wrong with the setup or the project."""
     doctor = _sub(
         sub,
         "doctor",
@@ -327,8 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_project(lint)
     lint.set_defaults(handler=_cmd_lint)
 
-    _add_run_commands(sub)
 
+def _add_memory_and_undo(sub: Any) -> None:
     memory = _sub(sub, "memory", MEMORY_HELP)
     configure_memory_parser(memory, _add_project)
     memory.set_defaults(handler=_cmd_memory)
@@ -345,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_project(undo)
     undo.set_defaults(handler=_cmd_undo)
 
+
+def _add_chat_eval_demo(sub: Any) -> None:
     chat = _sub(
         sub,
         "chat",
@@ -356,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--conversation", metavar="ID", help="continue an earlier conversation")
     chat.set_defaults(handler=_cmd_chat)
 
-    # `ae eval --help` is answered by evals/cli.py's own parser, with the flags and thresholds
+    # `ae eval --help` is answered by the benchmark's own parser, with the flags and thresholds
     evaluate = sub.add_parser("eval", help=EVAL_HELP, add_help=False)
     evaluate.set_defaults(handler=_cmd_eval)
 
@@ -373,6 +361,33 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42, help="random seed of the generated data (default 42)")
     demo.add_argument("--force", action="store_true", help="replace an earlier demo in --dir")
     demo.set_defaults(handler=_cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="ae",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    parser.add_argument("--log-json", action="store_true", help="JSON log lines even on a terminal")
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help="append log lines (JSON) to this file instead of stderr",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # in the order `ae --help` lists them
+    configure_queue_parser(sub)
+    configure_worker_parser(sub)
+    configure_mcp_parser(sub)
+    configure_replay_parser(sub)
+    _add_checks(sub)
+    _add_run_commands(sub)
+    _add_memory_and_undo(sub)
+    _add_chat_eval_demo(sub)
     return parser
 
 

@@ -1,18 +1,26 @@
-"""`ae eval`: the flags, and what the command prints and returns (the lead wires it into agent/cli.py).
+"""`ae eval`: the benchmark's own program (``python -m evals.cli``; ``ae eval`` runs it), its flags,
+and what it prints and returns.
 
-Exit codes: 0 every threshold met (or no regression in compare mode), 1 a threshold missed (or a
-regression), 2 bad arguments or configuration.
+Exit codes are ae's (agent/exit_codes.py): 0 every threshold met (or no regression in compare mode),
+1 a threshold missed (or a regression), and for an error the code its kind has everywhere (2 bad
+usage, 5 an unusable environment such as a missing database, ...). The thresholds are
+evals/graders.py's ``THRESHOLDS``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import textwrap
 from pathlib import Path
 
 from agent.exit_codes import HELP as EXIT_CODES_HELP
+from agent.exit_codes import ExitCode, for_error
 from evals.agents import AGENTS
+from evals.graders import THRESHOLDS
 from tools.errors import AeError
+from tools.logs import redact
 
 DEFAULT_OUT = Path("eval-out")
 
@@ -57,7 +65,7 @@ def _compare(old: Path, new: Path) -> int:
 
     comparison = compare(load_results(old), load_results(new))
     print(comparison.render())
-    return 1 if comparison.regressions else 0
+    return ExitCode.FAILED if comparison.regressions else ExitCode.OK
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -108,8 +116,8 @@ def run_eval(args: argparse.Namespace) -> int:
         results = run_suite(tasks, config, out)
         paths = write_results(results, out)
     except AeError as exc:
-        print(f"ae eval: {exc}", file=sys.stderr)
-        return 2
+        print(f"ae eval: error: {redact(str(exc))}", file=sys.stderr)
+        return for_error(exc)
     t = results.totals
     print(
         f"{t.passed}/{t.runs} passed  success {_fmt(t.success)}  data_quality {_fmt(t.data_quality)}  "
@@ -119,7 +127,7 @@ def run_eval(args: argparse.Namespace) -> int:
     missed = missed_thresholds(t)
     for line in missed:
         print(f"threshold missed: {line}", file=sys.stderr)
-    return 1 if missed else 0
+    return ExitCode.FAILED if missed else ExitCode.OK
 
 
 def _ade(args: argparse.Namespace) -> int:
@@ -128,7 +136,7 @@ def _ade(args: argparse.Namespace) -> int:
 
     results = run_ade(args, args.out.expanduser().resolve())
     print(render(results))
-    return 0 if all(r.passed for r in results) else 1
+    return ExitCode.OK if all(r.passed for r in results) else ExitCode.FAILED
 
 
 def _spider2(args: argparse.Namespace) -> int:
@@ -137,29 +145,34 @@ def _spider2(args: argparse.Namespace) -> int:
 
     results = run_spider2_suite(args, args.out.expanduser().resolve())
     print(render_spider2(results))
-    return 0 if all(r.score for r in results) else 1
+    return ExitCode.OK if all(r.score for r in results) else ExitCode.FAILED
 
 
 def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-DESCRIPTION = """\
-Score an agent on a benchmark suite. Runs each task in an isolated copy of its project (the bundled
-example unless the task names another), in parallel processes, and writes results.json, report.md
-and report.html. Exits 1 when a threshold is
-missed (data quality 0.98, query performance 0.95, reliability 0.99, success 0.95).
-"""
+def description() -> str:
+    thresholds = ", ".join(f"{figure.replace('_', ' ')} {value}" for figure, value in THRESHOLDS.items())
+    return textwrap.fill(
+        "Score an agent on a benchmark suite. Runs each task in an isolated copy of its project (the "
+        "bundled example unless the task names another), in parallel processes, and writes "
+        f"results.json, report.md and report.html. Exits 1 when a threshold is missed ({thresholds}).",
+        width=100,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ae eval",
-        description=DESCRIPTION,
+        description=description(),
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     configure_parser(parser)
+    from tools.secrets import register_environment_secrets
+
+    register_environment_secrets(os.environ)  # as ae does: secrets are redacted wherever ae writes
     return run_eval(parser.parse_args(argv))
 
 

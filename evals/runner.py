@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from evals.execute import Job, run_task
 from evals.graders import TaskResult, Totals, totals
 from evals.task import Task
-from tools.errors import ConfigurationError
+from tools.errors import InvalidArguments
 from tools.logs import configure_logging
 
 _PACKAGES = ("ae", "dbt-core", "dbt-duckdb", "duckdb", "langgraph", "anthropic")
@@ -56,7 +56,7 @@ def select_tasks(tasks: Sequence[Task], pattern: str | None) -> list[Task]:
     patterns = [p.strip() for p in pattern.split(",") if p.strip()]
     chosen = [t for t in tasks if any(fnmatch.fnmatchcase(t.id, p) for p in patterns)]
     if not chosen:
-        raise ConfigurationError(
+        raise InvalidArguments(
             f"--tasks {pattern!r} matches no task", hint="task ids: " + ", ".join(t.id for t in tasks)
         )
     return chosen

@@ -64,23 +64,7 @@ def _explain(cycle: list[str], edges: dict[str, dict[str, set[str]]]) -> str:
 
 @pytest.mark.parametrize(
     "package",
-    [
-        "tools",
-        "prompts",
-        "graph",
-        pytest.param(
-            "agent",
-            marks=pytest.mark.xfail(
-                strict=True, reason="agent/cli.py imports evals.cli, and evals imports agent"
-            ),
-        ),
-        pytest.param(
-            "evals",
-            marks=pytest.mark.xfail(
-                strict=True, reason="agent/cli.py imports evals.cli, and evals imports agent"
-            ),
-        ),
-    ],
+    ["tools", "prompts", "graph", "agent", "evals"],
 )
 def test_no_package_is_in_an_import_cycle(package: str) -> None:
     edges = package_imports()
