@@ -327,6 +327,25 @@ def test_hostile_or_unsafe_arguments_are_tool_errors_that_record_nothing(
     assert context.changeset.is_empty
 
 
+def test_the_time_column_comes_from_the_data_when_not_given(context: ToolContext) -> None:
+    asked = {"model": "orders", "unique_key": "order_id"}
+    made = invoke(context, "make_model_incremental", asked)
+    assert made.ok, made.error
+    assert (
+        "stg_orders rows whose order_date is within 1 day of the newest loaded" in made.output["description"]
+    )
+    assert (
+        "where order_date >= (select max(order_date) - interval '1 day' from {{ this }})"
+        in made.output["diff"]
+    )
+    no_time = invoke(
+        context, "make_model_incremental", {"model": "customer_names", "unique_key": "customer_id"}
+    )
+    assert not no_time.ok and "stg_customers, which drives customer_names's grain, has no date" in (
+        no_time.error or ""
+    )
+
+
 def test_a_package_s_files_are_never_written(context: ToolContext) -> None:
     for name, arguments in (
         ("write_file", {"path": PACKAGE_MODEL, "content": "select 2"}),

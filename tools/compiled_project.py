@@ -22,7 +22,8 @@ from tools.context import ToolContext
 from tools.engine import DbtCall, DbtEngine
 from tools.errors import AeError, Channel, ConfigurationError, DbtCompilationError
 from tools.manifest import Manifest, Node
-from tools.sql_edit import EditRefused, Relations, SqlFile
+from tools.profiling import profile_relation
+from tools.sql_edit import EditRefused, GrainRelation, Relations, SqlFile
 from tools.warehouse_port import Warehouse, warehouse_for
 
 #: what a model is changed with instead, named in refusals
@@ -179,6 +180,36 @@ class CompiledProject:
 
     def lineage(self, node: Node) -> ModelLineage:
         return ModelLineage(self.graph(), node.unique_id)
+
+    def time_column(self, grain: GrainRelation, model: str) -> str:
+        """The column of the relation that drives ``model``'s grain that says how far a run has loaded,
+        from its data: its last-change time, else its event time, of those the model outputs."""
+        label = readable(grain.relation, self.manifest)
+        if self._warehouse_columns(grain.relation) is None:
+            raise EditRefused(
+                f"{label} drives {model}'s grain and is not built, so its time column cannot be read from "
+                "the data",
+                hint="name time_column yourself: the column of that relation that says when a row changed",
+            )
+        profile = profile_relation(self.warehouse, grain.relation)
+        candidates = [*profile.updated_at_candidates]
+        candidates += [c for c in profile.timestamp_columns if c not in candidates]
+        outputs = {c.lower() for c in grain.output_columns}
+        chosen = next((c for c in candidates if c.lower() in outputs), None)
+        if chosen is not None:
+            return chosen
+        if candidates:
+            raise EditRefused(
+                f"{label} drives {model}'s grain and records time in {', '.join(candidates)}, but {model} "
+                "does not output it, so an incremental run could not tell how far it has loaded",
+                hint=f"add it first (add_model_column parent={label} column={candidates[0]}) in a separate "
+                "request, then make the model incremental",
+            )
+        raise EditRefused(
+            f"{label}, which drives {model}'s grain, has no date or timestamp column, so an incremental run "
+            "cannot tell new rows from old ones",
+            hint="keep it a table, or add a last-change column upstream",
+        )
 
     @cached_property
     def _by_relation(self) -> dict[tuple[str, ...], Node]:

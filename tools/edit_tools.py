@@ -40,6 +40,7 @@ from tools.sql_edit import (
     SqlFile,
     add_column,
     extract_cte,
+    grain_relation,
     make_incremental,
     rename_everywhere,
     set_materialization,
@@ -79,7 +80,7 @@ def make_model_incremental(
     *,
     model: Name,
     unique_key: Name,
-    time_column: Name,
+    time_column: Name | None = None,
     strategy: Literal["merge", "delete+insert"] = "merge",
     lookback: str | None = "1 day",
     on_schema_change: Literal["ignore", "fail", "append_new_columns", "sync_all_columns"] | None = None,
@@ -87,12 +88,18 @@ def make_model_incremental(
     """The model's config and an ``is_incremental()`` filter on the relation that drives its grain."""
     with _refusals_for_the_planner(ctx):
         project, node = _compiled(ctx, model, downstream=True)
+        relations = project.relations(node)
+        if time_column is None:
+            grain = grain_relation(
+                project.compiled(node), unique_key=unique_key, relations=relations, dialect=project.dialect
+            )
+            time_column = project.time_column(grain, model)
         result = make_incremental(
             project.source(node),
             project.compiled(node),
             unique_key=unique_key,
             time_column=time_column,
-            relations=project.relations(node),
+            relations=relations,
             strategy=strategy,
             on_schema_change=on_schema_change,
             lookback=lookback,
