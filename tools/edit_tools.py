@@ -30,6 +30,7 @@ from tools.compiled_project import (
     readable,
 )
 from tools.context import ToolContext
+from tools.errors import ConfigurationError
 from tools.file_tools import diff_preview, list_files, recorded
 from tools.jinja_inspect import model_paths
 from tools.layers import kind_of_name
@@ -387,6 +388,14 @@ def _refusals_for_the_planner(ctx: ToolContext) -> Iterator[None]:
     try:
         yield
     except EditRefused as exc:
-        manifest = Manifest.for_engine(engine_of(ctx), missing_ok=True)
-        message, hint = (readable(_reworded(text), manifest) for text in (exc.message, exc.hint))
+        names = _last_manifest(ctx)
+        message, hint = (readable(_reworded(text), names) for text in (exc.message, exc.hint))
         raise EditRefused(message, hint=hint) from exc
+
+
+def _last_manifest(ctx: ToolContext) -> Manifest:
+    """The manifest the edit's dbt call wrote, for names; an empty one when there is none to read."""
+    try:
+        return Manifest.for_engine(engine_of(ctx), missing_ok=True)
+    except ConfigurationError:
+        return Manifest({})
