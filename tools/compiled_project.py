@@ -1,10 +1,11 @@
 """Models as the edit tools and column lineage read them: the source text on disk, the SQL dbt
-compiles it to, and the columns of every relation that SQL reads, from the warehouse.
+compiles it to, and the columns of every relation that SQL reads.
 
 One ``dbt compile`` of a selection (through the run's engine, which writes only dbt's target folder)
-gives the compiled SQL and a fresh manifest; the warehouse port gives the columns of the relations
-the compiled SQL reads, as they are built now; the column graph (tools/column_lineage) runs over
-both. Everything is read from the project on disk, so a model with pending changeset edits has no
+gives the compiled SQL and a fresh manifest; the column graph (tools/column_lineage) runs over it,
+with the columns of seeds, sources and snapshots from the warehouse port. A model's columns come
+from its compiled SQL (the files as they are now, built or not), else from the warehouse.
+Everything is read from the project on disk, so a model with pending changeset edits has no
 compiled SQL that matches its text: editing one is refused, naming the way around.
 """
 
@@ -37,8 +38,11 @@ def engine_of(ctx: ToolContext) -> DbtEngine:
 
 
 def parsed_manifest(ctx: ToolContext) -> Manifest:
-    """The manifest the run's dbt last wrote, parsed first when there is none."""
-    engine = engine_of(ctx)
+    """The manifest the run's dbt last wrote, parsed first when there is none (without an engine:
+    the one on disk, as it is)."""
+    if ctx.engine is None:
+        return Manifest.load(ctx.paths.root)
+    engine = ctx.engine
     manifest = Manifest.for_engine(engine, missing_ok=True)
     if manifest.is_empty:
         engine.run("parse")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tools.column_answers import ColumnLineageAnswer, column_lineage
-from tools.compiled_project import CompiledProject
+from tools.compiled_project import CompiledProject, parsed_manifest
 from tools.context import ToolContext
 from tools.lineage import Lineage, lineage
-from tools.manifest import Manifest
 from tools.profiling import ForeignKeyMatch, RelationProfile, foreign_key_matches, profile_relation
 from tools.registry import tool
 from tools.warehouse import (
@@ -64,7 +63,7 @@ def model_lineage(
     """Upstream and downstream nodes of a model, source or snapshot, from the parsed manifest; with
     ``column``, that column's lineage over the compiled SQL (tools/column_lineage.py)."""
     found = lineage(
-        _manifest(ctx), node, upstream=0 if column else upstream, downstream=0 if column else downstream
+        parsed_manifest(ctx), node, upstream=0 if column else upstream, downstream=0 if column else downstream
     )
     if not column:
         return found
@@ -72,14 +71,3 @@ def model_lineage(
     label = focus.name if focus.resource_type != "source" else f"source:{focus.name}"
     project = CompiledProject.compile(ctx, f"@{label}")
     return column_lineage(project.graph(), focus.unique_id, column, upstream=upstream, downstream=downstream)
-
-
-def _manifest(ctx: ToolContext) -> Manifest:
-    """The manifest the run's dbt last wrote (where its engine writes), parsed first when there is none."""
-    if ctx.engine is None:
-        return Manifest.load(ctx.paths.root)
-    manifest = Manifest.for_engine(ctx.engine, missing_ok=True)
-    if manifest.is_empty:
-        ctx.engine.run("parse")
-        manifest = Manifest.for_engine(ctx.engine)
-    return manifest
