@@ -57,6 +57,22 @@ def test_customer_lifetime_value_comes_from_stg_payments_amount_and_the_raw_paym
     assert found.complete
 
 
+def test_an_incremental_model_compiled_as_an_incremental_run_reads_itself_without_looping() -> None:
+    """dbt compiles an incremental model whose table exists with its is_incremental() branch: the SQL
+    reads {{ this }}, the model's own relation, which is no parent of it."""
+    nodes = _nodes()
+    nodes["model.jaffle_shop.recent_orders"] = {
+        "name": "recent_orders", "resource_type": "model", "relation_name": relation("recent_orders"),
+        "compiled_code": f"select order_id, order_date from {relation('stg_orders')} "
+        f"where order_date >= (select max(order_date) from {relation('recent_orders')})",
+        "depends_on": {"nodes": ["model.jaffle_shop.stg_orders"]},
+    }  # fmt: skip
+    graph = ColumnGraph(nodes)
+    assert graph.columns("model.jaffle_shop.recent_orders") == ["order_id", "order_date"]
+    found = graph.upstream("recent_orders", "order_date")
+    assert found.complete and ColumnRef("seed.jaffle_shop.raw_orders", "order_date") in dict(found.columns)
+
+
 def test_a_renamed_and_pivoted_column_is_followed_through_ctes() -> None:
     graph = ColumnGraph(_nodes())
     assert [c for c, _ in graph.upstream("orders", "credit_card_amount").columns] == [

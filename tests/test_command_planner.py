@@ -330,6 +330,11 @@ def test_answers_for_commands_that_change_nothing(journey: Journey) -> None:
          "no declared source table or seed named 'events'"),
         ("/incremental-model --name fct_orders --unique-key customer_id", InvalidArguments,
          "does not identify rows"),
+        # issue 24: a model that exists is edited in place or refused, never generated again
+        ("/incremental-model --name fct_orders --unique-key order_id", InvalidArguments,
+         "fct_orders is already incremental"),
+        ("/dbt-model --name dim_customers --type dimension", InvalidArguments,
+         "dim_customers already exists (models/marts/dim_customers.sql)"),
         ("/dbt-snapshot --source-table raw.users", InvalidArguments,
          "/dbt-source --schema raw --table users"),
         ("/dbt-snapshot --source-table raw.items --strategy timestamp", InvalidArguments,

@@ -173,6 +173,30 @@ def _parts(table: exp.Table) -> tuple[str, ...]:
     return tuple(part.name.lower() for part in table.parts)
 
 
+def _set_columns(schema: dict[str, Any], parts: tuple[str, ...], columns: Sequence[str]) -> None:
+    """``columns`` of the relation ``parts`` in sqlglot's nested schema mapping."""
+    level = schema
+    for part in parts[:-1]:
+        level = level.setdefault(part, {})
+    level[parts[-1]] = {c.lower(): _ANY_TYPE for c in columns}
+
+
+def _own_columns(tree: exp.Expr, node: Mapping[str, Any]) -> list[str] | None:
+    """A model's output names read from its own SQL (``select *`` followed into the CTE it reads), or
+    its declared columns: what the model's table holds when its SQL reads it back."""
+    ctes = {cte.alias.lower(): cte.this for cte in tree.find_all(exp.CTE)}
+    select: exp.Expr | None = tree
+    for _ in range(len(ctes) + 1):
+        if not isinstance(select, exp.Select):
+            break
+        if not any(isinstance(s, exp.Star) for s in select.selects):
+            return [s.alias_or_name for s in select.selects]
+        source = select.args.get("from_") or select.args.get("from")
+        table = source.this if source is not None else None
+        select = ctes.get(table.name.lower()) if isinstance(table, exp.Table) and not table.db else None
+    return _declared_columns(node)
+
+
 class ColumnGraph:
     """Lazy column lineage over a project: each model's SQL is analysed once, when first needed."""
 
@@ -262,14 +286,16 @@ class ColumnGraph:
                 if len(parts) == 1 and parts[0] in ctes:
                     continue
                 parent = self._by_relation.get(parts)
+                if parent == unique_id:
+                    # an incremental model compiled as an incremental run reads itself ({{ this }}):
+                    # not lineage, but qualify needs the columns it selects from there
+                    _set_columns(schema, parts, _own_columns(tree, node) or [])
+                    continue
                 columns = self.columns(parent) if parent is not None else None
                 if parent is None or columns is None:
                     continue
                 relations[parts] = parent
-                level = schema
-                for part in parts[:-1]:
-                    level = level.setdefault(part, {})
-                level[parts[-1]] = {c.lower(): _ANY_TYPE for c in columns}
+                _set_columns(schema, parts, columns)
             qualified = qualify(
                 tree, dialect=self.dialect, schema=schema, validate_qualify_columns=False,
                 quote_identifiers=False, identify=False,

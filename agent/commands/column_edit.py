@@ -14,6 +14,7 @@ incremental run keeps the table it has, so a new or renamed column would never r
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import PurePosixPath
 
 from agent.commands.column_facts import (
     ColumnFacts,
@@ -24,12 +25,11 @@ from agent.commands.column_facts import (
 from agent.commands.descriptions import column_description
 from agent.commands.edit_inputs import EditInputs
 from agent.commands.existing import project_yaml_files
-from agent.commands.model_files import model_files
 from graph.plan_spec import Operation, PlanSpec
 from tools.codegen import ColumnDoc, column_entry, test_kind
 from tools.column_lineage import Impact
 from tools.errors import InvalidArguments
-from tools.layers import entity_of, model_type_of
+from tools.layers import entity_of
 from tools.manifest import Node
 from tools.sql_edit import add_column, rename_everywhere
 
@@ -108,7 +108,9 @@ def plan_add_column(inputs: EditInputs, parent_name: str, column: str, alias: st
         tuple(tests),
         test_reasons=generated_test_reasons(facts),
     )
-    yml = model_files(view, node.name, model_type_of(node.name)).yml
+    # its entry where it has one, else the file its folder documents models in
+    folder = str(PurePosixPath(node.original_file_path).parent)
+    yml = view.properties_path(node, view.conventions.properties_file_for(folder, node.name))
     view.write_entry(changeset, yml, "models", {"name": node.name, "columns": [column_entry(doc)]})
     operations, rebuilt = full_refresh_of(inputs, [node.name])
     shown = ", ".join(test_kind(t) for t in tests) or "none"

@@ -151,11 +151,15 @@ class EditInputs:
 
     def relations(self, node: Node | None = None) -> dict[str, list[str]]:
         """The columns of every relation ``node``'s compiled SQL reads (its parents), by relation name."""
+        node = node or self.node
         parents = [
             parent
-            for uid in (node or self.node).depends_on
+            for uid in node.depends_on
             if (parent := self.manifest.get(uid)) is not None and parent.relation_name
         ]
+        if node.config.materialized == "incremental" and node.relation_name:
+            # compiled as an incremental run, it reads its own table ({{ this }}) too
+            parents.append(node)
         found: dict[str, list[str]] = {}
         missing: list[Node] = []
         for parent in parents:
@@ -171,7 +175,7 @@ class EditInputs:
             columns = built.get(str(parent.relation_name))
             if columns is None:
                 raise InvalidArguments(
-                    f"the columns of {parent.label}, which {(node or self.node).name} reads, are not known: "
+                    f"the columns of {parent.label}, which {node.name} reads, are not known: "
                     "it is not built and its SQL cannot be read",
                     hint=f"build it first: /dbt-run --select {parent.name}",
                 )

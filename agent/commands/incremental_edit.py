@@ -73,6 +73,13 @@ def _key_checked(view: ProjectView, node: Node, key: str) -> str:
 def plan_incremental_edit(inputs: EditInputs, *, unique_key: str, strategy: str) -> PlanSpec:
     """The model made incremental in place, with what it affects listed before anything is applied."""
     view, node = inputs.view, inputs.node
+    key_note = _key_checked(view, node, unique_key)
+    if node.config.materialized == "incremental":
+        raise InvalidArguments(
+            f"{node.name} is already incremental (unique_key {node.config.raw.get('unique_key')}); making it "
+            "incremental again would add a second filter",
+            hint=f"change its config() and is_incremental() filter by hand in {node.original_file_path}",
+        )
     relations = inputs.relations()
     dialect = inputs.graph.dialect
     grain = grain_relation(inputs.compiled, unique_key=unique_key, relations=relations, dialect=dialect)
@@ -86,7 +93,6 @@ def plan_incremental_edit(inputs: EditInputs, *, unique_key: str, strategy: str)
         )
     profile = view.profile(grain.relation)
     time_column = _time_column(profile, grain, node.name, label)
-    key_note = _key_checked(view, node, unique_key)
     result = make_incremental(
         inputs.source(),
         inputs.compiled,

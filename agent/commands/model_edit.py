@@ -12,6 +12,7 @@ no SQL to edit yet.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,7 +21,6 @@ from agent.commands.column_edit import plan_add_column, plan_rename
 from agent.commands.edit_inputs import EditInputs, checked_model_name
 from agent.commands.extract_edit import plan_extract
 from agent.commands.incremental_edit import plan_incremental_edit
-from agent.commands.naming import is_identifier
 from agent.commands.parser import ParsedCommand, usage_error
 from agent.commands.project import ProjectView
 from graph.plan_spec import PlanSpec
@@ -30,6 +30,8 @@ from tools.sql_edit import set_materialization
 Operation = Literal["add-column", "rename-column", "materialized", "extract"]
 OPERATIONS: tuple[Operation, ...] = ("add-column", "rename-column", "materialized", "extract")
 _SPEC = COMMANDS["model-edit"]
+#: a column, CTE or relation name ae writes into SQL: plain, so it needs no quoting (any case)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def _refuse(problem: str) -> InvalidArguments:
 
 
 def _identifier(value: str, what: str) -> str:
-    if not is_identifier(value):
+    if not _NAME.fullmatch(value):
         raise _refuse(
             f"{what} {value!r} is not a plain name (letters, digits and _, not starting with a digit)"
         )
