@@ -7,8 +7,8 @@ combine depends on what the entry point's target is:
   /command naming another target is a contradiction, refused;
 - a *default* (``ae chat --target T``, the session's): the /command's ``--target`` wins for its line.
 
-``None`` means the profile's default target. A protected target is never decided here: whichever
-target wins, Execute asks for approval on a protected one (graph/phases/execute.py).
+``None`` means the profile's default target. Whether it is protected is not decided here: whichever
+target wins, agent/approvals.py decides (and Execute asks before a plan writes there).
 """
 
 from __future__ import annotations
