@@ -47,6 +47,15 @@ PROFILE = """\
       keep_open: false
 """
 PACKAGE_MODEL = "stg_shop__products"
+EXPOSURE = """\
+version: 2
+
+exposures:
+  - name: revenue_board
+    type: dashboard
+    owner: {name: Finance}
+    depends_on: [ref('customers')]
+"""
 PACKAGE_FILES = {
     "dbt_packages/shop_pkg/dbt_project.yml": "name: shop_pkg\nversion: '1.0.0'\nconfig-version: 2\n",
     f"dbt_packages/shop_pkg/models/{PACKAGE_MODEL}.sql": (
@@ -57,11 +66,13 @@ TIERS = ("gold", "silver", "bronze")
 
 
 def jaffle_copy(root: Path, *, extras: bool = False) -> Path:
-    """The public jaffle_shop in ``root`` with a profile; ``extras``: an installed package's model, and
-    a ``tier`` column on raw_customers that stg_customers does not select yet."""
+    """The public jaffle_shop in ``root`` with a profile; ``extras``: an installed package's model, a
+    dashboard reading customers, and a ``tier`` column on raw_customers that stg_customers does not
+    select yet."""
     shutil.copytree(FIXTURE, root)
     (root / "profiles.yml").write_text(PROFILE.format(name="jaffle_shop"))
     if extras:
+        (root / "models" / "exposures.yml").write_text(EXPOSURE)
         for path, text in PACKAGE_FILES.items():
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_text(text)
@@ -287,8 +298,9 @@ def test_rename_plans_every_use_in_one_change_and_lists_the_impact(built: Built)
         "models/orders.sql",
     }
     answer = spec.answer or ""
-    assert "impact: 2 downstream model(s), 6 column(s), 5 test(s), 0 exposure(s)" in answer
+    assert "impact: 2 downstream model(s), 6 column(s), 5 test(s), 1 exposure(s)" in answer
     assert "column customers.customer_lifetime_value" in answer and "test not_null_orders_amount" in answer
+    assert "exposure revenue_board uses stg_payments on the way" in answer and "by hand" in answer
 
 
 def test_materialization_and_extract_edit_in_place(built: Built) -> None:

@@ -118,3 +118,20 @@ def test_help_for_all_and_for_one_command() -> None:
         parse_command("/help /dbt-seed")
     assert named.value.text.startswith("/dbt-seed: ")
     assert "unknown command /nope" in refusal("/help nope")
+
+
+def test_model_edit_and_the_lineage_column_are_catalogued_with_help() -> None:
+    edit = parse_command("/model-edit --name orders --rename-column amount:amount_usd")
+    assert edit.options == {"name": "orders", "rename-column": "amount:amount_usd"}
+    with pytest.raises(HelpRequested) as shown:
+        parse_command("/model-edit --help")
+    for flag in ("--add-column PARENT.COLUMN", "--rename-column OLD:NEW", "--extract CTE", "--as NAME"):
+        assert flag in shown.value.text
+    assert "--materialized view|table|incremental" in shown.value.text
+    assert "/model-edit" in command_help(None)
+    lineage = parse_command("/model-lineage --model customers --column customer_lifetime_value")
+    assert lineage.text("column") == "customer_lifetime_value"
+    assert "--column COLUMN" in command_help("model-lineage")
+    assert "must be one of view, table, incremental" in refusal(
+        "/model-edit --name x --materialized ephemeral"
+    )
