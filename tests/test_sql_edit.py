@@ -287,6 +287,27 @@ def test_grain_relation_names_the_relation_the_key_comes_from_and_its_output_col
         )
 
 
+def test_a_staging_model_that_casts_its_key_and_time_is_made_incremental_on_its_source() -> None:
+    staging = (
+        "select\n    cast(id as integer) as order_id,\n    cast(order_date as date) as order_date,\n"
+        "    status\nfrom {{ ref('raw_orders') }}\n"
+    )
+    columns = {relation("raw_orders"): ["id", "user_id", "order_date", "status"]}
+    found = grain_relation(render(staging), unique_key="order_id", relations=columns)
+    assert (found.relation, found.key, found.output_columns) == (
+        relation("raw_orders"),
+        "id",
+        ("id", "order_date", "status"),
+    )
+    result = make_incremental(
+        staging, render(staging), unique_key="order_id", time_column="order_date", relations=columns
+    )
+    assert result.text.endswith(
+        "{% if is_incremental() %}\n"
+        "where order_date >= (select max(order_date) - interval '1 day' from {{ this }})\n{% endif %}\n"
+    )
+
+
 def test_impact_renders_names_for_unique_ids() -> None:
     nodes = manifest_nodes({name: read(path) for name, path in _all_models().items()})
     impact = ColumnGraph(nodes).impact("model.jaffle_shop.stg_payments", ["amount"])

@@ -222,8 +222,9 @@ class CompiledModel:
         return list(self._columns[name]) if name is not None else []
 
     def trace(self, scope: Scope, name: str, *, through_max: bool = False) -> Trace | None:
-        """Follow an output column by plain references (``a.x``, ``a.x as y``) down to the relation it
-        is read from; None when it is computed on the way. ``through_max`` also follows ``max(a.x)``."""
+        """Follow an output column by plain references (``a.x``, ``a.x as y``, ``cast(a.x as t)``) down
+        to the relation it is read from; None when it is computed on the way. ``through_max`` also
+        follows ``max(a.x)``."""
         steps: list[tuple[Scope, str]] = []
         current, column = scope, name
         while True:
@@ -233,6 +234,9 @@ class CompiledModel:
                 return None
             value = item.unalias()
             if through_max and isinstance(value, exp.Max) and isinstance(value.this, exp.Column):
+                value = value.this
+            # a cast keeps the value, row for row: staging models cast every column they read
+            while isinstance(value, exp.Cast) and isinstance(value.this, exp.Column | exp.Cast):
                 value = value.this
             if not isinstance(value, exp.Column) or value.table not in current.selected_sources:
                 return None
