@@ -8,6 +8,8 @@ call) and the column is followed through the compiled SQL (tools/column_lineage.
 
 from __future__ import annotations
 
+import re
+
 from agent.commands.edit_inputs import column_graph, compile_around
 from agent.commands.naming import is_identifier
 from agent.commands.project import ProjectView
@@ -15,12 +17,18 @@ from tools.column_lineage import ColumnLineage, ColumnRef
 from tools.errors import InvalidArguments
 from tools.manifest import Manifest
 
+#: a node name dbt can select as it is written (any case: a model is named after its file)
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
 
 def compile_for_lineage(view: ProjectView, node: str) -> None:
-    """Compile the node, what it reads and what reads it; a name that selects nothing is left for the
-    lineage to name (with the closest names), from a parse."""
-    source_name, dot, table = node.partition(".")
-    selector = f"source:{node}" if dot and is_identifier(source_name) and is_identifier(table) else node
+    """Compile the node, what it reads and what reads it. A name that is no plain name, or that
+    selects nothing, is not compiled: the lineage names it (with the closest names) from a parse."""
+    parts = node.split(".")
+    if not all(_PLAIN.fullmatch(part) for part in parts):
+        return
+    # a source table (raw.orders) is selected by its method; a unique id by its last part
+    selector = f"source:{node}" if len(parts) == 2 else parts[-1]
     compile_around(view, f"@{selector}", node)
 
 
