@@ -288,6 +288,9 @@ def test_add_column_edits_the_sql_and_the_model_s_existing_yaml_entry(built: Bui
     assert column["description"].startswith("Loyalty tier of the customer: one of bronze, gold, silver")
     tests = column.get("tests") or column.get("data_tests")
     assert tests[0] == "not_null" and sorted(tests[1]["accepted_values"]["values"]) == sorted(TIERS)
+    assert "impact: no existing column of stg_customers changes; read by model customers" in (
+        spec.answer or ""
+    )
 
 
 def test_rename_plans_every_use_in_one_change_and_lists_the_impact(built: Built) -> None:
@@ -325,6 +328,9 @@ def test_materialization_and_extract_edit_in_place(built: Built) -> None:
     [entry] = yaml.safe_load(files["models/intermediate/schema.yml"])["models"]
     assert [c["name"] for c in entry["columns"]][:2] == ["order_id", "credit_card_amount"]
     assert entry["columns"][0]["tests"] == ["unique", "not_null"]
+    assert "impact: orders outputs the same columns and rows; read by nothing, unchanged" in (
+        spec.answer or ""
+    )
 
 
 @pytest.mark.parametrize(

@@ -118,6 +118,8 @@ def plan_add_column(inputs: EditInputs, parent_name: str, column: str, alias: st
         f"{node.name} ({node.original_file_path}): {inputs.readable(result.description)}.",
         f"{yml}: column {name} added to {node.name}'s entry ({doc.description!r}; tests: {shown})"
         + ("" if view.is_built(parent) else f"; {parent.name} is not built, so nothing was profiled"),
+        f"impact: no existing column of {node.name} changes; read by {inputs.readers()} (a model that "
+        f"selects * from it gains {name})",
         *([rebuilt] if rebuilt else []),
         f"files: {node.original_file_path}, {yml}",
     ]

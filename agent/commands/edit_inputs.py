@@ -145,6 +145,15 @@ class EditInputs:
                 text = text.replace(relation, label)
         return text
 
+    def readers(self) -> str:
+        """The models and exposures that read the model directly, for an edit that changes none of
+        its existing columns (so column lineage has nothing to follow)."""
+        children = [self.manifest.get(uid) for uid in self.manifest.children(self.node.unique_id)]
+        names = sorted(
+            f"{c.resource_type} {c.label}" for c in children if c is not None and c.resource_type != "test"
+        )
+        return ", ".join(names) or "nothing"
+
     @property
     def lineage(self) -> ModelLineage:
         return ModelLineage(self.graph, self.node.unique_id)

@@ -63,6 +63,7 @@ def plan_extract(inputs: EditInputs, cte: str, new_name: str) -> PlanSpec:
         f"{sql}: the new model ({len(output.columns)} columns: {', '.join(output.columns)}); "
         f"documented in {yml}" + (f", {output.grain} tested unique and not null" if output.grain else ""),
         *(f"note: {inputs.readable(w)}" for w in result.warnings),
+        f"impact: {node.name} outputs the same columns and rows; read by {inputs.readers()}, unchanged",
         f"files: {node.original_file_path}, {sql}, {yml}",
     ]
     return PlanSpec(summary=f"extract the CTE {cte} of {node.name} into {new_name}", answer="\n".join(answer))
