@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import re
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,13 @@ from tests.change_what_exists import (
 )
 from tools.column_lineage import ColumnGraph, ModelLineage
 from tools.errors import InvalidArguments
+from tools.profiling import RelationProfile
 from tools.sql_edit import (
     EditRefused,
+    GrainRelation,
     SqlFile,
     add_column,
+    choose_time_column,
     cte_output,
     extract_cte,
     grain_relation,
@@ -41,6 +45,7 @@ from tools.sql_edit import (
     rename_references,
     set_materialization,
 )
+from tools.warehouse import RelationRef
 
 ORDERS = read("models/orders.sql")
 CUSTOMERS = read("models/customers.sql")
@@ -306,6 +311,27 @@ def test_a_staging_model_that_casts_its_key_and_time_is_made_incremental_on_its_
         "{% if is_incremental() %}\n"
         "where order_date >= (select max(order_date) - interval '1 day' from {{ this }})\n{% endif %}\n"
     )
+
+
+def _profile(timestamps: list[str], updated: list[str]) -> RelationProfile:
+    ref = RelationRef(database="memory", schema_name="main", name="stg_orders", kind="view")
+    return RelationProfile(
+        relation=ref, row_count=0, columns=[], key_candidates=[], timestamp_columns=timestamps,
+        updated_at_candidates=updated,
+    )  # fmt: skip
+
+
+def test_the_time_column_is_the_last_change_time_else_the_event_time_that_the_model_outputs() -> None:
+    grain = GrainRelation(relation("stg_orders"), "order_id", ("order_id", "order_date", "updated_at"))
+    chosen = partial(choose_time_column, grain, model="orders", label="stg_orders", adding="add {column}")
+    assert chosen(_profile(["order_date", "updated_at"], ["updated_at"])) == "updated_at"
+    assert chosen(_profile(["order_date"], [])) == "order_date"
+    with pytest.raises(EditRefused) as missing:
+        chosen(_profile(["shipped_at"], ["changed_at"]))
+    assert "records time in changed_at, shipped_at, but orders does not output it" in str(missing.value)
+    assert "add it first (add changed_at)" in str(missing.value)
+    with pytest.raises(EditRefused, match="has no date or timestamp column"):
+        chosen(_profile([], []))
 
 
 def test_impact_renders_names_for_unique_ids() -> None:

@@ -19,8 +19,7 @@ from agent.commands.project import ProjectView
 from graph.plan_spec import PlanSpec
 from tools.errors import InvalidArguments
 from tools.manifest import Node
-from tools.profiling import RelationProfile
-from tools.sql_edit import GrainRelation, grain_relation, make_incremental
+from tools.sql_edit import choose_time_column, grain_relation, make_incremental
 from tools.sql_edit.incremental import OnSchemaChange, Strategy
 
 #: an incremental table whose columns drift from its SQL fails the run instead of silently keeping
@@ -31,29 +30,6 @@ ON_SCHEMA_CHANGE: OnSchemaChange = "fail"
 def _relation_node(inputs: EditInputs, relation: str) -> Node | None:
     parents = (inputs.manifest.get(uid) for uid in inputs.node.depends_on)
     return next((p for p in parents if p is not None and p.relation_name == relation), None)
-
-
-def _time_column(profile: RelationProfile, grain: GrainRelation, model: str, label: str) -> str:
-    """The driving relation's last-change time, else its event time, that the model outputs."""
-    candidates = [*profile.updated_at_candidates]
-    candidates += [c for c in profile.timestamp_columns if c not in candidates]
-    output = {c.lower() for c in grain.output_columns}
-    chosen = next((c for c in candidates if c.lower() in output), None)
-    if chosen is not None:
-        return chosen
-    if candidates:
-        raise InvalidArguments(
-            f"{label} drives {model}'s grain and records time in {', '.join(candidates)}, but {model} "
-            "does not output it, so an incremental run could not tell how far it has loaded",
-            hint=f"add it first: /model-edit --name {model} --add-column {label}.{candidates[0]}, then run "
-            "this command again",
-        )
-    raise InvalidArguments(
-        f"{label}, which drives {model}'s grain, has no date or timestamp column, so an incremental run "
-        "cannot tell new rows from old ones",
-        hint=f"keep it a table (/model-edit --name {model} --materialized table), or add a last-change "
-        "column upstream",
-    )
 
 
 def _key_checked(view: ProjectView, node: Node, key: str) -> str:
@@ -92,7 +68,8 @@ def plan_incremental_edit(inputs: EditInputs, *, unique_key: str, strategy: str)
             hint=f"build it first: /dbt-run --select +{label}",
         )
     profile = view.profile(grain.relation)
-    time_column = _time_column(profile, grain, node.name, label)
+    adding = f"/model-edit --name {node.name} --add-column {label}.{{column}}"
+    time_column = choose_time_column(grain, profile, model=node.name, label=label, adding=adding)
     result = make_incremental(
         inputs.source(),
         inputs.compiled,

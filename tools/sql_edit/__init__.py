@@ -21,7 +21,7 @@ from tools.sql_edit.columns import add_column, rename_column
 from tools.sql_edit.compiled import Relations
 from tools.sql_edit.config_call import set_materialization
 from tools.sql_edit.extract import CteOutput, cte_output, extract_cte
-from tools.sql_edit.incremental import GrainRelation, grain_relation, make_incremental
+from tools.sql_edit.incremental import GrainRelation, choose_time_column, grain_relation, make_incremental
 from tools.sql_edit.rename import SqlFile, rename_everywhere, rename_references
 from tools.sql_edit.result import EditResult, ExtractResult, ProjectEdit
 from tools.sql_edit.text import EditRefused
@@ -37,6 +37,7 @@ __all__ = [
     "Relations",
     "SqlFile",
     "add_column",
+    "choose_time_column",
     "cte_output",
     "extract_cte",
     "grain_relation",

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlglot import TokenType, exp
 from sqlglot.optimizer.scope import Scope
@@ -48,6 +48,9 @@ from tools.sql_edit.config_call import config_splices
 from tools.sql_edit.model_source import ModelSource
 from tools.sql_edit.result import EditResult, impact_of
 from tools.sql_edit.text import EditRefused, Splice, apply_splices, line_indent, newline_of, past_line_comment
+
+if TYPE_CHECKING:
+    from tools.profiling import RelationProfile
 
 Strategy = Literal["merge", "delete+insert"]
 OnSchemaChange = Literal["ignore", "fail", "append_new_columns", "sync_all_columns"]
@@ -191,6 +194,32 @@ def grain_relation(
         if found is not None and found.table is trace.table:
             outputs.append(found.column)
     return GrainRelation(trace.relation, trace.column, tuple(dict.fromkeys(outputs)))
+
+
+def choose_time_column(
+    grain: GrainRelation, profile: RelationProfile, *, model: str, label: str, adding: str
+) -> str:
+    """The column of the relation driving ``model``'s grain (``profile``: that relation's, ``label``:
+    its name for people) that tells an incremental run how far it has loaded: its last-change time
+    when the data has one, else its event time, of those the model outputs. Refused naming what to
+    add (``adding``: how to add a column, with ``{column}`` for its name) or that there is none."""
+    candidates = [*profile.updated_at_candidates]
+    candidates += [c for c in profile.timestamp_columns if c not in candidates]
+    output = {c.lower() for c in grain.output_columns}
+    chosen = next((c for c in candidates if c.lower() in output), None)
+    if chosen is not None:
+        return chosen
+    if candidates:
+        raise EditRefused(
+            f"{label} drives {model}'s grain and records time in {', '.join(candidates)}, but {model} "
+            "does not output it, so an incremental run could not tell how far it has loaded",
+            hint=f"add it first ({adding.format(column=candidates[0])}), then make {model} incremental",
+        )
+    raise EditRefused(
+        f"{label}, which drives {model}'s grain, has no date or timestamp column, so an incremental run "
+        "cannot tell new rows from old ones",
+        hint="keep it a table, or add a last-change column upstream",
+    )
 
 
 def _key_trace(model: CompiledModel, unique_key: str) -> Trace:
