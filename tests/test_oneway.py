@@ -278,12 +278,6 @@ def test_questions_are_answered_by_the_callers_callback_in_the_same_pass(
     assert len(graph_passes) == 2
 
 
-def test_without_a_callback_a_question_pauses_the_run_as_before(project: Path) -> None:
-    with Session(load_settings(project), target="prod") as session:
-        paused = session.run("add", planner=ScriptedPlanner([writes(NEW_MODEL)]))
-    assert paused.status == "awaiting_approval" and paused.question is not None
-
-
 # --- protection asks only for writes -------------------------------------------------------------------
 
 
