@@ -50,7 +50,7 @@ def test_empty_db_dir_fails_before_any_work(tmp_path: Path, capsys: pytest.Captu
          "--projects-dir", str(tmp_path / "projects"), "--db-dir", str(tmp_path / "empty"), "--out", str(out)]
     )  # fmt: skip
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == 5  # the environment is not usable: the warehouses are missing
     assert "airbnb.duckdb" in err and "asana.duckdb" in err
     assert not out.exists()
 

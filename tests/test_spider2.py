@@ -74,6 +74,6 @@ def test_empty_db_dir_names_each_missing_start_database(
          "--db-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]
     )  # fmt: skip
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == 5  # the environment is not usable: the warehouses are missing
     assert "airbnb001/*.duckdb" in err and "f1001/*.duckdb" in err
     assert not (tmp_path / "out").exists()
