@@ -5,11 +5,13 @@ into passing ones."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from graph.nodes import upstream_tables
 from tools.engine import DbtResult
 from tools.errors import AeError
 from tools.lint import documents_its_output
@@ -33,7 +35,8 @@ class Figures(BaseModel):
     #: project models described, with every declared column described / project models
     documentation_coverage: float | None = None
     incremental_models_ratio: float | None = None
-    #: sources whose freshness check passed / sources that declare a freshness rule
+    #: of the sources with a freshness rule that the run was asked to check or built models from,
+    #: those whose check passed; None when there were none (a run that only reads checks none)
     data_freshness_sla: float | None = None
     #: average lines of compiled SQL per model built
     query_efficiency: float | None = None
@@ -74,21 +77,31 @@ def impact_and_size(results: list[DbtResult]) -> dict[str, Any]:
     }
 
 
-def sources_with_freshness(manifest: Manifest) -> list[str]:
-    """``source:name.table`` selectors of the sources that declare a warn_after or error_after count."""
-    return sorted(f"source:{s.label}" for s in manifest.sources.values() if s.declares_freshness)
+def sources_read_with_freshness(manifest: Manifest, unique_ids: Iterable[str]) -> dict[str, str]:
+    """The sources with a warn_after or error_after count that the nodes ``unique_ids`` read,
+    directly or through other models: unique id -> ``source:name.table`` selector."""
+    read = {table for uid in unique_ids for table in upstream_tables(manifest, uid)}
+    return {
+        uid: f"source:{source.label}"
+        for uid, source in sorted(manifest.sources.items())
+        if source.declares_freshness and source.relation_name in read
+    }
 
 
-def freshness_figure(result: DbtResult | None, declared: int) -> float | None:
-    """data_freshness_sla: checks that passed / sources with a rule (None when none declares one)."""
+def freshness_figure(results: Iterable[DbtResult | None], declared: int) -> float | None:
+    """data_freshness_sla: checks that passed / sources with a rule checked (None when none was)."""
     if not declared:
         return None
-    fresh = sum(1 for n in (result.nodes if result else []) if n.status == "pass")
+    fresh = sum(1 for result in results if result for n in result.nodes if n.status == "pass")
     return _ratio(fresh, declared)
 
 
+#: what dbt counts as a test it ran: data tests and unit tests (``dbt test`` runs both)
+TEST_TYPES = frozenset({"test", "unit_test"})
+
+
 def test_figures(result: DbtResult | None) -> dict[str, Any]:
-    tests = [n for n in (result.nodes if result else []) if n.resource_type == "test"]
+    tests = [n for n in (result.nodes if result else []) if n.resource_type in TEST_TYPES]
     passed = sum(1 for n in tests if n.status == "pass")
     warned = sum(1 for n in tests if n.status == "warn")
     failed = sum(1 for n in tests if n.status in {"fail", "error"})

@@ -122,3 +122,57 @@ def test_the_dbt_tools_are_read_only_exactly_as_their_commands() -> None:
     # dbt docs generate reads only, but stays off Plan's tools until the planner leaves it out by name
     assert differ == {"dbt_docs_generate"}
     assert READING.isdisjoint(BUILDING | {"deps", "run-operation", "retry"})
+
+
+# --- issue 25 item 2: no freshness check a read-only answer does not need --------------------------
+
+#: raw.people late by ten days, and raw.absent declared but not in the warehouse: a freshness check
+#: of either fails ("error", "runtime error"), so a read-only command that checks them says FAIL
+STALE_SOURCES = """\
+    tables:
+      - name: absent
+        loaded_at_field: loaded_at
+        freshness: {error_after: {count: 1, period: day}}
+      - name: people
+        loaded_at_field: loaded_at
+        freshness: {warn_after: {count: 1, period: hour}, error_after: {count: 1, period: day}}
+"""
+
+
+def _with_stale_sources(project: Path) -> Path:
+    schema = project / "models" / "schema.yml"
+    schema.write_text(schema.read_text().replace("    tables:\n      - name: people\n", STALE_SOURCES))
+    with duckdb.connect(str(project / "tiny.duckdb")) as con:
+        con.execute("alter table raw.people add column loaded_at timestamp")
+        con.execute("update raw.people set loaded_at = now()::timestamp - interval 10 day")
+    return project
+
+
+@pytest.fixture(scope="module")
+def stale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Session, list[str]]]:
+    """A built project whose sources declare freshness rules they fail, one session, its progress."""
+    project = _with_stale_sources(write_tiny_project(tmp_path_factory.mktemp("stale") / "tiny"))
+    (project / "models" / "people_inc.sql").write_text(INCREMENTAL_SQL)
+    with DbtEngine(project) as engine:
+        assert engine.invoke(DbtCall(command="run")).success
+    lines: list[str] = []
+    settings = load_settings(project, max_repairs=0)
+    with Session(settings, emit=lambda event: lines.append(event.line())) as session:
+        yield session, lines
+
+
+def test_read_only_commands_check_no_freshness_on_a_project_with_stale_sources(
+    stale: tuple[Session, list[str]],
+) -> None:
+    """Before: Verify checked every source with a rule after any command, so each of these made one
+    more dbt call than its answer needs and printed a FAIL line under its success."""
+    session, lines = stale
+    for command, calls in COMMANDS.items():
+        lines.clear()
+        outcome = session.run(command, planner=CommandPlanner())
+        assert outcome.status == "success", outcome.reason
+        assert outcome.report_dir is not None
+        report: dict[str, Any] = json.loads((outcome.report_dir / "report.json").read_text())
+        assert report["dbt_calls"]["by_phase"] == calls, command
+        assert [line for line in lines if " FAIL " in line] == [], command
+        assert report["verification"]["figures"]["data_freshness_sla"] is None

@@ -20,7 +20,7 @@ from graph.figures import (
     impact_and_size,
     project_figures,
     row_counts,
-    sources_with_freshness,
+    sources_read_with_freshness,
     test_figures,
 )
 from graph.incremental_proof import prove_incrementals
@@ -35,10 +35,8 @@ from tools.manifest import Manifest
 SAMPLE_ROWS = 5
 
 
-def _built_results(state: RunState) -> list[DbtResult]:
-    """Execute's results of commands that built something (a compile or a show built nothing)."""
-    results = [DbtResult.model_validate(r) for r in state.get("execution", {}).get("results", [])]
-    return [r for r in results if r.command in BUILDING]
+def _executed(state: RunState) -> list[DbtResult]:
+    return [DbtResult.model_validate(r) for r in state.get("execution", {}).get("results", [])]
 
 
 def _test_selection(spec: PlanSpec, state: RunState, built: list[DbtResult]) -> list[str]:
@@ -72,15 +70,28 @@ def _sample_failures(ctx: RunContext, result: DbtResult) -> list[dict[str, Any]]
     return failing
 
 
-def _freshness(ctx: RunContext, manifest: Manifest) -> float | None:
-    declared = sources_with_freshness(manifest)
-    if not declared:
-        return None
-    try:
-        checked = ctx.dbt("verify", DbtCall(command="source freshness", select=declared, read_only=True))
-    except AeError:
-        checked = None  # a check that cannot run counts as not met, not as a failed run
-    return freshness_figure(checked, len(declared))
+def _freshness(
+    ctx: RunContext, executed: list[DbtResult], manifest: Manifest, built_ids: list[str]
+) -> float | None:
+    """data_freshness_sla of the sources this run checked or read: those Execute checked because the
+    plan asked, and those with a rule that the models it built read (one call for the ones Execute
+    did not check). A run that built nothing and was not asked makes no freshness call: a read-only
+    command's answer needs none, and stale or absent sources are no failure of it."""
+    asked = [r for r in executed if r.command == "source freshness"]
+    checked = {n.unique_id for r in asked for n in r.nodes}
+    unchecked = {
+        uid: selector
+        for uid, selector in sources_read_with_freshness(manifest, built_ids).items()
+        if uid not in checked
+    }
+    results: list[DbtResult | None] = list(asked)
+    if unchecked:
+        call = DbtCall(command="source freshness", select=sorted(unchecked.values()), read_only=True)
+        try:
+            results.append(ctx.dbt("verify", call))
+        except AeError:
+            results.append(None)  # a check that cannot run counts as not met, not as a failed run
+    return freshness_figure(results, len(checked) + len(unchecked))
 
 
 def _repair_clock(state: RunState, failing: bool) -> tuple[float | None, float | None]:
@@ -96,7 +107,9 @@ def _repair_clock(state: RunState, failing: bool) -> tuple[float | None, float |
 def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     spec = PlanSpec.model_validate(state["plan"])
-    built = _built_results(state)
+    executed = _executed(state)
+    # what built something (a compile or a show built nothing)
+    built = [r for r in executed if r.command in BUILDING]
     selection = _test_selection(spec, state, built)
     ctx.progress("verify", f"testing {', '.join(selection) or 'nothing'}", kind="phase")
     started = time.perf_counter()
@@ -128,7 +141,7 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         **project_figures(manifest),
         **impact_and_size(built),
         rows_per_model=row_counts(db_path, manifest, built_ids),
-        data_freshness_sla=_freshness(ctx, manifest),
+        data_freshness_sla=_freshness(ctx, executed, manifest, built_ids),
         mttr_test_failures=mttr,
     )
     verification = {
