@@ -1,23 +1,30 @@
-"""`ae doctor`: is this machine and project ready? One OK/FAIL line per check, with what to do.
+"""`ae doctor`: is this machine and project ready? One OK/WARN/FAIL line per check, with what to do.
 
-It looks and never touches: nothing is created (no .ae/, no store, no warehouse file), a missing
-project or store is reported as such. Each cause is reported once, by the check it belongs to; a
-check that depends on a failed one is skipped, not failed with a guess at another cause.
+It looks and never touches: no store, no warehouse file, no dbt ``target/`` or ``logs/`` in the
+project (its dbt calls write to a temporary folder); a missing project or store is reported as
+such. (The dbt engine still keeps its own log in ``.ae/logs/``: DbtEngine decides that folder.) Each
+cause is reported once, by the check it belongs to; a check that depends on a failed one is
+skipped, not failed with a guess at another cause. A warning fails nothing: it says what will not
+work until the person acts (declared sources with no warehouse file to hold them).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import tempfile
 import time
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 
 from agent.settings import Settings
 from tools.engine import DbtCall, DbtEngine
 from tools.errors import AeError, TransientError
 from tools.logs import redact
+from tools.manifest import Manifest
 from tools.profiles import ProfileTarget, find_profiles, read_target
 from tools.store_urls import is_postgres, psycopg_url, safe_url
 from tools.warehouse import readonly_connection
@@ -25,6 +32,8 @@ from tools.warehouse import readonly_connection
 DOCTOR_TIMEOUT_S = 120.0
 NO_PROFILE = "the profile is not usable"
 NO_PROJECT = "no dbt project to check"
+#: the variable dbt reads its log folder from (its --log-path)
+DBT_LOG_PATH = "DBT_LOG_PATH"
 
 
 @dataclass(frozen=True)
@@ -34,9 +43,11 @@ class Check:
     detail: str
     #: not run because an earlier check failed or it does not apply yet; not a failure of its own
     skipped: bool = False
+    #: passed, but something will not work until the person acts (said in ``detail``)
+    warning: bool = False
 
     def render(self) -> str:
-        status = "SKIP" if self.skipped else "OK  " if self.ok else "FAIL"
+        status = "SKIP" if self.skipped else "WARN" if self.warning else "OK  " if self.ok else "FAIL"
         return f"{status} {self.name:<12} {redact(self.detail)}"
 
     @classmethod
@@ -118,16 +129,48 @@ def first_error(message: str) -> str:
     return lines[0] + (": " + "; ".join(lines[1:3]) if len(lines) > 1 else "")
 
 
+@contextmanager
+def looking_engine(settings: Settings) -> Iterator[DbtEngine]:
+    """The project's dbt engine with dbt's target and log folders in a temporary folder: doctor only
+    looks, so its parse leaves no ``target/`` or ``logs/`` in the project. dbt's child reads the log
+    folder from DBT_LOG_PATH, which the engine passes on as it starts it (tools/engine/child_env.py)."""
+    with tempfile.TemporaryDirectory(prefix="ae-doctor-") as scratch:
+        previous = os.environ.get(DBT_LOG_PATH)
+        os.environ[DBT_LOG_PATH] = str(Path(scratch) / "logs")
+        try:
+            engine = DbtEngine(
+                settings.project_dir,
+                target=settings.target,
+                profile=settings.profile,
+                profiles_dir=settings.profiles_dir,
+                target_path=str(Path(scratch) / "target"),
+                timeout_s=settings.engine_timeout_s,
+            )
+        finally:
+            if previous is None:
+                os.environ.pop(DBT_LOG_PATH, None)
+            else:
+                os.environ[DBT_LOG_PATH] = previous
+        with engine:
+            yield engine
+
+
 def check_dbt_project(settings: Settings, target: ProfileTarget | None, warehouse: Check) -> list[Check]:
-    """``dbt parse`` (does the project load?) and ``dbt debug`` (does the warehouse answer?).
+    """``dbt parse`` (does the project load?), the sources it declares against a warehouse file that
+    is not there, and ``dbt debug`` (does the warehouse answer?).
 
     ``warehouse`` is the lock check's result: a locked file fails there, once, and dbt debug is not
     asked about it (it would fail too, and seem to blame the profile)."""
     if target is None:
-        return [Check.skip("parse", NO_PROFILE), Check.skip("connection", NO_PROFILE)]
+        return [Check.skip(name, NO_PROFILE) for name in ("parse", "sources", "connection")]
     try:
-        with settings.open_engine() as engine:
+        with looking_engine(settings) as engine:
             parse = _parse_check(engine)
+            sources = (
+                _sources_check(engine, target)
+                if parse.ok
+                else Check.skip("sources", "the parse failed (above)")
+            )
             if target.path is not None and not target.path.exists():
                 # dbt debug would create an empty DuckDB file there and report success
                 connection = Check.skip("connection", f"{target.path} does not exist yet")
@@ -136,8 +179,32 @@ def check_dbt_project(settings: Settings, target: ProfileTarget | None, warehous
             else:
                 connection = _debug_check(engine, target)
     except AeError as exc:
-        return [Check("parse", False, str(exc)), Check.skip("connection", "the dbt engine did not start")]
-    return [parse, connection]
+        return [
+            Check("parse", False, str(exc)),
+            Check.skip("sources", "the dbt engine did not start"),
+            Check.skip("connection", "the dbt engine did not start"),
+        ]
+    return [parse, sources, connection]
+
+
+def _sources_check(engine: DbtEngine, target: ProfileTarget) -> Check:
+    """Declared sources live in the warehouse: with no warehouse file they cannot exist yet, so
+    anything built on them fails until the data is loaded (a seed or a run does not make them)."""
+    sources = Manifest.for_engine(engine, missing_ok=True).root("source")
+    if not sources:
+        return Check("sources", True, "no sources declared")
+    named = sorted(source.label for source in sources.values())
+    listed = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
+    if target.path is None or target.path.exists():
+        return Check("sources", True, f"{len(named)} declared: {listed}")
+    return Check(
+        "sources",
+        True,
+        f"{len(named)} declared ({listed}) but {target.path} does not exist, so none of them can be "
+        "read yet: load the data into that file first (copy or create the DuckDB file the sources "
+        "live in), or point the target's `path` in profiles.yml at it",
+        warning=True,
+    )
 
 
 def _parse_check(engine: DbtEngine) -> Check:
@@ -229,13 +296,14 @@ def check_runs(settings: Settings) -> Check:
 
 
 def run_doctor(settings: Settings, out: Callable[[str], None] = print) -> int:
-    """Print one line per check; 0 when all pass, 1 otherwise."""
+    """Print one line per check; 0 when none fails (warnings included), 1 otherwise."""
     out(f"ae doctor — project {settings.project_dir}")
-    failed = 0
+    failed = warned = 0
 
     def report(check: Check) -> None:
-        nonlocal failed
+        nonlocal failed, warned
         failed += not check.ok
+        warned += check.warning
         out(check.render())
 
     report(check_dbt())
@@ -252,8 +320,11 @@ def run_doctor(settings: Settings, out: Callable[[str], None] = print) -> int:
         report(check_store(settings))
         report(check_runs(settings))
     else:
-        for name in ("profile", "protection", "warehouse", "parse", "connection", "store", "runs"):
+        for name in ("profile", "protection", "warehouse", "parse", "sources", "connection", "store", "runs"):
             report(Check.skip(name, NO_PROJECT))
     report(check_llm(settings))
-    out("all checks passed" if not failed else f"{failed} check(s) failed")
+    if failed:
+        out(f"{failed} check(s) failed" + (f", {warned} warning(s)" if warned else ""))
+    else:
+        out(f"no check failed; {warned} warning(s) (above)" if warned else "all checks passed")
     return 1 if failed else 0

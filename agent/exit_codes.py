@@ -11,10 +11,10 @@ from tools.errors import (
     AeError,
     ApprovalRequired,
     Channel,
-    ConfigurationError,
     DbtCompilationError,
     Interrupted,
     UnknownTarget,
+    environment_fault,
 )
 
 
@@ -30,7 +30,8 @@ class ExitCode(IntEnum):
     REFUSED = 3
     #: paused: resume with `ae resume RUN_ID`
     PAUSED = 4
-    #: the environment is not usable: no dbt_project.yml, no profile, the warehouse cannot be opened
+    #: the environment is not usable: no dbt_project.yml, no profile, the warehouse file missing or
+    #: unreadable, the project's packages not installed
     ENVIRONMENT = 5
     INTERRUPTED = 130
 
@@ -43,7 +44,8 @@ exit codes (the same on every project):
   2  bad usage of ae: unknown command or flag, bad argument value, unknown target, empty request
   3  refused, nothing changed: a protected target needs --yes, code in the plan needs --allow-code
   4  paused: resume with `ae resume RUN_ID`
-  5  the environment is not usable: no dbt_project.yml, profile not found, warehouse unreadable
+  5  the environment is not usable: no dbt_project.yml, profile not found, warehouse file missing
+     or unreadable, packages not installed (`dbt deps`)
   130  interrupted (Ctrl-C): resume with `ae resume RUN_ID` when a run had started
 """
 
@@ -55,6 +57,11 @@ _BY_STATUS = {
     "refused": ExitCode.REFUSED,
     "awaiting_approval": ExitCode.REFUSED,
     "paused": ExitCode.PAUSED,
+    #: the run stopped before changing anything because the environment is not usable
+    #: (tools.errors.environment_fault: no warehouse file to read, packages not installed ...)
+    "environment": ExitCode.ENVIRONMENT,
+    #: what a run killed mid-way is recorded as (agent/store.py)
+    "interrupted": ExitCode.INTERRUPTED,
 }
 
 
@@ -87,7 +94,7 @@ def for_error(exc: AeError) -> ExitCode:
         return ExitCode.INTERRUPTED
     if isinstance(exc, UnknownTarget):
         return ExitCode.USAGE
-    if isinstance(exc, ConfigurationError):
+    if environment_fault(exc) is not None:
         return ExitCode.ENVIRONMENT
     if isinstance(exc, DbtCompilationError):  # the project's files, not how ae was called
         return ExitCode.FAILED

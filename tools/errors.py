@@ -137,6 +137,33 @@ class UnknownTarget(ConfigurationError):
     """A --target the profile does not define: how ae was called, not the environment (exit 2)."""
 
 
+class PackagesNotInstalled(ConfigurationError):
+    """dbt stopped because packages.yml names packages that are not installed (dbt's "Run dbt deps"):
+    the machine lacks them, the project's files are fine."""
+
+    hint = (
+        "install them with `dbt deps` in the project; offline, give each a local copy with "
+        "`/dbt-package --name NAME --local PATH`"
+    )
+
+
+#: how dbt says its packages are missing (dbt.exceptions.UninstalledPackagesFoundError, which dbt
+#: raises as a compilation error: the engine's parent gets its text)
+_DEPS_NEEDED = 'Run "dbt deps"'
+
+
+def environment_fault(exc: AeError) -> ConfigurationError | None:
+    """``exc`` as what makes the environment unusable (exit 5, a run's status ``environment``), or
+    None: a configuration fault (no profile, no warehouse file, packages not installed, an LLM that
+    refuses the key) except a target the profile does not define (how ae was called), and dbt
+    stopping for packages not installed, which it reports as a compilation error."""
+    if isinstance(exc, UnknownTarget):
+        return None
+    if _DEPS_NEEDED in exc.message and not isinstance(exc, PackagesNotInstalled):
+        return PackagesNotInstalled(exc.message)
+    return exc if isinstance(exc, ConfigurationError) else None
+
+
 class EngineTimeout(AeError):
     """A dbt call ran past its time limit and its engine was killed.
 

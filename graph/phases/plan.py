@@ -11,7 +11,7 @@ from graph.context import RunContext
 from graph.plan_spec import Feedback, PlanningFailed, PlanRequest, PlanSpec
 from graph.state import RunState
 from tools.changeset import Changeset
-from tools.errors import AeError, Channel, DbtCompilationError, TransientError
+from tools.errors import AeError, Channel, DbtCompilationError, TransientError, environment_fault
 
 
 def _baseline(state: RunState, ctx: RunContext) -> dict[str, Any]:
@@ -20,6 +20,18 @@ def _baseline(state: RunState, ctx: RunContext) -> dict[str, Any]:
         return {}
     policy = ctx.tools.policy
     return {"resilience_start": {"instance": policy.stats.instance, **policy.stats.as_dict()}}
+
+
+def _ended_by(exc: AeError) -> tuple[str, str]:
+    """The status and reason of a run its planner stopped with ``exc``: ``environment`` when the
+    environment is not usable (no warehouse file to profile, packages not installed: what to do is
+    in the reason), ``invalid`` for a bad request, else ``failed``. A project that does not parse is
+    not a bad request: the run failed, whatever the cause (agent/exit_codes.py)."""
+    fault = environment_fault(exc)
+    if fault is not None:
+        return "environment", str(fault)
+    bad_request = exc.channel == Channel.MODEL and not isinstance(exc, DbtCompilationError)
+    return ("invalid" if bad_request else "failed"), str(exc)
 
 
 def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -53,16 +65,14 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         raise  # the phase guard repeats Plan: a lasting infrastructure fault is not the request's fault
     except AeError as exc:
         # The planner could not take the request (unknown command, bad arguments, LLM unavailable,
-        # budget spent): nothing was applied, so the run ends here with the reason. A project that
-        # does not parse is not a bad request: the run failed, whatever the cause (exit codes).
-        bad_request = exc.channel == Channel.MODEL and not isinstance(exc, DbtCompilationError)
-        status = "invalid" if bad_request else "failed"
-        ctx.progress("plan", str(exc), ok=False, duration_s=time.perf_counter() - started)
+        # budget spent): nothing was applied, so the run ends here with the reason.
+        status, reason = _ended_by(exc)
+        ctx.progress("plan", reason, ok=False, duration_s=time.perf_counter() - started)
         return {
             **baseline,
             "attempt": attempt,
             "status": status,
-            "reason": str(exc),
+            "reason": reason,
             # what this visit spent: graph/state.py adds it to the run's total
             "llm_usage": exc.usage if isinstance(exc, PlanningFailed) else {},
         }
