@@ -9,21 +9,15 @@ the patch matches nothing), so declarations are read from the project's own YAML
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
-
-import yaml
 
 from agent.commands.project import ProjectView
 from tools.errors import InvalidArguments, UnknownNode
 from tools.manifest import Node
+from tools.properties_files import ReadText, declarations, properties_files
 
-_YAML_SUFFIXES = (".yml", ".yaml")
-#: folders of dbt_project.yml that hold properties files naming models
-_PATH_KEYS = ("model-paths", "seed-paths", "snapshot-paths", "test-paths", "analysis-paths")
-_DEFAULT_PATHS = {"model-paths": ["models"], "seed-paths": ["seeds"], "snapshot-paths": ["snapshots"]}
 #: what to use instead of /dbt-model on a model that exists (one line each)
 EDIT_COMMANDS = (
     "/model-edit --name {name} --add-column PARENT.COLUMN [--as NAME]",
@@ -49,49 +43,13 @@ class Existing:
         return "; ".join(line.format(name=self.name) for line in EDIT_COMMANDS)
 
 
-def project_yaml_files(view: ProjectView) -> Iterator[str]:
-    """The project's own YAML files that may hold properties (under its model, seed, snapshot, test
-    and analysis paths), relative to the root; links are not followed."""
-    seen: set[str] = set()
-    for key in _PATH_KEYS:
-        folders = view.dbt_project.get(key) or _DEFAULT_PATHS.get(key, [])
-        for folder in folders if isinstance(folders, list) else []:
-            top = view.root / str(folder)
-            if top.is_symlink() or not top.is_dir():
-                continue
-            for path in sorted(top.rglob("*")):
-                relative = path.relative_to(view.root).as_posix()
-                if path.suffix in _YAML_SUFFIXES and _plain_file(path, view.root) and relative not in seen:
-                    seen.add(relative)
-                    yield relative
+def _read(view: ProjectView) -> ReadText:
+    return lambda path: view.read_text(view.tools.changeset, path)
 
 
-def _plain_file(path: Path, root: Path) -> bool:
-    """A regular file reached through no link, below the project root."""
-    current = path
-    while current != root:
-        if current.is_symlink():
-            return False
-        current = current.parent
-    return path.is_file()
-
-
-def _declarations(view: ProjectView, name: str) -> list[tuple[str, Mapping[str, Any]]]:
-    """(YAML file, entry) of every ``models:`` entry named ``name`` in the project's own YAML."""
-    found: list[tuple[str, Mapping[str, Any]]] = []
-    for path in project_yaml_files(view):
-        text = view.read_text(view.tools.changeset, path)
-        if text is None or name not in text:
-            continue
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
-            continue  # dbt parsed the project, so this file is not one of its properties files
-        models = data.get("models") if isinstance(data, dict) else None
-        for entry in models if isinstance(models, list) else []:
-            if isinstance(entry, dict) and entry.get("name") == name:
-                found.append((path, entry))
-    return found
+def project_yaml_files(view: ProjectView) -> list[str]:
+    """The project's own properties files, relative to the root (tools/properties_files.py)."""
+    return properties_files(view.root, _read(view))
 
 
 def find_existing(view: ProjectView, name: str) -> Existing | None:
@@ -103,7 +61,7 @@ def find_existing(view: ProjectView, name: str) -> Existing | None:
     if node is not None:
         kind: Literal["sql", "package"] = "package" if node.is_package else "sql"
         return Existing(name, kind, node.original_file_path, node=node)
-    declared = _declarations(view, name)
+    declared = declarations(project_yaml_files(view), _read(view), name)
     if len(declared) > 1:
         raise InvalidArguments(
             f"model {name} is declared in YAML more than once ({', '.join(p for p, _ in declared)}), and "
