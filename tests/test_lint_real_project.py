@@ -21,11 +21,14 @@ from agent.exit_codes import ExitCode
 from agent.runner import Session
 from agent.settings import load_settings
 from graph.figures import project_figures
+from graph.plan_spec import PlanRequest, PlanSpec
 from graph.report import RunReport, render_markdown
 from tests.real_project import MARTS_SCHEMA, STAGING_SCHEMA, write_real_project
 from tests.scripted_planner import ScriptedPlanner, writes
+from tools.context import ToolContext
 from tools.lint_baseline import BASELINE_FILE
 from tools.manifest import Manifest
+from tools.registry import invoke
 
 GENERATED = {"target", ".ae", "logs", "dbt_packages"}
 FINDING_LINE = re.compile(r"^\S+:\d+: AE\d{3} (?:error|warning) ")
@@ -70,15 +73,21 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealProject]:
             yield RealProject(root, session)
 
 
-@pytest.fixture
-def project(real: RealProject) -> Iterator[RealProject]:
-    before = project_files(real.root)
-    yield real
-    for path in set(project_files(real.root)) - set(before):
+def restore(root: Path, before: dict[Path, bytes]) -> None:
+    """The project's files back as ``before`` holds them (a run stopped after Validate leaves its
+    change applied)."""
+    for path in set(project_files(root)) - set(before):
         path.unlink()
     for path, data in before.items():
         if not path.exists() or path.read_bytes() != data:
             path.write_bytes(data)
+
+
+@pytest.fixture
+def project(real: RealProject) -> Iterator[RealProject]:
+    before = project_files(real.root)
+    yield real
+    restore(real.root, before)
 
 
 def printed_findings(out: str) -> list[str]:
@@ -242,6 +251,110 @@ def test_the_report_shows_blocking_findings_and_debt_apart(project: RealProject)
 
     assert "## Lint" in blocking and "AE006 error: model payment_methods" in blocking
     assert "total_order_amount" in debt and "total_order_amount" not in blocking
+
+
+# --- a rename is not new debt; a declared model's SQL gets its declaration ---------------------------
+
+STG_ORDERS = "models/staging/stg_orders.sql"
+STATUS = "case when status = 'R' then 'returned' else status end as status"
+ORDER_STATUS = "case when status = 'R' then 'returned' else status end as order_status"
+
+
+def renamed_status(project: RealProject) -> dict[str, str]:
+    """stg_orders.status (in YAML with tests but no description: AE007 debt) renamed order_status in
+    the model, its YAML entry and the two models that read it, as the rename edits write it."""
+    text = {path: (project.root / path).read_text() for path in (STG_ORDERS, "models/orders.sql")}
+    legacy = (project.root / "models" / "order_status_counts.sql").read_text()
+    return {
+        STG_ORDERS: text[STG_ORDERS].replace(STATUS, ORDER_STATUS),
+        "models/staging/schema.yml": STAGING_SCHEMA.replace("- name: status", "- name: order_status"),
+        "models/orders.sql": text["models/orders.sql"].replace(
+            "orders.status,", "orders.order_status as status,"
+        ),
+        "models/order_status_counts.sql": legacy.replace(
+            "select status,", "select order_status as status,"
+        ).replace("group by status", "group by order_status"),
+    }
+
+
+def errors_of(validation: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(f["rule_id"], f["detail"]) for f in validation["lint"] if f["severity"] == "error"}
+
+
+def test_a_renamed_column_keeps_its_debt_and_a_new_one_does_not(project: RealProject) -> None:
+    as_it_was = project_files(project.root)
+    renamed = project.validate(renamed_status(project))
+    restore(project.root, as_it_was)
+    assert renamed["ok"], renamed["errors"]
+    assert "model.jaffle_shop.stg_orders" in renamed["lint_scope"]["modified"]
+    assert ("AE007", "order_status") in {(f["rule_id"], f["detail"]) for f in renamed["lint_debt"]}
+
+    # the same rename with a new undescribed column beside it: the new column is this change's
+    files = renamed_status(project)
+    files[STG_ORDERS] = files[STG_ORDERS].replace(
+        ORDER_STATUS, f"{ORDER_STATUS},\n        order_date as placed_on"
+    )
+    files["models/staging/schema.yml"] = files["models/staging/schema.yml"].replace(
+        "      - name: order_status", "      - name: placed_on\n      - name: order_status"
+    )
+    with_new = project.validate(files)
+    restore(project.root, as_it_was)
+    assert not with_new["ok"]
+    assert errors_of(with_new) == {("AE007", "placed_on")}
+
+    # a rename the YAML cannot tell from another column (two bare entries): every finding counts
+    bare = renamed_status(project)
+    bare["models/staging/schema.yml"] = bare["models/staging/schema.yml"].replace(
+        "      - name: order_status\n        tests:\n          - accepted_values:\n"
+        "              values: ['placed', 'shipped', 'completed', 'return_pending', 'returned']\n",
+        "      - name: order_status\n      - name: placed_on\n",
+    )
+    bare[STG_ORDERS] = bare[STG_ORDERS].replace(
+        ORDER_STATUS, f"{ORDER_STATUS},\n        order_date as placed_on"
+    )
+    unsure = project.validate(bare)
+    assert not unsure["ok"]
+    assert {("AE007", "order_status"), ("AE007", "placed_on")} <= errors_of(unsure)
+
+
+ORDER_TOTALS_YML = """\
+version: 2
+models:
+  - name: order_totals
+    description: One row per order, with its total amount.
+    columns:
+      - name: order_id
+        description: The order.
+        tests: [unique, not_null]
+      - name: amount
+        description: What the order cost in all.
+"""
+
+
+def test_a_declared_model_s_sql_written_by_a_claude_plan_parses_with_its_declaration(
+    project: RealProject,
+) -> None:
+    # declared in YAML before its SQL exists, and parsed that way (dbt's partial-parse cache knows it)
+    (project.root / "models" / "order_totals.yml").write_text(ORDER_TOTALS_YML)
+    sql = "select order_id, amount from {{ ref('orders') }}\n"
+
+    def claude_style(_request: PlanRequest, tools: ToolContext) -> PlanSpec:
+        for name, arguments in (
+            ("dbt_parse", {}),
+            ("write_file", {"path": "models/order_totals.sql", "content": sql}),
+        ):
+            outcome = invoke(tools, name, arguments)
+            assert outcome.ok, outcome.error
+        return PlanSpec(summary="order_totals built to its declaration", changeset=tools.changeset)
+
+    outcome = project.session.run("a change", planner=ScriptedPlanner([claude_style], can_repair=False))
+    validation: dict[str, Any] = outcome.state["validation"]
+
+    assert validation["ok"], validation["errors"]
+    assert validation["lint_scope"]["created"] == ["model.jaffle_shop.order_totals"]
+    node = Manifest.load(project.root).nodes["model.jaffle_shop.order_totals"]
+    assert node.description == "One row per order, with its total amount."
+    assert list(node.columns) == ["order_id", "amount"]
 
 
 # --- ae lint and the baseline ---------------------------------------------------------------------

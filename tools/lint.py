@@ -251,7 +251,7 @@ def disabled_rules(node: Node) -> frozenset[str]:
 def documents_its_output(node: Node) -> bool:
     """Schema compliance of one model node: it documents its columns in YAML, and exactly the columns
     its SQL outputs whenever the SQL says which (compiled SQL if present, else raw SQL; AE014)."""
-    declared = [_normalize_column(name) for name in node.columns]
+    declared = [normalize_column(name) for name in node.columns]
     if not declared:
         return False
     outputs = _output_columns(node.compiled_code, _strip_jinja(node.raw_code))
@@ -460,12 +460,12 @@ class _Model:
         for test in self.tests:
             column = test.column_name or test.test_kwargs.get("column_name")
             if test.generic_test in names and column:
-                found.add(_normalize_column(str(column)))
+                found.add(normalize_column(str(column)))
         return found
 
     @cached_property
     def declared_columns(self) -> dict[str, Column]:
-        return {_normalize_column(name): column for name, column in self.node.columns.items()}
+        return {normalize_column(name): column for name, column in self.node.columns.items()}
 
     def columns_constrained(self, kind: str) -> set[str]:
         # a primary_key constraint implies unique and not_null
@@ -500,13 +500,13 @@ class _Model:
             if test.generic_test in _MODEL_KEY_TESTS:
                 for value in test.test_kwargs.values():
                     if isinstance(value, list):
-                        columns.update(_normalize_column(str(v)) for v in value)
+                        columns.update(normalize_column(str(v)) for v in value)
         for constraint in self.node.constraints:
             if constraint.type == "primary_key":
-                columns.update(_normalize_column(c) for c in constraint.columns)
+                columns.update(normalize_column(c) for c in constraint.columns)
         unique_key = self.config.unique_key or ()
         columns.update(
-            _normalize_column(c) for c in ((unique_key,) if isinstance(unique_key, str) else unique_key)
+            normalize_column(c) for c in ((unique_key,) if isinstance(unique_key, str) else unique_key)
         )
         return columns
 
@@ -524,6 +524,14 @@ class _Model:
 
 
 # --- helpers ----------------------------------------------------------------------------------------
+
+
+def model_output_columns(node: Node) -> list[str] | None:
+    """The columns a SQL model outputs, named as findings name them (AE014's rule: compiled SQL
+    first, else its source with the Jinja set aside); None when its SQL does not say."""
+    if node.language != "sql":
+        return None
+    return _output_columns(node.compiled_code, _strip_jinja(node.raw_code))
 
 
 def _output_columns(compiled: str | None, stripped: str) -> list[str] | None:
@@ -556,7 +564,7 @@ def _query_columns(
     for projection in select.expressions:
         star = _star_qualifier(projection)
         if star is None:
-            name = _normalize_column(projection.output_name)
+            name = normalize_column(projection.output_name)
             if not name or _JINJA_PLACEHOLDER in name:
                 return None
             names.append(name)
@@ -663,7 +671,8 @@ def _line_of(node: exp.Expression) -> int | None:
     return None
 
 
-def _normalize_column(name: str) -> str:
+def normalize_column(name: str) -> str:
+    """A column name as findings name it (``LintFinding.detail``): unquoted, lower case."""
     return name.strip().strip('"`[]').lower()
 
 
@@ -704,7 +713,7 @@ def _index_yaml_models(text: str) -> dict[str, _YamlModelEntry]:
         for column in _sequence(_mapping_get(model, "columns")):
             column_name = _scalar(_mapping_get(column, "name"))
             if column_name is not None:
-                column_lines.setdefault(_normalize_column(column_name), column.start_mark.line + 1)
+                column_lines.setdefault(normalize_column(column_name), column.start_mark.line + 1)
         entries[name] = _YamlModelEntry(model.start_mark.line + 1, column_lines)
     return entries
 
@@ -897,7 +906,7 @@ def _columns_described(model: _Model) -> Iterator[_Issue]:
             yield _Issue(
                 f"column {name} of {model.name} has no description; add one in the schema YAML",
                 model.at_yaml(name),
-                detail=_normalize_column(name),
+                detail=normalize_column(name),
             )
 
 
@@ -1027,7 +1036,7 @@ def _no_hard_coded_statuses(model: _Model) -> Iterator[_Issue]:
             f"{model.name} filters {column.name} on hard-coded values {shown}; put the list in a "
             "var() (e.g. {{ var('" + column.name + "_values') }}) or a seed",
             model.at_node(column),
-            detail=f"{_normalize_column(column.name)} {shown}",
+            detail=f"{normalize_column(column.name)} {shown}",
         )
 
 

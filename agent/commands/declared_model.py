@@ -175,7 +175,6 @@ def plan_declared(
     config = ModelConfig(materialized=materialization, inherited=inherited) if materialization else None
     sql = declared_model_sql(found[0].reads, select, joins, config)
     view.tools.changeset.write_file(view.paths, path, sql)
-    view.forget_partial_parse()
     reads = ", ".join(p.name for p in [found[0], *(p for p in used if p is not found[0])])
     answer = [
         f"{existing.name} is declared in {existing.path} with no SQL: built to that declaration, which is "

@@ -20,6 +20,10 @@ calls, tools/engine/child.py): behind Approve, a second wall, so code in a model
 it is only being checked. Any failure counts — an exception, ``success=False`` or a node that failed
 — whatever kind of error dbt reports.
 
+A change that writes the SQL of a model declared in a YAML file it leaves unchanged is parsed in
+full, by any planner: dbt's partial parse would leave the declaration (description, columns,
+tests) off the model.
+
 Once it compiles, the gate looks again, at what dbt resolved the change to (graph/trust_gate.py):
 code beside the models' own statements, and nodes the run builds onto a protected location. What
 needs a yes that was not given is asked after the change is undone (graph/phases/approve.py); the
@@ -32,7 +36,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -52,10 +56,13 @@ from tools.engine import DbtCall, DbtResult
 from tools.errors import DbtCompilationError, ModelFixableError
 from tools.lint import LintFinding, lint_project
 from tools.lint_baseline import BASELINE_FILE, parse_baseline, read_baseline
-from tools.manifest import Manifest
+from tools.manifest import Manifest, target_dir
+from tools.properties_files import declarations, disk_reader, properties_files
 from tools.protection import Protection
 
 PACKAGE_FILES = frozenset({"packages.yml", "dependencies.yml"})
+#: dbt's partial-parse cache in its target folder
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 COMPILED_BY = frozenset({"run", "build", "test", "compile", "seed", "snapshot"})
 
 
@@ -180,7 +187,7 @@ def _lint_change(
         old = lint_project(
             before_manifest, ctx.project_dir, config=ctx.lint, only_nodes=scope.modified, texts=before
         )
-        found_before = {f.fingerprint for f in old.findings}
+        found_before = scope.found_before(old.findings)
     elif scope.modified:
         ctx.progress(
             "validate",
@@ -219,6 +226,30 @@ def _judge(
     return judge_resolved(ctx, state, review)
 
 
+def _parse_declared_models_in_full(ctx: RunContext, changeset: Changeset) -> None:
+    """Make this parse a full one when the change creates the SQL of a model declared in a YAML file
+    it leaves alone. dbt's partial parse reads again only the files that changed, so the
+    declaration's patch is not applied to the model that now exists: it would parse with no
+    description, columns or tests, and the lint would fail it (AE007). Removing dbt's partial-parse
+    cache (dbt writes it again) is how the parse is made full; a change without such a model keeps
+    the warm partial parse."""
+    created = {
+        PurePosixPath(c.path).stem for c in changeset.changes if c.op == "create" and c.path.endswith(".sql")
+    }
+    if not created:
+        return
+    root, touched = ctx.project_dir, set(changeset.touched_paths())
+    read = disk_reader(root)
+    unchanged = [path for path in properties_files(root, read) if path not in touched]
+    declared = sorted(name for name in created if declarations(unchanged, read, name))
+    if not declared:
+        return
+    cache = target_dir(root, ctx.engine.target_path) / PARTIAL_PARSE_FILE
+    if cache.is_file() and not cache.is_symlink():
+        cache.unlink()
+    ctx.progress("validate", f"{', '.join(declared)}: declared in YAML before its SQL, so dbt parses in full")
+
+
 def _install_packages(ctx: RunContext, touched: list[str]) -> None:
     """``dbt deps`` when the change declares packages: dbt refuses to parse until they are installed
     (offline: local ones). What it installs is journaled, so a rollback or undo removes it."""
@@ -254,6 +285,7 @@ def _examine(
     touched = spec.changeset.touched_paths()
     try:
         _install_packages(ctx, touched)
+        _parse_declared_models_in_full(ctx, spec.changeset)
         _check(ctx, DbtCall(command="parse"))
         manifest = Manifest.for_engine(ctx.engine)
         found.changed = touched_nodes(manifest, touched)
