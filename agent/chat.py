@@ -27,6 +27,8 @@ from agent.undo import undo
 from graph.progress import Emit
 from tools.errors import AeError, InvalidArguments
 from tools.journal import load, save
+from tools.logs import current_setup, logging_to_file
+from tools.paths import ensure_state_dir
 
 HELP = """\
 Type a request: a /command (see /help) or, with ANTHROPIC_API_KEY set, plain text.
@@ -36,6 +38,10 @@ Type a request: a /command (see /help) or, with ANTHROPIC_API_KEY set, plain tex
              (`ae memory list` shows what is remembered, `ae memory forget` corrects it)
   /quit      leave (the conversation id is printed so you can come back)
 """
+
+
+#: the file of the state folder's logs/ that a chat's log lines go to
+CHAT_LOG = "chat.log"
 
 
 class Turn(BaseModel):
@@ -118,6 +124,7 @@ def chat(
     come_back = f"ae chat --conversation {conversation.id} --project {settings.project_dir}"
     try:
         with ExitStack() as stack:
+            _logs_off_the_terminal(settings, stack, out)
             sessions = Sessions(settings, target, progress_printer(err), stack)
             _converse(settings, sessions, conversation, read, out)
     except KeyboardInterrupt:
@@ -125,6 +132,16 @@ def chat(
         return ExitCode.INTERRUPTED
     print(f"bye — resume with: {come_back}", file=out)
     return ExitCode.OK
+
+
+def _logs_off_the_terminal(settings: Settings, stack: ExitStack, out: TextIO) -> None:
+    """Log lines on stderr would land between the chat's own (a tool's error logged as the same
+    failure shows as progress): they go to a file of the project's state folder for the conversation,
+    said once. A log file the person chose (``ae --log-file``) stays theirs."""
+    if not current_setup().on_stderr:
+        return
+    path = stack.enter_context(logging_to_file(ensure_state_dir(settings.project_dir) / "logs" / CHAT_LOG))
+    print(f"log lines go to {path} (`ae --log-file PATH chat` for another file)", file=out)
 
 
 def _converse(

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import io
+import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from agent.chat import Conversation, chat
+from agent.chat import CHAT_LOG, Conversation, chat
 from agent.exit_codes import ExitCode, for_error
 from agent.settings import load_settings
+from tests.dbt_project_factory import write_tiny_project
 from tools.errors import InvalidArguments
 from tools.example_project import create_example_project
+from tools.logs import configure_logging, current_setup
 from tools.profiles import read_target
 from tools.warehouse_undo import list_relation_names
 
@@ -110,3 +114,57 @@ def test_an_unknown_conversation_is_a_usage_error_listing_the_known_ones(project
             settings, target=None, conversation_id="nope", read=lines(), out=io.StringIO(), err=io.StringIO()
         )
     assert for_error(raised.value) == ExitCode.USAGE
+
+
+def test_log_lines_go_to_a_file_not_between_the_chats_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: a tool's failure was logged on stderr, a raw JSON (or coloured) line in the middle of
+    the chat's progress. Now the chat says where its log lines go, and they go there."""
+    project = write_tiny_project(tmp_path / "tiny")
+    (project / "tiny.duckdb").unlink()  # profiling the source logs the tool's error
+    configure_logging(json=True, level="WARNING")  # as `ae` sets it up: stderr
+    out = io.StringIO()
+    try:
+        code = chat(
+            load_settings(project),
+            target=None,
+            conversation_id=None,
+            read=lines("/dbt-model --name stg_again --type staging --source raw.people", "/quit"),
+            out=out,
+            err=sys.stderr,
+        )
+    finally:
+        configure_logging(json=True, level="WARNING")
+    assert code == ExitCode.OK
+    err = capsys.readouterr().err
+    assert "[plan    ] FAIL warehouse file" in err  # the failure is shown as progress
+    assert '"event"' not in err and "tool_call" not in err
+    log = project / ".ae" / "logs" / CHAT_LOG
+    assert f"log lines go to {log}" in out.getvalue()
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(line["event"] == "tool_call" and line["ok"] is False for line in logged)
+    assert current_setup().on_stderr  # logging is back where it was
+
+
+def test_a_log_file_the_person_chose_stays_theirs(tmp_path: Path) -> None:
+    project = write_tiny_project(tmp_path / "tiny")
+    (project / "tiny.duckdb").unlink()
+    chosen = tmp_path / "mine.log"
+    with chosen.open("a", encoding="utf-8") as stream:
+        configure_logging(json=True, level="WARNING", stream=stream)
+        out = io.StringIO()
+        try:
+            chat(
+                load_settings(project),
+                target=None,
+                conversation_id=None,
+                read=lines("/dbt-model --name stg_again --type staging --source raw.people", "/quit"),
+                out=out,
+                err=io.StringIO(),
+            )
+        finally:
+            configure_logging(json=True, level="WARNING")
+    assert "log lines go to" not in out.getvalue()
+    assert "tool_call" in chosen.read_text()
+    assert not (project / ".ae" / "logs" / CHAT_LOG).exists()

@@ -14,7 +14,10 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO, cast
 
 REDACTED = "***"
@@ -124,6 +127,45 @@ class _CurrentStderr:
         return sys.stderr.isatty()
 
 
+@dataclass(frozen=True)
+class LogSetup:
+    """How logging was last configured (``configure_logging``), so a caller can move it and back."""
+
+    json: bool | None = None
+    level: str = "WARNING"
+    #: None: whatever ``sys.stderr`` is when a line is written
+    stream: Any = None
+
+    @property
+    def on_stderr(self) -> bool:
+        return self.stream is None or self.stream is sys.stderr
+
+
+class _Current:
+    """The setup in force (set by ``configure_logging`` only)."""
+
+    setup = LogSetup()
+
+
+def current_setup() -> LogSetup:
+    return _Current.setup
+
+
+@contextmanager
+def logging_to_file(path: Path) -> Iterator[Path]:
+    """Log lines (JSON, at the level set) appended to ``path`` while the body runs, then logging as it
+    was: for a program whose own output is on the terminal (``ae chat``), where a log line would land
+    between its lines."""
+    before = _Current.setup
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8", buffering=1) as stream:
+        configure_logging(json=True, level=before.level, stream=stream)
+        try:
+            yield path
+        finally:
+            configure_logging(json=before.json, level=before.level, stream=before.stream)
+
+
 def configure_logging(*, json: bool | None = None, level: str = "INFO", stream: Any = None) -> None:
     """Configure structlog once for the process.
 
@@ -132,6 +174,7 @@ def configure_logging(*, json: bool | None = None, level: str = "INFO", stream: 
     """
     import structlog
 
+    _Current.setup = LogSetup(json=json, level=level, stream=stream)
     out = stream if stream is not None else _CurrentStderr()
     use_json = (not out.isatty()) if json is None else json
     renderer: Any = (
