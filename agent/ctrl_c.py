@@ -5,9 +5,11 @@ Python delivers Ctrl-C to the caller's thread. Raising KeyboardInterrupt there a
 what that thread is in the middle of (LangGraph starting a worker thread left one that never ends,
 and ae hung at exit), so while the graph runs Ctrl-C:
 
-1. stops the dbt call in flight for this run by ending the process that runs it (a private child,
-   or a shared server busy with our call: dbt cannot be cancelled mid-invocation); an idle shared
-   server stays for the next ae process;
+1. stops the dbt call in flight for this run by ending the process that runs it
+   (``DbtEngine.stop_call``: dbt cannot be cancelled mid-invocation): a private child, or a shared
+   server once it has taken our call; an idle shared server, or one whose queue our call waits in
+   behind another ae process's call, stays. It interrupts the in-process DuckDB statements running
+   now too (tools/warehouse.py ``interrupt_queries``), so a profile ends at once, not at its end;
 2. stops the run (``RunContext.stop``): its phase is interrupted where it is (RunCancelled, a
    KeyboardInterrupt), as Ctrl-C would have interrupted it in a single thread, and goes past no
    further dbt call, progress line or question; the stream ends with it, and LangGraph waits for the
@@ -24,7 +26,6 @@ is stopped by its own host.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -32,20 +33,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from tools.engine import DbtEngine
-
-
-def stop_call_in_flight(engine: DbtEngine) -> None:
-    """End the process running this engine's current dbt call; leave an idle engine alone.
-
-    The engine's lock is held exactly while a call of ours is in flight. The calling thread then
-    reads end-of-file and raises EngineCrashed; the run, told to stop, starts no other call.
-    (DbtEngine has no public way to say this yet: asked of tools/engine/engine.py's owner.)
-    """
-    pid = engine.pid
-    if pid is None or not engine._lock.locked():
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+from tools.warehouse import interrupt_queries
 
 
 @dataclass
@@ -76,7 +64,8 @@ def stopping_on_ctrl_c(engine: DbtEngine, stop: Callable[[], None]) -> Iterator[
 
     def on_ctrl_c(_signum: int, _frame: FrameType | None) -> None:
         ctrl_c.pressed.set()
-        stop_call_in_flight(engine)
+        engine.stop_call()
+        interrupt_queries()
         stop()
         if ctrl_c._answering.is_set():
             raise KeyboardInterrupt

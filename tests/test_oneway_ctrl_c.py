@@ -9,13 +9,21 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from agent.ctrl_c import stopping_on_ctrl_c
 from agent.runs import read_record
 from tests.dbt_project_factory import write_tiny_project
+from tools.engine import DbtCall, DbtEngine, DbtResult
+from tools.errors import EngineCrashed
+from tools.warehouse import run_readonly_query
+from tools.warehouse_port.interrupts import interruptible
 
 ROOT = Path(__file__).resolve().parent.parent
 AE = Path(sys.executable).parent / "ae"
@@ -173,3 +181,140 @@ def _busy(pid: int) -> bool:
     except OSError:
         return False
     return state == "R"
+
+
+# --- the Ctrl-C path's own parts, in process -------------------------------------------------------
+
+#: DuckDB work far longer than any of these tests (minutes): only an interrupt ends it early
+ENDLESS = "select count(*) from range(100000) a(i), range(100000) b(j) where (i * j) % 7 = 3"
+
+
+class _Calls:
+    """An engine watcher that says when a call has started."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+
+    def calling(self, _call: DbtCall) -> None:
+        self.started.set()
+
+    def still_running(self, _call: DbtCall, _waited_s: float) -> None:
+        pass
+
+
+def _in_thread(call: Callable[[], object]) -> tuple[threading.Thread, dict[str, object]]:
+    """``call`` started in a thread; the dict gets its ``result`` or ``error`` and its ``seconds``."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        started = time.monotonic()
+        try:
+            outcome["result"] = call()
+        except Exception as exc:
+            outcome["error"] = exc
+        outcome["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def _calling(engine: DbtEngine, call: DbtCall) -> tuple[threading.Thread, dict[str, object]]:
+    """``engine`` making ``call`` in a thread, returned once the call has started."""
+    watcher = _Calls()
+    engine.watcher = watcher
+    running = _in_thread(lambda: engine.invoke(call))
+    assert watcher.started.wait(60)
+    time.sleep(0.5)  # into the exchange
+    return running
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+
+
+def test_stop_call_ends_a_shared_server_only_once_it_serves_our_call(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: Ctrl-C ended the process of any engine whose lock was held, so an ae process waiting in
+    the shared server's queue killed the server in the middle of another ae process's call."""
+    monkeypatch.setenv("CTRL_C_TEST_ROWS", "1000000000")  # the compile of slow: minutes
+    with DbtEngine(project, keep_alive_s=5) as ours, DbtEngine(project, keep_alive_s=5) as theirs:
+        assert ours.invoke(DbtCall(command="parse")).success  # ours knows the server's pid
+        server = ours.pid
+        assert server is not None
+        their_thread, their_call = _calling(theirs, DbtCall(command="compile", select=["slow"]))
+        our_thread, our_call = _calling(ours, DbtCall(command="parse"))  # queued behind theirs
+
+        assert ours.stop_call() is False  # waiting in the queue: their call is not ours to end
+        time.sleep(0.3)
+        assert _alive(server) and their_thread.is_alive()
+
+        assert theirs.stop_call() is True  # the server works on their call: it ends
+        their_thread.join(30)
+        assert isinstance(their_call.get("error"), EngineCrashed)
+        our_thread.join(120)  # ours then runs on a fresh server
+        result = our_call.get("result")
+        assert isinstance(result, DbtResult) and result.success, our_call
+        assert ours.stop_call() is False and theirs.stop_call() is False  # idle: nothing to end
+
+
+def test_stop_call_ends_a_private_child_during_a_call_and_leaves_an_idle_one(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CTRL_C_TEST_ROWS", "1000000000")
+    with DbtEngine(project) as engine:
+        assert engine.stop_call() is False  # not even started
+        assert engine.invoke(DbtCall(command="parse")).success
+        idle = engine.pid
+        assert engine.stop_call() is False and idle is not None and _alive(idle)
+        thread, outcome = _calling(engine, DbtCall(command="compile", select=["slow"]))
+        assert engine.stop_call() is True
+        thread.join(30)
+        assert isinstance(outcome.get("error"), EngineCrashed) and float(str(outcome["seconds"])) < 20
+
+
+def _ctrl_c_while(engine: DbtEngine, body: Callable[[], None]) -> None:
+    """``body`` inside the Ctrl-C handling of a run, with a real SIGINT sent to this process."""
+    with pytest.raises(KeyboardInterrupt), stopping_on_ctrl_c(engine, stop=lambda: None):
+        body()
+
+
+def test_ctrl_c_interrupts_in_process_duckdb_statements_at_once(project: Path, tmp_path: Path) -> None:
+    """Before: Ctrl-C left a statement running in a worker thread to its end (a profile: 5-9 s)."""
+
+    def query() -> None:
+        with duckdb.connect() as con, interruptible(con):
+            con.execute("set enable_progress_bar = false")
+            con.execute(ENDLESS).fetchall()
+
+    thread, outcome = _in_thread(query)
+
+    def press_ctrl_c() -> None:
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+        thread.join(30)
+
+    with DbtEngine(project) as engine:
+        _ctrl_c_while(engine, press_ctrl_c)
+    assert isinstance(outcome.get("error"), duckdb.InterruptException), outcome
+    assert float(str(outcome["seconds"])) < 5
+
+
+def test_ctrl_c_interrupts_a_query_of_tools_warehouse(project: Path, tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    duckdb.connect(str(db)).close()
+    thread, outcome = _in_thread(lambda: run_readonly_query(db, ENDLESS, timeout_s=4))
+
+    def press_ctrl_c() -> None:
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+        thread.join(30)
+
+    with DbtEngine(project) as engine:
+        _ctrl_c_while(engine, press_ctrl_c)
+    assert float(str(outcome["seconds"])) < 3, outcome

@@ -14,6 +14,7 @@ from pathlib import Path
 from tools.warehouse_port import duckdb_warehouse
 from tools.warehouse_port.duckdb_runner import execute_query, open_readonly, readonly_connection
 from tools.warehouse_port.guard import check_read_only_sql
+from tools.warehouse_port.interrupts import interrupt_queries
 from tools.warehouse_port.models import (
     ColumnInfo,
     QueryResult,
@@ -40,6 +41,7 @@ __all__ = [
     "check_read_only_sql",
     "describe_relation",
     "execute_query",
+    "interrupt_queries",
     "list_relations",
     "open_readonly",
     "parse_relation_name",

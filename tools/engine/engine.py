@@ -169,6 +169,18 @@ class DbtEngine:
     def pid(self) -> int | None:
         return self._process.pid
 
+    def stop_call(self) -> bool:
+        """End the process running this engine's call in flight (Ctrl-C: dbt cannot be cancelled
+        mid-invocation); True when one was ended, False when no call of ours was running.
+
+        A private child is ended while it works for a call; a shared server only once it has taken
+        our call: while the call waits in the server's queue the server runs another ae process's
+        call, which is not ours to end. The calling thread then reads end-of-file and raises
+        EngineCrashed, and the next call starts a fresh process. Safe from another thread and from
+        a signal handler (it takes no lock a call holds).
+        """
+        return self._process.stop_call()
+
     # --- calls ------------------------------------------------------------------------------------
 
     def _base_args(self, command: str | None = None) -> list[str]:

@@ -125,6 +125,10 @@ class EngineProcess(Protocol):
     def kill(self) -> None:
         """End a hung or broken process; the next exchange starts a fresh one."""
 
+    def stop_call(self) -> bool:
+        """End the process if it is working on a request of ours now (True), else leave it (False).
+        Safe from another thread or a signal handler: the exchange then fails with EOFError."""
+
     def close(self) -> None: ...
 
     def replaced_dead_process(self) -> bool:
@@ -164,6 +168,8 @@ class PrivateChild:
         self._replaced = False
         #: the project folder the child started in (``project_identity``)
         self._identity: tuple[int, int] | None = None
+        #: an exchange is under way (the child starts, finishes the warm-up or answers our request)
+        self._exchanging = False
 
     @property
     def pid(self) -> int | None:
@@ -228,15 +234,28 @@ class PrivateChild:
         return proc, self._reader
 
     def exchange(self, request: bytes, timeout_s: float, heartbeat: Heartbeat | None = None) -> bytes:
-        proc, reader = self._running()
-        while self._unread:  # the call waits for what the child is still doing
-            reader.read_line(timeout_s, heartbeat)
-            self._unread -= 1
-        self._send(proc, request)
-        return reader.read_line(timeout_s, heartbeat)
+        self._exchanging = True
+        try:
+            proc, reader = self._running()
+            while self._unread:  # the call waits for what the child is still doing
+                reader.read_line(timeout_s, heartbeat)
+                self._unread -= 1
+            self._send(proc, request)
+            return reader.read_line(timeout_s, heartbeat)
+        finally:
+            self._exchanging = False
 
     def replaced_dead_process(self) -> bool:
         return self._replaced
+
+    def stop_call(self) -> bool:
+        """The child is ours alone: end it whenever an exchange is under way."""
+        pid = self.pid
+        if pid is None or not self._exchanging:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        return True
 
     def kill(self) -> None:
         proc, self._proc, self._reader, self._ready, self._unread = self._proc, None, None, False, 0
@@ -415,6 +434,11 @@ class SharedServer:
         self._pid: int | None = None
         # a server this process started: kept to be reaped, never waited for
         self._started: subprocess.Popen[bytes] | None = None
+        #: the server's pid from its greeting to the close of our connection, while it serves us
+        #: alone (it takes no other connection until we close ours); guarded by ``_serving_lock``,
+        #: reentrant: a signal handler may take it in the thread of the exchange
+        self._serving_us: int | None = None
+        self._serving_lock = threading.RLock()
 
     @property
     def pid(self) -> int | None:
@@ -459,8 +483,17 @@ class SharedServer:
     def exchange(self, request: bytes, timeout_s: float, heartbeat: Heartbeat | None = None) -> bytes:
         conn, reader = self._greeted(timeout_s, heartbeat)
         with conn:
-            conn.sendall(request)
-            return reader.read_line(timeout_s, heartbeat)
+            try:
+                # greeted: the server serves this connection alone until it closes, so from here
+                # ending it ends our call only (before, in its queue, it ran another process's)
+                with self._serving_lock:
+                    self._serving_us = self._pid
+                conn.sendall(request)
+                return reader.read_line(timeout_s, heartbeat)
+            finally:
+                # before the connection closes: after that the server may take another process's call
+                with self._serving_lock:
+                    self._serving_us = None
 
     def _greeted(
         self, timeout_s: float, heartbeat: Heartbeat | None, *, retry: bool = True
@@ -489,6 +522,17 @@ class SharedServer:
 
     def replaced_dead_process(self) -> bool:
         return False  # a server that ended after its keep-alive is no fault
+
+    def stop_call(self) -> bool:
+        """End the server only once it has taken our connection (our request is sent or about to
+        be). Before, while we wait in its queue, it runs another ae process's call, not ours to end."""
+        with self._serving_lock:
+            pid = self._serving_us
+            if pid is None:
+                return False
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            return True
 
     def kill(self) -> None:
         """Our call hung in it: kill it (calls queued behind ours fail and start another)."""

@@ -20,6 +20,7 @@ import duckdb
 
 from tools.errors import ConfigurationError, QueryError, ReadOnlyViolation, WarehouseLocked
 from tools.locks import locked_message
+from tools.warehouse_port.interrupts import interruptible
 from tools.warehouse_port.models import QueryResult
 from tools.warehouse_port.runner import Statement
 from tools.warehouse_port.values import MAX_VALUE_CHARS, fetch_within
@@ -62,9 +63,11 @@ def open_readonly(db_path: Path) -> duckdb.DuckDBPyConnection:
 
 @contextmanager
 def readonly_connection(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse open read-only while the body runs; Ctrl-C interrupts its statements (interrupts.py)."""
     con = open_readonly(db_path)
     try:
-        yield con
+        with interruptible(con):
+            yield con
     finally:
         con.close()
 
@@ -160,7 +163,7 @@ class DuckDbRunner:
         con = _open(self.db_path, read_only=read_only)
         results: list[QueryResult] = []
         try:
-            with interrupted_after(con, timeout_s) as fired:
+            with interruptible(con), interrupted_after(con, timeout_s) as fired:
                 current = ""
                 try:
                     execute_query(con, "BEGIN TRANSACTION")
