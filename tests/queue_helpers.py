@@ -58,12 +58,14 @@ def wait_until_finished(url: str, ids: set[str], timeout_s: float) -> dict[str, 
 
 
 @contextmanager
-def in_process_worker(url: str, executor_id: str = "test-worker", concurrency: int = 1) -> Iterator[None]:
+def in_process_worker(
+    url: str, executor_id: str = "test-worker", concurrency: int = 1, queue: str = "ae"
+) -> Iterator[None]:
     """DBOS launched in this process (the worker's task threads, without its signal loop)."""
     from agent.queue import tasks
     from agent.queue.engine import launch_worker, shut_down
 
-    launch_worker(url, executor_id=executor_id, queue="ae", concurrency=concurrency)
+    launch_worker(url, executor_id=executor_id, queue=queue, concurrency=concurrency)
     try:
         yield
     finally:

@@ -69,11 +69,11 @@ def test_queue_url_defaults_to_the_user_state_dir_and_rejects_other_schemes(
 def test_same_key_is_one_task_and_priority_orders_the_queue(sqlite_queue: str, project: Path) -> None:
     late = queue_cli("queue", "add", LINEAGE, "--project", str(project), "--key", "late", "--priority", "50")
     first = queue_cli("queue", "add", LINEAGE, "--project", str(project), "--key", "first", "--priority", "1")
-    again = queue_cli("queue", "add", "/dbt-debug", "--project", str(project), "--key", "late")
+    again = queue_cli("queue", "add", LINEAGE, "--project", str(project), "--key", "late", "--priority", "50")
     assert [late, first, again] == [
-        [{"id": "late", "new": True}],
-        [{"id": "first", "new": True}],
-        [{"id": "late", "new": False}],
+        [{"id": "late", "new": True, "status": "queued"}],
+        [{"id": "first", "new": True, "status": "queued"}],
+        [{"id": "late", "new": False, "status": "queued"}],
     ]
     with in_process_worker(sqlite_queue):
         tasks = wait_until_finished(sqlite_queue, {"late", "first"}, timeout_s=120)
@@ -100,10 +100,10 @@ def test_bad_batch_file_names_the_line_and_enqueues_nothing(sqlite_queue: str, p
     assert f"{batch}:5: an entry is a request or a mapping, got int" in message
     assert queue_cli("queue", "list") == []
     batch.write_text(f"- {{request: '{LINEAGE}', key: a, priority: 2}}\n- '/dbt-debug'\n", encoding="utf-8")
-    specs = read_batch(batch, default_project=project, approval=None)
-    assert [(s.key, s.priority, s.project) for s in specs] == [
-        ("a", 2, str(project)),
-        (None, 100, str(project)),
+    entries = read_batch(batch, default_project=project, approval=None)
+    assert [(e.where, e.task.key, e.task.priority, e.task.project) for e in entries] == [
+        (f"{batch}:1", "a", 2, str(project)),
+        (f"{batch}:2", None, 100, str(project)),
     ]
 
 

@@ -50,6 +50,15 @@ class TaskSpec:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A task to enqueue and where it was given, which a message about it starts with (a batch
+    file's ``path:line``; empty for the command line and MCP)."""
+
+    task: TaskSpec
+    where: str = ""
+
+
 def check_key(key: str | None) -> str | None:
     if key is not None and not TASK_ID.match(key):
         raise InvalidArguments(
@@ -65,7 +74,7 @@ def check_priority(priority: int) -> int:
     return priority
 
 
-def read_batch(path: Path, *, default_project: Path, approval: Approval | None) -> list[TaskSpec]:
+def read_batch(path: Path, *, default_project: Path, approval: Approval | None) -> list[Entry]:
     """The tasks in ``path``; one InvalidArguments naming every bad entry's line if any is bad."""
     try:
         data = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
@@ -76,21 +85,22 @@ def read_batch(path: Path, *, default_project: Path, approval: Approval | None) 
         raise InvalidArguments(f"{path}:{line}: not valid YAML ({exc.problem})") from None
     if not isinstance(data, CommentedSeq):
         raise InvalidArguments(f"{path}: a batch file is a YAML list of requests", hint=_EXAMPLE)
-    tasks: list[TaskSpec] = []
+    entries: list[Entry] = []
     problems: list[str] = []
     for index, entry in enumerate(data):
-        line = data.lc.item(index)[0] + 1
+        where = f"{path}:{data.lc.item(index)[0] + 1}"
         try:
-            tasks.append(_entry(entry, base=path.parent, default_project=default_project, approval=approval))
+            task = _entry(entry, base=path.parent, default_project=default_project, approval=approval)
+            entries.append(Entry(task, where))
         except InvalidArguments as exc:
-            problems.append(f"{path}:{line}: {exc}")
-    keys = [t.key for t in tasks if t.key is not None]
+            problems.append(f"{where}: {exc}")
+    keys = [e.task.key for e in entries if e.task.key is not None]
     problems += [f"{path}: key {k!r} appears twice" for k in sorted({k for k in keys if keys.count(k) > 1})]
     if problems:
         raise InvalidArguments(
             "bad batch file, nothing was enqueued:\n  " + "\n  ".join(problems), hint=_EXAMPLE
         )
-    return tasks
+    return entries
 
 
 _EXAMPLE = 'entries look like: - {request: "/dbt-run --select x", project: ../shop, key: x1, priority: 5}'

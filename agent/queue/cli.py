@@ -14,9 +14,9 @@ QUEUE_DESCRIPTION = f"""\
 Durable batch work: `ae queue add` enqueues requests, `ae worker` runs them (DBOS underneath).
 
 The queue is {QUEUE_URL_ENV}: a sqlite:/// URL (default: ~/.local/state/ae/queue.sqlite) for one
-machine, or a postgresql:// URL shared by workers on several machines. A task's key is its id: adding
-the same key again names the same task. Statuses: queued, running, succeeded, failed, refused,
-cancelled, dead (kept failing on infrastructure faults, or killed its worker every time).
+machine, or a postgresql:// URL shared by workers on several machines. A task's key is its id (see
+`ae queue add --help`). Statuses: queued, running, succeeded, failed, refused, cancelled, dead (kept
+failing on infrastructure faults, or killed its worker every time).
 
 examples:
   ae queue add "/dbt-run --select fct_orders" --project shop --key nightly-orders
@@ -25,6 +25,21 @@ examples:
   ae queue list --status failed
   ae queue show nightly-orders
   ae queue stats --json
+"""
+
+ADD_DESCRIPTION = """\
+Enqueue a request (or --file, a YAML list of them) for `ae worker`; prints each task's id.
+A --file entry is a request, or a mapping of request and optional project (relative to the file),
+target, key and priority.
+
+--key K makes K the task's id, for good: a key names one task, queued, running or finished.
+  - The same task again under K (the same request, --project, --target, --priority and --yes) adds
+    nothing: it prints "K (already <status>: ...)" and exits 0, even once the task has finished, so
+    a script may add it twice. A finished task does not run again: a new key runs the request again,
+    `ae queue retry K` gives a failed one another go.
+  - Anything else under K is refused (exit 2), naming the task K holds and what differs; nothing of
+    a --file batch is enqueued when one of its entries is refused (each named by its line).
+Without --key a new id is made (t-YYYYMMDD-HHMMSS-xxxxxx).
 """
 
 WORKER_DESCRIPTION = f"""\
@@ -68,12 +83,22 @@ def configure_queue_parser(sub: argparse._SubParsersAction) -> None:  # type: ig
     )
     actions = queue.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
 
-    add = actions.add_parser("add", help="enqueue a request, or a batch file of them; prints the task ids")
+    add = actions.add_parser(
+        "add",
+        help="enqueue a request, or a batch file of them; prints the task ids",
+        description=ADD_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add.add_argument("request", nargs="?", default=None, help="the request, as for `ae run`")
     add.add_argument("--file", type=Path, default=None, metavar="YAML", help="a list of requests (see above)")
     add.add_argument("--project", type=Path, default=None, metavar="DIR", help="the dbt project (default: .)")
     add.add_argument("--target", default=None, metavar="T", help="dbt target (default: the profile's)")
-    add.add_argument("--key", default=None, metavar="K", help="the task's id; the same key is the same task")
+    add.add_argument(
+        "--key",
+        default=None,
+        metavar="K",
+        help="the task's id: the same task again adds nothing, another under it is refused",
+    )
     add.add_argument(
         "--priority",
         type=int,

@@ -11,17 +11,21 @@ import getpass
 import json
 import secrets
 import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from dbos import DBOSClient, EnqueueOptions
+from dbos._error import DBOSWorkflowIDInUseError
 
 from agent.exit_codes import ExitCode
-from agent.queue.batch import Approval, TaskSpec, check_key, check_priority, read_batch
+from agent.queue.batch import Approval, Entry, TaskSpec, check_key, check_priority, read_batch
 from agent.queue.config import APP_VERSION, WORKFLOW_NAME, default_executor_id, queue_url
-from agent.queue.engine import open_client
+from agent.queue.engine import QueueClient, open_client
+from agent.queue.keys import already, key_taken
 from agent.queue.views import FINISHED, TaskView, stats, view
+from agent.queue.wake import notify
 from agent.requests import check_request
 from tools.errors import InvalidArguments
 
@@ -30,25 +34,91 @@ def new_task_id() -> str:
     return datetime.now(UTC).strftime("t-%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-def enqueue(client: DBOSClient, tasks: list[TaskSpec], queue: str) -> list[tuple[str, bool]]:
-    """Enqueue ``tasks``; each one's id and whether it was new. A key already used (by a task in any
-    state) names that task: enqueueing it again never makes a second one."""
-    for task in tasks:  # every caller's way in (the CLI, a batch file, MCP) meets the same checks
-        check_request(task.request)
-    ids = [task.key or new_task_id() for task in tasks]
-    known = {
-        s.workflow_id for s in client.list_workflows(workflow_ids=ids, load_input=False, load_output=False)
+@dataclass(frozen=True)
+class Added:
+    """A task ``ae queue add`` was given: its id, and the task its key already named (None: new)."""
+
+    id: str
+    held: TaskView | None = None
+
+    @property
+    def new(self) -> bool:
+        return self.held is None
+
+    def line(self) -> str:
+        return self.id if self.held is None else already(self.held)
+
+    def summary(self) -> dict[str, object]:
+        return {"id": self.id, "new": self.new, "status": self.held.status if self.held else "queued"}
+
+
+def add(client: QueueClient, entries: list[Entry], queue: str) -> list[Added]:
+    """Enqueue every entry's task, or none: an entry whose key holds another task is refused (every
+    such entry named) before anything is enqueued; the same task under its key is named, not added."""
+    for entry in entries:  # every caller's way in (the CLI, a batch file, MCP) meets the same checks
+        check_request(entry.task.request)
+    keys = [e.task.key for e in entries if e.task.key is not None]
+    held = {t.id: t for t in tasks_of(client, keys)} if keys else {}
+    refusals = [
+        refusal
+        for e in entries
+        if e.task.key in held and (refusal := key_taken(held[e.task.key], e.task, e.where)) is not None
+    ]
+    if refusals:
+        raise _refused(refusals, added=[])
+    added: list[Added] = []
+    try:
+        for entry in entries:
+            added.append(_add_one(client, entry, queue, held, added))
+    finally:
+        if any(a.new for a in added):
+            notify(client.url, queue)
+    return added
+
+
+def _add_one(
+    client: QueueClient, entry: Entry, queue: str, held: dict[str, TaskView], added: list[Added]
+) -> Added:
+    key = entry.task.key
+    if key is not None and key in held:
+        return Added(key, held[key])
+    task_id = key or new_task_id()
+    try:
+        client.enqueue(_options(entry.task, task_id, queue), entry.task.as_input())
+        return Added(task_id)
+    except DBOSWorkflowIDInUseError:  # taken since the check: another `ae queue add`, or twice here
+        now = one_task(client, task_id)
+        refusal = key_taken(now, entry.task, entry.where)
+        if refusal is not None:
+            raise _refused([refusal], added=[a.id for a in added if a.new]) from None
+        return Added(task_id, now)
+
+
+def enqueue(client: QueueClient, tasks: list[TaskSpec], queue: str) -> list[tuple[str, bool]]:
+    """``add`` for callers without a file (MCP's ae_queue_add): each task's id and whether it is new."""
+    return [(a.id, a.new) for a in add(client, [Entry(task) for task in tasks], queue)]
+
+
+def _options(task: TaskSpec, task_id: str, queue: str) -> EnqueueOptions:
+    return {
+        "queue_name": queue,
+        "workflow_name": WORKFLOW_NAME,
+        "workflow_id": task_id,
+        # an id in use raises instead of silently naming the task that holds it: see ``add``
+        "workflow_id_reuse_policy": "reject",
+        "priority": task.priority,
+        "app_version": APP_VERSION,
     }
-    for task, task_id in zip(tasks, ids, strict=True):
-        options: EnqueueOptions = {
-            "queue_name": queue,
-            "workflow_name": WORKFLOW_NAME,
-            "workflow_id": task_id,
-            "priority": task.priority,
-            "app_version": APP_VERSION,
-        }
-        client.enqueue(options, task.as_input())
-    return [(task_id, task_id not in known) for task_id in ids]
+
+
+def _refused(refusals: list[InvalidArguments], *, added: list[str]) -> InvalidArguments:
+    if len(refusals) == 1 and not added:
+        return refusals[0]
+    enqueued = f"enqueued before the refusal: {', '.join(added)}" if added else "nothing was enqueued"
+    return InvalidArguments(
+        f"{enqueued}; a used key names another task:\n  " + "\n  ".join(r.message for r in refusals),
+        hint=refusals[0].hint,
+    )
 
 
 def tasks_of(client: DBOSClient, ids: list[str] | None = None) -> list[TaskView]:
@@ -68,7 +138,7 @@ def cmd_add(args: argparse.Namespace, out: TextIO) -> int:
     if args.file is not None:
         if args.request is not None or args.key is not None:
             raise InvalidArguments("give a request or --file, not both", hint="keys go in the file's entries")
-        specs = read_batch(args.file, default_project=project, approval=approval)
+        entries = read_batch(args.file, default_project=project, approval=approval)
     elif args.request is None:
         raise InvalidArguments(
             "nothing to enqueue", hint='ae queue add "/dbt-run --select x" or --file tasks.yaml'
@@ -76,23 +146,25 @@ def cmd_add(args: argparse.Namespace, out: TextIO) -> int:
     else:
         if not (project / "dbt_project.yml").is_file():
             raise InvalidArguments(f"{project} has no dbt_project.yml", hint="pass --project DIR")
-        specs = [
-            TaskSpec(
-                request=args.request,
-                project=str(project),
-                target=args.target,
-                key=check_key(args.key),
-                priority=check_priority(args.priority),
-                approved_by=approval.by if approval else None,
-                approved_at=approval.at if approval else None,
+        entries = [
+            Entry(
+                TaskSpec(
+                    request=args.request,
+                    project=str(project),
+                    target=args.target,
+                    key=check_key(args.key),
+                    priority=check_priority(args.priority),
+                    approved_by=approval.by if approval else None,
+                    approved_at=approval.at if approval else None,
+                )
             )
         ]
-    added = enqueue(open_client(queue_url()), specs, args.queue)
+    added = add(open_client(queue_url()), entries, args.queue)
     if args.json:
-        print(json.dumps([{"id": i, "new": new} for i, new in added], indent=2), file=out)
+        print(json.dumps([a.summary() for a in added], indent=2), file=out)
     else:
-        for task_id, new in added:
-            print(task_id if new else f"{task_id} (already queued: the same key is the same task)", file=out)
+        for one in added:
+            print(one.line(), file=out)
     return ExitCode.OK
 
 
@@ -157,6 +229,7 @@ def cmd_retry(args: argparse.Namespace, out: TextIO) -> int:
         again = one_task(client, task.id)
     else:
         again = one_task(client, client.fork_workflow(task.id, 1, queue_name=args.queue).get_workflow_id())
+    notify(client.url, args.queue)
     _print_status(again, args.json, out)
     return ExitCode.OK
 

@@ -25,8 +25,9 @@ APP_NAME = "ae-queue"
 #: which would strand every pending task across an upgrade of ae
 APP_VERSION = "ae-queue-1"
 QUEUE_NAME = "ae"
-#: how often a worker looks for a task: DBOS's default (1 s) was half a second of a ~4 s task's wait
-QUEUE_POLL_S = 0.25
+#: how often a worker looks for a task that nothing announced: a notice (`ae queue add`, retry, a
+#: re-queue) or one of its own tasks ending wakes it at once (wake.py), so the poll is only the net
+QUEUE_POLL_S = 1.0
 WORKFLOW_NAME = "ae_task"
 #: lower runs first (DBOS's order); tasks without --priority get this one
 DEFAULT_PRIORITY = 100

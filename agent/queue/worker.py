@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from agent.queue import tasks
 from agent.queue.config import DEAD_AFTER_S, HEARTBEAT_S, QUEUE_NAME, STOP_GRACE_S
 from agent.queue.engine import launch_worker, recover_executor, shut_down, unusable_store
+from agent.queue.wake import notify
 from agent.store import sqlalchemy_url
 from tools.errors import ConfigurationError
 
@@ -128,6 +129,7 @@ def run_worker(options: WorkerOptions, *, err: TextIO | None = None) -> int:
             heartbeats.beat(options.executor_id)
             for dead in heartbeats.claim_dead(options.executor_id, options.dead_after_s):
                 taken = recover_executor(dead)
+                notify(options.url, options.queue)
                 print(
                     f"ae worker {options.executor_id}: worker {dead} is silent; re-queued {taken}", file=err
                 )
