@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import hashlib
 import json
 import shutil
 from collections.abc import Iterator
@@ -30,10 +29,12 @@ from agent.commands.parser import parse_command
 from agent.exit_codes import ExitCode
 from graph.plan_spec import PlanRequest, PlanSpec
 from tests.change_what_exists import FIXTURE
+from tests.project_snapshots import files_snapshot, warehouse_snapshot
 from tools.context import ToolContext
 from tools.engine import DbtEngine
 from tools.errors import InvalidArguments, UnknownNode
 from tools.paths import ProjectPaths
+from tools.properties_files import declarations, disk_reader, properties_files
 
 CHINOOK = FIXTURE.parent / "chinook"
 PROFILE = """\
@@ -115,30 +116,6 @@ def dbt_as_a_person(root: Path, *args: str) -> None:
             [*args, "--profiles-dir", str(root), "--quiet", "--no-send-anonymous-usage-stats"]
         )
     assert result.success, result.exception
-
-
-def files_snapshot(root: Path) -> dict[str, str]:
-    """Hashes of the project's files, without dbt's and ae's working folders and the warehouse."""
-    skip = {"target", "logs", ".ae"}
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and not skip & set(p.relative_to(root).parts) and ".duckdb" not in p.name
-    }
-
-
-def warehouse_snapshot(db: Path) -> dict[str, tuple[int, int]]:
-    """Every relation with its row count and an order-free hash of its rows."""
-    with duckdb.connect(str(db), read_only=True) as con:
-        names = con.execute("select table_schema, table_name from information_schema.tables order by 1, 2")
-        snapshot = {}
-        for schema, table in names.fetchall():
-            row = con.execute(
-                f'select count(*), coalesce(sum(hash(t)), 0) from "{schema}"."{table}" t'
-            ).fetchone()
-            assert row is not None
-            snapshot[f"{schema}.{table}"] = (int(row[0]), int(row[1]))
-    return snapshot
 
 
 def changes(before: str, after: str) -> tuple[list[str], list[str]]:
@@ -234,11 +211,13 @@ def test_orders_is_made_incremental_in_place_and_its_impact_is_listed_first(buil
     ]
     assert [line.strip() for line in added[9:]] == [
         "{% if is_incremental() %}",
-        "where order_date >= (select max(order_date) - interval "
-        "'{{ var('ae_incremental_lookback', '1 day') }}' from {{ this }})",
+        "where order_date >= (",
+        "select max(this_model.order_date) - interval '{{ var('ae_incremental_lookback', '1 day') }}'",
+        "from {{ this }} as this_model",
+        ")",
         "{% endif %}",
         "{% if is_incremental() %}",
-        "where order_id in (select order_id from orders)",
+        "where order_id in (select orders.order_id from orders)",
         "{% endif %}",
     ]
     answer = spec.answer or ""
@@ -483,7 +462,7 @@ def test_through_ae_run_orders_is_made_incremental_and_keeps_every_value(
     code, report = ae_run(root, "/incremental-model --name orders --unique-key order_id", capsys)
     assert code == ExitCode.OK, report
     removed, added = changes(sql, (root / "models" / "orders.sql").read_text())
-    assert removed == [] and len(added) == 15  # the config block and a blank line (9), two filters (3 each)
+    assert removed == [] and len(added) == 18  # the config block and a blank line (9), the filters (6 and 3)
     after = files_snapshot(root)
     assert {p for p in after if before[p] != after[p]} == {"models/orders.sql"}
     [check] = report["verification"]["incremental_checks"]
@@ -529,3 +508,34 @@ def test_through_ae_run_a_rename_reaches_two_models_and_the_tests(
         total = con.execute("select sum(amount) from main.orders").fetchone()
     assert "amount_usd" in columns and "amount" not in columns
     assert total is not None and float(total[0]) == 1672.0  # the amounts are the user's dollars still
+
+
+# --- the project's own properties files ------------------------------------------------------------
+
+
+def test_properties_files_are_the_project_s_own_yaml_reached_through_no_link(tmp_path: Path) -> None:
+    root, outside = tmp_path / "project", tmp_path / "elsewhere"
+    (root / "models" / "marts").mkdir(parents=True)
+    (root / "seeds").mkdir()
+    outside.mkdir()
+    (root / "dbt_project.yml").write_text("name: p\nmodel-paths: ['models']\n")
+    declared = "models:\n  - name: fct_sales\n    columns: [{name: id}]\n"
+    (root / "models" / "marts" / "schema.yml").write_text(declared)
+    (root / "seeds" / "seeds.yml").write_text("seeds:\n  - name: raw\n")
+    (root / "models" / "broken.yml").write_text("models: [unclosed\n")
+    (outside / "schema.yml").write_text(declared.replace("fct_sales", "fct_stolen"))
+    (root / "models" / "linked").symlink_to(outside)
+    (root / "models" / "linked.yml").symlink_to(outside / "schema.yml")
+    read = disk_reader(root)
+
+    files = properties_files(root, read, pending=["models/new.yml", "macros/macros.yml", "models/x.sql"])
+
+    assert files == ["models/broken.yml", "models/marts/schema.yml", "models/new.yml", "seeds/seeds.yml"]
+    [(path, entry)] = declarations(files, read, "fct_sales")
+    assert path == "models/marts/schema.yml" and entry["columns"] == [{"name": "id"}]
+    assert declarations(files, read, "fct_stolen") == []  # only behind links
+    assert declarations(files, read, "unclosed") == []  # a file that does not load declares nothing
+    # dbt_project.yml says where models are: a folder it does not name holds no properties
+    assert properties_files(
+        root, lambda p: "model-paths: ['elsewhere']\n" if p == "dbt_project.yml" else None
+    ) == ["seeds/seeds.yml"]

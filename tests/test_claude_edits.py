@@ -16,7 +16,6 @@ anthropic SDK.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import io
 import json
 import shutil
@@ -30,6 +29,8 @@ import pytest
 from agent.cli import main
 from tests.change_what_exists import FIXTURE
 from tests.fake_anthropic import FakeAnthropic, Step, tool_use
+from tests.project_snapshots import files_snapshot
+from tests.test_sql_edit import ORDERS_INCREMENTAL_LINES
 from tools.changeset import Changeset
 from tools.context import ToolContext
 from tools.paths import ProjectPaths
@@ -47,26 +48,8 @@ jaffle_shop:
       keep_open: false
 """
 ORDERS = "models/orders.sql"
-#: what make_model_incremental adds to orders.sql, and nothing else
-INCREMENTAL_LINES = [
-    "{{",
-    "  config(",
-    "    materialized='incremental',",
-    "    unique_key='order_id',",
-    "    incremental_strategy='merge'",
-    "  )",
-    "}}",
-    "",
-    "    {% if is_incremental() %}",
-    "    where order_date >= (select max(order_date) - interval '3 days' from {{ this }})",
-    "    {% endif %}",
-    "    {% if is_incremental() %}",
-    "    where order_id in (select order_id from orders)",
-    "    {% endif %}",
-]
 STAGING_YML = "models/staging/schema.yml"
 KEY_ENTRY = "      - name: order_key\n        tests:\n"
-DESCRIBED_KEY_ENTRY = "      - name: order_key\n        description: The order's key.\n        tests:\n"
 MAKE_INCREMENTAL = {
     "model": "orders",
     "unique_key": "order_id",
@@ -101,16 +84,6 @@ def project(built_jaffle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("DO_NOT_TRACK", "1")
     monkeypatch.setenv("AE_RETRY_ATTEMPTS", "1")
     return root
-
-
-def files(root: Path) -> dict[str, str]:
-    """Hashes of the project's files, dbt's and ae's own state and the warehouse aside."""
-    skip = {"target", ".ae", "logs"}
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and not skip & set(p.relative_to(root).parts) and ".duckdb" not in p.name
-    }
 
 
 def changed_lines(before: str, after: str) -> tuple[list[str], list[str]]:
@@ -157,7 +130,7 @@ def test_a_wholesale_rewrite_is_refused_and_orders_is_made_incremental_in_place(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = (project / ORDERS).read_text()
-    others = {path: digest for path, digest in files(project).items() if path != ORDERS}
+    others = {path: digest for path, digest in files_snapshot(project).items() if path != ORDERS}
     regenerated = "select order_id, customer_id, order_date, status from {{ ref('stg_orders') }}\n"
     steps = [
         tool_use("write_file", {"path": ORDERS, "content": regenerated}, id="t1"),
@@ -175,15 +148,15 @@ def test_a_wholesale_rewrite_is_refused_and_orders_is_made_incremental_in_place(
     edited = json.loads(results["t2"]["content"])
     assert not results["t2"].get("is_error")
     assert edited["changed"] == ["modified models/orders.sql"]
-    assert "+    where order_id in (select order_id from orders)" in edited["diff"]
+    assert "+        where order_id in (select orders.order_id from orders)" in edited["diff"]
     assert "unique_orders_order_id" in edited["impact"]["tests"]
 
     # the diff is the config and the filters: the payment loop and every other byte are the user's
     after = (project / ORDERS).read_text()
     removed, added = changed_lines(before, after)
-    assert removed == [] and added == INCREMENTAL_LINES
+    assert removed == [] and added == ORDERS_INCREMENTAL_LINES
     assert "{% for payment_method in payment_methods -%}" in after
-    assert {path: digest for path, digest in files(project).items() if path != ORDERS} == others
+    assert {path: digest for path, digest in files_snapshot(project).items() if path != ORDERS} == others
 
     (check,) = report["verification"]["incremental_checks"]
     assert check["model"] == "orders" and check["matches"] is True, check
@@ -193,24 +166,19 @@ def test_a_wholesale_rewrite_is_refused_and_orders_is_made_incremental_in_place(
 def test_a_rename_changes_the_model_the_models_below_it_and_the_yaml_tests_in_one_run(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = files(project)
+    before = files_snapshot(project)
     steps = [
         tool_use(
             "rename_model_column", {"model": "stg_orders", "old": "order_id", "new": "order_key"}, id="t1"
         ),
-        # what the rename's next_steps ask: the renamed entry had no description, a lint error anew
-        tool_use("edit_file", {"path": STAGING_YML, "old": KEY_ENTRY, "new": DESCRIBED_KEY_ENTRY}, id="t2"),
-        tool_use("submit_plan", {"summary": "stg_orders.order_id renamed order_key"}, id="t3"),
+        tool_use("submit_plan", {"summary": "stg_orders.order_id renamed order_key"}, id="t2"),
     ]
     code, report, bodies = claude_run(monkeypatch, project, "rename stg_orders.order_id to order_key", steps)
+    # the renamed entry has no description, as order_id had none: the rename keeps that debt, and
+    # Validate's lint does not count it as the change's own (graph/lint_scope.py)
     assert code == 0, report.get("reason")
-    results = tool_results(bodies)
-    renamed = json.loads(results["t1"]["content"])
-    assert renamed["next_steps"] == [
-        f"describe stg_orders.order_key in {STAGING_YML} (edit_file): its entry has no description, which "
-        "Validate's lint reports (AE007) under the new name"
-    ]
-    assert not results["t2"].get("is_error"), results["t2"]
+    renamed = json.loads(tool_results(bodies)["t1"]["content"])
+    assert renamed["next_steps"] == []
     expected = {
         "models/staging/stg_orders.sql",
         "models/orders.sql",
@@ -219,10 +187,10 @@ def test_a_rename_changes_the_model_the_models_below_it_and_the_yaml_tests_in_on
     }
     assert {line.split(" ", 1)[1] for line in renamed["changed"]} == expected
     assert {"unique_stg_orders_order_id", "not_null_stg_orders_order_id"} <= set(renamed["impact"]["tests"])
-    after = files(project)
+    after = files_snapshot(project)
     assert {path for path in before if before[path] != after[path]} == expected
     staging = (project / STAGING_YML).read_text()
-    assert DESCRIBED_KEY_ENTRY + "          - unique\n          - not_null\n" in staging
+    assert KEY_ENTRY + "          - unique\n          - not_null\n" in staging
     assert "orders.order_key as order_id" in (project / ORDERS).read_text()  # orders keeps its column
     assert report["verification"]["figures"]["tests_failed"] == 0
 
@@ -301,7 +269,7 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     (
         "set_model_materialization",
         {"model": "orders", "materialized": "incremental"},
-        "make_model_incremental",
+        "the edit that writes its filter and unique key too",
     ),
     ("set_model_materialization", {"model": "no_such_model", "materialized": "view"}, "no model named"),
     (
@@ -334,10 +302,7 @@ def test_the_time_column_comes_from_the_data_when_not_given(context: ToolContext
     assert (
         "stg_orders rows whose order_date is within 1 day of the newest loaded" in made.output["description"]
     )
-    assert (
-        "where order_date >= (select max(order_date) - interval '1 day' from {{ this }})"
-        in made.output["diff"]
-    )
+    assert "select max(this_model.order_date) - interval '1 day'" in made.output["diff"]
     no_time = invoke(
         context, "make_model_incremental", {"model": "customer_names", "unique_key": "customer_id"}
     )
@@ -437,7 +402,7 @@ def test_column_lineage_names_the_staging_and_the_raw_column(context: ToolContex
     outcome = invoke(context, "model_lineage", asked)
     assert outcome.ok, outcome.error
     answer = outcome.output
-    assert answer["upstream"] == [{"node": "stg_payments", "column": "amount", "distance": 1}]
+    assert answer["upstream"] == [{"node": "stg_payments", "column": "amount", "distance": 1, "starts": None}]
     assert answer["origins"] == ["raw_payments.amount"] and answer["complete"]
     unknown = invoke(context, "model_lineage", {"node": "customers", "column": "nope"})
     assert not unknown.ok and "customer_lifetime_value" in (unknown.error or "")

@@ -73,6 +73,29 @@ def _orders_incremental(**kwargs: Any) -> Any:
     return make_incremental(ORDERS, compiled("orders"), **arguments)
 
 
+#: what make_incremental adds to jaffle_shop's orders.sql on order_id, by order_date within 3 days,
+#: and nothing else (tests/test_claude_edits.py expects the same of Claude's tool)
+ORDERS_INCREMENTAL_LINES = [
+    "{{",
+    "  config(",
+    "    materialized='incremental',",
+    "    unique_key='order_id',",
+    "    incremental_strategy='merge'",
+    "  )",
+    "}}",
+    "",
+    "    {% if is_incremental() %}",
+    "        where order_date >= (",
+    "            select max(this_model.order_date) - interval '3 days'",
+    "            from {{ this }} as this_model",
+    "        )",
+    "    {% endif %}",
+    "    {% if is_incremental() %}",
+    "        where order_id in (select orders.order_id from orders)",
+    "    {% endif %}",
+]
+
+
 # --- make_incremental ------------------------------------------------------------------------------
 
 
@@ -80,22 +103,7 @@ def test_orders_made_incremental_changes_only_the_config_and_the_filters() -> No
     result = _orders_incremental()
     removed, added = _changes(ORDERS, result.text)
     assert removed == []
-    assert added == [
-        "{{",
-        "  config(",
-        "    materialized='incremental',",
-        "    unique_key='order_id',",
-        "    incremental_strategy='merge'",
-        "  )",
-        "}}",
-        "",
-        "    {% if is_incremental() %}",
-        "    where order_date >= (select max(order_date) - interval '3 days' from {{ this }})",
-        "    {% endif %}",
-        "    {% if is_incremental() %}",
-        "    where order_id in (select order_id from orders)",
-        "    {% endif %}",
-    ]
+    assert added == ORDERS_INCREMENTAL_LINES
     # the payment pivot loop and every CTE are the user's bytes, in order
     assert "{% for payment_method in payment_methods -%}" in result.text
     assert result.description.startswith("make incremental (merge on order_id): the CTE orders re-reads")
@@ -106,8 +114,8 @@ def test_orders_made_incremental_compiles_as_before_on_a_full_run() -> None:
     result = _orders_incremental()
     assert _flat(render(result.text)) == _flat(render(ORDERS))
     incremental = render(result.text, incremental=True, this="orders")
-    assert "where order_id in (select order_id from orders)" in incremental
-    assert f"from {relation('orders')})" in incremental
+    assert "where order_id in (select orders.order_id from orders)" in incremental
+    assert f"from {relation('orders')} as this_model" in incremental
 
 
 def _new_orders(con: duckdb.DuckDBPyConnection) -> None:
@@ -197,7 +205,7 @@ def test_rows_folded_per_key_are_re_read_whole_for_each_key_with_a_new_row() -> 
     )  # fmt: skip
     assert (
         "where order_id in (select order_id from {{ ref('payment_events') }} where paid_at >= "
-        "(select max(last_paid_at) from {{ this }}))" in result.text
+        "( select max(this_model.last_paid_at) from {{ this }} as this_model ))" in _flat(result.text)
     )
     assert "materialized='incremental'" in result.text and "materialized='table'" not in result.text
     incremental, full = simulate_incremental(
@@ -240,7 +248,10 @@ def test_an_existing_where_gets_the_filter_with_and_and_an_or_is_kept_whole() ->
         "select order_id, order_date from {{ ref('stg_orders') }} -- placed ones too\n"
         "where (status = 'completed' or status = 'placed')\n"
         "{% if is_incremental() %}\n"
-        "  and order_date >= (select max(order_date) from {{ this }})\n"
+        "    and order_date >= (\n"
+        "        select max(this_model.order_date)\n"
+        "        from {{ this }} as this_model\n"
+        "    )\n"
         "{% endif %}\n"
     )
 
@@ -255,7 +266,10 @@ def test_a_lookup_joined_on_another_key_is_kept_with_a_warning() -> None:
         source, render(source), unique_key="order_id", time_column="order_date",
         relations=relations("stg_orders", "stg_customers"),
     )  # fmt: skip
-    assert "where o.order_date >= (select max(order_date) - interval '1 day' from {{ this }})" in result.text
+    assert (
+        "where o.order_date >= ( select max(this_model.order_date) - interval '1 day' "
+        "from {{ this }} as this_model )" in _flat(result.text)
+    )
     assert any("stg_customers" in w and "full refresh" in w for w in result.warnings)
 
 
@@ -309,7 +323,11 @@ def test_a_staging_model_that_casts_its_key_and_time_is_made_incremental_on_its_
     )
     assert result.text.endswith(
         "{% if is_incremental() %}\n"
-        "where order_date >= (select max(order_date) - interval '1 day' from {{ this }})\n{% endif %}\n"
+        "    where order_date >= (\n"
+        "        select max(this_model.order_date) - interval '1 day'\n"
+        "        from {{ this }} as this_model\n"
+        "    )\n"
+        "{% endif %}\n"
     )
 
 
@@ -323,7 +341,9 @@ def _profile(timestamps: list[str], updated: list[str]) -> RelationProfile:
 
 def test_the_time_column_is_the_last_change_time_else_the_event_time_that_the_model_outputs() -> None:
     grain = GrainRelation(relation("stg_orders"), "order_id", ("order_id", "order_date", "updated_at"))
-    chosen = partial(choose_time_column, grain, model="orders", label="stg_orders", adding="add {column}")
+    chosen = partial(
+        choose_time_column, grain, model="orders", label="stg_orders", adding=lambda column: f"add {column}"
+    )
     assert chosen(_profile(["order_date", "updated_at"], ["updated_at"])) == "updated_at"
     assert chosen(_profile(["order_date"], [])) == "order_date"
     with pytest.raises(EditRefused) as missing:
@@ -453,9 +473,12 @@ def test_hostile_sql_comments_quotes_and_a_cte_named_like_a_keyword() -> None:
     )  # fmt: skip
     removed, added = _changes(source, result.text)
     assert removed == []
-    assert added[-3:] == [
+    assert added[-6:] == [
         "    {% if is_incremental() %}",
-        "    where order_date >= (select max(order_date) from {{ this }})",
+        "        where order_date >= (",
+        "            select max(this_model.order_date)",
+        "            from {{ this }} as this_model",
+        "        )",
         "    {% endif %}",
     ]
     # the filter follows the trailing comment, which stays on its line

@@ -233,7 +233,7 @@ class ColumnGraph:
         matches.sort(key=lambda u: self.nodes[u].get("resource_type") != "model")
         if not matches:
             raise UnknownNode(
-                f"no node named {name!r} in the project", hint="check the name with the ls tool"
+                f"no node named {name!r} in the project", hint="dbt ls lists the names of the project's nodes"
             )
         return matches[0]
 

@@ -1,16 +1,21 @@
-"""Models as the edit tools and column lineage read them: the source text on disk, the SQL dbt
-compiles it to, and the columns of every relation that SQL reads.
+"""Models as an in-place edit and column lineage read them: the source text on disk, the SQL dbt
+compiles it to, the columns of every relation that SQL reads, and the column graph over the project.
+The /commands (agent/commands/edit_inputs.py) and the planner's tools (tools/edit_tools.py,
+``model_lineage``) both read through here, each after its own ``dbt compile``.
 
-One ``dbt compile`` of a selection (through the run's engine, which writes only dbt's target folder)
-gives the compiled SQL and a fresh manifest; the column graph (tools/column_lineage) runs over it,
-with the columns of seeds, sources and snapshots from the warehouse port. A model's columns come
-from its compiled SQL (the files as they are now, built or not), else from the warehouse.
-Everything is read from the project on disk, so a model with pending changeset edits has no
-compiled SQL that matches its text: editing one is refused, naming the way around.
+Columns come from the compiled SQL where sqlglot can read it (the files as they are now, built or
+not), else from the warehouse; seeds, sources and snapshots, which have no SQL to read columns from
+(or, for snapshots, more columns than their SQL), always from the warehouse (through its port, so
+any adapter). Everything is read from the project on disk: a model with pending changeset edits has
+no compiled SQL that matches its text, so the planner's tools refuse to edit one.
+
+A refusal says what to do in the words of whoever asked (``Hints``): a /command's user runs
+commands, the planner calls tools.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -24,11 +29,32 @@ from tools.engine import DbtCall, DbtEngine
 from tools.errors import AeError, Channel, ConfigurationError, DbtCompilationError
 from tools.manifest import Manifest, Node
 from tools.profiling import profile_relation
-from tools.sql_edit import EditRefused, GrainRelation, Relations, SqlFile
+from tools.sql_edit import EditRefused, GrainRelation, Relations, SqlFile, choose_time_column
 from tools.warehouse_port import Warehouse, warehouse_for
 
-#: what a model is changed with instead, named in refusals
-BY_HAND = "edit_file"
+
+@dataclass(frozen=True)
+class Hints:
+    """What a refusal tells its reader to do, as format strings in the caller's words."""
+
+    #: a parent ``{name}`` of ``{model}`` whose columns neither its SQL nor the warehouse gives
+    unbuilt_parent: str
+    #: ``{model}`` that does not compile
+    fix_compile: str
+    #: the relation ``{name}`` that drives ``{model}``'s grain is not built, so no time column can be
+    #: read from its data
+    unbuilt_driver: str
+    #: how to add ``{parent}.{column}`` to ``{model}``
+    add_column: str
+
+
+#: the planner's words: its tools (a plan cannot build anything before Execute)
+PLANNER_HINTS = Hints(
+    unbuilt_parent="it must be built first; until then change {model} with edit_file",
+    fix_compile="see the error with dbt_compile and fix it with edit_file first",
+    unbuilt_driver="name time_column yourself: the column of {name} that says when a row changed",
+    add_column="add_model_column model={model} parent={parent} column={column}, in a request of its own",
+)
 
 
 def engine_of(ctx: ToolContext) -> DbtEngine:
@@ -50,28 +76,6 @@ def parsed_manifest(ctx: ToolContext) -> Manifest:
     return manifest
 
 
-def editable_model(ctx: ToolContext, manifest: Manifest, name: str) -> Node:
-    """The project's own SQL model ``name``, with no pending edits of its file; a refusal the model
-    can act on otherwise (a package's model, a Python model, a file this plan already changed)."""
-    node = manifest.find_model(name, hint="list the models with dbt_ls (resource_type model)")
-    if node.is_package:
-        raise EditRefused(
-            f"{name} is a model of the installed package {node.package_name}: ae reads a package's models "
-            "but never edits them",
-            hint=f"build a model of your own on it (ref('{name}')) and change that one",
-        )
-    if node.language != "sql":
-        raise EditRefused(f"{name} is a {node.language} model; these edits read SQL", hint=f"use {BY_HAND}")
-    path = node.original_file_path
-    if ctx.changeset.pending(ctx.paths.normalise(path)) is not None:
-        raise EditRefused(
-            f"{path} already has pending edits in this plan; this tool reads the model as dbt compiles "
-            "it from disk, so its edit would not see them",
-            hint=f"make this change with {BY_HAND} on the pending text, or in a separate request",
-        )
-    return node
-
-
 def disk_text(ctx: ToolContext, node: Node) -> str:
     """The node's file as it is on disk (what dbt compiled), pending edits aside."""
     path = ctx.paths.resolve(node.original_file_path, must_exist=False)
@@ -87,6 +91,17 @@ def disk_text(ctx: ToolContext, node: Node) -> str:
 _BUILT_COLUMNS = frozenset({"seed", "source", "snapshot"})
 
 
+@dataclass(frozen=True)
+class TimeColumn:
+    """The column an incremental filter reads to tell how far a run has loaded."""
+
+    column: str
+    #: the relation it is read from, as a person names it
+    relation: str
+    #: what the data says it records: ``last-change time`` or ``event time``
+    kind: str
+
+
 @dataclass
 class CompiledProject:
     """The project compiled around a node: its manifest (with compiled SQL), the column graph over
@@ -95,12 +110,13 @@ class CompiledProject:
     ctx: ToolContext
     manifest: Manifest
     warehouse: Warehouse
+    hints: Hints = PLANNER_HINTS
     #: relation as dbt names it -> its columns in the warehouse (None: not there)
     _built: dict[str, list[str] | None] = field(default_factory=dict)
     _graph: ColumnGraph | None = None
 
     @classmethod
-    def compile(cls, ctx: ToolContext, select: str) -> CompiledProject:
+    def compile(cls, ctx: ToolContext, select: str, hints: Hints = PLANNER_HINTS) -> CompiledProject:
         """``dbt compile --select <select>`` on the project on disk; ``@<model>`` compiles the model,
         what is built from it and everything those read. A node that does not compile has no
         compiled SQL; the edits that need it say so."""
@@ -108,7 +124,12 @@ class CompiledProject:
         result = engine.invoke(DbtCall(command="compile", select=[select]))
         compiled = {n.unique_id: n.compiled_sql for n in result.nodes if n.compiled_sql}
         manifest = Manifest.for_engine(engine).with_compiled(compiled)
-        return cls(ctx, manifest, warehouse_for(engine))
+        return cls(ctx, manifest, warehouse_for(engine), hints)
+
+    @classmethod
+    def of(cls, ctx: ToolContext, manifest: Manifest, hints: Hints) -> CompiledProject:
+        """Over a manifest the caller compiled already (the /commands compile through their view)."""
+        return cls(ctx, manifest, warehouse_for(engine_of(ctx)), hints)
 
     @property
     def dialect(self) -> str:
@@ -120,36 +141,27 @@ class CompiledProject:
             raise DbtCompilationError(f"{unique_id} is not in the manifest dbt wrote just now")
         return node
 
+    def label(self, unique_id: str) -> str:
+        """The name a person uses for a node of the project (its unique id when it has none)."""
+        node = self.manifest.get(unique_id)
+        return node.label if node is not None else unique_id
+
+    def readable(self, text: str) -> str:
+        return readable(text, self.manifest)
+
+    # --- a model's text ------------------------------------------------------------------------------
+
     def source(self, node: Node) -> str:
         return disk_text(self.ctx, node)
 
     def compiled(self, node: Node) -> str:
         if not node.compiled_code:
             raise EditRefused(
-                f"{node.name} does not compile on disk, so its SQL cannot be read",
-                hint="see the error with dbt_compile and fix it with edit_file first",
+                f"dbt compile gave no SQL for {node.name} ({node.original_file_path}), so it cannot be "
+                "edited on its syntax tree",
+                hint=self.hints.fix_compile.format(model=node.name),
             )
         return node.compiled_code
-
-    def relations(self, node: Node) -> Relations:
-        """The columns of every relation the node's compiled SQL reads (CTEs aside): a model's from
-        its compiled SQL (the files as they are now, built or not), else from the warehouse; refused
-        naming a relation whose columns neither says."""
-        found: dict[str, list[str]] = {}
-        for relation in _tables_read(self.compiled(node), self.dialect):
-            parent = self._by_relation.get(_parts(relation, self.dialect))
-            columns = None
-            if parent is not None and parent.resource_type not in _BUILT_COLUMNS:
-                columns = self.graph().columns(parent.unique_id)
-            columns = columns or self._warehouse_columns(relation)
-            if not columns:
-                raise EditRefused(
-                    f"the columns of {parent.label if parent else relation}, which {node.name} reads, are "
-                    "not known: it is not built and its SQL cannot be read",
-                    hint=f"it must be built first; until then change {node.name} with {BY_HAND}",
-                )
-            found[relation] = list(columns)
-        return found
 
     def sql_file(self, node: Node) -> SqlFile:
         return SqlFile(
@@ -161,18 +173,44 @@ class CompiledProject:
             self.relations(node),
         )
 
+    # --- columns ---------------------------------------------------------------------------------------
+
+    def columns(self, node: Node) -> list[str] | None:
+        """A node's columns: a model's from its compiled SQL, else (and for seeds, sources and
+        snapshots always) from the warehouse; None when neither says."""
+        computed = None if node.resource_type in _BUILT_COLUMNS else self.graph().columns(node.unique_id)
+        if computed:
+            return list(computed)
+        return self._warehouse_columns(node.relation_name) if node.relation_name else None
+
+    def relations(self, node: Node) -> Relations:
+        """The columns of every relation the node's compiled SQL reads (CTEs aside; an incremental
+        model compiled as an incremental run reads its own table too); refused naming a relation
+        whose columns neither its SQL nor the warehouse says."""
+        found: dict[str, list[str]] = {}
+        for relation in _tables_read(self.compiled(node), self.dialect):
+            parent = self._by_relation.get(_parts(relation, self.dialect))
+            columns = self.columns(parent) if parent is not None else self._warehouse_columns(relation)
+            if not columns:
+                name = parent.label if parent is not None else relation
+                raise EditRefused(
+                    f"the columns of {name}, which {node.name} reads, are not known: it is not built and "
+                    "its SQL cannot be read",
+                    hint=self.hints.unbuilt_parent.format(name=name, model=node.name),
+                )
+            found[relation] = columns
+        return found
+
     def graph(self) -> ColumnGraph:
         """Column lineage over the compiled nodes, with the columns of the seeds, sources and
-        snapshots they read as the warehouse has them."""
+        snapshots among them or read by them as the warehouse has them (a source's YAML may declare
+        a few of its columns, a seed none)."""
         if self._graph is None:
             nodes = from_manifest(self.manifest)
-            read = {
-                parent
-                for node in self.manifest.nodes.values()
-                if node.compiled_code
-                for parent in node.depends_on
-            }
-            for unique_id in sorted(read):
+            compiled = [node for node in self.manifest.nodes.values() if node.compiled_code]
+            # only what the compiled SQL reads: a project's other sources are never asked about
+            wanted = {uid for node in compiled for uid in (node.unique_id, *node.depends_on)}
+            for unique_id in sorted(wanted & nodes.keys()):
                 node = self.manifest.get(unique_id)
                 if node is None or node.resource_type not in _BUILT_COLUMNS or not node.relation_name:
                     continue
@@ -185,35 +223,67 @@ class CompiledProject:
     def lineage(self, node: Node) -> ModelLineage:
         return ModelLineage(self.graph(), node.unique_id)
 
-    def time_column(self, grain: GrainRelation, model: str) -> str:
-        """The column of the relation that drives ``model``'s grain that says how far a run has loaded,
-        from its data: its last-change time, else its event time, of those the model outputs."""
-        label = readable(grain.relation, self.manifest)
+    # --- what an edit reads around the model -------------------------------------------------------
+
+    def parent_named(self, node: Node, name: str) -> Node:
+        """The parent of ``node`` that ``name`` names (a model, seed or snapshot name, or a source's
+        ``source_name.table``), with a relation to read; refused naming what ``node`` does read."""
+        parents = [p for uid in node.depends_on if (p := self.manifest.get(uid)) is not None]
+        found = next((p for p in parents if name.lower() in {p.name.lower(), p.label.lower()}), None)
+        if found is None:
+            reads = ", ".join(sorted(p.label for p in parents)) or "nothing"
+            raise EditRefused(
+                f"{node.name} does not read {name} (it reads {reads})",
+                hint="name one of the relations it reads, or add the join by hand",
+            )
+        if not found.relation_name:
+            raise EditRefused(
+                f"{name} is ephemeral: it has no relation whose columns can be read",
+                hint=f"add the column by hand where {node.name} reads {name}",
+            )
+        return found
+
+    def files_using(self, node: Node, column: str) -> list[SqlFile]:
+        """The SQL of the models and singular tests below ``node`` that may use ``column`` (they name
+        it, or select ``*`` and pass it on), as a rename reads them; refused when one ae may not edit
+        (a package's model, a snapshot, a Python model) names it."""
+        names = re.compile(rf"\b{re.escape(column)}\b", re.IGNORECASE)
+        files = []
+        for unique_id in sorted(self.manifest.descendants(node.unique_id)):
+            child = self.node(unique_id)
+            if child.resource_type not in ("model", "snapshot", "test") or child.generic_test:
+                continue
+            code = child.compiled_code or child.raw_code
+            editable = child.resource_type in ("model", "test") and not child.is_package
+            if not editable or child.language != "sql":
+                if names.search(code):
+                    raise EditRefused(
+                        f"{child.name} ({_kind(child)}) uses {column}, and ae does not edit it",
+                        hint=f"keep the name, or rename {column} by hand in every file that uses it",
+                    )
+                continue
+            if names.search(code) or "*" in code:
+                files.append(self.sql_file(child))
+        return files
+
+    def time_column(self, grain: GrainRelation, model: str) -> TimeColumn:
+        """The column of the relation that drives ``model``'s grain that says how far a run has
+        loaded, from its data (tools/sql_edit ``choose_time_column``)."""
+        label = self.readable(grain.relation)
         if self._warehouse_columns(grain.relation) is None:
             raise EditRefused(
                 f"{label} drives {model}'s grain and is not built, so its time column cannot be read from "
                 "the data",
-                hint="name time_column yourself: the column of that relation that says when a row changed",
+                hint=self.hints.unbuilt_driver.format(name=label, model=model),
             )
         profile = profile_relation(self.warehouse, grain.relation)
-        candidates = [*profile.updated_at_candidates]
-        candidates += [c for c in profile.timestamp_columns if c not in candidates]
-        outputs = {c.lower() for c in grain.output_columns}
-        chosen = next((c for c in candidates if c.lower() in outputs), None)
-        if chosen is not None:
-            return chosen
-        if candidates:
-            raise EditRefused(
-                f"{label} drives {model}'s grain and records time in {', '.join(candidates)}, but {model} "
-                "does not output it, so an incremental run could not tell how far it has loaded",
-                hint=f"add it first (add_model_column parent={label} column={candidates[0]}) in a separate "
-                "request, then make the model incremental",
-            )
-        raise EditRefused(
-            f"{label}, which drives {model}'s grain, has no date or timestamp column, so an incremental run "
-            "cannot tell new rows from old ones",
-            hint="keep it a table, or add a last-change column upstream",
-        )
+
+        def adding(column: str) -> str:
+            return self.hints.add_column.format(model=model, parent=label, column=column)
+
+        column = choose_time_column(grain, profile, model=model, label=label, adding=adding)
+        kind = "last-change time" if column in profile.updated_at_candidates else "event time"
+        return TimeColumn(column, label, kind)
 
     @cached_property
     def _by_relation(self) -> dict[tuple[str, ...], Node]:
@@ -241,6 +311,12 @@ def readable(text: str, manifest: Manifest) -> str:
         if node.relation_name and node.resource_type != "test" and node.relation_name in text:
             text = text.replace(node.relation_name, node.label)
     return text
+
+
+def _kind(node: Node) -> str:
+    if node.is_package:
+        return f"a {node.resource_type} of the installed package {node.package_name}"
+    return f"a {node.language} {node.resource_type}"
 
 
 def _parts(relation: str, dialect: str) -> tuple[str, ...]:

@@ -1,17 +1,17 @@
-"""Changes to existing models as registered tools: the in-place edits of tools/sql_edit, the same
-operations the /commands make, offered to the planner with typed arguments.
+"""Changes to existing models as registered tools: the in-place edits of tools/sql_edit, made as the
+/commands make them (tools/model_edits.py), offered to the planner with typed arguments.
 
 Each tool reads the model as dbt compiles it from disk (tools/compiled_project.py: the source for
-positions, the compiled SQL for meaning, the parents' columns from the warehouse), makes its edit on
-the syntax tree, keeping every byte of the user's text it does not change, and records the new text
-in the run's changeset like ``edit_file`` (nothing touches the disk before Validate). It returns the
-diff and the edit's impact (downstream models, columns, tests, exposures, from column lineage). An
-edit that cannot be made safely is refused as a tool error (``EditRefused``) with what to do instead.
+positions, the compiled SQL for meaning, the parents' columns from their compiled SQL, else the
+warehouse), makes its edit on the syntax tree, keeping every byte of the user's text it does not
+change, and records the new text in the run's changeset like ``edit_file`` (nothing touches the
+disk before Validate). It returns the diff and the edit's impact (downstream models, columns,
+tests, exposures, from column lineage). An edit that cannot be made safely is refused as a tool
+error (``EditRefused``) with what to do instead.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import PurePosixPath
@@ -20,34 +20,17 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from tools.column_answers import EditImpact, edit_impact
-from tools.column_lineage import Impact
-from tools.compiled_project import (
-    CompiledProject,
-    disk_text,
-    editable_model,
-    engine_of,
-    parsed_manifest,
-    readable,
-)
+from tools.compiled_project import CompiledProject, disk_text, engine_of, parsed_manifest, readable
 from tools.context import ToolContext
 from tools.errors import ConfigurationError
-from tools.file_tools import diff_preview, list_files, recorded
-from tools.jinja_inspect import model_paths
+from tools.file_tools import diff_preview, recorded
 from tools.layers import kind_of_name
 from tools.manifest import Manifest, Node
+from tools.model_edits import add_parent_column, incremental, rename, time_column_of
+from tools.properties_files import declarations, properties_files
 from tools.registry import tool
-from tools.sql_edit import (
-    EditRefused,
-    SqlFile,
-    add_column,
-    extract_cte,
-    grain_relation,
-    make_incremental,
-    rename_everywhere,
-    set_materialization,
-)
+from tools.sql_edit import EditRefused, EditResult, extract_cte, set_materialization
 from tools.warehouse_port.dialects import dialect_for
-from tools.yaml_edit import read_entry
 
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 #: a model, column or CTE name: written into SQL and YAML, so nothing but a plain identifier
@@ -89,32 +72,16 @@ def make_model_incremental(
     """The model's config and an ``is_incremental()`` filter on the relation that drives its grain."""
     with _refusals_for_the_planner(ctx):
         project, node = _compiled(ctx, model, downstream=True)
-        relations = project.relations(node)
-        if time_column is None:
-            grain = grain_relation(
-                project.compiled(node), unique_key=unique_key, relations=relations, dialect=project.dialect
-            )
-            time_column = project.time_column(grain, model)
-        result = make_incremental(
-            project.source(node),
-            project.compiled(node),
+        result = incremental(
+            project,
+            node,
             unique_key=unique_key,
-            time_column=time_column,
-            relations=relations,
+            time_column=time_column or time_column_of(project, node, unique_key).column,
             strategy=strategy,
             on_schema_change=on_schema_change,
             lookback=lookback,
-            dialect=project.dialect,
-            lineage=project.lineage(node),
         )
-        return _record(
-            ctx,
-            project.manifest,
-            {node.original_file_path: result.text},
-            result.description,
-            warnings=result.warnings,
-            impact=_impact(project, result.impact),
-        )
+        return _recorded_edit(ctx, project, node, result)
 
 
 @tool(read_only=False, family="edits")
@@ -124,25 +91,10 @@ def add_model_column(
     """A parent's column added to the model's output, brought through the CTEs on its way."""
     with _refusals_for_the_planner(ctx):
         project, node = _compiled(ctx, model, downstream=False)
-        result = add_column(
-            project.source(node),
-            project.compiled(node),
-            parent=_parent_relation(project.manifest, node, parent),
-            column=column,
-            relations=project.relations(node),
-            alias=as_name,
-            dialect=project.dialect,
-        )
+        added = add_parent_column(project, node, parent, column, as_name)
         yaml = node.patch_path or "a YAML file beside the model"
         declare = f"declare {as_name or column} with a description under {model} in {yaml} (edit_file)"
-        return _record(
-            ctx,
-            project.manifest,
-            {node.original_file_path: result.text},
-            result.description,
-            warnings=result.warnings,
-            next_steps=[declare],
-        )
+        return _recorded_edit(ctx, project, node, added.result, next_steps=[declare])
 
 
 @tool(read_only=False, family="edits")
@@ -150,16 +102,7 @@ def rename_model_column(ctx: ToolContext, model: Name, old: Name, new: Name) -> 
     """A model's output column renamed, and every downstream model, test and YAML entry using it."""
     with _refusals_for_the_planner(ctx):
         project, node = _compiled(ctx, model, downstream=True)
-        files = [project.sql_file(node), *_downstream_files(project, node, old)]
-        edit = rename_everywhere(
-            files[0],
-            old=old,
-            new=new,
-            project=files,
-            yaml_files=_yaml_naming(ctx, old),
-            dialect=project.dialect,
-            lineage=project.lineage(node),
-        )
+        edit = rename(project, node, old, new)
         for path in edit.files:
             if path != node.original_file_path and path.endswith(".sql") and ctx.changeset.pending(path):
                 raise EditRefused(
@@ -173,9 +116,8 @@ def rename_model_column(ctx: ToolContext, model: Name, old: Name, new: Name) -> 
             edit.files,
             edit.description,
             warnings=edit.warnings,
-            impact=_impact(project, edit.impact),
+            impact=edit_impact(project.graph(), edit.impact),
             details=edit.details,
-            next_steps=_undescribed(edit.files, edit.renamed),
         )
 
 
@@ -187,14 +129,7 @@ def set_model_materialization(
     with _refusals_for_the_planner(ctx):
         project, node = _compiled(ctx, model, downstream=True)
         result = set_materialization(project.source(node), materialized, lineage=project.lineage(node))
-        return _record(
-            ctx,
-            project.manifest,
-            {node.original_file_path: result.text},
-            result.description,
-            warnings=result.warnings,
-            impact=_impact(project, result.impact),
-        )
+        return _recorded_edit(ctx, project, node, result)
 
 
 @tool(read_only=False, family="edits")
@@ -202,10 +137,8 @@ def extract_model_cte(ctx: ToolContext, model: Name, cte: Name, new_model: Name)
     """A CTE of the model moved into a model of its own, which the CTE then selects from by ref."""
     with _refusals_for_the_planner(ctx):
         manifest = parsed_manifest(ctx)
-        node = editable_model(ctx, manifest, model)
-        taken = [m for m in manifest.of_type("model") if m.name.lower() == new_model.lower()]
-        if taken:
-            raise EditRefused(f"a model named {new_model} exists already ({taken[0].original_file_path})")
+        node = _editable_model(ctx, manifest, model)
+        _refuse_taken(ctx, manifest, new_model)
         path = f"{_folder_for(manifest, new_model, node)}/{new_model}.sql"
         if ctx.changeset.view(ctx.paths, path) is not None:
             raise EditRefused(f"{path} exists already (on disk or in this plan)")
@@ -225,95 +158,46 @@ def extract_model_cte(ctx: ToolContext, model: Name, cte: Name, new_model: Name)
 # --- helpers -----------------------------------------------------------------------------------
 
 
+def _editable_model(ctx: ToolContext, manifest: Manifest, name: str) -> Node:
+    """The project's own SQL model ``name``, with no pending edits of its file; a refusal the model
+    can act on otherwise (a package's model, a Python model, a file this plan already changed)."""
+    node = manifest.find_model(name, hint="list the models with dbt_ls (resource_type model)")
+    if node.is_package:
+        raise EditRefused(
+            f"{name} is a model of the installed package {node.package_name}: ae reads a package's models "
+            "but never edits them",
+            hint=f"build a model of your own on it (ref('{name}')) and change that one",
+        )
+    if node.language != "sql":
+        raise EditRefused(f"{name} is a {node.language} model; these edits read SQL", hint="use edit_file")
+    path = node.original_file_path
+    if ctx.changeset.pending(ctx.paths.normalise(path)) is not None:
+        raise EditRefused(
+            f"{path} already has pending edits in this plan; this tool reads the model as dbt compiles "
+            "it from disk, so its edit would not see them",
+            hint="make this change with edit_file on the pending text, or in a separate request",
+        )
+    return node
+
+
 def _compiled(ctx: ToolContext, model: str, *, downstream: bool) -> tuple[CompiledProject, Node]:
     """The model (refused unless the project's own, SQL, and without pending edits) compiled with
     what it reads and, when ``downstream``, what is built from it (and what that reads)."""
-    node = editable_model(ctx, parsed_manifest(ctx), model)
+    node = _editable_model(ctx, parsed_manifest(ctx), model)
     project = CompiledProject.compile(ctx, f"@{node.name}" if downstream else f"+{node.name}")
     return project, project.node(node.unique_id)
 
 
-def _parent_relation(manifest: Manifest, node: Node, parent: str) -> str:
-    """The relation of the parent ``parent`` (a name, or ``source.table``) the model reads."""
-    parents = [p for p in (manifest.get(uid) for uid in node.depends_on) if p is not None]
-    found = next((p for p in parents if parent.lower() in {p.name.lower(), p.label.lower()}), None)
-    if found is None:
-        raise EditRefused(
-            f"{node.name} does not read {parent}",
-            hint=f"its parents: {', '.join(sorted(p.label for p in parents)) or 'none'}",
-        )
-    if not found.relation_name:
-        raise EditRefused(f"{parent} is ephemeral: it has no relation whose columns can be read")
-    return found.relation_name
+def _refuse_taken(ctx: ToolContext, manifest: Manifest, name: str) -> None:
+    """Refuse a new model's name that a model, or a declaration in YAML waiting for its SQL, has."""
+    taken = [m.original_file_path for m in manifest.of_type("model") if m.name.lower() == name.lower()]
 
+    def read(path: str) -> str | None:
+        return ctx.changeset.view(ctx.paths, path)
 
-def _downstream_files(project: CompiledProject, node: Node, column: str) -> list[SqlFile]:
-    """The SQL of the models and singular tests below ``node`` that may use ``column`` (they name it,
-    or select ``*`` and pass it on); refused when one ae may not edit (a package's model, a snapshot,
-    a Python model) names it."""
-    names = re.compile(rf"\b{re.escape(column)}\b", re.IGNORECASE)
-    files = []
-    for unique_id in sorted(project.manifest.descendants(node.unique_id)):
-        child = project.node(unique_id)
-        code = child.compiled_code or child.raw_code
-        if child.resource_type not in ("model", "snapshot", "test") or child.generic_test:
-            continue
-        editable = child.resource_type in ("model", "test") and not child.is_package
-        if not editable or child.language != "sql":
-            if names.search(code):
-                raise EditRefused(
-                    f"{child.name} ({_kind(child)}) uses {column}, and this tool does not edit it",
-                    hint="rename by hand with edit_file where ae may edit",
-                )
-            continue
-        if names.search(code) or "*" in code:
-            files.append(project.sql_file(child))
-    return files
-
-
-def _kind(node: Node) -> str:
-    if node.is_package:
-        return f"a {node.resource_type} of the installed package {node.package_name}"
-    return f"a {node.language} {node.resource_type}"
-
-
-def _yaml_naming(ctx: ToolContext, column: str) -> dict[str, str]:
-    """The YAML files under the model paths (as the changeset leaves them) that name ``column``."""
-    project_yml = ctx.changeset.view(ctx.paths, "dbt_project.yml")
-    folders = model_paths(project_yml)
-    names = re.compile(rf"\b{re.escape(column)}\b", re.IGNORECASE)
-    found: dict[str, str] = {}
-    for pattern in ("**/*.yml", "**/*.yaml"):
-        for path in list_files(ctx, pattern, 5000).files:
-            if not any(PurePosixPath(path).is_relative_to(folder) for folder in folders):
-                continue
-            text = ctx.changeset.view(ctx.paths, path)
-            if text is not None and names.search(text):
-                found[path] = text
-    return found
-
-
-def _undescribed(files: Mapping[str, str], renamed: Sequence[tuple[str, str, str]]) -> list[str]:
-    """A step for each renamed column whose YAML entry has no description: under its new name the
-    lint reports it as a new finding (AE007), which fails Validate."""
-    steps = []
-    for path, text in files.items():
-        if PurePosixPath(path).suffix not in (".yml", ".yaml"):
-            continue
-        for model, _, new in renamed:
-            entry = read_entry(text, "models", model, path) or {}
-            columns = entry.get("columns")
-            for column in columns if isinstance(columns, list) else []:
-                if (
-                    isinstance(column, dict)
-                    and str(column.get("name", "")).lower() == new.lower()
-                    and not str(column.get("description") or "").strip()
-                ):
-                    steps.append(
-                        f"describe {model}.{new} in {path} (edit_file): its entry has no description, "
-                        "which Validate's lint reports (AE007) under the new name"
-                    )
-    return steps
+    taken += [path for path, _ in declarations(properties_files(ctx.paths.root, read), read, name)]
+    if taken:
+        raise EditRefused(f"a model named {name} exists already ({taken[0]})", hint="choose another name")
 
 
 def _folder_for(manifest: Manifest, new_model: str, beside: Node) -> str:
@@ -330,8 +214,24 @@ def _folder_for(manifest: Manifest, new_model: str, beside: Node) -> str:
     return str(PurePosixPath(beside.original_file_path).parent)
 
 
-def _impact(project: CompiledProject, impact: Impact | None) -> EditImpact | None:
-    return edit_impact(project.graph(), impact)
+def _recorded_edit(
+    ctx: ToolContext,
+    project: CompiledProject,
+    node: Node,
+    result: EditResult,
+    *,
+    next_steps: Sequence[str] = (),
+) -> ModelEdit:
+    """One model's edit recorded, with its impact on what reads the columns it changes."""
+    return _record(
+        ctx,
+        project.manifest,
+        {node.original_file_path: result.text},
+        result.description,
+        warnings=result.warnings,
+        impact=edit_impact(project.graph(), result.impact),
+        next_steps=next_steps,
+    )
 
 
 def _record(
@@ -365,32 +265,16 @@ def _record(
     )
 
 
-#: sql_edit's refusals name the /commands' flags; the planner calls tools
-_COMMAND_WORDS = (
-    ("(--add-column)", "(add_model_column)"),
-    ("(--materialized)", "(set_model_materialization)"),
-    ("(--as)", "(as_name)"),
-    ("(make_incremental)", "(make_model_incremental)"),
-    ("then run the command again", "then call this tool again"),
-)
-
-
-def _reworded(text: str) -> str:
-    for command, tool_words in _COMMAND_WORDS:
-        text = text.replace(command, tool_words)
-    return text
-
-
 @contextmanager
 def _refusals_for_the_planner(ctx: ToolContext) -> Iterator[None]:
-    """A refusal in the planner's words: its tools for the /commands' flags, the names it uses for
-    relations (from the manifest the edit's compile wrote)."""
+    """A refusal with relations in the names the planner uses (from the manifest the edit's compile
+    wrote). What it says to do is already in words the planner can act on: tools/sql_edit's are
+    neutral, tools/compiled_project's are its tools (``PLANNER_HINTS``)."""
     try:
         yield
     except EditRefused as exc:
         names = _last_manifest(ctx)
-        message, hint = (readable(_reworded(text), names) for text in (exc.message, exc.hint))
-        raise EditRefused(message, hint=hint) from exc
+        raise EditRefused(readable(exc.message, names), hint=readable(exc.hint, names)) from exc
 
 
 def _last_manifest(ctx: ToolContext) -> Manifest:

@@ -1,11 +1,11 @@
 """/model-edit's column operations: add a parent's column, rename an output column everywhere.
 
-An added column is written where the model names its output and brought up through its CTEs
-(tools/sql_edit ``add_column``); its YAML entry joins the model's existing entry, described and
-tested by the rules a new model's columns follow (agent/commands/column_facts.py, descriptions.py).
-A rename changes the model, every downstream model and singular test that reads the column, and
-every YAML entry and test that names it, in one changeset (``rename_everywhere``); exposures, which
-live outside dbt, are listed for a person to change.
+Both edits are made as the planner's tools make them (tools/model_edits.py). An added column is
+written where the model names its output and brought up through its CTEs; its YAML entry joins the
+model's existing entry, described and tested by the rules a new model's columns follow
+(agent/commands/column_facts.py, descriptions.py). A rename changes the model, every downstream
+model and singular test that reads the column, and every YAML entry and test that names it, in one
+changeset; exposures, which live outside dbt, are listed for a person to change.
 
 A model whose output columns change and that is incremental is rebuilt with --full-refresh: an
 incremental run keeps the table it has, so a new or renamed column would never reach it.
@@ -24,14 +24,12 @@ from agent.commands.column_facts import (
 )
 from agent.commands.descriptions import column_description
 from agent.commands.edit_inputs import EditInputs
-from agent.commands.existing import project_yaml_files
 from graph.plan_spec import Operation, PlanSpec
 from tools.codegen import ColumnDoc, column_entry, test_kind
 from tools.column_lineage import Impact
-from tools.errors import InvalidArguments
 from tools.layers import entity_of
 from tools.manifest import Node
-from tools.sql_edit import add_column, rename_everywhere
+from tools.model_edits import add_parent_column, rename
 
 
 def full_refresh_of(inputs: EditInputs, models: Iterable[str]) -> tuple[list[Operation] | None, str | None]:
@@ -55,7 +53,7 @@ def full_refresh_of(inputs: EditInputs, models: Iterable[str]) -> tuple[list[Ope
 def _exposure_notes(inputs: EditInputs, impact: Impact | None, old: str) -> list[str]:
     if impact is None:
         return []
-    names = [(e.name if (e := inputs.manifest.get(uid)) else uid) for uid in impact.exposures]
+    names = [inputs.project.label(uid) for uid in impact.exposures]
     return [
         f"exposure {name} uses {inputs.node.name} on the way: ae cannot see inside it, so change the "
         f"queries or fields it reads as {old} by hand"
@@ -64,11 +62,6 @@ def _exposure_notes(inputs: EditInputs, impact: Impact | None, old: str) -> list
 
 
 # --- add a column -------------------------------------------------------------------------------------
-
-
-def _parent_column(relations: dict[str, list[str]], parent: Node, column: str) -> str:
-    columns = relations.get(str(parent.relation_name), [])
-    return next((c for c in columns if c.lower() == column.lower()), column)
 
 
 def _facts(inputs: EditInputs, parent: Node, column: str, name: str, joined: bool) -> ColumnFacts:
@@ -84,23 +77,13 @@ def _facts(inputs: EditInputs, parent: Node, column: str, name: str, joined: boo
 
 
 def plan_add_column(inputs: EditInputs, parent_name: str, column: str, alias: str | None) -> PlanSpec:
-    view, node = inputs.view, inputs.node
-    parent = inputs.parent_named(parent_name)
-    relations = inputs.relations()
-    result = add_column(
-        inputs.source(),
-        inputs.compiled,
-        parent=str(parent.relation_name),
-        column=column,
-        relations=relations,
-        alias=alias,
-        dialect=inputs.graph.dialect,
-    )
+    view, project, node = inputs.view, inputs.project, inputs.node
+    added = add_parent_column(project, node, parent_name, column, alias)
+    parent, spelled = added.parent, added.column
     changeset = view.tools.changeset
-    changeset.write_file(view.paths, node.original_file_path, result.text)
-    spelled = _parent_column(relations, parent, column)
+    changeset.write_file(view.paths, node.original_file_path, added.result.text)
     name = alias or spelled
-    facts = _facts(inputs, parent, spelled, name, joined=len(relations) > 1)
+    facts = _facts(inputs, parent, spelled, name, joined=added.joined)
     tests = generated_tests(facts)
     doc = ColumnDoc(
         name,
@@ -115,7 +98,7 @@ def plan_add_column(inputs: EditInputs, parent_name: str, column: str, alias: st
     operations, rebuilt = full_refresh_of(inputs, [node.name])
     shown = ", ".join(test_kind(t) for t in tests) or "none"
     answer = [
-        f"{node.name} ({node.original_file_path}): {inputs.readable(result.description)}.",
+        f"{node.name} ({node.original_file_path}): {project.readable(added.result.description)}.",
         f"{yml}: column {name} added to {node.name}'s entry ({doc.description!r}; tests: {shown})"
         + ("" if view.is_built(parent) else f"; {parent.name} is not built, so nothing was profiled"),
         f"impact: no existing column of {node.name} changes; read by {inputs.readers()} (a model that "
@@ -133,50 +116,23 @@ def plan_add_column(inputs: EditInputs, parent_name: str, column: str, alias: st
 # --- rename a column ----------------------------------------------------------------------------------
 
 
-def _refuse_key_rename(node: Node, old: str) -> None:
-    key = node.config.raw.get("unique_key")
-    keys = [key] if isinstance(key, str) else list(key) if isinstance(key, list) else []
-    if any(str(k).lower() == old.lower() for k in keys):
-        raise InvalidArguments(
-            f"{old} is {node.name}'s unique_key (config): renaming it would leave the incremental merge "
-            "keyed on a column that no longer exists",
-            hint=f"set unique_key to the new name in {node.original_file_path} and rename it by hand",
-        )
-
-
 def plan_rename(inputs: EditInputs, old: str, new: str) -> PlanSpec:
-    view, node = inputs.view, inputs.node
-    _refuse_key_rename(node, old)
-    downstream = inputs.downstream_files()
-    names = {node.name, *(f.name for f in downstream)}
-    yaml_files: dict[str, str] = {}
-    for path in project_yaml_files(view):
-        text = view.read_text(view.tools.changeset, path)
-        if text is not None and any(name in text for name in names):
-            yaml_files[path] = text
-    edit = rename_everywhere(
-        inputs.sql_file(node),
-        old=old,
-        new=new,
-        project=downstream,
-        yaml_files=yaml_files,
-        dialect=inputs.graph.dialect,
-        lineage=inputs.lineage,
-    )
+    view, project = inputs.view, inputs.project
+    edit = rename(project, inputs.node, old, new)
     for path, text in edit.files.items():
         view.tools.changeset.write_file(view.paths, path, text)
     operations, rebuilt = full_refresh_of(inputs, [model for model, _, _ in edit.renamed])
     answer = [
         f"{edit.description}, in one change:",
         *(f"  {line}" for line in edit.details),
-        *(f"note: {inputs.readable(w)}" for w in edit.warnings),
+        *(f"note: {project.readable(w)}" for w in edit.warnings),
         *_exposure_notes(inputs, edit.impact, old),
-        *([edit.impact.render(inputs.name_of)] if edit.impact is not None else []),
+        *([edit.impact.render(project.label)] if edit.impact is not None else []),
         *([rebuilt] if rebuilt else []),
         f"files: {', '.join(edit.files)}",
     ]
     return PlanSpec(
-        summary=f"rename {node.name}.{old} to {new} everywhere it is used",
+        summary=f"rename {inputs.node.name}.{old} to {new} everywhere it is used",
         operations=operations,
         answer="\n".join(answer),
     )

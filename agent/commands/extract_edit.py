@@ -21,7 +21,7 @@ from tools.sql_edit import cte_output, extract_cte
 
 
 def plan_extract(inputs: EditInputs, cte: str, new_name: str) -> PlanSpec:
-    view, node = inputs.view, inputs.node
+    view, project, node = inputs.view, inputs.project, inputs.node
     checked_model_name(new_name, "--as")
     taken = find_existing(view, new_name)
     if taken is not None:
@@ -29,9 +29,10 @@ def plan_extract(inputs: EditInputs, cte: str, new_name: str) -> PlanSpec:
             f"a model named {new_name} already exists ({taken.path}); the extracted CTE needs a new name",
             hint="choose another --as name",
         )
-    source = inputs.source()
-    result = extract_cte(source, cte=cte, new_model=new_name, dialect=inputs.graph.dialect)
-    output = cte_output(inputs.compiled, cte=cte, relations=inputs.relations(), dialect=inputs.graph.dialect)
+    result = extract_cte(project.source(node), cte=cte, new_model=new_name, dialect=project.dialect)
+    output = cte_output(
+        project.compiled(node), cte=cte, relations=project.relations(node), dialect=project.dialect
+    )
     folder = view.conventions.folder_for("intermediate")
     sql = f"{folder}/{new_name}.sql"
     yml = view.conventions.properties_file_for(folder, new_name)
@@ -62,7 +63,7 @@ def plan_extract(inputs: EditInputs, cte: str, new_name: str) -> PlanSpec:
         f"{node.name} ({node.original_file_path}): {result.description}.",
         f"{sql}: the new model ({len(output.columns)} columns: {', '.join(output.columns)}); "
         f"documented in {yml}" + (f", {output.grain} tested unique and not null" if output.grain else ""),
-        *(f"note: {inputs.readable(w)}" for w in result.warnings),
+        *(f"note: {project.readable(w)}" for w in result.warnings),
         f"impact: {node.name} outputs the same columns and rows; read by {inputs.readers()}, unchanged",
         f"files: {node.original_file_path}, {sql}, {yml}",
     ]

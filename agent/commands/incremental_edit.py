@@ -19,17 +19,12 @@ from agent.commands.project import ProjectView
 from graph.plan_spec import PlanSpec
 from tools.errors import InvalidArguments
 from tools.manifest import Node
-from tools.sql_edit import choose_time_column, grain_relation, make_incremental
+from tools.model_edits import incremental, time_column_of
 from tools.sql_edit.incremental import OnSchemaChange, Strategy
 
 #: an incremental table whose columns drift from its SQL fails the run instead of silently keeping
 #: the old columns (dbt's default, ``ignore``, drops a new column without a word)
 ON_SCHEMA_CHANGE: OnSchemaChange = "fail"
-
-
-def _relation_node(inputs: EditInputs, relation: str) -> Node | None:
-    parents = (inputs.manifest.get(uid) for uid in inputs.node.depends_on)
-    return next((p for p in parents if p is not None and p.relation_name == relation), None)
 
 
 def _key_checked(view: ProjectView, node: Node, key: str) -> str:
@@ -48,7 +43,7 @@ def _key_checked(view: ProjectView, node: Node, key: str) -> str:
 
 def plan_incremental_edit(inputs: EditInputs, *, unique_key: str, strategy: str) -> PlanSpec:
     """The model made incremental in place, with what it affects listed before anything is applied."""
-    view, node = inputs.view, inputs.node
+    view, project, node = inputs.view, inputs.project, inputs.node
     key_note = _key_checked(view, node, unique_key)
     if node.config.materialized == "incremental":
         raise InvalidArguments(
@@ -56,47 +51,30 @@ def plan_incremental_edit(inputs: EditInputs, *, unique_key: str, strategy: str)
             "incremental again would add a second filter",
             hint=f"change its config() and is_incremental() filter by hand in {node.original_file_path}",
         )
-    relations = inputs.relations()
-    dialect = inputs.graph.dialect
-    grain = grain_relation(inputs.compiled, unique_key=unique_key, relations=relations, dialect=dialect)
-    driver = _relation_node(inputs, grain.relation)
-    label = driver.label if driver is not None else grain.relation
-    if driver is None or not view.is_built(driver):
-        raise InvalidArguments(
-            f"{label} drives {node.name}'s grain and is not built, so its time column cannot be read "
-            "from the data",
-            hint=f"build it first: /dbt-run --select +{label}",
-        )
-    profile = view.profile(grain.relation)
-    adding = f"/model-edit --name {node.name} --add-column {label}.{{column}}"
-    time_column = choose_time_column(grain, profile, model=node.name, label=label, adding=adding)
-    result = make_incremental(
-        inputs.source(),
-        inputs.compiled,
+    time = time_column_of(project, node, unique_key)
+    result = incremental(
+        project,
+        node,
         unique_key=unique_key,
-        time_column=time_column,
-        relations=relations,
+        time_column=time.column,
         strategy=cast(Strategy, strategy),
         on_schema_change=ON_SCHEMA_CHANGE,
         lookback=DEFAULT_LOOKBACK,
         lookback_var=LOOKBACK_VAR,
-        dialect=dialect,
-        lineage=inputs.lineage,
     )
     view.tools.changeset.write_file(view.paths, node.original_file_path, result.text)
-    kind = "last-change time" if time_column in profile.updated_at_candidates else "event time"
     answer = [
         f"{node.name} ({node.original_file_path}) made incremental in place: "
-        f"{inputs.readable(result.description)}.",
-        f"time column: {label}.{time_column}, its {kind} in the data; the lookback is the var "
+        f"{project.readable(result.description)}.",
+        f"time column: {time.relation}.{time.column}, its {time.kind} in the data; the lookback is the var "
         f"{LOOKBACK_VAR} (default {DEFAULT_LOOKBACK}); on_schema_change={ON_SCHEMA_CHANGE}.",
         key_note,
         "Only the config() call and the is_incremental() filters change: every other line, Jinja loop, "
         "column and value of the model is kept.",
-        *(f"note: {inputs.readable(w)}" for w in result.warnings),
+        *(f"note: {project.readable(w)}" for w in result.warnings),
     ]
     if result.impact is not None:
-        answer.append(result.impact.render(inputs.name_of))
+        answer.append(result.impact.render(project.label))
     answer.append(f"files: {node.original_file_path}")
     return PlanSpec(
         summary=f"make {node.name} incremental in place ({strategy} on {unique_key})",

@@ -119,8 +119,8 @@ def _materialized(inputs: EditInputs, kind: str, unique_key: str | None) -> Plan
         raise InvalidArguments(
             f"{node.name} is already materialized as {kind}; nothing to change", hint="nothing was written"
         )
-    result = set_materialization(inputs.source(), kind, lineage=inputs.lineage)
-    view = inputs.view
+    project, view = inputs.project, inputs.view
+    result = set_materialization(project.source(node), kind, lineage=project.lineage(node))
     view.tools.changeset.write_file(view.paths, node.original_file_path, result.text)
     answer = [
         f"{node.name} ({node.original_file_path}): {result.description} (was {node.config.materialized})."
@@ -130,7 +130,7 @@ def _materialized(inputs: EditInputs, kind: str, unique_key: str | None) -> Plan
             f"its is_incremental() filter stays in the file and selects nothing while it is a {kind}"
         )
     if result.impact is not None:
-        answer.append(f"rebuilt, with what reads it; {result.impact.render(inputs.name_of)}")
+        answer.append(f"rebuilt, with what reads it; {result.impact.render(project.label)}")
     answer.append(f"files: {node.original_file_path}")
     return PlanSpec(summary=f"materialize {node.name} as {kind}", answer="\n".join(answer))
 

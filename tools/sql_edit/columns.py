@@ -81,7 +81,7 @@ def projection(src: ModelSource, model: CompiledModel) -> tuple[Scope, str | Non
             raise EditRefused(
                 f"the model's output is `select *` over {'a join' if len(sources) > 1 else 'a relation'} "
                 f"in {where(name)}, so no SELECT lists its columns",
-                hint="list the columns in that SELECT first, then run the command again",
+                hint="list the columns in that SELECT first, then make the edit again",
             )
         scope = sources[0][1]
         name = model.name_of(scope)
@@ -149,7 +149,7 @@ def add_column(
             )
     if name.lower() in {o.lower() for o in model.outputs()}:
         raise EditRefused(
-            f"the model already has an output column named {name}", hint="choose another name (--as)"
+            f"the model already has an output column named {name}", hint="give the added column another name"
         )
     top, top_name, _ = projection(src, model)
     chain = _chain(top, {id(s): a for s, a, _ in readers})
@@ -169,7 +169,7 @@ def add_column(
         if is_grouped(scope.expression):
             raise EditRefused(
                 f"{where(scope_name)} aggregates its rows, so {column} needs an aggregate there",
-                hint="add it by hand with the aggregate it needs (edit_file)",
+                hint="add it by hand, with the aggregate it needs",
             )
         if position > 0 and column.lower() in {o.lower() for o in model.outputs(scope)}:
             raise EditRefused(

@@ -143,7 +143,7 @@ def config_splices(source: JinjaFile, settings: Mapping[str, ConfigValue]) -> tu
         lines = ", ".join(str(line_of(source.text, s.start)) for s in calls)
         raise EditRefused(
             f"the model calls config() {len(calls)} times (lines {lines}), so which one decides is not clear",
-            hint="merge them into one config() call, then run the command again",
+            hint="merge them into one config() call, then make the edit again",
         )
     quote = _quote_of(source)
     if not calls:
@@ -237,7 +237,7 @@ def set_materialization(source: str, materialized: str, *, lineage: ModelLineage
     if materialized == "incremental" and not any("is_incremental" in s.names() for s in jinja.spans):
         raise EditRefused(
             "an incremental model without an is_incremental() filter re-inserts every row on each run",
-            hint="make it incremental with its filter and unique key (make_incremental)",
+            hint="make it incremental with the edit that writes its filter and unique key too",
         )
     splices, changed = config_splices(jinja, {"materialized": materialized})
     if not splices:

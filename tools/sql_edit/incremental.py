@@ -26,6 +26,7 @@ How the filter is placed (the compiled SQL says what, the source text says where
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -88,7 +89,7 @@ def make_incremental(
             raise EditRefused(
                 "the model already has an is_incremental() filter; adding a second one would change "
                 "what it selects",
-                hint="edit that filter by hand, or set only the materialization (--materialized)",
+                hint="edit that filter by hand, or change only the materialization in its config()",
             )
     model = CompiledModel.parse(compiled, relations, dialect)
     driving = _driving(model, unique_key, time_column, relations)
@@ -197,12 +198,17 @@ def grain_relation(
 
 
 def choose_time_column(
-    grain: GrainRelation, profile: RelationProfile, *, model: str, label: str, adding: str
+    grain: GrainRelation,
+    profile: RelationProfile,
+    *,
+    model: str,
+    label: str,
+    adding: Callable[[str], str],
 ) -> str:
     """The column of the relation driving ``model``'s grain (``profile``: that relation's, ``label``:
     its name for people) that tells an incremental run how far it has loaded: its last-change time
     when the data has one, else its event time, of those the model outputs. Refused naming what to
-    add (``adding``: how to add a column, with ``{column}`` for its name) or that there is none."""
+    add (``adding``: how the caller's user adds a column, given its name) or that there is none."""
     candidates = [*profile.updated_at_candidates]
     candidates += [c for c in profile.timestamp_columns if c not in candidates]
     output = {c.lower() for c in grain.output_columns}
@@ -213,7 +219,7 @@ def choose_time_column(
         raise EditRefused(
             f"{label} drives {model}'s grain and records time in {', '.join(candidates)}, but {model} "
             "does not output it, so an incremental run could not tell how far it has loaded",
-            hint=f"add it first ({adding.format(column=candidates[0])}), then make {model} incremental",
+            hint=f"add it first ({adding(candidates[0])}), then make {model} incremental",
         )
     raise EditRefused(
         f"{label}, which drives {model}'s grain, has no date or timestamp column, so an incremental run "
@@ -268,7 +274,7 @@ def _driving(model: CompiledModel, unique_key: str, time_column: str, relations:
         raise EditRefused(
             f"the model does not output {trace.relation}.{time_column}, so an incremental run cannot "
             "tell how far it has loaded",
-            hint=f"add {time_column} to the model's columns first (--add-column), then make it incremental",
+            hint=f"add {time_column} to the model's output columns first, then make it incremental",
         )
     return _Driving(trace, not folding, columns[time_column.lower()], this_column)
 
@@ -288,12 +294,21 @@ def _same_column(a: exp.Expr, b: exp.Column | None) -> bool:
     return b is not None and isinstance(a, exp.Column) and (a.table, a.name) == (b.table, b.name)
 
 
+#: one level of indentation: the filter's lines inside the Jinja block, the subquery's inside its brackets
+_BODY = "    "
+#: the alias of {{ this }} in the filter's subquery (as tools/codegen.py writes it): its column is
+#: qualified, so neither a reader nor sqlfluff's RF02 takes it for the outer query's column
+_THIS_ALIAS = "this_model"
+
+
 def _time_filter(driving: _Driving, lookback: str | None, lookback_var: str | None) -> str:
-    newest = f"max({driving.this_column})"
+    """The newest loaded time (less the lookback) as a subquery on lines of its own, so a lookback
+    rendered from a var stays within sqlfluff's line limit; ``filter_splices`` indents its lines."""
+    newest = f"max({_THIS_ALIAS}.{driving.this_column})"
     if lookback is not None:
         amount = f"{{{{ var('{lookback_var}', '{lookback}') }}}}" if lookback_var else lookback
         newest += f" - interval '{amount}'"
-    return f"(select {newest} from {{{{ this }}}})"
+    return f"(\n{_BODY}select {newest}\n{_BODY}from {{{{ this }}}} as {_THIS_ALIAS}\n)"
 
 
 def _masked_table(
@@ -330,7 +345,7 @@ def _qualifier(src: ModelSource, scope_name: str | None, table: exp.Table) -> st
     raise EditRefused(
         f"{_table_text(src, table)} has no alias in {'CTE ' + scope_name if scope_name else 'the query'}, "
         "so the filter cannot name its columns",
-        hint="give it an alias (`from {{ ref('x') }} as x`), then run the command again",
+        hint="give it an alias (`from {{ ref('x') }} as x`), then make the edit again",
     )
 
 
@@ -350,11 +365,19 @@ def filter_splices(src: ModelSource, scope: str | None, condition: str, what: st
         if isinstance(existing, exp.Or):  # `a or b and new` would bind the filter to b alone
             splices.append(Splice(src.tokens[where + 1].start, src.tokens[where + 1].start, "("))
             splices.append(Splice(src.end_of(last), src.end_of(last), ")"))
-        lines = ["{% if is_incremental() %}", f"  and {condition}", "{% endif %}"]
+        keyword = "and"
     else:
         last = tokens.after_from() - 1
         indent = line_indent(src.text, src.tokens[tokens.from_].start)
-        lines = ["{% if is_incremental() %}", f"where {condition}", "{% endif %}"]
+        keyword = "where"
+    first, *more = condition.split("\n")
+    # the block's body one level in, as sqlfluff's LT02 and dbt's own examples lay it out
+    lines = [
+        "{% if is_incremental() %}",
+        f"{_BODY}{keyword} {first}",
+        *(_BODY + m for m in more),
+        "{% endif %}",
+    ]
     at = past_line_comment(src.text, src.end_of(last))
     src.refuse_inside_block(at, f"the filter in {what}")
     splices.append(Splice(at, at, "".join(f"{newline}{indent}{line}" for line in lines)))
@@ -511,5 +534,6 @@ def _child_filter(
         and ctes.index(driving_scope) < ctes.index(reader_name)
     ):
         driving_key = _name(driving.trace.steps[-1][1], model.dialect)
-        return reader_name, f"{key} in (select {driving_key} from {_name(driving_scope, model.dialect)})"
+        cte = _name(driving_scope, model.dialect)
+        return reader_name, f"{key} in (select {cte}.{driving_key} from {cte})"
     return None

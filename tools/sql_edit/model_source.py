@@ -73,7 +73,7 @@ class ModelSource(JinjaFile):
                 f"{what}'s SQL, with its Jinja set aside, does not parse ({first}), so its structure "
                 "cannot be read",
                 hint="Jinja that writes SQL keywords or clauses (not just names and values) hides the "
-                "query's shape; make this change by hand (edit_file)",
+                "query's shape; make this change by hand",
             ) from exc
         if len(statements) != 1 or not isinstance(statements[0], exp.Query):
             raise EditRefused(f"{what} is not a single SELECT query (found {len(statements)} statements)")

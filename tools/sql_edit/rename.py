@@ -155,7 +155,7 @@ def rename_references(
             raise EditRefused(
                 f"{old} is used {len(expected)} time(s) in {_where(scope)} but {len(found)} are written as "
                 "plain SQL (Jinja writes the others)",
-                hint="rename it by hand (edit_file)",
+                hint="rename it by hand",
             )
         if len(found) < len(expected):
             notes.append(

@@ -12,7 +12,7 @@ class EditRefused(InvalidArguments):
     """An edit that cannot be made safely on this model's text: the message says why, the hint what
     to do instead. Nothing was changed."""
 
-    hint = "make this change by hand (edit_file), then run the command again"
+    hint = "make this change by hand instead"
 
 
 def line_of(text: str, offset: int) -> int:
