@@ -9,12 +9,19 @@
   judges agree once the section is copied there).
 
 Both are dev dependencies: they are imported when a judge runs, never by the agent.
+
+- **dbt-project-evaluator**'s structure and DAG rules that ae's generators decide (which folder a
+  file goes to, how a node is named, what a model reads) are re-stated here over dbt's manifest:
+  the package itself needs dbt_utils from the dbt Hub, which this offline machine cannot reach, so
+  it cannot run in the tests. Each rule below follows the package's model of that name (its SQL is
+  cited in the function), with its default settings.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,7 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SQLFLUFF_CONFIG = REPO_ROOT / ".sqlfluff"
 DBT_SCORE_CONFIG = REPO_ROOT / "dbt-score.toml"
 
-Judge = Literal["sqlfluff", "dbt-score"]
+Judge = Literal["sqlfluff", "dbt-score", "dbt-project-evaluator"]
 
 
 @dataclass(frozen=True)
@@ -135,3 +142,76 @@ def _dbt_score_config(config: Any, config_path: Path) -> Any:
     config.overload(section)
     config.rules_config = {name: RuleConfig.from_dict(values) for name, values in rules.items()}
     return config
+
+
+# --- dbt-project-evaluator's rules on what ae lays out ----------------------------------------------------
+
+#: the package's defaults: a model's type comes from its name's prefix, else from the deepest folder of
+#: its path named like a type (int_all_graph_resources), else "other"
+_EVALUATOR_PREFIXES = {
+    "base_": "base",
+    "stg_": "staging",
+    "int_": "intermediate",
+    "fct_": "marts",
+    "dim_": "marts",
+    "rpt_": "other",
+}
+_EVALUATOR_FOLDERS = ("base", "staging", "intermediate", "marts")
+#: fct_model_fanout's models_fanout_threshold
+_FANOUT_THRESHOLD = 3
+EVALUATOR_RULES = ("fct_source_directories", "fct_staging_dependent_on_staging", "fct_model_fanout")
+
+
+def _evaluator_model_type(node: Mapping[str, Any]) -> str | None:
+    if node["resource_type"] not in {"model", "snapshot"}:
+        return None
+    prefix = str(node["name"]).split("_", 1)[0] + "_"
+    if prefix in _EVALUATOR_PREFIXES:
+        return _EVALUATOR_PREFIXES[prefix]
+    directory = str(node["original_file_path"]).rsplit("/", 1)[0] + "/"
+    found = [(directory.find(folder), folder) for folder in _EVALUATOR_FOLDERS if folder in directory]
+    return max(found)[1] if found else "other"
+
+
+def project_evaluator_findings(manifest_path: Path, project_name: str | None = None) -> list[JudgeFinding]:
+    """The findings of dbt-project-evaluator's rules in ``EVALUATOR_RULES`` on the project's own nodes."""
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    project = project_name or manifest["metadata"].get("project_name")
+    sources = [s for s in manifest["sources"].values() if s["package_name"] == project]
+    nodes = {
+        uid: n
+        for uid, n in {**manifest["nodes"], **manifest.get("exposures", {})}.items()
+        if n["package_name"] == project and n["resource_type"] != "test"
+    }
+    children: dict[str, list[str]] = {uid: [] for uid in nodes}
+    for uid, node in nodes.items():
+        for parent in node.get("depends_on", {}).get("nodes", []):
+            children.setdefault(parent, []).append(uid)
+    findings = [
+        # fct_source_directories: a source's YAML sits in a folder whose path names the source
+        JudgeFinding(
+            "dbt-project-evaluator", s["unique_id"], None, "fct_source_directories", s["original_file_path"]
+        )
+        for s in sources
+        if s["source_name"] not in s["original_file_path"].rsplit("/", 1)[0]
+    ]
+    for uid, node in nodes.items():
+        kids = [nodes[c] for c in children.get(uid, []) if c in nodes]
+        # fct_staging_dependent_on_staging: a staging model or snapshot read by another
+        if _evaluator_model_type(node) == "staging":
+            staged = [k["name"] for k in kids if _evaluator_model_type(k) == "staging"]
+            findings += [
+                JudgeFinding("dbt-project-evaluator", uid, None, "fct_staging_dependent_on_staging", child)
+                for child in staged
+            ]
+        # fct_model_fanout: a model read directly by threshold-many models that nothing reads
+        leaves = [
+            k["name"] for k in kids if k["resource_type"] == "model" and not children.get(k["unique_id"])
+        ]
+        if node["resource_type"] == "model" and len(leaves) >= _FANOUT_THRESHOLD:
+            findings.append(
+                JudgeFinding(
+                    "dbt-project-evaluator", uid, None, "fct_model_fanout", ", ".join(sorted(leaves))
+                )
+            )
+    return findings

@@ -111,7 +111,21 @@ BASELINES: tuple[tuple[str, dict[str, str]], ...] = (
     ("dbt-run", {"select": "stg_orders", "vars": '{"x": "plainvalue"}'}),
     ("dbt-debug", {"profile": "jaffle_shop"}),
     ("model-lineage", {"model": "stg_orders"}),
+    ("model-lineage", {"model": "stg_orders", "column": "status"}),
+    ("model-edit", {"name": "stg_orders", "rename-column": "status:order_status"}),
+    ("model-edit", {"name": "stg_orders", "materialized": "incremental", "unique-key": "order_id"}),
+    ("model-edit", {"name": "order_statuses", "add-column": "stg_orders.ordered_at", "as": "placed_at"}),
+    ("model-edit", {"name": "order_statuses", "extract": "orders", "as": "int_order_statuses"}),
 )  # fmt: skip
+
+
+ORDER_STATUSES_SQL = """\
+with orders as (
+    select order_id, status from {{ ref('stg_orders') }}
+)
+
+select order_id, status from orders
+"""
 
 
 def line_of(command: str, options: dict[str, str]) -> str:
@@ -166,6 +180,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
             state.plan(f"/dbt-model --name {name} --type staging").changeset.apply(
                 ProjectPaths.for_project(root)
             )
+        # a mart of the user's for /model-edit to change in place
+        (root / "models" / "marts").mkdir(parents=True, exist_ok=True)
+        (root / "models" / "marts" / "order_statuses.sql").write_text(ORDER_STATUSES_SQL)
         assert engine.run("build").success
     with ParsedOnce(root) as engine:
         yield Project(root, engine)

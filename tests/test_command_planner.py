@@ -143,7 +143,8 @@ def test_sources_declare_every_raw_table_with_freshness_where_the_data_has_a_tim
     assert spec.verify_select == []
     assert "no freshness for items, products, stores, supplies" in (spec.answer or "")
     tables = {
-        t["name"]: t for t in journey.properties("models/staging/_sources.yml", "sources", "raw")["tables"]
+        t["name"]: t
+        for t in journey.properties("models/staging/raw/_raw__sources.yml", "sources", "raw")["tables"]
     }
     assert set(tables) == {"customers", "orders", "items", "products", "stores", "supplies"}
     assert tables["orders"]["config"] == {
@@ -166,9 +167,10 @@ def test_staging_lists_casts_and_renames_columns_and_never_joins(journey: Journe
                  "cast(updated_at as timestamp) as updated_at"):  # fmt: skip
         assert line in sql
     assert "cast(name as varchar) as product_name" in journey.file("models/staging/raw/stg_products.sql")
-    assert "cast(perishable as boolean) as is_perishable" in journey.file(
-        "models/staging/raw/stg_supplies.sql"
-    )
+    supplies = journey.file("models/staging/raw/stg_supplies.sql")
+    assert "cast(perishable as boolean) as is_perishable" in supplies
+    # `cost` is an SQL keyword (sqlfluff RF04 refuses it as an alias): prefixed like name and type
+    assert "cast(cost as integer) as supply_cost" in supplies
     assert journey.spec("/dbt-model --name stg_orders").operations is None  # build what changed
 
 
@@ -203,14 +205,16 @@ def test_dimensions_aggregate_the_children_found_in_the_data(journey: Journey) -
     )
     assert first_order.nulls > 0
     products = journey.columns("models/marts/dim_products.yml", "dim_products")
-    assert {"supply_count", "total_cost", "item_count"} <= set(products)
+    assert {"supply_count", "total_supply_cost", "item_count"} <= set(products)
 
 
 def test_the_incremental_fact_merges_on_its_key_filtered_on_a_real_timestamp(journey: Journey) -> None:
     sql = journey.file("models/marts/fct_orders.sql")
     assert "unique_key='order_id'" in sql and "incremental_strategy='merge'" in sql
     assert "{% if is_incremental() %}" in sql
-    assert "where updated_at >= (select max(updated_at" in sql  # minus the lookback window
+    # minus the lookback window, on {{ this }} aliased so its column is never the outer query's
+    assert "where updated_at >= (\n        select max(this_model.updated_at) - interval '{{ var(" in sql
+    assert "from {{ this }} as this_model\n    )" in sql
     assert "partition_by=['ordered_date']" in sql and "cast(ordered_at as date) as ordered_date" in sql
     answer = journey.spec("/dbt-model --name fct_orders").answer or ""
     assert "DuckDB ignores it" in answer
@@ -227,21 +231,23 @@ def test_the_incremental_fact_merges_on_its_key_filtered_on_a_real_timestamp(jou
     assert rerun.success and not failures(rerun)
 
 
-def test_fact_at_item_grain_takes_parent_attributes_without_their_measures(journey: Journey) -> None:
+def test_fact_at_item_grain_takes_its_events_attributes_without_their_measures(journey: Journey) -> None:
     columns = journey.columns("models/marts/fct_order_items.yml", "fct_order_items")
     # a parent's own columns are prefixed with its entity unless they already name it
-    assert {
-        "order_id",
-        "sku",
-        "customer_id",
-        "ordered_at",
-        "order_status",
-        "product_name",
-        "product_price",
-    } <= set(columns)
+    assert {"order_id", "sku", "customer_id", "ordered_at", "order_status"} <= set(columns)
     assert "order_total" not in columns  # an order's total would repeat on each of its items
     assert {"relationships": {"arguments": {"to": "ref('fct_orders')", "field": "order_id"}}} in column_tests(
         columns, "order_id"
+    )
+    # a product is an entity, not an event the item belongs to: the fact keeps its key, tested
+    # against its dimension, and leaves its name and price to dim_products
+    assert not {"product_name", "product_price"} & set(columns)
+    assert {"relationships": {"arguments": {"to": "ref('dim_products')", "field": "sku"}}} in column_tests(
+        columns, "sku"
+    )
+    answer = journey.spec("/dbt-model --name fct_order_items").answer or ""
+    assert (
+        "keeps the keys sku (stg_products): a fact leaves an entity's attributes to its dimension" in answer
     )
 
 
@@ -343,9 +349,9 @@ def test_answers_for_commands_that_change_nothing(journey: Journey) -> None:
         ('/dbt-snapshot --source-table "raw.customers; drop table prod.fct_orders"', InvalidArguments,
          "is not a table name"),
         ("/dbt-snapshot --source-table nope.fct_orders", InvalidArguments,
-         "neither a declared source table nor a model"),
+         "neither a declared source table, a seed nor a model"),
         ("/dbt-seed --file ../outside.csv", PathRefused, "outside the project root"),
-        ("/dbt-seed --file models/staging/_sources.yml", InvalidArguments, "is not a .csv file"),
+        ("/dbt-seed --file models/staging/raw/_raw__sources.yml", InvalidArguments, "is not a .csv file"),
         ("/dbt-source --schema raw --table orderz", InvalidArguments, "no table orderz (did you mean orders"),
         ("/dbt-source --schema raw --table orders --freshness 'warn_after: {count: x, period: hour}'",
          InvalidArguments, "count must be a positive whole number"),

@@ -18,11 +18,15 @@ def test_the_claude_agent_is_graded_like_the_others_under_fault_injection(
 ) -> None:
     task = next(t for t in load_suite("core") if t.id == "bugfix_broken_ref")
     assert task.reference is not None
-    # Claude reads the broken model, writes the reference fix, and submits the plan
-    steps: list[Step] = [tool_use("read_file", {"path": "models/marts/fct_orders.sql"}, id="read")]
-    steps += [
-        tool_use("write_file", {"path": path, "content": content}, id=f"write{i}")
-        for i, (path, content) in enumerate(sorted(task.reference.files.items()))
+    # Claude reads the broken model, edits it in place into the reference fix (write_file over an
+    # existing model is refused), and submits the plan
+    path = "models/marts/fct_orders.sql"
+    broken, fixed = "{{ ref('stg_order') }}", "{{ ref('stg_orders') }}"
+    written = {p: text for step in task.setup if step.files for p, text in step.files.items()}
+    assert task.reference.files == {path: written[path].replace(broken, fixed)}
+    steps: list[Step] = [
+        tool_use("read_file", {"path": path}, id="read"),
+        tool_use("edit_file", {"path": path, "old": broken, "new": fixed}, id="edit"),
     ]
     steps.append(tool_use("submit_plan", {"summary": "fct_orders refers to stg_orders again"}, id="done"))
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key-000")

@@ -44,7 +44,10 @@ def _dbt(project: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
 
 def test_copy_has_the_template_files_and_a_generated_warehouse(project: Path) -> None:
     copied = {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
-    assert {"dbt_project.yml", "profiles.yml", "models/staging/_sources.yml", ".gitignore"} <= copied
+    # the sources' YAML is in the folder of source raw, where its staging models go
+    # (dbt-project-evaluator's fct_source_directories)
+    sources = "models/staging/raw/_raw__sources.yml"
+    assert {"dbt_project.yml", "profiles.yml", sources, ".gitignore"} <= copied
     assert not any(name.endswith(".sql") for name in copied)  # sources only: the agent builds models
     with duckdb.connect(str(warehouse_path(project)), read_only=True) as con:
         tables = {
@@ -82,7 +85,7 @@ def test_dbt_parses_and_lists_the_six_sources(project: Path, monkeypatch: pytest
 
 def test_source_freshness_reads_the_loaded_at_fields(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # What `/dbt-source --freshness` will add: a freshness block on the tables with a loaded_at_field.
-    sources_file = project / "models" / "staging" / "_sources.yml"
+    sources_file = project / "models" / "staging" / "raw" / "_raw__sources.yml"
     original = sources_file.read_text()
     spec = yaml.safe_load(original)
     timed = [t for t in spec["sources"][0]["tables"] if "loaded_at_field" in t.get("config", {})]

@@ -16,6 +16,7 @@ from agent.commands.project import ProjectView
 from agent.project_brief import project_brief
 from agent.runner import RunOutcome, Session
 from agent.settings import load_settings
+from evals.judges import project_evaluator_findings
 from tests.real_project import write_real_project
 from tools.context import ToolContext
 from tools.engine import DbtEngine
@@ -49,6 +50,8 @@ class Case:
     builds: frozenset[str] = frozenset()
     #: it changes a file that decides what code dbt runs (packages.yml): approved when asked
     approve_code: bool = False
+    #: what its answer must say
+    says: str = ""
 
 
 CASES = [
@@ -81,6 +84,8 @@ CASES = [
         "/dbt-model --name payment_methods_summary --type fact --from stg_payments",
         may_write=frozenset({"models/payment_methods_summary.sql", "models/schema.yml"}),
         builds=frozenset({"payment_methods_summary"}),
+        # asked to read stg_payments, which two marts nothing reads already read
+        says="fan-out: stg_payments also feeds customers, orders, which nothing reads",
     ),
     Case(
         "/incremental-model --name stg_orders_incremental --unique-key order_id --strategy merge "
@@ -90,7 +95,8 @@ CASES = [
     ),
     Case(
         "/dbt-snapshot --source-table stg_customers --strategy check",
-        may_write=frozenset({"snapshots/stg_customers_snapshot.yml"}),
+        # not stg_customers_snapshot: dbt-project-evaluator would type it staging, built on staging
+        may_write=frozenset({"snapshots/customers_snapshot.yml"}),
     ),
     Case("/dbt-seed --file seeds/raw_customers.csv", may_write=frozenset({"seeds/raw_customers.yml"})),
     Case(
@@ -113,10 +119,9 @@ CASES = [
     Case("/dbt-docs --generate"),
     Case(
         '/exposure-define --name weekly_kpis --type dashboard --depends-on "orders,customers"',
-        # publishing the models it reads (access: public, an enforced contract) edits their YAML,
-        # and dbt checks a contract when it builds the model
-        may_write=frozenset({"models/exposures/weekly_kpis.yml", "models/schema.yml"}),
-        builds=frozenset({"orders", "customers"}),
+        # only the exposure: publishing the models it reads is asked for with --publish
+        may_write=frozenset({"models/exposures/weekly_kpis.yml"}),
+        says="orders, customers are not public (access: protected)",
     ),
     Case(
         "/dbt-package --name tiny_utils --local local_packages/tiny_utils",
@@ -170,6 +175,8 @@ def test_every_command_on_a_users_project_touches_only_what_it_asked(real_projec
                 if removed:
                     failures.append(f"{case.request}: {path} lost lines {removed}")
             report = outcome.report()
+            if case.says and case.says not in ((report.answer if report else None) or ""):
+                failures.append(f"{case.request}: the answer does not say {case.says!r}")
             built = set(report.models_built()) if report else set()
             if not built <= case.builds:
                 failures.append(f"{case.request}: built {sorted(built - case.builds)} it was not asked to")
@@ -191,6 +198,13 @@ def test_every_command_on_a_users_project_touches_only_what_it_asked(real_projec
     assert "- name: payment_methods_summary" in (real_project / "models" / "schema.yml").read_text()
     # ae's run data stays out of the user's git repository
     assert (real_project / ".ae" / ".gitignore").read_text() == "*\n"
+    # dbt-project-evaluator's layout rules: no staging built on staging (a snapshot named stg_...),
+    # no fan-out (the exposure reads customers and orders); the new source's YAML is in the project's
+    # one staging folder, which ae follows over the rule's folder per source
+    layout = project_evaluator_findings(real_project / "target" / "manifest.json")
+    assert {(f.code, f.where) for f in layout} == {
+        ("fct_source_directories", "source.jaffle_shop.legacy.raw_orders")
+    }, layout
 
 
 @pytest.mark.slow

@@ -147,10 +147,10 @@ def test_a_journal_entry_outside_the_project_refuses_the_whole_undo(
 ) -> None:
     (project / "models" / "linked").symlink_to(outside, target_is_directory=True)
     entry = entry.replace("/ABSOLUTE", str(outside))
-    sources = project / "models" / "staging" / "_sources.yml"
+    sources = project / "models" / "staging" / "raw" / "_raw__sources.yml"
     before = digest_tree(project), sources.read_bytes()
     # a good entry first: nothing of the run is undone when one entry is bad
-    priors = [prior("models/staging/_sources.yml", "version: 2\n"), prior(entry, "pwned\n")]
+    priors = [prior("models/staging/raw/_raw__sources.yml", "version: 2\n"), prior(entry, "pwned\n")]
     plant(project, "X", JOURNAL, {"root": str(project.resolve()), "priors": priors})
     assert main(["undo", "X", "--project", str(project)]) == ExitCode.ENVIRONMENT
     err = capsys.readouterr().err
@@ -353,7 +353,7 @@ EXTRA_SOURCE = """\
 def test_an_older_run_is_refused_while_a_newer_run_needs_what_it_removes(
     project: Path, capsys: pytest.CaptureFixture[str], newer: dict[str, str], needs: str
 ) -> None:
-    sources = project / "models" / "staging" / "_sources.yml"
+    sources = project / "models" / "staging" / "raw" / "_raw__sources.yml"
     journaled_run(
         project,
         "A",

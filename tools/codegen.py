@@ -199,7 +199,8 @@ class SelectColumn:
 
 @dataclass(frozen=True)
 class IncrementalFilter:
-    """``where <column> <op> (select max(<this_column>) from {{ this }})`` inside is_incremental()."""
+    """``where <column> <op> (select max(this_model.<this_column>) [- interval <lookback>] from
+    {{ this }} as this_model)`` inside is_incremental()."""
 
     column: str
     this_column: str
@@ -207,15 +208,28 @@ class IncrementalFilter:
     #: ">" for append, where re-read rows would be duplicated
     operator: Literal[">", ">="]
     reason: str
+    #: how far before the newest loaded row to re-read: a SQL string literal (``'1 day'``, or one
+    #: rendered from a var); None: no window
+    lookback: str | None = None
+
+
+#: the alias of {{ this }} in the filter's subquery: its column is qualified, so a reader (and
+#: sqlfluff's RF02) never takes it for the outer query's column of the same name
+_THIS_ALIAS = "this_model"
 
 
 def _incremental_filter_lines(incremental: IncrementalFilter) -> list[str]:
-    # the block's body is indented one level, as sqlfluff (LT02) and dbt's own examples lay it out
+    # the block's body is indented one level, as sqlfluff (LT02) and dbt's own examples lay it out;
+    # the subquery on lines of its own keeps a lookback rendered from a var within the line limit
+    newest = f"max({_THIS_ALIAS}.{incremental.this_column})"
+    window = f" - interval {incremental.lookback}" if incremental.lookback else ""
     return [
         "{% if is_incremental() %}",
         *(f"{_INDENT}-- {line}" for line in textwrap.wrap(incremental.reason, width=90)),
-        f"{_INDENT}where {incremental.column} {incremental.operator} "
-        f"(select max({incremental.this_column}) from {{{{ this }}}})",
+        f"{_INDENT}where {incremental.column} {incremental.operator} (",
+        f"{_INDENT * 2}select {newest}{window}",
+        f"{_INDENT * 2}from {{{{ this }}}} as {_THIS_ALIAS}",
+        f"{_INDENT})",
         "{% endif %}",
     ]
 
@@ -466,6 +480,11 @@ class SnapshotSpec:
 
 def snapshot_yaml(spec: SnapshotSpec) -> str:
     """A dbt >= 1.9 YAML snapshot definition (no SQL file needed)."""
+    return dump_yaml({"snapshots": [snapshot_entry(spec)]})
+
+
+def snapshot_entry(spec: SnapshotSpec) -> dict[str, Any]:
+    """The snapshot's entry of a ``snapshots:`` list (its tests under ``data_tests:``)."""
     config: dict[str, Any] = {"schema": spec.schema, "unique_key": spec.unique_key, "strategy": spec.strategy}
     if spec.strategy == "timestamp":
         if not spec.updated_at:
@@ -475,10 +494,9 @@ def snapshot_yaml(spec: SnapshotSpec) -> str:
         if not spec.check_cols:
             raise InvalidArguments("a check snapshot needs at least one column to compare")
         config["check_cols"] = list(spec.check_cols)
-    entry = resource_entry(
+    return resource_entry(
         spec.name, spec.description, spec.columns, extra={"relation": spec.relation, "config": config}
     )
-    return dump_yaml({"snapshots": [entry]})
 
 
 @dataclass(frozen=True)

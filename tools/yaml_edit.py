@@ -23,7 +23,7 @@ import copy
 import io
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard
 
@@ -639,6 +639,26 @@ class _Editor:
             at = self._line_end(self._pair_end(*written[anchor]))
             self._splice(at, at, self._lines(_moved(_dump(group, self.layout, flow=False), column)))
 
+    def replace_item(self, node: Node, new: Any) -> None:
+        """Put ``new`` in place of the list item ``node``: its dash, a comment after its first line
+        and the items around it stay as they are; a flow item gets flow text."""
+        self._check_editable(node)
+        start, end = int(node.start_mark.index), self._content_end(node)
+        if self.doc.in_flow(node) or not _is_block(node):
+            self._splice(start, end, _flow(new, self.layout))
+            return
+        lines = _moved(_dump(new, self.layout, flow=False), int(node.start_mark.column))
+        lines[0] = lines[0].lstrip(" ") + self._first_line_comment(node)
+        self._splice(start, end, "\n".join(lines))
+
+    def _first_line_comment(self, node: Node) -> str:
+        """`` # why`` after the first pair of a block mapping, on its line (else "")."""
+        if not isinstance(node, MappingNode) or not self.doc.pairs(node):
+            return ""
+        after = self._pair_end(*self.doc.pairs(node)[0])
+        rest = self.text[after : self._line_end(after)].rstrip("\r\n")
+        return rest if rest.strip().startswith("#") else ""
+
     def add_section(self, section: str, items: list[Any]) -> None:
         """A new top-level ``section:`` at the end of the file, after a blank line."""
         root = self.doc.mapping_root()
@@ -769,6 +789,26 @@ def upsert_source_tables(
     exists = read_entry(text, "sources", name, where) is not None
     entry = {"name": name, "tables": list(tables)} if exists else {**source, "tables": list(tables)}
     return upsert_entry(text, "sources", entry, where)
+
+
+def replace_section_item(
+    text: str, section: str, matches: Callable[[Any], bool], new: Mapping[str, Any], where: str
+) -> tuple[str, Any]:
+    """The file with the first item of its top-level ``section`` list that ``matches`` (its plain
+    data) replaced by ``new``, and that item's data (None, and the text unchanged: none matched)."""
+    if not text.strip():
+        return text, None
+    document = _Document.parse(text, where)
+    found = document.section(section) if document.root is not None else None
+    if found is None or not isinstance(found[1], SequenceNode):
+        return text, None
+    for item in found[1].value:
+        data = document.plain(item)
+        if matches(data):
+            editor = _Editor(document)
+            editor.replace_item(item, _plain(new))
+            return editor.result(), copy.deepcopy(data)
+    return text, None
 
 
 def add_local_package(text: str | None, path: str, where: str = "packages.yml") -> tuple[str, bool]:

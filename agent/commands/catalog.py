@@ -131,12 +131,13 @@ _SPECS = (
     ),
     _command(
         "dbt-snapshot",
-        "Create an SCD type 2 snapshot of a source table or model",
+        "Create an SCD type 2 snapshot of a source table, seed or model",
         "/dbt-snapshot --source-table raw.customers --unique-key id --strategy timestamp "
         "--updated-at updated_at",
         OptionSpec(
             "source-table",
-            "what to snapshot: source_name.table (or schema.table), or a model name",
+            "what to snapshot: a declared source table (source_name.table, or schema.table of its "
+            "relation), or a seed or model (its name, or schema.table)",
             required=True,
             metavar="SCHEMA.TABLE",
         ),
@@ -162,7 +163,14 @@ _SPECS = (
             kind="list",
             metavar="A,B",
         ),
-        OptionSpec("name", "snapshot name (default: <table>_snapshot)", metavar="NAME"),
+        OptionSpec(
+            "name", "snapshot name (default: <table>_snapshot, without a stg_/fct_... prefix)", metavar="NAME"
+        ),
+        notes=(
+            "A warehouse table the project does not declare is refused: declare it first with\n"
+            "/dbt-source (a snapshot reads what dbt knows, never a hard-coded relation). It must be built.\n"
+            "The YAML goes to snapshots/<name>.yml, its tests in the project's style (tests: or data_tests:)."
+        ),
     ),
     _command(
         "dbt-seed",
@@ -330,17 +338,41 @@ _SPECS = (
         OptionSpec("url", "where it lives", metavar="URL"),
         OptionSpec("description", "what it shows", metavar="TEXT"),
         OptionSpec("maturity", "how settled it is", kind="choice", choices=MATURITIES),
+        OptionSpec(
+            "publish",
+            "also make the models it reads public with an enforced contract (and rebuild them)",
+            kind="bool",
+        ),
+        notes=(
+            "Without --publish only the exposure's YAML is written: nothing is rebuilt, and the answer\n"
+            "names the models it reads that are still private (dbt-project-evaluator's\n"
+            "fct_exposures_dependent_on_private_models) with the command that publishes them.\n"
+            "--publish sets access: public and an enforced contract (every column typed as the warehouse\n"
+            "has it) on each model, and builds them, which is when dbt checks the contract."
+        ),
     ),
     _command(
         "dbt-package",
-        "Add a local dbt package to packages.yml (this machine is offline)",
-        "/dbt-package --name my_utils --local packages/my_utils",
-        OptionSpec("name", "package name", required=True, metavar="NAME"),
+        "Install local dbt packages: packages.yml (this machine is offline)",
+        "/dbt-package --name dbt_utils --local vendor/dbt_utils",
+        OptionSpec("name", "package name(s), comma-separated", kind="list", required=True, metavar="NAME"),
         OptionSpec(
             "version", "version wanted (checked against a local package's dbt_project.yml)", metavar="V"
         ),
-        OptionSpec("local", "path to the package folder (relative to the project)", metavar="PATH"),
-        notes="Hub and git packages need the network, which this machine does not have.",
+        OptionSpec(
+            "local",
+            "path to each package's folder (relative to the project), in --name's order",
+            kind="list",
+            metavar="PATH",
+        ),
+        notes=(
+            "Hub and git packages need the network, which this machine does not have. A local copy of a\n"
+            "package the project lists from the Hub or git replaces that entry in place (packages.yml, or\n"
+            "dependencies.yml when the project lists packages there); comments and other entries stay.\n"
+            "dbt deps deletes dbt_packages/ before it installs, so a change that would leave any entry\n"
+            "needing the network is refused, naming each package (those installed now would be lost) and\n"
+            "the command that makes them all local: --name a,b --local path/a,path/b."
+        ),
     ),
 )
 

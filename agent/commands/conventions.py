@@ -30,6 +30,22 @@ def _source_of(node: Node) -> str | None:
     return names.pop() if len(names) == 1 else None
 
 
+def _shared_files(documented: Iterable[tuple[Node, str]]) -> list[str]:
+    """The properties files (one per model documented) that are a folder's shared file: documenting
+    several models, or one they are not named after (``schema.yml`` with a single entry so far)."""
+    pairs = list(documented)
+    counts = Counter(path for _, path in pairs)
+    return [path for node, path in pairs if counts[path] > 1 or PurePosixPath(path).stem != node.name]
+
+
+def _file_name_for(shared: str, folder: str) -> str:
+    """The shared file's name for another folder: ``_staging.yml`` in models/staging is
+    ``_marts.yml`` in models/marts; a name without its folder's (``schema.yml``) stays as it is."""
+    path = PurePosixPath(shared)
+    own, other = path.parent.name, PurePosixPath(folder).name
+    return path.name.replace(own, other, 1) if own and own in path.stem else path.name
+
+
 def _most_common(values: Iterable[str]) -> str | None:
     counted = Counter(values).most_common()
     # ties go to the alphabetically first, so the choice does not depend on manifest order
@@ -77,19 +93,17 @@ class Conventions:
         """Where a new staging model over a table of ``source_name`` goes (None: it stages a seed).
 
         dbt Labs keeps one folder per source under staging (``models/staging/<source>/``), which
-        dbt-project-evaluator checks (fct_model_directories); a project whose source-reading staging
-        models mostly sit in one shared folder keeps that habit instead. A seed has no source, so
-        its staging model goes to the staging root.
+        dbt-project-evaluator checks (fct_model_directories); a project whose staging models sit in
+        one shared folder (jaffle_shop's, over seeds or sources) keeps that habit instead. A seed has
+        no source, so its staging model goes to the staging root.
         """
-        staged = [
-            (folder, source)
-            for n in self.models
-            if n.layer == "staging"
-            and PurePosixPath(folder := _folder(n)).name != "base"
-            and (source := _source_of(n))
-        ]
+        own = [n for n in self.models if n.layer == "staging" and PurePosixPath(_folder(n)).name != "base"]
+        staged = [(folder, source) for n in own if (source := _source_of(n)) and (folder := _folder(n))]
         per_source = [folder for folder, source in staged if PurePosixPath(folder).name == source]
         shared = [folder for folder, source in staged if PurePosixPath(folder).name != source]
+        if not per_source and own:
+            # no model sits in a folder named after its source: the project's one staging folder
+            shared = [_folder(n) for n in own]
         if len(shared) > len(per_source):
             return _most_common(shared) or DEFAULT_FOLDERS["staging"]
         root = _most_common(str(PurePosixPath(f).parent) for f in per_source) or self.folder_for("staging")
@@ -98,21 +112,23 @@ class Conventions:
     def properties_file_for(self, folder: str, name: str) -> str:
         """The YAML that should document a new model ``name`` in ``folder``.
 
-        A file that already documents several models of that folder is the folder's file; models
-        each with their own file mean one file per model; a folder with no documented model follows
-        the project's majority habit.
+        A file there that documents several models, or a model it is not named after
+        (``schema.yml``, ``_models.yml``), is the folder's shared file; models each with their own
+        ``<model>.yml`` mean one file per model; a folder with no documented model follows the
+        project's majority habit (a shared file named after its folder, ``_staging.yml``, is named
+        after this one: ``_marts.yml``).
         """
-        here = [p for n in self.models if _folder(n) == folder and (p := n.patch_path)]
-        shared = [p for p, count in Counter(here).items() if count > 1]
+        documented = [(n, p) for n in self.models if (p := n.patch_path)]
+        here = [(n, p) for n, p in documented if _folder(n) == folder]
+        shared = _shared_files(here)
         if shared:
-            return _most_common(p for p in here if p in shared) or shared[0]
+            return _most_common(shared) or shared[0]
         if here:
             return f"{folder}/{name}.yml"
-        everywhere = Counter(p for n in self.models if (p := n.patch_path))
-        shared_names = [PurePosixPath(p).name for p, count in everywhere.items() if count > 1]
-        single = sum(1 for count in everywhere.values() if count == 1)
-        if shared_names and len(shared_names) >= single:
-            return f"{folder}/{_most_common(shared_names)}"
+        everywhere = _shared_files(documented)
+        single = len({p for _, p in documented}) - len(set(everywhere))
+        if everywhere and len(set(everywhere)) >= single:
+            return f"{folder}/{_file_name_for(_most_common(everywhere) or everywhere[0], folder)}"
         return f"{folder}/{name}.yml"
 
     # --- configs dbt_project.yml already sets ---------------------------------------------------------

@@ -64,7 +64,7 @@ def dbt_compile(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     selection = cmd.required_text("select")
     select = selection.split()
     try:
-        compiled = view.tools.dbt(DbtCall(command="compile", select=select, read_only=True))
+        compiled = view.dbt(DbtCall(command="compile", select=select, read_only=True))
     except EmptySelection:
         check_selection(view, selection)  # names the misspelt model, with the closest names
         raise

@@ -42,8 +42,7 @@ class HeuristicDescriber:
             upstream = [d.rsplit(".", 1)[-1] for d in node.depends_on]
             entity = grain_entity(name, key)
             description = model_description(name, node.layer, entity, key, upstream)
-            sql_path = node.original_file_path
-            path = view.properties_path(node, sql_path.removesuffix(".sql") + ".yml")
+            path = view.properties_file(node)
             existing = view.existing_entry(changeset, path, "models", name)
             entry = documented_entry(
                 existing, name, description, _facts(node, profile), entity, add_tests=False

@@ -1,9 +1,13 @@
 """/exposure-define: declare a consumer of models (dashboard, notebook, ML model...) in YAML.
 
-A model an exposure depends on is an interface to people outside the project, so it is published as
-dbt Labs recommends (and dbt-project-evaluator's fct_exposures_dependent_on_private_models checks):
-``access: public`` with an enforced contract, every column typed as the warehouse has it. Execute
-then runs those models, which is when dbt checks the contract against their SQL.
+By default only the exposure is written: the models it reads are the project's, and a contract on
+them changes how they build (and can break another command later), so that is asked for, not done on
+the way. The answer names the models that are still private and the command that publishes them.
+
+With ``--publish`` they are published as dbt Labs recommends (and dbt-project-evaluator's
+fct_exposures_dependent_on_private_models checks): ``access: public`` with an enforced contract,
+every column typed as the warehouse has it. Execute then runs those models, which is when dbt checks
+the contract against their SQL.
 """
 
 from __future__ import annotations
@@ -99,22 +103,44 @@ def exposure_define(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     existing = view.manifest.named("exposure").get(name)
     path = existing.original_file_path if existing else f"models/exposures/{name}.yml"
     view.write_entry(view.tools.changeset, path, "exposures", exposure_entry(spec))
-    uncontracted: list[str] = []
-    for model in spec.depends_on:
-        model_path, entry, why_no_contract = published_entry(view, model)
-        view.write_entry(view.tools.changeset, model_path, "models", entry)
-        uncontracted += [why_no_contract] if why_no_contract else []
     owner_note = (
         f"; owner defaulted to {DEFAULT_OWNER!r} (set --owner-name/--owner-email)"
         if owner_name == DEFAULT_OWNER and not cmd.text("owner-name")
         else ""
     )
+    declared = f"{name}: {kind} depending on {', '.join(spec.depends_on)}, in {path}{owner_note}"
+    lineage = f"`/model-lineage --model {name} --upstream 2` shows what feeds it."
+    summary = f"{'update' if existing else 'define'} exposure {name} ({kind})"
+    if not cmd.boolean("publish"):
+        return PlanSpec(
+            summary=summary,
+            operations=[],
+            verify_select=[],
+            answer=f"{declared}. {_private_note(view, spec.depends_on, cmd)}{lineage}",
+        )
+    uncontracted: list[str] = []
+    for model in spec.depends_on:
+        model_path, entry, why_no_contract = published_entry(view, model)
+        view.write_entry(view.tools.changeset, model_path, "models", entry)
+        uncontracted += [why_no_contract] if why_no_contract else []
     return PlanSpec(
-        summary=f"{'update' if existing else 'define'} exposure {name} ({kind})",
+        summary=summary + ", publishing " + ", ".join(spec.depends_on),
         operations=[Operation(command="run", select=list(spec.depends_on))],
         verify_select=[],
-        answer=f"{name}: {kind} depending on {', '.join(spec.depends_on)}, in {path}{owner_note}; "
-        f"{', '.join(spec.depends_on)} now public"
+        answer=f"{declared}; {', '.join(spec.depends_on)} now public"
         + ("; " + "; ".join(uncontracted) if uncontracted else " with an enforced contract")
-        + f". `/model-lineage --model {name} --upstream 2` shows what feeds it.",
+        + f". {lineage}",
+    )
+
+
+def _private_note(view: ProjectView, models: tuple[str, ...], cmd: ParsedCommand) -> str:
+    """Which of ``models`` are not public yet, and the command that publishes them."""
+    private = [m for m in models if view.models[m].raw.get("access", "protected") != "public"]
+    if not private:
+        return ""
+    again = cmd.model_copy(update={"options": {**cmd.options, "publish": True}}).as_line()
+    return (
+        f"{', '.join(private)} {'is' if len(private) == 1 else 'are'} not public (access: protected), "
+        "so the exposure reads private models; left as they are. To publish them with an enforced "
+        f"contract (and rebuild them): `{again}`. "
     )

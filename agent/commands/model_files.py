@@ -69,8 +69,7 @@ def model_files(
     that folder is (see ``Conventions``)."""
     node = view.models.get(name)
     if node is not None:
-        sql = node.original_file_path
-        return ModelFiles(sql=sql, yml=view.properties_path(node, sql.removesuffix(".sql") + ".yml"))
+        return ModelFiles(sql=node.original_file_path, yml=view.properties_file(node))
     conventions = view.conventions
     folder = (
         conventions.staging_folder_for(source_name)
@@ -181,17 +180,19 @@ def mutable_because(profile: RelationProfile, documentation: str) -> str | None:
 def incremental_filter(
     profile: RelationProfile,
     renamed: dict[str, str],
-    strategy: Strategy,
+    request: ModelRequest,
     *,
     unique_key: str | None = None,
     documentation: str = "",
 ) -> IncrementalFilter:
-    """The new-rows filter on the base's last-change time (or event time) found in the data.
+    """The new-rows filter of ``request``'s model on the base's last-change time (or event time)
+    found in the data.
 
     ``renamed`` maps the base relation's column names to the model's output names; ``unique_key``
     is the model's key (output name). Append on a base whose rows change is refused: an updated row
     would be appended as a second copy and the table would drift from its full refresh.
     """
+    strategy = request.strategy
     where = profile.relation.qualified_name
     changing = mutable_because(profile, documentation)
     if strategy == "append" and changing is not None:
@@ -205,7 +206,9 @@ def incremental_filter(
     if not candidates:
         raise InvalidArguments(
             f"{where} has no timestamp column, so an incremental model cannot tell new rows from old ones",
-            hint="use --materialization table, or add an updated_at column upstream",
+            # /incremental-model has no --materialization: the command that builds a table is named
+            hint=f"build it as a table (/dbt-model --name {request.name} --type {request.model_type} "
+            "--materialization table), or add an updated_at column upstream",
         )
     column = candidates[0]
     this_column = renamed.get(column, column)
@@ -219,12 +222,10 @@ def incremental_filter(
             "already loaded; nothing documents edits in place, and a row arriving later than a newer "
             "one would be missed (use merge if that can happen)",
         )
-    # the lookback is applied inside max() because IncrementalFilter renders max(<this_column>):
-    # max(t - interval) equals max(t) - interval
-    lookback = f"'{{{{ var('{LOOKBACK_VAR}', '{DEFAULT_LOOKBACK}') }}}}'"
     return IncrementalFilter(
         column=column,
-        this_column=f"{this_column} - interval {lookback}",
+        this_column=this_column,
+        lookback=f"'{{{{ var('{LOOKBACK_VAR}', '{DEFAULT_LOOKBACK}') }}}}'",
         operator=">=",
         reason=f"on incremental runs re-read rows whose {kind} ({column}) is within the lookback "
         f"(var {LOOKBACK_VAR}, default {DEFAULT_LOOKBACK}) of the newest already loaded, so rows that "

@@ -43,6 +43,48 @@ _RESERVED = frozenset(
 )
 # columns so generic that joined models would collide on them: prefixed with the entity in staging
 _GENERIC_COLUMNS = frozenset({"name", "type", "description", "title", "label", "category"})
+# column names raw tables often have that SQL keeps as (unreserved) keywords: DuckDB takes them, but
+# an alias `as cost` reads as the keyword and sqlfluff's RF04 (references.keywords, on the duckdb
+# dialect) refuses it, so staging prefixes them with the entity too (cost -> supply_cost)
+_KEYWORD_COLUMNS = frozenset(
+    {
+        "action",
+        "comment",
+        "content",
+        "cost",
+        "data",
+        "date",
+        "day",
+        "domain",
+        "filter",
+        "first",
+        "format",
+        "hour",
+        "key",
+        "language",
+        "last",
+        "level",
+        "location",
+        "method",
+        "minute",
+        "mode",
+        "month",
+        "owner",
+        "path",
+        "position",
+        "role",
+        "second",
+        "source",
+        "start",
+        "time",
+        "timestamp",
+        "value",
+        "version",
+        "week",
+        "year",
+        "zone",
+    }
+)
 _TIMESTAMP_VERBS = {"created": "created", "updated": "last updated", "modified": "last modified"}
 
 
@@ -80,7 +122,7 @@ def staging_column_name(column: str, entity: str, column_type: str, taken: set[s
         renamed = f"{entity}_{clean}"
     elif column_type.upper() == "BOOLEAN" and not clean.startswith(("is_", "has_", "was_", "can_")):
         renamed = f"is_{clean}"
-    elif clean in _RESERVED:
+    elif clean in _RESERVED or clean in _KEYWORD_COLUMNS:
         renamed = f"{entity}_{clean}"
     else:
         renamed = clean

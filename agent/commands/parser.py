@@ -60,6 +60,23 @@ class ParsedCommand(BaseModel):
     def mapping(self, flag: str) -> dict[str, Any]:
         return dict(self.options.get(flag) or {})
 
+    def as_line(self) -> str:
+        """The command as a line that parses back to it (for an answer that says what to run next)."""
+        words = [f"/{self.name}"]
+        for flag, value in self.options.items():
+            if value is True:
+                words.append(f"--{flag}")
+            elif value is not False and value is not None:
+                shown = (
+                    ",".join(map(str, value))
+                    if isinstance(value, list)
+                    else json.dumps(value)
+                    if isinstance(value, dict)
+                    else str(value)
+                )
+                words += [f"--{flag}", shlex.quote(shown)]
+        return " ".join(words + ([f"--target {shlex.quote(self.target)}"] if self.target else []))
+
 
 class HelpRequested(InvalidArguments):
     """``/help`` or ``--help``: not a failure, the text is what to show."""

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.commands.conventions import Conventions
 from tools.changeset import Changeset
 from tools.codegen import PropertyKind, load_yaml_mapping
 from tools.context import ToolContext
-from tools.engine import DbtCall
+from tools.engine import DbtCall, DbtResult
 from tools.errors import InvalidArguments
 from tools.layers import KINDS, entity_of, model_type_of
 from tools.manifest import Manifest, Node, target_dir
+from tools.package_entries import require_installed
 from tools.profiling import (
     ForeignKeyMatch,
     RelationProfile,
@@ -53,17 +54,27 @@ class ProjectView:
         self.paths = tools.paths
         self.root = tools.paths.root
         self._manifest = manifest
+        self._packages_checked = False
 
     # --- access through the policy layer ------------------------------------------------------------
 
     def _warehouse(self, name: str, fn: Callable[[], T], **arguments: Any) -> T:
         return self.tools.call("warehouse", name, fn, arguments)
 
+    def dbt(self, call: DbtCall) -> DbtResult:
+        """A dbt call of the plan. A project whose Hub or git packages are not installed is refused
+        first, in one message naming them and the /dbt-package command that installs local copies:
+        dbt would stop with "run dbt deps", which cannot work on this offline machine."""
+        if not self._packages_checked:
+            require_installed(self.root)
+            self._packages_checked = True
+        return self.tools.dbt(call)
+
     @property
     def manifest(self) -> Manifest:
         """The manifest of the project as it is on disk now (a fresh ``dbt parse`` on first use)."""
         if self._manifest is None:
-            self.tools.dbt(DbtCall(command="parse"))
+            self.dbt(DbtCall(command="parse"))
             self._manifest = Manifest.load(self.root, self._target_path)
         return self._manifest
 
@@ -71,7 +82,7 @@ class ProjectView:
         """The project compiled for ``selector`` by one read-only ``dbt compile`` (which parses it as
         well, so no ``dbt parse`` goes before it): its manifest, holding the compiled SQL of the
         selected nodes, is the view's from now on. EmptySelection when ``selector`` matches nothing."""
-        self.tools.dbt(DbtCall(command="compile", select=[selector], read_only=True))
+        self.dbt(DbtCall(command="compile", select=[selector], read_only=True))
         self._manifest = Manifest.load(self.root, self._target_path)
         return self._manifest
 
@@ -227,12 +238,13 @@ class ProjectView:
 
     def built_model(self, name: str, *, purpose: str, read_only: bool = False) -> Node:
         """A model that exists and is built; otherwise an error naming the command that fixes it.
+        ``purpose`` says why its data is needed, as a clause ("fct_x is built on it").
         ``read_only``: it is only read (a parent), so an installed package's model will do."""
         create = f"/dbt-model --name {name} --type {model_type_of(name)}"
         node = self.model(name, create_hint=f"create it first: {create}", read_only=read_only)
         if not self.is_built(node):
             raise InvalidArguments(
-                f"model {name} is not built yet, and {purpose} reads its data",
+                f"model {name} is not built yet, and {purpose}",
                 hint=f"build it first: /dbt-run --select {name}",
             )
         return node
@@ -286,6 +298,12 @@ class ProjectView:
     def properties_path(self, node: Node | None, default: str) -> str:
         """The YAML that documents a node now (its patch file), else ``default``."""
         return (node.patch_path if node else None) or default
+
+    def properties_file(self, node: Node) -> str:
+        """The YAML that documents the model ``node``: its patch file, else the file its folder
+        documents models in (a shared ``schema.yml`` there gets the entry, see ``Conventions``)."""
+        folder = str(PurePosixPath(node.original_file_path).parent)
+        return self.properties_path(node, self.conventions.properties_file_for(folder, node.name))
 
     @cached_property
     def test_style(self) -> TestStyle:

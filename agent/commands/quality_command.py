@@ -159,7 +159,7 @@ def data_quality_test(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
             f"--tests names unknown kinds {', '.join(unknown)}; choose from {', '.join(QUALITY_TESTS)}",
         )
     name = cmd.required_text("model")
-    node = view.built_model(name, purpose="/data-quality-test")
+    node = view.built_model(name, purpose="/data-quality-test reads its data")
     relation = view.relation_of(node)
     profile = view.profile(relation)
     key = profile.key_candidates[0] if profile.key_candidates else None
@@ -169,8 +169,7 @@ def data_quality_test(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
         for c in profile.columns
     }
     changeset = view.tools.changeset
-    sql_path = node.original_file_path
-    path = view.properties_path(node, sql_path.removesuffix(".sql") + ".yml")
+    path = view.properties_file(node)
     existing = view.existing_entry(changeset, path, "models", name) or {}
     existing_tests = {
         str(c.get("name")): list(c.get("data_tests") or c.get("tests") or [])

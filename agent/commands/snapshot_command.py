@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from agent.commands.column_facts import facts_from_profile, is_timestamp_type
 from agent.commands.descriptions import column_description
@@ -11,11 +12,12 @@ from agent.commands.naming import is_identifier
 from agent.commands.parser import ParsedCommand
 from agent.commands.project import ProjectView
 from graph.plan_spec import Operation, PlanSpec
-from tools.codegen import ColumnDoc, SnapshotSpec, snapshot_yaml
+from tools.codegen import ColumnDoc, SnapshotSpec, dump_yaml, snapshot_entry
 from tools.errors import InvalidArguments
-from tools.layers import entity_of
+from tools.layers import bare_name, entity_of
 from tools.manifest import Node, close_matches
 from tools.profiling import RelationProfile
+from tools.yaml_edit import apply_test_style
 
 _META_COLUMNS = (
     ("dbt_scd_id", "Unique id of this version of the row (dbt snapshot metadata)."),
@@ -31,29 +33,47 @@ _META_COLUMNS = (
 _SNAPSHOT_INPUT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _built_in_schema(nodes: Iterable[Node], schema: str, table: str) -> Node | None:
+    """The seed or model whose relation is ``schema.table`` (its alias, else its name)."""
+    return next(
+        (
+            n
+            for n in nodes
+            if (n.schema or "").lower() == schema.lower() and (n.alias or n.name).lower() == table.lower()
+        ),
+        None,
+    )
+
+
 def _snapshot_input(view: ProjectView, given: str) -> tuple[Node, str]:
     """The node to snapshot and how the snapshot YAML names it (``source(...)`` or ``ref(...)``).
 
-    ``given`` is ``source_or_schema.table`` or a model's name, nothing else: a name that is not one
-    (``raw.customers; drop table prod.fct_orders``) is refused, never read as its last part (J2)."""
+    ``given`` is a declared source table (``source_name.table``, or ``schema.table`` of its
+    relation), a seed or a model (its name, or ``schema.table`` of its relation), nothing else: a name
+    that is not one (``raw.customers; drop table prod.fct_orders``) is refused, never read as its last
+    part (J2). A table the project does not declare is refused naming the /dbt-source that declares it:
+    a snapshot reads what dbt knows, never a hard-coded relation."""
     if not _SNAPSHOT_INPUT.match(given):
         raise InvalidArguments(
             f"--source-table {given!r} is not a table name",
-            hint="give source_name.table, schema.table, or a model's name (letters, digits and _)",
+            hint="give source_name.table, schema.table, or a model's or seed's name (letters, digits and _)",
         )
     schema, _, table = given.rpartition(".")
+    built = [*view.seeds.values(), *view.models.values()]
     if schema:
         by_source_name = view.source_table(schema, table)
         by_schema = [s for s in view.sources_named(table) if (s.schema or "").lower() == schema.lower()]
         source = by_source_name or (by_schema[0] if len(by_schema) == 1 else None)
         if source is not None:
             return source, f"source('{source.source_name}', '{source.name}')"
-    model = None if schema else view.models.get(table)
-    if model is not None:
-        return model, f"ref('{table}')"
-    known = sorted({s.label for s in view.sources} | set(view.models))
+        node = _built_in_schema(built, schema, table)
+    else:
+        node = view.models.get(table) or view.seeds.get(table)
+    if node is not None:
+        return node, f"ref('{node.name}')"
+    known = sorted({s.label for s in view.sources} | set(view.models) | set(view.seeds))
     raise InvalidArguments(
-        f"--source-table {given!r} is neither a declared source table nor a model"
+        f"--source-table {given!r} is neither a declared source table, a seed nor a model"
         f"{close_matches(given, known)}",
         hint=f"declare it first: /dbt-source --schema {schema or '<schema>'} --table {table}",
     )
@@ -95,11 +115,22 @@ def _check_columns(profile: RelationProfile, requested: list[str], key: str) -> 
     return tuple(c for c in names if c != key)
 
 
-def _snapshot_name(name: str, view: ProjectView) -> str:
+def _snapshot_name(given: str | None, node: Node, view: ProjectView) -> str:
+    """``--name``, else ``<table>_snapshot`` without the input's layer prefix: dbt-project-evaluator
+    types a node by its name's prefix, so ``stg_customers_snapshot`` would count as a staging model
+    built on staging (fct_staging_dependent_on_staging). A name another input's snapshot has is
+    refused: re-planning it would overwrite that snapshot's definition."""
+    name = given or f"{bare_name(node.name)}_snapshot"
     if not is_identifier(name):
         raise InvalidArguments(f"snapshot name {name!r} must be lower case letters, digits and _")
     if name in view.models or name in view.seeds:
         raise InvalidArguments(f"{name!r} already names a model or seed", hint="choose another --name")
+    existing = view.snapshots.get(name)
+    if existing is not None and node.unique_id not in existing.depends_on:
+        raise InvalidArguments(
+            f"snapshot {name} ({existing.original_file_path}) already records another relation",
+            hint="choose another --name",
+        )
     return name
 
 
@@ -135,7 +166,7 @@ def dbt_snapshot(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     strategy = cmd.text("strategy") or (
         "timestamp" if profile.updated_at_candidates or cmd.text("updated-at") else "check"
     )
-    name = _snapshot_name(cmd.text("name") or f"{table}_snapshot", view)
+    name = _snapshot_name(cmd.text("name"), node, view)
     entity = entity_of(table)
     columns = _column_docs(node, profile, key, entity)
     updated_at = _timestamp_column(profile, cmd.text("updated-at")) if strategy == "timestamp" else None
@@ -160,7 +191,9 @@ def dbt_snapshot(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
         raise InvalidArguments(
             f"snapshot {name} exists as SQL in {path}", hint="edit it there, or pick another --name"
         )
-    view.tools.changeset.write_file(view.paths, path, snapshot_yaml(spec))
+    # the project's test style (`tests:` or `data_tests:`), as every other YAML ae writes there
+    entry = apply_test_style(snapshot_entry(spec), view.test_style)
+    view.tools.changeset.write_file(view.paths, path, dump_yaml({"snapshots": [entry]}))
     why = (
         f"{updated_at} is the last-change time found in the data"
         if strategy == "timestamp"

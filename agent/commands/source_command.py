@@ -8,6 +8,7 @@ reason in ``meta`` (dbt-project-evaluator's fct_sources_without_freshness asks f
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
@@ -22,7 +23,6 @@ from tools.layers import entity_of
 from tools.manifest import close_matches
 from tools.profiling import RelationProfile
 
-DEFAULT_SOURCES_FILE = "models/staging/_sources.yml"
 #: the source table's meta key saying why it has no freshness rule (``freshness: null``)
 FRESHNESS_REASON_KEY = "freshness_reason"
 NO_LOAD_TIMESTAMP = (
@@ -168,6 +168,23 @@ def _declare(
     return checked
 
 
+def _new_source_file(view: ProjectView, source_name: str) -> str:
+    """Where a source the project does not declare yet goes: the one file that holds all of the
+    project's sources, if it keeps them together; else beside the source's staging models, in their
+    folder (``models/staging/<source>/_<source>__sources.yml``, which dbt-project-evaluator's
+    fct_source_directories asks for; ``_sources.yml`` in a project's one shared staging folder)."""
+    own = [s for s in view.sources if not s.is_package]
+    files = {s.original_file_path for s in own}
+    if len(files) == 1:
+        (only,) = files
+        if not any(s.source_name and s.source_name in PurePosixPath(only).parent.parts for s in own):
+            return only
+    folder = view.conventions.staging_folder_for(source_name)
+    if PurePosixPath(folder).name == source_name:
+        return f"{folder}/_{source_name}__sources.yml"
+    return f"{folder}/_sources.yml"
+
+
 def _new_source(name: str, schema: str, database: str | None, default_database: str) -> dict[str, Any]:
     source = {"name": name, "description": f"Tables of warehouse schema {schema}.", "schema": schema}
     if database and database.lower() != default_database.lower():
@@ -189,7 +206,7 @@ def dbt_source(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
             f"source {source_name!r} already reads schema {declared.schema}, not {schema}",
             hint="pick another --source-name",
         )
-    path = declared.original_file_path if declared else DEFAULT_SOURCES_FILE
+    path = declared.original_file_path if declared else _new_source_file(view, source_name)
     changeset = view.tools.changeset
     source = view.existing_entry(changeset, path, "sources", source_name) or _new_source(
         source_name, schema, database, view.default_database

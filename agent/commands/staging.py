@@ -111,7 +111,7 @@ def plan_staging(view: ProjectView, request: ModelRequest) -> list[str]:
     source_text = source.description.strip()
     if request.materialization == "incremental":
         incremental = incremental_filter(
-            profile, renamed, request.strategy, unique_key=renamed[key], documentation=source_text
+            profile, renamed, request, unique_key=renamed[key], documentation=source_text
         )
         config = request.config(unique_key=renamed[key], incremental_strategy=request.strategy)
         answer.append(f"incremental: unique_key {renamed[key]}, {request.strategy}; {incremental.reason}")

@@ -120,7 +120,7 @@ def _expected(inputs: list[_Input], compiled_sql: str) -> list[dict[str, Any]]:
 
 
 def _compiled(view: ProjectView, name: str) -> str:
-    result = view.tools.dbt(DbtCall(command="compile", select=[name]))
+    result = view.dbt(DbtCall(command="compile", select=[name]))
     sql = next((n.compiled_sql for n in result.nodes if n.name == name and n.compiled_sql), None)
     if sql is None:
         raise InvalidArguments(
