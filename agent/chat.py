@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from agent.approvals import Ask
 from agent.exit_codes import ExitCode
+from agent.requests import is_command
 from agent.run_command import progress_printer, render_code_question, render_summary
 from agent.runner import RunOutcome, Session
 from agent.settings import Settings
@@ -198,7 +199,7 @@ def _converse(
 def _run(
     session: Session, settings: Settings, line: str, read: Callable[[str], str], out: TextIO
 ) -> RunOutcome | None:
-    if line.startswith("/"):
+    if is_command(line):
         from agent.commands.parser import HelpRequested, parse_command
 
         try:

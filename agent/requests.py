@@ -18,7 +18,8 @@ _COMMAND = re.compile(r"\s*/\S")
 
 #: /commands whose plans only read (graph/read_only.is_read_only: compile, docs, lineage, debug, tests
 #: that store no failures): known before planning, so a protected target refuses only the others
-#: early (agent/runner.py). tests/test_oneway_protection.py checks each against its plan.
+#: early (agent/runner.py). tests/test_oneway.py checks each against its plan
+#: (test_the_reading_commands_are_exactly_those_whose_plans_read).
 READING_COMMANDS = frozenset({"dbt-compile", "dbt-docs", "dbt-debug", "model-lineage", "dbt-test"})
 
 

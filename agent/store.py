@@ -23,8 +23,14 @@ from tools.errors import ConfigurationError
 from tools.logs import redact, redact_known
 from tools.paths import refuse_state_links
 from tools.project_lock import advisory_lock, file_lock
-from tools.store_urls import is_postgres, is_sqlite, psycopg_url, register_url_password, safe_url
-from tools.store_urls import sqlalchemy_url as sqlalchemy_url  # noqa: PLC0414  (agent/queue/worker.py's)
+from tools.store_urls import (
+    is_postgres,
+    is_sqlite,
+    psycopg_url,
+    register_url_password,
+    safe_url,
+    sqlalchemy_url,
+)
 
 #: how long a second run waits for the project's lock before it refuses
 LOCK_WAIT_S = 60.0

@@ -102,7 +102,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
         tasks = select_tasks(load_suite(args.suite), args.tasks)
         if args.commands_only:
-            tasks = [task for task in tasks if task.request.lstrip().startswith("/")]
+            tasks = [task for task in tasks if task.is_command]
         config = RunConfig(
             suite=args.suite,
             agent=args.agent,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.approvals import Approvals, nobody_approves
+from agent.requests import is_command
 from agent.runner import Session
 from agent.settings import load_settings
 from evals.agents import make_agent
@@ -69,7 +70,7 @@ class Job:
 
 def command_target(request: str) -> str | None:
     """The --target a /command names (None for free text or a line that does not parse)."""
-    if not request.lstrip().startswith("/"):
+    if not is_command(request):
         return None
     from agent.commands.parser import parse_command
 

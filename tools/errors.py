@@ -1,6 +1,6 @@
 """Error classes, each saying which channel it belongs to.
 
-Three channels (BRIEF §8):
+Three channels:
 - ``retry``: a transient infrastructure fault; the policy layer retries it with backoff and the
   circuit breaker counts it.
 - ``model``: something the caller (usually the LLM) can fix, e.g. a compile error or a bad selector;

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from agent.requests import is_command
 from tools.memory.embedding import cosine, hashed_ngrams
 
 #: what two requests do is the same kind of change at least this alike (measured: see the module doc)
@@ -106,8 +107,9 @@ def _words(request: str) -> list[str]:
 
 def command_of(request: str) -> str:
     """The /command of ``request`` (``dbt-model``), or "" for a request in words."""
-    words = _words(request.strip())
-    return words[0][1:].lower() if words and words[0].startswith("/") else ""
+    if not is_command(request):
+        return ""
+    return _words(request.strip())[0][1:].lower()
 
 
 def plans_no_change(request: str) -> bool:

@@ -1,6 +1,6 @@
 """``ae worker``: take tasks from the queue until stopped, and take over the tasks of dead workers.
 
-DBOS's threads run the tasks; this module adds what DBOS 3.4.0 lacks (BRIEF §7): a worker killed
+DBOS's threads run the tasks; this module adds what DBOS 3.4.0 lacks: a worker killed
 with -9 and never restarted leaves its tasks PENDING forever. So every worker writes a heartbeat
 row, and every worker is also a janitor: a worker silent for DEAD_AFTER_S is claimed by exactly one
 janitor (the one whose delete of its row succeeds), which re-queues its tasks for any live worker.
@@ -26,8 +26,8 @@ from agent.queue import tasks
 from agent.queue.config import DEAD_AFTER_S, HEARTBEAT_S, QUEUE_NAME, STOP_GRACE_S
 from agent.queue.engine import launch_worker, recover_executor, shut_down, unusable_store
 from agent.queue.wake import notify
-from agent.store import sqlalchemy_url
 from tools.errors import ConfigurationError
+from tools.store_urls import sqlalchemy_url
 
 _META = sa.MetaData()
 WORKERS = sa.Table(

@@ -1,9 +1,10 @@
 """DbtEngine: dbt in-process in a long-lived child process per project and target.
 
 Why a child process: dbt's in-process API is ~20x faster than the CLI once warm, but two
-invocations in threads of one process break each other (BRIEF §7), and a hung invocation cannot be
-cancelled inside a thread. A child gives us the warm API, one invocation at a time, and a kill
-switch: a call past its timeout kills the child and the next call starts a fresh one. With
+invocations in threads of one process break each other (they share the adapter's state), and a
+hung invocation cannot be cancelled inside a thread. A child gives us the warm API, one invocation
+at a time, and a kill switch: a call past its timeout kills the child and the next call starts a
+fresh one. With
 ``keep_alive_s`` the child is a server shared with later ae processes (tools/engine/process.py).
 
 The arguments match what a person would type, so dbt's partial parse (target/partial_parse.msgpack)
