@@ -242,7 +242,9 @@ def _text_of(path: Path) -> str:
         raise ConfigurationError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _load_yaml(path: Path) -> dict[str, Any]:
+def load_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A profiles.yml or dbt_project.yml as a mapping; anything else a ConfigurationError naming the
+    file (and only the position of a YAML error: its text may hold a password)."""
     try:
         data = yaml.safe_load(_text_of(path)) or {}
     except yaml.YAMLError as exc:
@@ -265,7 +267,7 @@ def profile_name(project_dir: Path, profile: str | None = None) -> str:
         raise ConfigurationError(
             f"{project_dir} has no {PROJECT_FILE}", hint="point --project at a dbt project"
         )
-    raw = _load_yaml(project_file).get("profile")
+    raw = load_yaml_mapping(project_file).get("profile")
     name = ProfileRenderer([project_file]).render(raw)
     if name is UNKNOWN:
         raise ConfigurationError(
@@ -356,7 +358,7 @@ def read_profile(
     name = profile_name(project_dir, profile)
     location = find_profiles(project_dir, profiles_dir)
     file = location.file
-    profiles = _load_yaml(file)
+    profiles = load_yaml_mapping(file)
     if name not in profiles:
         known = ", ".join(k for k in profiles if k != "config") or "none"
         raise ConfigurationError(

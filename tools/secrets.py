@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tools.errors import ConfigurationError
 from tools.logs import get_logger, known_secrets, redact, register_secret
 from tools.manifest import target_dir
 from tools.paths import STATE_DIR
+from tools.profiles import load_yaml_mapping
 
 log = get_logger("ae.secrets")
 
@@ -96,9 +96,9 @@ def register_profile_secrets(profiles_file: Path) -> int:
     """Register the profile's secret values; returns how many. Never fails: a profile that does not
     parse is dbt's error to report, and its secret-named lines are masked in file reads anyway."""
     try:
-        data = yaml.safe_load(profiles_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        log.warning("profile_secrets_unread", file=str(profiles_file), error=type(exc).__name__)
+        data = load_yaml_mapping(profiles_file)
+    except ConfigurationError as exc:
+        log.warning("profile_secrets_unread", file=str(profiles_file), error=exc.message)
         return 0
     found: set[str] = set()
     _collect(data, "", found)

@@ -22,7 +22,7 @@ import yaml
 
 from tools.engine.engine import DbtEngine
 from tools.errors import ConfigurationError
-from tools.profiles import profile_name
+from tools.profiles import load_yaml_mapping, profile_name
 from tools.warehouse import quote_identifier
 
 #: names of columns that record when a row last changed: a table with one is edited in place
@@ -34,7 +34,7 @@ _NUMBER_TYPES = ("INTEGER", "BIGINT", "SMALLINT", "DOUBLE", "FLOAT", "DECIMAL", 
 def profile_pointing_at(profiles_file: Path, name: str, target: str, copy: Path) -> dict[str, Any]:
     """Profile ``name``'s entry for ``target`` alone, as the user wrote it, with its DuckDB ``path``
     pointing at ``copy``: a profiles.yml that can reach no other target and no other file."""
-    profiles = yaml.safe_load(profiles_file.read_text(encoding="utf-8")) or {}
+    profiles = load_yaml_mapping(profiles_file)
     output = dict(profiles[name]["outputs"][target])
     if output.get("attach"):
         # an attached database would be the user's own file, written through the copy
