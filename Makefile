@@ -27,11 +27,15 @@ compile: $(VENV)/.synced
 
 setup: $(VENV)/.synced compile  ## create .venv from uv.lock (dev tools included)
 
+# Two workers (pytest-xdist), each test module on one of them so its module fixtures are built once:
+# most tests wait on a dbt child process, so one pytest process left a core idle.
+TEST_WORKERS ?= 2
+
 test: setup  ## the test suite without the slow end-to-end tests (Postgres tests run when it answers)
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 test-slow: setup  ## only the slow end-to-end tests (demo, benchmark, every /command on a real-shaped project)
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -m slow -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup  ## ruff + mypy
 	$(BIN)/ruff check .
