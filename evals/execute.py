@@ -213,6 +213,8 @@ def run_task(job: Job) -> TaskResult:
         return base.model_copy(update={"error": detail, "duration_s": time.perf_counter() - started})
 
 
+# Over 60 lines on purpose: one task's run inside one ExitStack (setup engine, agent, grading),
+# so everything it opened closes on any failure.
 def _run(job: Job, base: TaskResult, started: float) -> TaskResult:
     task = job.task
     agent_dir = create_project(job.root / "agent" / task.project.name, task.project)

@@ -403,6 +403,8 @@ class _Warehouse:
 # --- generate -------------------------------------------------------------------------------------
 
 
+# Over 60 lines on purpose: one block per table in dependency order (customers, stores, orders,
+# items), all drawing from one seeded generator so a seed always gives the same warehouse.
 def generate(db_path: Path, *, scale: int = 1, seed: int = 42, overwrite: bool = False) -> GenerationSummary:
     """Write a fresh raw Jaffle Shop warehouse to ``db_path`` (schema ``raw``, six tables).
 

@@ -257,6 +257,8 @@ def _is_event(parent: _Input, match: ForeignKeyMatch) -> bool:
     return any(is_id_like(c.name) and c.name != match.parent_column for c in parent.profile.columns)
 
 
+# Over 60 lines on purpose: the summary's columns, tests and words all follow from one profile of the
+# child and its key match; split, each part would need all of them passed along.
 def _child_summary(
     view: ProjectView, design: _Design, base: _Input, *, key: str, child: _Input, match: ForeignKeyMatch
 ) -> ChildSummary:

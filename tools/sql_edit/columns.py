@@ -116,6 +116,8 @@ def append_item(src: ModelSource, scope: str | None, item: str) -> list[Splice]:
     return [Splice(at, at, f",{newline}{indent}{item}")]
 
 
+# Over 60 lines on purpose: the column is traced from the output down to the parent and spliced in
+# at each CTE on the way; the trace and the splices share the parsed model.
 def add_column(
     source: str,
     compiled: str,

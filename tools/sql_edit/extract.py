@@ -76,6 +76,8 @@ def _sets_used(src: ModelSource, start: int, end: int) -> list[JinjaSpan]:
     return sorted((outside[n] for n in wanted), key=lambda s: s.start)
 
 
+# Over 60 lines on purpose: each refusal, then the edit, over one parsed source; the refusals are
+# read top to bottom as the list of what cannot be extracted.
 def extract_cte(source: str, *, cte: str, new_model: str, dialect: str = "duckdb") -> ExtractResult:
     """The model with the CTE ``cte`` replaced by ``select * from {{ ref('new_model') }}``, and the text
     of ``new_model`` (see the module docstring for what comes along and what is refused)."""
