@@ -12,6 +12,17 @@ import duckdb
 import jinja2
 
 FIXTURE = Path(__file__).parent / "fixtures" / "change_what_exists" / "jaffle_shop"
+#: the dbt-duckdb profile of a fixture's copy named ``name``: its warehouse file beside it
+PROFILE = """\
+{name}:
+  target: dev
+  outputs:
+    dev:
+      type: duckdb
+      path: {name}.duckdb
+      threads: 1
+      keep_open: false
+"""
 MODELS = {
     "stg_customers": "models/staging/stg_customers.sql",
     "stg_orders": "models/staging/stg_orders.sql",

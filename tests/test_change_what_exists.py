@@ -28,7 +28,7 @@ from agent.commands.model_edit import parse_edit
 from agent.commands.parser import parse_command
 from agent.exit_codes import ExitCode
 from graph.plan_spec import PlanRequest, PlanSpec
-from tests.change_what_exists import FIXTURE
+from tests.change_what_exists import FIXTURE, PROFILE
 from tests.project_snapshots import files_snapshot, warehouse_snapshot
 from tools.context import ToolContext
 from tools.engine import DbtEngine
@@ -37,16 +37,6 @@ from tools.paths import ProjectPaths
 from tools.properties_files import declarations, disk_reader, properties_files
 
 CHINOOK = FIXTURE.parent / "chinook"
-PROFILE = """\
-{name}:
-  target: dev
-  outputs:
-    dev:
-      type: duckdb
-      path: {name}.duckdb
-      threads: 1
-      keep_open: false
-"""
 PACKAGE_MODEL = "stg_shop__products"
 EXPOSURE = """\
 version: 2

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from agent.cli import main
-from tests.change_what_exists import FIXTURE
+from tests.change_what_exists import FIXTURE, PROFILE
 from tests.fake_anthropic import FakeAnthropic, Step, tool_use
 from tests.project_snapshots import files_snapshot
 from tests.test_sql_edit import ORDERS_INCREMENTAL_LINES
@@ -37,16 +37,6 @@ from tools.paths import ProjectPaths
 from tools.registry import invoke
 
 FAKE_KEY = "sk-ant-test-claude-edits-not-a-key-00"
-PROFILE = """\
-jaffle_shop:
-  target: dev
-  outputs:
-    dev:
-      type: duckdb
-      path: jaffle_shop.duckdb
-      threads: 1
-      keep_open: false
-"""
 ORDERS = "models/orders.sql"
 STAGING_YML = "models/staging/schema.yml"
 KEY_ENTRY = "      - name: order_key\n        tests:\n"
@@ -66,7 +56,7 @@ def built_jaffle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("built") / "jaffle_shop"
     shutil.copytree(FIXTURE, root)
-    (root / "profiles.yml").write_text(PROFILE)
+    (root / "profiles.yml").write_text(PROFILE.format(name="jaffle_shop"))
     engine = load_settings(root).open_engine(None)
     try:
         result = engine.run("build")

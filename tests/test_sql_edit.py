@@ -17,6 +17,7 @@ import pytest
 from tests.change_what_exists import (
     COLUMNS,
     FIXTURE,
+    PROFILE,
     compiled,
     load_jaffle,
     manifest_nodes,
@@ -889,23 +890,12 @@ def test_extract_cte_refuses(source: str, cte: str, name: str, reason: str) -> N
 
 # --- for real: dbt and DuckDB ------------------------------------------------------------------------
 
-PROFILE = """\
-jaffle_shop:
-  target: dev
-  outputs:
-    dev:
-      type: duckdb
-      path: jaffle_shop.duckdb
-      threads: 1
-      keep_open: false
-"""
-
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "jaffle_shop"
     shutil.copytree(FIXTURE, root)
-    (root / "profiles.yml").write_text(PROFILE)
+    (root / "profiles.yml").write_text(PROFILE.format(name="jaffle_shop"))
     monkeypatch.chdir(root)
     monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     monkeypatch.setenv("DO_NOT_TRACK", "1")
