@@ -72,7 +72,8 @@ class RunContext:
     report: RunReport | None = field(default=None, init=False)
     #: the phase running now (the last one announced), which a dbt call is counted under
     _phase: str = field(default="plan", init=False)
-    _write: StreamWrite = field(default=_nowhere, init=False, repr=False)
+    #: a factory, not a default: a plain function as a class default would be bound as a method
+    _write: StreamWrite = field(default_factory=lambda: _nowhere, init=False, repr=False)
     #: the thread a node of this run is running in now (LangGraph's worker), None between nodes
     _node_thread: int | None = field(default=None, init=False, repr=False)
 

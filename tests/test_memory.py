@@ -51,9 +51,11 @@ def run_memory_scenarios(settings: Settings) -> None:
             "add stg_people_names", planner=ScriptedPlanner([writes(BROKEN_MODEL), writes(NEW_MODEL)])
         )
         assert repaired.ok and len(repaired.state["feedback"]) == 1
+        # the model exists now, so a change to it (never a regeneration) recalls the failure
         recalled = session.run(
-            "/dbt-model --name stg_people_names --type staging --source raw.people", planner=CommandPlanner()
+            "/model-edit --name stg_people_names --materialized table", planner=CommandPlanner()
         )
+        assert recalled.ok, recalled.reason
         answer = recalled.state["plan"]["answer"] or ""
         assert "Remembered failure: request 'add stg_people_names'" in answer and "validate failed" in answer
 
