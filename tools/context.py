@@ -22,6 +22,7 @@ from tools.paths import ProjectPaths
 from tools.profiles import find_profiles, read_target
 from tools.resilience import Resilience
 from tools.secrets import register_profile_secrets
+from tools.warehouse_port import Warehouse, duckdb_warehouse, warehouse_for
 
 if TYPE_CHECKING:  # the store imports LangGraph; a context without memory never loads it
     from tools.memory.store import ProjectMemory
@@ -135,6 +136,21 @@ class ToolContext:
         """The target's DuckDB file as dbt resolves the profile; None for a warehouse that is no file."""
         target = self.engine.read_target() if self.engine else read_target(self.paths.root, self.target)
         return target.path
+
+    def warehouse(self) -> Warehouse:
+        """The target's warehouse behind the port (tools/warehouse_port): a DuckDB file opened by ae,
+        any other adapter through dbt's adapter in the engine's child process, which needs the engine
+        (the profile's credentials and dialect live there)."""
+        if self.engine is not None:
+            return warehouse_for(self.engine)
+        target = read_target(self.paths.root, self.target)
+        if target.path is None:
+            raise ConfigurationError(
+                f"target {self.target!r} is a {target.type} warehouse, reached only through dbt's adapter, "
+                "and this tool context has no dbt engine",
+                hint="give the ToolContext the project's DbtEngine",
+            )
+        return duckdb_warehouse(target.path)
 
     def duckdb_file(self, who: str) -> Path:
         """The DuckDB file ``who`` (a tool, the command planner) reads; an error for other warehouses."""

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from pydantic import JsonValue
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 
 from tools.errors import InvalidArguments, QueryError
 from tools.warehouse_port.dialects import Dialect
@@ -50,7 +50,7 @@ def parse_relation_name(relation: str, dialect: str = "duckdb") -> tuple[str | N
     the parts not given are None."""
     try:
         table = exp.to_table(relation, dialect=dialect)
-    except ParseError as exc:
+    except (ParseError, TokenError) as exc:  # an unclosed quote fails in the tokenizer
         raise InvalidArguments(f"{relation!r} is not a relation name: {exc}") from exc
     parts = table.parts
     if (
