@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -16,7 +15,7 @@ from tools.engine import DbtResult
 from tools.errors import AeError
 from tools.lint import documents_its_output
 from tools.manifest import Manifest
-from tools.warehouse import describe_relation
+from tools.warehouse_port import Warehouse
 
 
 class Figures(BaseModel):
@@ -125,18 +124,22 @@ def project_figures(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-def row_counts(db_path: Path | None, manifest: Manifest, unique_ids: list[str]) -> dict[str, int]:
-    """Rows in each built model's relation (DuckDB targets; other warehouses are skipped)."""
-    if db_path is None:
-        return {}
+def row_counts(
+    warehouse: Warehouse, manifest: Manifest, unique_ids: list[str]
+) -> tuple[dict[str, int], list[str]]:
+    """Rows in each built model's relation on any warehouse behind the port, and for each relation
+    that could not be counted, why (for the run to say: a figure left out is never silent)."""
     counts: dict[str, int] = {}
+    uncounted: list[str] = []
     for uid in unique_ids:
         node = manifest.nodes.get(uid)
         if node is None or node.resource_type != "model" or node.config.materialized == "ephemeral":
             continue
+        # quoted by the dialect: a relation name is the project's text, never SQL of its own
+        parts = [part for part in (node.database, node.schema, node.alias or node.name) if part]
+        relation = ".".join(warehouse.dialect.ident(part) for part in parts)
         try:
-            described = describe_relation(db_path, f"{node.schema}.{node.alias or node.name}")
-        except AeError:
-            continue
-        counts[node.name] = described.row_count
-    return counts
+            counts[node.name] = warehouse.row_count(relation)
+        except AeError as exc:
+            uncounted.append(f"rows of {node.name} not counted on {warehouse.adapter}: {exc}")
+    return counts, uncounted

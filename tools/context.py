@@ -152,13 +152,6 @@ class ToolContext:
             )
         return duckdb_warehouse(target.path)
 
-    def duckdb_file(self, who: str) -> Path:
-        """The DuckDB file ``who`` (a tool, the command planner) reads; an error for other warehouses."""
-        path = self.warehouse_file()
-        if path is None:
-            raise ConfigurationError(f"target {self.target!r} is not a DuckDB file; {who} reads DuckDB only")
-        return path
-
     def dbt(self, call: DbtCall) -> DbtResult:
         """One dbt invocation under the policy, recorded as ``dbt_<command>`` (failed when dbt says so)."""
         engine = self.engine

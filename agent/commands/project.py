@@ -28,8 +28,8 @@ from tools.profiling import (
     profile_relation,
     suggest_foreign_keys,
 )
-from tools.warehouse import RelationRef, list_relations, parse_relation_name
-from tools.warehouse_port import duckdb_warehouse
+from tools.warehouse import parse_relation_name
+from tools.warehouse_port import RelationRef, Warehouse
 from tools.yaml_edit import TestStyle, apply_test_style, detect_test_style, read_entry, upsert_entry
 
 if TYPE_CHECKING:
@@ -117,12 +117,13 @@ class ProjectView:
         return Conventions.read(self.models.values(), self.dbt_project, self.project_name, remembered)
 
     @cached_property
-    def db_path(self) -> Path:
-        return self.tools.duckdb_file("the command planner, which profiles the data,")
+    def warehouse(self) -> Warehouse:
+        """The target's warehouse behind the port: the data the planner profiles, on any adapter."""
+        return self.tools.warehouse()
 
     @cached_property
     def _existing_relations(self) -> dict[tuple[str, str, str], RelationRef]:
-        refs = self._warehouse("list_warehouse_relations", lambda: list_relations(self.db_path))
+        refs = self._warehouse("list_warehouse_relations", self.warehouse.list_relations)
         return {_relation_key(r.database, r.schema_name, r.name): r for r in refs}
 
     def schemas(self) -> list[str]:
@@ -137,12 +138,12 @@ class ProjectView:
 
     @cached_property
     def default_database(self) -> str:
-        return self.db_path.stem
+        return self._warehouse("current_database", self.warehouse.current_database)
 
     def profile(self, relation: str, columns: list[str] | None = None) -> RelationProfile:
         return self._warehouse(
             "profile_columns",
-            lambda: profile_relation(self.db_path, relation, columns=columns),
+            lambda: profile_relation(self.warehouse, relation, columns=columns),
             relation=relation,
             **({"columns": columns} if columns else {}),
         )
@@ -155,8 +156,7 @@ class ProjectView:
             return {}
 
         def read() -> dict[str, list[str]]:
-            warehouse = duckdb_warehouse(self.db_path)
-            return {r: [c.name for c in warehouse.columns(r)] for r in built}
+            return {r: [c.name for c in self.warehouse.columns(r)] for r in built}
 
         return self._warehouse("relation_columns", read, relations=built)
 
@@ -165,7 +165,7 @@ class ProjectView:
             return []
         return self._warehouse(
             "suggest_foreign_keys",
-            lambda: suggest_foreign_keys(self.db_path, relation, parents),
+            lambda: suggest_foreign_keys(self.warehouse, relation, parents),
             relation=relation,
             parents=parents,
         )
@@ -173,7 +173,7 @@ class ProjectView:
     def foreign_key(self, child: str, column: str, parent: str, parent_column: str) -> ForeignKeyMatch:
         return self._warehouse(
             "check_foreign_key",
-            lambda: foreign_key_matches(self.db_path, child, column, parent, parent_column),
+            lambda: foreign_key_matches(self.warehouse, child, column, parent, parent_column),
             child=child,
             column=column,
             parent=parent,

@@ -9,7 +9,7 @@ it. For an incremental model the test runs the incremental branch (``is_incremen
 to true, a few of the model's own rows as ``this``), since the full-refresh branch is a plain select.
 
 The expected rows come from DuckDB: this module serves DuckDB warehouses (ae's default); on another
-adapter ``ProjectView.db_path`` refuses, as for every command that reads the data.
+adapter it says so (``NotOnAdapter``), and the command writes its data tests without the unit test.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import duckdb
 
 from agent.commands.project import ProjectView
 from tools.engine import DbtCall
-from tools.errors import InvalidArguments
+from tools.errors import InvalidArguments, NotOnAdapter
 from tools.manifest import Node
-from tools.warehouse import QueryResult, parse_relation_name, quote_identifier, run_readonly_query
+from tools.warehouse import QueryResult, parse_relation_name, quote_identifier
 from tools.yaml_edit import read_section_item, upsert_section_item
 
 #: rows read from each input: enough to exercise a CASE or a group, few enough to read in a review
@@ -78,7 +78,7 @@ def _sample(view: ProjectView, relation: str, related: tuple[str, list[Any]] | N
     return view.tools.call(
         "warehouse",
         "run_query",
-        lambda: run_readonly_query(view.db_path, sql, limit=FIXTURE_ROWS),
+        lambda: view.warehouse.query(sql, limit=FIXTURE_ROWS),
         {"sql": sql},
     )
 
@@ -135,6 +135,13 @@ def unit_test_entry(view: ProjectView, node: Node) -> tuple[dict[str, Any], list
     pinned = logic_of(node.raw_code)
     if not pinned:
         return None
+    if view.warehouse.adapter != "duckdb":
+        # the model's SQL is run on the sampled rows in a scratch DuckDB (``_expected``)
+        raise NotOnAdapter(
+            view.warehouse.adapter,
+            "a unit test's expected rows (ae computes them in DuckDB)",
+            hint=f"write {unit_test_name(name)} by hand: given rows of each input, and the rows expected",
+        )
     compiled = _compiled(view, name)
     inputs: list[_Input] = []
     for uid in node.depends_on:
@@ -193,7 +200,7 @@ def add_unit_test(view: ProjectView, node: Node, path: str) -> UnitTestNote | No
         return UnitTestNote(False, f"unit test {name} in {path} is already there; kept as written")
     try:
         found = unit_test_entry(view, node)
-    except InvalidArguments as why:
+    except (InvalidArguments, NotOnAdapter) as why:
         # the data tests asked for still go in; the answer says why the logic is not pinned
         return UnitTestNote(False, f"no unit test: {why}")
     if found is None:

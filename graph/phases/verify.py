@@ -135,6 +135,9 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     built_nodes = [n for r in built for n in r.nodes]
     incrementals = prove_incrementals(ctx, db_path, manifest, built_nodes) if db_path is not None else []
     failing = _sample_failures(ctx, tested) if tested else []
+    rows_per_model, uncounted = row_counts(ctx.tools.warehouse(), manifest, built_ids)
+    for why in uncounted:
+        ctx.progress("verify", why, ok=False)
     mismatched = [c.model for c in incrementals if not c.matches]
     first_failure_at, mttr = _repair_clock(state, bool(failing))
     figures = Figures(
@@ -142,7 +145,7 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         **test_figures(tested),
         **project_figures(manifest),
         **impact_and_size(built),
-        rows_per_model=row_counts(db_path, manifest, built_ids),
+        rows_per_model=rows_per_model,
         data_freshness_sla=_freshness(ctx, executed, manifest, built_ids),
         mttr_test_failures=mttr,
     )
