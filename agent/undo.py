@@ -16,7 +16,8 @@ What the run taught memory (its models, the conventions they set, its failure) i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ from tools.errors import AeError, ApprovalRequired, ConfigurationError, InvalidA
 from tools.journal import DamagedJournal
 from tools.profiles import read_profile
 from tools.protection import protection_of
+from tools.warehouse_port import Warehouse, adapter_warehouse
+from tools.warehouse_undo import server_of
 
 
 class UndoRefused(ApprovalRequired):
@@ -72,7 +75,16 @@ def _warehouse_now(settings: Settings, target: str | None) -> WarehouseNow:
         )
         return verdict.reason if verdict.protected else None
 
-    return WarehouseNow(chosen.path, chosen.target, protected)
+    if chosen.path is not None:
+        return WarehouseNow(chosen.path, chosen.target, protected)
+
+    @contextmanager
+    def opened() -> Iterator[Warehouse]:
+        # a server is reached only through dbt's adapter: an engine on the run's target, for the drop
+        with settings.open_engine(chosen.target) as engine:
+            yield adapter_warehouse(engine)
+
+    return WarehouseNow(None, chosen.target, protected, server=server_of(chosen), open=opened)
 
 
 def _plan(settings: Settings, run_id: str, run_dir: Path) -> UndoPlan:

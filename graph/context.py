@@ -8,7 +8,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +28,7 @@ from tools.engine import DbtCall, DbtEngine, DbtResult
 from tools.errors import AeError, ConfigurationError
 from tools.lint import LintConfig
 from tools.protection import Protection
+from tools.warehouse_undo import server_of
 
 #: what a run sends up LangGraph's stream: ProgressEvent and Asking items
 StreamWrite = Callable[[Any], None]
@@ -136,9 +137,14 @@ class RunContext:
         """The warehouse as the profile names it now, where a rollback drops what the run built;
         None (the journal's own warehouse) when the profile cannot be read, as when it broke mid-run."""
         try:
-            return WarehouseNow(self.warehouse_path(), self.target)
+            target = self.tools.profile_target()
         except AeError:
             return None
+        if target.path is not None:
+            return WarehouseNow(target.path, self.target)
+        return WarehouseNow(
+            None, self.target, server=server_of(target), open=lambda: nullcontext(self.tools.warehouse())
+        )
 
     @property
     def engine(self) -> DbtEngine:

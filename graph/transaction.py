@@ -8,7 +8,7 @@ A journal is read back as untrusted input (it may have been edited, planted, or 
 project): its paths are relative to the project it is read in, each is checked before anything is
 touched (``prepare_rollback``), and a warehouse outside the project is touched only when the
 project reading the journal is the one that wrote it and, at ``ae undo``, when the profile still
-names that warehouse (``WarehouseNow``).
+names that warehouse (``WarehouseNow``): the same DuckDB file, or the same server and database.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from tools.installed_packages import LOCK_FILE, InstalledPackages, PackagesUndo,
 from tools.journal import DamagedJournal, ProjectStamp, load, save
 from tools.manifest import target_dir
 from tools.paths import STATE_DIR, ProjectPaths, inside_project, recorded_location, refuse_state_links
+from tools.warehouse_port import Warehouse, duckdb_warehouse
 from tools.warehouse_undo import drop_relations
 
 JOURNAL = "applied.json"
@@ -162,6 +163,8 @@ class BuiltRelations(ProjectStamp):
     #: the target's DuckDB file, relative to the project when inside it (``recorded_location``)
     warehouse: str = ""
     adapter: str = "duckdb"
+    #: a warehouse that is no file: its server and database (``tools.warehouse_undo.server_of``)
+    server: str = ""
     #: the dbt target the run built on ("" in a journal from an older ae)
     target: str = ""
     #: an older ae's absolute file, read only when ``warehouse`` is empty
@@ -171,12 +174,22 @@ class BuiltRelations(ProjectStamp):
 
 
 def built_relations(
-    root: Path, db_path: Path, target: str, created: list[str], replaced: list[str]
+    root: Path,
+    db_path: Path | None,
+    target: str,
+    created: list[str],
+    replaced: list[str],
+    *,
+    adapter: str = "duckdb",
+    server: str = "",
 ) -> BuiltRelations:
-    """The journal record of a build on ``db_path`` in the project at ``root``."""
+    """The journal record of a build in the project at ``root``: on the DuckDB file ``db_path``, or
+    (``db_path`` None) on ``adapter``'s ``server``."""
     return BuiltRelations.stamped(
         root,
-        warehouse=recorded_location(root, db_path),
+        warehouse=recorded_location(root, db_path) if db_path is not None else "",
+        adapter=adapter,
+        server=server if db_path is None else "",
         target=target,
         created=created,
         replaced=replaced,
@@ -198,6 +211,10 @@ def _never_protected(_relation: str) -> str | None:
     return None
 
 
+#: opens a warehouse for the time of a drop (an adapter's engine is closed after)
+OpenWarehouse = Callable[[], AbstractContextManager[Warehouse]]
+
+
 @dataclass(frozen=True)
 class WarehouseNow:
     """The warehouse the run's target names now, from the profile as it is at undo time."""
@@ -208,6 +225,10 @@ class WarehouseNow:
     #: why a relation (``db.schema.name``) may not be dropped without the person (a protected
     #: location), or None when it may
     protected: Callable[[str], str | None] = _never_protected
+    #: a target that is no DuckDB file: its server (``tools.warehouse_undo.server_of``) and how to
+    #: open it (through dbt's adapter); None for a file, which ae opens itself
+    server: str = ""
+    open: OpenWarehouse | None = None
 
 
 @dataclass(frozen=True)
@@ -281,8 +302,8 @@ class UndoPlan:
     log_file: Path | None = None
     mark: ArtifactMark | None = None
     relations: BuiltRelations | None = None
-    #: the warehouse file the relations are dropped from, once checked
-    warehouse: Path | None = None
+    #: opens the warehouse the relations are dropped from, once checked (a DuckDB file or a server)
+    warehouse: OpenWarehouse | None = None
     #: why the relations may not be dropped from here; None when they may
     relations_refused: str | None = None
     #: relations in a protected location, with the reason: never dropped without the person
@@ -357,7 +378,8 @@ class UndoPlan:
         if self.relations_refused is not None or self.warehouse is None:
             return Rollback(files=False, replaced=built.replaced, error=self.relations_refused)
         try:
-            dropped = drop_relations(self.warehouse, self.dropped_relations())
+            with self.warehouse() as warehouse:
+                dropped = drop_relations(warehouse, self.dropped_relations())
         except AeError as exc:
             return Rollback(
                 files=False, replaced=built.replaced, error=f"could not drop {built.created}: {exc}"
@@ -510,42 +532,88 @@ def _relations_places(
     and which of them are in a protected location (``protected``)."""
     journal = run_dir / RELATIONS_JOURNAL
     recorded = built.warehouse or built.db_path
-    if not recorded:
+    if not recorded and not built.server:
         raise _refused_entry(journal, "", "it names no warehouse")
     for relation in built.created:
         if len([part for part in relation.split(".", 2) if part]) != 3:
             raise _refused_entry(journal, relation, "not a database.schema.name")
-    place = _checked_place(root, recorded, journal)
-    shared = not place.resolve().is_relative_to(root.resolve())
     undo = f"`ae undo {run_dir.name} --project {root}`"
     names = ", ".join(built.created) or "nothing"
     files_only = (
         f"to restore only the files, delete {journal} and run {undo} again "
         "(the relations then stay where they are)"
     )
-    refused: str | None = None
-    if now is not None and now.path is None:
-        refused = (
-            f"the run built in the DuckDB file {place}, but target {now.target!r} is no longer a DuckDB "
-            f"file in the profile; drop {names} there by hand, or {files_only}"
-        )
-    elif now is not None and now.path is not None and now.path.resolve() != place.resolve():
-        refused = (
-            f"the run built in {place}, but the profile now points target {now.target!r} at {now.path}: "
-            f"an undo drops relations only where the run built them. Point the target back at {place} "
-            f"and run {undo} again, or drop {names} there by hand; {files_only}"
-        )
-    elif shared and not built.written_in(root):
+    if recorded:
+        place = _checked_place(root, recorded, journal)
+        where = str(place)
+        opener, refused = _file_place(place, now, f"{undo} again", names, files_only)
+    else:
+        where = built.server
+        opener, refused = _server_place(built, now, f"{undo} again", names, files_only)
+    if refused is None and opener is not None and not built.written_in(root) and not _inside(opener, root):
         original = built.root or "another project (the journal is from an older ae)"
         refused = (
-            f"this project is a copy of {original}, and the run built in {place}, a warehouse outside "
-            f"both, which the original uses: undo the run there with `ae undo {run_dir.name} --project "
-            f"{original}`; here, {files_only}"
+            f"this project is a copy of {original}, and the run built in {where}, a "
+            f"warehouse outside both, which the original uses: undo the run there with `ae undo "
+            f"{run_dir.name} --project {original}`; here, {files_only}"
         )
     protected = (
         [(r, why) for r in built.created if (why := now.protected(r)) is not None] if now is not None else []
     )
-    return {"warehouse": place, "relations_refused": refused, "protected": protected}
+    return {"warehouse": opener, "relations_refused": refused, "protected": protected}
+
+
+@dataclass(frozen=True)
+class _FileWarehouse:
+    """Opens a DuckDB file the journal named, once checked."""
+
+    place: Path
+
+    def __call__(self) -> AbstractContextManager[Warehouse]:
+        return nullcontext(duckdb_warehouse(self.place))
+
+
+def _inside(opener: OpenWarehouse, root: Path) -> bool:
+    """Whether the warehouse is a file inside the project (a server never is)."""
+    return isinstance(opener, _FileWarehouse) and opener.place.resolve().is_relative_to(root.resolve())
+
+
+def _file_place(
+    place: Path, now: WarehouseNow | None, again: str, names: str, files_only: str
+) -> tuple[OpenWarehouse | None, str | None]:
+    """The DuckDB file the run built in, when the profile still names it."""
+    if now is not None and now.path is None:
+        return None, (
+            f"the run built in the DuckDB file {place}, but target {now.target!r} is no longer a DuckDB "
+            f"file in the profile; drop {names} there by hand, or {files_only}"
+        )
+    if now is not None and now.path is not None and now.path.resolve() != place.resolve():
+        return None, (
+            f"the run built in {place}, but the profile now points target {now.target!r} at {now.path}: "
+            f"an undo drops relations only where the run built them. Point the target back at {place} "
+            f"and run {again}, or drop {names} there by hand; {files_only}"
+        )
+    return _FileWarehouse(place), None
+
+
+def _server_place(
+    built: BuiltRelations, now: WarehouseNow | None, again: str, names: str, files_only: str
+) -> tuple[OpenWarehouse | None, str | None]:
+    """The server and database the run built in, when the profile still names them; only the
+    profile's target can open it (ae holds no credentials of its own)."""
+    if now is None or now.open is None:
+        where = f"target {now.target!r} is now a DuckDB file" if now is not None else "no profile was read"
+        return None, (
+            f"the run built in {built.server}, but {where}: ae reaches a {built.adapter} warehouse only "
+            f"through the profile's target; drop {names} there by hand, or {files_only}"
+        )
+    if now.server != built.server:
+        return None, (
+            f"the run built in {built.server}, but the profile now points target {now.target!r} at "
+            f"{now.server}: an undo drops relations only where the run built them. Point the target back "
+            f"at {built.server} and run {again}, or drop {names} there by hand; {files_only}"
+        )
+    return now.open, None
 
 
 def merge_applied(first: AppliedChangeset, second: AppliedChangeset) -> AppliedChangeset:

@@ -19,7 +19,7 @@ from tools.errors import Channel, ConfigurationError, channel_of
 from tools.journal import LinesRead, append_line, read_lines
 from tools.logs import get_logger, redact, redact_value
 from tools.paths import ProjectPaths
-from tools.profiles import find_profiles, read_target
+from tools.profiles import ProfileTarget, find_profiles, read_target
 from tools.resilience import Resilience
 from tools.secrets import register_profile_secrets
 from tools.warehouse_port import Warehouse, duckdb_warehouse, warehouse_for
@@ -132,10 +132,13 @@ class ToolContext:
         with self.recorded(name, arguments):
             return self.policy.call(family, self.target, fn, op=name)
 
+    def profile_target(self) -> ProfileTarget:
+        """The target as dbt resolves the profile (the engine's, else the project's profile)."""
+        return self.engine.read_target() if self.engine else read_target(self.paths.root, self.target)
+
     def warehouse_file(self) -> Path | None:
         """The target's DuckDB file as dbt resolves the profile; None for a warehouse that is no file."""
-        target = self.engine.read_target() if self.engine else read_target(self.paths.root, self.target)
-        return target.path
+        return self.profile_target().path
 
     def warehouse(self) -> Warehouse:
         """The target's warehouse behind the port (tools/warehouse_port): a DuckDB file opened by ae,
@@ -143,7 +146,7 @@ class ToolContext:
         (the profile's credentials and dialect live there)."""
         if self.engine is not None:
             return warehouse_for(self.engine)
-        target = read_target(self.paths.root, self.target)
+        target = self.profile_target()
         if target.path is None:
             raise ConfigurationError(
                 f"target {self.target!r} is a {target.type} warehouse, reached only through dbt's adapter, "

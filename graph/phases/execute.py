@@ -8,7 +8,6 @@ nothing needs none: its dbt calls open the warehouse read-only.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -23,7 +22,8 @@ from graph.transaction import built_relations, record_built_relations, rollback_
 from tools.engine import BUILDING, DbtCall, DbtResult
 from tools.errors import ModelFixableError
 from tools.protection import Protection
-from tools.warehouse_undo import list_relation_names, qualified
+from tools.warehouse_port import Warehouse
+from tools.warehouse_undo import qualified, relation_names, server_of
 
 #: freshness statuses that describe the data rather than a failure of the run
 STALE = frozenset({"warn", "error"})
@@ -76,11 +76,23 @@ def _failures(ctx: RunContext, result: DbtResult) -> list[str]:
     return [f"{n.name}: {n.message}" for n in result.failed_nodes if n.status not in STALE]
 
 
-def _journal_relations(ctx: RunContext, db_path: Path, existing: set[str], results: list[DbtResult]) -> None:
-    """Record what the build created (so a rollback drops it) and which existing relations it rebuilt."""
-    created = sorted(list_relation_names(db_path) - existing)
-    rebuilt = {qualified(n.relation, db_path.stem) for r in results for n in r.nodes if n.ok and n.relation}
-    built = built_relations(ctx.project_dir, db_path, ctx.target, created, sorted(rebuilt & existing))
+def _journal_relations(
+    ctx: RunContext, warehouse: Warehouse, existing: set[str], results: list[DbtResult]
+) -> None:
+    """Record what the build created (so a rollback drops it) and which existing relations it rebuilt,
+    with where: the DuckDB file, or the server and database of any other adapter."""
+    created = sorted(relation_names(warehouse) - existing)
+    rebuilt = {qualified(n.relation, warehouse) for r in results for n in r.nodes if n.ok and n.relation}
+    target = ctx.tools.profile_target()
+    built = built_relations(
+        ctx.project_dir,
+        target.path,
+        ctx.target,
+        created,
+        sorted(rebuilt & existing),
+        adapter=warehouse.adapter,
+        server=server_of(target),
+    )
     record_built_relations(ctx.run_dir, built)
 
 
@@ -119,8 +131,9 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     errors: list[str] = []
     # a plan that promised to only read gets a warehouse it cannot write (graph/read_only.py)
     read_only = is_read_only(spec)
-    db_path = ctx.warehouse_path() if any(op.command in BUILDING for op in ops) else None
-    existing = list_relation_names(db_path) if db_path is not None else set()
+    # what exists before the build, so the journal holds only what the build created
+    warehouse = ctx.tools.warehouse() if any(op.command in BUILDING for op in ops) else None
+    existing = relation_names(warehouse) if warehouse is not None else set()
     try:
         for op in ops:
             try:
@@ -133,8 +146,8 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             if errors:
                 break
     finally:
-        if db_path is not None:
-            _journal_relations(ctx, db_path, existing, results)
+        if warehouse is not None:
+            _journal_relations(ctx, warehouse, existing, results)
     execution = {
         "ok": not errors,
         "results": [r.model_dump(mode="json", exclude={"preview"}) for r in results],

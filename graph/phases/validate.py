@@ -331,7 +331,7 @@ def _conclude(
     }
     applied_record = applied.model_dump(mode="json") if applied is not None else None
     if found.verdict.get("gate") and not found.errors:  # a person answers first, with nothing left applied
-        if undone := rollback_journaled(applied_record, ctx.run_dir):
+        if undone := rollback_journaled(applied_record, ctx.run_dir, warehouse=ctx.warehouse_now()):
             ctx.progress("validate", undone.describe())
         return {"validation": validation, **found.verdict, "applied": None, "needs_repair": False}
     if found.errors:

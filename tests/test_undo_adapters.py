@@ -1,0 +1,164 @@
+"""Execute's journal of created relations and ``ae undo``'s drop of them, on DuckDB and on PostgreSQL.
+
+A run that adds a model builds its relation; Execute journals it (graph/phases/execute.py) with where
+it built: the DuckDB file, or the PostgreSQL server and database. ``ae undo`` drops it there, through
+the warehouse port (tools/warehouse_undo.py), and only there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+from agent.exit_codes import ExitCode
+from agent.runner import Session
+from agent.settings import load_settings
+from graph.transaction import RELATIONS_JOURNAL, built_relations, record_built_relations
+from tests.postgres import postgres_database
+from tests.scripted_planner import ScriptedPlanner, writes
+from tests.warehouse_projects import ORDERS, duckdb_project, postgres_project, seed
+from tools.context import ToolContext
+from tools.engine import DbtEngine
+from tools.paths import ProjectPaths, ensure_state_dir
+from tools.warehouse_undo import relation_names, server_of
+
+NEW_MODEL = {
+    "models/sources.yml": """\
+version: 2
+sources:
+  - name: shop
+    schema: shop
+    description: The shop's raw tables.
+    tables:
+      - name: orders
+        description: One row per order.
+""",
+    "models/big_spenders.sql": (
+        "select customer_id, sum(amount) as total from {{ source('shop', 'orders') }} group by customer_id\n"
+    ),
+    "models/big_spenders.yml": """\
+version: 2
+models:
+  - name: big_spenders
+    description: What each customer spent.
+    columns:
+      - name: customer_id
+        description: The customer.
+        data_tests: [unique, not_null]
+      - name: total
+        description: The sum of the customer's orders.
+""",
+}
+
+
+@dataclass(frozen=True)
+class Shop:
+    adapter: str
+    project: Path
+    engine: DbtEngine
+
+    @property
+    def ctx(self) -> ToolContext:
+        return ToolContext(paths=ProjectPaths.for_project(self.project), target="dev", engine=self.engine)
+
+    def relations(self) -> set[str]:
+        return relation_names(self.ctx.warehouse())
+
+    def qualified(self, schema: str, name: str) -> str:
+        return f"{self.ctx.warehouse().current_database()}.{schema}.{name}".lower()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shop(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shop]:
+    monkeypatch.setenv("AE_CONFIG", str(tmp_path / "user" / "config.yml"))
+    for name in ("AE_PROTECTED_TARGETS", "AE_PROTECTED_SCHEMAS", "AE_STORE_URL", "DBT_TARGET"):
+        monkeypatch.delenv(name, raising=False)
+    root = tmp_path / "shop"
+    if request.param == "postgres":
+        with postgres_database("ae_undo") as dsn, DbtEngine(postgres_project(root, dsn)) as engine:
+            yield _seeded(Shop("postgres", engine.project_dir, engine))
+    else:
+        with DbtEngine(duckdb_project(root)) as engine:
+            yield _seeded(Shop("duckdb", engine.project_dir, engine))
+
+
+def _seeded(shop: Shop) -> Shop:
+    seed(shop.ctx.warehouse())
+    return shop
+
+
+def _orders(shop: Shop) -> int:
+    return int(str(shop.ctx.warehouse().read(["select count(*) from shop.orders"])[0].rows[0][0]))
+
+
+def _plant(shop: Shop, created: list[str], *, server: str | None = None) -> None:
+    """A relations journal as Execute writes it, of run X."""
+    target = shop.ctx.profile_target()
+    built = built_relations(
+        shop.project,
+        target.path,
+        "dev",
+        created,
+        [],
+        adapter=shop.adapter,
+        server=server if server is not None else server_of(target),
+    )
+    record_built_relations(ensure_state_dir(shop.project) / "runs" / "X", built)
+
+
+@pytest.mark.slow
+def test_undo_of_a_new_model_drops_its_relation(shop: Shop, capsys: pytest.CaptureFixture[str]) -> None:
+    with Session(load_settings(shop.project, max_repairs=0)) as session:
+        outcome = session.run("add big_spenders", planner=ScriptedPlanner([writes(NEW_MODEL)]))
+    assert outcome.status == "success", outcome.reason
+    schema = "public" if shop.adapter == "postgres" else "main"
+    created = shop.qualified(schema, "big_spenders")
+    assert created in shop.relations()
+    journal = shop.project / ".ae" / "runs" / outcome.run_id / RELATIONS_JOURNAL
+    recorded = json.loads(journal.read_text())
+    assert recorded["created"] == [created] and recorded["adapter"] == shop.adapter
+    assert bool(recorded["server"]) == (shop.adapter == "postgres")
+
+    assert main(["undo", outcome.run_id, "--project", str(shop.project)]) == ExitCode.OK
+    assert f"dropped 1 relation(s) the run created: {created}" in capsys.readouterr().out
+    assert created not in shop.relations()
+    assert not (shop.project / "models" / "big_spenders.sql").exists()
+    assert _orders(shop) == len(ORDERS)
+
+
+def test_a_journals_hostile_names_reach_no_sql(shop: Shop, capsys: pytest.CaptureFixture[str]) -> None:
+    """A planted name is only ever matched against the relations listed: one that names no relation
+    is left alone; a real relation with quotes and semicolons in its name is dropped, quoted."""
+    odd = 'odd"; drop table shop.orders; --'
+    warehouse = shop.ctx.warehouse()
+    warehouse.execute([f"CREATE TABLE {warehouse.dialect.relation(None, 'shop', odd)} AS SELECT 1 AS n"])
+    hostile = shop.qualified("shop", 'orders"; drop table shop.orders; --')
+    real = shop.qualified("shop", odd)
+    assert real in shop.relations()
+    _plant(shop, [hostile, real])
+
+    assert main(["undo", "X", "--project", str(shop.project)]) == ExitCode.OK
+    assert f"dropped 1 relation(s) the run created: {real}" in capsys.readouterr().out
+    assert real not in shop.relations()
+    assert _orders(shop) == len(ORDERS)
+
+
+@pytest.mark.postgres
+def test_undo_refuses_a_server_the_profile_no_longer_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AE_CONFIG", str(tmp_path / "user" / "config.yml"))
+    with postgres_database("ae_undo") as dsn, DbtEngine(postgres_project(tmp_path / "shop", dsn)) as engine:
+        shop = _seeded(Shop("postgres", engine.project_dir, engine))
+        orders = shop.qualified("shop", "orders")
+        _plant(shop, [orders], server="postgres://10.0.0.1:5432/elsewhere")
+        assert main(["undo", "X", "--project", str(shop.project)]) == ExitCode.REFUSED
+        err = capsys.readouterr().err
+        assert "the run built in postgres://10.0.0.1:5432/elsewhere" in err
+        assert f"at {server_of(shop.ctx.profile_target())}" in err
+        assert orders in shop.relations()
