@@ -1,4 +1,5 @@
-"""Execute's journal of created relations and ``ae undo``'s drop of them, on DuckDB and on PostgreSQL.
+"""Execute's journal of created relations and ``ae undo``'s drop of them, on DuckDB and on PostgreSQL
+(and, in the same run, Verify's incremental proof, which PostgreSQL says it cannot make).
 
 A run that adds a model builds its relation; Execute journals it (graph/phases/execute.py) with where
 it built: the DuckDB file, or the PostgreSQL server and database. ``ae undo`` drops it there, through
@@ -18,6 +19,7 @@ from agent.cli import main
 from agent.exit_codes import ExitCode
 from agent.runner import Session
 from agent.settings import load_settings
+from graph.progress import ProgressEvent
 from graph.transaction import RELATIONS_JOURNAL, built_relations, record_built_relations
 from tests.postgres import postgres_database
 from tests.scripted_planner import ScriptedPlanner, writes
@@ -35,23 +37,29 @@ sources:
     schema: shop
     description: The shop's raw tables.
     tables:
-      - name: orders
-        description: One row per order.
+      - name: customers
+        description: One row per customer.
 """,
-    "models/big_spenders.sql": (
-        "select customer_id, sum(amount) as total from {{ source('shop', 'orders') }} group by customer_id\n"
-    ),
-    "models/big_spenders.yml": """\
+    "models/customer_tiers.sql": """\
+{{ config(materialized='incremental', unique_key='customer_id') }}
+select customer_id, tier, signup_date from {{ source('shop', 'customers') }}
+{% if is_incremental() %}
+where signup_date > (select max(signup_date) from {{ this }})
+{% endif %}
+""",
+    "models/customer_tiers.yml": """\
 version: 2
 models:
-  - name: big_spenders
-    description: What each customer spent.
+  - name: customer_tiers
+    description: Each customer's tier.
     columns:
       - name: customer_id
         description: The customer.
         data_tests: [unique, not_null]
-      - name: total
-        description: The sum of the customer's orders.
+      - name: tier
+        description: The customer's tier.
+      - name: signup_date
+        description: When the customer signed up.
 """,
 }
 
@@ -113,11 +121,17 @@ def _plant(shop: Shop, created: list[str], *, server: str | None = None) -> None
 
 @pytest.mark.slow
 def test_undo_of_a_new_model_drops_its_relation(shop: Shop, capsys: pytest.CaptureFixture[str]) -> None:
-    with Session(load_settings(shop.project, max_repairs=0)) as session:
-        outcome = session.run("add big_spenders", planner=ScriptedPlanner([writes(NEW_MODEL)]))
+    events: list[ProgressEvent] = []
+    with Session(load_settings(shop.project, max_repairs=0), emit=events.append) as session:
+        outcome = session.run("add customer_tiers", planner=ScriptedPlanner([writes(NEW_MODEL)]))
     assert outcome.status == "success", outcome.reason
+    said = [e.message for e in events if e.phase == "verify"]
+    if shop.adapter == "duckdb":
+        assert any(m.startswith("customer_tiers: incremental matches") for m in said), said
+    else:  # the proof needs a copy of a DuckDB file: said, not passed in silence
+        assert any(m.startswith("not on postgres: proving an incremental model") for m in said), said
     schema = "public" if shop.adapter == "postgres" else "main"
-    created = shop.qualified(schema, "big_spenders")
+    created = shop.qualified(schema, "customer_tiers")
     assert created in shop.relations()
     journal = shop.project / ".ae" / "runs" / outcome.run_id / RELATIONS_JOURNAL
     recorded = json.loads(journal.read_text())
@@ -127,7 +141,7 @@ def test_undo_of_a_new_model_drops_its_relation(shop: Shop, capsys: pytest.Captu
     assert main(["undo", outcome.run_id, "--project", str(shop.project)]) == ExitCode.OK
     assert f"dropped 1 relation(s) the run created: {created}" in capsys.readouterr().out
     assert created not in shop.relations()
-    assert not (shop.project / "models" / "big_spenders.sql").exists()
+    assert not (shop.project / "models" / "customer_tiers.sql").exists()
     assert _orders(shop) == len(ORDERS)
 
 

@@ -133,7 +133,7 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     db_path = ctx.warehouse_path()
     built_ids = [n.unique_id for r in built for n in r.nodes if n.ok]
     built_nodes = [n for r in built for n in r.nodes]
-    incrementals = prove_incrementals(ctx, db_path, manifest, built_nodes) if db_path is not None else []
+    incrementals = prove_incrementals(ctx, db_path, manifest, built_nodes)
     failing = _sample_failures(ctx, tested) if tested else []
     rows_per_model, uncounted = row_counts(ctx.tools.warehouse(), manifest, built_ids)
     for why in uncounted:
