@@ -101,7 +101,7 @@ def test_ae_replay_copies_a_warehouse_kept_outside_the_project(
     """Before: the project was copied but its profile still named the real warehouse, and the
     replayed plan built there."""
     from agent.cli import main
-    from tools.warehouse import list_relations
+    from tools.warehouse_port import duckdb_warehouse
 
     project, real = _warehouse_outside(tmp_path)
     before = _digest(real)
@@ -111,7 +111,7 @@ def test_ae_replay_copies_a_warehouse_kept_outside_the_project(
     assert "replayed on a copy (removed afterwards)" in out and "warehouse /" in out
     assert str(real) not in out.split("warehouse ", 1)[1]  # it names the copy, not the real file
     assert _digest(real) == before
-    assert "stg_orders" not in {r.name for r in list_relations(real)}
+    assert "stg_orders" not in {r.name for r in duckdb_warehouse(real).list_relations()}
 
 
 def test_ae_replay_refuses_a_protected_target_and_a_warehouse_it_cannot_copy(

@@ -24,12 +24,11 @@ from tools.warehouse import (
     MAX_VALUE_CHARS,
     TRUNCATED_MARKER,
     check_read_only_sql,
-    describe_relation,
     execute_query,
-    list_relations,
     readonly_connection,
     run_readonly_query,
 )
+from tools.warehouse_port import duckdb_warehouse
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +57,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_describe_reports_columns_types_nullability_and_row_count(warehouse: Path) -> None:
-    description = describe_relation(warehouse, "raw.orders")
+    description = duckdb_warehouse(warehouse).describe("raw.orders")
 
     assert description.relation.qualified_name == "dev.raw.orders"
     assert description.relation.kind == "table"
@@ -73,33 +72,34 @@ def test_describe_reports_columns_types_nullability_and_row_count(warehouse: Pat
 
 
 def test_describe_defaults_to_main_and_accepts_three_part_names(warehouse: Path) -> None:
-    assert describe_relation(warehouse, "customers").row_count == 2
-    view = describe_relation(warehouse, "DEV.main.Placed_Orders")
+    assert duckdb_warehouse(warehouse).describe("customers").row_count == 2
+    view = duckdb_warehouse(warehouse).describe("DEV.main.Placed_Orders")
     assert view.relation.kind == "view"
     assert view.row_count == 2
 
 
 def test_unknown_relation_names_near_matches(warehouse: Path) -> None:
     with pytest.raises(QueryError) as raised:
-        describe_relation(warehouse, "raw.ordrs")
+        duckdb_warehouse(warehouse).describe("raw.ordrs")
     assert "raw.orders" in raised.value.message
     assert "order_items" in raised.value.message  # the relations that do exist in the schema
 
 
 def test_unknown_schema_lists_the_schemas(warehouse: Path) -> None:
     with pytest.raises(QueryError, match="main, raw"):
-        describe_relation(warehouse, "staging.orders")
+        duckdb_warehouse(warehouse).describe("staging.orders")
 
 
 def test_list_relations_all_and_by_schema(warehouse: Path) -> None:
-    everything = {ref.qualified_name for ref in list_relations(warehouse)}
+    everything = {ref.qualified_name for ref in duckdb_warehouse(warehouse).list_relations()}
     assert everything == {
         "dev.main.customers",
         "dev.main.placed_orders",
         "dev.raw.order_items",
         "dev.raw.orders",
     }
-    assert [ref.name for ref in list_relations(warehouse, "raw")] == ["order_items", "orders"]
+    in_raw = duckdb_warehouse(warehouse).list_relations("raw")
+    assert [ref.name for ref in in_raw] == ["order_items", "orders"]
 
 
 def test_query_returns_json_ready_rows(warehouse: Path) -> None:
@@ -172,7 +172,7 @@ def test_writes_and_file_access_are_refused_before_running(warehouse: Path, sql:
         check_read_only_sql(sql)  # the guard alone refuses it, naming the statement kind
     with pytest.raises(ReadOnlyViolation):
         run_readonly_query(warehouse, sql)
-    assert describe_relation(warehouse, "raw.orders").row_count == 3
+    assert duckdb_warehouse(warehouse).describe("raw.orders").row_count == 3
 
 
 def test_connection_refuses_writes_and_files_even_without_the_guard(warehouse: Path) -> None:
@@ -195,7 +195,7 @@ def test_sql_errors_carry_the_warehouse_message(warehouse: Path) -> None:
 
 def test_missing_warehouse_file_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="does not exist"):
-        describe_relation(tmp_path / "nope.duckdb", "orders")
+        duckdb_warehouse(tmp_path / "nope.duckdb").describe("orders")
 
 
 @pytest.fixture
@@ -227,7 +227,7 @@ def locked_warehouse(warehouse: Path, tmp_path: Path) -> Iterator[Path]:
 
 def test_lock_held_by_another_process_is_transient(locked_warehouse: Path) -> None:
     with pytest.raises(WarehouseLocked, match=r"is locked by (PID \d+|another process)"):
-        describe_relation(locked_warehouse, "raw.orders")
+        duckdb_warehouse(locked_warehouse).describe("raw.orders")
 
 
 def test_a_runaway_query_is_interrupted_with_an_error_the_model_can_act_on(warehouse: Path) -> None:

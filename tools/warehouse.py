@@ -1,4 +1,4 @@
-"""Read-only access to a DuckDB warehouse file: describe relations, list them, run one read statement.
+"""Read-only access to a DuckDB warehouse file: run one read statement, and the DuckDB helpers around it.
 
 The functions here take the DuckDB file's path, as they did before the warehouse port: each opens
 the file through the port's DuckDB implementation (tools/warehouse_port), read-only with external
@@ -39,10 +39,8 @@ __all__ = [
     "RelationDescription",
     "RelationRef",
     "check_read_only_sql",
-    "describe_relation",
     "execute_query",
     "interrupt_queries",
-    "list_relations",
     "open_readonly",
     "parse_relation_name",
     "quote_identifier",
@@ -60,16 +58,6 @@ def parse_relation_name(relation: str) -> tuple[str | None, str, str]:
     missing schema being DuckDB's ``main``."""
     database, schema, name = _parse_relation_name(relation, "duckdb")
     return database, schema or DEFAULT_SCHEMA, name
-
-
-def describe_relation(db_path: Path, relation: str) -> RelationDescription:
-    """Columns (name, type, nullable) and row count of a table or view."""
-    return duckdb_warehouse(db_path).describe(relation)
-
-
-def list_relations(db_path: Path, schema: str | None = None) -> list[RelationRef]:
-    """Tables and views in the warehouse, optionally only those of one schema."""
-    return duckdb_warehouse(db_path).list_relations(schema)
 
 
 def run_readonly_query(
