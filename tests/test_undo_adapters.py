@@ -176,3 +176,24 @@ def test_undo_refuses_a_server_the_profile_no_longer_names(
         assert "the run built in postgres://10.0.0.1:5432/elsewhere" in err
         assert f"at {server_of(shop.ctx.profile_target())}" in err
         assert orders in shop.relations()
+
+
+@pytest.mark.slow
+def test_a_failed_run_drops_what_it_built(shop: Shop) -> None:
+    """The run's own rollback (a Verify that fails, no repairs left) drops the new relation too."""
+    failing = {
+        **NEW_MODEL,
+        "models/customer_tiers.yml": NEW_MODEL["models/customer_tiers.yml"].replace(
+            "description: The customer's tier.",
+            "description: The customer's tier.\n        data_tests:\n"
+            "          - accepted_values:\n              arguments:\n                values: ['gold']",
+        ),
+    }
+    events: list[ProgressEvent] = []
+    with Session(load_settings(shop.project, max_repairs=0), emit=events.append) as session:
+        outcome = session.run("add customer_tiers", planner=ScriptedPlanner([writes(failing)]))
+    assert outcome.status == "failed" and outcome.reason.startswith("verify failed"), outcome.reason
+    created = shop.qualified("public" if shop.adapter == "postgres" else "main", "customer_tiers")
+    assert any(f"dropped 1 relation(s) the run created: {created}" in e.message for e in events)
+    assert created not in shop.relations()
+    assert not (shop.project / "models" / "customer_tiers.sql").exists()
