@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 import threading
 from contextlib import closing
 
@@ -84,6 +85,7 @@ def launch_worker(url: str, *, executor_id: str, queue: str, concurrency: int) -
         "executor_id": executor_id,
         "log_level": "WARNING",
     }
+    _console_to_current_stderr()
     DBOS(config=config)
     DBOS.listen_queues([])  # DBOS's own thread takes no ae task: ae runs that loop on a Wake
     DBOS.launch()  # also recovers this executor's own PENDING tasks (a restarted worker)
@@ -92,6 +94,19 @@ def launch_worker(url: str, *, executor_id: str, queue: str, concurrency: int) -
     )
     _take_tasks(url, registered)
     return registered
+
+
+def _console_to_current_stderr() -> None:
+    """DBOS makes its console handler when it is imported, on the stderr of that moment; a process
+    that has since replaced sys.stderr (a test's capture, a redirected run) would have DBOS write to,
+    and flush, a stream that may be closed by now."""
+    for handler in logging.getLogger("dbos").handlers:
+        if handler.name == "__dbos_console_log_handler__" and isinstance(handler, logging.StreamHandler):
+            handler.acquire()  # not setStream: it flushes the old stream first, which may be closed
+            try:
+                handler.stream = sys.stderr
+            finally:
+                handler.release()
 
 
 #: this process's queue loop and its Wake while it is a worker
