@@ -58,12 +58,29 @@ class Check:
 def check_dbt() -> Check:
     try:
         core = metadata.version("dbt-core")
-        duck = metadata.version("dbt-duckdb")
-    except metadata.PackageNotFoundError as exc:
-        return Check("dbt", False, f"{exc.name} is not installed; run `make setup`")
+    except metadata.PackageNotFoundError:
+        return Check("dbt", False, "dbt-core is not installed; run `make setup`")
     if not core.startswith("1.11."):
         return Check("dbt", False, f"dbt-core {core} installed; ae needs >=1.11,<1.12 (run `make setup`)")
-    return Check("dbt", True, f"dbt-core {core}, dbt-duckdb {duck}")
+    return Check("dbt", True, f"dbt-core {core}")
+
+
+def check_adapter(target: ProfileTarget | None) -> Check:
+    """The dbt adapter the target's ``type`` names, and whether its package is installed: dbt-core
+    alone builds on no warehouse, and which adapter is needed is known only from the profile."""
+    if target is None:
+        return Check.skip("adapter", NO_PROFILE)
+    package = f"dbt-{target.type}"  # how dbt adapters are published (dbt-duckdb, dbt-postgres ...)
+    try:
+        version = metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return Check(
+            "adapter",
+            False,
+            f"{target.type}: {package} is not installed, and target {target.target!r} needs it; "
+            f"install it beside dbt-core (`uv pip install '{package}>=1.11,<1.12'`)",
+        )
+    return Check("adapter", True, f"{target.type}: {package} {version}")
 
 
 def check_project(settings: Settings) -> Check:
@@ -155,14 +172,22 @@ def looking_engine(settings: Settings) -> Iterator[DbtEngine]:
             yield engine
 
 
-def check_dbt_project(settings: Settings, target: ProfileTarget | None, warehouse: Check) -> list[Check]:
+def check_dbt_project(
+    settings: Settings, target: ProfileTarget | None, adapter: Check, warehouse: Check
+) -> list[Check]:
     """``dbt parse`` (does the project load?), the sources it declares against a warehouse file that
     is not there, and ``dbt debug`` (does the warehouse answer?).
 
     ``warehouse`` is the lock check's result: a locked file fails there, once, and dbt debug is not
-    asked about it (it would fail too, and seem to blame the profile)."""
+    asked about it (it would fail too, and seem to blame the profile). A missing adapter package
+    fails the adapter check, once: dbt cannot load the profile without it."""
     if target is None:
         return [Check.skip(name, NO_PROFILE) for name in ("parse", "sources", "connection")]
+    if not adapter.ok:
+        return [
+            Check.skip(name, "the adapter check failed (above)")
+            for name in ("parse", "sources", "connection")
+        ]
     try:
         with looking_engine(settings) as engine:
             parse = _parse_check(engine)
@@ -312,15 +337,27 @@ def run_doctor(settings: Settings, out: Callable[[str], None] = print) -> int:
     if project.ok:
         profile, target = check_profile(settings)
         report(profile)
+        adapter = check_adapter(target)
+        report(adapter)
         report(check_protection(settings, target))
         warehouse = check_warehouse_lock(target)
         report(warehouse)
-        for check in check_dbt_project(settings, target, warehouse):
+        for check in check_dbt_project(settings, target, adapter, warehouse):
             report(check)
         report(check_store(settings))
         report(check_runs(settings))
     else:
-        for name in ("profile", "protection", "warehouse", "parse", "sources", "connection", "store", "runs"):
+        for name in (
+            "profile",
+            "adapter",
+            "protection",
+            "warehouse",
+            "parse",
+            "sources",
+            "connection",
+            "store",
+            "runs",
+        ):
             report(Check.skip(name, NO_PROJECT))
     report(check_llm(settings))
     if failed:

@@ -108,3 +108,22 @@ def test_cli_bad_inputs_are_clear_and_change_nothing(
     # reading prod needs no approval (it opens the warehouse read-only); building there does
     assert main(["run", "/dbt-run --select a", "--project", str(example), "--target", "prod"]) == 3
     assert "protected" in capsys.readouterr().err
+
+
+def test_doctor_names_an_adapter_whose_package_is_not_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A snowflake profile on a machine without dbt-snowflake: said once, by the adapter check, and
+    dbt (which cannot load the profile without it) is not asked."""
+    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
+    project = tmp_path / "shop"
+    project.mkdir()
+    (project / "dbt_project.yml").write_text("name: shop\nversion: '1.0'\nconfig-version: 2\nprofile: shop\n")
+    (project / "profiles.yml").write_text(
+        "shop:\n  target: dev\n  outputs:\n    dev:\n      type: snowflake\n      account: x\n"
+    )
+    assert main(["doctor", "--project", str(project)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    adapter = next(line for line in lines if " adapter " in line)
+    assert adapter.startswith("FAIL") and "snowflake: dbt-snowflake is not installed" in adapter
+    assert all(line.startswith("SKIP") for line in lines if " parse " in line or " connection " in line)
