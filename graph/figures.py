@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from graph.nodes import upstream_tables
 from tools.engine import DbtResult
 from tools.errors import AeError
-from tools.lint import documents_its_output
+from tools.lint import documents_its_output, lint_dialect
 from tools.manifest import Manifest
 from tools.warehouse_port import Warehouse
 
@@ -114,7 +114,8 @@ def test_figures(result: DbtResult | None) -> dict[str, Any]:
 
 def project_figures(manifest: Manifest) -> dict[str, Any]:
     models = list(manifest.root("model").values())
-    compliant = [m for m in models if documents_its_output(m)]
+    dialect = lint_dialect(manifest)
+    compliant = [m for m in models if documents_its_output(m, dialect)]
     documented = [m for m in models if m.is_documented]
     incremental = [m for m in models if m.config.materialized == "incremental"]
     return {

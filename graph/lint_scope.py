@@ -29,7 +29,7 @@ from typing import Any
 
 from graph.nodes import BUILDABLE
 from tools.changeset import Changeset, PriorFile
-from tools.lint import LintFinding, disabled_rules, model_output_columns, normalize_column
+from tools.lint import LintFinding, disabled_rules, lint_dialect, model_output_columns, normalize_column
 from tools.manifest import Manifest, Node
 from tools.properties_files import YAML_SUFFIXES, model_entries
 
@@ -176,12 +176,15 @@ def _renamed(
     if before_manifest is None:
         return {}
     renamed: dict[str, dict[str, str]] = {}
+    dialect = lint_dialect(manifest)
     for uid in modified:
         node, old_node = manifest.nodes.get(uid), before_manifest.nodes.get(uid)
         if node is None or old_node is None or node.name not in old_entries or node.name not in new_entries:
             continue
         pairs = _entry_renames(old_entries[node.name], new_entries[node.name])
-        confirmed = {old: new for old, new in pairs.items() if _outputs_agree(old_node, node, old, new)}
+        confirmed = {
+            old: new for old, new in pairs.items() if _outputs_agree(old_node, node, old, new, dialect)
+        }
         if confirmed:
             renamed[uid] = confirmed
     return renamed
@@ -213,9 +216,9 @@ def _entry_renames(old_entry: Any, new_entry: Any) -> dict[str, str]:
     return pairs
 
 
-def _outputs_agree(old_node: Node, node: Node, old: str, new: str) -> bool:
+def _outputs_agree(old_node: Node, node: Node, old: str, new: str, dialect: str) -> bool:
     """The SQL output ``old`` before the change and ``new`` after it, and not the other way round."""
-    before, after = model_output_columns(old_node), model_output_columns(node)
+    before, after = model_output_columns(old_node, dialect), model_output_columns(node, dialect)
     if before is None or after is None:
         return False
     return old in before and old not in after and new in after and new not in before

@@ -19,7 +19,15 @@ import pytest
 import yaml
 
 from tools.errors import ConfigurationError
-from tools.lint import RULES, LintConfig, LintFinding, LintReport, documents_its_output, lint_project
+from tools.lint import (
+    RULES,
+    LintConfig,
+    LintFinding,
+    LintReport,
+    documents_its_output,
+    lint_dialect,
+    lint_project,
+)
 from tools.manifest import Manifest
 
 PROJECT_YML = """\
@@ -672,13 +680,18 @@ def test_raw_inputs_and_base_models_in_messages(bad: LintedProject) -> None:
 
 
 def test_schema_compliance_needs_documented_columns_to_match_the_output(bad: LintedProject) -> None:
-    nodes = {n.name: n for n in Manifest(bad.compiled).root("model").values()}
+    manifest = Manifest(bad.compiled)
+    nodes = {n.name: n for n in manifest.root("model").values()}
+    dialect = lint_dialect(manifest)
+    assert dialect == "duckdb"
 
-    assert documents_its_output(nodes["stg_orders"])
-    assert documents_its_output(nodes["fct_star_outer"])  # select * from a ref: the output is unknown
-    assert not documents_its_output(nodes["int_missing_column"])
-    assert not documents_its_output(nodes["fct_undocumented_output"])
-    assert not documents_its_output(nodes["fct_no_columns"])
+    assert documents_its_output(nodes["stg_orders"], dialect)
+    assert documents_its_output(
+        nodes["fct_star_outer"], dialect
+    )  # select * from a ref: the output is unknown
+    assert not documents_its_output(nodes["int_missing_column"], dialect)
+    assert not documents_its_output(nodes["fct_undocumented_output"], dialect)
+    assert not documents_its_output(nodes["fct_no_columns"], dialect)
 
 
 def test_fingerprints_name_rule_node_and_detail_but_no_line(bad: LintedProject) -> None:

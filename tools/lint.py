@@ -9,7 +9,8 @@ reference; ids and severities here are ours and stable (AE001...). Each finding 
 without line numbers (rule, node, detail), so "the same finding" survives edits elsewhere in a file:
 Validate uses it to tell a change's new findings from existing debt, the baseline file to list debt.
 
-SQL is analysed with sqlglot (dialect duckdb). The raw SQL with its Jinja stripped is tried first,
+SQL is analysed with sqlglot in the dialect of the adapter dbt compiled for (the manifest's
+``adapter_type``, tools/warehouse_port/dialects.py). The raw SQL with its Jinja stripped is tried first,
 because its line numbers are exactly the file's and ``var()`` calls stay visible as placeholders
 instead of being rendered into literals; the compiled SQL is the fallback when Jinja control flow
 leaves the stripped text unparseable. Jinja is found with Jinja's own lexer
@@ -42,6 +43,7 @@ from tools.logs import get_logger
 from tools.manifest import Column, Manifest, ManifestLike, Node, as_manifest
 from tools.sql_edit.jinja_text import jinja_spans
 from tools.sql_edit.text import EditRefused
+from tools.warehouse_port.dialects import sqlglot_dialect
 
 log = get_logger("ae.lint")
 
@@ -50,7 +52,6 @@ SeverityOverride = Literal["error", "warning", "off"]
 
 #: the meta key (model config or YAML meta) listing rule ids not to run on that model
 META_DISABLE_KEY = "ae_lint_disable"
-SQL_DIALECT = "duckdb"
 
 # Jinja becomes an identifier so `from {{ ref('x') }}` and `{{ var('d') }}` still parse as SQL.
 _JINJA_PLACEHOLDER = "__ae_jinja__"
@@ -248,13 +249,14 @@ def disabled_rules(node: Node) -> frozenset[str]:
     return frozenset(str(rule_id).upper() for rule_id in listed)
 
 
-def documents_its_output(node: Node) -> bool:
+def documents_its_output(node: Node, dialect: str) -> bool:
     """Schema compliance of one model node: it documents its columns in YAML, and exactly the columns
-    its SQL outputs whenever the SQL says which (compiled SQL if present, else raw SQL; AE014)."""
+    its SQL outputs whenever the SQL says which (compiled SQL if present, else raw SQL; AE014).
+    ``dialect``: sqlglot's, from ``lint_dialect``."""
     declared = [normalize_column(name) for name in node.columns]
     if not declared:
         return False
-    outputs = _output_columns(node.compiled_code, _strip_jinja(node.raw_code))
+    outputs = _output_columns(node.compiled_code, _strip_jinja(node.raw_code), dialect)
     drift = _column_drift(declared, outputs)
     return drift is None or not (drift.missing or drift.undocumented)
 
@@ -315,6 +317,7 @@ class _Project:
         self._texts: dict[str, str | None] = dict(texts)
         self._yaml_entries: dict[str, dict[str, _YamlModelEntry]] = {}
         self.model_nodes = manifest.root("model")
+        self.dialect = lint_dialect(manifest)
         self.models_by_entity: dict[str, set[str]] = defaultdict(set)
         for node in self.model_nodes.values():
             self.models_by_entity[entity_of(node.name)].add(node.name)
@@ -401,7 +404,7 @@ class _Model:
         for sql, from_compiled in ((self.stripped_sql, False), (self.compiled_sql, True)):
             if sql:
                 try:
-                    return _ParsedSql(_parse(sql), from_compiled)
+                    return _ParsedSql(_parse(sql, self.project.dialect), from_compiled)
                 except sqlglot.errors.SqlglotError:
                     continue
         return None
@@ -515,7 +518,7 @@ class _Model:
         """What the SQL outputs (see ``_output_columns``); None when the SQL does not say."""
         if not self.is_sql:
             return None
-        return _output_columns(self.compiled_sql, self.stripped_sql)
+        return _output_columns(self.compiled_sql, self.stripped_sql, self.project.dialect)
 
     @cached_property
     def output_columns(self) -> list[str]:
@@ -526,22 +529,29 @@ class _Model:
 # --- helpers ----------------------------------------------------------------------------------------
 
 
-def model_output_columns(node: Node) -> list[str] | None:
+def lint_dialect(manifest: Manifest) -> str:
+    """sqlglot's dialect for the SQL of ``manifest``'s project: its adapter's. A manifest dbt wrote
+    always names the adapter; one that does not (made by hand) gets sqlglot's generic SQL."""
+    return sqlglot_dialect(manifest.adapter_type)
+
+
+def model_output_columns(node: Node, dialect: str) -> list[str] | None:
     """The columns a SQL model outputs, named as findings name them (AE014's rule: compiled SQL
-    first, else its source with the Jinja set aside); None when its SQL does not say."""
+    first, else its source with the Jinja set aside); None when its SQL does not say. ``dialect``:
+    sqlglot's, from ``lint_dialect``."""
     if node.language != "sql":
         return None
-    return _output_columns(node.compiled_code, _strip_jinja(node.raw_code))
+    return _output_columns(node.compiled_code, _strip_jinja(node.raw_code), dialect)
 
 
-def _output_columns(compiled: str | None, stripped: str) -> list[str] | None:
+def _output_columns(compiled: str | None, stripped: str, dialect: str) -> list[str] | None:
     """The columns a model outputs, from the first of its compiled and Jinja-stripped SQL that parses;
     None when that SQL does not say (``select *`` from a ref, a name made by Jinja, several queries)."""
     for sql in (compiled, stripped):
         if not sql:
             continue
         try:
-            statements = _parse(sql)
+            statements = _parse(sql, dialect)
         except sqlglot.errors.SqlglotError:
             continue
         queries = [s for s in statements if isinstance(s, exp.Query)]
@@ -649,8 +659,8 @@ def _strip_jinja(raw: str) -> str:
     return "".join(pieces)
 
 
-def _parse(sql: str) -> list[exp.Expression]:
-    return [s for s in sqlglot.parse(sql, read=SQL_DIALECT) if isinstance(s, exp.Expression)]
+def _parse(sql: str, dialect: str) -> list[exp.Expression]:
+    return [s for s in sqlglot.parse(sql, read=dialect) if isinstance(s, exp.Expression)]
 
 
 def _inside_injected_cte(node: exp.Expression) -> bool:
@@ -1044,13 +1054,14 @@ def _no_hard_coded_statuses(model: _Model) -> Iterator[_Issue]:
     "AE013",
     "compiled SQL parses",
     "error",
-    "The compiled SQL parses with sqlglot (dialect duckdb); catches syntax errors dbt compile lets through.",
+    "The compiled SQL parses with sqlglot in the adapter's dialect; catches syntax errors dbt compile "
+    "lets through.",
 )
 def _compiled_sql_parses(model: _Model) -> Iterator[_Issue]:
     if not model.is_sql or model.compiled_sql is None:
         return
     try:
-        _parse(model.compiled_sql)
+        _parse(model.compiled_sql, model.project.dialect)
     except sqlglot.errors.ParseError as error:
         first: Mapping[str, Any] = error.errors[0] if error.errors else {}
         line = first.get("line")
