@@ -401,5 +401,27 @@ def read_target(
     *,
     profile: str | None = None,
 ) -> ProfileTarget:
-    """The profile target dbt would use for this project (``read_profile``'s chosen one)."""
-    return read_profile(project_dir, target, profiles_dir, profile=profile).target
+    """The profile target dbt would use for this project (``read_profile``'s chosen one); a
+    ConfigurationError when it names a database or schema that dbt cannot write safely."""
+    chosen = read_profile(project_dir, target, profiles_dir, profile=profile).target
+    _refuse_unquotable(chosen)
+    return chosen
+
+
+#: the quote characters dbt adapters put around names (", and BigQuery's backtick)
+_QUOTES = ('"', "`")
+
+
+def _refuse_unquotable(target: ProfileTarget) -> None:
+    """dbt adapters write a schema or database name between quotes without escaping any inside it
+    (dbt-postgres runs ``create schema if not exists "<schema>"``), so a quote in the name ends the
+    name and the rest runs as SQL: refused before dbt is asked to build anything there."""
+    for kind, name in (("schema", target.schema_name), ("database", target.database)):
+        quote = next((q for q in _QUOTES if name and q in name), None)
+        if quote is not None:
+            raise ConfigurationError(
+                f"target {target.target!r} of profile {target.profile!r} names {kind} {name!r}, which "
+                f"holds a {quote}: dbt writes the name between quotes without escaping it, so what "
+                "follows would run as SQL",
+                hint=f"rename the {kind} in {target.profiles_file} (letters, digits and _ are safe)",
+            )
