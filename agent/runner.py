@@ -276,6 +276,8 @@ class Session:
             max_repairs=self.settings.max_repairs,
             phase_restarts=self.settings.phase_restarts,
             lint=self.lint,
+            audit_builds=self.settings.audit_builds,
+            history_runs=self.settings.warehouse_history_runs,
         )
 
     def _warn_interrupted(self) -> None:

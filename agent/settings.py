@@ -42,6 +42,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from agent.llm.pricing import DEFAULT_MODEL
+from tools.audit.history import DEFAULT_KEEP
 from tools.engine import DbtEngine
 from tools.errors import ConfigurationError
 from tools.faults import FaultInjector
@@ -138,6 +139,13 @@ class Settings(BaseSettings):
     #: fraction of tool calls failed on purpose with a transient fault (evals' fault injection)
     fault_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     fault_seed: int = 0
+
+    # --- the warehouse ------------------------------------------------------------------------------
+    #: build and test in an audit copy, publish only what passed (graph/audit_run.py); False builds
+    #: straight in the warehouse as dbt does, so a failing test leaves its data there
+    audit_builds: bool = True
+    #: runs per project whose replaced relations are kept for ``ae undo`` (tools/audit/history.py)
+    warehouse_history_runs: int = Field(default=DEFAULT_KEEP, ge=0)
 
     # --- lint --------------------------------------------------------------------------------------
     lint: dict[str, Any] = Field(default_factory=dict)

@@ -1,4 +1,5 @@
-"""The whole state machine, wired in one place: plan, approve, validate, execute, verify, document.
+"""The whole state machine, wired in one place: plan, approve, validate, execute, verify, publish,
+document.
 
 Approve sits before Validate: Validate's own dbt parse and compile already run the code it approves.
 The gate sits after it: what dbt resolved the change to (graph/trust_gate.py) may need a person's yes;
@@ -21,6 +22,7 @@ from graph.phases.execute import execute
 from graph.phases.finish import finish
 from graph.phases.guard import guarded
 from graph.phases.plan import plan
+from graph.phases.publish import publish
 from graph.phases.validate import validate
 from graph.phases.verify import verify
 from graph.routing import ROUTES
@@ -33,6 +35,7 @@ PHASE_NODES: dict[str, Node] = {
     "gate": approve_resolved,
     "execute": execute,
     "verify": verify,
+    "publish": publish,
     "document": document,
 }
 

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,6 +69,13 @@ class RunContext:
     #: times a phase is repeated from its start when a transient fault outlasts the per-call retries
     phase_restarts: int = 1
     lint: LintConfig = field(default_factory=LintConfig)
+    #: build and test in an audit copy and publish only what passed (graph/audit_run.py); False builds
+    #: straight in the warehouse, as dbt does
+    audit_builds: bool = True
+    #: runs per project whose replaced relations are kept for ``ae undo`` (tools/audit/history.py)
+    history_runs: int = 5
+    #: the run's tools on the live warehouse while ``tools`` points at the audit copy (``enter_audit``)
+    live_tools: ToolContext | None = field(default=None, init=False)
     #: the report Finish made, handed to the caller in memory
     report: RunReport | None = field(default=None, init=False)
     #: the phase running now (the last one announced), which a dbt call is counted under
@@ -136,15 +143,28 @@ class RunContext:
     def warehouse_now(self) -> WarehouseNow | None:
         """The warehouse as the profile names it now, where a rollback drops what the run built;
         None (the journal's own warehouse) when the profile cannot be read, as when it broke mid-run."""
+        tools = self.live_tools or self.tools  # never the audit copy: a rollback is about the warehouse
         try:
-            target = self.tools.profile_target()
+            target = tools.profile_target()
         except AeError:
             return None
         if target.path is not None:
             return WarehouseNow(target.path, self.target)
         return WarehouseNow(
-            None, self.target, server=server_of(target), open=lambda: nullcontext(self.tools.warehouse())
+            None, self.target, server=server_of(target), open=lambda: nullcontext(tools.warehouse())
         )
+
+    def enter_audit(self, engine: DbtEngine) -> None:
+        """Point the run's tools at the audit copy ``engine`` builds in: Execute's and Verify's dbt
+        calls, warehouse reads and proofs go there until ``leave_audit``."""
+        live = self.live_tools or self.tools
+        self.live_tools = live
+        self.tools = replace(live, engine=engine)
+
+    def leave_audit(self) -> None:
+        """Point the run's tools back at the live warehouse."""
+        if self.live_tools is not None:
+            self.tools, self.live_tools = self.live_tools, None
 
     @property
     def engine(self) -> DbtEngine:

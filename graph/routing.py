@@ -44,5 +44,6 @@ ROUTES: dict[str, Route] = {
     "validate": Route("execute", asks="gate"),
     "gate": Route("validate", repairs=False),
     "execute": Route("verify"),
-    "verify": Route("document"),
+    "verify": Route("publish"),
+    "publish": Route("document", repairs=False),
 }

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from graph.usage import add_usage
 
 Status = Literal["running", "success", "failed", "refused", "invalid"]
-PHASES = ("plan", "approve", "validate", "gate", "execute", "verify", "document")
+PHASES = ("plan", "approve", "validate", "gate", "execute", "verify", "publish", "document")
 
 
 class RunState(TypedDict, total=False):
@@ -50,6 +50,11 @@ class RunState(TypedDict, total=False):
     validation: dict[str, Any]
     execution: dict[str, Any]
     verification: dict[str, Any]
+    #: the folder of the audit copy Execute built in and Verify tested (graph/audit_run.py); None when
+    #: the run builds straight in the warehouse or its audit is gone (published or discarded)
+    audit: str | None
+    #: tools.audit.record.Publication's summary: what Publish put into the warehouse
+    publication: dict[str, Any]
     documentation: dict[str, Any]
     #: set by a failed Validate/Execute/Verify visit that has repair attempts left: go back to Plan
     needs_repair: bool

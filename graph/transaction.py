@@ -24,6 +24,9 @@ from typing import Any
 
 from pydantic import Field
 
+from tools.audit.duckdb_publish import changed_since, restore_duckdb
+from tools.audit.history import history_dir
+from tools.audit.record import PUBLICATION_JOURNAL, Publication
 from tools.changeset import AppliedChangeset, Changeset, PriorFile, RolledBack
 from tools.errors import AeError, PathRefused
 from tools.installed_packages import LOCK_FILE, InstalledPackages, PackagesUndo, after_deps, before_deps
@@ -245,6 +248,8 @@ class Rollback:
     #: dbt output files the run wrote (target/, logs/dbt.log) taken back
     artifacts: int = 0
     dropped: list[str] = field(default_factory=list)
+    #: relations the run replaced, put back as they were before it (write-audit-publish's history)
+    restored: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     error: str | None = None
     #: memories of what the run taught, forgotten with it (``ae undo``: agent/memory/learn.py)
@@ -273,6 +278,11 @@ class Rollback:
         if self.dropped:
             parts.append(
                 f"dropped {len(self.dropped)} relation(s) the run created: {', '.join(self.dropped)}"
+            )
+        if self.restored:
+            parts.append(
+                f"restored {len(self.restored)} relation(s) the run replaced, as they were before it: "
+                f"{', '.join(self.restored)}"
             )
         if self.replaced:
             names = " ".join(r.rsplit(".", 1)[-1] for r in self.replaced)
@@ -310,6 +320,10 @@ class UndoPlan:
     protected: list[tuple[str, str]] = field(default_factory=list)
     #: what the run's ``dbt deps`` installed, checked
     packages: PackagesUndo | None = None
+    #: what the run published (write-audit-publish): its replaced relations are restored from
+    #: ``history``, not left holding the run's data
+    publication: Publication | None = None
+    history: Path | None = None
 
     def removed_files(self) -> list[str]:
         """The files this rollback deletes: created by the run and unchanged since."""
@@ -377,6 +391,8 @@ class UndoPlan:
     def _drop(self, built: BuiltRelations) -> Rollback:
         if self.relations_refused is not None or self.warehouse is None:
             return Rollback(files=False, replaced=built.replaced, error=self.relations_refused)
+        if self.publication is not None and isinstance(self.warehouse, _FileWarehouse):
+            return self._restore(self.warehouse.place, self.publication)
         try:
             with self.warehouse() as warehouse:
                 dropped = drop_relations(warehouse, self.dropped_relations())
@@ -387,6 +403,17 @@ class UndoPlan:
         if not self.protected:  # a relation left in a protected location stays journaled
             (self.run_dir / RELATIONS_JOURNAL).unlink(missing_ok=True)
         return Rollback(files=False, dropped=dropped, replaced=built.replaced)
+
+    def _restore(self, place: Path, publication: Publication) -> Rollback:
+        """Put back what the run replaced and drop what it created, in one transaction."""
+        history = self.history or place
+        try:
+            restored, dropped = restore_duckdb(place, history, publication)
+        except AeError as exc:
+            return Rollback(files=False, error=f"could not restore the warehouse: {exc}")
+        save(self.run_dir / PUBLICATION_JOURNAL, publication.model_copy(update={"state": "undone"}))
+        (self.run_dir / RELATIONS_JOURNAL).unlink(missing_ok=True)
+        return Rollback(files=False, dropped=dropped, restored=restored)
 
     def _clean_artifacts(self) -> int:
         """Take back dbt's output written since the mark; returns how many files were removed or cut."""
@@ -477,7 +504,63 @@ def prepare_rollback(
         plan = replace(plan, target_dir=target_dir, log_file=log_file)
     if relations is not None:
         plan = replace(plan, **_relations_places(relations, run_dir, paths.root, warehouse))
+        plan = _with_publication(plan, run_dir, paths.root)
     return plan
+
+
+def _with_publication(plan: UndoPlan, run_dir: Path, root: Path) -> UndoPlan:
+    """``plan`` with the run's publication, once it is checked that the warehouse still holds what
+    the run published (else ``relations_refused`` names who changed it since)."""
+    journal = run_dir / PUBLICATION_JOURNAL
+    publication = load(
+        journal, Publication, what_to_do="restore the relations it names by hand, then delete it"
+    )
+    if publication is None or publication.state != "published" or plan.relations_refused is not None:
+        return plan
+    if not isinstance(plan.warehouse, _FileWarehouse):
+        return plan
+    history = (root / publication.history).resolve()
+    if not history.is_relative_to(history_dir(root).resolve()):
+        raise _refused_entry(journal, publication.history, "kept versions live in .ae/warehouse-history/")
+    refused = _publication_refused(plan.warehouse.place, history, publication, run_dir)
+    return replace(plan, publication=publication, history=history, relations_refused=refused)
+
+
+def _publication_refused(place: Path, history: Path, publication: Publication, run_dir: Path) -> str | None:
+    """Why the run's publication cannot be undone now; None when it can."""
+    if any(r.kept_as for r in publication.replaced) and not history.is_file():
+        return (
+            f"the versions run {run_dir.name} replaced are no longer kept (only the latest runs' are: "
+            f"the warehouse_history_runs setting); rebuild "
+            f"{', '.join(r.name for r in publication.replaced)} with dbt, or delete "
+            f"{run_dir / RELATIONS_JOURNAL} and run the undo again to restore only the files"
+        )
+    changed = changed_since(place, publication)
+    if not changed:
+        return None
+    newer = sorted(
+        other.parent.name
+        for other in run_dir.parent.glob(f"*/{PUBLICATION_JOURNAL}")
+        if other.parent.name > run_dir.name and _publishes(other, changed)
+    )
+    who = (
+        f"run {', '.join(newer)} replaced them again"
+        if newer
+        else "they were changed since by something else"
+    )
+    first = f"`ae undo {newer[-1]}` first" if newer else "rebuild them with dbt"
+    return (
+        f"{', '.join(changed)} no longer hold what run {run_dir.name} published: {who}. Undo {first}, "
+        "then this run; nothing was changed"
+    )
+
+
+def _publishes(journal: Path, names: list[str]) -> bool:
+    try:
+        other = Publication.model_validate_json(journal.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return other.state == "published" and any(r.name in names for r in other.relations)
 
 
 def rollback_journaled(

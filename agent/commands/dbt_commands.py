@@ -1,4 +1,4 @@
-"""Commands that run dbt on what exists: run, test, compile, debug, docs, lineage. They write nothing."""
+"""Commands that run dbt on what exists: run, test, compile, debug, docs, lineage. They write no files."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def dbt_run(cmd: ParsedCommand, view: ProjectView) -> PlanSpec:
     return PlanSpec(
         summary=f"dbt run{shown}" + (" --full-refresh" if op.full_refresh else ""),
         operations=[op],
-        verify_select=[],
+        # the tests of what it built (Verify's default): a relation whose tests fail is not published
+        verify_select=None,
         document=False,
     )
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from graph.audit_run import open_audit
 from graph.context import RunContext
 from graph.nodes import BUILDABLE
 from graph.phases.outcome import fail_or_repair
@@ -20,6 +21,7 @@ from graph.read_only import is_read_only
 from graph.state import RunState
 from graph.transaction import built_relations, record_built_relations, rollback_journaled
 from tools.engine import BUILDING, DbtCall, DbtResult
+from tools.engine.scratch import Scratch
 from tools.errors import ModelFixableError
 from tools.protection import Protection
 from tools.warehouse_port import Warehouse
@@ -111,6 +113,29 @@ def _approved(ctx: RunContext, spec: PlanSpec, ops: list[Operation], protection:
     )
 
 
+def _audit(ctx: RunContext, ops: list[Operation], read_only: bool) -> Scratch | None:
+    """The audit copy this Execute builds in (graph/audit_run.py); None when it builds nothing, when
+    building straight in the warehouse was asked for, or when a macro runs (``run-operation``: what a
+    macro does is meant for the warehouse itself, and a copy would publish none of it)."""
+    commands = {op.command for op in ops}
+    if read_only or not commands & BUILDING:
+        return None
+    if not ctx.audit_builds:
+        ctx.progress(
+            "execute", "building straight in the warehouse (no audit copy), as asked", kind="warning"
+        )
+        return None
+    if "run-operation" in commands:
+        ctx.progress(
+            "execute",
+            "the plan runs a macro: building straight in the warehouse (a macro's effects are not "
+            "relations ae can audit and publish)",
+            kind="warning",
+        )
+        return None
+    return open_audit(ctx)
+
+
 def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     spec = PlanSpec.model_validate(state["plan"])
@@ -131,8 +156,9 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     errors: list[str] = []
     # a plan that promised to only read gets a warehouse it cannot write (graph/read_only.py)
     read_only = is_read_only(spec)
-    # what exists before the build, so the journal holds only what the build created
-    warehouse = ctx.tools.warehouse() if any(op.command in BUILDING for op in ops) else None
+    audit = _audit(ctx, ops, read_only)
+    # building straight in the warehouse: what exists before, so the journal holds what the build created
+    warehouse = ctx.tools.warehouse() if audit is None and any(op.command in BUILDING for op in ops) else None
     existing = relation_names(warehouse) if warehouse is not None else set()
     try:
         for op in ops:
@@ -148,6 +174,7 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     finally:
         if warehouse is not None:
             _journal_relations(ctx, warehouse, existing, results)
+    audited = {"audit": str(audit.folder)} if audit is not None else {}
     execution = {
         "ok": not errors,
         "results": [r.model_dump(mode="json", exclude={"preview"}) for r in results],
@@ -156,10 +183,9 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     }
     if errors:
         ctx.progress("execute", errors[0], ok=False)
-        return {
-            "execution": execution,
-            **fail_or_repair(ctx, state, None, Feedback(phase="execute", errors=errors)),
-        }
+        feedback = Feedback(phase="execute", errors=errors)
+        failed: RunState = {**state, "audit": audited.get("audit")}  # its copy goes with it
+        return {"execution": execution, **fail_or_repair(ctx, failed, None, feedback)}
     built = sum(1 for r in results for n in r.nodes if n.ok)
     ctx.progress("execute", f"{built} node(s) built", ok=True, duration_s=time.perf_counter() - started)
-    return {"execution": execution, "needs_repair": False}
+    return {"execution": execution, "needs_repair": False, **audited}

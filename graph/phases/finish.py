@@ -7,6 +7,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from graph.audit_run import discard_audit
 from graph.context import RunContext
 from graph.report import build_report, write_report
 from graph.state import RunState
@@ -17,7 +18,7 @@ from tools.secrets import dbt_output_files, scrub_secret_files
 def finish(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     status = state.get("status", "running")
-    update: dict[str, Any] = {}
+    update: dict[str, Any] = dict(discard_audit(ctx, state))  # a run ending anywhere publishes no more
     if status == "running":
         status = "success"
         keep_artifacts(ctx.run_dir)

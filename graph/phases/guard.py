@@ -20,6 +20,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from graph.audit_run import discard_audit
 from graph.context import Node, RunContext
 from graph.state import RunState
 from graph.transaction import rollback_journaled
@@ -55,6 +56,7 @@ def guarded(name: str, phase: Node) -> Node:
 def _end_failed(ctx: RunContext, state: RunState, name: str, exc: AeError) -> dict[str, Any]:
     reason = f"{name} stopped by an infrastructure fault: {exc}"
     ctx.progress(name, reason, ok=False)
+    discarded = discard_audit(ctx, state)  # nothing is published: the warehouse stays as it was
     if undone := rollback_journaled(state.get("applied"), ctx.run_dir, warehouse=ctx.warehouse_now()):
         ctx.progress(name, undone.describe())
-    return {"status": "failed", "reason": reason, "applied": None, "needs_repair": False}
+    return {"status": "failed", "reason": reason, "applied": None, "needs_repair": False, **discarded}

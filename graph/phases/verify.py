@@ -1,5 +1,8 @@
 """Verify: run the tests of what was built, compute the figures, and prove incrementals right.
 
+All of it in the run's audit copy when Execute built in one (graph/audit_run.py): a failing test
+fails the run before anything reaches the warehouse.
+
 Each incremental model a building command of this run built must equal its full refresh, on the
 same data and after upstream rows are edited in place (graph/incremental_proof.py, in a scratch copy
 of the warehouse: the user's is never written here). Any difference fails the run.
@@ -12,6 +15,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from graph.audit_run import audit_of
 from graph.context import RunContext
 from graph.figures import (
     Figures,
@@ -108,6 +112,7 @@ def _repair_clock(state: RunState, failing: bool) -> tuple[float | None, float |
 # figures), each a function of its own; this body only sequences them over the executed results.
 def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
+    audit_of(ctx, state)  # the run's tools on its audit copy again, after a resume
     spec = PlanSpec.model_validate(state["plan"])
     executed = _executed(state)
     # what built something (a compile or a show built nothing)

@@ -14,6 +14,7 @@ resolved names) and ``--vars`` into it, so those are passed only when someone as
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import threading
@@ -112,6 +113,8 @@ class DbtEngine:
         self.watcher: CallWatcher | None = None
         self.heartbeat_s = HEARTBEAT_S
         self.restarts = 0
+        #: False for an engine ``pointed_at`` another profile: the dbt process is its owner's to close
+        self._owns_process = True
         self._lock = threading.Lock()
         self._restarted_pending = False
         log_dir = ensure_state_dir(self.project_dir) / "logs"
@@ -155,8 +158,22 @@ class DbtEngine:
         with self._lock:
             self._process.prepare()
 
+    def pointed_at(self, profiles_dir: Path, target_path: str | None = None) -> DbtEngine:
+        """This engine's dbt process with the profile in ``profiles_dir`` (an audit or scratch copy of
+        the warehouse) and dbt's output in ``target_path``: no second process and no cold start (each
+        call is a fresh dbt invocation, its flags its own). Calls of both are serialised by one lock;
+        closing the returned engine leaves the process to this one."""
+        other = copy.copy(self)
+        other.profiles = find_profiles(self.project_dir, profiles_dir)
+        other.profiles_dir = other.profiles.directory
+        other.target_path = target_path
+        other._owns_process = False
+        return other
+
     def close(self) -> None:
         """Stop a private child (a shared server stays for the next process)."""
+        if not self._owns_process:
+            return
         with self._lock:
             self._process.close()
 

@@ -1,10 +1,11 @@
-"""A throwaway copy of a DuckDB warehouse with a dbt engine of its own on it.
+"""A copy of a DuckDB warehouse with the engine's dbt process pointed at it.
 
 For what must write to prove something (Verify edits upstream rows and rebuilds an incremental model
 both ways) without ever writing the user's warehouse: the copy lives in a temporary folder, under
 the same file name (DuckDB names the catalog after the file, and compiled SQL names the catalog),
 with a profile of its own that differs from the user's only in the path, and a target path of its
-own (the user's target/ and partial parse are left alone). Both go when the block ends.
+own (the user's target/ and partial parse are left alone). Used for the audit copy a run builds in
+(tools/audit) and for Verify's throwaway proofs (``scratch_engine``, gone when the block ends).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import yaml
 
 from tools.engine.engine import DbtEngine
 from tools.errors import ConfigurationError
+from tools.manifest import target_dir
 from tools.profiles import load_yaml_mapping, profile_name
 from tools.warehouse import quote_identifier
 
@@ -56,38 +58,59 @@ def copy_duckdb(source: Path, dest: Path) -> None:
             shutil.copy2(origin, target)
 
 
+#: dbt's partial-parse state: copied into a copy's own target folder, so its first call does not
+#: parse the whole project again (dbt keys the state on the profile's connection *keys*, which a
+#: copy that differs only in its path shares)
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
 @dataclass(frozen=True)
 class Scratch:
-    """A dbt engine on ``copy``, a copy of the warehouse at ``original``."""
+    """The engine's dbt process pointed at ``copy``, a copy of the warehouse at ``original``, with a
+    profile and a dbt target folder of its own in ``folder``."""
 
     engine: DbtEngine
     copy: Path
     original: Path
+    folder: Path
 
     def reset(self) -> None:
         """Copy the warehouse again: each proof starts from the user's data, not another's edits."""
         copy_duckdb(self.original, self.copy)
 
 
+def copy_warehouse(engine: DbtEngine, db_path: Path, folder: Path) -> Scratch:
+    """Copy the DuckDB file ``db_path`` into ``folder`` and point ``engine``'s dbt process at the copy
+    (``DbtEngine.pointed_at``: no second process, no cold start)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / db_path.name
+    copy_duckdb(db_path, copy)
+    name = profile_name(engine.project_dir, engine.profile)
+    profile = profile_pointing_at(engine.profiles.file, name, engine.target_name(), copy)
+    (folder / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
+    target = folder / "target"
+    target.mkdir(exist_ok=True)
+    parsed = target_dir(engine.project_dir, engine.target_path) / PARTIAL_PARSE
+    if parsed.is_file():
+        shutil.copy2(parsed, target / PARTIAL_PARSE)
+    return reopen_copy(engine, db_path, folder)
+
+
+def reopen_copy(engine: DbtEngine, db_path: Path, folder: Path) -> Scratch:
+    """``engine`` pointed at the copy ``copy_warehouse`` made in ``folder`` (after a resume)."""
+    return Scratch(
+        engine=engine.pointed_at(folder, str(folder / "target")),
+        copy=folder / db_path.name,
+        original=db_path,
+        folder=folder,
+    )
+
+
 @contextmanager
 def scratch_engine(engine: DbtEngine, db_path: Path) -> Iterator[Scratch]:
-    """A dbt engine like ``engine`` (its watcher too) on a copy of ``db_path``."""
+    """``copy_warehouse`` into a temporary folder, removed when the block ends."""
     with tempfile.TemporaryDirectory(prefix="ae-scratch-") as tmp:
-        folder = Path(tmp)
-        copy = folder / db_path.name
-        name = profile_name(engine.project_dir, engine.profile)
-        profile = profile_pointing_at(engine.profiles.file, name, engine.target_name(), copy)
-        (folder / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
-        with DbtEngine(
-            engine.project_dir,
-            target=engine.target_name(),
-            profile=engine.profile,
-            profiles_dir=folder,
-            target_path=str(folder / "target"),
-            timeout_s=engine.timeout_s,
-        ) as scratch:
-            scratch.watcher, scratch.heartbeat_s = engine.watcher, engine.heartbeat_s
-            yield Scratch(engine=scratch, copy=copy, original=db_path)
+        yield copy_warehouse(engine, db_path, Path(tmp))
 
 
 def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:

@@ -1,0 +1,178 @@
+"""Write, audit, publish on DuckDB: nothing a person reads changes until Verify passes, and
+``ae undo`` puts back what a run replaced (graph/audit_run.py, tools/audit).
+
+A small shop (tests/warehouse_projects.py) with a view, a table and an incremental model over it.
+Every relation is compared as columns, row count and an order-free hash of its rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+from agent.exit_codes import ExitCode
+from agent.runner import Session
+from agent.settings import load_settings
+from tests.scripted_planner import ScriptedPlanner, writes
+from tests.warehouse_projects import duckdb_project, seed
+from tools.audit.record import PUBLICATION_JOURNAL, Publication
+from tools.warehouse_port import duckdb_warehouse
+
+MODELS = {
+    "models/sources.yml": """\
+version: 2
+sources:
+  - name: shop
+    schema: shop
+    description: The shop's own tables.
+    tables:
+      - name: orders
+        description: One row per order.
+""",
+    "models/stg_orders.sql": "{{ config(materialized='view') }}\n"
+    "select order_id, customer_id, status, amount from {{ source('shop', 'orders') }}\n",
+    "models/order_totals.sql": "{{ config(materialized='table') }}\n"
+    "select customer_id, count(*) as orders, sum(amount) as amount from {{ ref('stg_orders') }} group by 1\n",
+    "models/order_log.sql": "{{ config(materialized='incremental', unique_key='order_id') }}\n"
+    "select order_id, customer_id, amount from {{ ref('stg_orders') }}\n"
+    "{% if is_incremental() %}where order_id > (select max(order_id) from {{ this }}){% endif %}\n",
+    "models/schema.yml": """\
+version: 2
+models:
+  - name: stg_orders
+    description: One row per order.
+    columns:
+      - name: order_id
+        description: The order.
+        data_tests: [unique, not_null]
+      - name: customer_id
+        description: Who ordered.
+      - name: status
+        description: Where the order is.
+      - name: amount
+        description: What it cost.
+  - name: order_totals
+    description: One row per customer who ordered.
+    columns:
+      - name: customer_id
+        description: The customer.
+        data_tests: [unique]
+      - name: orders
+        description: How many orders.
+      - name: amount
+        description: What they cost.
+  - name: order_log
+    description: Every order ever seen, kept.
+    columns:
+      - name: order_id
+        description: The order.
+        data_tests: [unique]
+      - name: customer_id
+        description: Who ordered.
+      - name: amount
+        description: What it cost.
+""",
+}
+RELATIONS = ("stg_orders", "order_totals", "order_log")
+#: what a person's hand edit does to stg_orders: every order twice
+DOUBLED = (
+    "{{ config(materialized='view') }}\n"
+    "select order_id, customer_id, status, amount from {{ source('shop', 'orders') }}\n"
+    "union all\n"
+    "select order_id, customer_id, status, amount from {{ source('shop', 'orders') }}\n"
+)
+
+
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("AE_CONFIG", str(tmp_path / "user" / "config.yml"))
+    for name in ("AE_PROTECTED_TARGETS", "AE_PROTECTED_SCHEMAS", "AE_STORE_URL", "DBT_TARGET"):
+        monkeypatch.delenv(name, raising=False)
+    project = duckdb_project(tmp_path / "shop")
+    seed(duckdb_warehouse(project / "warehouse.duckdb"))
+    with Session(load_settings(project, max_repairs=0)) as session:
+        outcome = session.run("add the shop's models", planner=ScriptedPlanner([writes(MODELS)]))
+    assert outcome.status == "success", outcome.reason
+    yield project
+
+
+def state(project: Path) -> dict[str, tuple[list[str], int, str]]:
+    """Each relation's columns, row count and row hash."""
+    warehouse = duckdb_warehouse(project / "warehouse.duckdb")
+    found = {}
+    for name in RELATIONS:
+        printed = warehouse.fingerprint(f"main.{name}")
+        found[name] = ([c.name for c in warehouse.columns(f"main.{name}")], printed.rows, printed.hash)
+    return found
+
+
+def test_a_hand_broken_model_whose_tests_fail_leaves_every_relation_as_it_was(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = state(shop)
+    (shop / "models" / "stg_orders.sql").write_text(DOUBLED)
+
+    code = main(["run", "/dbt-run --select stg_orders+", "--project", str(shop)])
+
+    out = capsys.readouterr().out
+    assert code == ExitCode.FAILED, out
+    assert "tests: 3 passed, 1 failed" in out or "1 failed" in out, out
+    assert state(shop) == before  # the doubled rows never reached a relation anyone reads
+    assert not list((shop / ".ae" / "runs").glob("*/audit")), "the audit copy is dropped"
+    assert (shop / "models" / "stg_orders.sql").read_text() == DOUBLED  # the person's edit is theirs
+
+
+def test_undo_restores_a_replaced_table_view_and_incremental_model(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warehouse = duckdb_warehouse(shop / "warehouse.duckdb")
+    warehouse.execute(
+        ["INSERT INTO shop.orders VALUES (31, 1, 'completed', 99.00), (32, 2, 'completed', 7.50)"]
+    )
+    (shop / "models" / "order_totals.sql").write_text(
+        MODELS["models/order_totals.sql"].replace(
+            "count(*) as orders", "count(*) as orders, max(order_id) as last_order"
+        )
+    )
+    before = state(shop)
+
+    assert main(["run", "/dbt-run --select stg_orders+", "--project", str(shop)]) == ExitCode.OK
+    runs = sorted((shop / ".ae" / "runs").iterdir())
+    run_id = runs[-1].name
+    publication = Publication.model_validate_json((runs[-1] / PUBLICATION_JOURNAL).read_bytes())
+    assert {r.relation: r.previous for r in publication.relations} == {
+        "stg_orders": "view",
+        "order_totals": "table",
+        "order_log": "table",
+    }
+    after = state(shop)
+    assert after["order_log"][1] == before["order_log"][1] + 2  # the incremental run appended
+    assert "last_order" in after["order_totals"][0]
+    capsys.readouterr()
+
+    assert main(["undo", run_id, "--project", str(shop)]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "restored 3 relation(s) the run replaced" in out, out
+    assert state(shop) == before  # the incremental model's history included: restored, not rebuilt
+
+
+def test_undo_of_an_older_run_whose_relation_a_newer_run_replaced_refuses_naming_it(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warehouse = duckdb_warehouse(shop / "warehouse.duckdb")
+    warehouse.execute(["INSERT INTO shop.orders VALUES (31, 1, 'completed', 99.00)"])
+    assert main(["run", "/dbt-run --select order_totals", "--project", str(shop)]) == ExitCode.OK
+    older = sorted((shop / ".ae" / "runs").iterdir())[-1].name
+    warehouse.execute(["INSERT INTO shop.orders VALUES (32, 2, 'completed', 7.50)"])
+    assert main(["run", "/dbt-run --select order_totals", "--project", str(shop)]) == ExitCode.OK
+    newer = sorted((shop / ".ae" / "runs").iterdir())[-1].name
+    held = state(shop)
+    capsys.readouterr()
+
+    assert main(["undo", older, "--project", str(shop)]) == ExitCode.REFUSED
+    err = capsys.readouterr().err
+    assert f"run {newer} replaced them again" in err and f"`ae undo {newer}` first" in err, err
+    assert state(shop) == held
