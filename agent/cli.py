@@ -119,6 +119,16 @@ def _add_approvals(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_audit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-audit",
+        action="store_true",
+        help="build straight in the warehouse, as dbt does, instead of in an audit copy published only "
+        "when every test passed: a failing test then leaves its data in the warehouse "
+        "(AE_AUDIT_BUILDS=false sets it for every run)",
+    )
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     from agent.settings import load_settings
 
@@ -138,7 +148,7 @@ def _run(args: argparse.Namespace, request: str | None, resume: str | None) -> i
 
     return run_request(
         request,
-        settings=_settings(args),
+        settings=_settings(args).model_copy(update={"audit_builds": False} if args.no_audit else {}),
         target=args.target,
         yes=args.yes,
         allow_code=args.allow_code,
@@ -256,6 +266,7 @@ def _add_run_commands(sub: Any) -> None:
     )
     _add_project(run)
     _add_approvals(run)
+    _add_audit(run)
     _add_json(run, "the run report (or the error)")
     run.add_argument(
         "--planner",
@@ -278,6 +289,7 @@ def _add_run_commands(sub: Any) -> None:
     resume.add_argument("run_id", metavar="RUN_ID", help="the run's id (`ae runs` lists them)")
     _add_project(resume)
     _add_approvals(resume)
+    _add_audit(resume)
     _add_json(resume, "the run report (or the error)")
     resume.set_defaults(handler=_cmd_resume, planner="auto")
 

@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 from agent.settings import Settings
+from tools.audit.history import history_space
 from tools.engine import DbtCall, DbtEngine
 from tools.errors import AeError, TransientError
 from tools.logs import redact
@@ -136,6 +137,25 @@ def check_protection(settings: Settings, target: ProfileTarget | None) -> Check:
     protection = settings.protection(target.target)
     verdict = "PROTECTED: needs approval" if protection.protected else "not protected"
     return Check("protection", True, f"{verdict}; {protection.reason}")
+
+
+def check_audit(settings: Settings, target: ProfileTarget | None) -> Check:
+    """Where a run builds before it publishes, and the space the kept previous versions take."""
+    if target is None:
+        return Check.skip("audit", NO_PROFILE)
+    space = history_space(settings.project_dir).describe()
+    keep = f"(the latest {settings.warehouse_history_runs} runs'; setting warehouse_history_runs)"
+    if not settings.audit_builds:
+        return Check(
+            "audit", True, f"off (audit_builds: false): runs build straight in the warehouse; {space}"
+        )
+    if target.path is None:
+        return Check(
+            "audit", True, f"not on {target.type}: runs build straight in the warehouse, as dbt does; {space}"
+        )
+    return Check(
+        "audit", True, f"runs build and test in a copy of {target.path.name}, then publish; {space} {keep}"
+    )
 
 
 def first_error(message: str) -> str:
@@ -340,6 +360,7 @@ def run_doctor(settings: Settings, out: Callable[[str], None] = print) -> int:
         adapter = check_adapter(target)
         report(adapter)
         report(check_protection(settings, target))
+        report(check_audit(settings, target))
         warehouse = check_warehouse_lock(target)
         report(warehouse)
         for check in check_dbt_project(settings, target, adapter, warehouse):
@@ -351,6 +372,7 @@ def run_doctor(settings: Settings, out: Callable[[str], None] = print) -> int:
             "profile",
             "adapter",
             "protection",
+            "audit",
             "warehouse",
             "parse",
             "sources",

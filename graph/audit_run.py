@@ -22,9 +22,8 @@ from pathlib import Path
 
 from graph.context import RunContext
 from graph.state import RunState
+from tools.audit.record import AUDIT_FOLDER
 from tools.engine.scratch import Scratch, copy_warehouse, reopen_copy
-
-AUDIT_FOLDER = "audit"
 
 
 def open_audit(ctx: RunContext) -> Scratch | None:

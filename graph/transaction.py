@@ -14,6 +14,7 @@ names that warehouse (``WarehouseNow``): the same DuckDB file, or the same serve
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from pydantic import Field
 
 from tools.audit.duckdb_publish import changed_since, restore_duckdb
 from tools.audit.history import history_dir
-from tools.audit.record import PUBLICATION_JOURNAL, Publication
+from tools.audit.record import AUDIT_FOLDER, PUBLICATION_JOURNAL, Publication
 from tools.changeset import AppliedChangeset, Changeset, PriorFile, RolledBack
 from tools.errors import AeError, PathRefused
 from tools.installed_packages import LOCK_FILE, InstalledPackages, PackagesUndo, after_deps, before_deps
@@ -361,6 +362,8 @@ class UndoPlan:
         """Undo what the plan holds; None when the run had nothing to undo."""
         files = self.record.rollback(self.paths, source=self.source) if self.record else RolledBack()
         (self.run_dir / JOURNAL).unlink(missing_ok=True)
+        # an audit copy a stopped run left unpublished: nothing of it reached the warehouse
+        shutil.rmtree(self.run_dir / AUDIT_FOLDER, ignore_errors=True)
         removed, lock = self._take_back_packages()
         undone = Rollback(
             files=self.record is not None or self.packages is not None,

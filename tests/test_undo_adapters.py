@@ -180,7 +180,8 @@ def test_undo_refuses_a_server_the_profile_no_longer_names(
 
 @pytest.mark.slow
 def test_a_failed_run_drops_what_it_built(shop: Shop) -> None:
-    """The run's own rollback (a Verify that fails, no repairs left) drops the new relation too."""
+    """A run whose Verify fails (no repairs left) leaves no relation behind: on DuckDB it built in an
+    audit copy it drops; elsewhere its rollback drops what it built."""
     failing = {
         **NEW_MODEL,
         "models/customer_tiers.yml": NEW_MODEL["models/customer_tiers.yml"].replace(
@@ -194,6 +195,9 @@ def test_a_failed_run_drops_what_it_built(shop: Shop) -> None:
         outcome = session.run("add customer_tiers", planner=ScriptedPlanner([writes(failing)]))
     assert outcome.status == "failed" and outcome.reason.startswith("verify failed"), outcome.reason
     created = shop.qualified("public" if shop.adapter == "postgres" else "main", "customer_tiers")
-    assert any(f"dropped 1 relation(s) the run created: {created}" in e.message for e in events)
+    if shop.adapter == "duckdb":  # built and tested in the run's audit copy: it never reached the warehouse
+        assert not any("dropped" in e.message for e in events)
+    else:
+        assert any(f"dropped 1 relation(s) the run created: {created}" in e.message for e in events)
     assert created not in shop.relations()
     assert not (shop.project / "models" / "customer_tiers.sql").exists()

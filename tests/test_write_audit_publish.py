@@ -7,12 +7,16 @@ Every relation is compared as columns, row count and an order-free hash of its r
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agent.cli import main
+from agent.commands.planner import CommandPlanner
 from agent.exit_codes import ExitCode
 from agent.runner import Session
 from agent.settings import load_settings
@@ -176,3 +180,59 @@ def test_undo_of_an_older_run_whose_relation_a_newer_run_replaced_refuses_naming
     err = capsys.readouterr().err
     assert f"run {newer} replaced them again" in err and f"`ae undo {newer}` first" in err, err
     assert state(shop) == held
+
+
+#: the child that resumes a run and is killed (SIGKILL) in the middle of the publish transaction,
+#: after the first relation is replaced and before the commit
+KILLED_IN_PUBLISH = """
+import os, signal, sys
+from pathlib import Path
+import tools.audit.duckdb_publish as publishing
+from agent.runner import Session
+from agent.settings import load_settings
+from tests.scripted_planner import ScriptedPlanner
+
+real = publishing._replace
+def replace_then_die(*args, **kwargs):
+    real(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+publishing._replace = replace_then_die
+with Session(load_settings(Path(sys.argv[1]))) as session:
+    session.resume(sys.argv[2], planner=ScriptedPlanner([]))
+"""
+
+
+def test_a_kill_between_build_and_publish_publishes_nothing_then_resume_publishes_all(
+    shop: Path, tmp_path: Path
+) -> None:
+    warehouse = duckdb_warehouse(shop / "warehouse.duckdb")
+    warehouse.execute(["INSERT INTO shop.orders VALUES (31, 1, 'completed', 99.00)"])
+    before = state(shop)
+    settings = load_settings(shop, max_repairs=0)
+    with Session(settings, interrupt_after=["verify"]) as first:
+        paused = first.run("/dbt-run --select stg_orders+", planner=CommandPlanner())
+    assert paused.status == "paused"
+    run_dir = shop / ".ae" / "runs" / paused.run_id
+    assert (run_dir / "audit" / "warehouse.duckdb").is_file() and state(
+        shop
+    ) == before  # built, tested, unpublished
+
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_IN_PUBLISH, str(shop), paused.run_id],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    journal = Publication.model_validate_json((run_dir / PUBLICATION_JOURNAL).read_bytes())
+    assert journal.state == "publishing"  # the journal says where it died
+    assert state(shop) == before  # the transaction never committed: no relation half-published
+
+    with Session(settings) as second:
+        done = second.resume(paused.run_id, planner=CommandPlanner())
+    assert done.status == "success", done.reason
+    after = state(shop)
+    assert after["order_log"][1] == before["order_log"][1] + 1 and after["stg_orders"][1] == 31
+    assert Publication.model_validate_json((run_dir / PUBLICATION_JOURNAL).read_bytes()).state == "published"
+    assert not (run_dir / "audit").exists()

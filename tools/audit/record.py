@@ -18,6 +18,8 @@ from tools.warehouse_port import Fingerprint
 
 #: the publication journal in a run's folder
 PUBLICATION_JOURNAL = "publication.json"
+#: the folder in a run's folder holding its audit copy until it is published or discarded
+AUDIT_FOLDER = "audit"
 
 PublicationState = Literal["publishing", "published", "undone"]
 
