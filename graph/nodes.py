@@ -105,3 +105,13 @@ def new_tests(
         and test.unique_id not in existed
         and test.attached_node not in rebuilt
     )
+
+
+def listed_ids(manifest: Manifest, listed: Iterable[str], kinds: list[str]) -> set[str]:
+    """Unique ids of the nodes ``dbt ls`` printed (dotted fqn, its default output) of these kinds."""
+    wanted = set(listed)
+    return {
+        uid
+        for uid, node in manifest.nodes.items()
+        if node.resource_type in kinds and ".".join(node.fqn) in wanted
+    }

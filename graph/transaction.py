@@ -25,9 +25,10 @@ from typing import Any
 
 from pydantic import Field
 
-from tools.audit.duckdb_publish import changed_since, restore_duckdb
+from tools.audit.duckdb_publish import restore_duckdb
 from tools.audit.history import history_dir
-from tools.audit.record import AUDIT_FOLDER, PUBLICATION_JOURNAL, Publication
+from tools.audit.record import AUDIT_FOLDER, PUBLICATION_JOURNAL, Publication, changed_since
+from tools.audit.schema_publish import kept_relations, restore_schema
 from tools.changeset import AppliedChangeset, Changeset, PriorFile, RolledBack
 from tools.errors import AeError, PathRefused
 from tools.installed_packages import LOCK_FILE, InstalledPackages, PackagesUndo, after_deps, before_deps
@@ -394,8 +395,8 @@ class UndoPlan:
     def _drop(self, built: BuiltRelations) -> Rollback:
         if self.relations_refused is not None or self.warehouse is None:
             return Rollback(files=False, replaced=built.replaced, error=self.relations_refused)
-        if self.publication is not None and isinstance(self.warehouse, _FileWarehouse):
-            return self._restore(self.warehouse.place, self.publication)
+        if self.publication is not None:
+            return self._restore(self.publication)
         try:
             with self.warehouse() as warehouse:
                 dropped = drop_relations(warehouse, self.dropped_relations())
@@ -407,11 +408,16 @@ class UndoPlan:
             (self.run_dir / RELATIONS_JOURNAL).unlink(missing_ok=True)
         return Rollback(files=False, dropped=dropped, replaced=built.replaced)
 
-    def _restore(self, place: Path, publication: Publication) -> Rollback:
+    def _restore(self, publication: Publication) -> Rollback:
         """Put back what the run replaced and drop what it created, in one transaction."""
-        history = self.history or place
         try:
-            restored, dropped = restore_duckdb(place, history, publication)
+            if isinstance(self.warehouse, _FileWarehouse) and self.history is not None:
+                restored, dropped = restore_duckdb(self.warehouse.place, self.history, publication)
+            elif self.warehouse is not None:
+                with self.warehouse() as warehouse:
+                    restored, dropped = restore_schema(warehouse, self.run_dir.name, publication)
+            else:
+                return Rollback(files=False, error="no warehouse to restore the run's relations in")
         except AeError as exc:
             return Rollback(files=False, error=f"could not restore the warehouse: {exc}")
         save(self.run_dir / PUBLICATION_JOURNAL, publication.model_copy(update={"state": "undone"}))
@@ -513,32 +519,45 @@ def prepare_rollback(
 
 def _with_publication(plan: UndoPlan, run_dir: Path, root: Path) -> UndoPlan:
     """``plan`` with the run's publication, once it is checked that the warehouse still holds what
-    the run published (else ``relations_refused`` names who changed it since)."""
+    the run published and what it replaced is still kept (else ``relations_refused`` says why)."""
     journal = run_dir / PUBLICATION_JOURNAL
     publication = load(
         journal, Publication, what_to_do="restore the relations it names by hand, then delete it"
     )
+    opener = plan.warehouse
     if publication is None or publication.state != "published" or plan.relations_refused is not None:
         return plan
-    if not isinstance(plan.warehouse, _FileWarehouse):
+    if opener is None:
         return plan
-    history = (root / publication.history).resolve()
-    if not history.is_relative_to(history_dir(root).resolve()):
-        raise _refused_entry(journal, publication.history, "kept versions live in .ae/warehouse-history/")
-    refused = _publication_refused(plan.warehouse.place, history, publication, run_dir)
+    history = None
+    if isinstance(opener, _FileWarehouse):
+        history = (root / publication.history).resolve()
+        if not history.is_relative_to(history_dir(root).resolve()):
+            raise _refused_entry(journal, publication.history, "kept versions live in .ae/warehouse-history/")
+    try:
+        with opener() as warehouse:
+            missing = (
+                [r.name for r in publication.replaced if r.kept_as]
+                if history is not None and not history.is_file()
+                else []
+                if history is not None
+                else kept_relations(warehouse, publication)
+            )
+            changed = changed_since(warehouse, publication) if not missing else []
+    except AeError as exc:
+        return replace(plan, relations_refused=f"could not read the warehouse to undo its relations: {exc}")
+    refused = _publication_refused(missing, changed, run_dir)
     return replace(plan, publication=publication, history=history, relations_refused=refused)
 
 
-def _publication_refused(place: Path, history: Path, publication: Publication, run_dir: Path) -> str | None:
+def _publication_refused(missing: list[str], changed: list[str], run_dir: Path) -> str | None:
     """Why the run's publication cannot be undone now; None when it can."""
-    if any(r.kept_as for r in publication.replaced) and not history.is_file():
+    if missing:
         return (
             f"the versions run {run_dir.name} replaced are no longer kept (only the latest runs' are: "
-            f"the warehouse_history_runs setting); rebuild "
-            f"{', '.join(r.name for r in publication.replaced)} with dbt, or delete "
+            f"the warehouse_history_runs setting); rebuild {', '.join(missing)} with dbt, or delete "
             f"{run_dir / RELATIONS_JOURNAL} and run the undo again to restore only the files"
         )
-    changed = changed_since(place, publication)
     if not changed:
         return None
     newer = sorted(

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from graph.nodes import BUILDABLE, build_kinds, redefined
+from graph.nodes import BUILDABLE, build_kinds, listed_ids, redefined
 from graph.phases.execute import default_operations
 from graph.plan_spec import Operation, PlanSpec
 from tools.engine import BUILDING, DbtCall, DbtResult
@@ -92,16 +92,6 @@ def _operations(spec: PlanSpec, build_nodes: list[str]) -> list[tuple[Operation,
     return [(op, _KINDS[op.command]) for op in spec.operations if op.command in BUILDING]
 
 
-def _listed(manifest: Manifest, listed: Iterable[str], kinds: list[str]) -> set[str]:
-    """Unique ids of the nodes ``dbt ls`` printed (dotted fqn, its default output) of these kinds."""
-    wanted = set(listed)
-    return {
-        uid
-        for uid, node in manifest.nodes.items()
-        if node.resource_type in kinds and ".".join(node.fqn) in wanted
-    }
-
-
 def review_change(
     check: Check,
     manifest: Manifest,
@@ -130,7 +120,7 @@ def review_change(
             listed = check(DbtCall(command="ls", select=op.select, resource_types=kinds)).listed
         except EmptySelection:  # Execute reports a selection that matches nothing
             listed = []
-        built.append((manifest, _listed(manifest, listed, kinds)))
+        built.append((manifest, listed_ids(manifest, listed, kinds)))
     locations: list[CodeFinding] = []
     if protection is not None and protection.places is not None:
         for resolved, uids in built:

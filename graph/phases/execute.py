@@ -12,7 +12,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from graph.audit_run import open_audit
+from graph.audit_run import Audit, open_audit
 from graph.context import RunContext
 from graph.nodes import BUILDABLE
 from graph.phases.outcome import fail_or_repair
@@ -21,7 +21,6 @@ from graph.read_only import is_read_only
 from graph.state import RunState
 from graph.transaction import built_relations, record_built_relations, rollback_journaled
 from tools.engine import BUILDING, DbtCall, DbtResult
-from tools.engine.scratch import Scratch
 from tools.errors import ModelFixableError
 from tools.protection import Protection
 from tools.warehouse_port import Warehouse
@@ -113,7 +112,7 @@ def _approved(ctx: RunContext, spec: PlanSpec, ops: list[Operation], protection:
     )
 
 
-def _audit(ctx: RunContext, ops: list[Operation], read_only: bool) -> Scratch | None:
+def _audit(ctx: RunContext, ops: list[Operation], kinds: list[str], read_only: bool) -> Audit | None:
     """The audit copy this Execute builds in (graph/audit_run.py); None when it builds nothing, when
     building straight in the warehouse was asked for, or when a macro runs (``run-operation``: what a
     macro does is meant for the warehouse itself, and a copy would publish none of it)."""
@@ -133,7 +132,7 @@ def _audit(ctx: RunContext, ops: list[Operation], read_only: bool) -> Scratch | 
             kind="warning",
         )
         return None
-    return open_audit(ctx)
+    return open_audit(ctx, ops, kinds)
 
 
 def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -156,7 +155,7 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     errors: list[str] = []
     # a plan that promised to only read gets a warehouse it cannot write (graph/read_only.py)
     read_only = is_read_only(spec)
-    audit = _audit(ctx, ops, read_only)
+    audit = _audit(ctx, ops, build_kinds, read_only)
     # building straight in the warehouse: what exists before, so the journal holds what the build created
     warehouse = ctx.tools.warehouse() if audit is None and any(op.command in BUILDING for op in ops) else None
     existing = relation_names(warehouse) if warehouse is not None else set()

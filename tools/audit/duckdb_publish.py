@@ -252,9 +252,3 @@ def restore_duckdb(live: Path, history: Path, publication: Publication) -> tuple
             con.execute("ROLLBACK")
             raise
     return restored, dropped
-
-
-def changed_since(live: Path, publication: Publication) -> list[str]:
-    """Tables the run published whose rows differ now (another run or a person changed them)."""
-    now = fingerprints(live, publication.relations)
-    return [r.name for r in publication.relations if r.kind == "table" and now.get(r.name) != r.published]

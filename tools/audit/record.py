@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from tools.journal import ProjectStamp
-from tools.warehouse_port import Fingerprint
+from tools.warehouse_port import Fingerprint, Warehouse
 
 #: the publication journal in a run's folder
 PUBLICATION_JOURNAL = "publication.json"
@@ -41,6 +41,10 @@ class PublishedRelation(BaseModel):
     kept_view: str | None = None
     #: what the run published, so an undo can tell whether anything changed the relation since
     published: Fingerprint | None = None
+    #: where the audit built it (a server's audit schema); None for a DuckDB audit copy, which holds
+    #: it under the live name
+    audit_schema: str | None = None
+    audit_relation: str | None = None
 
 
 class Publication(ProjectStamp):
@@ -57,3 +61,13 @@ class Publication(ProjectStamp):
     @property
     def created(self) -> list[PublishedRelation]:
         return [r for r in self.relations if r.previous is None]
+
+
+def changed_since(warehouse: Warehouse, publication: Publication) -> list[str]:
+    """Tables the run published whose rows differ now, or that are gone (another run or a person)."""
+    present = {r.qualified_name.lower() for r in warehouse.list_relations()}
+    return [
+        r.name
+        for r in publication.relations
+        if r.kind == "table" and (r.name not in present or warehouse.fingerprint(r.name) != r.published)
+    ]

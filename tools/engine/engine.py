@@ -115,6 +115,8 @@ class DbtEngine:
         self.restarts = 0
         #: False for an engine ``pointed_at`` another profile: the dbt process is its owner's to close
         self._owns_process = True
+        #: dbt's ``--defer --state`` folder (``pointed_at``); None reads every node where it is built
+        self.defer_to: Path | None = None
         self._lock = threading.Lock()
         self._restarted_pending = False
         log_dir = ensure_state_dir(self.project_dir) / "logs"
@@ -158,12 +160,17 @@ class DbtEngine:
         with self._lock:
             self._process.prepare()
 
-    def pointed_at(self, profiles_dir: Path, target_path: str | None = None) -> DbtEngine:
+    def pointed_at(
+        self, profiles_dir: Path, target_path: str | None = None, *, defer_to: Path | None = None
+    ) -> DbtEngine:
         """This engine's dbt process with the profile in ``profiles_dir`` (an audit or scratch copy of
         the warehouse) and dbt's output in ``target_path``: no second process and no cold start (each
         call is a fresh dbt invocation, its flags its own). Calls of both are serialised by one lock;
-        closing the returned engine leaves the process to this one."""
+        closing the returned engine leaves the process to this one. ``defer_to``: a folder holding the
+        manifest of the warehouse the profile does not point at, for dbt's ``--defer``: a node the
+        call does not build is read where that manifest says it is (an audit schema's parents, live)."""
         other = copy.copy(self)
+        other.defer_to = defer_to
         other.profiles = find_profiles(self.project_dir, profiles_dir)
         other.profiles_dir = other.profiles.directory
         other.target_path = target_path
@@ -211,6 +218,8 @@ class DbtEngine:
             args += ["--target", self.target]
         if self.target_path and command not in NO_TARGET_PATH:
             args += ["--target-path", self.target_path]
+        if self.defer_to is not None and command not in NO_TARGET_PATH | {None, "retry"}:
+            args += ["--defer", "--state", str(self.defer_to)]
         return args
 
     def invoke(self, call: DbtCall, *, timeout_s: float | None = None) -> DbtResult:
