@@ -1,11 +1,12 @@
 """Proof that an incremental model equals a full refresh — on the data as it is, and after upstream
 rows are edited in place, as a source system does (the case an append-only model gets wrong).
 
-Everything happens in a scratch copy of the warehouse (tools/engine/scratch.py): the user's
-warehouse keeps the model exactly as Execute built it, whatever the proof finds. In the copy: the
-built table is fingerprinted (row count plus an order-free sum of row hashes) and rebuilt with
---full-refresh; then about one row in ten of each upstream source or seed with a last-change column
-is edited, the model and what it reads run incrementally, and the result must equal a full refresh.
+On DuckDB everything happens in a scratch copy of the run's audit copy (tools/engine/scratch.py);
+on PostgreSQL in the run's audit schema (graph/audit_run.py). The user's warehouse is never written
+here, whatever the proof finds. There the built table is fingerprinted (row count plus an
+order-free hash of its rows) and rebuilt with --full-refresh; then (DuckDB) about one row in ten of
+each upstream source or seed with a last-change column is edited, the model and what it reads run
+incrementally, and the result must equal a full refresh.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 
 from graph.context import RunContext
 from graph.nodes import upstream_tables
+from tools.context import ToolContext
 from tools.engine import DbtCall, NodeResult
 from tools.engine.scratch import Scratch, edit_rows_in_place, scratch_engine
 from tools.errors import AeError
@@ -37,6 +39,8 @@ class IncrementalCheck(BaseModel):
     after_edits_full_refresh: tuple[int, str] | None = None
     #: a dbt run in the copy that failed: the proof could not be made, which fails it
     error: str | None = None
+    #: why no upstream row was edited in place although the proof would have (the adapter cannot)
+    not_edited: str | None = None
 
     @property
     def matches(self) -> bool:
@@ -55,7 +59,14 @@ class IncrementalCheck(BaseModel):
         line = f"{self.model}: incremental {_verdict(self.incremental, self.full_refresh)} full refresh"
         edited, full = self.after_edits_incremental, self.after_edits_full_refresh
         if edited is None or full is None:
-            return line + "; no upstream table records when rows change, so none was edited in place"
+            return (
+                line
+                + "; "
+                + (
+                    self.not_edited
+                    or "no upstream table records when rows change, so none was edited in place"
+                )
+            )
         return (
             f"{line}; after editing {sum(self.edited.values())} upstream row(s) in place, incremental "
             f"{_verdict(edited, full)} full refresh"
@@ -78,7 +89,10 @@ def _fingerprint(db: Path, relation: str) -> tuple[int, str]:
 def _run(ctx: RunContext, scratch: Scratch, select: str, *, full_refresh: bool) -> str | None:
     """A dbt run in the copy, through the policy layer and recorded like the run's own calls; what
     went wrong, or None."""
-    tools = dataclasses.replace(ctx.tools, engine=scratch.engine)
+    return _run_in(dataclasses.replace(ctx.tools, engine=scratch.engine), select, full_refresh=full_refresh)
+
+
+def _run_in(tools: ToolContext, select: str, *, full_refresh: bool) -> str | None:
     try:
         result = tools.dbt(DbtCall(command="run", select=[select], full_refresh=full_refresh))
     except AeError as exc:
@@ -107,12 +121,32 @@ def _prove(ctx: RunContext, scratch: Scratch, manifest: Manifest, node: NodeResu
     return check.model_copy(update={"error": error})
 
 
+def _prove_in_audit(ctx: RunContext, node: NodeResult) -> IncrementalCheck:
+    """The proof where no copy of the warehouse can be made (a server): in the run's audit, the
+    model as built incrementally against its full refresh on the same data. What is published is
+    then the full refresh, equal to it when the proof passes (and nothing is published when not)."""
+    warehouse = ctx.tools.warehouse()
+    relation = node.relation or node.name
+    built = warehouse.fingerprint(relation)
+    error = _run_in(ctx.tools, node.name, full_refresh=True)
+    refreshed = warehouse.fingerprint(relation)
+    return IncrementalCheck(
+        model=node.name,
+        incremental=(built.rows, built.hash),
+        full_refresh=(refreshed.rows, refreshed.hash),
+        error=error,
+        not_edited=f"not on {warehouse.adapter}: editing upstream rows in place (its sources are read "
+        "where they live, which ae never writes)",
+    )
+
+
 def prove_incrementals(
     ctx: RunContext, db_path: Path | None, manifest: Manifest, built: list[NodeResult]
 ) -> list[IncrementalCheck]:
-    """Prove each incremental model in ``built`` (nodes a building command of this run built) in a
-    scratch copy of the DuckDB file ``db_path``; a warehouse that is no file cannot be copied yet,
-    which the run says ("not on postgres: ...") rather than passing the models unproved in silence."""
+    """Prove each incremental model in ``built`` (nodes a building command of this run built): in a
+    scratch copy of the DuckDB file ``db_path`` (the run's audit copy); on a server, in the run's
+    audit schema on the data as it is (``_prove_in_audit``). Without an audit there is nowhere to
+    prove it without writing the warehouse, which the run says rather than passing it in silence."""
     models = [
         n
         for n in built
@@ -123,18 +157,22 @@ def prove_incrementals(
     ]
     if not models:
         return []
-    if db_path is None:
-        names = ", ".join(n.name for n in models)
-        adapter = ctx.tools.profile_target().type
-        ctx.progress(
-            "verify",
-            f"not on {adapter}: proving an incremental model equals a full refresh (ae proves it in a "
-            f"scratch copy of a DuckDB file); {names} not proved: compare `dbt build --full-refresh` "
-            "by hand",
-            ok=False,
-        )
-        return []
     checks = []
+    if db_path is None:
+        if ctx.live_tools is None:
+            names = ", ".join(n.name for n in models)
+            ctx.progress(
+                "verify",
+                f"{names} not proved equal to a full refresh: the run built straight in the warehouse "
+                "(no audit), where a proof would rebuild them; compare `dbt build --full-refresh` by hand",
+                ok=False,
+            )
+            return []
+        for node in models:
+            check = _prove_in_audit(ctx, node)
+            ctx.progress("verify", check.describe(), ok=check.matches)
+            checks.append(check)
+        return checks
     with scratch_engine(ctx.engine, db_path) as scratch:
         for node in models:
             check = _prove(ctx, scratch, manifest, node)

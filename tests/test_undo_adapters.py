@@ -1,9 +1,9 @@
-"""Execute's journal of created relations and ``ae undo``'s drop of them, on DuckDB and on PostgreSQL
-(and, in the same run, Verify's incremental proof, which PostgreSQL says it cannot make).
+"""The journal of created relations and ``ae undo``'s drop of them, on DuckDB and on PostgreSQL (and,
+in the same run, Verify's incremental proof in the run's audit).
 
-A run that adds a model builds its relation; Execute journals it (graph/phases/execute.py) with where
-it built: the DuckDB file, or the PostgreSQL server and database. ``ae undo`` drops it there, through
-the warehouse port (tools/warehouse_undo.py), and only there.
+A run that adds a model publishes its relation; the journal records where (graph/phases/publish.py):
+the DuckDB file, or the PostgreSQL server and database. ``ae undo`` drops it there, through the
+warehouse port, and only there.
 """
 
 from __future__ import annotations
@@ -126,10 +126,10 @@ def test_undo_of_a_new_model_drops_its_relation(shop: Shop, capsys: pytest.Captu
         outcome = session.run("add customer_tiers", planner=ScriptedPlanner([writes(NEW_MODEL)]))
     assert outcome.status == "success", outcome.reason
     said = [e.message for e in events if e.phase == "verify"]
-    if shop.adapter == "duckdb":
-        assert any(m.startswith("customer_tiers: incremental matches") for m in said), said
-    else:  # the proof needs a copy of a DuckDB file: said, not passed in silence
-        assert any(m.startswith("not on postgres: proving an incremental model") for m in said), said
+    # proved in the run's audit: a copy of the DuckDB file, or PostgreSQL's audit schema
+    assert any(m.startswith("customer_tiers: incremental matches") for m in said), said
+    if shop.adapter == "postgres":  # where sources cannot be edited in place, it says so
+        assert any("not on postgres: editing upstream rows in place" in m for m in said), said
     schema = "public" if shop.adapter == "postgres" else "main"
     created = shop.qualified(schema, "customer_tiers")
     assert created in shop.relations()
@@ -180,8 +180,8 @@ def test_undo_refuses_a_server_the_profile_no_longer_names(
 
 @pytest.mark.slow
 def test_a_failed_run_drops_what_it_built(shop: Shop) -> None:
-    """A run whose Verify fails (no repairs left) leaves no relation behind: on DuckDB it built in an
-    audit copy it drops; elsewhere its rollback drops what it built."""
+    """A run whose Verify fails (no repairs left) leaves no relation behind: it built in an audit
+    that it drops, so there is nothing to roll back in the warehouse."""
     failing = {
         **NEW_MODEL,
         "models/customer_tiers.yml": NEW_MODEL["models/customer_tiers.yml"].replace(
@@ -195,9 +195,7 @@ def test_a_failed_run_drops_what_it_built(shop: Shop) -> None:
         outcome = session.run("add customer_tiers", planner=ScriptedPlanner([writes(failing)]))
     assert outcome.status == "failed" and outcome.reason.startswith("verify failed"), outcome.reason
     created = shop.qualified("public" if shop.adapter == "postgres" else "main", "customer_tiers")
-    if shop.adapter == "duckdb":  # built and tested in the run's audit copy: it never reached the warehouse
-        assert not any("dropped" in e.message for e in events)
-    else:
-        assert any(f"dropped 1 relation(s) the run created: {created}" in e.message for e in events)
+    # built and tested in the run's audit (a copy, or schemas of its own): it never reached the warehouse
+    assert not any("dropped" in e.message for e in events)
     assert created not in shop.relations()
     assert not (shop.project / "models" / "customer_tiers.sql").exists()

@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,10 +22,14 @@ from agent.commands.planner import CommandPlanner
 from agent.exit_codes import ExitCode
 from agent.runner import Session
 from agent.settings import load_settings
+from tests.postgres import postgres_database
 from tests.scripted_planner import ScriptedPlanner, writes
-from tests.warehouse_projects import duckdb_project, seed
+from tests.warehouse_projects import duckdb_project, postgres_project, seed
 from tools.audit.record import PUBLICATION_JOURNAL, Publication
-from tools.warehouse_port import duckdb_warehouse
+from tools.context import ToolContext
+from tools.engine import DbtEngine
+from tools.paths import ProjectPaths
+from tools.warehouse_port import Warehouse
 
 MODELS = {
     "models/sources.yml": """\
@@ -90,61 +96,91 @@ DOUBLED = (
 )
 
 
-@pytest.fixture
-def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+@dataclass(frozen=True)
+class Shop:
+    adapter: str
+    project: Path
+    engine: DbtEngine
+
+    @property
+    def schema(self) -> str:
+        return "public" if self.adapter == "postgres" else "main"
+
+    def warehouse(self) -> Warehouse:
+        return ToolContext(
+            paths=ProjectPaths.for_project(self.project), target="dev", engine=self.engine
+        ).warehouse()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shop(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shop]:
     monkeypatch.setenv("AE_CONFIG", str(tmp_path / "user" / "config.yml"))
     for name in ("AE_PROTECTED_TARGETS", "AE_PROTECTED_SCHEMAS", "AE_STORE_URL", "DBT_TARGET"):
         monkeypatch.delenv(name, raising=False)
-    project = duckdb_project(tmp_path / "shop")
-    seed(duckdb_warehouse(project / "warehouse.duckdb"))
-    with Session(load_settings(project, max_repairs=0)) as session:
-        outcome = session.run("add the shop's models", planner=ScriptedPlanner([writes(MODELS)]))
-    assert outcome.status == "success", outcome.reason
-    yield project
+    root = tmp_path / "shop"
+    with ExitStack() as stack:
+        if request.param == "postgres":
+            dsn = stack.enter_context(postgres_database("ae_wap"))
+            project = postgres_project(root, dsn)
+        else:
+            project = duckdb_project(root)
+        shop = Shop(request.param, project, stack.enter_context(DbtEngine(project)))
+        seed(shop.warehouse())
+        with Session(load_settings(project, max_repairs=0)) as session:
+            outcome = session.run("add the shop's models", planner=ScriptedPlanner([writes(MODELS)]))
+        assert outcome.status == "success", outcome.reason
+        yield shop
 
 
-def state(project: Path) -> dict[str, tuple[list[str], int, str]]:
+def state(shop: Shop) -> dict[str, tuple[list[str], int, str]]:
     """Each relation's columns, row count and row hash."""
-    warehouse = duckdb_warehouse(project / "warehouse.duckdb")
+    warehouse = shop.warehouse()
     found = {}
     for name in RELATIONS:
-        printed = warehouse.fingerprint(f"main.{name}")
-        found[name] = ([c.name for c in warehouse.columns(f"main.{name}")], printed.rows, printed.hash)
+        printed = warehouse.fingerprint(f"{shop.schema}.{name}")
+        columns = [c.name for c in warehouse.columns(f"{shop.schema}.{name}")]
+        found[name] = (columns, printed.rows, printed.hash)
     return found
 
 
+def audit_schemas(shop: Shop) -> set[str]:
+    """Schemas a run's audit holds relations in (PostgreSQL: ``<schema>__ae_<run>``)."""
+    return {r.schema_name for r in shop.warehouse().list_relations() if "__ae_" in r.schema_name}
+
+
 def test_a_hand_broken_model_whose_tests_fail_leaves_every_relation_as_it_was(
-    shop: Path, capsys: pytest.CaptureFixture[str]
+    shop: Shop, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = state(shop)
-    (shop / "models" / "stg_orders.sql").write_text(DOUBLED)
+    (shop.project / "models" / "stg_orders.sql").write_text(DOUBLED)
 
-    code = main(["run", "/dbt-run --select stg_orders+", "--project", str(shop)])
+    code = main(["run", "/dbt-run --select stg_orders+", "--project", str(shop.project)])
 
     out = capsys.readouterr().out
     assert code == ExitCode.FAILED, out
     assert "tests: 3 passed, 1 failed" in out or "1 failed" in out, out
     assert state(shop) == before  # the doubled rows never reached a relation anyone reads
-    assert not list((shop / ".ae" / "runs").glob("*/audit")), "the audit copy is dropped"
-    assert (shop / "models" / "stg_orders.sql").read_text() == DOUBLED  # the person's edit is theirs
+    assert not list((shop.project / ".ae" / "runs").glob("*/audit")), "the audit copy is dropped"
+    assert not audit_schemas(shop)
+    assert (shop.project / "models" / "stg_orders.sql").read_text() == DOUBLED  # the person's edit is theirs
 
 
 def test_undo_restores_a_replaced_table_view_and_incremental_model(
-    shop: Path, capsys: pytest.CaptureFixture[str]
+    shop: Shop, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    warehouse = duckdb_warehouse(shop / "warehouse.duckdb")
+    warehouse = shop.warehouse()
     warehouse.execute(
         ["INSERT INTO shop.orders VALUES (31, 1, 'completed', 99.00), (32, 2, 'completed', 7.50)"]
     )
-    (shop / "models" / "order_totals.sql").write_text(
+    (shop.project / "models" / "order_totals.sql").write_text(
         MODELS["models/order_totals.sql"].replace(
             "count(*) as orders", "count(*) as orders, max(order_id) as last_order"
         )
     )
     before = state(shop)
 
-    assert main(["run", "/dbt-run --select stg_orders+", "--project", str(shop)]) == ExitCode.OK
-    runs = sorted((shop / ".ae" / "runs").iterdir())
+    assert main(["run", "/dbt-run --select stg_orders+", "--project", str(shop.project)]) == ExitCode.OK
+    runs = sorted((shop.project / ".ae" / "runs").iterdir())
     run_id = runs[-1].name
     publication = Publication.model_validate_json((runs[-1] / PUBLICATION_JOURNAL).read_bytes())
     assert {r.relation: r.previous for r in publication.relations} == {
@@ -157,26 +193,26 @@ def test_undo_restores_a_replaced_table_view_and_incremental_model(
     assert "last_order" in after["order_totals"][0]
     capsys.readouterr()
 
-    assert main(["undo", run_id, "--project", str(shop)]) == ExitCode.OK
+    assert main(["undo", run_id, "--project", str(shop.project)]) == ExitCode.OK
     out = capsys.readouterr().out
     assert "restored 3 relation(s) the run replaced" in out, out
     assert state(shop) == before  # the incremental model's history included: restored, not rebuilt
 
 
 def test_undo_of_an_older_run_whose_relation_a_newer_run_replaced_refuses_naming_it(
-    shop: Path, capsys: pytest.CaptureFixture[str]
+    shop: Shop, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    warehouse = duckdb_warehouse(shop / "warehouse.duckdb")
+    warehouse = shop.warehouse()
     warehouse.execute(["INSERT INTO shop.orders VALUES (31, 1, 'completed', 99.00)"])
-    assert main(["run", "/dbt-run --select order_totals", "--project", str(shop)]) == ExitCode.OK
-    older = sorted((shop / ".ae" / "runs").iterdir())[-1].name
+    assert main(["run", "/dbt-run --select order_totals", "--project", str(shop.project)]) == ExitCode.OK
+    older = sorted((shop.project / ".ae" / "runs").iterdir())[-1].name
     warehouse.execute(["INSERT INTO shop.orders VALUES (32, 2, 'completed', 7.50)"])
-    assert main(["run", "/dbt-run --select order_totals", "--project", str(shop)]) == ExitCode.OK
-    newer = sorted((shop / ".ae" / "runs").iterdir())[-1].name
+    assert main(["run", "/dbt-run --select order_totals", "--project", str(shop.project)]) == ExitCode.OK
+    newer = sorted((shop.project / ".ae" / "runs").iterdir())[-1].name
     held = state(shop)
     capsys.readouterr()
 
-    assert main(["undo", older, "--project", str(shop)]) == ExitCode.REFUSED
+    assert main(["undo", older, "--project", str(shop.project)]) == ExitCode.REFUSED
     err = capsys.readouterr().err
     assert f"run {newer} replaced them again" in err and f"`ae undo {newer}` first" in err, err
     assert state(shop) == held
@@ -187,38 +223,42 @@ def test_undo_of_an_older_run_whose_relation_a_newer_run_replaced_refuses_naming
 KILLED_IN_PUBLISH = """
 import os, signal, sys
 from pathlib import Path
-import tools.audit.duckdb_publish as publishing
+import graph.phases.publish as phase
+import tools.audit.duckdb_publish as file_publishing
+from agent.commands.planner import CommandPlanner
 from agent.runner import Session
 from agent.settings import load_settings
-from tests.scripted_planner import ScriptedPlanner
 
-real = publishing._replace
-def replace_then_die(*args, **kwargs):
-    real(*args, **kwargs)
-    os.kill(os.getpid(), signal.SIGKILL)
-publishing._replace = replace_then_die
+if sys.argv[3] == "duckdb":  # in the transaction, after the first relation is replaced
+    real = file_publishing._replace
+    def replace_then_die(*args, **kwargs):
+        real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)
+    file_publishing._replace = replace_then_die
+else:  # the journal says publishing; the one transaction never reaches the server
+    def die(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+    phase.publish_schema = die
 with Session(load_settings(Path(sys.argv[1]))) as session:
-    session.resume(sys.argv[2], planner=ScriptedPlanner([]))
+    session.resume(sys.argv[2], planner=CommandPlanner())
 """
 
 
 def test_a_kill_between_build_and_publish_publishes_nothing_then_resume_publishes_all(
-    shop: Path, tmp_path: Path
+    shop: Shop, tmp_path: Path
 ) -> None:
-    warehouse = duckdb_warehouse(shop / "warehouse.duckdb")
-    warehouse.execute(["INSERT INTO shop.orders VALUES (31, 1, 'completed', 99.00)"])
+    shop.warehouse().execute(["INSERT INTO shop.orders VALUES (31, 1, 'completed', 99.00)"])
     before = state(shop)
-    settings = load_settings(shop, max_repairs=0)
+    settings = load_settings(shop.project, max_repairs=0)
     with Session(settings, interrupt_after=["verify"]) as first:
         paused = first.run("/dbt-run --select stg_orders+", planner=CommandPlanner())
     assert paused.status == "paused"
-    run_dir = shop / ".ae" / "runs" / paused.run_id
-    assert (run_dir / "audit" / "warehouse.duckdb").is_file() and state(
-        shop
-    ) == before  # built, tested, unpublished
+    run_dir = shop.project / ".ae" / "runs" / paused.run_id
+    assert (run_dir / "audit").is_dir() and state(shop) == before  # built, tested, unpublished
+    assert bool(audit_schemas(shop)) == (shop.adapter == "postgres")  # a file copy, or schemas
 
     child = subprocess.run(
-        [sys.executable, "-c", KILLED_IN_PUBLISH, str(shop), paused.run_id],
+        [sys.executable, "-c", KILLED_IN_PUBLISH, str(shop.project), paused.run_id, shop.adapter],
         cwd=Path(__file__).resolve().parents[1],
         capture_output=True,
         timeout=300,
@@ -235,4 +275,40 @@ def test_a_kill_between_build_and_publish_publishes_nothing_then_resume_publishe
     after = state(shop)
     assert after["order_log"][1] == before["order_log"][1] + 1 and after["stg_orders"][1] == 31
     assert Publication.model_validate_json((run_dir / PUBLICATION_JOURNAL).read_bytes()).state == "published"
-    assert not (run_dir / "audit").exists()
+    assert not (run_dir / "audit").exists() and not audit_schemas(shop)
+
+
+HOOKED = {
+    "models/hooked.sql": "{{ config(materialized='table', post_hook='delete from shop.orders') }}\n"
+    "select 1 as n\n",
+    "models/hooked.yml": """\
+version: 2
+models:
+  - name: hooked
+    description: A model whose hook empties a source.
+    columns:
+      - name: n
+        description: One.
+""",
+}
+
+
+def _orders(shop: Shop) -> int:
+    return shop.warehouse().row_count("shop.orders")
+
+
+def test_the_plans_code_harms_only_the_audit(shop: Shop) -> None:
+    """A hook that empties a source. On DuckDB, even approved, it runs in the audit copy only (a
+    separate file the plan's SQL cannot reach): the warehouse keeps every order. On PostgreSQL the
+    audit target logs in as the user does, so the wall is the approval gate: unapproved, the run
+    stops before anything runs."""
+    orders = _orders(shop)
+    approved = shop.adapter == "duckdb"
+    with Session(load_settings(shop.project, max_repairs=0)) as session:
+        outcome = session.run("add hooked", planner=ScriptedPlanner([writes(HOOKED)]), allow_code=approved)
+    if approved:
+        assert outcome.status == "success", outcome.reason
+        assert "hooked" in {r.name for r in shop.warehouse().list_relations(shop.schema)}
+    else:
+        assert outcome.status == "awaiting_approval", outcome.reason  # the gate asks first
+    assert _orders(shop) == orders
