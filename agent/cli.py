@@ -235,7 +235,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     directory = args.dir.expanduser().resolve()
     summary = run_demo(
-        directory, scale=args.scale, seed=args.seed, force=args.force, emit=progress_printer(sys.stderr)
+        directory,
+        scale=args.scale,
+        seed=args.seed,
+        force=args.force,
+        adapter=args.adapter,
+        emit=progress_printer(sys.stderr),
     )
     print(render_summary(summary, directory))
     return ExitCode.OK if summary.status == "success" else ExitCode.FAILED
@@ -371,7 +376,19 @@ def _add_chat_eval_demo(sub: Any) -> None:
     demo.add_argument("--dir", type=Path, default=Path("demo"), help="working directory (default ./demo)")
     demo.add_argument("--scale", type=int, default=1, help="warehouse size: 1 = 200 customers, 2,000 orders")
     demo.add_argument("--seed", type=int, default=42, help="random seed of the generated data (default 42)")
-    demo.add_argument("--force", action="store_true", help="replace an earlier demo in --dir")
+    demo.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an earlier demo in --dir (on postgres: and its schemas in the database)",
+    )
+    demo.add_argument(
+        "--adapter",
+        choices=("duckdb", "postgres"),  # agent/demo.py ADAPTERS, not imported: `ae --help` stays fast
+        default="duckdb",
+        help="the warehouse (default duckdb: a file in --dir). postgres: the server PGHOST, PGPORT, "
+        "PGUSER, PGPASSWORD name (defaults 127.0.0.1, 5432, the current user, none), database "
+        "PGDATABASE (default ae_demo, created when missing); the profile reads them with env_var",
+    )
     demo.set_defaults(handler=_cmd_demo)
 
 

@@ -9,6 +9,7 @@ the snapshot pick up the change.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -24,15 +25,31 @@ from agent.settings import load_settings
 from graph.figures import project_figures
 from graph.progress import Emit
 from tools.errors import AeError, InvalidArguments
-from tools.example_project import create_example_project, warehouse_path
-from tools.jaffle_data import advance_time
+from tools.example_postgres import DEFAULT_DATABASE, claim_database, load_raw, write_postgres_profile
+from tools.example_project import EXAMPLE_PROJECT, advance_example, create_example_project, warehouse_path
 from tools.lint import lint_project
 from tools.manifest import Manifest, target_dir
-from tools.warehouse import quote_identifier, run_readonly_query
+from tools.postgres_server import PostgresServer
+from tools.warehouse_port import RelationName, Warehouse, warehouse_for
 
-BUILD_STEPS: tuple[str, ...] = (
-    '/dbt-source --database jaffle_shop --schema raw --table "*" --source-name raw '
-    '--freshness "warn_after: {count: 12, period: hour}"',
+#: the warehouses the demo builds on; PostgreSQL's server comes from the libpq variables
+ADAPTERS = ("duckdb", "postgres")
+
+
+def source_step(database: str) -> str:
+    """The first step: every raw table as a source, in the warehouse's own database (the DuckDB file's
+    catalog, or the PostgreSQL database the profile names)."""
+    return (
+        f'/dbt-source --database {database} --schema raw --table "*" --source-name raw '
+        '--freshness "warn_after: {count: 12, period: hour}"'
+    )
+
+
+def build_steps(database: str) -> tuple[str, ...]:
+    return (source_step(database), *_MODEL_STEPS)
+
+
+_MODEL_STEPS: tuple[str, ...] = (
     "/dbt-model --name stg_customers --type staging",
     "/dbt-model --name stg_orders --type staging",
     "/dbt-model --name stg_items --type staging",
@@ -47,6 +64,8 @@ BUILD_STEPS: tuple[str, ...] = (
     '/data-quality-test --model fct_orders --tests "not_null,unique,relationships,accepted_values"',
     '/exposure-define --name revenue_dashboard --type dashboard --depends-on "fct_orders,dim_customers"',
 )
+#: the steps on the DuckDB example, whose file (so catalog) is jaffle_shop.duckdb
+BUILD_STEPS: tuple[str, ...] = build_steps(EXAMPLE_PROJECT)
 AFTER_ADVANCE_STEPS: tuple[str, ...] = (
     "/dbt-run --select fct_orders",
     "/dbt-snapshot --source-table raw.customers --unique-key id --strategy timestamp --updated-at updated_at",
@@ -59,6 +78,7 @@ AFTER_ADVANCE_STEPS: tuple[str, ...] = (
 class DemoSummary:
     status: str
     project_dir: str
+    adapter: str = "duckdb"
     models_built: int = 0
     tests_passed: int = 0
     tests_failed: int = 0
@@ -90,20 +110,44 @@ def _prepare(directory: Path, force: bool, scale: int, seed: int) -> Path:
     return create_example_project(project, scale=scale, seed=seed)
 
 
-def _snapshot_history_rows(db: Path) -> int:
+def _on_postgres(project: Path, *, force: bool, say: Callable[[str], None]) -> str:
+    """The generated example moved to the PostgreSQL database PGDATABASE names (created when missing;
+    an earlier demo's schemas there replaced only with --force); returns the database's name."""
+    server = PostgresServer.from_environment()
+    database = os.environ.get("PGDATABASE") or DEFAULT_DATABASE
+    claim_database(server, database, replace=force)
+    write_postgres_profile(project, server)
+    counts = load_raw(warehouse_path(project), server, database)
+    rows = sum(counts.values())
+    say(f"raw data loaded into PostgreSQL at {server.address}, database {database} ({rows} rows)")
+    return database
+
+
+def _example(
+    directory: Path, adapter: str, *, force: bool, scale: int, seed: int, say: Callable[[str], None]
+) -> tuple[Path, str]:
+    """The example project in ``directory`` on ``adapter``, and the name of its database."""
+    if adapter not in ADAPTERS:
+        raise InvalidArguments(f"the demo runs on {' or '.join(ADAPTERS)}, not {adapter!r}")
+    project = _prepare(directory, force, scale, seed)
+    say(f"example project generated at {project} (scale {scale}, seed {seed})")
+    if adapter == "postgres":
+        return project, _on_postgres(project, force=force, say=say)
+    return project, EXAMPLE_PROJECT
+
+
+def _snapshot_history_rows(warehouse: Warehouse) -> int:
     """Closed versions in the snapshots: rows whose dbt_valid_to was set when a change arrived."""
-    tables = run_readonly_query(
-        db,
-        "select distinct table_schema, table_name from information_schema.columns "
-        "where column_name = 'dbt_valid_to'",
-        limit=100,
+    [tables] = warehouse.read(
+        [
+            "select distinct table_schema, table_name from information_schema.columns "
+            "where column_name = 'dbt_valid_to'"
+        ]
     )
     total = 0
     for schema, table in tables.rows:
-        relation = f"{quote_identifier(str(schema))}.{quote_identifier(str(table))}"
-        counted = run_readonly_query(
-            db, f"select count(*) from {relation} where dbt_valid_to is not null", limit=1
-        )
+        relation = warehouse.sql_of(RelationName(schema_name=str(schema), name=str(table)))
+        [counted] = warehouse.read([f"select count(*) from {relation} where dbt_valid_to is not null"])
         total += int(str(counted.rows[0][0]))
     return total
 
@@ -115,15 +159,15 @@ def run_demo(
     scale: int = 1,
     seed: int = 42,
     force: bool = False,
+    adapter: str = "duckdb",
     emit: Emit,
     say: Callable[[str], None] = print,
 ) -> DemoSummary:
     started = time.perf_counter()
     directory = directory.expanduser().resolve()
-    project = _prepare(directory, force, scale, seed)
-    say(f"example project generated at {project} (scale {scale}, seed {seed})")
+    project, database = _example(directory, adapter, force=force, scale=scale, seed=seed, say=say)
     settings = load_settings(project)
-    summary = DemoSummary(status="running", project_dir=str(project))
+    summary = DemoSummary(status="running", project_dir=str(project), adapter=adapter)
     outcomes: list[RunOutcome] = []
     with Session(settings, emit=emit) as session:
 
@@ -146,14 +190,15 @@ def run_demo(
             return outcome
 
         try:
-            for step in BUILD_STEPS:
+            for step in build_steps(database):
                 run(step)
-            advanced = advance_time(warehouse_path(project), days=7, seed=seed)
+            advanced = advance_example(project, days=7, seed=seed)
             say(
                 f"\nadvanced time: {advanced.orders_added} new orders, {advanced.orders_updated} orders "
                 f"and {advanced.customers_updated} customers changed"
             )
             results = [run(step) for step in AFTER_ADVANCE_STEPS]
+            history_rows = _snapshot_history_rows(warehouse_for(session.engine))
         except DemoStepFailed:
             summary.status = "failed"
             summary.wall_seconds = round(time.perf_counter() - started, 1)
@@ -179,7 +224,7 @@ def run_demo(
     summary.schema_compliance = figures["schema_compliance"]
     summary.incremental_models_ratio = figures["incremental_models_ratio"]
     summary.incremental_matches_full_refresh = bool(checks) and all(c["matches"] for c in checks)
-    summary.snapshot_history_rows = _snapshot_history_rows(warehouse_path(project))
+    summary.snapshot_history_rows = history_rows
     summary.lint_errors = len(lint.errors)
     summary.lint_warnings = len(lint.warnings)
     summary.docs_index = str(target_dir(project) / "index.html")
@@ -209,6 +254,7 @@ def _write(directory: Path, summary: DemoSummary) -> None:
 def render_summary(summary: DemoSummary, directory: Path) -> str:
     rows = [
         ("status", summary.status),
+        ("warehouse", summary.adapter),
         ("models built", summary.models_built),
         ("tests passed / failed", f"{summary.tests_passed} / {summary.tests_failed}"),
         ("data quality (test pass rate)", summary.data_quality),

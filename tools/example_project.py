@@ -10,7 +10,10 @@ import shutil
 from pathlib import Path
 
 from tools.errors import ConfigurationError
-from tools.jaffle_data import generate
+from tools.example_postgres import load_raw
+from tools.jaffle_data import AdvanceSummary, advance_time, generate
+from tools.postgres_server import PostgresServer
+from tools.profiles import read_target
 
 # The package is installed editable, so the template sits beside the code, not in site-packages.
 EXAMPLE_PROJECT = "jaffle_shop"
@@ -46,3 +49,13 @@ def create_example_project(dest: Path, *, scale: int = 1, seed: int = 42) -> Pat
     shutil.copytree(TEMPLATE_DIR, dest, ignore=_NOT_COPIED, dirs_exist_ok=True)
     generate(warehouse_path(dest), scale=scale, seed=seed)
     return dest
+
+
+def advance_example(project_dir: Path, *, days: int, seed: int) -> AdvanceSummary:
+    """``advance_time`` on the example's generated data, then on its copy in PostgreSQL when the
+    project's profile points there (tools/example_postgres.py): one generator for both."""
+    summary = advance_time(warehouse_path(project_dir), days=days, seed=seed)
+    target = read_target(project_dir)
+    if target.type == "postgres" and target.database:
+        load_raw(warehouse_path(project_dir), PostgresServer.from_environment(), target.database)
+    return summary

@@ -47,7 +47,9 @@ RETURN_WINDOW = timedelta(days=10)
 # Share of customers who change their name or email per simulated day in advance_time.
 CUSTOMER_EDIT_RATE_PER_DAY = 0.003
 
-_DDL: dict[str, str] = {
+#: column definitions in SQL that DuckDB and PostgreSQL both read (tools/example_postgres.py makes
+#: the same tables in PostgreSQL)
+DDL: dict[str, str] = {
     "customers": (
         "id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, email VARCHAR NOT NULL,"
         " created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL"
@@ -71,7 +73,7 @@ _DDL: dict[str, str] = {
     ),
     "items": "id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, sku VARCHAR NOT NULL",
 }
-TABLES: tuple[str, ...] = tuple(_DDL)
+TABLES: tuple[str, ...] = tuple(DDL)
 
 # --- fixed catalogue ------------------------------------------------------------------------------
 
@@ -449,7 +451,7 @@ def generate(db_path: Path, *, scale: int = 1, seed: int = 42, overwrite: bool =
     warehouse = _Warehouse(partial)
     try:
         warehouse.con.execute(f"CREATE SCHEMA {warehouse.schema}")
-        for table, columns in _DDL.items():
+        for table, columns in DDL.items():
             warehouse.con.execute(f"CREATE TABLE {warehouse.table(table)} ({columns})")
         for table, rows in rows_by_table.items():
             warehouse.append(table, rows)
