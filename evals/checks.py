@@ -1,12 +1,14 @@
 """The task checks, evaluated on the agent's copy (and the reference's) after the run.
 
 Each check yields ``CheckResult``s; graders.py turns them into pass/fail and figures. Checks read
-the warehouse read-only and the manifest of a fresh ``dbt parse``; only the incremental check
-builds (a --full-refresh of the model, after everything else has read the table).
+the warehouse through the port (tools/warehouse_port: the DuckDB file, or PostgreSQL through the
+copy's dbt adapter) and the manifest of a fresh ``dbt parse``; only the incremental check builds
+(a --full-refresh of the model, after everything else has read the table).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +16,12 @@ from typing import Any
 
 from evals.graders import CheckResult, compare_multisets
 from evals.task import GoldCheck, NodeCheck, Task
-from evals.workspace import changed_files, warehouse_of
+from evals.workspace import changed_files
 from tools.engine import DbtCall, DbtEngine, DbtResult
 from tools.errors import AeError, EmptySelection
 from tools.lint import lint_project
 from tools.manifest import Manifest, Node
-from tools.warehouse import quote_identifier, readonly_connection
+from tools.warehouse_port import RelationName, Warehouse, warehouse_for
 
 
 @dataclass
@@ -44,9 +46,10 @@ class Copy:
     #: empty until parsed, and when the project does not parse
     manifest: Manifest = field(default_factory=lambda: Manifest({}))
 
-    @property
-    def db(self) -> Path:
-        return warehouse_of(self.project_dir)
+    @functools.cached_property
+    def warehouse(self) -> Warehouse:
+        """The grading engine's target: the copy's DuckDB file, or its PostgreSQL database."""
+        return warehouse_for(self.engine)
 
     def load_manifest(self) -> None:
         self.manifest = Manifest.for_engine(self.engine, missing_ok=True)
@@ -64,27 +67,21 @@ def relation_parts(name: str) -> tuple[str, str]:
     return (schema if dot else "main"), table
 
 
-def quoted(name: str) -> str:
+def quoted(warehouse: Warehouse, name: str) -> str:
     schema, table = relation_parts(name)
-    return f"{quote_identifier(schema)}.{quote_identifier(table)}"
+    return warehouse.sql_of(RelationName(schema_name=schema, name=table))
 
 
-def _columns(db: Path, name: str) -> list[str] | None:
+def _columns(warehouse: Warehouse, name: str) -> list[str] | None:
     schema, table = relation_parts(name)
-    with readonly_connection(db) as con:
-        rows = con.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
-            [schema, table],
-        ).fetchall()
-    return [str(r[0]) for r in rows] or None
+    found = [ref for ref in warehouse.list_relations(schema) if ref.name == table]
+    return [column.name for column in warehouse.columns(found[0])] if found else None
 
 
-def _query(db: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    with readonly_connection(db) as con:
-        cursor = con.execute(sql)
-        names = [d[0] for d in cursor.description or []]
-        return names, cursor.fetchall()
+def _query(warehouse: Warehouse, sql: str) -> tuple[list[str], list[list[Any]]]:
+    """The task's own SQL (gold checks) or the harness's: all rows, as the port gives them."""
+    [result] = warehouse.read([sql])
+    return result.columns, result.rows
 
 
 def _node(manifest: Manifest, resource_type: str, name: str) -> Node | None:
@@ -109,7 +106,7 @@ def check_status(task: Task, status: str) -> CheckResult:
 
 def check_relations(task: Task, agent: Copy) -> Iterator[CheckResult]:
     for rel in task.checks.relations:
-        have = _columns(agent.db, rel.name)
+        have = _columns(agent.warehouse, rel.name)
         if rel.absent:
             yield CheckResult(
                 kind="relation",
@@ -125,14 +122,12 @@ def check_relations(task: Task, agent: Copy) -> Iterator[CheckResult]:
         )
 
 
-def _gold_rows(
-    gold: GoldCheck, agent: Copy, reference: Copy | None
-) -> tuple[list[str], list[tuple[Any, ...]]]:
+def _gold_rows(gold: GoldCheck, agent: Copy, reference: Copy | None) -> tuple[list[str], list[list[Any]]]:
     if gold.sql is not None:
-        return _query(agent.db, gold.sql)
+        return _query(agent.warehouse, gold.sql)
     if reference is None:
         raise AeError(f"gold for {gold.relation} needs the reference copy, which was not built")
-    return _query(reference.db, f"select * from {quoted(gold.relation)}")
+    return _query(reference.warehouse, f"select * from {quoted(reference.warehouse, gold.relation)}")
 
 
 def check_gold(task: Task, agent: Copy, reference: Copy | None) -> Iterator[CheckResult]:
@@ -140,8 +135,9 @@ def check_gold(task: Task, agent: Copy, reference: Copy | None) -> Iterator[Chec
         name = f"{gold.relation} = {'reference' if gold.reference else 'gold sql'}"
         try:
             columns, expected = _gold_rows(gold, agent, reference)
-            listed = ", ".join(quote_identifier(c) for c in columns)
-            _, actual = _query(agent.db, f"select {listed} from {quoted(gold.relation)}")
+            listed = ", ".join(agent.warehouse.dialect.ident(c) for c in columns)
+            relation = quoted(agent.warehouse, gold.relation)
+            _, actual = _query(agent.warehouse, f"select {listed} from {relation}")
         except Exception as exc:
             yield CheckResult(kind="gold", name=name, passed=False, detail=str(exc).splitlines()[0][:300])
             continue
@@ -263,9 +259,9 @@ def _relation_of(agent: Copy, resource_type: str, name: str) -> str | None:
     return node.relation_name if node else None
 
 
-def _fingerprint(db: Path, relation: str) -> tuple[int, str]:
-    _, rows = _query(db, f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from {relation} t")
-    return int(rows[0][0]), str(rows[0][1])
+def _fingerprint(warehouse: Warehouse, relation: str) -> tuple[int, str]:
+    found = warehouse.fingerprint(relation)
+    return found.rows, found.hash
 
 
 def check_snapshots(task: Task, agent: Copy) -> Iterator[CheckResult]:
@@ -274,7 +270,8 @@ def check_snapshots(task: Task, agent: Copy) -> Iterator[CheckResult]:
         try:
             if relation is None:
                 raise AeError(f"no snapshot {spec.name} in the manifest")
-            _, rows = _query(agent.db, f"select count(*) from {relation} where dbt_valid_to is not null")
+            sql = f"select count(*) from {relation} where dbt_valid_to is not null"
+            _, rows = _query(agent.warehouse, sql)
             closed = int(rows[0][0])
         except Exception as exc:
             yield CheckResult(kind="snapshot_history", name=spec.name, passed=False, detail=str(exc)[:300])
@@ -295,9 +292,9 @@ def check_incrementals(task: Task, agent: Copy) -> Iterator[CheckResult]:
             yield CheckResult(kind="incremental", name=model, passed=False, detail="not an incremental model")
             continue
         try:
-            before = _fingerprint(agent.db, relation)
+            before = _fingerprint(agent.warehouse, relation)
             rebuilt = agent.engine.invoke(DbtCall(command="run", select=[model], full_refresh=True))
-            after = _fingerprint(agent.db, relation)
+            after = _fingerprint(agent.warehouse, relation)
         except Exception as exc:
             yield CheckResult(kind="incremental", name=model, passed=False, detail=str(exc)[:300])
             continue

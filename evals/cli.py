@@ -19,6 +19,7 @@ from agent.exit_codes import HELP as EXIT_CODES_HELP
 from agent.exit_codes import ExitCode, for_error
 from evals.agents import AGENTS
 from evals.graders import THRESHOLDS
+from evals.postgres_copies import ADAPTERS
 from tools.errors import AeError
 from tools.logs import redact
 
@@ -44,6 +45,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=0, help="seed for fault injection (per task derived from it)"
     )
     parser.add_argument("--workers", type=int, default=2, help="parallel worker processes (default: 2)")
+    parser.add_argument(
+        "--adapter",
+        choices=ADAPTERS,
+        default="duckdb",
+        help="the warehouse of the bundled example's copies (default duckdb: a file each). postgres: "
+        "a database each, made and dropped on the server PGHOST, PGPORT, PGUSER, PGPASSWORD name "
+        "(defaults 127.0.0.1, 5432, the current user, none); a task with its own project keeps its own",
+    )
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})"
     )
@@ -75,6 +84,10 @@ def _validate(args: argparse.Namespace) -> None:
         raise InvalidArguments(f"--faults must be within [0, 1], got {args.faults}")
     if args.repeat < 1 or args.workers < 1:
         raise InvalidArguments("--repeat and --workers must be at least 1")
+    if args.adapter == "postgres":
+        from tools.postgres_server import PostgresServer
+
+        PostgresServer.from_environment().check()  # before any worker starts: exit 5 saying where
     if args.agent == "claude":
         from agent.settings import load_settings
         from evals.agents import require_claude
@@ -111,6 +124,7 @@ def run_eval(args: argparse.Namespace) -> int:
             faults=args.faults,
             seed=args.seed,
             workers=args.workers,
+            adapter=args.adapter,
         )
         out = args.out.expanduser().resolve()
         results = run_suite(tasks, config, out)

@@ -7,10 +7,10 @@ again; run the ``after`` steps in both copies; check; then time the task's model
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import traceback
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from agent.approvals import Approvals, nobody_approves
 from agent.requests import is_command
 from agent.runner import Session
 from agent.settings import load_settings
+from evals import postgres_copies
 from evals.agents import make_agent
 from evals.checks import Copy, RunFacts, run_checks
 from evals.graders import (
@@ -36,12 +37,13 @@ from evals.workspace import (
     create_project,
     file_digests,
     grading_engine,
+    on_postgres,
     raw_fingerprint,
     run_steps,
-    warehouse_of,
 )
 from tools.engine import DbtCall
 from tools.errors import AeError
+from tools.warehouse_port import warehouse_for
 
 #: interleaved build pairs for query_performance: the median paired ratio is the figure; with five
 #: pairs the smallest to the largest ratio covers the true median with probability 1 - 2/32 = 93.75%
@@ -56,6 +58,12 @@ class Job:
     work_dir: Path
     fault_rate: float = 0.0
     seed: int = 0
+    #: the warehouse of the generated example's copies: duckdb, or postgres (a database per copy)
+    adapter: str = "duckdb"
+
+    @property
+    def postgres(self) -> bool:
+        return on_postgres(self.task.project, self.adapter)
 
     @property
     def fault_seed(self) -> int:
@@ -211,15 +219,22 @@ def run_task(job: Job) -> TaskResult:
     except Exception as exc:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return base.model_copy(update={"error": detail, "duration_s": time.perf_counter() - started})
+    finally:
+        if job.postgres:  # after _run closed every engine on them
+            for copy in ("agent", "reference"):
+                # a server gone by now fails the task above already; the next run in this
+                # folder drops what is left (postgres_copies: the name follows the folder)
+                with contextlib.suppress(AeError):
+                    postgres_copies.drop(job.root / copy / task.project.name)
 
 
 # Over 60 lines on purpose: one task's run inside one ExitStack (setup engine, agent, grading),
 # so everything it opened closes on any failure.
 def _run(job: Job, base: TaskResult, started: float) -> TaskResult:
     task = job.task
-    agent_dir = create_project(job.root / "agent" / task.project.name, task.project)
+    agent_dir = create_project(job.root / "agent" / task.project.name, task.project, job.adapter)
     target = task.target or command_target(task.request)
-    with ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
         # The profile sets keep_open: false, so an idle engine holds no lock on the warehouse: the
         # setup engine stays up through the agent's run and grades afterwards (one dbt start saved).
         setup_engine = stack.enter_context(grading_engine(agent_dir))
@@ -227,17 +242,21 @@ def _run(job: Job, base: TaskResult, started: float) -> TaskResult:
         reference: Copy | None = None
         reference_error = None
         if _needs_reference(task):
-            ref_dir = copy_project(agent_dir, job.root / "reference" / task.project.name)
+            ref_dir = copy_project(
+                agent_dir, job.root / "reference" / task.project.name, postgres=job.postgres
+            )
             ref_run = run_agent(job, ref_dir, agent="oracle", fault_rate=0.0)
             if ref_run.status not in task.checks.expect_status:
                 reference_error = f"the reference solution ended {ref_run.status}: {ref_run.reason}"
             reference = Copy(ref_dir, stack.enter_context(grading_engine(ref_dir, target)))
-        files_before, raw_before = file_digests(agent_dir), raw_fingerprint(warehouse_of(agent_dir))
+        # the setup engine's target is the copy's warehouse whatever the task's target
+        raw_warehouse = warehouse_for(setup_engine)
+        files_before, raw_before = file_digests(agent_dir), raw_fingerprint(raw_warehouse)
         try:
             run = run_agent(job, agent_dir, agent=job.agent, fault_rate=job.fault_rate)
         except Exception as exc:
             run = AgentRun("crashed", f"{type(exc).__name__}: {exc}", "", False, None, 0, 0, 0.0)
-        files_after, raw_after = file_digests(agent_dir), raw_fingerprint(warehouse_of(agent_dir))
+        files_after, raw_after = file_digests(agent_dir), raw_fingerprint(raw_warehouse)
         grader = setup_engine if target is None else stack.enter_context(grading_engine(agent_dir, target))
         agent = Copy(agent_dir, grader)
         after_error = None

@@ -26,7 +26,7 @@ from evals.task import Task
 from tools.errors import InvalidArguments
 from tools.logs import configure_logging
 
-_PACKAGES = ("ae", "dbt-core", "dbt-duckdb", "duckdb", "langgraph", "anthropic")
+_PACKAGES = ("ae", "dbt-core", "dbt-duckdb", "dbt-postgres", "duckdb", "langgraph", "anthropic")
 
 
 class RunConfig(BaseModel):
@@ -37,6 +37,7 @@ class RunConfig(BaseModel):
     faults: float = 0.0
     seed: int = 0
     workers: int = 2
+    adapter: str = "duckdb"
 
 
 class Results(BaseModel):
@@ -129,6 +130,7 @@ def make_jobs(tasks: Sequence[Task], config: RunConfig, work_dir: Path) -> list[
             work_dir=work_dir,
             fault_rate=config.faults,
             seed=config.seed,
+            adapter=config.adapter,
         )
         for r in range(config.repeat)
         for t in tasks

@@ -1,7 +1,9 @@
 """A task's isolated copies: the project it starts from, its setup steps, and fingerprints of its state.
 
 Each task run gets its own folder (project + warehouse file), so runs in parallel processes never
-share a DuckDB file or a dbt target path.
+share a DuckDB file or a dbt target path. On PostgreSQL (``--adapter postgres``) the generated
+example's copies each get a database of their own too (evals/postgres_copies.py); a task that
+brings its own project runs on that project's warehouse.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from agent.settings import load_settings
+from evals import postgres_copies
 from evals.agents import copy_fixture
 from evals.task import ProjectSpec, Step
 from tools.engine import DbtCall, DbtEngine
 from tools.errors import AeError, ConfigurationError
-from tools.example_project import create_example_project
-from tools.jaffle_data import advance_time
+from tools.example_project import advance_example, create_example_project, warehouse_path
 from tools.profiles import read_target
-from tools.warehouse import quote_identifier, readonly_connection
+from tools.warehouse_port import Warehouse
 
 #: build output and run state: not part of what an agent "changed"
 _NOT_PROJECT_FILES = frozenset({".ae", "target", "logs", "dbt_packages", ".user.yml"})
@@ -31,11 +33,20 @@ class StepFailed(AeError):
     """A setup or after step did not work: the task (not the agent) is broken."""
 
 
-def create_project(dest: Path, spec: ProjectSpec) -> Path:
-    """The task's starting project in ``dest``: the generated example, or a copy of its folder."""
+def on_postgres(spec: ProjectSpec, adapter: str) -> bool:
+    """Whether the task's copies live in PostgreSQL: the generated example under --adapter postgres."""
+    return adapter == "postgres" and spec.path is None
+
+
+def create_project(dest: Path, spec: ProjectSpec, adapter: str = "duckdb") -> Path:
+    """The task's starting project in ``dest``: the generated example (on ``adapter``), or a copy of
+    its folder."""
     if spec.path is None:
         dest.mkdir(parents=True, exist_ok=True)
-        return create_example_project(dest, scale=spec.scale, seed=spec.seed)
+        create_example_project(dest, scale=spec.scale, seed=spec.seed)
+        if on_postgres(spec, adapter):
+            postgres_copies.move_example(dest)
+        return dest
     copy_project(Path(spec.path), dest)
     warehouse = warehouse_of(dest)
     if warehouse.parent.resolve() != dest.resolve() and dest.resolve() not in warehouse.parents:
@@ -52,6 +63,12 @@ def create_project(dest: Path, spec: ProjectSpec) -> Path:
             hint="put the DuckDB file there, or name it in the task's project.warehouse",
         )
     return dest
+
+
+def data_file(project_dir: Path) -> Path:
+    """The DuckDB file holding the copy's data: its warehouse, or on PostgreSQL the example's
+    generated raw data that the database was loaded from."""
+    return read_target(project_dir).path or warehouse_path(project_dir)
 
 
 def warehouse_of(project_dir: Path) -> Path:
@@ -100,7 +117,7 @@ def _run_step(step: Step, project_dir: Path, engine: DbtEngine) -> None:
     for rel in step.delete or []:
         (project_dir / rel).unlink(missing_ok=True)
     if step.advance_time is not None:
-        advance_time(warehouse_of(project_dir), days=step.advance_time.days, seed=step.advance_time.seed)
+        advance_example(project_dir, days=step.advance_time.days, seed=step.advance_time.seed)
     if step.dbt is not None:
         result = engine.invoke(
             DbtCall(command=step.dbt.command, select=step.dbt.select, full_refresh=step.dbt.full_refresh)
@@ -124,17 +141,20 @@ def _run_command(request: str, project_dir: Path) -> None:
         raise StepFailed(f"{request}: {outcome.status}: {outcome.reason}")
 
 
-def copy_project(source: Path, dest: Path) -> Path:
-    """A second isolated copy (project + warehouse), without build output or run state."""
+def copy_project(source: Path, dest: Path, *, postgres: bool = False) -> Path:
+    """A second isolated copy (project + warehouse: with ``postgres``, a copy of its database too),
+    without build output or run state."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns(*_NOT_PROJECT_FILES))
+    if postgres:
+        postgres_copies.clone(source, dest)
     return dest
 
 
 def file_digests(project_dir: Path) -> dict[str, str]:
     """sha256 of every project file (not the warehouse, build output or run state)."""
     digests = {}
-    warehouse = warehouse_of(project_dir).name
+    warehouse = data_file(project_dir).name
     for path in sorted(project_dir.rglob("*")):
         rel = path.relative_to(project_dir)
         if not path.is_file() or rel.parts[0] in _NOT_PROJECT_FILES or path.name.startswith(warehouse):
@@ -147,21 +167,10 @@ def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
 
 
-def raw_fingerprint(db_path: Path) -> dict[str, tuple[int, str]]:
+def raw_fingerprint(warehouse: Warehouse) -> dict[str, tuple[int, str]]:
     """Row count and an order-independent hash of every raw table."""
-    with readonly_connection(db_path) as con:
-        tables = [
-            str(row[0])
-            for row in con.execute(
-                "select table_name from information_schema.tables where table_schema = ? order by 1",
-                [RAW_SCHEMA],
-            ).fetchall()
-        ]
-        prints = {}
-        for table in tables:
-            relation = f"{RAW_SCHEMA}.{quote_identifier(table)}"
-            row = con.execute(
-                f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from {relation} t"
-            ).fetchall()[0]
-            prints[table] = (int(row[0]), str(row[1]))
+    prints = {}
+    for ref in warehouse.list_relations(RAW_SCHEMA):
+        found = warehouse.fingerprint(ref)
+        prints[ref.name] = (found.rows, found.hash)
     return prints

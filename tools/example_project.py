@@ -52,10 +52,11 @@ def create_example_project(dest: Path, *, scale: int = 1, seed: int = 42) -> Pat
 
 
 def advance_example(project_dir: Path, *, days: int, seed: int) -> AdvanceSummary:
-    """``advance_time`` on the example's generated data, then on its copy in PostgreSQL when the
-    project's profile points there (tools/example_postgres.py): one generator for both."""
-    summary = advance_time(warehouse_path(project_dir), days=days, seed=seed)
+    """``advance_time`` on the project's data: its DuckDB file, or on PostgreSQL the example's generated
+    file and then the database loaded from it (tools/example_postgres.py): one generator for both."""
     target = read_target(project_dir)
     if target.type == "postgres" and target.database:
+        summary = advance_time(warehouse_path(project_dir), days=days, seed=seed)
         load_raw(warehouse_path(project_dir), PostgresServer.from_environment(), target.database)
-    return summary
+        return summary
+    return advance_time(target.path or warehouse_path(project_dir), days=days, seed=seed)

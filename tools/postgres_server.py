@@ -76,6 +76,10 @@ class PostgresServer:
                 "(defaults 127.0.0.1, 5432, the current user, no password)",
             ) from exc
 
+    def check(self) -> None:
+        """ConfigurationError (exit 5) naming the server when it does not answer."""
+        self.connect(_ADMIN_DATABASE).close()
+
     def ensure_database(self, name: str) -> bool:
         """Create database ``name`` unless it exists; True when it was created here."""
         check_database_name(name)
