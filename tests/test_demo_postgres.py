@@ -48,19 +48,39 @@ def test_a_server_that_does_not_answer_is_exit_5_naming_it_and_the_variables(
     assert "PGHOST, PGPORT, PGUSER and PGPASSWORD" in err, err
 
 
+def _point_at(monkeypatch: pytest.MonkeyPatch, dsn: str, database: str) -> None:
+    """The libpq variables at the test server, as a person sets them."""
+    server = psycopg.conninfo.conninfo_to_dict(dsn)
+    monkeypatch.setenv("PGHOST", str(server.get("host") or "127.0.0.1"))
+    monkeypatch.setenv("PGPORT", str(server.get("port") or "5432"))
+    monkeypatch.setenv("PGUSER", str(server.get("user") or "postgres"))
+    monkeypatch.setenv("PGDATABASE", database)
+
+
+@pytest.mark.postgres
+def test_a_database_holding_the_demos_schemas_is_replaced_only_with_force(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with postgres_database("ae_demo_taken") as dsn:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("create schema raw")
+        _point_at(monkeypatch, dsn, dsn.rsplit("/", 1)[1])
+        code = main(["demo", "--dir", str(tmp_path / "demo"), "--adapter", "postgres"])
+        err = capsys.readouterr().err
+        assert code == ExitCode.USAGE, err
+        assert "already holds the schemas raw, which the example would overwrite" in err, err
+        assert "--force" in err and "PGDATABASE" in err, err
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_the_demo_builds_in_postgres_and_writes_no_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with postgres_database("ae_demo_server") as dsn:
-        server = psycopg.conninfo.conninfo_to_dict(dsn)
-        database = f"{server['dbname']}_demo"  # not there yet: the demo creates it
-        for name, value in (("PGHOST", server.get("host")), ("PGPORT", server.get("port"))):
-            monkeypatch.setenv(name, str(value or ""))
-        monkeypatch.setenv("PGUSER", str(server.get("user") or "postgres"))
+        database = f"{dsn.rsplit('/', 1)[1]}_demo"  # not there yet: the demo creates it
+        _point_at(monkeypatch, dsn, database)
         monkeypatch.setenv("PGPASSWORD", PASSWORD)
-        monkeypatch.setenv("PGDATABASE", database)
         try:
             code = main(["demo", "--dir", str(tmp_path / "demo"), "--adapter", "postgres"])
             out = capsys.readouterr().out
