@@ -14,6 +14,7 @@ import os
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.exit_codes import HELP as EXIT_CODES_HELP
 from agent.exit_codes import ExitCode, for_error
@@ -22,6 +23,9 @@ from evals.graders import THRESHOLDS
 from evals.postgres_copies import ADAPTERS
 from tools.errors import AeError
 from tools.logs import redact
+
+if TYPE_CHECKING:
+    from evals.task import Task
 
 DEFAULT_OUT = Path("eval-out")
 
@@ -116,6 +120,7 @@ def run_eval(args: argparse.Namespace) -> int:
         tasks = select_tasks(load_suite(args.suite), args.tasks)
         if args.commands_only:
             tasks = [task for task in tasks if task.is_command]
+        tasks = _on_adapter(tasks, args.adapter)
         config = RunConfig(
             suite=args.suite,
             agent=args.agent,
@@ -142,6 +147,19 @@ def run_eval(args: argparse.Namespace) -> int:
     for line in missed:
         print(f"threshold missed: {line}", file=sys.stderr)
     return ExitCode.FAILED if missed else ExitCode.OK
+
+
+def _on_adapter(tasks: list[Task], adapter: str) -> list[Task]:
+    """The tasks that mean something on ``adapter``; the others named on stderr, none left an error."""
+    from tools.errors import InvalidArguments
+
+    skipped = [task.id for task in tasks if not task.runs_on(adapter)]
+    if skipped:
+        print(f"skipped on {adapter} (tasks about another adapter): {', '.join(skipped)}", file=sys.stderr)
+    kept = [task for task in tasks if task.runs_on(adapter)]
+    if not kept:
+        raise InvalidArguments(f"no task selected runs on {adapter}", hint="choose other --tasks")
+    return kept
 
 
 def _ade(args: argparse.Namespace) -> int:

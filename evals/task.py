@@ -239,6 +239,12 @@ class Task(_Strict):
     #: query_performance
     models: list[str] = Field(default_factory=list)
     checks: Checks
+    #: the warehouses the task means something on (None: all); a task about one adapter's own
+    #: macros is skipped on the others (``ae eval --adapter`` says which)
+    adapters: list[str] | None = None
+
+    def runs_on(self, adapter: str) -> bool:
+        return self.adapters is None or adapter in self.adapters
 
     @property
     def is_command(self) -> bool:
