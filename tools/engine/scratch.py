@@ -88,12 +88,16 @@ def copy_warehouse(engine: DbtEngine, db_path: Path, folder: Path) -> Scratch:
     name = profile_name(engine.project_dir, engine.profile)
     profile = profile_pointing_at(engine.profiles.file, name, engine.target_name(), copy)
     (folder / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
-    target = folder / "target"
-    target.mkdir(exist_ok=True)
+    seed_partial_parse(engine, folder / "target")
+    return reopen_copy(engine, db_path, folder)
+
+
+def seed_partial_parse(engine: DbtEngine, target: Path) -> None:
+    """Give the dbt target folder ``target`` the engine's partial-parse state (``PARTIAL_PARSE``)."""
+    target.mkdir(parents=True, exist_ok=True)
     parsed = target_dir(engine.project_dir, engine.target_path) / PARTIAL_PARSE
     if parsed.is_file():
         shutil.copy2(parsed, target / PARTIAL_PARSE)
-    return reopen_copy(engine, db_path, folder)
 
 
 def reopen_copy(engine: DbtEngine, db_path: Path, folder: Path) -> Scratch:
