@@ -36,12 +36,12 @@ if TYPE_CHECKING:
 DESCRIPTION = """\
 ae — an agent that does an analytics engineer's dbt work.
 
-Every request goes Plan -> Validate -> Execute -> Verify -> Document against a real dbt project.
+Every request goes Plan -> Validate -> Execute -> Verify -> Publish -> Document against a real dbt project.
 Structured /commands run with no API key; free-form requests use Claude when ANTHROPIC_API_KEY is set.
 """
 
 RUN_DESCRIPTION = """\
-Carry one request through Plan -> Validate -> Execute -> Verify -> Document.
+Carry one request through Plan -> Validate -> Execute -> Verify -> Publish -> Document.
 
 dbt runs in a process that stays up for the next `ae run` on the project until it has been idle
 for AE_ENGINE_KEEP_ALIVE_S seconds (default 300; 0 turns this off).

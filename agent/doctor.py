@@ -22,6 +22,7 @@ from pathlib import Path
 
 from agent.settings import Settings
 from tools.audit.history import history_space
+from tools.audit.schema_audit import SCHEMA_AUDITS
 from tools.engine import DbtCall, DbtEngine
 from tools.errors import AeError, TransientError
 from tools.logs import redact
@@ -148,6 +149,13 @@ def check_audit(settings: Settings, target: ProfileTarget | None) -> Check:
     if not settings.audit_builds:
         return Check(
             "audit", True, f"off (audit_builds: false): runs build straight in the warehouse; {space}"
+        )
+    if target.type in SCHEMA_AUDITS:
+        return Check(
+            "audit",
+            True,
+            f"runs build and test in schemas {target.schema_name}__ae_<run>, then publish; replaced "
+            f"relations are kept in schema ae_history {keep}",
         )
     if target.path is None:
         return Check(

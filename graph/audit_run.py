@@ -28,6 +28,7 @@ from graph.plan_spec import Operation
 from graph.state import RunState
 from tools.audit.record import AUDIT_FOLDER
 from tools.audit.schema_audit import (
+    SCHEMA_AUDITS,
     STATE_FOLDER,
     audit_schema_name,
     carry_in,
@@ -41,9 +42,6 @@ from tools.engine import BUILDING, DbtCall, DbtEngine
 from tools.engine.scratch import Scratch, copy_warehouse, reopen_copy
 from tools.errors import EmptySelection
 from tools.manifest import Manifest
-
-#: adapters whose relations ae can move between schemas in one transaction (Dialect.move_sql)
-SCHEMA_AUDITS = frozenset({"postgres"})
 
 
 @dataclass(frozen=True)

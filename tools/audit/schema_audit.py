@@ -28,6 +28,8 @@ from tools.warehouse_port import Warehouse
 from tools.warehouse_port.models import RelationName
 from tools.warehouse_port.port import parse_relation_name
 
+#: adapters whose relations ae can move between schemas in one transaction (Dialect.move_sql)
+SCHEMA_AUDITS = frozenset({"postgres"})
 #: where dbt's --defer finds the live target's manifest, in the audit folder
 STATE_FOLDER = "state"
 
