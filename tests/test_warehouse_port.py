@@ -168,6 +168,9 @@ def test_list_and_describe(case: Case) -> None:
     assert all(ref.schema_name == "shop" for ref in wh.list_relations("SHOP"))
     described = wh.describe("shop.orders")
     assert [c.name for c in described.columns] == ["order_id", "customer_id", "status", "amount"]
+    # the full type, scale and length included (a unit test's scratch table is made with it)
+    types = [c.type.lower() for c in described.columns[2:]]
+    assert types in (["character varying(20)", "numeric(10,2)"], ["varchar", "decimal(10,2)"])
     assert described.row_count == len(ORDERS)
     assert wh.describe("shop.big_orders").row_count == sum(1 for o in ORDERS if float(o[3]) > 20)
     assert wh.resolve("Shop.Orders").name == "orders"  # case-insensitive, as dbt's names are

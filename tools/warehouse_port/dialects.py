@@ -171,6 +171,18 @@ class PostgresDialect(Dialect):
         regclass = self.literal(self.relation(None, schema, name))
         return f"SELECT pg_get_viewdef(CAST({regclass} AS regclass), true)"
 
+    def columns_sql(self, database: str, schema: str, name: str) -> str:
+        # the full type (numeric(10,2), character(3)), where information_schema says numeric and
+        # character: a unit test's scratch table must hold values as the input does (the scale of
+        # a numeric is in its text, which dbt's unit test compares), and character alone is char(1)
+        regclass = self.literal(self.relation(None, schema, name))
+        return (
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
+            "CASE WHEN a.attnotnull THEN 'NO' ELSE 'YES' END FROM pg_catalog.pg_attribute a "
+            f"WHERE a.attrelid = CAST({regclass} AS regclass) AND a.attnum > 0 AND NOT a.attisdropped "
+            "ORDER BY a.attnum"
+        )
+
     def move_sql(self, kind: str, relation: str, schema: str) -> str:
         return f"ALTER {kind} {relation} SET SCHEMA {self.ident(schema)}"
 
