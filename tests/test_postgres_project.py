@@ -80,6 +80,13 @@ class Jaffle:
             ).fetchall()
         return {str(name) for (name,) in rows}
 
+    def schemas_like(self, pattern: str) -> list[str]:
+        with psycopg.connect(self.dsn) as conn:
+            rows = conn.execute(
+                "select schema_name from information_schema.schemata where schema_name like %s", (pattern,)
+            ).fetchall()
+        return [str(name) for (name,) in rows]
+
     def columns(self, name: str) -> list[str]:
         with psycopg.connect(self.dsn) as conn:
             rows = conn.execute(
@@ -164,10 +171,14 @@ def test_data_quality_tests_come_from_the_profiled_data(
     assert (
         "already there: not_null on order_id, not_null on customer_id, relationships on customer_id" in answer
     )
-    # what PostgreSQL cannot do is said, not skipped
-    assert "no unit test: not on postgres: a unit test's expected rows" in answer, answer
+    # the model's CASE and aggregation are pinned by a unit test whose expected rows PostgreSQL
+    # computed (in a scratch schema, gone after), and dbt passes it
+    assert "+ unit test orders_logic_on_sample_rows in models/schema.yml" in answer, answer
+    # with a unit test, Verify runs the model's tests, the new ones among them
     ran = {t["name"]: t["status"] for t in report["verification"]["tests"]}
-    assert ran == {"not_null_orders_order_date": "pass", "not_null_orders_status": "pass"}, ran
+    new = {"not_null_orders_order_date", "not_null_orders_status", "orders_logic_on_sample_rows"}
+    assert new <= set(ran) and set(ran.values()) == {"pass"}, ran
+    assert jaffle.schemas_like("ae\\_unit\\_%") == []
 
 
 def test_lineage_reaches_the_raw_column(jaffle: Jaffle, capsys: pytest.CaptureFixture[str]) -> None:

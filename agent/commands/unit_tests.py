@@ -2,31 +2,33 @@
 
 A model earns one when its SQL has logic a data test cannot pin: a CASE, an aggregation, or an
 incremental filter. The fixture rows are a few real rows of each input, read through the read-only
-query tool; the expected rows are what the model's compiled SQL returns on exactly those rows,
-computed in a scratch in-memory DuckDB whose tables carry the inputs' names and column types. The
+query tool; the expected rows are what the model's compiled SQL returns on exactly those rows. The
 test so pins what the logic does today on realistic rows, and a change that alters those rows fails
 it. For an incremental model the test runs the incremental branch (``is_incremental`` overridden
 to true, a few of the model's own rows as ``this``), since the full-refresh branch is a plain select.
 
-The expected rows come from DuckDB: this module serves DuckDB warehouses (ae's default); on another
-adapter it says so (``NotOnAdapter``), and the command writes its data tests without the unit test.
+The expected rows are computed through the warehouse port on any adapter (``_expected``): each
+input's fixture rows are loaded, with the input's column types, into a table of a scratch schema;
+the compiled SQL, its relations swapped for those tables (tools/sql_edit/retarget.py), runs as a
+read-only query; the schema is dropped whatever happens. The scratch schema lives in the warehouse
+itself, so the SQL runs in the adapter's own dialect; on DuckDB it lives in a throwaway DuckDB file
+instead, which leaves the user's file untouched and unlocked.
 """
 
 from __future__ import annotations
 
-import datetime
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-import duckdb
+from pydantic import JsonValue
 
 from agent.commands.project import ProjectView
+from agent.commands.unit_test_expected import Fixture, expected_rows
 from tools.engine import DbtCall
 from tools.errors import InvalidArguments, NotOnAdapter
 from tools.manifest import Node
-from tools.warehouse import QueryResult, parse_relation_name, quote_identifier
+from tools.warehouse_port import ColumnInfo, QueryResult
 from tools.yaml_edit import read_section_item, upsert_section_item
 
 #: rows read from each input: enough to exercise a CASE or a group, few enough to read in a review
@@ -52,7 +54,13 @@ class _Input:
     #: how dbt's unit test names it: ref('x'), source('s', 't') or this
     given: str
     relation: str
+    #: the input's columns as the catalog types them (the scratch table's types)
+    columns: list[ColumnInfo]
     rows: QueryResult
+
+    @property
+    def fixture(self) -> Fixture:
+        return Fixture(self.relation, self.columns, self.rows.rows)
 
 
 def _given_name(view: ProjectView, uid: str) -> tuple[str, Node] | None:
@@ -64,59 +72,63 @@ def _given_name(view: ProjectView, uid: str) -> tuple[str, Node] | None:
     return f"ref('{node.name}')", node
 
 
-def _literal(value: Any) -> str:
-    return "'" + str(value).replace("'", "''") + "'" if isinstance(value, str) else str(value)
+def _literal(view: ProjectView, value: JsonValue) -> str:
+    """A sampled value as SQL: text quoted by the warehouse's dialect, numbers as they are."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return view.warehouse.dialect.literal(str(value))
 
 
-def _sample(view: ProjectView, relation: str, related: tuple[str, list[Any]] | None = None) -> QueryResult:
-    """A few rows of ``relation``; with ``related`` (column, values), rows whose column holds one of
-    the values, so a child's fixture rows belong to the parent rows already chosen."""
+def _sample(
+    view: ProjectView,
+    relation: str,
+    columns: list[ColumnInfo],
+    related: tuple[str, list[JsonValue]] | None = None,
+) -> QueryResult:
+    """A few rows of ``relation``, ordered by every column (the same rows each time); with
+    ``related`` (column, values), rows whose column holds one of the values, so a child's fixture
+    rows belong to the parent rows already chosen."""
+    dialect = view.warehouse.dialect
     where = ""
     if related is not None and (values := [v for v in related[1] if v is not None]):
-        where = f" where {quote_identifier(related[0])} in ({', '.join(_literal(v) for v in values)})"
-    sql = f"select * from {relation}{where} order by all limit {FIXTURE_ROWS}"
-    return view.tools.call(
+        listed = ", ".join(_literal(view, v) for v in values)
+        where = f" where {dialect.ident(related[0])} in ({listed})"
+    order = ", ".join(dialect.comparable(dialect.ident(c.name), c.type) for c in columns)
+    sql = f"select * from {relation}{where} order by {order} limit {FIXTURE_ROWS}"
+    rows = view.tools.call(
         "warehouse",
         "run_query",
         lambda: view.warehouse.query(sql, limit=FIXTURE_ROWS),
         {"sql": sql},
     )
+    if rows.values_truncated:
+        raise InvalidArguments(
+            f"{relation} holds values too long to write as fixture rows",
+            hint="write the unit test by hand, with shorter values",
+        )
+    return rows
 
 
-def _plain(value: Any) -> Any:
-    """A value as the YAML fixture writes it (dbt casts it back to the column's type)."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
-        return str(value)
-    return value
+def _rows(result: QueryResult) -> list[dict[str, Any]]:
+    """Rows as the YAML writes them: the port's JSON values (dates and timestamps as ISO text, exact
+    decimals as text), which dbt casts back to each column's type."""
+    return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
 
-def _rows(columns: list[str], rows: list[list[Any]] | list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    return [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows]
-
-
-def _expected(inputs: list[_Input], compiled_sql: str) -> list[dict[str, Any]]:
-    """The compiled model run on the fixture rows alone, in a scratch DuckDB shaped like the warehouse."""
-    with duckdb.connect(":memory:") as scratch:
-        for attached in sorted({parse_relation_name(i.relation)[0] or "memory" for i in inputs} - {"memory"}):
-            scratch.execute(f"attach ':memory:' as {quote_identifier(attached)}")
-        for given in inputs:
-            database, schema, name = parse_relation_name(given.relation)
-            where = f"{quote_identifier(database or 'memory')}.{quote_identifier(schema)}"
-            scratch.execute(f"create schema if not exists {where}")
-            table = f"{where}.{quote_identifier(name)}"
-            columns = ", ".join(
-                f"{quote_identifier(c)} {t}"
-                for c, t in zip(given.rows.columns, given.rows.types, strict=True)
-            )
-            scratch.execute(f"create table if not exists {table} ({columns})")
-            if given.rows.rows:
-                marks = ", ".join("?" for _ in given.rows.columns)
-                scratch.executemany(f"insert into {table} values ({marks})", given.rows.rows)
-        result = scratch.execute(compiled_sql)
-        names = [d[0] for d in result.description or []]
-        return _rows(names, result.fetchall())
+def _input(view: ProjectView, given: str, relation: str, first: _Input | None) -> _Input:
+    columns = view.tools.call(
+        "warehouse", "describe_columns", lambda: view.warehouse.columns(relation), {"relation": relation}
+    )
+    rows = _sample(view, relation, columns)
+    # the first input's first column is its key (ae lists keys first): other inputs holding that
+    # column get rows of the same keys, so joins and aggregates in the fixture have something to do
+    if first is not None and (key := first.rows.columns[0]) in rows.columns:
+        rows = _sample(view, relation, columns, (key, [row[0] for row in first.rows.rows]))
+    if [c.name for c in columns] != rows.columns:
+        raise InvalidArguments(f"{relation}'s catalog columns are not the columns its rows have")
+    return _Input(given, relation, columns, rows)
 
 
 def _compiled(view: ProjectView, name: str) -> str:
@@ -135,13 +147,6 @@ def unit_test_entry(view: ProjectView, node: Node) -> tuple[dict[str, Any], list
     pinned = logic_of(node.raw_code)
     if not pinned:
         return None
-    if view.warehouse.adapter != "duckdb":
-        # the model's SQL is run on the sampled rows in a scratch DuckDB (``_expected``)
-        raise NotOnAdapter(
-            view.warehouse.adapter,
-            "a unit test's expected rows (ae computes them in DuckDB)",
-            hint=f"write {unit_test_name(name)} by hand: given rows of each input, and the rows expected",
-        )
     compiled = _compiled(view, name)
     inputs: list[_Input] = []
     for uid in node.depends_on:
@@ -157,17 +162,11 @@ def unit_test_entry(view: ProjectView, node: Node) -> tuple[dict[str, Any], list
                 hint=f"write the unit test by hand (given: input ref('{upstream.name}'), format: sql)",
             )
         relation = view.relation_of(upstream)
-        rows = _sample(view, relation)
-        # the first input's first column is its key (ae lists keys first): other inputs holding that
-        # column get rows of the same keys, so joins and aggregates in the fixture have something to do
-        if inputs and (key := inputs[0].rows.columns[0]) in rows.columns:
-            keys = [row[0] for row in inputs[0].rows.rows]
-            rows = _sample(view, relation, (key, keys))
-        inputs.append(_Input(given, relation, rows))
+        inputs.append(_input(view, given, relation, inputs[0] if inputs else None))
     own = view.relation_of(node)
     incremental = own in compiled  # dbt rendered is_incremental() true: the filter reads {{ this }}
     if incremental:
-        inputs.append(_Input("this", own, _sample(view, own)))
+        inputs.append(_input(view, "this", own, None))
     entry: dict[str, Any] = {
         "name": unit_test_name(name),
         "model": name,
@@ -176,8 +175,14 @@ def unit_test_entry(view: ProjectView, node: Node) -> tuple[dict[str, Any], list
     }
     if incremental:
         entry["overrides"] = {"macros": {"is_incremental": True}}
-    entry["given"] = [{"input": i.given, "rows": _rows(i.rows.columns, i.rows.rows)} for i in inputs]
-    entry["expect"] = {"rows": _expected(inputs, compiled)}
+    entry["given"] = [{"input": i.given, "rows": _rows(i.rows)} for i in inputs]
+    expected = view.tools.call(
+        "warehouse",
+        "unit_test_expected_rows",
+        lambda: expected_rows(view.warehouse, [i.fixture for i in inputs], compiled),
+        {"model": name},
+    )
+    entry["expect"] = {"rows": _rows(expected)}
     return entry, pinned
 
 
