@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,10 @@ from agent.runner import Session
 from agent.settings import load_settings
 from graph.progress import ProgressEvent
 from graph.transaction import RELATIONS_JOURNAL, built_relations, record_built_relations
-from tests.postgres import postgres_database
 from tests.scripted_planner import ScriptedPlanner, writes
-from tests.warehouse_projects import ORDERS, duckdb_project, postgres_project, seed
-from tools.context import ToolContext
-from tools.engine import DbtEngine
-from tools.paths import ProjectPaths, ensure_state_dir
-from tools.warehouse_undo import relation_names, server_of
+from tests.warehouse_projects import ADAPTERS, ORDERS, Shop, seeded_shop
+from tools.paths import ensure_state_dir
+from tools.warehouse_undo import server_of
 
 NEW_MODEL = {
     "models/sources.yml": """\
@@ -64,40 +60,10 @@ models:
 }
 
 
-@dataclass(frozen=True)
-class Shop:
-    adapter: str
-    project: Path
-    engine: DbtEngine
-
-    @property
-    def ctx(self) -> ToolContext:
-        return ToolContext(paths=ProjectPaths.for_project(self.project), target="dev", engine=self.engine)
-
-    def relations(self) -> set[str]:
-        return relation_names(self.ctx.warehouse())
-
-    def qualified(self, schema: str, name: str) -> str:
-        return f"{self.ctx.warehouse().current_database()}.{schema}.{name}".lower()
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=ADAPTERS)
 def shop(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shop]:
-    monkeypatch.setenv("AE_CONFIG", str(tmp_path / "user" / "config.yml"))
-    for name in ("AE_PROTECTED_TARGETS", "AE_PROTECTED_SCHEMAS", "AE_STORE_URL", "DBT_TARGET"):
-        monkeypatch.delenv(name, raising=False)
-    root = tmp_path / "shop"
-    if request.param == "postgres":
-        with postgres_database("ae_undo") as dsn, DbtEngine(postgres_project(root, dsn)) as engine:
-            yield _seeded(Shop("postgres", engine.project_dir, engine))
-    else:
-        with DbtEngine(duckdb_project(root)) as engine:
-            yield _seeded(Shop("duckdb", engine.project_dir, engine))
-
-
-def _seeded(shop: Shop) -> Shop:
-    seed(shop.ctx.warehouse())
-    return shop
+    with seeded_shop(request.param, tmp_path / "shop", monkeypatch) as shop:
+        yield shop
 
 
 def _orders(shop: Shop) -> int:
@@ -166,9 +132,7 @@ def test_a_journals_hostile_names_reach_no_sql(shop: Shop, capsys: pytest.Captur
 def test_undo_refuses_a_server_the_profile_no_longer_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("AE_CONFIG", str(tmp_path / "user" / "config.yml"))
-    with postgres_database("ae_undo") as dsn, DbtEngine(postgres_project(tmp_path / "shop", dsn)) as engine:
-        shop = _seeded(Shop("postgres", engine.project_dir, engine))
+    with seeded_shop("postgres", tmp_path / "shop", monkeypatch) as shop:
         orders = shop.qualified("shop", "orders")
         _plant(shop, [orders], server="postgres://10.0.0.1:5432/elsewhere")
         assert main(["undo", "X", "--project", str(shop.project)]) == ExitCode.REFUSED

@@ -11,8 +11,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,14 +20,9 @@ from agent.commands.planner import CommandPlanner
 from agent.exit_codes import ExitCode
 from agent.runner import Session
 from agent.settings import load_settings
-from tests.postgres import postgres_database
 from tests.scripted_planner import ScriptedPlanner, writes
-from tests.warehouse_projects import duckdb_project, postgres_project, seed
+from tests.warehouse_projects import ADAPTERS, Shop, seeded_shop
 from tools.audit.record import PUBLICATION_JOURNAL, Publication
-from tools.context import ToolContext
-from tools.engine import DbtEngine
-from tools.paths import ProjectPaths
-from tools.warehouse_port import Warehouse
 
 MODELS = {
     "models/sources.yml": """\
@@ -96,37 +89,10 @@ DOUBLED = (
 )
 
 
-@dataclass(frozen=True)
-class Shop:
-    adapter: str
-    project: Path
-    engine: DbtEngine
-
-    @property
-    def schema(self) -> str:
-        return "public" if self.adapter == "postgres" else "main"
-
-    def warehouse(self) -> Warehouse:
-        return ToolContext(
-            paths=ProjectPaths.for_project(self.project), target="dev", engine=self.engine
-        ).warehouse()
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=ADAPTERS)
 def shop(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shop]:
-    monkeypatch.setenv("AE_CONFIG", str(tmp_path / "user" / "config.yml"))
-    for name in ("AE_PROTECTED_TARGETS", "AE_PROTECTED_SCHEMAS", "AE_STORE_URL", "DBT_TARGET"):
-        monkeypatch.delenv(name, raising=False)
-    root = tmp_path / "shop"
-    with ExitStack() as stack:
-        if request.param == "postgres":
-            dsn = stack.enter_context(postgres_database("ae_wap"))
-            project = postgres_project(root, dsn)
-        else:
-            project = duckdb_project(root)
-        shop = Shop(request.param, project, stack.enter_context(DbtEngine(project)))
-        seed(shop.warehouse())
-        with Session(load_settings(project, max_repairs=0)) as session:
+    with seeded_shop(request.param, tmp_path / "shop", monkeypatch) as shop:
+        with Session(load_settings(shop.project, max_repairs=0)) as session:
             outcome = session.run("add the shop's models", planner=ScriptedPlanner([writes(MODELS)]))
         assert outcome.status == "success", outcome.reason
         yield shop

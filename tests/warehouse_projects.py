@@ -7,13 +7,22 @@ server), so no password lands in a file.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import duckdb
+import pytest
 
+from tests.postgres import postgres_database
+from tools.context import ToolContext
+from tools.engine import DbtEngine
+from tools.paths import ProjectPaths
 from tools.warehouse_port import Warehouse
+from tools.warehouse_undo import relation_names
 
 CUSTOMERS = [
     (i, f"c{i}@example.com", ("gold", "silver", "bronze")[i % 3], None if i % 4 == 0 else f"nick{i}")
@@ -149,3 +158,51 @@ def postgres_project(
 
 def seed(warehouse: Warehouse) -> None:
     warehouse.execute(seed_statements())
+
+
+@dataclass(frozen=True)
+class Shop:
+    """The shop on one warehouse, with a dbt engine on its project for the test's own reads."""
+
+    adapter: str
+    project: Path
+    engine: DbtEngine
+
+    @property
+    def ctx(self) -> ToolContext:
+        return ToolContext(paths=ProjectPaths.for_project(self.project), target="dev", engine=self.engine)
+
+    @property
+    def schema(self) -> str:
+        """Where the project's models go."""
+        return "public" if self.adapter == "postgres" else "main"
+
+    def warehouse(self) -> Warehouse:
+        return self.ctx.warehouse()
+
+    def relations(self) -> set[str]:
+        return relation_names(self.warehouse())
+
+    def qualified(self, schema: str, name: str) -> str:
+        return f"{self.warehouse().current_database()}.{schema}.{name}".lower()
+
+
+#: the adapters a shop test runs on; the PostgreSQL one carries the postgres marker
+ADAPTERS = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def seeded_shop(adapter: str, root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shop]:
+    """The seeded shop at ``root`` on ``adapter`` (PostgreSQL: a database of its own, dropped after),
+    with ae's settings only from the test's own files."""
+    monkeypatch.setenv("AE_CONFIG", str(root.parent / "user" / "config.yml"))
+    for name in ("AE_PROTECTED_TARGETS", "AE_PROTECTED_SCHEMAS", "AE_STORE_URL", "DBT_TARGET"):
+        monkeypatch.delenv(name, raising=False)
+    with ExitStack() as stack:
+        if adapter == "postgres":
+            project = postgres_project(root, stack.enter_context(postgres_database("ae_shop")))
+        else:
+            project = duckdb_project(root)
+        shop = Shop(adapter, project, stack.enter_context(DbtEngine(project)))
+        seed(shop.warehouse())
+        yield shop
