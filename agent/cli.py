@@ -29,6 +29,7 @@ from agent.queue.cli import configure_queue_parser, configure_worker_parser
 from agent.replay_cli import configure_replay_parser
 from tools.errors import AeError, ConfigurationError, InvalidArguments
 from tools.logs import redact
+from tools.timings import span
 
 if TYPE_CHECKING:
     from agent.settings import Settings
@@ -130,11 +131,12 @@ def _add_audit(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from agent.settings import load_settings
+    with span("settings"):
+        from agent.settings import load_settings
 
-    return load_settings(
-        args.project, target=args.target, profile=args.profile, profiles_dir=args.profiles_dir
-    )
+        return load_settings(
+            args.project, target=args.target, profile=args.profile, profiles_dir=args.profiles_dir
+        )
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -144,7 +146,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, request: str | None, resume: str | None) -> int:
-    from agent.run_command import run_request
+    with span("import run_command"):
+        from agent.run_command import run_request
 
     return run_request(
         request,

@@ -15,6 +15,7 @@ from agent.approvals import Approvals, Ask, early_refusal, target_protection
 from agent.exit_codes import for_status
 from graph.progress import Emit, ProgressEvent
 from tools.errors import Interrupted
+from tools.timings import span
 
 if TYPE_CHECKING:
     from agent.planners import PlannerChoice
@@ -146,7 +147,9 @@ def run_request(
     the run started raises ``Interrupted`` naming the run and the command that resumes it."""
     target = _run_target(settings, request, target, resume)
     emit = progress_printer(err or sys.stderr, as_json=as_json)
-    with settings.open_engine(target, shared=True) as engine:
+    with span("engine connect"):
+        opened = settings.open_engine(target, shared=True)
+    with opened as engine:
         resolved = engine.target_name()
         hint = f"re-run with --yes to approve building on target {resolved}"
         approvals = Approvals(target=yes, code=allow_code, refusal_hint=hint)
@@ -156,10 +159,11 @@ def run_request(
         protection = target_protection(settings, resolved)
         if request is None or early_refusal(protection, request, approvals) is None:
             engine.prepare()
-        from agent.runner import Session, new_run_id
+        with span("import the run stack"):
+            from agent.runner import Session, new_run_id
 
         run_id = resume or new_run_id()
-        with Session(settings, emit=emit, engine=engine) as session:
+        with Session(settings, emit=emit, engine=engine) as session, span("run"):
             try:
                 outcome = session.handle(
                     request,

@@ -45,6 +45,7 @@ from tools.manifest import Manifest
 from tools.memory.store import ProjectMemory
 from tools.paths import ProjectPaths, ensure_state_dir
 from tools.protection import Protection
+from tools.timings import span
 
 if TYPE_CHECKING:
     from agent.planners import PlannerChoice
@@ -100,7 +101,8 @@ class Session:
         self.paths = ProjectPaths.for_project(settings.project_dir)
         self.lint = LintConfig.from_mapping(settings.lint)
         self._stack = ExitStack()
-        self.store = RunStore(settings.store_url, ensure_state_dir(settings.project_dir))
+        with span("store open"):
+            self.store = RunStore(settings.store_url, ensure_state_dir(settings.project_dir))
         self.policy = settings.resilience()
         self._checkpointer: Any = None
         #: the project's memory across runs (agent/memory); None when settings.memory is off
@@ -114,12 +116,15 @@ class Session:
         if self._owns_engine:
             self._stack.callback(self.engine.close)
         self._stack.callback(self.store.close)
-        self._checkpointer = self._stack.enter_context(
-            open_checkpointer(self.settings.store_url, self.settings.state_dir)
-        )
-        self._graph = build_graph(self._checkpointer, interrupt_after=self._interrupt_after)
+        with span("checkpointer open"):
+            self._checkpointer = self._stack.enter_context(
+                open_checkpointer(self.settings.store_url, self.settings.state_dir)
+            )
+        with span("graph build"):
+            self._graph = build_graph(self._checkpointer, interrupt_after=self._interrupt_after)
         if self.settings.memory:
-            self.memory = self._stack.enter_context(open_project_memory(self.settings))
+            with span("memory open"):
+                self.memory = self._stack.enter_context(open_project_memory(self.settings))
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -165,7 +170,8 @@ class Session:
             planner, describer = choose_planner(self.settings, request, planner_choice)
         self._warn_interrupted()
         run_id = run_id or new_run_id()
-        planner = self._recalling(planner, request)
+        with span("memory recall"):
+            planner = self._recalling(planner, request)
         ctx = self._context(run_id, planner, describer, approvals, answers=ask is not None)
         payload: Any
         # from the moment the run is recorded it never stays "running": failed, or interrupted on Ctrl-C
@@ -351,7 +357,8 @@ class Session:
         self.store.finish(
             run_id, status=status, reason=reason, report_dir=str(report_dir) if report_dir else None
         )
-        self._learn(run_id, state)
+        with span("memory learn"):
+            self._learn(run_id, state)
         return RunOutcome(run_id, status, reason, report_dir, None, state, ctx.report)
 
     def _learn(self, run_id: str, state: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
+from evals.oneshot_breakdown import print_breakdown
 from tools.engine import DbtCall, DbtEngine
 from tools.example_project import create_example_project, warehouse_path
 from tools.logs import configure_logging
@@ -103,9 +104,8 @@ def _seconds(fn: Callable[[], object]) -> float:
 
 def one_shot(project: Path, model: str, repeat: int) -> None:
     """``ae run "/dbt-compile"`` vs ``dbt compile``, in turns so both see the same machine load."""
-    ae = _subprocess(
-        [_tool("ae"), "run", f"/dbt-compile --select {model}", "--project", str(project)], project
-    )
+    ae_argv = [_tool("ae"), "run", f"/dbt-compile --select {model}", "--project", str(project)]
+    ae = _subprocess(ae_argv, project)
     dbt = _subprocess([_tool("dbt"), "compile", "--select", model], project)
     first = _seconds(ae)
     ae_s, dbt_s = [], []
@@ -119,6 +119,8 @@ def one_shot(project: Path, model: str, repeat: int) -> None:
     print(f"  ae run (median)  {ae_median:>7.2f}s   runs: {' '.join(f'{x:.2f}' for x in ae_s)}")
     print(f"  dbt CLI (median) {dbt_median:>7.2f}s   runs: {' '.join(f'{x:.2f}' for x in dbt_s)}")
     print(f"ae_run_vs_dbt_cli_ratio: {ae_median / dbt_median:.2f}")
+    print(f"ae_first_run_vs_dbt_cli_ratio: {first / dbt_median:.2f}")
+    print_breakdown(ae_argv, project, ENV, repeat)
 
 
 PORT_TABLE = "raw.orders"

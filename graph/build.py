@@ -19,7 +19,7 @@ from graph.context import Node, RunContext, streamed
 from graph.phases.approve import approve, approve_resolved
 from graph.phases.document import document
 from graph.phases.execute import execute
-from graph.phases.finish import finish
+from graph.phases.finish import guarded_finish
 from graph.phases.guard import guarded
 from graph.phases.plan import plan
 from graph.phases.publish import publish
@@ -46,7 +46,7 @@ def build_graph(
     builder = StateGraph(RunState, context_schema=RunContext)
     for name, phase in PHASE_NODES.items():
         builder.add_node(name, streamed(guarded(name, phase)))
-    builder.add_node("finish", streamed(finish))
+    builder.add_node("finish", streamed(guarded_finish))
     builder.add_edge(START, "plan")
     for name, route in ROUTES.items():
         builder.add_conditional_edges(name, route, route.destinations)

@@ -13,6 +13,13 @@ from graph.report import build_report, write_report
 from graph.state import RunState
 from graph.transaction import keep_artifacts, rollback_journaled
 from tools.secrets import dbt_output_files, scrub_secret_files
+from tools.timings import span
+
+
+def guarded_finish(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """``finish``, timed as a part of the run (tools/timings.py)."""
+    with span("phase finish (report)"):
+        return finish(state, runtime)
 
 
 def finish(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from graph.context import Node, RunContext
 from graph.state import RunState
 from graph.transaction import rollback_journaled
 from tools.errors import AeError, TransientError
+from tools.timings import span
 
 
 def guarded(name: str, phase: Node) -> Node:
@@ -36,7 +37,8 @@ def guarded(name: str, phase: Node) -> Node:
         restarts = 0
         while True:
             try:
-                return phase(state, runtime)
+                with span(f"phase {name}"):
+                    return phase(state, runtime)
             except TransientError as exc:
                 if restarts >= ctx.phase_restarts:
                     return _end_failed(ctx, state, name, exc)

@@ -52,6 +52,36 @@ def _test_selection(spec: PlanSpec, state: RunState, built: list[DbtResult]) -> 
     return sorted(names | set(state.get("new_tests", [])))
 
 
+def _test(ctx: RunContext, call: DbtCall) -> DbtResult | None:
+    """``dbt test`` of the selection; None when it holds no test. A read-only call on a warehouse
+    whose read-only sessions create no table at all (PostgreSQL) runs the data tests read-only and
+    the unit tests apart: dbt fills a temporary table for each, as ``dbt test`` would."""
+    if not call.read_only or ctx.tools.warehouse().dialect.temp_tables_when_read_only:
+        try:
+            return ctx.dbt("verify", call)
+        except EmptySelection:
+            return None
+    parts = [
+        call.model_copy(update={"exclude": ["test_type:unit"]}),
+        call.model_copy(update={"resource_types": ["unit_test"], "read_only": False}),
+    ]
+    results = []
+    for part in parts:
+        try:
+            results.append(ctx.dbt("verify", part))
+        except EmptySelection:
+            continue
+    if not results:
+        return None
+    return results[0].model_copy(
+        update={
+            "nodes": [n for r in results for n in r.nodes],
+            "success": all(r.success for r in results),
+            "error": next((r.error for r in results if r.error), None),
+        }
+    )
+
+
 def _sample_failures(ctx: RunContext, result: DbtResult) -> list[dict[str, Any]]:
     failing = []
     for node in result.failed_nodes:
@@ -122,17 +152,11 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     started = time.perf_counter()
     tested: DbtResult | None = None
     if selection:
-        try:
-            tested = ctx.dbt(
-                "verify",
-                DbtCall(
-                    command="test",
-                    select=selection,
-                    store_failures=spec.store_failures,
-                    read_only=is_read_only(spec),
-                ),
-            )
-        except EmptySelection:
+        call = DbtCall(
+            command="test", select=selection, store_failures=spec.store_failures, read_only=is_read_only(spec)
+        )
+        tested = _test(ctx, call)
+        if tested is None:
             ctx.progress("verify", "no tests are defined for this selection")
     manifest = Manifest.for_engine(ctx.engine, missing_ok=True)
     db_path = ctx.warehouse_path()

@@ -42,6 +42,9 @@ class Dialect:
     sqlglot: str
     #: where a relation named without a schema lives (None: the adapter's default is not known here)
     default_schema: str | None = None
+    #: whether a read-only connection may still create temporary tables (the tables dbt fills for a
+    #: unit test): DuckDB's read-only file may, PostgreSQL's read-only transaction may not
+    temp_tables_when_read_only: bool = False
     #: schemas that hold the database's own catalog, never user relations
     system_schemas: tuple[str, ...] = ("information_schema",)
 
@@ -202,7 +205,7 @@ class PostgresDialect(Dialect):
 def dialect_for(adapter: str) -> Dialect:
     """The dialect of a dbt adapter type (``ProfileTarget.type``)."""
     if adapter == "duckdb":
-        return DuckDbDialect(adapter, "duckdb", default_schema="main")
+        return DuckDbDialect(adapter, "duckdb", default_schema="main", temp_tables_when_read_only=True)
     if adapter == "postgres":
         return PostgresDialect(
             adapter, "postgres", default_schema="public", system_schemas=("information_schema", "pg_catalog")
