@@ -26,6 +26,7 @@ from graph.context import RunContext
 from graph.nodes import listed_ids
 from graph.plan_spec import Operation
 from graph.state import RunState
+from tools.audit.file_audit import claim, copy_folder, last_user, owner, release
 from tools.audit.record import AUDIT_FOLDER
 from tools.audit.schema_audit import (
     SCHEMA_AUDITS,
@@ -40,7 +41,7 @@ from tools.audit.schema_audit import (
 )
 from tools.engine import BUILDING, DbtCall, DbtEngine
 from tools.engine.scratch import Scratch, copy_warehouse, reopen_copy
-from tools.errors import EmptySelection
+from tools.errors import ConfigurationError, EmptySelection
 from tools.manifest import Manifest
 
 
@@ -63,13 +64,14 @@ def open_audit(ctx: RunContext, ops: list[Operation], kinds: list[str]) -> Audit
     """Make the run's audit and point the run's tools at it; None (and a line saying why) when the
     run builds straight in the warehouse."""
     target = ctx.tools.profile_target()
-    folder = ctx.run_dir / AUDIT_FOLDER
     if target.path is not None:
+        folder = copy_folder(ctx.project_dir)
+        claim(folder, ctx.run_id)
         scratch = copy_warehouse(ctx.engine, target.path, folder)
         ctx.enter_audit(scratch.engine)
         return Audit(scratch.engine, folder, copy=scratch)
     if target.type in SCHEMA_AUDITS:
-        return _open_schema_audit(ctx, ops, kinds, folder)
+        return _open_schema_audit(ctx, ops, kinds, ctx.run_dir / AUDIT_FOLDER)
     ctx.progress(
         "execute",
         f"not on {target.type}: building in an audit location first (ae audits DuckDB files and "
@@ -126,6 +128,14 @@ def audit_of(ctx: RunContext, state: RunState) -> Audit | None:
     path = live.warehouse_file()
     if path is None:
         return None
+    if owner(folder) != ctx.run_id:
+        taken = last_user(folder)
+        raise ConfigurationError(
+            f"run {ctx.run_id}'s audit copy is gone"
+            + (f": run {taken} has built in {folder} since" if taken and taken != ctx.run_id else "")
+            + "; nothing of this run was published",
+            hint="run the request again",
+        )
     scratch = reopen_copy(live.engine, path, folder)
     ctx.enter_audit(scratch.engine)
     return Audit(scratch.engine, folder, copy=scratch)
@@ -140,5 +150,7 @@ def discard_audit(ctx: RunContext, state: RunState) -> dict[str, None]:
         return {}
     if (folder / STATE_FOLDER).is_dir():
         drop_audit_schemas(ctx.tools.warehouse(), _schema_of(ctx))
-    shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        release(folder, ctx.run_id)
     return {"audit": None}

@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import Field
 
 from tools.audit.duckdb_publish import restore_duckdb
+from tools.audit.file_audit import copy_folder, release
 from tools.audit.history import history_dir
 from tools.audit.record import AUDIT_FOLDER, PUBLICATION_JOURNAL, Publication, changed_since
 from tools.audit.schema_publish import kept_relations, restore_schema
@@ -363,8 +364,10 @@ class UndoPlan:
         """Undo what the plan holds; None when the run had nothing to undo."""
         files = self.record.rollback(self.paths, source=self.source) if self.record else RolledBack()
         (self.run_dir / JOURNAL).unlink(missing_ok=True)
-        # an audit copy a stopped run left unpublished: nothing of it reached the warehouse
+        # an audit a stopped run left unpublished: nothing of it reached the warehouse. A killed
+        # run's PostgreSQL audit schemas (<schema>__ae_<run>) are not reached from here and stay
         shutil.rmtree(self.run_dir / AUDIT_FOLDER, ignore_errors=True)
+        release(copy_folder(self.paths.root), self.run_dir.name)
         removed, lock = self._take_back_packages()
         undone = Rollback(
             files=self.record is not None or self.packages is not None,

@@ -126,7 +126,9 @@ def test_a_hand_broken_model_whose_tests_fail_leaves_every_relation_as_it_was(
     assert code == ExitCode.FAILED, out
     assert "tests: 3 passed, 1 failed" in out or "1 failed" in out, out
     assert state(shop) == before  # the doubled rows never reached a relation anyone reads
-    assert not list((shop.project / ".ae" / "runs").glob("*/audit")), "the audit copy is dropped"
+    assert not list((shop.project / ".ae").glob("**/*.duckdb.wal")) and not list(
+        (shop.project / ".ae").glob("**/audit/*.duckdb")
+    ), "the audit copy is dropped"
     assert not audit_schemas(shop)
     assert (shop.project / "models" / "stg_orders.sql").read_text() == DOUBLED  # the person's edit is theirs
 
@@ -220,7 +222,9 @@ def test_a_kill_between_build_and_publish_publishes_nothing_then_resume_publishe
         paused = first.run("/dbt-run --select stg_orders+", planner=CommandPlanner())
     assert paused.status == "paused"
     run_dir = shop.project / ".ae" / "runs" / paused.run_id
-    assert (run_dir / "audit").is_dir() and state(shop) == before  # built, tested, unpublished
+    copy = shop.project / ".ae" / "audit" / "warehouse.duckdb"
+    assert state(shop) == before  # built and tested, unpublished
+    assert copy.is_file() == (shop.adapter == "duckdb")
     assert bool(audit_schemas(shop)) == (shop.adapter == "postgres")  # a file copy, or schemas
 
     child = subprocess.run(
@@ -241,7 +245,7 @@ def test_a_kill_between_build_and_publish_publishes_nothing_then_resume_publishe
     after = state(shop)
     assert after["order_log"][1] == before["order_log"][1] + 1 and after["stg_orders"][1] == 31
     assert Publication.model_validate_json((run_dir / PUBLICATION_JOURNAL).read_bytes()).state == "published"
-    assert not (run_dir / "audit").exists() and not audit_schemas(shop)
+    assert not (run_dir / "audit").exists() and not copy.exists() and not audit_schemas(shop)
 
 
 HOOKED = {
@@ -278,3 +282,26 @@ def test_the_plans_code_harms_only_the_audit(shop: Shop) -> None:
     else:
         assert outcome.status == "awaiting_approval", outcome.reason  # the gate asks first
     assert _orders(shop) == orders
+
+
+def test_a_resumed_run_whose_audit_copy_another_run_took_publishes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One audit copy per DuckDB project (its partial parse stays warm): a run killed before Publish
+    and resumed after another run built there fails, naming that run, instead of publishing what
+    the other run left."""
+    with seeded_shop("duckdb", tmp_path / "shop", monkeypatch) as shop:
+        settings = load_settings(shop.project, max_repairs=0)
+        with Session(settings) as session:
+            assert session.run("add models", planner=ScriptedPlanner([writes(MODELS)])).status == "success"
+        with Session(settings, interrupt_after=["verify"]) as first:
+            paused = first.run("/dbt-run --select order_totals", planner=CommandPlanner())
+        with Session(settings) as second:
+            other = second.run("/dbt-run --select stg_orders", planner=CommandPlanner())
+        assert other.status == "success", other.reason
+        held = state(shop)
+        with Session(settings) as third:
+            resumed = third.resume(paused.run_id, planner=CommandPlanner())
+        assert resumed.status == "failed"
+        assert f"run {paused.run_id}'s audit copy is gone: run {other.run_id} has built" in resumed.reason
+        assert state(shop) == held

@@ -20,6 +20,7 @@ from graph.context import RunContext
 from graph.state import RunState
 from graph.transaction import built_relations, record_built_relations
 from tools.audit.duckdb_publish import plan_publication, publish_duckdb, settled
+from tools.audit.file_audit import release
 from tools.audit.history import history_file, prune_history
 from tools.audit.record import PUBLICATION_JOURNAL, Publication
 from tools.audit.schema_audit import counterparts, drop_audit_schemas
@@ -139,10 +140,11 @@ def publish(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx.leave_audit()
     if audit.schema is not None:
         drop_audit_schemas(live.warehouse(), audit.schema)
+        shutil.rmtree(audit.folder, ignore_errors=True)
         pruned = prune_schema_history(live.warehouse(), keep=ctx.history_runs)
     else:
+        release(audit.folder, ctx.run_id)
         pruned = prune_history(root, keep=ctx.history_runs)
-    shutil.rmtree(audit.folder, ignore_errors=True)
     kept = len(publication.replaced)
     ctx.progress(
         "publish",

@@ -21,7 +21,6 @@ from typing import Any
 import yaml
 
 from tools.engine import DbtEngine
-from tools.engine.scratch import seed_partial_parse
 from tools.manifest import MANIFEST_FILE, Manifest, target_dir
 from tools.profiles import load_yaml_mapping, profile_name
 from tools.warehouse_port import Warehouse
@@ -65,7 +64,6 @@ def open_schema_audit(engine: DbtEngine, folder: Path, schema: str) -> SchemaAud
     name = profile_name(engine.project_dir, engine.profile)
     profile = profile_in_schema(engine.profiles.file, name, engine.target_name(), schema)
     (folder / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
-    seed_partial_parse(engine, folder / "target")
     return reopen_schema_audit(engine, folder, schema)
 
 

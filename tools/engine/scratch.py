@@ -23,7 +23,6 @@ import yaml
 
 from tools.engine.engine import DbtEngine
 from tools.errors import ConfigurationError
-from tools.manifest import target_dir
 from tools.profiles import load_yaml_mapping, profile_name
 from tools.warehouse import quote_identifier
 
@@ -58,12 +57,6 @@ def copy_duckdb(source: Path, dest: Path) -> None:
             shutil.copy2(origin, target)
 
 
-#: dbt's partial-parse state: copied into a copy's own target folder, so its first call does not
-#: parse the whole project again (dbt keys the state on the profile's connection *keys*, which a
-#: copy that differs only in its path shares)
-PARTIAL_PARSE = "partial_parse.msgpack"
-
-
 @dataclass(frozen=True)
 class Scratch:
     """The engine's dbt process pointed at ``copy``, a copy of the warehouse at ``original``, with a
@@ -88,16 +81,7 @@ def copy_warehouse(engine: DbtEngine, db_path: Path, folder: Path) -> Scratch:
     name = profile_name(engine.project_dir, engine.profile)
     profile = profile_pointing_at(engine.profiles.file, name, engine.target_name(), copy)
     (folder / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
-    seed_partial_parse(engine, folder / "target")
     return reopen_copy(engine, db_path, folder)
-
-
-def seed_partial_parse(engine: DbtEngine, target: Path) -> None:
-    """Give the dbt target folder ``target`` the engine's partial-parse state (``PARTIAL_PARSE``)."""
-    target.mkdir(parents=True, exist_ok=True)
-    parsed = target_dir(engine.project_dir, engine.target_path) / PARTIAL_PARSE
-    if parsed.is_file():
-        shutil.copy2(parsed, target / PARTIAL_PARSE)
 
 
 def reopen_copy(engine: DbtEngine, db_path: Path, folder: Path) -> Scratch:
