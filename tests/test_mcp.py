@@ -110,7 +110,7 @@ async def _exercise(client: Client) -> None:
         messages.append(message or "")
 
     run = await client.call_tool(
-        "ae_run", {"request": "/dbt-run --select stg_people+"}, progress_callback=on_progress
+        "ae_run", {"request": "/dbt-run --select stg_people"}, progress_callback=on_progress
     )
     assert not run.is_error, run.content
     assert run.structured_content is not None and run.structured_content["status"] == "success"
