@@ -2,9 +2,11 @@
 rows are edited in place, as a source system does (the case an append-only model gets wrong).
 
 On DuckDB everything happens in a scratch copy of the run's audit copy (tools/engine/scratch.py);
-on PostgreSQL in the run's audit schema (graph/audit_run.py). The user's warehouse is never written
-here, whatever the proof finds. There the built table is fingerprinted (row count plus an
-order-free hash of its rows) and rebuilt with --full-refresh; then (DuckDB) about one row in ten of
+on PostgreSQL in a scratch database on the same server holding copies of what the model reads
+(tools/engine/scratch_database.py; the run's audit schema alone, first half only, when the role may
+not create databases). The user's warehouse is never written here, whatever the proof finds. There
+the built table is fingerprinted (row count plus an order-free hash of its rows) and rebuilt with
+--full-refresh; then about one row in ten of
 each upstream source or seed with a last-change column is edited, the model and what it reads run
 incrementally, and the result must equal a full refresh.
 """
@@ -12,19 +14,23 @@ incrementally, and the result must equal a full refresh.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from graph.context import RunContext
-from graph.nodes import upstream_tables
+from graph.nodes import ancestors, upstream_tables
 from tools.context import ToolContext
 from tools.engine import DbtCall, NodeResult
-from tools.engine.scratch import Scratch, edit_rows_in_place, scratch_engine
-from tools.errors import AeError
+from tools.engine.scratch import edit_rows_in_place, scratch_engine
+from tools.engine.scratch_database import CannotCreateDatabase, ScratchDatabase, scratch_database
+from tools.errors import AeError, QueryError
 from tools.manifest import Manifest
-from tools.warehouse import run_readonly_query
+from tools.warehouse_port import Warehouse
+from tools.warehouse_port.models import RelationName
+from tools.warehouse_port.port import parse_relation_name
 
 
 class IncrementalCheck(BaseModel):
@@ -78,21 +84,21 @@ def _verdict(incremental: tuple[int, str], full: tuple[int, str]) -> str:
     return f"matches {rows}" if incremental == full else f"DIFFERS FROM {rows}"
 
 
-def _fingerprint(db: Path, relation: str) -> tuple[int, str]:
-    result = run_readonly_query(
-        db, f"select count(*) as n, coalesce(sum(hash(t)::hugeint), 0) as h from {relation} t", limit=1
-    )
-    n, h = result.rows[0]
-    return int(str(n)), str(h)
+def _fingerprint(warehouse: Warehouse, relation: str) -> tuple[int, str]:
+    found = warehouse.fingerprint(_here(warehouse, relation))
+    return found.rows, found.hash
 
 
-def _run(ctx: RunContext, scratch: Scratch, select: str, *, full_refresh: bool) -> str | None:
-    """A dbt run in the copy, through the policy layer and recorded like the run's own calls; what
-    went wrong, or None."""
-    return _run_in(dataclasses.replace(ctx.tools, engine=scratch.engine), select, full_refresh=full_refresh)
+def _here(warehouse: Warehouse, relation: str) -> str:
+    """``relation`` in ``warehouse``'s own database: a scratch copy holds it under the schema and
+    name it has where it lives, whatever database the manifest names."""
+    _, schema, name = parse_relation_name(relation, warehouse.dialect.sqlglot)
+    ident = warehouse.dialect.ident
+    return f"{ident(schema)}.{ident(name)}" if schema else relation
 
 
 def _run_in(tools: ToolContext, select: str, *, full_refresh: bool) -> str | None:
+    """A dbt run through the policy layer, recorded like the run's own calls; what went wrong, or None."""
     try:
         result = tools.dbt(DbtCall(command="run", select=[select], full_refresh=full_refresh))
     except AeError as exc:
@@ -100,31 +106,46 @@ def _run_in(tools: ToolContext, select: str, *, full_refresh: bool) -> str | Non
     return None if result.success else result.summary()
 
 
-def _prove(ctx: RunContext, scratch: Scratch, manifest: Manifest, node: NodeResult) -> IncrementalCheck:
-    scratch.reset()
-    copy, relation = scratch.copy, node.relation or node.name
-    built = _fingerprint(copy, relation)
-    error = _run(ctx, scratch, node.name, full_refresh=True)
-    check = IncrementalCheck(model=node.name, incremental=built, full_refresh=_fingerprint(copy, relation))
-    edited = {t: n for t in upstream_tables(manifest, node.unique_id) if (n := edit_rows_in_place(copy, t))}
+@dataclass(frozen=True)
+class _Site:
+    """Where a proof may write: a copy of the warehouse (a DuckDB file copied, or a scratch database
+    on the server), with the run's tools on an engine pointed at it."""
+
+    tools: ToolContext
+    warehouse: Warehouse
+    #: the model's relation there, and the upstream tables to edit in place
+    relation: str
+    upstream: list[str]
+
+
+def _prove(site: _Site, node: NodeResult) -> IncrementalCheck:
+    """As built against a full refresh; then upstream rows edited in place, the model and what it
+    reads run incrementally, against a full refresh again. The same steps on every adapter."""
+    tools, warehouse, relation = site.tools, site.warehouse, site.relation
+    built = _fingerprint(warehouse, relation)
+    error = _run_in(tools, node.name, full_refresh=True)
+    check = IncrementalCheck(
+        model=node.name, incremental=built, full_refresh=_fingerprint(warehouse, relation)
+    )
+    edited = {t: n for t in site.upstream if (n := edit_rows_in_place(warehouse, t))}
     if error is None and edited:
-        error = _run(ctx, scratch, f"+{node.name}", full_refresh=False)
-        after = _fingerprint(copy, relation)
-        error = error or _run(ctx, scratch, node.name, full_refresh=True)
+        error = _run_in(tools, f"+{node.name}", full_refresh=False)
+        after = _fingerprint(warehouse, relation)
+        error = error or _run_in(tools, node.name, full_refresh=True)
         check = check.model_copy(
             update={
                 "edited": edited,
                 "after_edits_incremental": after,
-                "after_edits_full_refresh": _fingerprint(copy, relation),
+                "after_edits_full_refresh": _fingerprint(warehouse, relation),
             }
         )
     return check.model_copy(update={"error": error})
 
 
-def _prove_in_audit(ctx: RunContext, node: NodeResult) -> IncrementalCheck:
-    """The proof where no copy of the warehouse can be made (a server): in the run's audit, the
-    model as built incrementally against its full refresh on the same data. What is published is
-    then the full refresh, equal to it when the proof passes (and nothing is published when not)."""
+def _prove_in_audit(ctx: RunContext, node: NodeResult, why: str) -> IncrementalCheck:
+    """The first half alone, where no scratch database can be made (``why``): in the run's audit,
+    the model as built incrementally against its full refresh on the same data. What is published
+    is then the full refresh, equal to it when the proof passes (and nothing is published when not)."""
     warehouse = ctx.tools.warehouse()
     relation = node.relation or node.name
     built = warehouse.fingerprint(relation)
@@ -135,9 +156,52 @@ def _prove_in_audit(ctx: RunContext, node: NodeResult) -> IncrementalCheck:
         incremental=(built.rows, built.hash),
         full_refresh=(refreshed.rows, refreshed.hash),
         error=error,
-        not_edited=f"not on {warehouse.adapter}: editing upstream rows in place (its sources are read "
-        "where they live, which ae never writes)",
+        not_edited=f"not on {warehouse.adapter}: editing upstream rows in place {why}",
     )
+
+
+def _copy_upstream(
+    scratch: ScratchDatabase, audit: Warehouse, manifest: Manifest, live: Manifest, node: NodeResult
+) -> str:
+    """Copy into the scratch database every relation the model reads (sources, seeds, parent
+    models) and the model's own table, each under its live name (where dbt, pointed at the scratch
+    database with the user's schema, looks for it), with the rows the run's audit reads: what the
+    audit built, else the warehouse's own. Returns the model's relation there."""
+    names = live if node.unique_id in live.nodes else manifest  # a model the run added: audit names
+    for uid in [*ancestors(manifest, node.unique_id), node.unique_id]:
+        audit_name = getattr(manifest.get(uid), "relation_name", None)
+        live_name = getattr(names.get(uid), "relation_name", None) or audit_name
+        if not audit_name or not live_name:
+            continue  # an ephemeral model: compiled into its children
+        try:
+            found = audit.resolve(audit_name)
+        except QueryError:
+            found = audit.resolve(live_name)  # not built by the run: read where it lives
+        _, schema, name = parse_relation_name(live_name, audit.dialect.sqlglot)
+        scratch.copy_in(audit, found, RelationName(schema_name=str(schema), name=name))
+    return str(getattr(names.get(node.unique_id), "relation_name", None) or node.relation)
+
+
+def _prove_in_scratch_database(
+    ctx: RunContext, live: ToolContext, manifest: Manifest, node: NodeResult
+) -> IncrementalCheck:
+    """The whole proof on a server: in a scratch database beside the user's, holding copies of
+    what the model reads (tools/engine/scratch_database.py); the user's database is only read."""
+    engine = live.engine or ctx.engine  # the live target's engine: its profile is the user's own
+    live_manifest = Manifest.for_engine(engine, missing_ok=True)
+    try:
+        with scratch_database(engine, live.warehouse()) as scratch:
+            relation = _copy_upstream(scratch, ctx.tools.warehouse(), manifest, live_manifest, node)
+            names = live_manifest if node.unique_id in live_manifest.nodes else manifest
+            site = _Site(
+                tools=dataclasses.replace(ctx.tools, engine=scratch.engine),
+                warehouse=scratch.warehouse,
+                relation=relation,
+                upstream=upstream_tables(names, node.unique_id),
+            )
+            return _prove(site, node)
+    except CannotCreateDatabase as exc:
+        return _prove_in_audit(ctx, node, f"needs CREATEDB ({exc})")
 
 
 def prove_incrementals(
@@ -169,13 +233,20 @@ def prove_incrementals(
             )
             return []
         for node in models:
-            check = _prove_in_audit(ctx, node)
+            check = _prove_in_scratch_database(ctx, ctx.live_tools, manifest, node)
             ctx.progress("verify", check.describe(), ok=check.matches)
             checks.append(check)
         return checks
     with scratch_engine(ctx.engine, db_path) as scratch:
         for node in models:
-            check = _prove(ctx, scratch, manifest, node)
+            scratch.reset()  # each proof starts from the user's data, not another's edits
+            site = _Site(
+                tools=dataclasses.replace(ctx.tools, engine=scratch.engine),
+                warehouse=scratch.warehouse,
+                relation=node.relation or node.name,
+                upstream=upstream_tables(manifest, node.unique_id),
+            )
+            check = _prove(site, node)
             ctx.progress("verify", check.describe(), ok=check.matches)
             checks.append(check)
     return checks

@@ -46,26 +46,31 @@ def _build_config(node: Node) -> dict[str, Any]:
     return {k: v for k, v in node.config.raw.items() if k not in _LABELS}
 
 
-def upstream_tables(manifest: Manifest, unique_id: str) -> list[str]:
-    """Relation names of the sources and seeds a node reads, directly or through other models."""
+def ancestors(manifest: Manifest, unique_id: str) -> list[str]:
+    """Unique ids of everything a node reads, directly or through other models: the models, seeds
+    and snapshots between it and its sources, and the sources (a source's own parents are none)."""
     seen: set[str] = set()
-    tables: set[str] = set()
     todo = [unique_id]
     while todo:
         node = manifest.nodes.get(todo.pop())
         for parent_id in node.depends_on if node else ():
-            if parent_id in seen:
-                continue
-            seen.add(parent_id)
-            parent = manifest.get(parent_id)
-            if parent is None:
-                continue
-            if parent.resource_type in {"source", "seed"}:
-                if parent.relation_name:
-                    tables.add(parent.relation_name)
-            elif parent_id in manifest.nodes:
+            if parent_id not in seen and manifest.get(parent_id) is not None:
+                seen.add(parent_id)
                 todo.append(parent_id)
-    return sorted(tables)
+    return sorted(seen)
+
+
+def upstream_tables(manifest: Manifest, unique_id: str) -> list[str]:
+    """Relation names of the sources and seeds a node reads, directly or through other models."""
+    return sorted(
+        {
+            parent.relation_name
+            for uid in ancestors(manifest, unique_id)
+            if (parent := manifest.get(uid)) is not None
+            and parent.resource_type in {"source", "seed"}
+            and parent.relation_name
+        }
+    )
 
 
 def redefined(

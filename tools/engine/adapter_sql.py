@@ -183,6 +183,8 @@ def _statements(adapter: Any, request: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(connections, SQLConnectionManager):
             # e.g. BigQuery: no DB-API cursor, so no transaction and rows through agate
             return [_agate_result(adapter.execute(sql, fetch=True)[1], limit) for sql in statements]
+        if request.get("autocommit") and adapter.type() == "postgres":
+            return _autocommitted(connections, statements, float(request["timeout_s"]))
         for sql in _session(adapter.type(), read_only, float(request["timeout_s"])):
             connections.add_query(sql, auto_begin=True)
         results = []
@@ -194,6 +196,19 @@ def _statements(adapter: Any, request: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             connections.commit_if_has_connection()
         return results
+
+
+def _autocommitted(connections: Any, statements: list[str], timeout_s: float) -> list[dict[str, Any]]:
+    """Statements PostgreSQL refuses inside a transaction (CREATE DATABASE, DROP DATABASE), each
+    committed as it runs: the psycopg2 handle in autocommit, and no BEGIN from dbt (auto_begin off).
+    The connection is this request's alone, so the mode ends with it."""
+    handle = connections.get_thread_connection().handle
+    handle.autocommit = True
+    connections.add_query(f"SET statement_timeout = {max(int(timeout_s * 1000), 1)}", auto_begin=False)
+    return [
+        _result(connections, connections.add_query(sql, auto_begin=False)[1], None, None)
+        for sql in statements
+    ]
 
 
 def _with_deadline(

@@ -313,6 +313,7 @@ class DbtEngine:
         limit: int | None = None,
         max_bytes: int | None = None,
         timeout_s: float = 30.0,
+        autocommit: bool = False,
     ) -> SqlReply:
         """Run ``statements`` through the project's dbt adapter in the engine's child, in one
         transaction (rolled back when ``read_only``, committed otherwise); one result per statement.
@@ -323,7 +324,8 @@ class DbtEngine:
         ``timeout_s`` (tools/engine/adapter_sql.py), caps each result at ``limit`` rows and
         ``max_bytes`` of JSON. One call at a time, like dbt invocations; a child that does not answer
         by ``timeout_s`` plus ``SQL_GRACE_S`` is killed (EngineTimeout). Errors are raised as
-        tools.errors classes (``_sql_error``).
+        tools.errors classes (``_sql_error``). ``autocommit``: each statement committed as it runs, for
+        what PostgreSQL refuses inside a transaction (``Statement.alone``).
         """
         request = {
             "command": SQL_COMMAND,
@@ -333,6 +335,7 @@ class DbtEngine:
             "limit": limit,
             "max_bytes": max_bytes,
             "timeout_s": timeout_s,
+            "autocommit": autocommit,
         }
         line = json.dumps(request).encode() + b"\n"
         with self._lock:

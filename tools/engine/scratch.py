@@ -18,18 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import yaml
+from sqlglot import exp
+from sqlglot.errors import ParseError
 
 from tools.engine.engine import DbtEngine
 from tools.errors import ConfigurationError
 from tools.profiles import load_yaml_mapping, profile_name
-from tools.warehouse import quote_identifier
+from tools.warehouse_port import Warehouse, duckdb_warehouse
+from tools.warehouse_port.port import parse_relation_name
 
 #: names of columns that record when a row last changed: a table with one is edited in place
 LAST_CHANGE_WORDS = ("updated", "modified", "changed", "loaded")
-_TEXT_TYPES = ("VARCHAR",)
-_NUMBER_TYPES = ("INTEGER", "BIGINT", "SMALLINT", "DOUBLE", "FLOAT", "DECIMAL", "HUGEINT", "REAL")
 
 
 def profile_pointing_at(profiles_file: Path, name: str, target: str, copy: Path) -> dict[str, Any]:
@@ -67,6 +67,11 @@ class Scratch:
     original: Path
     folder: Path
 
+    @property
+    def warehouse(self) -> Warehouse:
+        """The copy, opened by ae for each call (the engine's dbt releases it between calls)."""
+        return duckdb_warehouse(self.copy)
+
     def reset(self) -> None:
         """Copy the warehouse again: each proof starts from the user's data, not another's edits."""
         copy_duckdb(self.original, self.copy)
@@ -101,40 +106,58 @@ def scratch_engine(engine: DbtEngine, db_path: Path) -> Iterator[Scratch]:
         yield copy_warehouse(engine, db_path, Path(tmp))
 
 
-def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
-    rows = con.execute(f"select column_name, column_type from (describe {relation})").fetchall()
-    return [(str(name), str(kind).upper()) for name, kind in rows]
-
-
 def _id_like(column: str) -> bool:
     lowered = column.lower()
     return lowered in {"id", "key"} or lowered.endswith(("_id", "_key"))
 
 
-def edit_rows_in_place(db: Path, relation: str) -> int:
+def _kind(warehouse: Warehouse, column_type: str) -> exp.DataType | None:
+    try:
+        return exp.DataType.build(column_type, dialect=warehouse.dialect.sqlglot)
+    except (ParseError, ValueError):  # a type sqlglot does not know is neither text nor a number here
+        return None
+
+
+def edit_rows_in_place(warehouse: Warehouse, relation: str) -> int:
     """Edit about one row in ten of a table the way a source system does: a value changes and the
     row's last-change column moves past every other. Returns the rows edited; 0 for a table with no
-    last-change column (append-only as far as anyone can tell) or no value column to change."""
-    with duckdb.connect(str(db)) as con:
-        columns = _columns(con, relation)
-        stamps = [
-            c
-            for c, kind in columns
-            if kind.startswith(("TIMESTAMP", "DATE")) and any(w in c.lower() for w in LAST_CHANGE_WORDS)
-        ]
-        values = [c for c, kind in columns if not _id_like(c) and c not in stamps]
-        text = [c for c in values if dict(columns)[c] in _TEXT_TYPES]
-        numbers = [c for c in values if dict(columns)[c].startswith(_NUMBER_TYPES)]
-        if not stamps or not (text or numbers):
-            return 0
-        value = quote_identifier(text[0] if text else numbers[0])
-        changed = f"{value} || ' (edited)'" if text else f"{value} + 1"
-        moved = ", ".join(
-            f"{quote_identifier(s)} = cast((select max({quote_identifier(s)}) from {relation}) "
-            f"+ interval 1 day as {dict(columns)[s]})"
-            for s in stamps
-        )
-        edited = con.execute(
-            f"update {relation} set {value} = {changed}, {moved} where rowid % 10 = 0"
-        ).fetchone()
-        return int(edited[0]) if edited else 0
+    last-change column (append-only as far as anyone can tell) or no value column to change.
+
+    ``relation`` is found in ``warehouse``'s own database whatever database it names (a scratch
+    database holds the tables under the names they have where they live). One rule on every
+    adapter: the same SQL, with the row chosen by the dialect's hidden row id."""
+    dialect = warehouse.dialect
+    _, schema, name = parse_relation_name(relation, dialect.sqlglot)
+    ref = warehouse.resolve(f"{dialect.ident(schema)}.{dialect.ident(name)}" if schema else relation)
+    if dialect.row_id is None:
+        return 0
+    columns = [(c.name, c.type, _kind(warehouse, c.type)) for c in warehouse.columns(ref)]
+    stamps = [
+        (c, kind.sql(dialect=dialect.sqlglot))
+        for c, _, kind in columns
+        if kind is not None
+        and kind.is_type(*exp.DataType.TEMPORAL_TYPES)
+        and any(w in c.lower() for w in LAST_CHANGE_WORDS)
+    ]
+    values = [(c, kind) for c, _, kind in columns if kind is not None and not _id_like(c)]
+    values = [(c, kind) for c, kind in values if c not in {s for s, _ in stamps}]
+    text = [c for c, kind in values if kind.is_type(*exp.DataType.TEXT_TYPES)]
+    numbers = [c for c, kind in values if kind.is_type(*exp.DataType.NUMERIC_TYPES)]
+    if not stamps or not (text or numbers):
+        return 0
+    table, row_id, q = warehouse.sql_of(ref), dialect.row_id, dialect.ident
+    value = q(text[0] if text else numbers[0])
+    changed = f"{value} || ' (edited)'" if text else f"{value} + 1"
+    moved = ", ".join(
+        f"{q(s)} = CAST((SELECT max({q(s)}) FROM {table}) + INTERVAL '1 day' AS {t})" for s, t in stamps
+    )
+    # every tenth row in the table's physical order: any table, keyed or not
+    chosen = (
+        f"{row_id} IN (SELECT {row_id} FROM (SELECT {row_id}, row_number() OVER (ORDER BY {row_id}) AS n "
+        f"FROM {table}) AS numbered WHERE n % 10 = 0)"
+    )
+    [counted] = warehouse.read([f"SELECT count(*) FROM {table} WHERE {chosen}"])
+    edited = int(str(counted.rows[0][0]))
+    if edited:
+        warehouse.execute([f"UPDATE {table} SET {value} = {changed}, {moved} WHERE {chosen}"])
+    return edited

@@ -45,6 +45,11 @@ class AdapterRunner:
             for s in statements
         ]
         reply = self.engine.sql(
-            sql, read_only=read_only, limit=limit, max_bytes=max_bytes, timeout_s=timeout_s
+            sql,
+            read_only=read_only,
+            limit=limit,
+            max_bytes=max_bytes,
+            timeout_s=timeout_s,
+            autocommit=any(s.alone for s in statements),
         )
         return [QueryResult.model_validate(result) for result in reply.results]

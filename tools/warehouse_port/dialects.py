@@ -47,6 +47,9 @@ class Dialect:
     temp_tables_when_read_only: bool = False
     #: schemas that hold the database's own catalog, never user relations
     system_schemas: tuple[str, ...] = ("information_schema",)
+    #: a hidden column naming each row of a table (DuckDB's rowid, PostgreSQL's ctid), for editing
+    #: chosen rows of a table that may have no key; None where ae knows of none
+    row_id: str | None = None
 
     # --- names and values -------------------------------------------------------------------------
 
@@ -125,6 +128,10 @@ class Dialect:
         """The SELECT of a view, from what ``view_definition_sql`` returned."""
         return definition
 
+    def database_sql(self, verb: str, name: str) -> str:
+        """``CREATE DATABASE`` or ``DROP DATABASE`` of ``name`` (a scratch database ae made)."""
+        raise NotOnAdapter(self.adapter, "creating and dropping a database (ae knows postgres only)")
+
     def move_sql(self, kind: str, relation: str, schema: str) -> str:
         raise NotOnAdapter(
             self.adapter,
@@ -186,6 +193,12 @@ class PostgresDialect(Dialect):
             "ORDER BY a.attnum"
         )
 
+    def database_sql(self, verb: str, name: str) -> str:
+        if verb == "CREATE":
+            return f"CREATE DATABASE {self.ident(name)}"
+        # WITH (FORCE): a connection dbt left open must not keep the scratch database alive
+        return f"DROP DATABASE IF EXISTS {self.ident(name)} WITH (FORCE)"
+
     def move_sql(self, kind: str, relation: str, schema: str) -> str:
         return f"ALTER {kind} {relation} SET SCHEMA {self.ident(schema)}"
 
@@ -205,9 +218,15 @@ class PostgresDialect(Dialect):
 def dialect_for(adapter: str) -> Dialect:
     """The dialect of a dbt adapter type (``ProfileTarget.type``)."""
     if adapter == "duckdb":
-        return DuckDbDialect(adapter, "duckdb", default_schema="main", temp_tables_when_read_only=True)
+        return DuckDbDialect(
+            adapter, "duckdb", default_schema="main", temp_tables_when_read_only=True, row_id="rowid"
+        )
     if adapter == "postgres":
         return PostgresDialect(
-            adapter, "postgres", default_schema="public", system_schemas=("information_schema", "pg_catalog")
+            adapter,
+            "postgres",
+            default_schema="public",
+            system_schemas=("information_schema", "pg_catalog"),
+            row_id="ctid",
         )
     return Dialect(adapter, sqlglot_dialect(adapter))

@@ -232,6 +232,19 @@ class Warehouse:
         """Drop a schema and everything in it (a scratch schema ae made)."""
         self.execute([f"DROP SCHEMA IF EXISTS {self._schema_sql(schema, database)} CASCADE"])
 
+    def create_database(self, name: str) -> None:
+        """A database beside this one on the same server (a scratch one: PostgreSQL only)."""
+        self._alone(self.dialect.database_sql("CREATE", name))
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database ae created (``create_database``), whoever is still connected to it."""
+        self._alone(self.dialect.database_sql("DROP", name))
+
+    def _alone(self, sql: str) -> None:
+        self.runner.run(
+            [Statement(sql, alone=True)], read_only=False, limit=None, timeout_s=OWN_TIMEOUT_S, max_bytes=None
+        )
+
     def drop_relation(self, relation: str | RelationRef) -> RelationRef:
         """Drop a table or view (as the kind it is)."""
         ref = self.resolve(relation)

@@ -25,10 +25,12 @@ MAX_RESULT_BYTES = 1_000_000
 @dataclass(frozen=True)
 class Statement:
     """One statement of a call. ``query``: a SELECT (or set operation) the runner may wrap, to cap
-    its rows inside the database and cut long values there when it can."""
+    its rows inside the database and cut long values there when it can. ``alone``: see the field."""
 
     sql: str
     query: bool = False
+    #: a statement PostgreSQL refuses inside a transaction (CREATE DATABASE): committed as it runs
+    alone: bool = False
 
 
 class SqlRunner(Protocol):
