@@ -16,13 +16,10 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from tools.engine import DbtEngine
+from tools.engine.scratch import write_target_profile
 from tools.manifest import MANIFEST_FILE, Manifest, target_dir
-from tools.profiles import load_yaml_mapping, profile_name
 from tools.warehouse_port import Warehouse
 from tools.warehouse_port.models import RelationName
 from tools.warehouse_port.port import parse_relation_name
@@ -36,15 +33,6 @@ STATE_FOLDER = "state"
 def audit_schema_name(schema: str, run_id: str) -> str:
     """The audit schema of run ``run_id`` beside the target's ``schema``: 63 characters at most."""
     return f"{schema[:40]}__ae_{run_id.rsplit('-', 1)[-1][:12]}"
-
-
-def profile_in_schema(profiles_file: Path, name: str, target: str, schema: str) -> dict[str, Any]:
-    """Profile ``name``'s ``target`` alone, as the user wrote it (``env_var`` calls kept, so no secret
-    is written), with its schema set to ``schema``."""
-    profiles = load_yaml_mapping(profiles_file)
-    output = dict(profiles[name]["outputs"][target])
-    output["schema"] = schema
-    return {name: {"target": target, "outputs": {target: output}}}
 
 
 @dataclass(frozen=True)
@@ -61,9 +49,7 @@ def open_schema_audit(engine: DbtEngine, folder: Path, schema: str) -> SchemaAud
     state = folder / STATE_FOLDER
     state.mkdir(parents=True, exist_ok=True)
     shutil.copy2(target_dir(engine.project_dir, engine.target_path) / MANIFEST_FILE, state / MANIFEST_FILE)
-    name = profile_name(engine.project_dir, engine.profile)
-    profile = profile_in_schema(engine.profiles.file, name, engine.target_name(), schema)
-    (folder / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
+    write_target_profile(engine, folder, schema=schema)
     return reopen_schema_audit(engine, folder, schema)
 
 

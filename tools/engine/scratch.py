@@ -32,19 +32,38 @@ from tools.warehouse_port.port import parse_relation_name
 LAST_CHANGE_WORDS = ("updated", "modified", "changed", "loaded")
 
 
-def profile_pointing_at(profiles_file: Path, name: str, target: str, copy: Path) -> dict[str, Any]:
-    """Profile ``name``'s entry for ``target`` alone, as the user wrote it, with its DuckDB ``path``
-    pointing at ``copy``: a profiles.yml that can reach no other target and no other file."""
+def target_profile(profiles_file: Path, name: str, target: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Profile ``name``'s entry for ``target`` alone, as the user wrote it (``env_var`` calls kept, so
+    no secret is written), with ``changes`` set (a key set to None is removed): a profiles.yml that
+    can reach no other target."""
     profiles = load_yaml_mapping(profiles_file)
     output = dict(profiles[name]["outputs"][target])
+    for key, value in changes.items():
+        if value is None:
+            output.pop(key, None)
+        else:
+            output[key] = value
+    return {name: {"target": target, "outputs": {target: output}}}
+
+
+def write_target_profile(engine: DbtEngine, folder: Path, **changes: Any) -> None:
+    """``target_profile`` of the engine's target, written as ``folder``/profiles.yml."""
+    name = profile_name(engine.project_dir, engine.profile)
+    profile = target_profile(engine.profiles.file, name, engine.target_name(), changes)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
+
+
+def profile_pointing_at(profiles_file: Path, name: str, target: str, copy: Path) -> dict[str, Any]:
+    """``target_profile`` with its DuckDB ``path`` pointing at ``copy``: no other file either."""
+    output = load_yaml_mapping(profiles_file)[name]["outputs"][target]
     if output.get("attach"):
         # an attached database would be the user's own file, written through the copy
         raise ConfigurationError(
             f"target {target!r} attaches other databases; a copy of its warehouse would still write them",
             hint="use a target without attach:",
         )
-    output.update(path=str(copy), keep_open=False)
-    return {name: {"target": target, "outputs": {target: output}}}
+    return target_profile(profiles_file, name, target, {"path": str(copy), "keep_open": False})
 
 
 def copy_duckdb(source: Path, dest: Path) -> None:

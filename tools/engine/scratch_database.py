@@ -17,13 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from tools.engine.engine import DbtEngine
+from tools.engine.scratch import write_target_profile
 from tools.errors import AeError
-from tools.profiles import load_yaml_mapping, profile_name
 from tools.warehouse_port import RelationRef, Warehouse, adapter_warehouse
 from tools.warehouse_port.models import RelationName
 
@@ -34,15 +31,6 @@ class CannotCreateDatabase(AeError):
 
 #: the name of every scratch database ae creates: a leftover one is recognisable as ae's
 SCRATCH_PREFIX = "ae_proof_"
-
-
-def profile_in_database(profiles_file: Path, name: str, target: str, database: str) -> dict[str, Any]:
-    """Profile ``name``'s ``target`` alone, as the user wrote it, with ``dbname`` set to ``database``."""
-    profiles = load_yaml_mapping(profiles_file)
-    output = dict(profiles[name]["outputs"][target])
-    output.pop("database", None)  # dbt-postgres accepts either key; one name only
-    output["dbname"] = database
-    return {name: {"target": target, "outputs": {target: output}}}
 
 
 @dataclass(frozen=True)
@@ -75,13 +63,8 @@ def scratch_database(engine: DbtEngine, server: Warehouse) -> Iterator[ScratchDa
     try:
         with tempfile.TemporaryDirectory(prefix="ae-scratch-db-") as tmp:
             folder = Path(tmp)
-            profile = profile_in_database(
-                engine.profiles.file,
-                profile_name(engine.project_dir, engine.profile),
-                engine.target_name(),
-                name,
-            )
-            (folder / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
+            # dbt-postgres takes the database as dbname or database: one name only
+            write_target_profile(engine, folder, database=None, dbname=name)
             pointed = engine.pointed_at(folder, str(folder / "target"))
             yield ScratchDatabase(engine=pointed, warehouse=adapter_warehouse(pointed), name=name)
     finally:
