@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.audit.file_audit import copy_folder
 from tools.errors import ConfigurationError
 from tools.logs import get_logger, known_secrets, redact, register_secret
 from tools.manifest import target_dir
@@ -144,11 +145,14 @@ class Scrubbed:
 
 def dbt_output_files(project_dir: Path, target_path: str | None = None) -> Iterator[Path]:
     """The files dbt and ae's engine wrote what dbt read into: all of dbt's target folder (as the
-    engine passes it, else DBT_TARGET_PATH, else ``target``), dbt's log files (DBT_LOG_PATH, else
-    ``logs``) and the engine's logs in ``.ae/logs``. Links are not followed: the folders are the
-    project's, and what a link points at is not."""
-    for folder, _dirs, names in os.walk(target_dir(project_dir, target_path)):
-        yield from (Path(folder) / name for name in names)
+    engine passes it, else DBT_TARGET_PATH, else ``target``) and the audit copy's, dbt's log files
+    (DBT_LOG_PATH, else ``logs``) and the engine's logs in ``.ae/logs``. Links are not followed:
+    the folders are the project's, and what a link points at is not."""
+    # the audit copy's dbt target folder stays between runs (tools/audit/file_audit.py) and holds
+    # what dbt read as much as the project's own
+    for target in (target_dir(project_dir, target_path), copy_folder(project_dir) / "target"):
+        for folder, _dirs, names in os.walk(target):
+            yield from (Path(folder) / name for name in names)
     log_dir = project_dir / (os.environ.get("DBT_LOG_PATH") or "logs")
     yield from log_dir.glob("dbt.log*")
     yield from (project_dir / STATE_DIR / "logs").glob("engine-*.log")
