@@ -24,6 +24,7 @@ from sqlglot.errors import ParseError
 
 from tools.engine.engine import DbtEngine
 from tools.errors import ConfigurationError
+from tools.journal import write_atomic
 from tools.profiles import load_yaml_mapping, profile_name
 from tools.warehouse_port import Warehouse, duckdb_warehouse
 from tools.warehouse_port.port import parse_relation_name
@@ -51,18 +52,23 @@ def write_target_profile(engine: DbtEngine, folder: Path, **changes: Any) -> Non
     name = profile_name(engine.project_dir, engine.profile)
     profile = target_profile(engine.profiles.file, name, engine.target_name(), changes)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
+    # the user's target as written may hold a literal password: readable by the user alone
+    write_atomic(folder / "profiles.yml", yaml.safe_dump(profile).encode(), mode=0o600)
 
 
-def profile_pointing_at(profiles_file: Path, name: str, target: str, copy: Path) -> dict[str, Any]:
-    """``target_profile`` with its DuckDB ``path`` pointing at ``copy``: no other file either."""
-    output = load_yaml_mapping(profiles_file)[name]["outputs"][target]
-    if output.get("attach"):
-        # an attached database would be the user's own file, written through the copy
+def refuse_attached(profiles_file: Path, name: str, target: str) -> None:
+    """ConfigurationError when the target attaches other databases: a copy of its warehouse would
+    still write them (they would be the user's own files)."""
+    if load_yaml_mapping(profiles_file)[name]["outputs"][target].get("attach"):
         raise ConfigurationError(
             f"target {target!r} attaches other databases; a copy of its warehouse would still write them",
             hint="use a target without attach:",
         )
+
+
+def profile_pointing_at(profiles_file: Path, name: str, target: str, copy: Path) -> dict[str, Any]:
+    """``target_profile`` with its DuckDB ``path`` pointing at ``copy``: no other file either."""
+    refuse_attached(profiles_file, name, target)
     return target_profile(profiles_file, name, target, {"path": str(copy), "keep_open": False})
 
 
@@ -102,9 +108,10 @@ def copy_warehouse(engine: DbtEngine, db_path: Path, folder: Path) -> Scratch:
     folder.mkdir(parents=True, exist_ok=True)
     copy = folder / db_path.name
     copy_duckdb(db_path, copy)
-    name = profile_name(engine.project_dir, engine.profile)
-    profile = profile_pointing_at(engine.profiles.file, name, engine.target_name(), copy)
-    (folder / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
+    refuse_attached(
+        engine.profiles.file, profile_name(engine.project_dir, engine.profile), engine.target_name()
+    )
+    write_target_profile(engine, folder, path=str(copy), keep_open=False)
     return reopen_copy(engine, db_path, folder)
 
 
