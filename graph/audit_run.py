@@ -67,7 +67,14 @@ def open_audit(ctx: RunContext, ops: list[Operation], kinds: list[str]) -> Audit
     if target.path is not None:
         folder = copy_folder(ctx.project_dir)
         claim(folder, ctx.run_id)
-        scratch = copy_warehouse(ctx.engine, target.path, folder)
+        try:
+            scratch = copy_warehouse(ctx.engine, target.path, folder)
+        except ConfigurationError as why:  # a target that attaches other files: no copy is whole
+            release(folder, ctx.run_id)
+            ctx.progress(
+                "execute", f"{why.message}: this run builds straight in the warehouse", kind="warning"
+            )
+            return None
         ctx.enter_audit(scratch.engine)
         return Audit(scratch.engine, folder, copy=scratch)
     if target.type in SCHEMA_AUDITS:
