@@ -28,9 +28,10 @@ from tests.dbt_project_factory import write_tiny_project
 from tools.engine import DbtCall, DbtEngine
 from tools.engine.child import in_project
 from tools.engine.child_env import child_environment, env_var_names
-from tools.engine.process import SOCKET_FOLDER, PrivateChild, SocketFolderRefused, server_key, socket_folder
+from tools.engine.process import PrivateChild, server_key
 from tools.errors import EngineTimeout
 from tools.logs import configure_logging
+from tools.private_sockets import SOCKET_FOLDER, SocketFolderRefused, socket_folder
 from tools.resilience import Resilience, RetryPolicy
 
 #: a table, so dbt runs the query (a view would only be created, in milliseconds, whatever it selects)

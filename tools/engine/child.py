@@ -29,9 +29,10 @@ from typing import Any
 from tools.engine.adapter_sql import SQL_COMMAND, AdapterCache, dbt_options, run_sql
 from tools.engine.classify import classify
 from tools.engine.confine import confine_duckdb
-from tools.engine.process import project_identity, spawn_lock
+from tools.engine.process import project_identity
 from tools.engine.read_only_login import Login, LoginCache
 from tools.engine.results import DbtError, DbtResult, NodeResult, NodeTiming, Preview, SqlReply
+from tools.private_sockets import spawn_lock
 
 #: kinds of node failures that are the warehouse's, not the model's, and the error type reported
 _PASSING = {"locked": "DatabaseLocked", "unreachable": "WarehouseUnreachable", "conflict": "WarehouseBusy"}
@@ -344,7 +345,8 @@ def serve_socket(project_dir: str, socket_path: Path, keep_alive_s: float, warm_
     """A shared server (tools/engine/process.py): one connection at a time, until idle for keep_alive_s.
 
     It listens before importing dbt, so clients queue instead of starting servers of their own, and
-    parses the project before taking the first one, so their first call finds it warm.
+    parses the project before taking the first one, so their first call finds it warm, unless a
+    caller is already waiting for its call (``_caller_waiting``).
     """
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     previous = os.umask(0o177)  # the socket is ours alone
@@ -355,7 +357,12 @@ def serve_socket(project_dir: str, socket_path: Path, keep_alive_s: float, warm_
     server.listen(16)
     inode = socket_path.stat().st_ino
     _setup(project_dir)
-    answer(json.dumps({"command": "parse", "args": warm_up}).encode())
+    waiting = _caller_waiting(server)
+    if waiting is None:
+        answer(json.dumps({"command": "parse", "args": warm_up}).encode())
+    else:
+        with waiting:
+            _serve_connection(waiting)
     server.settimeout(min(keep_alive_s, PROJECT_CHECK_S))
     idle_since = time.monotonic()
     while time.monotonic() - idle_since < keep_alive_s and in_project(project_dir):
@@ -373,6 +380,25 @@ def serve_socket(project_dir: str, socket_path: Path, keep_alive_s: float, warm_
         with contextlib.suppress(FileNotFoundError):
             if socket_path.stat().st_ino == inode:
                 socket_path.unlink()
+
+
+def _caller_waiting(server: socket.socket) -> socket.socket | None:
+    """A caller queued while dbt imported (the ``ae run`` that started this server, ready for its
+    call): served at once, its call parsing the project, rather than after a warm-up parse it would
+    wait behind. Connections already closed (a caller that only made sure a server runs) are dropped."""
+    server.setblocking(False)
+    try:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except BlockingIOError:
+                return None
+            conn.settimeout(None)
+            if not _hung_up(conn):
+                return conn
+            conn.close()
+    finally:
+        server.settimeout(None)
 
 
 def in_project(project_dir: str) -> bool:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from tools.engine.child_env import child_environment
 from tools.engine.commands import NO_TARGET_PATH, DbtCall, build_args
-from tools.engine.process import EngineProcess, Heartbeat, PrivateChild, SharedServer, SocketFolderRefused
+from tools.engine.process import EngineProcess, Heartbeat, PrivateChild, SharedServer
 from tools.engine.results import SQL_COMMAND, DbtError, DbtResult, SqlReply
 from tools.errors import (
     AeError,
@@ -42,6 +42,7 @@ from tools.errors import (
 from tools.locks import locked_message
 from tools.logs import get_logger, redact
 from tools.paths import ensure_state_dir
+from tools.private_sockets import SocketFolderRefused
 from tools.profiles import ProfilesLocation, ProfileTarget, find_profiles, read_target
 
 log = get_logger("ae.engine")

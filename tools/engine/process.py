@@ -21,34 +21,26 @@ line; the shared server greets each connection with a hello line first.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import select
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from tools.errors import EngineCrashed, WarehouseLocked
+from tools.private_sockets import ENV_NOT_KEYED, socket_folder, spawn_lock
 
 #: the child imports dbt (~1.5-3 s); allow a slow machine before calling it a crash
 STARTUP_TIMEOUT_S = 60.0
-#: variables that differ between shells without changing what dbt does
-_ENV_NOT_KEYED = frozenset({"PWD", "OLDPWD", "SHLVL", "_"})
-#: the socket folder's name in the user's runtime or cache folder
-SOCKET_FOLDER = "ae-engines"
-#: a Unix socket's path must fit in sockaddr_un.sun_path (108 bytes on Linux, with its NUL)
-_MAX_SOCKET_PATH = 107
 
 
 def project_identity(project_dir: Path) -> tuple[int, int]:
@@ -278,107 +270,6 @@ class PrivateChild:
         self.kill()
 
 
-class SocketFolderRefused(Exception):
-    """No folder private to this user for the shared engine's sockets (the engine uses a private
-    child instead); the message names the folder and what is wrong with it."""
-
-
-def _not_private(folder: Path) -> str | None:
-    """Why ``folder`` is not private to this user, or None when it is.
-
-    Private: a real folder (a symbolic link is refused, not followed), owned by this user, that no
-    group or other user may read, write or enter. Checked on an O_NOFOLLOW descriptor of the folder
-    itself, so nothing can swap the folder between the check and the answer.
-    """
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return "it does not exist"
-    except OSError:
-        kind = "a symbolic link" if folder.is_symlink() else "not a folder"
-        return f"it is {kind}"
-    try:
-        info = os.fstat(fd)
-    finally:
-        os.close(fd)
-    if info.st_uid != os.getuid():
-        return f"it belongs to user id {info.st_uid}, not to this user ({os.getuid()})"
-    if info.st_mode & 0o077:
-        return f"other users may reach it (mode {stat.filemode(info.st_mode)})"
-    return None
-
-
-def _runtime_dir() -> Path | None:
-    """``$XDG_RUNTIME_DIR`` when set and private (as the XDG spec requires), else None."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if not runtime or not os.path.isabs(runtime) or _not_private(Path(runtime)) is not None:
-        return None
-    return Path(runtime)
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
-
-
-def _private_folder(folder: Path) -> Path:
-    """``folder``, made if missing; SocketFolderRefused unless it is private (``_not_private``)."""
-    try:
-        folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.mkdir(folder, 0o700)
-    except FileExistsError:
-        pass  # checked below, like one we just made
-    except OSError as exc:
-        raise SocketFolderRefused(f"cannot create {folder}: {exc.strerror or exc}") from None
-    reason = _not_private(folder)
-    if reason is not None:
-        raise SocketFolderRefused(f"{folder} is not private to this user: {reason}")
-    return folder
-
-
-def _fits(folder: Path) -> bool:
-    return len(os.fsencode(folder / f"{'0' * 24}.sock")) <= _MAX_SOCKET_PATH
-
-
-def _recorded_temp_folder(private: Path) -> Path:
-    """A private folder with a short path, for when ``private`` is too deep for a socket path.
-
-    Made by ``mkdtemp`` (a random name, created mode 700 in one step, so no one can make it first)
-    and its path recorded in ``private``, where only this user writes, for the next processes; a
-    recorded folder that is gone or no longer private (the temp cleaner removed it and another user
-    took the name) is replaced.
-    """
-    record = private / "temp-folder"
-    with open(private / "temp-folder.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            recorded = Path(record.read_text(encoding="utf-8").strip())
-            if recorded.is_absolute() and _not_private(recorded) is None:
-                return recorded
-        folder = Path(tempfile.mkdtemp(prefix=f"{SOCKET_FOLDER}-"))
-        staged = record.with_suffix(".new")
-        staged.write_text(str(folder), encoding="utf-8")
-        os.replace(staged, record)
-        return folder
-
-
-def socket_folder() -> Path:
-    """A folder only this user can enter: whoever can reach the socket can run dbt as us.
-
-    ``$XDG_RUNTIME_DIR/ae-engines`` when the runtime folder is set and private, else
-    ``~/.cache/ae-engines`` (``$XDG_CACHE_HOME``): both under folders only this user writes, so no
-    other user can create the folder first or plant a link in its place, as they could in the
-    shared temporary folder. When that path is too deep for a Unix socket (108 bytes), a private
-    temporary folder recorded there (``_recorded_temp_folder``). SocketFolderRefused when a folder
-    is not private (``_not_private``) or every candidate is too deep.
-    """
-    folder = _private_folder((_runtime_dir() or _cache_dir()) / SOCKET_FOLDER)
-    if not _fits(folder):
-        folder = _recorded_temp_folder(folder)
-    if not _fits(folder):
-        raise SocketFolderRefused(f"{folder} is too deep for a Unix socket path")
-    return folder
-
-
 def server_key(project_dir: Path, warm_up: list[str], env: dict[str, str]) -> str:
     """A digest of everything a server's dbt depends on: reuse it only when all of that is equal."""
     engine_code = b"".join(path.read_bytes() for path in sorted(Path(__file__).parent.glob("*.py")))
@@ -389,24 +280,13 @@ def server_key(project_dir: Path, warm_up: list[str], env: dict[str, str]) -> st
         # kept the deleted folder as its working directory)
         "project_identity": project_identity(project_dir),
         "dbt_args": warm_up,
-        "env": sorted((k, v) for k, v in env.items() if k not in _ENV_NOT_KEYED),
+        "env": sorted((k, v) for k, v in env.items() if k not in ENV_NOT_KEYED),
         "python": sys.executable,
         # installing or upgrading a package changes this folder's entries
         "packages": packages.stat().st_mtime_ns if packages.is_dir() else 0,
         "code": hashlib.sha256(engine_code).hexdigest(),
     }
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
-
-
-@contextlib.contextmanager
-def spawn_lock(socket_path: Path) -> Iterator[None]:
-    """Serialises starting and stopping a server for one socket across processes."""
-    with open(socket_path.with_suffix(".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _connect(path: Path) -> socket.socket:

@@ -1,0 +1,203 @@
+"""Issue 28: ``ae run`` handed to a warm ae process (agent/launcher.py, agent/run_server.py).
+
+The served run must be the run ``ae run`` would have been in its own process: the same exit code,
+output and report, from the caller's folder and environment; a caller killed takes its run with it;
+the server's socket is this user's alone and a connection that is not a request changes nothing;
+an edited ae or a changed environment gets a server of its own. Real ``ae`` processes throughout
+(the conftest turns warm processes off; these tests turn them on, in a socket folder of their own).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.launcher import server_key
+from tests.dbt_project_factory import write_tiny_project
+from tests.test_oneway_ctrl_c import SLOW_COMPILE, SLOW_ROWS, engine_processes
+
+AE = Path(sys.executable).parent / "ae"
+
+
+def _processes_mentioning(*texts: str) -> dict[int, int]:
+    """pid -> parent pid of every process whose command line holds each of ``texts``."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes()
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if all(text.encode() in argv for text in texts) and entry.name.isdigit():
+            found[int(entry.name)] = parent
+    return found
+
+
+@pytest.fixture
+def runtime() -> Iterator[Path]:
+    """A private runtime folder (short, so socket paths fit) whose servers are killed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="ae-rs-"))
+    try:
+        yield folder
+    finally:
+        for pid in _processes_mentioning(str(folder)):
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def served(runtime: Path) -> dict[str, str]:
+    """The environment of ``ae run`` outside the tests: warm processes on."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC")}
+    return base | {"AE_ENGINE_KEEP_ALIVE_S": "30", "XDG_RUNTIME_DIR": str(runtime)}
+
+
+def ae(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(AE), *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def run_sockets(runtime: Path) -> list[Path]:
+    return sorted((runtime / "ae-engines").glob("run-*.sock"))
+
+
+def _without_run_ids(text: str) -> str:
+    return " ".join(word for word in text.split() if not any(ch.isdigit() for ch in word))
+
+
+def test_a_served_run_is_the_run_ae_would_have_made_in_its_own_process(
+    tmp_path: Path, runtime: Path, served: dict[str, str]
+) -> None:
+    write_tiny_project(tmp_path / "tiny")
+    timings = tmp_path / "timings.json"
+    # a folder relative to the caller's working folder, and a variable only the caller has
+    argv = ["run", "/dbt-compile --select adults", "--project", "tiny", "--json"]
+    first = ae(argv, tmp_path, served | {"AE_TIMINGS": str(timings)})
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert len(run_sockets(runtime)) == 1, "the first ae run starts a run server"
+    parts = dict(json.loads(timings.read_text())["parts"])
+    assert "phase plan" in parts, parts  # the run saw the caller's AE_TIMINGS, in a clock of its own
+
+    again = ae(argv, tmp_path, served | {"AE_TIMINGS": str(timings)})
+    local = ae(argv, tmp_path, served | {"AE_ENGINE_KEEP_ALIVE_S": "0"})
+    assert len(run_sockets(runtime)) == 1, "the second run reused the server"
+    assert again.returncode == local.returncode == 0, (again.stderr[-2000:], local.stderr[-2000:])
+    served_report, local_report = json.loads(again.stdout), json.loads(local.stdout)
+    assert served_report["status"] == local_report["status"] == "success"
+    assert served_report.keys() == local_report.keys()
+
+    wrong = ["run", "/dbt-compile --select no_such_model", "--project", "tiny"]
+    failed = ae(wrong, tmp_path, served)
+    failed_locally = ae(wrong, tmp_path, served | {"AE_ENGINE_KEEP_ALIVE_S": "0"})
+    assert failed.returncode == failed_locally.returncode != 0
+    assert "no_such_model" in failed.stderr
+    assert _without_run_ids(failed.stdout) == _without_run_ids(failed_locally.stdout)
+
+
+def test_a_killed_caller_takes_its_run_and_the_runs_dbt_call_with_it(
+    tmp_path: Path, runtime: Path, served: dict[str, str]
+) -> None:
+    project = write_tiny_project(tmp_path / "tiny")
+    (project / "models" / "slow.sql").write_text(SLOW_COMPILE)
+    with (project / "dbt_project.yml").open("a") as project_file:
+        project_file.write(SLOW_ROWS)
+    slow = served | {"CTRL_C_TEST_ROWS": "1000000000"}  # far longer than the test
+    caller = subprocess.Popen(
+        [str(AE), "run", "/dbt-compile --select slow", "--project", str(project)],
+        env=slow,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert caller.stderr is not None
+    for line in caller.stderr:
+        if "waiting for dbt compile" in line:
+            break
+    servers = _processes_mentioning("agent.run_server", str(runtime))  # the server and its copies
+    copies = {pid for pid, parent in servers.items() if parent in servers}
+    assert len(copies) == 1, "the run is a copy forked by the run server"
+
+    def alive() -> set[int]:
+        return copies & set(_processes_mentioning("agent.run_server", str(runtime)))
+
+    os.kill(caller.pid, signal.SIGKILL)
+    caller.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (alive() or engine_processes(project)):
+        time.sleep(0.1)
+    assert not alive(), "the run outlived its caller"
+    assert not engine_processes(project), "the run's dbt call outlived its caller"
+
+
+def _dropped(conn: socket.socket) -> bool:
+    """The server closed ``conn`` without a word (reset, when what we sent was left unread)."""
+    conn.settimeout(10)
+    try:
+        return conn.recv(100) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_the_servers_socket_is_private_and_what_is_not_a_request_changes_nothing(
+    tmp_path: Path, runtime: Path, served: dict[str, str]
+) -> None:
+    write_tiny_project(tmp_path / "tiny")
+    argv = ["run", "/dbt-compile --select adults", "--project", "tiny"]
+    assert ae(argv, tmp_path, served).returncode == 0
+    (path,) = run_sockets(runtime)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+    hostile = [
+        b"not a request\n",  # no file descriptors
+        b"\x00\x00\x00\x05{bad}",  # a length and JSON garbage, no descriptors
+    ]
+    for payload in hostile:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(str(path))
+            conn.sendall(payload)
+            conn.settimeout(10)
+            assert _dropped(conn), "the server answered what was not a request"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn, open(os.devnull) as null:
+        conn.connect(str(path))
+        fds = [null.fileno()] * 3
+        body = json.dumps({"argv": "run", "cwd": 7}).encode()  # the shape of a request, wrong inside
+        socket.send_fds(conn, [len(body).to_bytes(4, "big")], fds)
+        conn.sendall(body)
+        assert _dropped(conn)
+    log = path.with_suffix(".log").read_text()
+    assert log.count("dropped a connection") == 3, log
+
+    after = ae(argv, tmp_path, served)
+    assert after.returncode == 0, after.stderr[-2000:]
+    assert run_sockets(runtime) == [path], "the same server still serves"
+
+
+def test_an_edit_to_ae_or_another_environment_is_another_server(tmp_path: Path) -> None:
+    root = tmp_path / "code"
+    (root / "agent").mkdir(parents=True)
+    module = root / "agent" / "thing.py"
+    module.write_text("x = 1\n")
+    env = {"HOME": "/home/someone", "PWD": "/a"}
+    key = server_key(env, root)
+    assert server_key(env | {"PWD": "/b", "OLDPWD": "/a"}, root) == key, "cd is not another server"
+    assert server_key(env | {"AE_TARGET": "prod"}, root) != key
+    module.write_text("x = 22\n")  # an edit: another size and modification time
+    assert server_key(env, root) != key
+    (root / "agent" / "__pycache__").mkdir()
+    edited = server_key(env, root)
+    (root / "agent" / "__pycache__" / "thing.cpython-311.pyc").write_bytes(b"\0")
+    assert server_key(env, root) == edited, "compiled bytecode is not an edit"
