@@ -44,8 +44,9 @@ Structured /commands run with no API key; free-form requests use Claude when ANT
 RUN_DESCRIPTION = """\
 Carry one request through Plan -> Validate -> Execute -> Verify -> Publish -> Document.
 
-dbt runs in a process that stays up for the next `ae run` on the project until it has been idle
-for AE_ENGINE_KEEP_ALIVE_S seconds (default 300; 0 turns this off).
+dbt runs in a process that stays up for the next `ae run` on the project, and ae itself in a run
+server that forks a copy per `ae run`, until idle for AE_ENGINE_KEEP_ALIVE_S seconds (default 300;
+0 turns both off and runs everything in this process).
 """
 
 EXAMPLES = """\

@@ -142,13 +142,14 @@ def run_in_server(argv: list[str]) -> int | None:
     be had (no private socket folder, or it would not start), and the caller runs it here."""
     try:
         path = socket_folder() / f"run-{server_key(os.environ)}.sock"
-    except SocketFolderRefused:
+        cwd = os.getcwd()  # gone when the folder was deleted under the shell: here, ae says so
+    except (SocketFolderRefused, OSError):
         return None
     conn = _connect_or_start(path)
     if conn is None:
         return None
     with conn:
-        _send_request(conn, argv)
+        _send_request(conn, argv, cwd)
         return _relay(conn, path)
 
 
@@ -203,13 +204,13 @@ def _standard_fds() -> list[int]:
     return fds
 
 
-def _send_request(conn: socket.socket, argv: list[str]) -> None:
+def _send_request(conn: socket.socket, argv: list[str], cwd: str) -> None:
     umask = os.umask(0)
     os.umask(umask)
     request = {
         "argv0": sys.argv[0],
         "argv": argv,
-        "cwd": os.getcwd(),
+        "cwd": cwd,
         "env": dict(os.environ),
         "umask": umask,
     }

@@ -1,9 +1,11 @@
 """Where the time of a one-shot ``ae run`` goes, part by part (``make bench``'s breakdown).
 
 Each run is a new ``ae`` process with ``AE_TIMINGS`` naming a file, where tools/timings.py writes the
-parts it timed. "python start + imports before any span" is the process's wall time less what the
-process timed itself; "unaccounted" is what its own clock saw outside every top-level part. Parts
-nested in "run" (memory recall, each phase, memory learn) are shown indented under it.
+parts it timed. The first part (``BEFORE_ANY_SPAN``) is the process's wall time less what the run
+timed itself: a Python start and the hand-off to the run server's copy (agent/launcher.py), or,
+when no run server serves it, ae's first imports; "unaccounted" is what its own clock saw outside
+every top-level part. Parts nested in "run" (memory recall, each phase, memory learn) are shown
+indented under it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+#: a served run's clock starts in the run server's copy; an unserved one's at ae's first imports
+BEFORE_ANY_SPAN = "start, imports / hand-off to the run server"
 #: parts timed inside another part: shown under it, not added to the total
 NESTED_IN_RUN = ("memory recall", "memory learn", "phase ")
 
@@ -35,22 +39,23 @@ def _python_start(repeat: int) -> float:
 
 
 def breakdown(argv: list[str], project: Path, env: dict[str, str], repeat: int) -> dict[str, float]:
-    """Median seconds per part over ``repeat`` runs of ``argv`` in ``project``."""
+    """Median seconds per part over ``repeat`` runs of ``argv`` in ``project``, after one unmeasured
+    run (``AE_TIMINGS`` is another environment, so another run server, which that run starts)."""
     parts: dict[str, list[float]] = defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="ae-timings-") as tmp:
         record = Path(tmp) / "timings.json"
+        timed = {**env, "AE_TIMINGS": str(record)}
+        subprocess.run(argv, cwd=project, env=timed, check=True, capture_output=True)
         for _ in range(repeat):
             started = time.perf_counter()
-            subprocess.run(
-                argv, cwd=project, env={**env, "AE_TIMINGS": str(record)}, check=True, capture_output=True
-            )
+            subprocess.run(argv, cwd=project, env=timed, check=True, capture_output=True)
             wall = time.perf_counter() - started
             data = json.loads(record.read_text())
             seen: dict[str, float] = defaultdict(float)
             for name, seconds in data["parts"]:
                 seen[name] += seconds
             top = sum(s for n, s in seen.items() if not _nested(n))
-            parts["python start + imports before any span"].append(wall - data["since_first_import_s"])
+            parts[BEFORE_ANY_SPAN].append(wall - data["since_first_import_s"])
             for name, seconds in seen.items():
                 parts[name].append(seconds)
             parts["unaccounted"].append(data["since_first_import_s"] - top)
