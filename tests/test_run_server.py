@@ -206,15 +206,14 @@ def test_an_edit_to_ae_or_another_environment_is_another_server(tmp_path: Path) 
 def test_a_caller_whose_folder_was_deleted_is_answered_as_in_its_own_process(
     tmp_path: Path, served: dict[str, str]
 ) -> None:
-    gone = tmp_path / "gone"
-    gone.mkdir()
-    script = f'cd "{gone}" && rmdir "{gone}" && exec "{AE}" run /help'
-    answers = [
-        subprocess.run(
-            ["sh", "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False
-        )
-        for env in (served, served | {"AE_ENGINE_KEEP_ALIVE_S": "0"})
-    ]
+    answers = []
+    for name, env in (("served", served), ("unserved", served | {"AE_ENGINE_KEEP_ALIVE_S": "0"})):
+        gone = tmp_path / name
+        gone.mkdir()
+        script = f'cd "{gone}" && rmdir "{gone}" && exec "{AE}" run /help'
+        argv = ["sh", "-c", script]
+        answer = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+        answers.append(answer)
     assert [a.returncode for a in answers] == [0, 0], [a.stderr[-2000:] for a in answers]
     assert answers[0].stdout == answers[1].stdout
     assert "Traceback" not in answers[0].stderr
