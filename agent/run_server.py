@@ -5,7 +5,7 @@ It listens before importing anything heavy, so the first client, which started i
 its copy imports what it needs itself, while the dbt engine it starts first loads in parallel (the
 first run pays for the slower of the two, as before). Only when no run is in progress, or a few
 seconds on, does the server import the run stack (``preload``), so later copies start with it
-loaded; it never competes with the first run for the machine's cores. The server itself runs no
+loaded; it does not compete with the first run for the machine's cores. The server itself runs no
 request and starts no thread, so a fork copies a process with one thread and nothing half-done.
 
 A copy takes the client's standard streams, working folder, environment and umask, puts itself in a
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import io
 import json
 import os
@@ -33,27 +32,27 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agent.launcher import code_stamp, exit_now, keep_alive_s, read_messages
+from tools.collector import collector_paused
 
 #: how often an idle server checks that its socket and ae's code are still the ones it started with
 CHECK_EVERY_S = 1.0
 #: how long without a new client counts as idle enough to import the run stack
 PRELOAD_WHEN_IDLE_S = 0.1
-#: a server whose first run is still going imports the run stack anyway after this long
-PRELOAD_AFTER_S = 5.0
+#: a server whose runs come back to back (or whose first run goes on) imports it after this long
+PRELOAD_AFTER_S = 3.0
 #: the largest request a client may send (its environment is most of it)
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 def preload() -> None:
     """Import what every run imports, once, so each forked copy starts with it loaded."""
-    import agent.cli
-    import agent.run_command
-    import agent.runner
-    import agent.settings  # noqa: F401
-
-    # objects made by imports are never freed: keep the collector off their pages, which a fork
-    # would otherwise copy the first time a copy's collection touched them
-    gc.freeze()
+    # frozen afterwards: the collector never touches the imports' objects again, so a fork's pages
+    # stay shared instead of being copied the first time a copy's collection walks them
+    with collector_paused():
+        import agent.cli
+        import agent.run_command
+        import agent.runner
+        import agent.settings  # noqa: F401
 
 
 class Request:
@@ -207,6 +206,7 @@ class Server:
             self.idle_since = time.monotonic()
             self._take(conn)
             self._reap()
+            self._maybe_preload()  # runs back to back leave no idle moment: not before PRELOAD_AFTER_S
         self._leave()
 
     def _wanted(self) -> bool:

@@ -26,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from tools.collector import collector_paused
 from tools.engine.adapter_sql import SQL_COMMAND, AdapterCache, dbt_options, run_sql
 from tools.engine.classify import classify
 from tools.engine.confine import confine_duckdb
@@ -333,7 +334,8 @@ def _invoke(command: str, args: list[str]) -> DbtResult:
 def serve_pipe(project_dir: str) -> None:
     """A private child: requests on stdin, replies on a copy of the original stdout, until EOF."""
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    _setup(project_dir)
+    with collector_paused():
+        _setup(project_dir)
     protocol.write(hello())
     protocol.flush()
     for line in sys.stdin.buffer:
@@ -356,13 +358,14 @@ def serve_socket(project_dir: str, socket_path: Path, keep_alive_s: float, warm_
         os.umask(previous)
     server.listen(16)
     inode = socket_path.stat().st_ino
-    _setup(project_dir)
-    waiting = _caller_waiting(server)
-    if waiting is None:
-        answer(json.dumps({"command": "parse", "args": warm_up}).encode())
-    else:
-        with waiting:
-            _serve_connection(waiting)
+    with collector_paused():
+        _setup(project_dir)
+        waiting = _caller_waiting(server)
+        if waiting is None:
+            answer(json.dumps({"command": "parse", "args": warm_up}).encode())
+        else:
+            with waiting:
+                _serve_connection(waiting)
     server.settimeout(min(keep_alive_s, PROJECT_CHECK_S))
     idle_since = time.monotonic()
     while time.monotonic() - idle_since < keep_alive_s and in_project(project_dir):

@@ -357,8 +357,17 @@ class SharedServer:
         )
 
     def prepare(self) -> None:
-        # the server warms up by itself when it starts; an existing one is warm already
-        self._connect_or_spawn().close()
+        """Make sure a server runs, in a thread: the server warms up by itself when it starts (an
+        existing one is warm already), and this process goes on meanwhile instead of waiting the
+        ~0.2 s a new one takes to listen (``ae run`` imports LangGraph). A call made before it
+        listens waits on the spawn lock the thread holds; a failure here is the first call's to
+        report, which tries again."""
+
+        def ensure() -> None:
+            with contextlib.suppress(Exception):
+                self._connect_or_spawn().close()
+
+        threading.Thread(target=ensure, name="engine-prepare", daemon=True).start()
 
     def exchange(self, request: bytes, timeout_s: float, heartbeat: Heartbeat | None = None) -> bytes:
         conn, reader = self._greeted(timeout_s, heartbeat)
