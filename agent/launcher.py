@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tools.private_sockets import ENV_NOT_KEYED, SocketFolderRefused, socket_folder, spawn_lock
+from tools.private_sockets import ENV_NOT_KEYED, SocketFolderRefused, connect, socket_folder, spawn_lock
 
 #: the commands a run server carries: the one-shot ones, whose start-up cost is most of their time
 SERVED_COMMANDS = frozenset({"run"})
@@ -50,8 +50,11 @@ CODE_PACKAGES = ("agent", "graph", "tools", "prompts", "evals")
 LISTEN_TIMEOUT_S = 10.0
 #: signals a person or a supervisor sends to ``ae run`` that the run must see
 RELAYED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-#: a run whose process ended without saying how (killed by a signal we did not relay)
-LOST_RUN_EXIT = 70
+#: agent/exit_codes.py's ExitCode values this module answers with (that module is not this cheap
+#: to import; a test holds them equal): a run's process that ended without saying how is the
+#: environment's fault, and Ctrl-C is an interruption
+LOST_RUN_EXIT = 5
+INTERRUPTED_EXIT = 130
 CODE_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -59,7 +62,10 @@ def main() -> NoReturn:
     """The console script ``ae``."""
     argv = sys.argv[1:]
     if served(argv, os.environ):
-        code = run_in_server(argv)
+        try:
+            code = run_in_server(argv)
+        except KeyboardInterrupt:  # before the run had started: nothing to stop or resume
+            code = INTERRUPTED_EXIT
         if code is not None:
             exit_now(code)
     from agent.cli import main as cli_main
@@ -153,22 +159,12 @@ def run_in_server(argv: list[str]) -> int | None:
         return _relay(conn, path)
 
 
-def _connect(path: Path) -> socket.socket | None:
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(str(path))
-    except (FileNotFoundError, ConnectionRefusedError):
-        conn.close()
-        return None
-    return conn
-
-
 def _connect_or_start(path: Path) -> socket.socket | None:
-    conn = _connect(path)
+    conn = connect(path)
     if conn is not None:
         return conn
     with spawn_lock(path):
-        conn = _connect(path)  # another ae process started one meanwhile
+        conn = connect(path)  # another ae process started one meanwhile
         if conn is not None:
             return conn
         path.unlink(missing_ok=True)  # a server that died without cleaning up
@@ -184,7 +180,7 @@ def _connect_or_start(path: Path) -> socket.socket | None:
             )
         deadline = time.monotonic() + LISTEN_TIMEOUT_S
         while time.monotonic() < deadline and server.poll() is None:
-            conn = _connect(path)
+            conn = connect(path)
             if conn is not None:
                 return conn
             time.sleep(0.005)

@@ -33,6 +33,7 @@ from typing import Any, TextIO
 
 from agent.launcher import code_stamp, exit_now, keep_alive_s, read_messages
 from tools.collector import collector_paused
+from tools.private_sockets import listen, stop_listening
 
 #: how often an idle server checks that its socket and ae's code are still the ones it started with
 CHECK_EVERY_S = 1.0
@@ -178,14 +179,7 @@ class Server:
     def __init__(self, socket_path: Path, keep_alive: float) -> None:
         self.path = socket_path
         self.keep_alive_s = keep_alive
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        previous = os.umask(0o177)  # the socket is ours alone
-        try:
-            self.listener.bind(str(socket_path))
-        finally:
-            os.umask(previous)
-        self.listener.listen(64)
-        self.inode = socket_path.stat().st_ino
+        self.listener, self.inode = listen(socket_path, 64)
         self.code = code_stamp()
         self.started = time.monotonic()
         self.idle_since = self.started
@@ -227,7 +221,14 @@ class Server:
             print(f"ae run server: dropped a connection: {exc}", file=sys.stderr, flush=True)
             conn.close()
             return
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # out of processes or memory: the client says its run ended unreported
+            print(f"ae run server: cannot fork a run: {exc}", file=sys.stderr, flush=True)
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            return
         if pid == 0:
             try:
                 self.listener.close()
@@ -261,13 +262,7 @@ class Server:
             traceback.print_exc()
 
     def _leave(self) -> None:
-        from tools.private_sockets import spawn_lock
-
-        with spawn_lock(self.path):  # a client cannot start a new server while this one leaves
-            self.listener.close()
-            with contextlib.suppress(FileNotFoundError):
-                if self.path.stat().st_ino == self.inode:
-                    self.path.unlink()
+        stop_listening(self.listener, self.path, self.inode)
 
 
 def main(argv: list[str] | None = None) -> None:

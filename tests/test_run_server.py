@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from agent import launcher
+from agent.exit_codes import ExitCode
 from agent.launcher import server_key
 from tests.dbt_project_factory import write_tiny_project
 from tests.test_oneway_ctrl_c import SLOW_COMPILE, SLOW_ROWS, engine_processes
@@ -245,3 +247,8 @@ def test_make_bench_one_shot_prints_each_ratio_and_the_breakdown() -> None:
         assert float(ratios[name]) > 0, bench.stdout
     for part in ("python start, hand-off or imports", "phase plan", "run", "total (wall)"):
         assert part in bench.stdout, bench.stdout
+
+
+def test_the_launchers_exit_codes_are_ae_s_exit_codes() -> None:
+    assert launcher.LOST_RUN_EXIT == ExitCode.ENVIRONMENT
+    assert launcher.INTERRUPTED_EXIT == ExitCode.INTERRUPTED

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import socket
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -133,3 +134,37 @@ def spawn_lock(socket_path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def connect(path: Path) -> socket.socket | None:
+    """A connection to the server listening at ``path``; None when none listens there."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        conn.close()
+        return None
+    return conn
+
+
+def listen(path: Path, backlog: int) -> tuple[socket.socket, int]:
+    """A socket listening at ``path`` that only this user may connect to, and the socket file's
+    inode (whose socket it is, when the server leaves: ``stop_listening``)."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    previous = os.umask(0o177)  # the socket is ours alone
+    try:
+        listener.bind(str(path))
+    finally:
+        os.umask(previous)
+    listener.listen(backlog)
+    return listener, path.stat().st_ino
+
+
+def stop_listening(listener: socket.socket, path: Path, inode: int) -> None:
+    """Close ``listener`` and remove its socket file, unless another server's has replaced it;
+    under the spawn lock, so no client starts a new server while this one leaves."""
+    with spawn_lock(path):
+        listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_ino == inode:
+                path.unlink()

@@ -33,7 +33,7 @@ from tools.engine.confine import confine_duckdb
 from tools.engine.process import project_identity
 from tools.engine.read_only_login import Login, LoginCache
 from tools.engine.results import DbtError, DbtResult, NodeResult, NodeTiming, Preview, SqlReply
-from tools.private_sockets import spawn_lock
+from tools.private_sockets import listen, stop_listening
 
 #: kinds of node failures that are the warehouse's, not the model's, and the error type reported
 _PASSING = {"locked": "DatabaseLocked", "unreachable": "WarehouseUnreachable", "conflict": "WarehouseBusy"}
@@ -350,14 +350,7 @@ def serve_socket(project_dir: str, socket_path: Path, keep_alive_s: float, warm_
     parses the project before taking the first one, so their first call finds it warm, unless a
     caller is already waiting for its call (``_caller_waiting``).
     """
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    previous = os.umask(0o177)  # the socket is ours alone
-    try:
-        server.bind(str(socket_path))
-    finally:
-        os.umask(previous)
-    server.listen(16)
-    inode = socket_path.stat().st_ino
+    server, inode = listen(socket_path, 16)
     with collector_paused():
         _setup(project_dir)
         waiting = _caller_waiting(server)
@@ -378,11 +371,7 @@ def serve_socket(project_dir: str, socket_path: Path, keep_alive_s: float, warm_
                 break  # the caller finds the socket gone and starts a server on the new folder
             _serve_connection(conn)
         idle_since = time.monotonic()
-    with spawn_lock(socket_path):  # a client cannot start a new server while this one leaves
-        server.close()
-        with contextlib.suppress(FileNotFoundError):
-            if socket_path.stat().st_ino == inode:
-                socket_path.unlink()
+    stop_listening(server, socket_path, inode)
 
 
 def _caller_waiting(server: socket.socket) -> socket.socket | None:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Protocol
 
 from tools.errors import EngineCrashed, WarehouseLocked
-from tools.private_sockets import ENV_NOT_KEYED, socket_folder, spawn_lock
+from tools.private_sockets import ENV_NOT_KEYED, connect, socket_folder, spawn_lock
 
 #: the child imports dbt (~1.5-3 s); allow a slow machine before calling it a crash
 STARTUP_TIMEOUT_S = 60.0
@@ -289,16 +289,6 @@ def server_key(project_dir: Path, warm_up: list[str], env: dict[str, str]) -> st
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
 
 
-def _connect(path: Path) -> socket.socket:
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(str(path))
-    except OSError:
-        conn.close()
-        raise
-    return conn
-
-
 class SharedServer:
     """A server on a Unix socket shared by ae processes, kept while used (module docstring)."""
 
@@ -338,18 +328,21 @@ class SharedServer:
             )
 
     def _connect_or_spawn(self) -> socket.socket:
-        with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
-            return _connect(self.socket_path)
+        conn = connect(self.socket_path)
+        if conn is not None:
+            return conn
         with spawn_lock(self.socket_path):
-            with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
-                return _connect(self.socket_path)  # another process started one meanwhile
+            conn = connect(self.socket_path)  # another process started one meanwhile
+            if conn is not None:
+                return conn
             self._spawn()
             started = self._started
             assert started is not None
             deadline = time.monotonic() + STARTUP_TIMEOUT_S
             while time.monotonic() < deadline and started.poll() is None:
-                with contextlib.suppress(FileNotFoundError, ConnectionRefusedError):
-                    return _connect(self.socket_path)
+                conn = connect(self.socket_path)
+                if conn is not None:
+                    return conn
                 time.sleep(0.02)
         raise EngineCrashed(
             f"the shared dbt engine did not start (see {self._log_file})",
