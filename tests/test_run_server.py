@@ -252,3 +252,26 @@ def test_make_bench_one_shot_prints_each_ratio_and_the_breakdown() -> None:
 def test_the_launchers_exit_codes_are_ae_s_exit_codes() -> None:
     assert launcher.LOST_RUN_EXIT == ExitCode.ENVIRONMENT
     assert launcher.INTERRUPTED_EXIT == ExitCode.INTERRUPTED
+
+
+def test_runs_at_once_are_each_served_with_their_callers_umask(
+    tmp_path: Path, served: dict[str, str]
+) -> None:
+    project = write_tiny_project(tmp_path / "tiny")
+    argv = ["run", "/dbt-compile --select adults", "--project", str(project)]
+    assert ae(argv, tmp_path, served).returncode == 0  # the server and the dbt engine are up
+    script = f'umask 027 && exec "{AE}" run "/dbt-compile --select adults" --project "{project}"'
+    callers = [
+        subprocess.Popen(
+            ["sh", "-c", script], env=served, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outcomes = [caller.communicate(timeout=300) for caller in callers]
+    assert [caller.returncode for caller in callers] == [0, 0], [err[-2000:] for _out, err in outcomes]
+    reports = sorted((project / ".ae" / "runs").glob("*/report.json"))
+    assert len(reports) == 3
+    ours = os.umask(0)
+    os.umask(ours)
+    modes = {stat.S_IMODE(report.stat().st_mode) for report in reports}
+    assert modes == {0o666 & ~ours, 0o640}, "each run wrote with its caller's umask"
