@@ -3,8 +3,9 @@
 Write, audit, publish. A building run builds where nobody reads, tests there, and publishes only
 what passed (graph/phases/publish.py); a run that fails publishes nothing and its audit goes.
 
-- **DuckDB**: the target's file copied into the run folder (``.ae/runs/<id>/audit/``, under the
-  same file name so compiled SQL means the same), the engine's dbt process pointed at the copy. The
+- **DuckDB**: the target's file copied into the project's audit folder (``.ae/audit/``, one per
+  project: tools/audit/file_audit.py says why), under the same file name so compiled SQL means the
+  same, the engine's dbt process pointed at the copy. The
   copy is a separate file and dbt's connections are confined away from other DuckDB files
   (tools/engine/confine.py), so nothing the plan runs reaches the live file: the one write to it is
   Publish's.
