@@ -363,10 +363,12 @@ class Session:
 
     def _learn(self, run_id: str, state: dict[str, Any]) -> None:
         """Remember what the ended run teaches (agent/memory/learn.py), from the manifest as it is now.
-        Only a successful run's models are read from it: a run that ended before any dbt call of its
-        own may find the manifest half-written by the engine's warm-up parse."""
+        Only a successful run's models are read from it, and only when it created or built some: a
+        read-only command teaches no model, and a run that ended before any dbt call of its own may
+        find the manifest half-written by the engine's warm-up parse."""
         if self.memory is None:
             return
         succeeded = state.get("status") == "success"
-        manifest = Manifest.for_engine(self.engine, missing_ok=True) if succeeded else Manifest({})
+        changed = succeeded and bool(state.get("created_nodes") or state.get("build_nodes"))
+        manifest = Manifest.for_engine(self.engine, missing_ok=True) if changed else Manifest({})
         learn_from_run(self.memory, state, manifest, run_id)
