@@ -31,7 +31,7 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
-from agent.launcher import code_stamp, exit_now, keep_alive_s, read_messages
+from agent.launcher import LOST_RUN_EXIT, code_stamp, exit_now, keep_alive_s, read_messages
 from tools.collector import collector_paused
 from tools.private_sockets import listen, stop_listening
 
@@ -68,27 +68,29 @@ class Request:
 
 
 def receive(conn: socket.socket) -> tuple[Request, list[int]]:
-    """The request and the client's three standard streams; ValueError for anything else."""
+    """The request and the client's three standard streams; ValueError for anything else (and
+    whatever descriptors came with it closed: this process lives long)."""
     header, fds, _flags, _addr = socket.recv_fds(conn, 4, 3)
-    if len(header) != 4 or len(fds) != 3:
-        for fd in fds:
-            os.close(fd)
-        raise ValueError("a request is 4 length bytes sent with 3 file descriptors")
-    size = int.from_bytes(header, "big")
-    if size > MAX_REQUEST_BYTES:
-        raise ValueError(f"a request of {size} bytes")
-    body = b""
-    while len(body) < size:
-        chunk = conn.recv(size - len(body))
-        if not chunk:
-            raise ValueError("the request ended early")
-        body += chunk
     try:
-        return Request(json.loads(body)), fds
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        if len(header) != 4 or len(fds) != 3:
+            raise ValueError("a request is 4 length bytes sent with 3 file descriptors")
+        size = int.from_bytes(header, "big")
+        if size > MAX_REQUEST_BYTES:
+            raise ValueError(f"a request of {size} bytes")
+        body = b""
+        while len(body) < size:
+            chunk = conn.recv(size - len(body))
+            if not chunk:
+                raise ValueError("the request ended early")
+            body += chunk
+        try:
+            return Request(json.loads(body)), fds
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not a request: {exc}") from None
+    except (OSError, ValueError):
         for fd in fds:
             os.close(fd)
-        raise ValueError(f"not a request: {exc}") from None
+        raise
 
 
 def _stdio(fd: int, template: TextIO, *, writing: bool) -> TextIO:
@@ -139,7 +141,12 @@ def run_copy(conn: socket.socket, request: Request, fds: list[int]) -> None:
         signal.signal(signum, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     _take_streams(fds)
-    os.chdir(request.cwd)
+    try:
+        os.chdir(request.cwd)
+    except OSError as exc:  # gone or closed to us since the client looked: said where it looks
+        print(f"ae: cannot work in {request.cwd}: {exc.strerror}", file=sys.stderr, flush=True)
+        _send(conn, {"exit": LOST_RUN_EXIT})
+        os._exit(LOST_RUN_EXIT)
     os.environ.clear()
     os.environ.update(request.env)
     os.umask(request.umask)

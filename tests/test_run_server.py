@@ -163,6 +163,8 @@ def test_the_servers_socket_is_private_and_what_is_not_a_request_changes_nothing
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
+    (server,) = _processes_mentioning("agent.run_server", str(runtime))
+    open_fds = len(os.listdir(f"/proc/{server}/fd"))
     hostile = [
         b"not a request\n",  # no file descriptors
         b"\x00\x00\x00\x05{bad}",  # a length and JSON garbage, no descriptors
@@ -171,17 +173,21 @@ def test_the_servers_socket_is_private_and_what_is_not_a_request_changes_nothing
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.connect(str(path))
             conn.sendall(payload)
-            conn.settimeout(10)
             assert _dropped(conn), "the server answered what was not a request"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn, open(os.devnull) as null:
-        conn.connect(str(path))
-        fds = [null.fileno()] * 3
-        body = json.dumps({"argv": "run", "cwd": 7}).encode()  # the shape of a request, wrong inside
-        socket.send_fds(conn, [len(body).to_bytes(4, "big")], fds)
-        conn.sendall(body)
-        assert _dropped(conn)
+    with_descriptors = [
+        json.dumps({"argv": "run", "cwd": 7}).encode(),  # the shape of a request, wrong inside
+        b"",  # a length far past what a request may be (below), and nothing after it
+    ]
+    for body in with_descriptors:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn, open(os.devnull) as null:
+            conn.connect(str(path))
+            length = len(body) if body else 2**31
+            socket.send_fds(conn, [length.to_bytes(4, "big")], [null.fileno()] * 3)
+            conn.sendall(body)
+            assert _dropped(conn)
     log = path.with_suffix(".log").read_text()
-    assert log.count("dropped a connection") == 3, log
+    assert log.count("dropped a connection") == 4, log
+    assert len(os.listdir(f"/proc/{server}/fd")) <= open_fds, "the descriptors sent were kept open"
 
     after = ae(argv, tmp_path, served)
     assert after.returncode == 0, after.stderr[-2000:]
