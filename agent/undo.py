@@ -31,6 +31,7 @@ from agent.undo_order import blockers, describe
 from agent.undo_revert import through_revert
 from graph.transaction import (
     RELATIONS_JOURNAL,
+    LeftAudit,
     Rollback,
     UndoPlan,
     WarehouseNow,
@@ -38,6 +39,8 @@ from graph.transaction import (
     load_relations,
     prepare_rollback,
 )
+from tools.audit.record import AUDIT_FOLDER
+from tools.audit.schema_audit import STATE_FOLDER, audit_schema_name
 from tools.errors import AeError, ApprovalRequired, ConfigurationError, InvalidArguments
 from tools.journal import DamagedJournal
 from tools.profiles import read_profile
@@ -84,7 +87,8 @@ def _warehouse_now(settings: Settings, target: str | None) -> WarehouseNow:
         with settings.open_engine(chosen.target) as engine:
             yield adapter_warehouse(engine)
 
-    return WarehouseNow(None, chosen.target, protected, server=server_of(chosen), open=opened)
+    schema = chosen.schema_name or "public"
+    return WarehouseNow(None, chosen.target, protected, server=server_of(chosen), open=opened, schema=schema)
 
 
 def _plan(settings: Settings, run_id: str, run_dir: Path) -> UndoPlan:
@@ -96,9 +100,9 @@ def _plan(settings: Settings, run_id: str, run_dir: Path) -> UndoPlan:
         if applied is None:
             raise  # neither record survives: the error says what to do by hand
     relations = load_relations(run_dir)
+    record = read_record(settings.state_dir, run_id)
     warehouse = None
     if relations is not None:
-        record = read_record(settings.state_dir, run_id)
         target = relations.target or (record.target if record else None) or settings.target
         try:
             warehouse = _warehouse_now(settings, target)
@@ -108,7 +112,28 @@ def _plan(settings: Settings, run_id: str, run_dir: Path) -> UndoPlan:
                 hint=f"fix the profile and run the undo again, or delete {run_dir / RELATIONS_JOURNAL} "
                 "to restore only the files (the relations then stay)",
             ) from None
-    return prepare_rollback(applied, run_dir, warehouse=warehouse)
+    left = _left_audit(settings, run_id, run_dir, (record.target if record else None) or settings.target)
+    return prepare_rollback(applied, run_dir, warehouse=warehouse, left_audit=left)
+
+
+def _left_audit(settings: Settings, run_id: str, run_dir: Path, target: str | None) -> LeftAudit | None:
+    """The audit schemas a run stopped before Publish (killed, paused, failed while dropping them)
+    left on a server: its audit folder still holds the deferred state. Named as the run named them,
+    from its id and the target's schema (``audit_schema_name``, always ``<schema>__ae_<id>``), never
+    from what a file in the folder says."""
+    if not (run_dir / AUDIT_FOLDER / STATE_FOLDER).is_dir():
+        return None
+    try:
+        now = _warehouse_now(settings, target)
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"cannot tell where run {run_id}'s audit schemas are: {exc.message}",
+            hint="fix the profile and run the undo again, or drop the schemas named "
+            f"<schema>__ae_{run_id.rsplit('-', 1)[-1]}* by hand and delete {run_dir / AUDIT_FOLDER}",
+        ) from None
+    if now.open is None:
+        return None  # a DuckDB file: its audit copy is released with the folder
+    return LeftAudit(schema=audit_schema_name(now.schema, run_id), open=now.open)
 
 
 def undo(settings: Settings, run_id: str, *, notify: Callable[[str], None]) -> Rollback | None:

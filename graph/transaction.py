@@ -29,6 +29,7 @@ from tools.audit.duckdb_publish import restore_duckdb
 from tools.audit.file_audit import copy_folder, release
 from tools.audit.history import history_dir
 from tools.audit.record import AUDIT_FOLDER, PUBLICATION_JOURNAL, Publication, changed_since
+from tools.audit.schema_audit import drop_audit_schemas
 from tools.audit.schema_publish import kept_relations, restore_schema
 from tools.changeset import AppliedChangeset, Changeset, PriorFile, RolledBack
 from tools.errors import AeError, PathRefused
@@ -235,6 +236,17 @@ class WarehouseNow:
     #: open it (through dbt's adapter); None for a file, which ae opens itself
     server: str = ""
     open: OpenWarehouse | None = None
+    #: the target's schema, beside which a run's audit schemas are named (audit_schema_name)
+    schema: str = ""
+
+
+@dataclass(frozen=True)
+class LeftAudit:
+    """The audit schemas a stopped run left on a server (``<schema>__ae_<run>`` and its siblings):
+    built, maybe tested, never published, so nothing in them is anyone's but the run's."""
+
+    schema: str
+    open: OpenWarehouse
 
 
 @dataclass(frozen=True)
@@ -257,6 +269,8 @@ class Rollback:
     error: str | None = None
     #: memories of what the run taught, forgotten with it (``ae undo``: agent/memory/learn.py)
     forgotten: int = 0
+    #: the audit schemas a stopped run left unpublished, dropped with what they held
+    audit_dropped: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         parts: list[str] = []
@@ -293,6 +307,10 @@ class Rollback:
                 f"{', '.join(self.replaced)} were rebuilt by the run and keep its data: "
                 f"rebuild them from the restored files with `dbt build --select {names}`"
             )
+        if self.audit_dropped:
+            parts.append(
+                f"dropped the audit schema(s) the run left unpublished: {', '.join(self.audit_dropped)}"
+            )
         if self.forgotten:
             many = "memory" if self.forgotten == 1 else "memories"
             parts.append(f"forgot {self.forgotten} {many} of what the run taught (`ae memory list`)")
@@ -327,6 +345,8 @@ class UndoPlan:
     #: ``history``, not left holding the run's data
     publication: Publication | None = None
     history: Path | None = None
+    #: the audit schemas a stopped run left on a server, dropped with its audit folder
+    left_audit: LeftAudit | None = None
 
     def removed_files(self) -> list[str]:
         """The files this rollback deletes: created by the run and unchanged since."""
@@ -364,9 +384,10 @@ class UndoPlan:
         """Undo what the plan holds; None when the run had nothing to undo."""
         files = self.record.rollback(self.paths, source=self.source) if self.record else RolledBack()
         (self.run_dir / JOURNAL).unlink(missing_ok=True)
-        # an audit a stopped run left unpublished: nothing of it reached the warehouse. A killed
-        # run's PostgreSQL audit schemas (<schema>__ae_<run>) are not reached from here and stay
-        shutil.rmtree(self.run_dir / AUDIT_FOLDER, ignore_errors=True)
+        # an audit a stopped run left unpublished: nothing of it reached the warehouse's own relations
+        audit_dropped, audit_error = self._drop_left_audit()
+        if audit_error is None:  # kept otherwise: the next undo tries again
+            shutil.rmtree(self.run_dir / AUDIT_FOLDER, ignore_errors=True)
         release(copy_folder(self.paths.root), self.run_dir.name)
         removed, lock = self._take_back_packages()
         undone = Rollback(
@@ -375,17 +396,35 @@ class UndoPlan:
             reverted=[*files.reverted, *([LOCK_FILE] if lock == "reverted" else [])],
             packages=removed,
             artifacts=self._clean_artifacts(),
+            audit_dropped=audit_dropped,
+            error=audit_error,
         )
         if self.relations is None:
-            return undone if undone.files else None
+            return undone if undone.files or audit_dropped or audit_error else None
+        dropped = self._drop(self.relations)
         return replace(
-            self._drop(self.relations),
+            dropped,
             files=undone.files,
             conflicts=undone.conflicts,
             reverted=undone.reverted,
             packages=undone.packages,
             artifacts=undone.artifacts,
+            audit_dropped=audit_dropped,
+            error="; ".join(filter(None, [dropped.error, audit_error])) or None,
         )
+
+    def _drop_left_audit(self) -> tuple[list[str], str | None]:
+        """Drop the audit schemas a stopped run left: (the schemas dropped, what went wrong)."""
+        if self.left_audit is None:
+            return [], None
+        try:
+            with self.left_audit.open() as warehouse:
+                return drop_audit_schemas(warehouse, self.left_audit.schema), None
+        except AeError as exc:
+            return [], (
+                f"could not drop the run's audit schema {self.left_audit.schema} and its "
+                f"{self.left_audit.schema}_* siblings ({exc}): drop them by hand, or run the undo again"
+            )
 
     def _take_back_packages(self) -> tuple[list[str], str | None]:
         """Remove what the run's ``dbt deps`` installed: (entries removed, what became of the lock)."""
@@ -468,7 +507,11 @@ def project_of(run_dir: Path, record: ProjectStamp | None) -> Path:
 
 
 def prepare_rollback(
-    applied: dict[str, Any] | None, run_dir: Path, *, warehouse: WarehouseNow | None = None
+    applied: dict[str, Any] | None,
+    run_dir: Path,
+    *,
+    warehouse: WarehouseNow | None = None,
+    left_audit: LeftAudit | None = None,
 ) -> UndoPlan:
     """Read and check every journal of the run (``applied``: the record from the run's state, which
     wins over the journal). DamagedJournal, naming the journal and the entry, when a path is not
@@ -476,7 +519,8 @@ def prepare_rollback(
 
     ``warehouse``: the target's warehouse as the profile names it now (``ae undo``); the relations
     are dropped only there. None (a run's own rollback) trusts the journal's warehouse when it is
-    inside the project, or outside it when this project wrote the journal.
+    inside the project, or outside it when this project wrote the journal. ``left_audit``: the
+    audit schemas a stopped run left on a server (``ae undo``), dropped with its audit folder.
     """
     refuse_state_links(run_dir)
     record = AppliedChangeset.model_validate(applied) if applied else load_applied(run_dir)
@@ -510,6 +554,7 @@ def prepare_rollback(
         mark=mark,
         relations=relations,
         packages=packages,
+        left_audit=left_audit,
     )
     if mark is not None:
         target_dir, log_file = _mark_places(mark, run_dir / ARTIFACTS_JOURNAL, paths.root)

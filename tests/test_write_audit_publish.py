@@ -20,6 +20,7 @@ from agent.commands.planner import CommandPlanner
 from agent.exit_codes import ExitCode
 from agent.runner import Session
 from agent.settings import load_settings
+from agent.undo import undo
 from tests.scripted_planner import ScriptedPlanner, writes
 from tests.warehouse_projects import ADAPTERS, Shop, seeded_shop
 from tools.audit.record import PUBLICATION_JOURNAL, Publication
@@ -305,3 +306,31 @@ def test_a_resumed_run_whose_audit_copy_another_run_took_publishes_nothing(
         assert resumed.status == "failed"
         assert f"run {paused.run_id}'s audit copy is gone: run {other.run_id} has built" in resumed.reason
         assert state(shop) == held
+
+
+def test_undo_of_a_run_stopped_before_publish_drops_its_audit_and_only_its_own(shop: Shop) -> None:
+    """A run paused after Verify, as one killed there leaves it: built and tested in its audit,
+    nothing published. ``ae undo`` drops that audit (the copy, or on PostgreSQL its schemas, named
+    from the run's id, never from a file) and leaves another run's audit schemas and the
+    warehouse's own relations as they were."""
+    before = state(shop)
+    settings = load_settings(shop.project, max_repairs=0)
+    with Session(settings, interrupt_after=["verify"]) as session:
+        paused = session.run("/dbt-run --select stg_orders+", planner=CommandPlanner())
+    assert paused.status == "paused"
+    others: set[str] = set()
+    if shop.adapter == "postgres":
+        assert audit_schemas(shop), "the paused run's audit schemas hold what it built"
+        other = f"{shop.schema}__ae_0123456789ab"  # another stopped run's audit, not this one's
+        shop.warehouse().execute([f"CREATE SCHEMA {other}", f"CREATE TABLE {other}.kept AS SELECT 1 AS n"])
+        others = {other}
+
+    undone = undo(settings, paused.run_id, notify=lambda _message: None)
+    assert state(shop) == before
+    assert audit_schemas(shop) == others
+    assert not (shop.project / ".ae" / "runs" / paused.run_id / "audit").exists()
+    assert not (shop.project / ".ae" / "audit" / "warehouse.duckdb").exists()
+    if shop.adapter == "postgres":
+        assert (
+            undone is not None and "dropped the audit schema(s) the run left unpublished" in undone.describe()
+        )
