@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -336,6 +337,9 @@ class _Recording:
     def __init__(self) -> None:
         self.ran: list[str] = []
 
+    def reading(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
     def run(
         self,
         statements: Sequence[Statement],
@@ -365,3 +369,35 @@ def test_an_unknown_adapter_says_what_it_cannot_do() -> None:
     assert runner.ran == ['CREATE TABLE "s"."t" AS SELECT * FROM "db"."analytics"."orders"']
     with pytest.raises(InvalidArguments, match="names no schema"):
         wh.resolve("orders")
+
+
+def test_reads_in_a_reading_block_share_one_connection_and_free_the_file_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Profiling opens a DuckDB file once per tool call, not once per query; a failed query in the
+    block leaves no transaction behind for the next, and after the block the file takes a write."""
+    import duckdb
+
+    import tools.warehouse_port.duckdb_runner as runner
+
+    db = tmp_path / "w.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("create table t as select 1 as n")
+    opened: list[bool] = []
+    real_open = runner._open
+
+    def counted(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        opened.append(read_only)
+        return real_open(path, read_only=read_only)
+
+    monkeypatch.setattr(runner, "_open", counted)
+    warehouse = duckdb_warehouse(db)
+    with warehouse.reading():
+        assert warehouse.query("select n from t").rows == [[1]]
+        with pytest.raises(QueryError):
+            warehouse.query("select no_such_column from t")
+        assert warehouse.query("select count(*) from t").rows == [[1]]
+        profile_relation(warehouse, "main.t")  # its own block, inside ours: the same connection
+    assert opened == [True]
+    warehouse.execute(["insert into t values (2)"])
+    assert warehouse.row_count("main.t") == 2

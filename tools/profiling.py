@@ -248,7 +248,9 @@ def profile_relation(
     low_cardinality_max: int = 10,
 ) -> RelationProfile:
     """Profile the columns of a relation (all of them unless ``columns`` names some)."""
-    return _profile(_warehouse(warehouse), relation, columns, top_n, low_cardinality_max)
+    port = _warehouse(warehouse)
+    with port.reading():
+        return _profile(port, relation, columns, top_n, low_cardinality_max)
 
 
 # --- foreign keys ---------------------------------------------------------------------------------
@@ -303,15 +305,16 @@ def foreign_key_matches(
 ) -> ForeignKeyMatch:
     """How many non-null child values exist in the parent column (a relationships test, measured)."""
     port = _warehouse(warehouse)
-    child = port.resolve(child_relation)
-    parent = port.resolve(parent_relation)
-    return _foreign_key_match(
-        port,
-        child,
-        _column_named(port, child, child_column),
-        parent,
-        _column_named(port, parent, parent_column),
-    )
+    with port.reading():
+        child = port.resolve(child_relation)
+        parent = port.resolve(parent_relation)
+        return _foreign_key_match(
+            port,
+            child,
+            _column_named(port, child, child_column),
+            parent,
+            _column_named(port, parent, parent_column),
+        )
 
 
 def _singular(word: str) -> str:
@@ -337,7 +340,11 @@ def suggest_foreign_keys(
     then checked on the data, and only those where every child value has a parent are returned.
     """
     port = _warehouse(warehouse)
-    child = port.resolve(relation)
+    with port.reading():
+        return _foreign_keys(port, port.resolve(relation), candidates)
+
+
+def _foreign_keys(port: Warehouse, child: RelationRef, candidates: list[str]) -> list[ForeignKeyMatch]:
     child_columns = port.columns(child)
     found: list[ForeignKeyMatch] = []
     for parent_relation in candidates:

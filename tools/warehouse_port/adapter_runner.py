@@ -10,6 +10,7 @@ whole result before the first row is read; long values are cut in the child, aft
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from tools.warehouse_port.dialects import Dialect
@@ -30,6 +31,9 @@ class AdapterRunner:
     @property
     def adapter(self) -> str:
         return self.dialect.adapter
+
+    def reading(self) -> AbstractContextManager[None]:
+        return nullcontext()  # dbt's adapter keeps its connection in the engine's child anyway
 
     def run(
         self,

@@ -10,6 +10,7 @@ dbt in the engine's child releases it between invocations (tools/engine/child.py
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -150,6 +151,24 @@ class DuckDbRunner:
 
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
+        #: the connection ``reading`` holds, per thread: a DuckDB connection is one thread's
+        self._held = threading.local()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Read-only calls in the block share one read-only connection: a profile's dozen queries
+        open the file once, not a dozen times (~13 ms each). Held for the block only, so the file is
+        free for dbt between tool calls as before; a write in the block opens its own connection,
+        which DuckDB refuses while this one is open (WarehouseLocked), so blocks only read."""
+        if getattr(self._held, "con", None) is not None:
+            yield  # already held by an outer block
+            return
+        self._held.con = _open(self.db_path, read_only=True)
+        try:
+            yield
+        finally:
+            con, self._held.con = self._held.con, None
+            con.close()
 
     def run(
         self,
@@ -160,7 +179,8 @@ class DuckDbRunner:
         timeout_s: float,
         max_bytes: int | None,
     ) -> list[QueryResult]:
-        con = _open(self.db_path, read_only=read_only)
+        held: duckdb.DuckDBPyConnection | None = getattr(self._held, "con", None) if read_only else None
+        con = held or _open(self.db_path, read_only=read_only)
         results: list[QueryResult] = []
         try:
             with interruptible(con), interrupted_after(con, timeout_s) as fired:
@@ -177,5 +197,9 @@ class DuckDbRunner:
                         raise timeout_error(timeout_s, current) from exc
                     raise
         finally:
-            con.close()
+            if held is None:
+                con.close()
+            else:  # a statement that failed mid-transaction must not leave the held one open
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
         return results

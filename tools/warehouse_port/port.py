@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 from pydantic import JsonValue
 from sqlglot import exp
@@ -75,6 +76,10 @@ class Warehouse:
     @property
     def adapter(self) -> str:
         return self.dialect.adapter
+
+    def reading(self) -> AbstractContextManager[None]:
+        """Read-only calls in the block may share one connection (``SqlRunner.reading``)."""
+        return self.runner.reading()
 
     # --- running SQL ------------------------------------------------------------------------------
 

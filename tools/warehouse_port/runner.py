@@ -9,6 +9,7 @@ copies, hashes) is SQL built once on top of ``run`` (tools/warehouse_port/port.p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -57,3 +58,7 @@ class SqlRunner(Protocol):
     ) -> list[QueryResult]:
         """Each statement's result (``limit`` rows at most, None for all; rows within ``max_bytes``
         of JSON), all within ``timeout_s``; a statement that returns nothing gives an empty result."""
+
+    def reading(self) -> AbstractContextManager[None]:
+        """While the block runs, read-only calls may share one connection (each still its own
+        transaction); a runner whose connections live on anyway does nothing."""
