@@ -41,6 +41,7 @@ import yaml
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from agent.launcher import DEFAULT_KEEP_ALIVE_S
 from agent.llm.pricing import DEFAULT_MODEL
 from tools.audit.history import DEFAULT_KEEP
 from tools.engine import DbtEngine
@@ -126,8 +127,10 @@ class Settings(BaseSettings):
     # --- the tool layer ----------------------------------------------------------------------------
     engine_timeout_s: float = Field(default=600.0, gt=0)
     #: `ae run` leaves its dbt process running this long for the next `ae run` on the project
-    #: (dbt's import and first parse cost seconds per process); 0 gives each run its own
-    engine_keep_alive_s: float = Field(default=300.0, ge=0)
+    #: (dbt's import and first parse cost seconds per process); 0 gives each run its own. The run
+    #: server (agent/launcher.py) starts before any settings load, so it follows only the
+    #: environment's AE_ENGINE_KEEP_ALIVE_S, with the same default
+    engine_keep_alive_s: float = Field(default=DEFAULT_KEEP_ALIVE_S, ge=0)
     retry_attempts: int = Field(default=4, ge=1)
     retry_initial_wait_s: float = Field(default=0.5, ge=0)
     retry_max_wait_s: float = Field(default=8.0, ge=0)
